@@ -1,1 +1,361 @@
-fn main(){}
+//! The `ooc` command-line tool: SQL over Parquet files (`ooc query`) and file inspection
+//! (`ooc schema`). All the work happens in the library crates; this file is glue: flags,
+//! output, progress and exit codes (0 success, 1 query or data error, 2 usage error).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use ooc_engine::sink::{
+    format_table, write_batches, AtomicFile, OutputFormat, WriteOptions, TABLE_MAX_ROWS,
+};
+use ooc_engine::{EngineError, Session, SessionConfig};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// ooc: out-of-core SQL over Parquet files, in bounded memory.
+#[derive(Parser, Debug)]
+#[command(name = "ooc", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a SQL query over Parquet files.
+    ///
+    /// Examples:
+    ///   ooc query --data data/sf1 "SELECT l_returnflag, count(*) FROM lineitem GROUP BY 1"
+    ///   ooc query "SELECT * FROM 'data/sf1/orders.parquet' ORDER BY o_totalprice DESC LIMIT 5"
+    ///   ooc query --data data/sf1 --file q01.sql -o result.parquet
+    ///   ooc query --data data/sf1 --file q06.sql --explain-analyze
+    #[command(verbatim_doc_comment)]
+    Query(QueryArgs),
+    /// Print the schema, row count and row-group statistics of Parquet files.
+    Schema {
+        /// A file, glob or directory.
+        path: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct QueryArgs {
+    /// The SQL text (or use --file).
+    sql: Option<String>,
+    /// Read the SQL from this file.
+    #[arg(short, long, value_name = "FILE", conflicts_with = "sql")]
+    file: Option<PathBuf>,
+    /// Register every NAME.parquet file and NAME/ folder in DIR as table NAME.
+    #[arg(long, value_name = "DIR")]
+    data: Vec<PathBuf>,
+    /// Register a table: NAME=PATH (file, glob or directory).
+    #[arg(long = "table", value_name = "NAME=PATH")]
+    tables: Vec<String>,
+    /// Output format (default: table on stdout, or from the -o file's extension).
+    #[arg(long, value_name = "csv|json|ndjson|parquet|table")]
+    format: Option<OutputFormat>,
+    /// Write the result to FILE (atomically: temporary file, then rename).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// How NULL is written in CSV output.
+    #[arg(long, value_name = "S", default_value = "")]
+    null_string: String,
+    /// Print the optimized physical plan with pruning decisions instead of running.
+    #[arg(long, conflicts_with = "explain_analyze")]
+    explain: bool,
+    /// Run the query and print per-operator rows, time and peak bytes, wall time, peak RSS and
+    /// bytes read.
+    #[arg(long)]
+    explain_analyze: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N", env = "OOC_THREADS")]
+    threads: Option<usize>,
+    /// Rows per batch.
+    #[arg(long, value_name = "N", default_value_t = 8192)]
+    batch_size: usize,
+    /// Memory budget for operator state, e.g. 512MB or 2GB.
+    #[arg(long, value_name = "SIZE", env = "OOC_MEMORY_LIMIT", value_parser = parse_size)]
+    memory_limit: Option<usize>,
+    /// Never show a progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+fn parse_size(text: &str) -> std::result::Result<usize, String> {
+    let t = text.trim().to_uppercase();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid size '{text}' (examples: 512MB, 2GB)"))?;
+    let multiplier: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "K" | "KB" | "KIB" => 1024.0,
+        "M" | "MB" | "MIB" => 1024.0 * 1024.0,
+        "G" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
+        "T" | "TB" | "TIB" => 1024.0f64.powi(4),
+        other => {
+            return Err(format!(
+                "unknown size unit '{other}' in '{text}' (use KB, MB, GB)"
+            ))
+        }
+    };
+    Ok((number * multiplier) as usize)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Query(args) => run_query(args),
+        Command::Schema { path } => run_schema(&path),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", render_error(&e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::BrokenPipe;
+        }
+        if let Some(EngineError::Output { source, .. }) = cause.downcast_ref::<EngineError>() {
+            return source.kind() == std::io::ErrorKind::BrokenPipe;
+        }
+        if let Some(EngineError::Arrow(arrow::error::ArrowError::IoError(_, io))) =
+            cause.downcast_ref::<EngineError>()
+        {
+            return io.kind() == std::io::ErrorKind::BrokenPipe;
+        }
+        cause.to_string().contains("Broken pipe")
+    })
+}
+
+/// Errors with their context chain; syntax errors also show the offending line.
+fn render_error(e: &anyhow::Error) -> String {
+    let mut out = format!("{e:#}");
+    for cause in e.chain() {
+        if let Some(SqlContext { sql, line, column }) = cause.downcast_ref::<SqlContext>() {
+            if let Some(text) = sql.lines().nth(line.saturating_sub(1)) {
+                out.push_str(&format!(
+                    "\n  {text}\n  {}^",
+                    " ".repeat(column.saturating_sub(1))
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[derive(Debug)]
+struct SqlContext {
+    sql: String,
+    line: usize,
+    column: usize,
+}
+
+impl std::fmt::Display for SqlContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "in the query at line {}, column {}",
+            self.line, self.column
+        )
+    }
+}
+
+impl std::error::Error for SqlContext {}
+
+fn run_schema(path: &str) -> Result<()> {
+    let dataset = ooc_io::ParquetDataset::open(path)?;
+    let text = ooc_io::describe(&dataset);
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+fn run_query(args: QueryArgs) -> Result<()> {
+    let sql = match (&args.sql, &args.file) {
+        (Some(sql), None) => sql.clone(),
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read SQL file {}", file.display()))?,
+        _ => {
+            eprintln!(
+                "error: give the SQL text or --file FILE\n\nUsage: ooc query [OPTIONS] <SQL>"
+            );
+            std::process::exit(2);
+        }
+    };
+    let mut config = SessionConfig::default()
+        .with_batch_size(args.batch_size)
+        .with_memory_limit(args.memory_limit);
+    if let Some(threads) = args.threads {
+        config = config.with_threads(threads);
+    }
+    let session = Session::new(config);
+    for dir in &args.data {
+        session
+            .register_directory(dir)
+            .with_context(|| format!("cannot register tables from {}", dir.display()))?;
+    }
+    for table in &args.tables {
+        let Some((name, path)) = table.split_once('=') else {
+            eprintln!("error: --table expects NAME=PATH, got '{table}'");
+            std::process::exit(2);
+        };
+        session.register_parquet(name.trim(), path.trim())?;
+    }
+
+    let df = match session.sql(&sql) {
+        Ok(df) => df,
+        Err(e @ EngineError::Syntax { line, column, .. }) if line > 0 => {
+            return Err(anyhow::Error::new(SqlContext {
+                sql,
+                line: line as usize,
+                column: column as usize,
+            })
+            .context(e));
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    if args.explain {
+        print!("{}", df.explain(false)?);
+        return Ok(());
+    }
+
+    let show_progress = !args.no_progress && std::io::stderr().is_terminal();
+    let mut stream = df.execute()?;
+    let progress = show_progress.then(|| ProgressDisplay::start(stream.progress()));
+
+    if args.explain_analyze {
+        let mut rows = 0usize;
+        for batch in stream.by_ref() {
+            rows += batch?.num_rows();
+        }
+        drop(progress);
+        print!("{}output rows: {rows}\n", stream.report());
+        return Ok(());
+    }
+
+    let format = match (&args.format, &args.output) {
+        (Some(f), _) => *f,
+        (None, Some(path)) => OutputFormat::from_path(path).with_context(|| {
+            format!(
+                "cannot tell the format from '{}'; pass --format csv|json|ndjson|parquet",
+                path.display()
+            )
+        })?,
+        (None, None) => OutputFormat::Table,
+    };
+    let options = WriteOptions {
+        null_string: args.null_string.clone(),
+    };
+    let schema = stream.schema();
+
+    match &args.output {
+        Some(path) => {
+            if format == OutputFormat::Table {
+                bail!("-o needs a file format (csv, json, ndjson or parquet), not table");
+            }
+            let mut file = AtomicFile::create(path)?;
+            let rows = write_batches(schema, stream.by_ref(), format, &options, file.writer())?;
+            file.commit()?;
+            drop(progress);
+            eprintln!(
+                "wrote {rows} rows to {} in {:.2?}",
+                path.display(),
+                stream.elapsed()
+            );
+        }
+        None if format == OutputFormat::Table => {
+            let mut shown = Vec::new();
+            let mut shown_rows = 0usize;
+            let mut total = 0usize;
+            for batch in stream.by_ref() {
+                let batch = batch?;
+                total += batch.num_rows();
+                if shown_rows < TABLE_MAX_ROWS {
+                    let take = (TABLE_MAX_ROWS - shown_rows).min(batch.num_rows());
+                    shown.push(batch.slice(0, take));
+                    shown_rows += take;
+                }
+            }
+            drop(progress);
+            if shown.is_empty() {
+                shown.push(arrow::array::RecordBatch::new_empty(schema));
+            }
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{}", format_table(&shown, total)?)?;
+            stdout.flush()?;
+        }
+        None => {
+            let mut writer = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
+            write_batches(schema, stream.by_ref(), format, &options, &mut writer)?;
+            writer.flush()?;
+            drop(progress);
+        }
+    }
+    Ok(())
+}
+
+/// A progress bar on stderr (only when stderr is a terminal), updated from the query's
+/// counters by a background thread.
+struct ProgressDisplay {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProgressDisplay {
+    fn start(progress: Arc<ooc_engine::physical::Progress>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} row groups  {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            std::thread::sleep(Duration::from_millis(300));
+            while !flag.load(Ordering::Relaxed) {
+                bar.set_length(progress.total.load(Ordering::Relaxed));
+                bar.set_position(progress.done.load(Ordering::Relaxed));
+                let rows = progress.rows.load(Ordering::Relaxed);
+                let secs = bar.elapsed().as_secs_f64().max(1e-3);
+                bar.set_message(format!("{:.1} M rows/s", rows as f64 / secs / 1e6));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            bar.finish_and_clear();
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ProgressDisplay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

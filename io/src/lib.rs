@@ -1,1 +1,24 @@
-pub fn x(){}
+//! # ooc-io
+//!
+//! Parquet reading for ooc: turns bytes on disk into Arrow record batches, and nothing more
+//! (planning lives in the engine).
+//!
+//! * [`ParquetDataset`] discovers files (a file, a list, a glob, or a directory with hive
+//!   `key=value` folders), reads their footers and unifies their schemas.
+//! * [`PruneExpr`] evaluates predicates three-valued against row-group statistics and
+//!   partition values, so row groups that cannot match are never read.
+//! * [`Morsel`]s are row-group slices of bounded row count; [`ParquetDataset::read_morsel`]
+//!   decodes one morsel's projected columns from a memory map, releasing the mapped pages
+//!   afterwards, so neither a huge row group nor a huge file sets the memory peak.
+
+mod dataset;
+mod describe;
+mod error;
+mod prune;
+mod read;
+
+pub use dataset::{ParquetDataset, ParquetFile, RowGroupRef};
+pub use describe::describe;
+pub use error::{IoError, Result};
+pub use prune::{CmpOp, FilePruneStats, PruneExpr, PruneOutcome, PruneStats};
+pub use read::{Morsel, MorselReader, ReadOptions};

@@ -1,0 +1,4 @@
+//! Front ends: SQL text and the Rust dataframe builder, both producing logical plans.
+
+pub mod dataframe;
+pub mod sql;

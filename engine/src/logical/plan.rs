@@ -1,0 +1,464 @@
+//! Logical plans: a tree of relational operators describing *what* a query computes.
+//!
+//! Plans are built by the SQL front end and the dataframe builder through the checked
+//! constructors here ([`LogicalPlan::filter`], [`LogicalPlan::project`], ...), which coerce
+//! expressions and compute output schemas, so every plan that exists is well-typed. The
+//! optimizer rewrites plans; the physical planner turns them into streaming operators.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field};
+use ooc_io::ParquetDataset;
+
+use crate::error::{plan_err, EngineError, Result};
+use crate::logical::expr::{Column, Expr};
+use crate::logical::schema::{PlanField, PlanSchema};
+use crate::logical::types::coerce;
+
+/// One key of an ORDER BY.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SortKey {
+    /// The sorted expression.
+    pub expr: Expr,
+    /// Ascending order when true.
+    pub ascending: bool,
+    /// NULLs before non-NULLs when true.
+    pub nulls_first: bool,
+}
+
+impl fmt::Display for SortKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} NULLS {}",
+            self.expr,
+            if self.ascending { "ASC" } else { "DESC" },
+            if self.nulls_first { "FIRST" } else { "LAST" }
+        )
+    }
+}
+
+/// A scan of a Parquet data set with the projection, filters and limit pushed into it.
+#[derive(Clone)]
+pub struct TableScan {
+    /// Name or alias the scan's columns are qualified with.
+    pub table_name: String,
+    /// The files.
+    pub dataset: Arc<ParquetDataset>,
+    /// Indices into the data set's schema of the columns read (`None`: all).
+    pub projection: Option<Vec<usize>>,
+    /// Predicates the scan must apply (also used to prune files and row groups).
+    pub filters: Vec<Expr>,
+    /// Stop after this many rows (only set when no filter remains above).
+    pub fetch: Option<usize>,
+    schema: PlanSchema,
+}
+
+impl TableScan {
+    /// A scan of all columns.
+    pub fn new(table_name: impl Into<String>, dataset: Arc<ParquetDataset>) -> Self {
+        let table_name = table_name.into();
+        let schema = PlanSchema::from_arrow(Some(&table_name), &dataset.schema());
+        Self {
+            table_name,
+            dataset,
+            projection: None,
+            filters: Vec::new(),
+            fetch: None,
+            schema,
+        }
+    }
+
+    /// The full (unprojected) schema of the data set, qualified by the table name.
+    pub fn source_schema(&self) -> PlanSchema {
+        PlanSchema::from_arrow(Some(&self.table_name), &self.dataset.schema())
+    }
+
+    /// Restrict the columns read.
+    pub fn with_projection(mut self, projection: Option<Vec<usize>>) -> Self {
+        let source = self.source_schema();
+        self.schema = match &projection {
+            Some(indices) => {
+                PlanSchema::new(indices.iter().map(|&i| source.field(i).clone()).collect())
+            }
+            None => source,
+        };
+        self.projection = projection;
+        self
+    }
+
+    /// The output schema.
+    pub fn schema(&self) -> &PlanSchema {
+        &self.schema
+    }
+
+    /// Names of the projected columns in output order.
+    pub fn projected_names(&self) -> Vec<String> {
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect()
+    }
+}
+
+impl fmt::Debug for TableScan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TableScan")
+            .field("table_name", &self.table_name)
+            .field("projection", &self.projection)
+            .field("filters", &self.filters)
+            .field("fetch", &self.fetch)
+            .finish()
+    }
+}
+
+/// A logical plan node.
+#[derive(Clone, Debug)]
+pub enum LogicalPlan {
+    /// Read a Parquet data set.
+    TableScan(TableScan),
+    /// Keep rows where the predicate is TRUE.
+    Filter {
+        /// Input.
+        input: Box<LogicalPlan>,
+        /// Boolean predicate.
+        predicate: Expr,
+    },
+    /// Compute expressions per row.
+    Projection {
+        /// Input.
+        input: Box<LogicalPlan>,
+        /// Output expressions.
+        exprs: Vec<Expr>,
+        /// Output schema.
+        schema: PlanSchema,
+    },
+    /// Group and aggregate.
+    Aggregate {
+        /// Input.
+        input: Box<LogicalPlan>,
+        /// Grouping expressions (empty: one global group).
+        group_by: Vec<Expr>,
+        /// Aggregate expressions (`Expr::Aggregate`, possibly aliased).
+        aggregates: Vec<Expr>,
+        /// Output schema: group columns then aggregates.
+        schema: PlanSchema,
+    },
+    /// Order rows; with `fetch`, keep only the first rows (top-k).
+    Sort {
+        /// Input.
+        input: Box<LogicalPlan>,
+        /// Sort keys, most significant first.
+        keys: Vec<SortKey>,
+        /// Keep only this many rows.
+        fetch: Option<usize>,
+    },
+    /// Skip and fetch rows.
+    Limit {
+        /// Input.
+        input: Box<LogicalPlan>,
+        /// Rows to skip.
+        skip: usize,
+        /// Rows to return after skipping (`None`: all).
+        fetch: Option<usize>,
+    },
+    /// Re-qualify the input's columns (derived tables, CTE references).
+    SubqueryAlias {
+        /// Input.
+        input: Box<LogicalPlan>,
+        /// The alias.
+        alias: String,
+        /// Output schema.
+        schema: PlanSchema,
+    },
+    /// A single row without columns (`SELECT 1`).
+    EmptyRow {
+        /// Always empty.
+        schema: PlanSchema,
+    },
+}
+
+impl LogicalPlan {
+    /// The output schema.
+    pub fn schema(&self) -> &PlanSchema {
+        match self {
+            LogicalPlan::TableScan(scan) => scan.schema(),
+            LogicalPlan::Filter { input, .. }
+            | LogicalPlan::Sort { input, .. }
+            | LogicalPlan::Limit { input, .. } => input.schema(),
+            LogicalPlan::Projection { schema, .. }
+            | LogicalPlan::Aggregate { schema, .. }
+            | LogicalPlan::SubqueryAlias { schema, .. }
+            | LogicalPlan::EmptyRow { schema } => schema,
+        }
+    }
+
+    /// Direct inputs.
+    pub fn inputs(&self) -> Vec<&LogicalPlan> {
+        match self {
+            LogicalPlan::TableScan(_) | LogicalPlan::EmptyRow { .. } => vec![],
+            LogicalPlan::Filter { input, .. }
+            | LogicalPlan::Projection { input, .. }
+            | LogicalPlan::Aggregate { input, .. }
+            | LogicalPlan::Sort { input, .. }
+            | LogicalPlan::Limit { input, .. }
+            | LogicalPlan::SubqueryAlias { input, .. } => vec![input],
+        }
+    }
+
+    /// A single row with no columns.
+    pub fn empty_row() -> Self {
+        LogicalPlan::EmptyRow {
+            schema: PlanSchema::default(),
+        }
+    }
+
+    /// `input WHERE predicate` (type-checked; the predicate must be BOOLEAN).
+    pub fn filter(input: LogicalPlan, predicate: Expr) -> Result<Self> {
+        let predicate = coerce(predicate, input.schema())?;
+        if predicate.contains_aggregate() {
+            return plan_err("aggregate functions are not allowed in WHERE");
+        }
+        let t = predicate.data_type(input.schema())?;
+        if !matches!(t, DataType::Boolean | DataType::Null) {
+            return Err(EngineError::Type(format!(
+                "filter predicate must be BOOLEAN, got {} ({predicate})",
+                crate::logical::types::sql_type_name(&t)
+            )));
+        }
+        Ok(LogicalPlan::Filter {
+            input: Box::new(input),
+            predicate,
+        })
+    }
+
+    /// `SELECT exprs FROM input` (type-checked).
+    pub fn project(input: LogicalPlan, exprs: Vec<Expr>) -> Result<Self> {
+        let exprs = exprs
+            .into_iter()
+            .map(|e| coerce(e, input.schema()))
+            .collect::<Result<Vec<_>>>()?;
+        let mut fields = Vec::with_capacity(exprs.len());
+        for e in &exprs {
+            if e.contains_aggregate() {
+                return plan_err(format!("aggregate {e} outside of an aggregation"));
+            }
+            fields.push(PlanField {
+                qualifier: qualifier_of(e, input.schema()),
+                field: Arc::new(e.to_field(input.schema())?),
+            });
+        }
+        Ok(LogicalPlan::Projection {
+            input: Box::new(input),
+            exprs,
+            schema: PlanSchema::new(fields),
+        })
+    }
+
+    /// `GROUP BY group_by` computing `aggregates` (type-checked).
+    pub fn aggregate(
+        input: LogicalPlan,
+        group_by: Vec<Expr>,
+        aggregates: Vec<Expr>,
+    ) -> Result<Self> {
+        let group_by = group_by
+            .into_iter()
+            .map(|e| coerce(e, input.schema()))
+            .collect::<Result<Vec<_>>>()?;
+        let aggregates = aggregates
+            .into_iter()
+            .map(|e| coerce(e, input.schema()))
+            .collect::<Result<Vec<_>>>()?;
+        let mut fields = Vec::new();
+        for e in &group_by {
+            if e.contains_aggregate() {
+                return plan_err(format!(
+                    "aggregate functions are not allowed in GROUP BY: {e}"
+                ));
+            }
+            fields.push(PlanField {
+                qualifier: qualifier_of(e, input.schema()),
+                field: Arc::new(e.to_field(input.schema())?),
+            });
+        }
+        for e in &aggregates {
+            let inner = match e {
+                Expr::Alias { expr, .. } => expr.as_ref(),
+                other => other,
+            };
+            match inner {
+                Expr::Aggregate { args, .. } => {
+                    if args.iter().any(Expr::contains_aggregate) {
+                        return plan_err(format!("aggregate function calls cannot be nested: {e}"));
+                    }
+                }
+                _ => return Err(EngineError::Internal(format!("not an aggregate: {e}"))),
+            }
+            let field = e.to_field(input.schema())?;
+            fields.push(PlanField {
+                qualifier: None,
+                field: Arc::new(field),
+            });
+        }
+        Ok(LogicalPlan::Aggregate {
+            input: Box::new(input),
+            group_by,
+            aggregates,
+            schema: PlanSchema::new(fields),
+        })
+    }
+
+    /// `ORDER BY keys` (type-checked).
+    pub fn sort(input: LogicalPlan, keys: Vec<SortKey>) -> Result<Self> {
+        let keys = keys
+            .into_iter()
+            .map(|k| {
+                Ok(SortKey {
+                    expr: coerce(k.expr, input.schema())?,
+                    ..k
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(LogicalPlan::Sort {
+            input: Box::new(input),
+            keys,
+            fetch: None,
+        })
+    }
+
+    /// `LIMIT fetch OFFSET skip`.
+    pub fn limit(input: LogicalPlan, skip: usize, fetch: Option<usize>) -> Self {
+        LogicalPlan::Limit {
+            input: Box::new(input),
+            skip,
+            fetch,
+        }
+    }
+
+    /// `(input) AS alias`.
+    pub fn alias(input: LogicalPlan, alias: impl Into<String>) -> Self {
+        let alias = alias.into();
+        let schema = input.schema().with_qualifier(&alias);
+        LogicalPlan::SubqueryAlias {
+            input: Box::new(input),
+            alias,
+            schema,
+        }
+    }
+
+    /// Rebuild this node over new inputs (same number and order as [`inputs`](Self::inputs)).
+    pub fn with_new_inputs(&self, mut inputs: Vec<LogicalPlan>) -> Result<Self> {
+        let mut next = || {
+            inputs
+                .pop()
+                .ok_or_else(|| EngineError::Internal("missing plan input".into()))
+        };
+        Ok(match self {
+            LogicalPlan::TableScan(_) | LogicalPlan::EmptyRow { .. } => self.clone(),
+            LogicalPlan::Filter { predicate, .. } => LogicalPlan::Filter {
+                input: Box::new(next()?),
+                predicate: predicate.clone(),
+            },
+            LogicalPlan::Projection { exprs, .. } => LogicalPlan::project(next()?, exprs.clone())?,
+            LogicalPlan::Aggregate {
+                group_by,
+                aggregates,
+                ..
+            } => LogicalPlan::aggregate(next()?, group_by.clone(), aggregates.clone())?,
+            LogicalPlan::Sort { keys, fetch, .. } => LogicalPlan::Sort {
+                input: Box::new(next()?),
+                keys: keys.clone(),
+                fetch: *fetch,
+            },
+            LogicalPlan::Limit { skip, fetch, .. } => LogicalPlan::Limit {
+                input: Box::new(next()?),
+                skip: *skip,
+                fetch: *fetch,
+            },
+            LogicalPlan::SubqueryAlias { alias, .. } => LogicalPlan::alias(next()?, alias.clone()),
+        })
+    }
+
+    /// An indented, one-node-per-line rendering.
+    pub fn display_indent(&self) -> String {
+        let mut out = String::new();
+        self.fmt_indent(&mut out, 0);
+        out
+    }
+
+    fn fmt_indent(&self, out: &mut String, depth: usize) {
+        out.push_str(&"  ".repeat(depth));
+        match self {
+            LogicalPlan::TableScan(scan) => {
+                out.push_str(&format!(
+                    "TableScan: {} columns=[{}]",
+                    scan.table_name,
+                    scan.projected_names().join(", ")
+                ));
+                if !scan.filters.is_empty() {
+                    let f: Vec<String> = scan.filters.iter().map(|e| e.to_string()).collect();
+                    out.push_str(&format!(" filters=[{}]", f.join(", ")));
+                }
+                if let Some(fetch) = scan.fetch {
+                    out.push_str(&format!(" fetch={fetch}"));
+                }
+            }
+            LogicalPlan::Filter { predicate, .. } => out.push_str(&format!("Filter: {predicate}")),
+            LogicalPlan::Projection { exprs, .. } => {
+                let e: Vec<String> = exprs.iter().map(|e| e.to_string()).collect();
+                out.push_str(&format!("Projection: {}", e.join(", ")));
+            }
+            LogicalPlan::Aggregate {
+                group_by,
+                aggregates,
+                ..
+            } => {
+                let g: Vec<String> = group_by.iter().map(|e| e.to_string()).collect();
+                let a: Vec<String> = aggregates.iter().map(|e| e.to_string()).collect();
+                out.push_str(&format!(
+                    "Aggregate: group_by=[{}] aggregates=[{}]",
+                    g.join(", "),
+                    a.join(", ")
+                ));
+            }
+            LogicalPlan::Sort { keys, fetch, .. } => {
+                let k: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+                out.push_str(&format!("Sort: {}", k.join(", ")));
+                if let Some(fetch) = fetch {
+                    out.push_str(&format!(" fetch={fetch}"));
+                }
+            }
+            LogicalPlan::Limit { skip, fetch, .. } => out.push_str(&format!(
+                "Limit: skip={skip} fetch={}",
+                fetch.map_or("all".into(), |f| f.to_string())
+            )),
+            LogicalPlan::SubqueryAlias { alias, .. } => {
+                out.push_str(&format!("SubqueryAlias: {alias}"))
+            }
+            LogicalPlan::EmptyRow { .. } => out.push_str("EmptyRow"),
+        }
+        out.push('\n');
+        for input in self.inputs() {
+            input.fmt_indent(out, depth + 1);
+        }
+    }
+}
+
+/// The qualifier a projected expression keeps: a bare column keeps its relation.
+fn qualifier_of(e: &Expr, schema: &PlanSchema) -> Option<String> {
+    match e {
+        Expr::Column(Column { relation, name }) => schema
+            .try_index_of(relation.as_deref(), name)
+            .ok()
+            .flatten()
+            .and_then(|i| schema.field(i).qualifier.clone()),
+        _ => None,
+    }
+}
+
+/// A field for a computed column.
+pub fn computed_field(name: &str, data_type: DataType) -> PlanField {
+    PlanField::new(None, Field::new(name, data_type, true))
+}

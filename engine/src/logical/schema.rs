@@ -1,0 +1,201 @@
+//! Schemas of logical plan nodes: Arrow fields with an optional relation qualifier.
+//!
+//! `SELECT l.l_orderkey FROM lineitem l` resolves `l.l_orderkey` against fields qualified `l`;
+//! unqualified names search all fields and fail on ambiguity. Name lookup is exact first, then
+//! case-insensitive (SQL identifiers are case-insensitive unless quoted).
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
+
+use crate::error::{closest_name, EngineError, Result};
+
+/// A field of a plan's output together with the relation it belongs to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanField {
+    /// Table name or alias that qualifies the field (`None` for computed columns).
+    pub qualifier: Option<String>,
+    /// The Arrow field.
+    pub field: FieldRef,
+}
+
+impl PlanField {
+    /// A field with a qualifier.
+    pub fn new(qualifier: Option<String>, field: Field) -> Self {
+        Self {
+            qualifier,
+            field: Arc::new(field),
+        }
+    }
+
+    /// The unqualified name.
+    pub fn name(&self) -> &str {
+        self.field.name()
+    }
+
+    /// `qualifier.name` or `name`.
+    pub fn qualified_name(&self) -> String {
+        match &self.qualifier {
+            Some(q) => format!("{q}.{}", self.field.name()),
+            None => self.field.name().clone(),
+        }
+    }
+}
+
+/// The output schema of a logical plan node.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PlanSchema {
+    fields: Vec<PlanField>,
+}
+
+impl PlanSchema {
+    /// A schema from fields.
+    pub fn new(fields: Vec<PlanField>) -> Self {
+        Self { fields }
+    }
+
+    /// All fields of an Arrow schema, qualified by `qualifier`.
+    pub fn from_arrow(qualifier: Option<&str>, schema: &Schema) -> Self {
+        Self {
+            fields: schema
+                .fields()
+                .iter()
+                .map(|f| PlanField {
+                    qualifier: qualifier.map(str::to_string),
+                    field: Arc::clone(f),
+                })
+                .collect(),
+        }
+    }
+
+    /// The fields.
+    pub fn fields(&self) -> &[PlanField] {
+        &self.fields
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// True when there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// The field at `index`.
+    pub fn field(&self, index: usize) -> &PlanField {
+        &self.fields[index]
+    }
+
+    /// The same fields re-qualified with `qualifier`.
+    pub fn with_qualifier(&self, qualifier: &str) -> Self {
+        Self {
+            fields: self
+                .fields
+                .iter()
+                .map(|f| PlanField {
+                    qualifier: Some(qualifier.to_string()),
+                    field: Arc::clone(&f.field),
+                })
+                .collect(),
+        }
+    }
+
+    /// The equivalent Arrow schema (qualifiers dropped).
+    pub fn to_arrow(&self) -> SchemaRef {
+        Arc::new(Schema::new(
+            self.fields
+                .iter()
+                .map(|f| Arc::clone(&f.field))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    /// Find a column by optional qualifier and name.
+    pub fn index_of(&self, qualifier: Option<&str>, name: &str) -> Result<usize> {
+        self.try_index_of(qualifier, name)?
+            .ok_or_else(|| self.not_found(qualifier, name))
+    }
+
+    /// Like [`index_of`](Self::index_of) but `Ok(None)` when the name is absent (still an error
+    /// when it is ambiguous).
+    pub fn try_index_of(&self, qualifier: Option<&str>, name: &str) -> Result<Option<usize>> {
+        for case_insensitive in [false, true] {
+            let matches: Vec<usize> = self
+                .fields
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| {
+                    let name_ok = if case_insensitive {
+                        f.name().eq_ignore_ascii_case(name)
+                    } else {
+                        f.name() == name
+                    };
+                    let qualifier_ok = match (qualifier, &f.qualifier) {
+                        (None, _) => true,
+                        (Some(q), Some(fq)) => {
+                            if case_insensitive {
+                                q.eq_ignore_ascii_case(fq)
+                            } else {
+                                q == fq
+                            }
+                        }
+                        (Some(_), None) => false,
+                    };
+                    name_ok && qualifier_ok
+                })
+                .map(|(i, _)| i)
+                .collect();
+            match matches.len() {
+                0 => continue,
+                1 => return Ok(Some(matches[0])),
+                _ => {
+                    let candidates: Vec<String> = matches
+                        .iter()
+                        .map(|&i| self.fields[i].qualified_name())
+                        .collect();
+                    return Err(EngineError::Plan(format!(
+                        "column reference '{name}' is ambiguous; it could be any of: {}",
+                        candidates.join(", ")
+                    )));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The error for a name that is not in this schema.
+    pub fn not_found(&self, qualifier: Option<&str>, name: &str) -> EngineError {
+        let valid: Vec<String> = self.fields.iter().map(|f| f.name().to_string()).collect();
+        let suggestion = closest_name(name, valid.iter().map(String::as_str));
+        let name = match qualifier {
+            Some(q) => format!("{q}.{name}"),
+            None => name.to_string(),
+        };
+        EngineError::ColumnNotFound {
+            name,
+            valid,
+            suggestion,
+        }
+    }
+
+    /// Concatenate two schemas (used by joins).
+    pub fn join(&self, other: &PlanSchema) -> Self {
+        let mut fields = self.fields.clone();
+        fields.extend(other.fields.iter().cloned());
+        Self { fields }
+    }
+}
+
+impl fmt::Display for PlanSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .fields
+            .iter()
+            .map(|field| format!("{}: {}", field.qualified_name(), field.field.data_type()))
+            .collect();
+        write!(f, "[{}]", parts.join(", "))
+    }
+}

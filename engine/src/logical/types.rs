@@ -1,0 +1,709 @@
+//! Type rules: the result type of every expression and the implicit casts SQL inserts.
+//!
+//! The rules follow DuckDB (the project's correctness oracle) where it matters for results:
+//!
+//! * `DECIMAL ± DECIMAL` → `DECIMAL(max(p1-s1, p2-s2) + max(s1, s2) + 1, max(s1, s2))`,
+//!   `DECIMAL * DECIMAL` → `DECIMAL(p1 + p2 + 1, s1 + s2)` (precision capped at 38); both exact.
+//! * `/` on numbers returns `DOUBLE` (so `1 / 2 = 0.5`), and any `DOUBLE` operand makes the
+//!   result `DOUBLE`. Division or modulo by zero yields NULL.
+//! * Integers mixed with decimals become `DECIMAL(width, 0)`; integers widen to the wider type.
+//! * Comparisons cast both sides to a common type; a string literal compared with a date,
+//!   timestamp, number or boolean is cast to that type.
+//! * `sum` of integers is `BIGINT`, of `DECIMAL(p, s)` is `DECIMAL(38, s)`; `avg` is `DOUBLE`.
+//! * `DATE ± INTERVAL` stays a `DATE` when the interval has no time part (DuckDB would
+//!   return a `TIMESTAMP` at midnight; the value is the same).
+
+use arrow::datatypes::{DataType, IntervalUnit, DECIMAL128_MAX_PRECISION};
+
+use crate::error::{EngineError, Result};
+use crate::logical::expr::{AggregateFunction, BinaryOp, Expr, ScalarFunction};
+use crate::logical::scalar::ScalarValue;
+use crate::logical::schema::PlanSchema;
+
+/// The result type of `expr` over `schema`.
+pub fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
+    Ok(match expr {
+        Expr::Column(c) => {
+            let index = schema.index_of(c.relation.as_deref(), &c.name)?;
+            schema.field(index).field.data_type().clone()
+        }
+        Expr::Literal(v) => v.data_type().clone(),
+        Expr::Alias { expr, .. } => expr_type(expr, schema)?,
+        Expr::Binary { left, op, right } => {
+            if op.is_comparison() || matches!(op, BinaryOp::And | BinaryOp::Or) {
+                DataType::Boolean
+            } else if *op == BinaryOp::StringConcat {
+                DataType::Utf8
+            } else {
+                arithmetic_type(&expr_type(left, schema)?, *op, &expr_type(right, schema)?)?
+            }
+        }
+        Expr::Not(_)
+        | Expr::IsNull { .. }
+        | Expr::Between { .. }
+        | Expr::InList { .. }
+        | Expr::Like { .. } => DataType::Boolean,
+        Expr::Negative(e) => expr_type(e, schema)?,
+        Expr::Cast { to, .. } => to.clone(),
+        Expr::Case {
+            when_then,
+            otherwise,
+            ..
+        } => {
+            let mut types = Vec::new();
+            for (_, then) in when_then {
+                types.push(expr_type(then, schema)?);
+            }
+            if let Some(o) = otherwise {
+                types.push(expr_type(o, schema)?);
+            }
+            common_type_of(&types)?
+        }
+        Expr::Function { func, args } => match func {
+            ScalarFunction::Upper
+            | ScalarFunction::Lower
+            | ScalarFunction::Trim
+            | ScalarFunction::LTrim
+            | ScalarFunction::RTrim
+            | ScalarFunction::Substring => DataType::Utf8,
+            ScalarFunction::Length | ScalarFunction::Extract(_) => DataType::Int64,
+            ScalarFunction::StartsWith | ScalarFunction::EndsWith | ScalarFunction::Contains => {
+                DataType::Boolean
+            }
+            ScalarFunction::Coalesce => {
+                let types = args
+                    .iter()
+                    .map(|a| expr_type(a, schema))
+                    .collect::<Result<Vec<_>>>()?;
+                common_type_of(&types)?
+            }
+            ScalarFunction::Abs | ScalarFunction::Round => expr_type(&args[0], schema)?,
+        },
+        Expr::Aggregate { func, args, .. } => match func {
+            AggregateFunction::Count => DataType::Int64,
+            AggregateFunction::Avg => DataType::Float64,
+            AggregateFunction::Sum => sum_type(&expr_type(&args[0], schema)?)?,
+            AggregateFunction::Min | AggregateFunction::Max => expr_type(&args[0], schema)?,
+        },
+    })
+}
+
+/// The type `sum` returns for an input type.
+pub fn sum_type(input: &DataType) -> Result<DataType> {
+    Ok(match input {
+        t if t.is_integer() => DataType::Int64,
+        DataType::Decimal128(_, s) => DataType::Decimal128(DECIMAL128_MAX_PRECISION, *s),
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => DataType::Float64,
+        DataType::Null => DataType::Int64,
+        other => {
+            return Err(EngineError::Type(format!(
+                "sum() is not defined for {}",
+                sql_type_name(other)
+            )))
+        }
+    })
+}
+
+/// Human (SQL) name of an Arrow type for error messages.
+pub fn sql_type_name(t: &DataType) -> String {
+    match t {
+        DataType::Int8 => "TINYINT".into(),
+        DataType::Int16 => "SMALLINT".into(),
+        DataType::Int32 => "INTEGER".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+            format!("{t}").to_uppercase()
+        }
+        DataType::Float32 => "REAL".into(),
+        DataType::Float64 => "DOUBLE".into(),
+        DataType::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR".into(),
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Date32 => "DATE".into(),
+        DataType::Timestamp(_, _) => "TIMESTAMP".into(),
+        DataType::Interval(_) => "INTERVAL".into(),
+        DataType::Null => "NULL".into(),
+        other => format!("{other}"),
+    }
+}
+
+fn is_string(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+fn is_float(t: &DataType) -> bool {
+    matches!(t, DataType::Float16 | DataType::Float32 | DataType::Float64)
+}
+
+fn is_numeric(t: &DataType) -> bool {
+    t.is_integer() || is_float(t) || matches!(t, DataType::Decimal128(_, _))
+}
+
+/// Decimal precision needed to hold every value of an integer type.
+fn integer_digits(t: &DataType) -> u8 {
+    match t {
+        DataType::Int8 | DataType::UInt8 => 3,
+        DataType::Int16 | DataType::UInt16 => 5,
+        DataType::Int32 | DataType::UInt32 => 10,
+        DataType::Int64 => 19,
+        _ => 20,
+    }
+}
+
+fn as_decimal(t: &DataType) -> (u8, i8) {
+    match t {
+        DataType::Decimal128(p, s) => (*p, *s),
+        other => (integer_digits(other), 0),
+    }
+}
+
+fn integer_rank(t: &DataType) -> u8 {
+    match t {
+        DataType::Int8 => 1,
+        DataType::UInt8 | DataType::Int16 => 2,
+        DataType::UInt16 | DataType::Int32 => 3,
+        DataType::UInt32 | DataType::Int64 => 4,
+        _ => 5,
+    }
+}
+
+fn wider_integer(a: &DataType, b: &DataType) -> DataType {
+    match integer_rank(a).max(integer_rank(b)) {
+        1 => DataType::Int8,
+        2 => DataType::Int16,
+        3 => DataType::Int32,
+        4 => DataType::Int64,
+        _ => DataType::Decimal128(20, 0),
+    }
+}
+
+/// Result type of `l op r` for arithmetic operators.
+pub fn arithmetic_type(l: &DataType, op: BinaryOp, r: &DataType) -> Result<DataType> {
+    let err = || {
+        EngineError::Type(format!(
+            "cannot apply '{}' to {} and {}",
+            op.symbol(),
+            sql_type_name(l),
+            sql_type_name(r)
+        ))
+    };
+    use DataType::*;
+    Ok(match (l, r) {
+        (Null, Null) => Null,
+        (Null, t) | (t, Null) if is_numeric(t) => {
+            if op == BinaryOp::Divide {
+                Float64
+            } else {
+                t.clone()
+            }
+        }
+        (Date32, Interval(_)) if matches!(op, BinaryOp::Plus | BinaryOp::Minus) => Date32,
+        (Interval(_), Date32) if op == BinaryOp::Plus => Date32,
+        (Timestamp(u, tz), Interval(_)) if matches!(op, BinaryOp::Plus | BinaryOp::Minus) => {
+            Timestamp(*u, tz.clone())
+        }
+        (Date32, Date32) if op == BinaryOp::Minus => Int64,
+        (Interval(IntervalUnit::MonthDayNano), Interval(IntervalUnit::MonthDayNano))
+            if matches!(op, BinaryOp::Plus | BinaryOp::Minus) =>
+        {
+            Interval(IntervalUnit::MonthDayNano)
+        }
+        (a, b) if is_numeric(a) && is_numeric(b) => {
+            if op == BinaryOp::Divide {
+                Float64
+            } else if is_float(a) || is_float(b) {
+                if *a == Float32 && *b == Float32 {
+                    Float32
+                } else {
+                    Float64
+                }
+            } else if matches!(a, Decimal128(_, _)) || matches!(b, Decimal128(_, _)) {
+                let (p1, s1) = as_decimal(a);
+                let (p2, s2) = as_decimal(b);
+                decimal_arithmetic(op, p1, s1, p2, s2)?
+            } else {
+                wider_integer(a, b)
+            }
+        }
+        _ => return Err(err()),
+    })
+}
+
+fn decimal_arithmetic(op: BinaryOp, p1: u8, s1: i8, p2: u8, s2: i8) -> Result<DataType> {
+    let (p1, s1, p2, s2) = (p1 as i16, s1 as i16, p2 as i16, s2 as i16);
+    let max = DECIMAL128_MAX_PRECISION as i16;
+    Ok(match op {
+        BinaryOp::Plus | BinaryOp::Minus => {
+            let scale = s1.max(s2);
+            let precision = (scale + (p1 - s1).max(p2 - s2) + 1).min(max);
+            DataType::Decimal128(precision as u8, scale as i8)
+        }
+        BinaryOp::Multiply => {
+            let scale = s1 + s2;
+            if scale > max {
+                return Err(EngineError::Type(format!(
+                    "decimal multiplication result scale {scale} exceeds 38"
+                )));
+            }
+            DataType::Decimal128((p1 + p2 + 1).min(max) as u8, scale as i8)
+        }
+        BinaryOp::Modulo => DataType::Float64,
+        _ => DataType::Float64,
+    })
+}
+
+/// The common type two values are compared (or unified) in.
+pub fn comparison_type(l: &DataType, r: &DataType) -> Option<DataType> {
+    use DataType::*;
+    if l == r {
+        return Some(l.clone());
+    }
+    Some(match (l, r) {
+        (Null, t) | (t, Null) => t.clone(),
+        (a, b) if is_numeric(a) && is_numeric(b) => {
+            if is_float(a) || is_float(b) {
+                Float64
+            } else if matches!(a, Decimal128(_, _)) || matches!(b, Decimal128(_, _)) {
+                let (p1, s1) = as_decimal(a);
+                let (p2, s2) = as_decimal(b);
+                let scale = s1.max(s2);
+                let int_digits = (p1 as i16 - s1 as i16).max(p2 as i16 - s2 as i16);
+                let precision =
+                    (int_digits + scale as i16).min(DECIMAL128_MAX_PRECISION as i16) as u8;
+                Decimal128(precision, scale)
+            } else {
+                wider_integer(a, b)
+            }
+        }
+        (a, b) if is_string(a) && is_string(b) => {
+            if *a == Utf8View || *b == Utf8View {
+                Utf8View
+            } else if *a == LargeUtf8 || *b == LargeUtf8 {
+                LargeUtf8
+            } else {
+                Utf8
+            }
+        }
+        (s, t) | (t, s)
+            if is_string(s)
+                && (is_numeric(t) || matches!(t, Date32 | Timestamp(_, _) | Boolean)) =>
+        {
+            t.clone()
+        }
+        (Date32, Timestamp(u, tz)) | (Timestamp(u, tz), Date32) => Timestamp(*u, tz.clone()),
+        _ => return None,
+    })
+}
+
+/// The common type of several values (CASE branches, COALESCE, IN lists).
+pub fn common_type_of(types: &[DataType]) -> Result<DataType> {
+    let mut acc = DataType::Null;
+    for t in types {
+        acc = comparison_type(&acc, t).ok_or_else(|| {
+            EngineError::Type(format!(
+                "cannot mix {} and {} in one expression",
+                sql_type_name(&acc),
+                sql_type_name(t)
+            ))
+        })?;
+    }
+    Ok(acc)
+}
+
+fn cast_to(expr: Expr, from: &DataType, to: &DataType) -> Expr {
+    if from == to {
+        return expr;
+    }
+    match expr {
+        // Cast NULL literals eagerly so the plan shows typed NULLs.
+        Expr::Literal(v) if v.is_null() => Expr::Literal(ScalarValue::null(to)),
+        other => Expr::Cast {
+            expr: Box::new(other),
+            to: to.clone(),
+        },
+    }
+}
+
+/// Type-check `expr` against `schema` and insert the implicit casts SQL requires.
+pub fn coerce(expr: Expr, schema: &PlanSchema) -> Result<Expr> {
+    expr.transform_up(&mut |e| coerce_node(e, schema))
+}
+
+fn coerce_node(expr: Expr, schema: &PlanSchema) -> Result<Expr> {
+    Ok(match expr {
+        Expr::Binary { left, op, right } => {
+            let lt = expr_type(&left, schema)?;
+            let rt = expr_type(&right, schema)?;
+            if op.is_comparison() {
+                let common = comparison_type(&lt, &rt).ok_or_else(|| {
+                    EngineError::Type(format!(
+                        "cannot compare {} with {}",
+                        sql_type_name(&lt),
+                        sql_type_name(&rt)
+                    ))
+                })?;
+                Expr::Binary {
+                    left: Box::new(cast_to(*left, &lt, &common)),
+                    op,
+                    right: Box::new(cast_to(*right, &rt, &common)),
+                }
+            } else if matches!(op, BinaryOp::And | BinaryOp::Or) {
+                for t in [&lt, &rt] {
+                    if !matches!(t, DataType::Boolean | DataType::Null) {
+                        return Err(EngineError::Type(format!(
+                            "{op:?} needs BOOLEAN operands, got {}",
+                            sql_type_name(t)
+                        )));
+                    }
+                }
+                Expr::Binary {
+                    left: Box::new(cast_to(*left, &lt, &DataType::Boolean)),
+                    op,
+                    right: Box::new(cast_to(*right, &rt, &DataType::Boolean)),
+                }
+            } else if op == BinaryOp::StringConcat {
+                Expr::Binary {
+                    left: Box::new(cast_to(*left, &lt, &DataType::Utf8)),
+                    op,
+                    right: Box::new(cast_to(*right, &rt, &DataType::Utf8)),
+                }
+            } else {
+                // Date + integer days.
+                if matches!(op, BinaryOp::Plus | BinaryOp::Minus)
+                    && lt == DataType::Date32
+                    && rt.is_integer()
+                {
+                    if let Expr::Literal(v) = right.as_ref() {
+                        if let Some(days) = v.as_i64() {
+                            return Ok(Expr::Binary {
+                                left,
+                                op,
+                                right: Box::new(Expr::Literal(ScalarValue::interval(
+                                    0,
+                                    days as i32,
+                                    0,
+                                ))),
+                            });
+                        }
+                    }
+                    return Err(EngineError::NotSupported(
+                        "DATE plus a non-constant integer; use INTERVAL".into(),
+                    ));
+                }
+                let result = arithmetic_type(&lt, op, &rt)?;
+                let operand_type = |t: &DataType| -> DataType {
+                    match &result {
+                        DataType::Float64 | DataType::Float32 if is_numeric(t) => result.clone(),
+                        DataType::Decimal128(_, _) if t.is_integer() => {
+                            DataType::Decimal128(integer_digits(t), 0)
+                        }
+                        DataType::Decimal128(_, _) if *t == DataType::Null => {
+                            DataType::Decimal128(1, 0)
+                        }
+                        r if r.is_integer() && (t.is_integer() || *t == DataType::Null) => {
+                            r.clone()
+                        }
+                        _ => t.clone(),
+                    }
+                };
+                let lo = operand_type(&lt);
+                let ro = operand_type(&rt);
+                Expr::Binary {
+                    left: Box::new(cast_to(*left, &lt, &lo)),
+                    op,
+                    right: Box::new(cast_to(*right, &rt, &ro)),
+                }
+            }
+        }
+        Expr::Not(e) => {
+            let t = expr_type(&e, schema)?;
+            if !matches!(t, DataType::Boolean | DataType::Null) {
+                return Err(EngineError::Type(format!(
+                    "NOT needs a BOOLEAN operand, got {}",
+                    sql_type_name(&t)
+                )));
+            }
+            Expr::Not(Box::new(cast_to(*e, &t, &DataType::Boolean)))
+        }
+        Expr::Negative(e) => {
+            let t = expr_type(&e, schema)?;
+            if !is_numeric(&t) && !matches!(t, DataType::Interval(_) | DataType::Null) {
+                return Err(EngineError::Type(format!(
+                    "cannot negate {}",
+                    sql_type_name(&t)
+                )));
+            }
+            Expr::Negative(e)
+        }
+        Expr::Between {
+            expr,
+            low,
+            high,
+            negated,
+        } => {
+            let types = [
+                expr_type(&expr, schema)?,
+                expr_type(&low, schema)?,
+                expr_type(&high, schema)?,
+            ];
+            let common = common_type_of(&types)?;
+            Expr::Between {
+                expr: Box::new(cast_to(*expr, &types[0], &common)),
+                low: Box::new(cast_to(*low, &types[1], &common)),
+                high: Box::new(cast_to(*high, &types[2], &common)),
+                negated,
+            }
+        }
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => {
+            let et = expr_type(&expr, schema)?;
+            let mut types = vec![et.clone()];
+            for item in &list {
+                types.push(expr_type(item, schema)?);
+            }
+            let common = common_type_of(&types)?;
+            Expr::InList {
+                expr: Box::new(cast_to(*expr, &et, &common)),
+                list: list
+                    .into_iter()
+                    .zip(types.iter().skip(1))
+                    .map(|(e, t)| cast_to(e, t, &common))
+                    .collect(),
+                negated,
+            }
+        }
+        Expr::Like {
+            expr,
+            pattern,
+            negated,
+            case_insensitive,
+        } => {
+            let et = expr_type(&expr, schema)?;
+            let pt = expr_type(&pattern, schema)?;
+            let target = if is_string(&et) {
+                et.clone()
+            } else {
+                DataType::Utf8
+            };
+            Expr::Like {
+                expr: Box::new(cast_to(*expr, &et, &target)),
+                pattern: Box::new(cast_to(*pattern, &pt, &target)),
+                negated,
+                case_insensitive,
+            }
+        }
+        Expr::Case {
+            operand,
+            when_then,
+            otherwise,
+        } => {
+            let mut result_types = Vec::new();
+            for (_, t) in &when_then {
+                result_types.push(expr_type(t, schema)?);
+            }
+            if let Some(o) = &otherwise {
+                result_types.push(expr_type(o, schema)?);
+            }
+            let result = common_type_of(&result_types)?;
+            let (operand, when_types) = match operand {
+                Some(o) => {
+                    let ot = expr_type(&o, schema)?;
+                    let mut types = vec![ot.clone()];
+                    for (w, _) in &when_then {
+                        types.push(expr_type(w, schema)?);
+                    }
+                    let common = common_type_of(&types)?;
+                    (
+                        Some(Box::new(cast_to(*o, &ot, &common))),
+                        Some((types, common)),
+                    )
+                }
+                None => (None, None),
+            };
+            let mut new_when_then = Vec::new();
+            for (i, (w, t)) in when_then.into_iter().enumerate() {
+                let w = match &when_types {
+                    Some((types, common)) => cast_to(w, &types[i + 1], common),
+                    None => {
+                        let wt = expr_type(&w, schema)?;
+                        if !matches!(wt, DataType::Boolean | DataType::Null) {
+                            return Err(EngineError::Type(format!(
+                                "CASE WHEN condition must be BOOLEAN, got {}",
+                                sql_type_name(&wt)
+                            )));
+                        }
+                        cast_to(w, &wt, &DataType::Boolean)
+                    }
+                };
+                let tt = expr_type(&t, schema)?;
+                new_when_then.push((w, cast_to(t, &tt, &result)));
+            }
+            let otherwise = match otherwise {
+                Some(o) => {
+                    let ot = expr_type(&o, schema)?;
+                    Some(Box::new(cast_to(*o, &ot, &result)))
+                }
+                None => None,
+            };
+            Expr::Case {
+                operand,
+                when_then: new_when_then,
+                otherwise,
+            }
+        }
+        Expr::Function { func, args } => coerce_function(func, args, schema)?,
+        Expr::Aggregate {
+            func,
+            args,
+            distinct,
+        } => {
+            if let Some(arg) = args.first() {
+                let t = expr_type(arg, schema)?;
+                match func {
+                    AggregateFunction::Sum | AggregateFunction::Avg
+                        if !is_numeric(&t) && t != DataType::Null =>
+                    {
+                        return Err(EngineError::Type(format!(
+                            "{}() is not defined for {}",
+                            func.name(),
+                            sql_type_name(&t)
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+            Expr::Aggregate {
+                func,
+                args,
+                distinct,
+            }
+        }
+        other => other,
+    })
+}
+
+fn coerce_function(func: ScalarFunction, args: Vec<Expr>, schema: &PlanSchema) -> Result<Expr> {
+    let arity = |min: usize, max: usize| -> Result<()> {
+        if args.len() < min || args.len() > max {
+            return Err(EngineError::Plan(format!(
+                "{}() takes {} argument(s), got {}",
+                func.name(),
+                if min == max {
+                    min.to_string()
+                } else {
+                    format!("{min} to {max}")
+                },
+                args.len()
+            )));
+        }
+        Ok(())
+    };
+    let types = args
+        .iter()
+        .map(|a| expr_type(a, schema))
+        .collect::<Result<Vec<_>>>()?;
+    let string_arg = |e: Expr, t: &DataType| {
+        if is_string(t) {
+            e
+        } else {
+            cast_to(e, t, &DataType::Utf8)
+        }
+    };
+    Ok(match func {
+        ScalarFunction::Upper
+        | ScalarFunction::Lower
+        | ScalarFunction::Length
+        | ScalarFunction::Trim
+        | ScalarFunction::LTrim
+        | ScalarFunction::RTrim => {
+            arity(1, 1)?;
+            let a = args.into_iter().next().expect("arity checked");
+            Expr::Function {
+                func,
+                args: vec![string_arg(a, &types[0])],
+            }
+        }
+        ScalarFunction::Substring => {
+            arity(2, 3)?;
+            let mut out = Vec::new();
+            for (i, (a, t)) in args.into_iter().zip(types.iter()).enumerate() {
+                if i == 0 {
+                    out.push(string_arg(a, t));
+                } else {
+                    if !t.is_integer() && *t != DataType::Null {
+                        return Err(EngineError::Type(format!(
+                            "substring() positions must be integers, got {}",
+                            sql_type_name(t)
+                        )));
+                    }
+                    out.push(cast_to(a, t, &DataType::Int64));
+                }
+            }
+            Expr::Function { func, args: out }
+        }
+        ScalarFunction::StartsWith | ScalarFunction::EndsWith | ScalarFunction::Contains => {
+            arity(2, 2)?;
+            let common = comparison_type(&types[0], &types[1])
+                .filter(is_string)
+                .unwrap_or(DataType::Utf8);
+            let out = args
+                .into_iter()
+                .zip(types.iter())
+                .map(|(a, t)| cast_to(a, t, &common))
+                .collect();
+            Expr::Function { func, args: out }
+        }
+        ScalarFunction::Coalesce => {
+            if args.is_empty() {
+                return Err(EngineError::Plan(
+                    "coalesce() needs at least one argument".into(),
+                ));
+            }
+            let common = common_type_of(&types)?;
+            let out = args
+                .into_iter()
+                .zip(types.iter())
+                .map(|(a, t)| cast_to(a, t, &common))
+                .collect();
+            Expr::Function { func, args: out }
+        }
+        ScalarFunction::Extract(_) => {
+            arity(1, 1)?;
+            match &types[0] {
+                DataType::Date32
+                | DataType::Date64
+                | DataType::Timestamp(_, _)
+                | DataType::Null => {}
+                other => {
+                    return Err(EngineError::Type(format!(
+                        "extract() needs a DATE or TIMESTAMP, got {}",
+                        sql_type_name(other)
+                    )))
+                }
+            }
+            Expr::Function { func, args }
+        }
+        ScalarFunction::Abs | ScalarFunction::Round => {
+            arity(1, if func == ScalarFunction::Round { 2 } else { 1 })?;
+            if !is_numeric(&types[0]) {
+                return Err(EngineError::Type(format!(
+                    "{}() needs a number, got {}",
+                    func.name(),
+                    sql_type_name(&types[0])
+                )));
+            }
+            let mut out: Vec<Expr> = Vec::new();
+            for (i, (a, t)) in args.into_iter().zip(types.iter()).enumerate() {
+                out.push(if i == 0 {
+                    a
+                } else {
+                    cast_to(a, t, &DataType::Int64)
+                });
+            }
+            Expr::Function { func, args: out }
+        }
+    })
+}

@@ -1,0 +1,19 @@
+//! Memory accounting: one budget per query, shared by every operator that holds data.
+//!
+//! ```text
+//!   MemoryPool (limit, reserved, peak)
+//!     ├── MemoryReservation "HashAggregate[partial, partition 0]"  ── grows with groups
+//!     ├── MemoryReservation "Sort"                                 ── grows with buffered rows
+//!     └── MemoryReservation "Collect"                              ── grows with the result
+//! ```
+//!
+//! Operators never allocate against the budget directly: they hold a [`MemoryReservation`] and
+//! resize it to the bytes they actually keep (`try_resize`). A reservation that cannot grow
+//! returns [`EngineError::ResourcesExhausted`](crate::EngineError::ResourcesExhausted) naming the
+//! consumer, the request and the budget; dropping a reservation returns its bytes to the pool.
+//! Each reservation also updates its operator's metrics, so `--explain-analyze` can show the
+//! peak bytes every operator held.
+
+mod pool;
+
+pub use pool::{MemoryPool, MemoryReservation};

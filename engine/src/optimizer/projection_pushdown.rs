@@ -1,0 +1,153 @@
+//! Projection pushdown: every node asks its input only for the columns it uses, so scans
+//! decode only the columns the query needs (plus those their filters read).
+
+use std::collections::BTreeSet;
+
+use crate::error::Result;
+use crate::logical::expr::Expr;
+use crate::logical::plan::LogicalPlan;
+use crate::logical::schema::PlanSchema;
+
+pub(super) fn push_down_projections(plan: LogicalPlan) -> Result<LogicalPlan> {
+    prune(plan, None)
+}
+
+fn columns_of<'a>(
+    exprs: impl IntoIterator<Item = &'a Expr>,
+    schema: &PlanSchema,
+    out: &mut BTreeSet<usize>,
+) -> Result<()> {
+    for e in exprs {
+        for c in e.columns() {
+            if let Some(i) = schema.try_index_of(c.relation.as_deref(), &c.name)? {
+                out.insert(i);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn all(schema: &PlanSchema) -> BTreeSet<usize> {
+    (0..schema.len()).collect()
+}
+
+/// `required`: indices of this node's output that the parent uses (`None`: all of them).
+fn prune(plan: LogicalPlan, required: Option<BTreeSet<usize>>) -> Result<LogicalPlan> {
+    match plan {
+        LogicalPlan::Projection { input, exprs, .. } => {
+            let kept: Vec<Expr> = match &required {
+                Some(r) => exprs
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| r.contains(i))
+                    .map(|(_, e)| e)
+                    .collect(),
+                None => exprs,
+            };
+            let mut needed = BTreeSet::new();
+            columns_of(&kept, input.schema(), &mut needed)?;
+            let new_input = prune(*input, Some(needed))?;
+            LogicalPlan::project(new_input, kept)
+        }
+        LogicalPlan::Filter { input, predicate } => {
+            let mut needed = required.unwrap_or_else(|| all(input.schema()));
+            columns_of([&predicate], input.schema(), &mut needed)?;
+            let new_input = prune(*input, Some(needed))?;
+            Ok(LogicalPlan::Filter {
+                input: Box::new(new_input),
+                predicate,
+            })
+        }
+        LogicalPlan::Sort { input, keys, fetch } => {
+            let mut needed = required.unwrap_or_else(|| all(input.schema()));
+            columns_of(keys.iter().map(|k| &k.expr), input.schema(), &mut needed)?;
+            // Sort passes its input schema through: keep the parent's indices valid by not
+            // narrowing below a sort (the projection above it already narrowed).
+            let needed = all(input.schema())
+                .into_iter()
+                .filter(|i| needed.contains(i))
+                .collect::<BTreeSet<_>>();
+            let new_input = prune(*input, Some(needed))?;
+            Ok(LogicalPlan::Sort {
+                input: Box::new(new_input),
+                keys,
+                fetch,
+            })
+        }
+        LogicalPlan::Limit { input, skip, fetch } => {
+            let new_input = prune(*input, required)?;
+            Ok(LogicalPlan::Limit {
+                input: Box::new(new_input),
+                skip,
+                fetch,
+            })
+        }
+        LogicalPlan::Aggregate {
+            input,
+            group_by,
+            aggregates,
+            ..
+        } => {
+            let mut needed = BTreeSet::new();
+            columns_of(
+                group_by.iter().chain(aggregates.iter()),
+                input.schema(),
+                &mut needed,
+            )?;
+            let new_input = prune(*input, Some(needed))?;
+            LogicalPlan::aggregate(new_input, group_by, aggregates)
+        }
+        LogicalPlan::SubqueryAlias { input, alias, .. } => {
+            let new_input = prune(*input, required)?;
+            Ok(LogicalPlan::alias(new_input, alias))
+        }
+        LogicalPlan::TableScan(scan) => {
+            let source = scan.source_schema();
+            let current: Vec<usize> = match &scan.projection {
+                Some(p) => p.clone(),
+                None => (0..source.len()).collect(),
+            };
+            let mut wanted: BTreeSet<usize> = match required {
+                Some(r) => r.into_iter().map(|i| current[i]).collect(),
+                None => current.iter().copied().collect(),
+            };
+            columns_of(&scan.filters, &source, &mut wanted)?;
+            if wanted.is_empty() && !source.is_empty() {
+                // count(*) and friends still need row counts: read the cheapest column.
+                wanted.insert(cheapest_column(&scan));
+            }
+            let projection: Vec<usize> = wanted.into_iter().collect();
+            Ok(LogicalPlan::TableScan(
+                scan.with_projection(Some(projection)),
+            ))
+        }
+        other @ LogicalPlan::EmptyRow { .. } => Ok(other),
+    }
+}
+
+/// The column with the fewest compressed bytes in the first file (fallback: the first column).
+fn cheapest_column(scan: &crate::logical::plan::TableScan) -> usize {
+    let schema = scan.dataset.schema();
+    let Some(file) = scan.dataset.files().first() else {
+        return 0;
+    };
+    let mut best = (u64::MAX, 0);
+    for (i, field) in schema.fields().iter().enumerate() {
+        let mut bytes = 0u64;
+        let mut found = false;
+        for rg in file.metadata.row_groups() {
+            for column in rg.columns() {
+                if column.column_path().parts().first().map(String::as_str)
+                    == Some(field.name().as_str())
+                {
+                    bytes += column.compressed_size().max(0) as u64;
+                    found = true;
+                }
+            }
+        }
+        if found && bytes < best.0 {
+            best = (bytes, i);
+        }
+    }
+    best.1
+}

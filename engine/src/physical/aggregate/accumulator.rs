@@ -1,0 +1,542 @@
+//! Group accumulators: the running state of one aggregate function for every group.
+//!
+//! An accumulator is updated with a batch of argument values plus, per row, the index of the
+//! row's group. Partial accumulators expose their state as Arrow arrays so a final
+//! aggregation can merge states from several partitions (`merge`).
+
+use std::sync::Arc;
+
+use ahash::RandomState;
+use arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, Float64Array, Int64Array};
+use arrow::datatypes::{
+    DataType, Decimal128Type, Field, Float64Type, Int64Type, DECIMAL128_MAX_PRECISION,
+};
+use arrow::row::{OwnedRow, RowConverter, SortField};
+use hashbrown::HashSet;
+
+use crate::error::{EngineError, Result};
+use crate::logical::expr::AggregateFunction;
+use crate::physical::expr::cast_array;
+
+/// Running state of one aggregate for all groups.
+pub trait GroupAccumulator: Send {
+    /// Add raw argument values; `groups[i]` is the group of row `i`.
+    fn update(&mut self, values: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()>;
+    /// Merge partial states (as produced by [`state`](Self::state)).
+    fn merge(&mut self, states: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()>;
+    /// The partial state, one array per state field.
+    fn state(&mut self) -> Result<Vec<ArrayRef>>;
+    /// The final values.
+    fn evaluate(&mut self) -> Result<ArrayRef>;
+    /// Bytes held.
+    fn size(&self) -> usize;
+    /// Make sure groups `0..total_groups` exist (groups that never saw a row).
+    fn ensure_groups(&mut self, total_groups: usize);
+}
+
+/// How an aggregate's partial state is laid out.
+pub fn state_fields(func: AggregateFunction, input: &DataType, name: &str) -> Result<Vec<Field>> {
+    Ok(match func {
+        AggregateFunction::Count => {
+            vec![Field::new(format!("{name}[count]"), DataType::Int64, true)]
+        }
+        AggregateFunction::Sum | AggregateFunction::Avg => {
+            let sum_type = match input {
+                DataType::Float16 | DataType::Float32 | DataType::Float64 => DataType::Float64,
+                DataType::Decimal128(_, s) => DataType::Decimal128(DECIMAL128_MAX_PRECISION, *s),
+                _ => DataType::Decimal128(DECIMAL128_MAX_PRECISION, 0),
+            };
+            vec![
+                Field::new(format!("{name}[sum]"), sum_type, true),
+                Field::new(format!("{name}[count]"), DataType::Int64, true),
+            ]
+        }
+        AggregateFunction::Min | AggregateFunction::Max => {
+            vec![Field::new(format!("{name}[value]"), input.clone(), true)]
+        }
+    })
+}
+
+/// Create the accumulator for `func` over arguments of type `input`, producing `output`.
+pub fn create_accumulator(
+    func: AggregateFunction,
+    distinct: bool,
+    input: &DataType,
+    output: &DataType,
+) -> Result<Box<dyn GroupAccumulator>> {
+    if distinct {
+        return match func {
+            AggregateFunction::Count => Ok(Box::new(CountDistinct::new(input)?)),
+            AggregateFunction::Min | AggregateFunction::Max => {
+                create_accumulator(func, false, input, output)
+            }
+            _ => Err(EngineError::NotSupported(format!(
+                "{}(DISTINCT ...)",
+                func.name()
+            ))),
+        };
+    }
+    Ok(match func {
+        AggregateFunction::Count => Box::new(Count::default()),
+        AggregateFunction::Sum | AggregateFunction::Avg => match input {
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => Box::new(FloatSum {
+                sums: vec![],
+                counts: vec![],
+                average: func == AggregateFunction::Avg,
+            }),
+            DataType::Decimal128(_, s) => Box::new(ExactSum::new(
+                *s,
+                func == AggregateFunction::Avg,
+                output.clone(),
+            )),
+            t if t.is_integer() || *t == DataType::Null => Box::new(ExactSum::new(
+                0,
+                func == AggregateFunction::Avg,
+                output.clone(),
+            )),
+            other => {
+                return Err(EngineError::Type(format!(
+                    "{}() is not defined for {other}",
+                    func.name()
+                )))
+            }
+        },
+        AggregateFunction::Min => Box::new(MinMax::new(input, false)?),
+        AggregateFunction::Max => Box::new(MinMax::new(input, true)?),
+    })
+}
+
+fn grow<T: Clone>(v: &mut Vec<T>, n: usize, fill: T) {
+    if v.len() < n {
+        v.resize(n, fill);
+    }
+}
+
+/// `count(*)` / `count(x)`.
+#[derive(Default)]
+struct Count {
+    counts: Vec<i64>,
+}
+
+impl GroupAccumulator for Count {
+    fn ensure_groups(&mut self, n: usize) {
+        grow(&mut self.counts, n, 0);
+    }
+
+    fn update(&mut self, values: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
+        grow(&mut self.counts, total_groups, 0);
+        match values.first() {
+            Some(v) if v.null_count() > 0 => {
+                for (i, &g) in groups.iter().enumerate() {
+                    if v.is_valid(i) {
+                        self.counts[g as usize] += 1;
+                    }
+                }
+            }
+            _ => {
+                for &g in groups {
+                    self.counts[g as usize] += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, states: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
+        grow(&mut self.counts, total_groups, 0);
+        let counts = states[0].as_primitive::<Int64Type>();
+        for (i, &g) in groups.iter().enumerate() {
+            self.counts[g as usize] += counts.value(i);
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ArrayRef>> {
+        Ok(vec![self.evaluate()?])
+    }
+
+    fn evaluate(&mut self) -> Result<ArrayRef> {
+        Ok(Arc::new(Int64Array::from(std::mem::take(&mut self.counts))))
+    }
+
+    fn size(&self) -> usize {
+        self.counts.capacity() * 8
+    }
+}
+
+/// Exact sums of integers and decimals in i128, also used for `avg` of those types.
+struct ExactSum {
+    sums: Vec<i128>,
+    counts: Vec<i64>,
+    scale: i8,
+    average: bool,
+    output: DataType,
+}
+
+impl ExactSum {
+    fn new(scale: i8, average: bool, output: DataType) -> Self {
+        Self {
+            sums: vec![],
+            counts: vec![],
+            scale,
+            average,
+            output,
+        }
+    }
+
+    fn add(&mut self, groups: &[u32], values: impl Iterator<Item = Option<i128>>) -> Result<()> {
+        for (&g, v) in groups.iter().zip(values) {
+            if let Some(v) = v {
+                let g = g as usize;
+                self.sums[g] = self.sums[g]
+                    .checked_add(v)
+                    .ok_or_else(|| EngineError::Execution("sum overflowed 128 bits".into()))?;
+                self.counts[g] += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn take_state(&mut self) -> (Vec<i128>, Vec<i64>) {
+        (
+            std::mem::take(&mut self.sums),
+            std::mem::take(&mut self.counts),
+        )
+    }
+}
+
+impl GroupAccumulator for ExactSum {
+    fn ensure_groups(&mut self, n: usize) {
+        grow(&mut self.sums, n, 0);
+        grow(&mut self.counts, n, 0);
+    }
+
+    fn update(&mut self, values: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
+        grow(&mut self.sums, total_groups, 0);
+        grow(&mut self.counts, total_groups, 0);
+        let v = &values[0];
+        match v.data_type() {
+            DataType::Decimal128(_, _) => {
+                let a = v.as_primitive::<Decimal128Type>();
+                if a.null_count() == 0 {
+                    let vals = a.values();
+                    for (&g, &x) in groups.iter().zip(vals.iter()) {
+                        let g = g as usize;
+                        self.sums[g] = self.sums[g].checked_add(x).ok_or_else(|| {
+                            EngineError::Execution("sum overflowed 128 bits".into())
+                        })?;
+                        self.counts[g] += 1;
+                    }
+                    Ok(())
+                } else {
+                    self.add(groups, a.iter())
+                }
+            }
+            DataType::Null => Ok(()),
+            _ => {
+                let a = cast_array(v, &DataType::Int64)?;
+                let a = a.as_primitive::<Int64Type>();
+                self.add(groups, a.iter().map(|x| x.map(i128::from)))
+            }
+        }
+    }
+
+    fn merge(&mut self, states: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
+        grow(&mut self.sums, total_groups, 0);
+        grow(&mut self.counts, total_groups, 0);
+        let sums = states[0].as_primitive::<Decimal128Type>();
+        let counts = states[1].as_primitive::<Int64Type>();
+        for (i, &g) in groups.iter().enumerate() {
+            let g = g as usize;
+            self.sums[g] = self.sums[g]
+                .checked_add(sums.value(i))
+                .ok_or_else(|| EngineError::Execution("sum overflowed 128 bits".into()))?;
+            self.counts[g] += counts.value(i);
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ArrayRef>> {
+        let (sums, counts) = self.take_state();
+        let sums = Decimal128Array::from(sums)
+            .with_precision_and_scale(DECIMAL128_MAX_PRECISION, self.scale)?;
+        Ok(vec![Arc::new(sums), Arc::new(Int64Array::from(counts))])
+    }
+
+    fn evaluate(&mut self) -> Result<ArrayRef> {
+        let (sums, counts) = self.take_state();
+        if self.average {
+            let divisor = 10f64.powi(self.scale as i32);
+            let out: Float64Array = sums
+                .iter()
+                .zip(counts.iter())
+                .map(|(&s, &c)| (c > 0).then(|| (s as f64 / divisor) / c as f64))
+                .collect();
+            return Ok(Arc::new(out));
+        }
+        match &self.output {
+            DataType::Int64 => {
+                let mut out = Vec::with_capacity(sums.len());
+                for (&s, &c) in sums.iter().zip(counts.iter()) {
+                    if c == 0 {
+                        out.push(None);
+                    } else {
+                        out.push(Some(i64::try_from(s).map_err(|_| {
+                            EngineError::Execution(format!("sum {s} does not fit in BIGINT"))
+                        })?));
+                    }
+                }
+                Ok(Arc::new(Int64Array::from(out)))
+            }
+            DataType::Decimal128(p, s) => {
+                let out: Decimal128Array = sums
+                    .iter()
+                    .zip(counts.iter())
+                    .map(|(&v, &c)| (c > 0).then_some(v))
+                    .collect();
+                Ok(Arc::new(out.with_precision_and_scale(*p, *s)?))
+            }
+            other => Err(EngineError::Internal(format!(
+                "exact sum cannot produce {other}"
+            ))),
+        }
+    }
+
+    fn size(&self) -> usize {
+        self.sums.capacity() * 16 + self.counts.capacity() * 8
+    }
+}
+
+/// Sums and averages of floating-point values.
+struct FloatSum {
+    sums: Vec<f64>,
+    counts: Vec<i64>,
+    average: bool,
+}
+
+impl GroupAccumulator for FloatSum {
+    fn ensure_groups(&mut self, n: usize) {
+        grow(&mut self.sums, n, 0.0);
+        grow(&mut self.counts, n, 0);
+    }
+
+    fn update(&mut self, values: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
+        grow(&mut self.sums, total_groups, 0.0);
+        grow(&mut self.counts, total_groups, 0);
+        let a = cast_array(&values[0], &DataType::Float64)?;
+        let a = a.as_primitive::<Float64Type>();
+        for (&g, v) in groups.iter().zip(a.iter()) {
+            if let Some(v) = v {
+                self.sums[g as usize] += v;
+                self.counts[g as usize] += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, states: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
+        grow(&mut self.sums, total_groups, 0.0);
+        grow(&mut self.counts, total_groups, 0);
+        let sums = states[0].as_primitive::<Float64Type>();
+        let counts = states[1].as_primitive::<Int64Type>();
+        for (i, &g) in groups.iter().enumerate() {
+            self.sums[g as usize] += sums.value(i);
+            self.counts[g as usize] += counts.value(i);
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ArrayRef>> {
+        let sums = Float64Array::from(std::mem::take(&mut self.sums));
+        let counts = Int64Array::from(std::mem::take(&mut self.counts));
+        Ok(vec![Arc::new(sums), Arc::new(counts)])
+    }
+
+    fn evaluate(&mut self) -> Result<ArrayRef> {
+        let sums = std::mem::take(&mut self.sums);
+        let counts = std::mem::take(&mut self.counts);
+        let average = self.average;
+        let out: Float64Array = sums
+            .iter()
+            .zip(counts.iter())
+            .map(|(&s, &c)| (c > 0).then(|| if average { s / c as f64 } else { s }))
+            .collect();
+        Ok(Arc::new(out))
+    }
+
+    fn size(&self) -> usize {
+        self.sums.capacity() * 8 + self.counts.capacity() * 8
+    }
+}
+
+/// `min` / `max` of any orderable type, comparing the row encoding (which orders NaN above
+/// every other float, as DuckDB does).
+struct MinMax {
+    converter: RowConverter,
+    values: Vec<Option<OwnedRow>>,
+    is_max: bool,
+    data_type: DataType,
+    bytes: usize,
+}
+
+impl MinMax {
+    fn new(data_type: &DataType, is_max: bool) -> Result<Self> {
+        let converter = RowConverter::new(vec![SortField::new(data_type.clone())])?;
+        Ok(Self {
+            converter,
+            values: vec![],
+            is_max,
+            data_type: data_type.clone(),
+            bytes: 0,
+        })
+    }
+
+    fn add(&mut self, array: &ArrayRef, groups: &[u32], total_groups: usize) -> Result<()> {
+        if self.values.len() < total_groups {
+            self.values.resize(total_groups, None);
+        }
+        let rows = self
+            .converter
+            .convert_columns(std::slice::from_ref(array))?;
+        for (i, &g) in groups.iter().enumerate() {
+            if array.is_null(i) {
+                continue;
+            }
+            let row = rows.row(i);
+            let slot = &mut self.values[g as usize];
+            let better = match slot {
+                None => true,
+                Some(current) => {
+                    if self.is_max {
+                        row > current.row()
+                    } else {
+                        row < current.row()
+                    }
+                }
+            };
+            if better {
+                let owned = row.owned();
+                self.bytes += owned.as_ref().len();
+                *slot = Some(owned);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<ArrayRef> {
+        let values = std::mem::take(&mut self.values);
+        // Encode NULL groups by converting a null value of the type.
+        let null_array = arrow::array::new_null_array(&self.data_type, 1);
+        let null_rows = self.converter.convert_columns(&[null_array])?;
+        let null_row = null_rows.row(0);
+        let rows: Vec<_> = values
+            .iter()
+            .map(|v| v.as_ref().map_or(null_row, |r| r.row()))
+            .collect();
+        let mut out = self.converter.convert_rows(rows)?;
+        self.bytes = 0;
+        Ok(out.remove(0))
+    }
+}
+
+impl GroupAccumulator for MinMax {
+    fn ensure_groups(&mut self, n: usize) {
+        if self.values.len() < n {
+            self.values.resize(n, None);
+        }
+    }
+
+    fn update(&mut self, values: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
+        self.add(&values[0], groups, total_groups)
+    }
+
+    fn merge(&mut self, states: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
+        self.add(&states[0], groups, total_groups)
+    }
+
+    fn state(&mut self) -> Result<Vec<ArrayRef>> {
+        Ok(vec![self.finish()?])
+    }
+
+    fn evaluate(&mut self) -> Result<ArrayRef> {
+        self.finish()
+    }
+
+    fn size(&self) -> usize {
+        self.values.capacity() * std::mem::size_of::<Option<OwnedRow>>() + self.bytes
+    }
+}
+
+/// `count(DISTINCT x)`: a set of the row-encoded values per group (single-phase only).
+struct CountDistinct {
+    converter: RowConverter,
+    sets: Vec<HashSet<Box<[u8]>, RandomState>>,
+    bytes: usize,
+}
+
+impl CountDistinct {
+    fn new(data_type: &DataType) -> Result<Self> {
+        Ok(Self {
+            converter: RowConverter::new(vec![SortField::new(data_type.clone())])?,
+            sets: vec![],
+            bytes: 0,
+        })
+    }
+}
+
+impl GroupAccumulator for CountDistinct {
+    fn ensure_groups(&mut self, n: usize) {
+        while self.sets.len() < n {
+            self.sets
+                .push(HashSet::with_hasher(RandomState::with_seeds(1, 2, 3, 4)));
+        }
+    }
+
+    fn update(&mut self, values: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
+        while self.sets.len() < total_groups {
+            self.sets
+                .push(HashSet::with_hasher(RandomState::with_seeds(1, 2, 3, 4)));
+        }
+        let array = &values[0];
+        let rows = self
+            .converter
+            .convert_columns(std::slice::from_ref(array))?;
+        for (i, &g) in groups.iter().enumerate() {
+            if array.is_null(i) {
+                continue;
+            }
+            let row = rows.row(i);
+            let bytes = row.as_ref();
+            let set = &mut self.sets[g as usize];
+            if !set.contains(bytes) {
+                self.bytes += bytes.len() + 24;
+                set.insert(bytes.into());
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, _states: &[ArrayRef], _groups: &[u32], _total_groups: usize) -> Result<()> {
+        Err(EngineError::Internal(
+            "count(DISTINCT) is computed in a single phase".into(),
+        ))
+    }
+
+    fn state(&mut self) -> Result<Vec<ArrayRef>> {
+        Err(EngineError::Internal(
+            "count(DISTINCT) has no partial state".into(),
+        ))
+    }
+
+    fn evaluate(&mut self) -> Result<ArrayRef> {
+        let sets = std::mem::take(&mut self.sets);
+        self.bytes = 0;
+        Ok(Arc::new(Int64Array::from_iter_values(
+            sets.iter().map(|s| s.len() as i64),
+        )))
+    }
+
+    fn size(&self) -> usize {
+        self.bytes + self.sets.capacity() * 48
+    }
+}

@@ -1,0 +1,107 @@
+//! Coalesce: merges the partitions of its input into one stream.
+//!
+//! Each input partition is driven by its own thread and sends batches through a bounded channel
+//! (`2 × partitions` batches), which bounds the work in flight: when the consumer is slow the
+//! producers block instead of piling up batches. Dropping the output stream closes the channel,
+//! which stops the producers at their next send (used by LIMIT and by errors).
+
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+
+use crate::error::{EngineError, Result};
+use crate::metrics::OperatorMetrics;
+use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
+
+/// Merge all partitions of `input` into one, in arrival order.
+#[derive(Debug)]
+pub struct CoalesceExec {
+    input: Arc<dyn ExecutionPlan>,
+    metrics: Arc<OperatorMetrics>,
+}
+
+impl CoalesceExec {
+    /// Merge the partitions of `input`.
+    pub fn new(input: Arc<dyn ExecutionPlan>) -> Self {
+        Self {
+            input,
+            metrics: Arc::default(),
+        }
+    }
+}
+
+impl ExecutionPlan for CoalesceExec {
+    fn name(&self) -> &str {
+        "Coalesce"
+    }
+
+    fn details(&self) -> String {
+        format!("{} partitions", self.input.output_partitions())
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.input.schema()
+    }
+
+    fn children(&self) -> Vec<Arc<dyn ExecutionPlan>> {
+        vec![Arc::clone(&self.input)]
+    }
+
+    fn output_partitions(&self) -> usize {
+        1
+    }
+
+    fn execute(self: Arc<Self>, _partition: usize, ctx: Arc<TaskContext>) -> Result<BatchStream> {
+        let partitions = self.input.output_partitions();
+        if partitions == 1 {
+            let stream = Arc::clone(&self.input).execute(0, ctx)?;
+            return Ok(instrument(stream, Arc::clone(&self.metrics)));
+        }
+        let (sender, receiver) = sync_channel(2 * partitions);
+        for partition in 0..partitions {
+            let input = Arc::clone(&self.input);
+            let ctx = Arc::clone(&ctx);
+            let sender = sender.clone();
+            std::thread::Builder::new()
+                .name(format!("ooc-partition-{partition}"))
+                .spawn(move || {
+                    let stream = match input.execute(partition, Arc::clone(&ctx)) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let _ = sender.send(Err(e));
+                            return;
+                        }
+                    };
+                    for item in stream {
+                        let failed = item.is_err();
+                        if sender.send(item).is_err() || failed {
+                            return;
+                        }
+                        if ctx.check_cancelled().is_err() {
+                            let _ = sender.send(Err(EngineError::Cancelled));
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| {
+                    EngineError::Execution(format!("cannot start a worker thread: {e}"))
+                })?;
+        }
+        drop(sender);
+        let mut failed = false;
+        let stream = std::iter::from_fn(move || {
+            if failed {
+                return None;
+            }
+            let item = receiver.recv().ok()?;
+            failed = item.is_err();
+            Some(item)
+        });
+        Ok(instrument(Box::new(stream), Arc::clone(&self.metrics)))
+    }
+
+    fn metrics(&self) -> &Arc<OperatorMetrics> {
+        &self.metrics
+    }
+}

@@ -1,0 +1,173 @@
+//! Physical operators: how a plan runs, as pull-based streams of Arrow record batches.
+//!
+//! Every operator implements [`ExecutionPlan`]. An operator has `output_partitions()` independent
+//! output streams; `execute(partition)` opens one. Scans split their row groups into morsels that
+//! partitions claim dynamically, so a slow partition never leaves a core idle. Pipelines that keep
+//! the partitioning (filter, projection, partial aggregation, per-partition top-k) run on one
+//! thread per partition; [`CoalesceExec`](coalesce::CoalesceExec) merges partitions through a
+//! bounded channel, which bounds the batches in flight.
+//!
+//! Every operator owns an [`OperatorMetrics`] and reports rows, time and held bytes into it.
+
+pub mod aggregate;
+pub mod coalesce;
+pub mod empty;
+pub mod expr;
+pub mod filter;
+pub mod limit;
+pub mod planner;
+pub mod project;
+pub mod scan;
+pub mod sort;
+pub mod topk;
+
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+
+use crate::error::{EngineError, Result};
+use crate::memory::MemoryPool;
+use crate::metrics::OperatorMetrics;
+
+/// A stream of record batches.
+pub type BatchStream = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
+
+/// Progress of a running query: morsels (row-group slices) done out of the total planned.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Morsels planned.
+    pub total: AtomicU64,
+    /// Morsels finished or skipped.
+    pub done: AtomicU64,
+    /// Rows read from scans.
+    pub rows: AtomicU64,
+}
+
+/// Per-query execution state shared by all operators.
+#[derive(Debug)]
+pub struct TaskContext {
+    /// The query's memory budget.
+    pub memory_pool: Arc<MemoryPool>,
+    /// Target rows per batch.
+    pub batch_size: usize,
+    /// Worker threads (partitions per scan).
+    pub threads: usize,
+    /// Maximum rows per morsel: a larger row group is read in slices of this size.
+    pub morsel_rows: usize,
+    /// Compressed bytes read from Parquet files.
+    pub bytes_read: Arc<AtomicU64>,
+    /// Progress counters for progress bars.
+    pub progress: Arc<Progress>,
+    /// Set to cancel the query; operators stop at the next batch.
+    pub cancelled: Arc<AtomicBool>,
+}
+
+impl TaskContext {
+    /// Fail with [`EngineError::Cancelled`] if the query was cancelled.
+    pub fn check_cancelled(&self) -> Result<()> {
+        if self.cancelled.load(Ordering::Relaxed) {
+            Err(EngineError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A node of a physical plan.
+pub trait ExecutionPlan: Debug + Send + Sync {
+    /// Operator name shown in plans (`HashAggregate`, `ParquetScan`, ...).
+    fn name(&self) -> &str;
+    /// One-line description of the operator's parameters for EXPLAIN.
+    fn details(&self) -> String;
+    /// Output schema.
+    fn schema(&self) -> SchemaRef;
+    /// Inputs.
+    fn children(&self) -> Vec<Arc<dyn ExecutionPlan>>;
+    /// Number of independent output streams.
+    fn output_partitions(&self) -> usize;
+    /// Open output stream `partition`.
+    fn execute(self: Arc<Self>, partition: usize, ctx: Arc<TaskContext>) -> Result<BatchStream>;
+    /// This operator's runtime metrics.
+    fn metrics(&self) -> &Arc<OperatorMetrics>;
+    /// Whether the operator's memory grows with its input (and so will spill under a budget).
+    fn grows_with_input(&self) -> bool {
+        false
+    }
+}
+
+/// Wrap a stream so that output rows, batches and time spent are recorded in `metrics`.
+pub fn instrument(stream: BatchStream, metrics: Arc<OperatorMetrics>) -> BatchStream {
+    Box::new(InstrumentedStream {
+        inner: stream,
+        metrics,
+    })
+}
+
+struct InstrumentedStream {
+    inner: BatchStream,
+    metrics: Arc<OperatorMetrics>,
+}
+
+impl Iterator for InstrumentedStream {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let start = Instant::now();
+        let item = self.inner.next();
+        self.metrics.add_elapsed(start.elapsed());
+        if let Some(Ok(batch)) = &item {
+            self.metrics.add_output(batch.num_rows());
+        }
+        item
+    }
+}
+
+/// Render a physical plan as an indented tree; with `analyze`, include metrics.
+pub fn display_plan(plan: &Arc<dyn ExecutionPlan>, analyze: bool) -> String {
+    let mut out = String::new();
+    display_node(plan, analyze, 0, &mut out);
+    out
+}
+
+fn display_node(plan: &Arc<dyn ExecutionPlan>, analyze: bool, depth: usize, out: &mut String) {
+    use crate::metrics::{format_bytes, format_duration};
+    let indent = "  ".repeat(depth);
+    let details = plan.details();
+    out.push_str(&format!("{indent}{}", plan.name()));
+    if !details.is_empty() {
+        out.push_str(&format!(": {details}"));
+    }
+    if plan.grows_with_input() {
+        out.push_str(" [memory grows with input]");
+    }
+    out.push('\n');
+    if analyze {
+        let m = plan.metrics();
+        let children_time: std::time::Duration =
+            plan.children().iter().map(|c| c.metrics().elapsed()).sum();
+        let own = m.elapsed().saturating_sub(children_time);
+        let mut line = format!(
+            "{indent}  ↳ rows_out={} batches={} time={} (incl. inputs {}) peak_mem={}",
+            m.rows_out(),
+            m.batches_out(),
+            format_duration(own),
+            format_duration(m.elapsed()),
+            format_bytes(m.memory_peak())
+        );
+        if m.rows_in() > 0 {
+            line.push_str(&format!(" rows_in={}", m.rows_in()));
+        }
+        for (name, value) in m.extra() {
+            line.push_str(&format!(" {name}={value}"));
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    for child in plan.children() {
+        display_node(&child, analyze, depth + 1, out);
+    }
+}

@@ -1,0 +1,251 @@
+//! Sessions: configuration, registered tables, and the entry points for SQL and dataframes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use ooc_io::ParquetDataset;
+
+use crate::error::{closest_name, EngineError, Result};
+use crate::frontend::dataframe::DataFrame;
+use crate::frontend::sql::{SqlPlanner, TableResolver};
+use crate::logical::plan::{LogicalPlan, TableScan};
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Worker threads (scan partitions). Default: the number of CPUs.
+    pub threads: usize,
+    /// Target rows per batch. Default: 8192.
+    pub batch_size: usize,
+    /// Largest slice of a row group decoded at once, in rows. Default: 131072.
+    pub morsel_rows: usize,
+    /// Memory budget in bytes for operator state (`None`: unlimited).
+    pub memory_limit: Option<usize>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            batch_size: 8192,
+            morsel_rows: 128 * 1024,
+            memory_limit: None,
+        }
+    }
+}
+
+impl SessionConfig {
+    /// Set the number of worker threads (at least 1).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Set the batch size in rows (at least 1).
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// Set the memory budget in bytes.
+    pub fn with_memory_limit(mut self, limit: Option<usize>) -> Self {
+        self.memory_limit = limit;
+        self
+    }
+}
+
+/// Shared state of a session.
+#[derive(Debug, Default)]
+pub struct SessionState {
+    pub(crate) config: SessionConfig,
+    tables: RwLock<BTreeMap<String, String>>,
+    datasets: Mutex<HashMap<String, Arc<ParquetDataset>>>,
+}
+
+impl SessionState {
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    fn open_dataset(&self, location: &str) -> Result<Arc<ParquetDataset>> {
+        let mut cache = self.datasets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ds) = cache.get(location) {
+            return Ok(Arc::clone(ds));
+        }
+        let ds = Arc::new(ParquetDataset::open(location)?);
+        cache.insert(location.to_string(), Arc::clone(&ds));
+        Ok(ds)
+    }
+
+    /// Registered table names.
+    pub fn table_names(&self) -> Vec<String> {
+        self.tables
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+}
+
+impl TableResolver for SessionState {
+    fn table(&self, name: &str) -> Result<LogicalPlan> {
+        let lower = name.to_lowercase();
+        let location = {
+            let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+            tables.get(&lower).cloned()
+        };
+        match location {
+            Some(location) => Ok(LogicalPlan::TableScan(TableScan::new(
+                lower,
+                self.open_dataset(&location)?,
+            ))),
+            None => {
+                let valid = self.table_names();
+                let suggestion = closest_name(name, valid.iter().map(String::as_str));
+                Err(EngineError::TableNotFound {
+                    name: name.to_string(),
+                    valid,
+                    suggestion,
+                })
+            }
+        }
+    }
+
+    fn path(&self, location: &str) -> Result<LogicalPlan> {
+        let dataset = self.open_dataset(location)?;
+        let name = Path::new(location.trim_end_matches('/'))
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .filter(|s| !s.contains('*'))
+            .unwrap_or("parquet")
+            .to_string();
+        Ok(LogicalPlan::TableScan(TableScan::new(name, dataset)))
+    }
+}
+
+/// The entry point: register tables, then run SQL or build dataframes.
+///
+/// ```no_run
+/// use ooc_engine::{Session, SessionConfig};
+/// use ooc_engine::logical::expr_fn::{col, lit, sum};
+///
+/// # fn main() -> ooc_engine::Result<()> {
+/// let session = Session::new(SessionConfig::default());
+/// session.register_parquet("lineitem", "data/sf1/lineitem.parquet")?;
+///
+/// // SQL ...
+/// let batches = session.sql("SELECT l_returnflag, count(*) FROM lineitem GROUP BY 1 ORDER BY 1")?.collect()?;
+///
+/// // ... or the dataframe builder, which produces the same logical plan.
+/// let batches = session
+///     .scan_parquet("data/sf1/lineitem.parquet")?
+///     .filter(col("l_quantity").lt(lit(10i64)))?
+///     .aggregate(vec![col("l_returnflag")], vec![sum(col("l_quantity")).alias("qty")])?
+///     .collect()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Session {
+    state: Arc<SessionState>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new(SessionConfig::default())
+    }
+}
+
+impl Session {
+    /// A session with `config`.
+    pub fn new(config: SessionConfig) -> Self {
+        Self {
+            state: Arc::new(SessionState {
+                config,
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.state.config
+    }
+
+    /// Register a file, glob or directory as table `name` (opened lazily, validated now).
+    pub fn register_parquet(&self, name: &str, location: &str) -> Result<()> {
+        self.state.open_dataset(location)?;
+        self.state
+            .tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_lowercase(), location.to_string());
+        Ok(())
+    }
+
+    /// Register every `NAME.parquet` file and every `NAME/` directory of `dir` as table `NAME`.
+    /// Returns the registered names.
+    pub fn register_directory(&self, dir: &Path) -> Result<Vec<String>> {
+        let entries = std::fs::read_dir(dir).map_err(|source| {
+            EngineError::Io(ooc_io::IoError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })
+        })?;
+        let mut names = Vec::new();
+        let mut paths: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        paths.sort();
+        for path in paths {
+            let file_name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            if file_name.starts_with('.') || file_name.starts_with('_') {
+                continue;
+            }
+            let name = if path.is_dir() {
+                file_name.clone()
+            } else if let Some(stem) = file_name.strip_suffix(".parquet") {
+                stem.to_string()
+            } else {
+                continue;
+            };
+            let location = path.to_string_lossy().to_string();
+            self.state
+                .tables
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(name.to_lowercase(), location);
+            names.push(name);
+        }
+        Ok(names)
+    }
+
+    /// Registered table names.
+    pub fn table_names(&self) -> Vec<String> {
+        self.state.table_names()
+    }
+
+    /// Plan a SQL query.
+    pub fn sql(&self, sql: &str) -> Result<DataFrame> {
+        let plan = SqlPlanner::new(self.state.as_ref()).plan_sql(sql)?;
+        Ok(DataFrame::new(Arc::clone(&self.state), plan))
+    }
+
+    /// A dataframe over a file, glob or directory.
+    pub fn scan_parquet(&self, location: &str) -> Result<DataFrame> {
+        let plan = self.state.path(location)?;
+        Ok(DataFrame::new(Arc::clone(&self.state), plan))
+    }
+
+    /// A dataframe over a registered table.
+    pub fn table(&self, name: &str) -> Result<DataFrame> {
+        let plan = self.state.table(name)?;
+        Ok(DataFrame::new(Arc::clone(&self.state), plan))
+    }
+}

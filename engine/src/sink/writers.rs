@@ -1,0 +1,157 @@
+//! Streaming writers for each output format.
+
+use std::io::Write;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::error::{EngineError, Result};
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Comma-separated values with a header.
+    Csv,
+    /// A JSON array of objects.
+    Json,
+    /// One JSON object per line.
+    NdJson,
+    /// zstd-compressed Parquet.
+    Parquet,
+    /// Aligned text table.
+    Table,
+}
+
+impl OutputFormat {
+    /// The format implied by a file name's extension.
+    pub fn from_path(path: &std::path::Path) -> Option<Self> {
+        match path.extension()?.to_str()?.to_lowercase().as_str() {
+            "csv" => Some(Self::Csv),
+            "json" => Some(Self::Json),
+            "ndjson" | "jsonl" => Some(Self::NdJson),
+            "parquet" | "pq" => Some(Self::Parquet),
+            "txt" => Some(Self::Table),
+            _ => None,
+        }
+    }
+}
+
+impl FromStr for OutputFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Ok(match s.to_lowercase().as_str() {
+            "csv" => Self::Csv,
+            "json" => Self::Json,
+            "ndjson" | "jsonl" => Self::NdJson,
+            "parquet" => Self::Parquet,
+            "table" => Self::Table,
+            other => {
+                return Err(format!(
+                    "unknown format '{other}' (expected csv, json, ndjson, parquet or table)"
+                ))
+            }
+        })
+    }
+}
+
+/// Writer settings.
+#[derive(Clone, Debug)]
+pub struct WriteOptions {
+    /// How NULL is written in CSV (default: empty).
+    pub null_string: String,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        Self {
+            null_string: String::new(),
+        }
+    }
+}
+
+/// Stream `batches` into `out` in `format`; returns the number of rows written.
+/// `Table` is not handled here (see [`format_table`](super::format_table)).
+pub fn write_batches<W: Write + Send>(
+    schema: SchemaRef,
+    batches: impl Iterator<Item = Result<RecordBatch>>,
+    format: OutputFormat,
+    options: &WriteOptions,
+    out: W,
+) -> Result<usize> {
+    let mut rows = 0;
+    match format {
+        OutputFormat::Csv => {
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .with_null(options.null_string.clone())
+                .with_timestamp_format("%Y-%m-%d %H:%M:%S%.f".to_string())
+                .with_date_format("%Y-%m-%d".to_string())
+                .build(out);
+            let mut wrote_any = false;
+            for batch in batches {
+                let batch = batch?;
+                rows += batch.num_rows();
+                writer.write(&batch)?;
+                wrote_any = true;
+            }
+            if !wrote_any {
+                // Header only for empty results.
+                writer.write(&RecordBatch::new_empty(Arc::clone(&schema)))?;
+            }
+        }
+        OutputFormat::Json => {
+            let mut writer = arrow::json::ArrayWriter::new(out);
+            for batch in batches {
+                let batch = batch?;
+                rows += batch.num_rows();
+                writer.write(&batch)?;
+            }
+            writer.finish()?;
+            let mut out = writer.into_inner();
+            if rows == 0 {
+                out.write_all(b"[]").map_err(|e| EngineError::Output {
+                    path: "output".into(),
+                    source: e,
+                })?;
+            }
+            out.write_all(b"\n").map_err(|e| EngineError::Output {
+                path: "output".into(),
+                source: e,
+            })?;
+        }
+        OutputFormat::NdJson => {
+            let mut writer = arrow::json::LineDelimitedWriter::new(out);
+            for batch in batches {
+                let batch = batch?;
+                rows += batch.num_rows();
+                writer.write(&batch)?;
+            }
+            writer.finish()?;
+        }
+        OutputFormat::Parquet => {
+            let props = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+                .set_max_row_group_row_count(Some(1 << 20))
+                .build();
+            let mut writer = ArrowWriter::try_new(out, Arc::clone(&schema), Some(props))?;
+            for batch in batches {
+                let batch = batch?;
+                rows += batch.num_rows();
+                writer.write(&batch)?;
+            }
+            writer.close()?;
+        }
+        OutputFormat::Table => {
+            return Err(EngineError::Internal(
+                "table output is formatted, not streamed".into(),
+            ));
+        }
+    }
+    Ok(rows)
+}

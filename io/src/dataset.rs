@@ -1,0 +1,514 @@
+//! File discovery, footers, hive partitions and schema unification.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use bytes::Bytes;
+use memmap2::Mmap;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
+
+use crate::error::{IoError, Result};
+
+/// The hive value meaning NULL.
+const HIVE_NULL: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// One Parquet file of a data set.
+pub struct ParquetFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub size: u64,
+    /// The footer (with the page index when the file has one).
+    pub metadata: Arc<ParquetMetaData>,
+    /// The file's own Arrow schema.
+    pub schema: SchemaRef,
+    /// Hive `key=value` pairs from the path, each value a length-1 array (null for
+    /// `__HIVE_DEFAULT_PARTITION__`).
+    pub partition_values: Vec<(String, ArrayRef)>,
+    pub(crate) reader_metadata: ArrowReaderMetadata,
+    pub(crate) map: Arc<Mmap>,
+    pub(crate) bytes: Bytes,
+}
+
+impl std::fmt::Debug for ParquetFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetFile")
+            .field("path", &self.path)
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+struct MapOwner(Arc<Mmap>);
+
+impl AsRef<[u8]> for MapOwner {
+    fn as_ref(&self) -> &[u8] {
+        &self.0[..]
+    }
+}
+
+impl ParquetFile {
+    /// Map `path` and read its footer.
+    pub fn open(path: &Path, partition_values: Vec<(String, ArrayRef)>) -> Result<Self> {
+        let file = File::open(path).map_err(|source| IoError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let size = file
+            .metadata()
+            .map_err(|source| IoError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .len();
+        if size < 12 {
+            return Err(IoError::CorruptFile {
+                path: path.to_path_buf(),
+                message: format!("file is {size} bytes, too small to hold a Parquet footer"),
+            });
+        }
+        // SAFETY: the map is read-only; ooc never writes to input files. A file truncated by
+        // another process while mapped would fault, which is the usual caveat of mapping files.
+        let map = unsafe { Mmap::map(&file) }.map_err(|source| IoError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let map = Arc::new(map);
+        let bytes = Bytes::from_owner(MapOwner(Arc::clone(&map)));
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+        let reader_metadata =
+            ArrowReaderMetadata::load(&bytes, options).map_err(|e| IoError::CorruptFile {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        // Footers are small; the pages they describe are released after each read.
+        Ok(Self {
+            path: path.to_path_buf(),
+            size,
+            metadata: Arc::clone(reader_metadata.metadata()),
+            schema: Arc::clone(reader_metadata.schema()),
+            partition_values,
+            reader_metadata,
+            map,
+            bytes,
+        })
+    }
+
+    /// Number of rows according to the footer.
+    pub fn num_rows(&self) -> u64 {
+        self.metadata.file_metadata().num_rows().max(0) as u64
+    }
+}
+
+/// A row group of a data set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RowGroupRef {
+    /// Index into [`ParquetDataset::files`].
+    pub file: usize,
+    /// Row group index within that file.
+    pub row_group: usize,
+}
+
+/// A set of Parquet files read as one table.
+#[derive(Debug)]
+pub struct ParquetDataset {
+    files: Vec<ParquetFile>,
+    schema: SchemaRef,
+    partition_columns: Vec<String>,
+}
+
+fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+fn is_hidden(name: &str) -> bool {
+    name.starts_with('.') || name.starts_with('_')
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|source| IoError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| IoError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().to_string();
+        if is_hidden(&name) {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if name.ends_with(".parquet") || name.ends_with(".parq") || name.ends_with(".pq") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Files of one location plus the directory hive folders are relative to.
+fn discover(location: &str) -> Result<(Vec<PathBuf>, PathBuf)> {
+    if has_glob(location) {
+        let base: PathBuf = {
+            let prefix: String = location
+                .chars()
+                .take_while(|c| !matches!(c, '*' | '?' | '['))
+                .collect();
+            match prefix.rfind('/') {
+                Some(i) => PathBuf::from(&prefix[..i.max(1)]),
+                None => PathBuf::from("."),
+            }
+        };
+        let paths = glob::glob(location)
+            .map_err(|e| IoError::InvalidArgument(format!("invalid glob '{location}': {e}")))?;
+        let mut files = Vec::new();
+        for p in paths {
+            let p = p.map_err(|e| IoError::Io {
+                path: e.path().to_path_buf(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            if p.is_file() {
+                files.push(p);
+            } else if p.is_dir() {
+                walk(&p, &mut files)?;
+            }
+        }
+        return Ok((files, base));
+    }
+    let path = PathBuf::from(location);
+    if !path.exists() {
+        return Err(IoError::NoFiles {
+            location: location.to_string(),
+        });
+    }
+    if path.is_dir() {
+        let mut files = Vec::new();
+        walk(&path, &mut files)?;
+        Ok((files, path))
+    } else {
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok((vec![path], base))
+    }
+}
+
+fn hive_pairs(path: &Path, base: &Path) -> Vec<(String, String)> {
+    let relative = path.strip_prefix(base).unwrap_or(path);
+    let mut pairs = Vec::new();
+    if let Some(parent) = relative.parent() {
+        for component in parent.components() {
+            let text = component.as_os_str().to_string_lossy();
+            if let Some((k, v)) = text.split_once('=') {
+                if !k.is_empty() {
+                    pairs.push((k.to_string(), v.to_string()));
+                }
+            }
+        }
+    }
+    pairs
+}
+
+/// The common type of a column seen with types `a` and `b`, if the two are compatible.
+pub(crate) fn unify_types(a: &DataType, b: &DataType) -> Option<DataType> {
+    use DataType::*;
+    if a == b {
+        return Some(a.clone());
+    }
+    let int_rank = |t: &DataType| -> Option<u8> {
+        Some(match t {
+            Int8 => 1,
+            UInt8 | Int16 => 2,
+            UInt16 | Int32 => 3,
+            UInt32 | Int64 => 4,
+            _ => return None,
+        })
+    };
+    let decimal_of = |t: &DataType| -> Option<(i16, i16)> {
+        match t {
+            Decimal128(p, s) => Some((*p as i16, *s as i16)),
+            _ => int_rank(t).map(|r| {
+                (
+                    match r {
+                        1 => 3,
+                        2 => 5,
+                        3 => 10,
+                        _ => 19,
+                    },
+                    0,
+                )
+            }),
+        }
+    };
+    match (a, b) {
+        (x, y) if int_rank(x).is_some() && int_rank(y).is_some() => {
+            Some(match int_rank(x).max(int_rank(y)) {
+                Some(1) => Int8,
+                Some(2) => Int16,
+                Some(3) => Int32,
+                _ => Int64,
+            })
+        }
+        (Float16 | Float32 | Float64, y) | (y, Float16 | Float32 | Float64)
+            if matches!(y, Float16 | Float32 | Float64) || int_rank(y).is_some() =>
+        {
+            Some(Float64)
+        }
+        (Utf8 | LargeUtf8 | Utf8View, Utf8 | LargeUtf8 | Utf8View) => Some(a.clone()),
+        (Decimal128(_, _), _) | (_, Decimal128(_, _)) => {
+            let (p1, s1) = decimal_of(a)?;
+            let (p2, s2) = decimal_of(b)?;
+            let scale = s1.max(s2);
+            let precision = (p1 - s1).max(p2 - s2) + scale;
+            (precision <= 38).then(|| Decimal128(precision as u8, scale as i8))
+        }
+        (Timestamp(u1, tz1), Timestamp(u2, tz2)) if tz1 == tz2 => {
+            use arrow::datatypes::TimeUnit::*;
+            let rank = |u: &arrow::datatypes::TimeUnit| match u {
+                Second => 0,
+                Millisecond => 1,
+                Microsecond => 2,
+                Nanosecond => 3,
+            };
+            Some(Timestamp(
+                if rank(u1) >= rank(u2) { *u1 } else { *u2 },
+                tz1.clone(),
+            ))
+        }
+        _ => None,
+    }
+}
+
+impl ParquetDataset {
+    /// Open a file, a directory (recursively; hive `key=value` folders become columns) or a
+    /// glob pattern.
+    pub fn open(location: &str) -> Result<Self> {
+        Self::open_many(&[location.to_string()])
+    }
+
+    /// Open the union of several locations.
+    pub fn open_many(locations: &[String]) -> Result<Self> {
+        let mut found: Vec<(PathBuf, Vec<(String, String)>)> = Vec::new();
+        for location in locations {
+            let (mut files, base) = discover(location)?;
+            files.sort();
+            if files.is_empty() {
+                return Err(IoError::NoFiles {
+                    location: location.clone(),
+                });
+            }
+            for f in files {
+                let pairs = hive_pairs(&f, &base);
+                found.push((f, pairs));
+            }
+        }
+        // Hive keys must agree across files.
+        let keys: Vec<String> = found
+            .first()
+            .map(|(_, p)| p.iter().map(|(k, _)| k.clone()).collect())
+            .unwrap_or_default();
+        for (path, pairs) in &found {
+            let these: Vec<String> = pairs.iter().map(|(k, _)| k.clone()).collect();
+            if these != keys {
+                return Err(IoError::InvalidArgument(format!(
+                    "hive partition folders differ: {} has keys [{}] but {} has [{}]",
+                    found[0].0.display(),
+                    keys.join(", "),
+                    path.display(),
+                    these.join(", ")
+                )));
+            }
+        }
+        // Partition value types: BIGINT if every value is an integer, else VARCHAR.
+        let mut integer_key = vec![true; keys.len()];
+        for (_, pairs) in &found {
+            for (i, (_, v)) in pairs.iter().enumerate() {
+                if v != HIVE_NULL && v.parse::<i64>().is_err() {
+                    integer_key[i] = false;
+                }
+            }
+        }
+        let mut files = Vec::with_capacity(found.len());
+        for (path, pairs) in found {
+            let values = pairs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (k, v))| {
+                    let array: ArrayRef = if v == HIVE_NULL {
+                        if integer_key[i] {
+                            Arc::new(Int64Array::from(vec![None::<i64>]))
+                        } else {
+                            Arc::new(StringArray::from(vec![None::<&str>]))
+                        }
+                    } else if integer_key[i] {
+                        Arc::new(Int64Array::from(vec![v.parse::<i64>().unwrap_or_default()]))
+                    } else {
+                        Arc::new(StringArray::from(vec![v.as_str()]))
+                    };
+                    (k, array)
+                })
+                .collect();
+            files.push(ParquetFile::open(&path, values)?);
+        }
+        let schema = unify_schemas(&files, &keys, &integer_key)?;
+        Ok(Self {
+            files,
+            schema,
+            partition_columns: keys,
+        })
+    }
+
+    /// The unified schema: file columns in first-seen order, then partition columns.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    /// The files, sorted by path.
+    pub fn files(&self) -> &[ParquetFile] {
+        &self.files
+    }
+
+    /// Hive partition column names.
+    pub fn partition_columns(&self) -> &[String] {
+        &self.partition_columns
+    }
+
+    /// Total rows from the footers.
+    pub fn num_rows(&self) -> u64 {
+        self.files.iter().map(ParquetFile::num_rows).sum()
+    }
+
+    /// Total row groups.
+    pub fn num_row_groups(&self) -> usize {
+        self.files.iter().map(|f| f.metadata.num_row_groups()).sum()
+    }
+
+    /// Every row group, in file order.
+    pub fn all_row_groups(&self) -> Vec<RowGroupRef> {
+        self.files
+            .iter()
+            .enumerate()
+            .flat_map(|(file, f)| {
+                (0..f.metadata.num_row_groups())
+                    .map(move |row_group| RowGroupRef { file, row_group })
+            })
+            .collect()
+    }
+
+    /// Rows in one row group.
+    pub fn row_group_rows(&self, rg: RowGroupRef) -> usize {
+        self.files[rg.file]
+            .metadata
+            .row_group(rg.row_group)
+            .num_rows()
+            .max(0) as usize
+    }
+
+    /// The schema of `projection` (names of the unified schema, in the given order).
+    pub fn project_schema(&self, projection: Option<&[String]>) -> Result<SchemaRef> {
+        match projection {
+            None => Ok(self.schema()),
+            Some(names) => {
+                let fields = names
+                    .iter()
+                    .map(|n| {
+                        self.schema.field_with_name(n).cloned().map_err(|_| {
+                            let valid: Vec<&str> = self
+                                .schema
+                                .fields()
+                                .iter()
+                                .map(|f| f.name().as_str())
+                                .collect();
+                            IoError::InvalidArgument(format!(
+                                "unknown column '{n}'; valid columns: {}",
+                                valid.join(", ")
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<Field>>>()?;
+                Ok(Arc::new(Schema::new(fields)))
+            }
+        }
+    }
+}
+
+fn unify_schemas(
+    files: &[ParquetFile],
+    keys: &[String],
+    integer_key: &[bool],
+) -> Result<SchemaRef> {
+    // name → (field, index of the first file that has it)
+    let mut order: Vec<String> = Vec::new();
+    let mut fields: BTreeMap<String, (Field, usize, usize)> = BTreeMap::new(); // (field, first file, count)
+    for (i, file) in files.iter().enumerate() {
+        for field in file.schema.fields() {
+            match fields.get_mut(field.name()) {
+                Some((existing, first, count)) => {
+                    let unified =
+                        unify_types(existing.data_type(), field.data_type()).ok_or_else(|| {
+                            IoError::SchemaMismatch {
+                                column: field.name().clone(),
+                                first: files[*first].path.clone(),
+                                first_type: existing.data_type().clone(),
+                                second: file.path.clone(),
+                                second_type: field.data_type().clone(),
+                            }
+                        })?;
+                    let nullable = existing.is_nullable() || field.is_nullable();
+                    *existing = Field::new(field.name(), unified, nullable);
+                    *count += 1;
+                }
+                None => {
+                    order.push(field.name().clone());
+                    fields.insert(
+                        field.name().clone(),
+                        (
+                            Field::new(
+                                field.name(),
+                                field.data_type().clone(),
+                                field.is_nullable(),
+                            ),
+                            i,
+                            1,
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    let mut out: Vec<Field> = order
+        .iter()
+        .map(|name| {
+            let (field, _, count) = &fields[name];
+            // A column missing from some files reads as NULL there.
+            if *count < files.len() {
+                field.clone().with_nullable(true)
+            } else {
+                field.clone()
+            }
+        })
+        .collect();
+    for (key, is_int) in keys.iter().zip(integer_key) {
+        if fields.contains_key(key) {
+            return Err(IoError::InvalidArgument(format!(
+                "hive partition key '{key}' is also a column inside the files"
+            )));
+        }
+        out.push(Field::new(
+            key,
+            if *is_int {
+                DataType::Int64
+            } else {
+                DataType::Utf8
+            },
+            true,
+        ));
+    }
+    Ok(Arc::new(Schema::new(out)))
+}

@@ -1,0 +1,57 @@
+//! The error type of `ooc-io`: every failure names the file (and column) it concerns.
+
+use std::path::PathBuf;
+
+use arrow::datatypes::DataType;
+use arrow::error::ArrowError;
+
+/// Result alias of this crate.
+pub type Result<T, E = IoError> = std::result::Result<T, E>;
+
+/// Errors reading Parquet data sets.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IoError {
+    /// The operating system refused an operation on `path`.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not a readable Parquet file (truncated, not Parquet, corrupt pages).
+    #[error("{} is not a valid Parquet file: {message}", path.display())]
+    CorruptFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Two files disagree on the type of a column.
+    #[error("schema mismatch for column '{column}': {} has {first_type} but {} has {second_type}", first.display(), second.display())]
+    SchemaMismatch {
+        /// The column.
+        column: String,
+        /// A file with the first type.
+        first: PathBuf,
+        /// The first type.
+        first_type: DataType,
+        /// A file with the conflicting type.
+        second: PathBuf,
+        /// The conflicting type.
+        second_type: DataType,
+    },
+    /// Nothing matched the location.
+    #[error("no Parquet files found at '{location}'")]
+    NoFiles {
+        /// The path, glob or directory as given.
+        location: String,
+    },
+    /// A bad argument (e.g. an unknown column in a projection).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// An Arrow kernel failed.
+    #[error(transparent)]
+    Arrow(#[from] ArrowError),
+}

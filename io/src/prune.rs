@@ -1,0 +1,593 @@
+//! Statistics-based pruning with SQL's three-valued logic.
+//!
+//! For each row group we compute a [`PruneOutcome`]: whether the predicate may be TRUE for some
+//! row and whether it may be FALSE for some row (rows where it is NULL count as neither). Leaves
+//! use min/max/null-count statistics; `NOT` swaps the two flags, `AND`/`OR` combine them. A row
+//! group is read only if `may_be_true`. Missing statistics, unknown columns or literals that
+//! cannot be compared always give `{true, true}`: pruning is never allowed to be wrong.
+//!
+//! Floating-point statistics exclude NaN, which SQL orders above every number, so for float
+//! columns only upper-bound tests (`<`, `<=`, `=`) may prune.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, Scalar, UInt64Array};
+use arrow::compute::kernels::cmp;
+use arrow::compute::{cast_with_options, CastOptions};
+use arrow::datatypes::DataType;
+use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+
+use crate::dataset::{ParquetDataset, ParquetFile, RowGroupRef};
+
+/// Comparison operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `=`
+    Eq,
+    /// `<>`
+    NotEq,
+    /// `<`
+    Lt,
+    /// `<=`
+    LtEq,
+    /// `>`
+    Gt,
+    /// `>=`
+    GtEq,
+}
+
+impl CmpOp {
+    fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "=",
+            CmpOp::NotEq => "<>",
+            CmpOp::Lt => "<",
+            CmpOp::LtEq => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::GtEq => ">=",
+        }
+    }
+}
+
+/// A predicate the pruner understands.
+#[derive(Clone, Debug)]
+pub enum PruneExpr {
+    /// `column op value` (value: a non-null length-1 array).
+    Compare {
+        /// Column name in the data set's schema.
+        column: String,
+        /// Operator.
+        op: CmpOp,
+        /// Literal.
+        value: ArrayRef,
+    },
+    /// `column [NOT] BETWEEN low AND high`.
+    Between {
+        /// Column.
+        column: String,
+        /// Lower bound.
+        low: ArrayRef,
+        /// Upper bound.
+        high: ArrayRef,
+        /// NOT BETWEEN.
+        negated: bool,
+    },
+    /// `column [NOT] IN (values)`.
+    InList {
+        /// Column.
+        column: String,
+        /// Values.
+        values: Vec<ArrayRef>,
+        /// NOT IN.
+        negated: bool,
+    },
+    /// `column IS [NOT] NULL`.
+    IsNull {
+        /// Column.
+        column: String,
+        /// IS NOT NULL.
+        negated: bool,
+    },
+    /// All must hold.
+    And(Vec<PruneExpr>),
+    /// One must hold.
+    Or(Vec<PruneExpr>),
+    /// Negation.
+    Not(Box<PruneExpr>),
+    /// Not understood: never prunes.
+    Unknown,
+}
+
+/// What statistics say a predicate may evaluate to within a row group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PruneOutcome {
+    /// Some row may make the predicate TRUE.
+    pub may_be_true: bool,
+    /// Some row may make the predicate FALSE.
+    pub may_be_false: bool,
+}
+
+const UNKNOWN: PruneOutcome = PruneOutcome {
+    may_be_true: true,
+    may_be_false: true,
+};
+
+/// Pruning decisions for EXPLAIN.
+#[derive(Clone, Debug, Default)]
+pub struct PruneStats {
+    /// Per file.
+    pub files: Vec<FilePruneStats>,
+}
+
+/// Pruning decisions for one file.
+#[derive(Clone, Debug)]
+pub struct FilePruneStats {
+    /// The file.
+    pub path: PathBuf,
+    /// Row groups in the file.
+    pub row_groups_total: usize,
+    /// Row groups that will be read.
+    pub row_groups_kept: usize,
+    /// The whole file was skipped because of its hive partition values.
+    pub file_pruned_by_partition: bool,
+}
+
+impl PruneExpr {
+    /// Columns the predicate mentions.
+    pub fn columns(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.collect_columns(&mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn collect_columns(&self, out: &mut Vec<String>) {
+        match self {
+            PruneExpr::Compare { column, .. }
+            | PruneExpr::Between { column, .. }
+            | PruneExpr::InList { column, .. }
+            | PruneExpr::IsNull { column, .. } => out.push(column.clone()),
+            PruneExpr::And(parts) | PruneExpr::Or(parts) => {
+                parts.iter().for_each(|p| p.collect_columns(out))
+            }
+            PruneExpr::Not(inner) => inner.collect_columns(out),
+            PruneExpr::Unknown => {}
+        }
+    }
+}
+
+fn literal_text(a: &ArrayRef) -> String {
+    let options = arrow::util::display::FormatOptions::default();
+    arrow::util::display::ArrayFormatter::try_new(a.as_ref(), &options)
+        .map(|f| f.value(0).to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+impl fmt::Display for PruneExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let join = |parts: &[PruneExpr], sep: &str| {
+            parts
+                .iter()
+                .map(|p| format!("{p}"))
+                .collect::<Vec<_>>()
+                .join(sep)
+        };
+        match self {
+            PruneExpr::Compare { column, op, value } => {
+                write!(f, "{column} {} {}", op.symbol(), literal_text(value))
+            }
+            PruneExpr::Between {
+                column,
+                low,
+                high,
+                negated,
+            } => write!(
+                f,
+                "{column} {}BETWEEN {} AND {}",
+                if *negated { "NOT " } else { "" },
+                literal_text(low),
+                literal_text(high)
+            ),
+            PruneExpr::InList {
+                column,
+                values,
+                negated,
+            } => write!(
+                f,
+                "{column} {}IN ({})",
+                if *negated { "NOT " } else { "" },
+                values
+                    .iter()
+                    .map(literal_text)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            PruneExpr::IsNull { column, negated } => {
+                write!(f, "{column} IS {}NULL", if *negated { "NOT " } else { "" })
+            }
+            PruneExpr::And(parts) => write!(f, "({})", join(parts, " AND ")),
+            PruneExpr::Or(parts) => write!(f, "({})", join(parts, " OR ")),
+            PruneExpr::Not(inner) => write!(f, "NOT {inner}"),
+            PruneExpr::Unknown => f.write_str("?"),
+        }
+    }
+}
+
+/// Statistics of one column over the row groups of one file.
+struct ColumnStats {
+    mins: Option<ArrayRef>,
+    maxes: Option<ArrayRef>,
+    null_counts: Vec<Option<u64>>,
+    row_counts: Vec<u64>,
+    is_float: bool,
+    is_string: bool,
+}
+
+/// Statistics source for one file.
+struct FileStats<'a> {
+    file: &'a ParquetFile,
+}
+
+impl FileStats<'_> {
+    fn num_row_groups(&self) -> usize {
+        self.file.metadata.num_row_groups()
+    }
+
+    fn row_counts(&self) -> Vec<u64> {
+        self.file
+            .metadata
+            .row_groups()
+            .iter()
+            .map(|rg| rg.num_rows().max(0) as u64)
+            .collect()
+    }
+
+    fn column(&self, name: &str) -> Option<ColumnStats> {
+        let n = self.num_row_groups();
+        let row_counts = self.row_counts();
+        if let Some((_, value)) = self.file.partition_values.iter().find(|(k, _)| k == name) {
+            let repeated = repeat(value, n)?;
+            let null = value.is_null(0);
+            return Some(ColumnStats {
+                mins: Some(Arc::clone(&repeated)),
+                maxes: Some(repeated),
+                null_counts: row_counts
+                    .iter()
+                    .map(|&r| Some(if null { r } else { 0 }))
+                    .collect(),
+                row_counts,
+                is_float: false,
+                is_string: false,
+            });
+        }
+        let Ok(field) = self.file.schema.field_with_name(name) else {
+            // Column absent from this file: every value is NULL.
+            return Some(ColumnStats {
+                mins: None,
+                maxes: None,
+                null_counts: row_counts.iter().map(|&r| Some(r)).collect(),
+                row_counts,
+                is_float: false,
+                is_string: false,
+            });
+        };
+        let data_type = field.data_type().clone();
+        let converter = StatisticsConverter::try_new(
+            name,
+            &self.file.schema,
+            self.file.metadata.file_metadata().schema_descr(),
+        )
+        .ok()?;
+        let groups = self.file.metadata.row_groups();
+        let mins = converter.row_group_mins(groups.iter()).ok();
+        let maxes = converter.row_group_maxes(groups.iter()).ok();
+        let null_counts: Vec<Option<u64>> = match converter.row_group_null_counts(groups.iter()) {
+            Ok(a) => (0..n).map(|i| a.is_valid(i).then(|| a.value(i))).collect(),
+            Err(_) => vec![None; n],
+        };
+        Some(ColumnStats {
+            mins,
+            maxes,
+            null_counts,
+            row_counts,
+            is_float: data_type.is_floating(),
+            is_string: matches!(
+                data_type,
+                DataType::Utf8
+                    | DataType::LargeUtf8
+                    | DataType::Utf8View
+                    | DataType::Binary
+                    | DataType::LargeBinary
+                    | DataType::BinaryView
+            ),
+        })
+    }
+}
+
+fn repeat(value: &ArrayRef, n: usize) -> Option<ArrayRef> {
+    let indices = UInt64Array::from(vec![0u64; n]);
+    arrow::compute::take(value.as_ref(), &indices, None).ok()
+}
+
+/// Cast `value` to `target` only if the cast is exact (round-trips).
+fn cast_literal(value: &ArrayRef, target: &DataType) -> Option<ArrayRef> {
+    if value.data_type() == target {
+        return Some(Arc::clone(value));
+    }
+    let options = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    let cast = cast_with_options(value, target, &options).ok()?;
+    if cast.is_null(0) {
+        return None;
+    }
+    let back = cast_with_options(&cast, value.data_type(), &options).ok()?;
+    (back.to_data() == value.to_data()).then_some(cast)
+}
+
+/// Per row group: `Some(bool)` from a comparison of a statistics array with a literal.
+fn compare(stats: &Option<ArrayRef>, op: CmpOp, value: &ArrayRef, n: usize) -> Vec<Option<bool>> {
+    let Some(stats) = stats else {
+        return vec![None; n];
+    };
+    let Some(literal) = cast_literal(value, stats.data_type()) else {
+        return vec![None; n];
+    };
+    let scalar = Scalar::new(literal);
+    let result: Result<BooleanArray, _> = match op {
+        CmpOp::Eq => cmp::eq(stats, &scalar),
+        CmpOp::NotEq => cmp::neq(stats, &scalar),
+        CmpOp::Lt => cmp::lt(stats, &scalar),
+        CmpOp::LtEq => cmp::lt_eq(stats, &scalar),
+        CmpOp::Gt => cmp::gt(stats, &scalar),
+        CmpOp::GtEq => cmp::gt_eq(stats, &scalar),
+    };
+    match result {
+        Ok(b) => (0..n).map(|i| b.is_valid(i).then(|| b.value(i))).collect(),
+        Err(_) => vec![None; n],
+    }
+}
+
+fn evaluate(expr: &PruneExpr, stats: &FileStats<'_>) -> Vec<PruneOutcome> {
+    let n = stats.num_row_groups();
+    match expr {
+        PruneExpr::Unknown => vec![UNKNOWN; n],
+        PruneExpr::Not(inner) => evaluate(inner, stats)
+            .into_iter()
+            .map(|o| PruneOutcome {
+                may_be_true: o.may_be_false,
+                may_be_false: o.may_be_true,
+            })
+            .collect(),
+        PruneExpr::And(parts) => {
+            let mut acc = vec![
+                PruneOutcome {
+                    may_be_true: true,
+                    may_be_false: false
+                };
+                n
+            ];
+            for part in parts {
+                for (a, o) in acc.iter_mut().zip(evaluate(part, stats)) {
+                    a.may_be_true &= o.may_be_true;
+                    a.may_be_false |= o.may_be_false;
+                }
+            }
+            acc
+        }
+        PruneExpr::Or(parts) => {
+            let mut acc = vec![
+                PruneOutcome {
+                    may_be_true: false,
+                    may_be_false: true
+                };
+                n
+            ];
+            for part in parts {
+                for (a, o) in acc.iter_mut().zip(evaluate(part, stats)) {
+                    a.may_be_true |= o.may_be_true;
+                    a.may_be_false &= o.may_be_false;
+                }
+            }
+            acc
+        }
+        PruneExpr::Between {
+            column,
+            low,
+            high,
+            negated,
+        } => {
+            let both = PruneExpr::And(vec![
+                PruneExpr::Compare {
+                    column: column.clone(),
+                    op: CmpOp::GtEq,
+                    value: Arc::clone(low),
+                },
+                PruneExpr::Compare {
+                    column: column.clone(),
+                    op: CmpOp::LtEq,
+                    value: Arc::clone(high),
+                },
+            ]);
+            evaluate(
+                &if *negated {
+                    PruneExpr::Not(Box::new(both))
+                } else {
+                    both
+                },
+                stats,
+            )
+        }
+        PruneExpr::InList {
+            column,
+            values,
+            negated,
+        } => {
+            let any = PruneExpr::Or(
+                values
+                    .iter()
+                    .map(|v| PruneExpr::Compare {
+                        column: column.clone(),
+                        op: CmpOp::Eq,
+                        value: Arc::clone(v),
+                    })
+                    .collect(),
+            );
+            evaluate(
+                &if *negated {
+                    PruneExpr::Not(Box::new(any))
+                } else {
+                    any
+                },
+                stats,
+            )
+        }
+        PruneExpr::IsNull { column, negated } => {
+            let Some(col) = stats.column(column) else {
+                return vec![UNKNOWN; n];
+            };
+            (0..n)
+                .map(|i| {
+                    let (has_null, has_value) = match col.null_counts[i] {
+                        Some(nulls) => (nulls > 0, nulls < col.row_counts[i]),
+                        None => (true, true),
+                    };
+                    if *negated {
+                        PruneOutcome {
+                            may_be_true: has_value,
+                            may_be_false: has_null,
+                        }
+                    } else {
+                        PruneOutcome {
+                            may_be_true: has_null,
+                            may_be_false: has_value,
+                        }
+                    }
+                })
+                .collect()
+        }
+        PruneExpr::Compare { column, op, value } => {
+            if value.is_empty() || value.is_null(0) {
+                return vec![UNKNOWN; n];
+            }
+            let Some(col) = stats.column(column) else {
+                return vec![UNKNOWN; n];
+            };
+            // The outcome flags for each op, from (min ? v) and (max ? v) comparisons.
+            let (lt_min, le_min, eq_min, ge_max, gt_max, eq_max) = (
+                compare(&col.mins, CmpOp::Lt, value, n),    // min < v
+                compare(&col.mins, CmpOp::LtEq, value, n),  // min <= v
+                compare(&col.mins, CmpOp::Eq, value, n),    // min == v
+                compare(&col.maxes, CmpOp::GtEq, value, n), // max >= v
+                compare(&col.maxes, CmpOp::Gt, value, n),   // max > v
+                compare(&col.maxes, CmpOp::Eq, value, n),   // max == v
+            );
+            (0..n)
+                .map(|i| {
+                    let all_null = col.null_counts[i] == Some(col.row_counts[i]);
+                    if all_null {
+                        return PruneOutcome {
+                            may_be_true: false,
+                            may_be_false: false,
+                        };
+                    }
+                    let t = |x: Option<bool>| x.unwrap_or(true);
+                    let mut outcome = match op {
+                        CmpOp::Gt => PruneOutcome {
+                            may_be_true: t(gt_max[i]),
+                            may_be_false: t(le_min[i]),
+                        },
+                        CmpOp::GtEq => PruneOutcome {
+                            may_be_true: t(ge_max[i]),
+                            may_be_false: t(lt_min[i]),
+                        },
+                        CmpOp::Lt => PruneOutcome {
+                            may_be_true: t(lt_min[i]),
+                            may_be_false: t(ge_max[i]),
+                        },
+                        CmpOp::LtEq => PruneOutcome {
+                            may_be_true: t(le_min[i]),
+                            may_be_false: t(gt_max[i]),
+                        },
+                        CmpOp::Eq => PruneOutcome {
+                            may_be_true: t(le_min[i]) && t(ge_max[i]),
+                            may_be_false: !(eq_min[i] == Some(true) && eq_max[i] == Some(true)),
+                        },
+                        CmpOp::NotEq => PruneOutcome {
+                            may_be_true: !(eq_min[i] == Some(true) && eq_max[i] == Some(true)),
+                            may_be_false: t(le_min[i]) && t(ge_max[i]),
+                        },
+                    };
+                    if col.is_float {
+                        // NaN is not in the statistics but sorts above every number.
+                        if matches!(op, CmpOp::Gt | CmpOp::GtEq | CmpOp::NotEq) {
+                            outcome.may_be_true = true;
+                        }
+                        outcome.may_be_false = true;
+                    }
+                    if col.is_string && matches!(op, CmpOp::Eq | CmpOp::NotEq) {
+                        // String statistics may be truncated: bounds, not exact values.
+                        outcome.may_be_false = true;
+                        outcome.may_be_true |= *op == CmpOp::NotEq;
+                    }
+                    outcome
+                })
+                .collect()
+        }
+    }
+}
+
+impl ParquetDataset {
+    /// The row groups that may contain a row for which `predicate` is TRUE, with per-file
+    /// statistics of the decision.
+    pub fn prune(&self, predicate: &PruneExpr) -> (Vec<RowGroupRef>, PruneStats) {
+        let mut kept = Vec::new();
+        let mut stats = PruneStats::default();
+        for (file_index, file) in self.files().iter().enumerate() {
+            let total = file.metadata.num_row_groups();
+            let outcomes = if matches!(predicate, PruneExpr::Unknown) {
+                vec![UNKNOWN; total]
+            } else {
+                evaluate(predicate, &FileStats { file })
+            };
+            let mut file_kept = 0;
+            for (row_group, outcome) in outcomes.iter().enumerate() {
+                if outcome.may_be_true {
+                    kept.push(RowGroupRef {
+                        file: file_index,
+                        row_group,
+                    });
+                    file_kept += 1;
+                }
+            }
+            let columns = predicate.columns();
+            let by_partition = file_kept == 0
+                && total > 0
+                && !columns.is_empty()
+                && columns
+                    .iter()
+                    .all(|c| file.partition_values.iter().any(|(k, _)| k == c));
+            stats.files.push(FilePruneStats {
+                path: file.path.clone(),
+                row_groups_total: total,
+                row_groups_kept: file_kept,
+                file_pruned_by_partition: by_partition,
+            });
+        }
+        (kept, stats)
+    }
+
+    /// Whether one row group may contain a row for which `predicate` is TRUE.
+    pub fn row_group_may_match(&self, rg: RowGroupRef, predicate: &PruneExpr) -> bool {
+        let Some(file) = self.files().get(rg.file) else {
+            return true;
+        };
+        evaluate(predicate, &FileStats { file })
+            .get(rg.row_group)
+            .is_none_or(|o| o.may_be_true)
+    }
+}
