@@ -591,3 +591,54 @@ impl ParquetDataset {
             .is_none_or(|o| o.may_be_true)
     }
 }
+
+impl ParquetDataset {
+    /// Reorder `row_groups` so that those most likely to hold the first rows of an
+    /// `ORDER BY column [DESC]` come first: by descending max for `DESC`, ascending min
+    /// otherwise. Row groups without statistics go last. Used by top-k, whose bound then
+    /// tightens immediately and lets the remaining row groups be skipped.
+    pub fn order_row_groups(&self, row_groups: &mut [RowGroupRef], column: &str, descending: bool) {
+        let mut keyed: Vec<(RowGroupRef, Option<ArrayRef>)> = Vec::with_capacity(row_groups.len());
+        let mut per_file: std::collections::HashMap<usize, Option<ArrayRef>> =
+            std::collections::HashMap::new();
+        for &rg in row_groups.iter() {
+            let bounds = per_file.entry(rg.file).or_insert_with(|| {
+                let file = &self.files()[rg.file];
+                let stats = FileStats { file }.column(column)?;
+                if descending {
+                    stats.maxes
+                } else {
+                    stats.mins
+                }
+            });
+            let value = bounds
+                .as_ref()
+                .filter(|b| rg.row_group < b.len() && b.is_valid(rg.row_group))
+                .map(|b| b.slice(rg.row_group, 1));
+            keyed.push((rg, value));
+        }
+        let values: Vec<&dyn Array> = keyed.iter().filter_map(|(_, v)| v.as_deref()).collect();
+        let Ok(all) = arrow::compute::concat(&values) else {
+            return;
+        };
+        let options = arrow::compute::SortOptions {
+            descending,
+            nulls_first: false,
+        };
+        let Ok(order) = arrow::compute::sort_to_indices(&all, Some(options), None) else {
+            return;
+        };
+        let with_stats: Vec<RowGroupRef> = keyed
+            .iter()
+            .filter(|(_, v)| v.is_some())
+            .map(|(rg, _)| *rg)
+            .collect();
+        let mut ordered: Vec<RowGroupRef> = order
+            .values()
+            .iter()
+            .map(|&i| with_stats[i as usize])
+            .collect();
+        ordered.extend(keyed.iter().filter(|(_, v)| v.is_none()).map(|(rg, _)| *rg));
+        row_groups.copy_from_slice(&ordered);
+    }
+}

@@ -35,7 +35,7 @@ pub trait TableResolver {
 /// Parse one SQL statement.
 pub fn parse_sql(sql: &str) -> Result<Query> {
     let dialect = DuckDbDialect {};
-    let statements = Parser::parse_sql(&dialect, sql).map_err(syntax_error)?;
+    let statements = Parser::parse_sql(&dialect, sql).map_err(|e| syntax_error(e, sql))?;
     let mut iter = statements.into_iter();
     let Some(statement) = iter.next() else {
         return Err(EngineError::Syntax {
@@ -63,7 +63,7 @@ pub fn parse_sql(sql: &str) -> Result<Query> {
     }
 }
 
-fn syntax_error(e: ParserError) -> EngineError {
+fn syntax_error(e: ParserError, sql: &str) -> EngineError {
     let text = match e {
         ParserError::TokenizerError(m) | ParserError::ParserError(m) => m,
         ParserError::RecursionLimitExceeded => "query is nested too deeply".to_string(),
@@ -82,6 +82,17 @@ fn syntax_error(e: ParserError) -> EngineError {
                 .unwrap_or(0);
             EngineError::Syntax {
                 message: text[..pos].to_string(),
+                line,
+                column,
+            }
+        }
+        None if text.contains("EOF") => {
+            // The query ended too early: point just past its last character.
+            let trimmed = sql.trim_end();
+            let line = trimmed.lines().count().max(1) as u64;
+            let column = trimmed.lines().last().map_or(0, |l| l.chars().count()) as u64 + 1;
+            EngineError::Syntax {
+                message: text,
                 line,
                 column,
             }

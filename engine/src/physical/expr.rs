@@ -272,7 +272,7 @@ impl PhysicalExpr {
                 };
                 for (condition, then) in branches.iter().rev() {
                     let mask = condition.evaluate(batch)?.into_array(n)?;
-                    let mask = arrow::compute::prep_null_mask_filter(mask.as_boolean());
+                    let mask = null_as_false(mask.as_boolean());
                     let then = then.evaluate(batch)?;
                     acc = match then {
                         ColumnarValue::Array(t) => zip(&mask, &t, &acc)?,
@@ -302,10 +302,20 @@ impl PhysicalExpr {
             EngineError::Internal(format!("predicate evaluated to {}", value.data_type()))
         })?;
         Ok(if mask.null_count() > 0 {
-            arrow::compute::prep_null_mask_filter(mask)
+            null_as_false(mask)
         } else {
             mask.clone()
         })
+    }
+}
+
+/// A filter mask where NULL counts as false.
+pub fn null_as_false(mask: &BooleanArray) -> BooleanArray {
+    match mask.nulls() {
+        Some(nulls) if nulls.null_count() > 0 => {
+            BooleanArray::new(mask.values() & nulls.inner(), None)
+        }
+        _ => BooleanArray::new(mask.values().clone(), None),
     }
 }
 
@@ -407,7 +417,7 @@ fn evaluate_binary(
                         _ => 1,
                     };
                     let mask_array = mask.into_array(n)?;
-                    let mask_bool = arrow::compute::prep_null_mask_filter(mask_array.as_boolean());
+                    let mask_bool = null_as_false(mask_array.as_boolean());
                     if mask_bool.true_count() == 0 {
                         (r.clone(), None)
                     } else {
@@ -639,7 +649,7 @@ pub fn sql_substring(s: &str, start: i64, length: Option<i64>) -> String {
     }
     s.chars()
         .skip((first - 1) as usize)
-        .take((end - first).min(usize::MAX as i64) as usize)
+        .take(usize::try_from(end - first).unwrap_or(usize::MAX))
         .collect()
 }
 

@@ -43,6 +43,8 @@ pub struct PhysicalPlanner {
     options: PlannerOptions,
     /// Dynamic filters waiting for their scan, keyed by the scan node's address.
     pending_filters: HashMap<usize, Vec<Arc<DynamicFilter>>>,
+    /// Preferred row-group order per scan (column, descending), from a top-k above it.
+    preferred_order: HashMap<usize, (String, bool)>,
 }
 
 impl PhysicalPlanner {
@@ -51,6 +53,7 @@ impl PhysicalPlanner {
         Self {
             options,
             pending_filters: HashMap::new(),
+            preferred_order: HashMap::new(),
         }
     }
 
@@ -161,6 +164,7 @@ impl PhysicalPlanner {
                 None
             },
             dynamic_filters,
+            preferred_order: self.preferred_order.remove(&key),
         })?;
         let exec: Arc<dyn ExecutionPlan> = Arc::new(exec);
         match Expr::conjunction(scan.filters.iter().cloned()) {
@@ -287,6 +291,9 @@ impl PhysicalPlanner {
             .entry(scan)
             .or_default()
             .push(Arc::clone(&filter));
+        self.preferred_order
+            .entry(scan)
+            .or_insert((name.clone(), !keys[0].ascending));
         Some(TopKPublisher {
             filter,
             column: name,

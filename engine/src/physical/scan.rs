@@ -88,16 +88,22 @@ pub struct ScanSpec {
     pub fetch: Option<usize>,
     /// Run-time predicates from downstream operators.
     pub dynamic_filters: Vec<Arc<DynamicFilter>>,
+    /// Read row groups in the order that suits a top-k on this column (`true`: descending).
+    pub preferred_order: Option<(String, bool)>,
 }
 
 impl ParquetScanExec {
     /// Plan the morsels of a scan, pruning row groups with the static predicate.
     pub fn try_new(spec: ScanSpec) -> Result<Self> {
         let schema = spec.dataset.project_schema(Some(&spec.projection))?;
-        let (row_groups, prune_stats) = match &spec.pruning_predicate {
+        let (mut row_groups, prune_stats) = match &spec.pruning_predicate {
             Some(predicate) => spec.dataset.prune(predicate),
             None => spec.dataset.prune(&PruneExpr::Unknown),
         };
+        if let Some((column, descending)) = &spec.preferred_order {
+            spec.dataset
+                .order_row_groups(&mut row_groups, column, *descending);
+        }
         let morsels = spec
             .dataset
             .plan_morsels(&row_groups, spec.morsel_rows.max(1));
