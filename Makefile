@@ -1,0 +1,44 @@
+# ooc — common tasks. `make demo` and `make test` are the two commands the README promises work
+# on a fresh machine with a Rust toolchain and Python 3.
+
+SF ?= 1
+DATA ?= data/sf$(SF)
+ROW_GROUP_ROWS ?= 1000000
+CARGO ?= cargo
+
+.PHONY: demo build data test lint oracle golden clean-data
+
+## Build ooc, generate TPC-H at scale factor $(SF) into $(DATA), run Q1 with --explain-analyze.
+demo: build data
+	./target/release/ooc query --data $(DATA) --file ../shared/tpch/queries/q01.sql 2>/dev/null \
+	  || ./target/release/ooc query --data $(DATA) --file tests/queries/tpch_q01.sql
+	./target/release/ooc query --data $(DATA) --file tests/queries/tpch_q01.sql --explain-analyze
+
+build:
+	$(CARGO) build --release --bin ooc --bin ooc-datagen
+
+## Generate TPC-H data (skipped if already present).
+data: build
+	./target/release/ooc-datagen tpch --sf $(SF) --out $(DATA) --row-group-rows $(ROW_GROUP_ROWS)
+
+## Every test: Rust unit, integration and golden tests (small scale factors only).
+test:
+	$(CARGO) test --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## Compare ooc with DuckDB on every query in tests/queries (creates a virtualenv).
+oracle: build
+	./target/release/ooc-datagen tpch --sf 0.01 --out target/ooc-oracle-data --row-group-rows 10000
+	./target/release/ooc-datagen edge --out target/ooc-oracle-data
+	tests/oracle/venv.sh >/dev/null
+	tests/oracle/.venv/bin/python tests/oracle/compare.py --data target/ooc-oracle-data --ooc target/release/ooc tests/queries/*.sql
+
+## Regenerate the committed golden answers with DuckDB.
+golden:
+	tests/oracle/make_golden.sh
+
+clean-data:
+	rm -rf data/sf*
