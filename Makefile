@@ -10,8 +10,7 @@ CARGO ?= cargo
 
 ## Build ooc, generate TPC-H at scale factor $(SF) into $(DATA), run Q1 with --explain-analyze.
 demo: build data
-	./target/release/ooc query --data $(DATA) --file ../shared/tpch/queries/q01.sql 2>/dev/null \
-	  || ./target/release/ooc query --data $(DATA) --file tests/queries/tpch_q01.sql
+	./target/release/ooc query --data $(DATA) --file tests/queries/tpch_q01.sql
 	./target/release/ooc query --data $(DATA) --file tests/queries/tpch_q01.sql --explain-analyze
 
 build:
