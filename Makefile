@@ -14,7 +14,7 @@ demo: build data
 	./target/release/ooc query --data $(DATA) --file tests/queries/tpch_q01.sql --explain-analyze
 
 build:
-	$(CARGO) build --release --bin ooc --bin ooc-datagen
+	$(CARGO) build --release -p ooc -p ooc-datagen
 
 ## Generate TPC-H data (skipped if already present).
 data: build
