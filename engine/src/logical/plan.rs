@@ -238,6 +238,7 @@ impl LogicalPlan {
     pub fn project(input: LogicalPlan, exprs: Vec<Expr>) -> Result<Self> {
         let exprs = exprs
             .into_iter()
+            .map(stable_name)
             .map(|e| coerce(e, input.schema()))
             .collect::<Result<Vec<_>>>()?;
         let mut fields = Vec::with_capacity(exprs.len());
@@ -265,10 +266,12 @@ impl LogicalPlan {
     ) -> Result<Self> {
         let group_by = group_by
             .into_iter()
+            .map(stable_name)
             .map(|e| coerce(e, input.schema()))
             .collect::<Result<Vec<_>>>()?;
         let aggregates = aggregates
             .into_iter()
+            .map(stable_name)
             .map(|e| coerce(e, input.schema()))
             .collect::<Result<Vec<_>>>()?;
         let mut fields = Vec::new();
@@ -442,6 +445,18 @@ impl LogicalPlan {
         out.push('\n');
         for input in self.inputs() {
             input.fmt_indent(out, depth + 1);
+        }
+    }
+}
+
+/// Name computed expressions once, before coercion and rewrites change their text, so that
+/// the plan's column names stay stable while the optimizer rebuilds nodes.
+fn stable_name(e: Expr) -> Expr {
+    match e {
+        Expr::Column(_) | Expr::Alias { .. } => e,
+        other => {
+            let name = other.output_name();
+            other.alias(name)
         }
     }
 }

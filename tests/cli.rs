@@ -1,0 +1,404 @@
+//! `ooc` command-line behaviour: output formats, atomic output files, exit codes and the
+//! error messages for bad input (each test names the failure it guards against).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+
+fn ooc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ooc"))
+        .args(args)
+        .output()
+        .expect("run ooc")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn write(path: &Path, columns: Vec<(&str, ArrayRef)>, row_group_rows: usize) {
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(row_group_rows))
+        .build();
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, Some(props)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+/// `dir/t.parquet`: id 0..100 and a string column.
+fn dataset() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<i64> = (0..100).collect();
+    let names: Vec<String> = ids.iter().map(|i| format!("n{i}")).collect();
+    write(
+        &dir.path().join("t.parquet"),
+        vec![
+            ("id", Arc::new(Int64Array::from(ids)) as ArrayRef),
+            ("name", Arc::new(StringArray::from(names))),
+        ],
+        10,
+    );
+    let path = dir.path().to_path_buf();
+    (dir, path)
+}
+
+#[test]
+fn formats_csv_json_ndjson_table() {
+    let (_d, dir) = dataset();
+    let data = dir.to_str().unwrap();
+    let q = "SELECT id, name FROM t WHERE id < 2 ORDER BY id";
+    let csv = ooc(&["query", "--data", data, "--format", "csv", q]);
+    assert!(csv.status.success(), "{}", stderr(&csv));
+    assert_eq!(stdout(&csv), "id,name\n0,n0\n1,n1\n");
+    let json = ooc(&["query", "--data", data, "--format", "json", q]);
+    assert_eq!(
+        stdout(&json).trim(),
+        r#"[{"id":0,"name":"n0"},{"id":1,"name":"n1"}]"#
+    );
+    let nd = ooc(&["query", "--data", data, "--format", "ndjson", q]);
+    assert_eq!(
+        stdout(&nd),
+        "{\"id\":0,\"name\":\"n0\"}\n{\"id\":1,\"name\":\"n1\"}\n"
+    );
+    let table = ooc(&["query", "--data", data, q]);
+    let text = stdout(&table);
+    assert!(
+        text.contains("| id | name |") && text.contains("(2 rows)"),
+        "{text}"
+    );
+    // Empty results keep the header.
+    let empty = ooc(&[
+        "query",
+        "--data",
+        data,
+        "--format",
+        "csv",
+        "SELECT id FROM t WHERE id < 0",
+    ]);
+    assert_eq!(stdout(&empty), "id\n");
+}
+
+#[test]
+fn output_file_is_written_atomically_and_readable() {
+    let (_d, dir) = dataset();
+    let data = dir.to_str().unwrap();
+    let out = dir.join("result.parquet");
+    let o = ooc(&[
+        "query",
+        "--data",
+        data,
+        "-o",
+        out.to_str().unwrap(),
+        "SELECT id * 2 AS x FROM t",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let back = ooc(&[
+        "query",
+        "--format",
+        "csv",
+        &format!("SELECT count(*), sum(x) FROM '{}'", out.display()),
+    ]);
+    assert_eq!(stdout(&back), "count(*),sum(x)\n100,9900\n");
+    // A query failing mid-way (invalid cast on some row) leaves no output and no temp file.
+    let bad = dir.join("bad.csv");
+    let o = ooc(&[
+        "query",
+        "--data",
+        data,
+        "-o",
+        bad.to_str().unwrap(),
+        "SELECT CAST(name AS INTEGER) FROM t",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!bad.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("ooc-tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary files left behind: {leftovers:?}"
+    );
+}
+
+#[test]
+fn exit_codes_and_usage_errors() {
+    let (_d, dir) = dataset();
+    let data = dir.to_str().unwrap();
+    assert_eq!(
+        ooc(&["query", "--data", data, "SELECT 1"]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        ooc(&["query", "--data", data, "SELECT nope FROM t"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        ooc(&["query", "--bogus-flag", "SELECT 1"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(ooc(&["query"]).status.code(), Some(2));
+    assert_eq!(
+        ooc(&["query", "--format", "xml", "SELECT 1"]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn unknown_names_list_valid_ones() {
+    let (_d, dir) = dataset();
+    let data = dir.to_str().unwrap();
+    let o = ooc(&["query", "--data", data, "SELECT nmae FROM t"]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("column 'nmae' not found")
+            && err.contains("did you mean 'name'")
+            && err.contains("id, name"),
+        "{err}"
+    );
+    let o = ooc(&["query", "--data", data, "SELECT * FROM tt"]);
+    assert!(
+        stderr(&o).contains("table 'tt' not found") && stderr(&o).contains("known tables: t"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn syntax_errors_point_at_the_location() {
+    let o = ooc(&["query", "SELECT 1 +\nFROM x WHERE"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("SQL syntax error") && err.contains("line 2"),
+        "{err}"
+    );
+    assert!(err.contains("^"), "a caret marks the position: {err}");
+}
+
+#[test]
+fn type_errors_and_division_by_zero() {
+    let o = ooc(&["query", "SELECT 'abc' + 1"]);
+    assert!(
+        stderr(&o).contains("cannot apply '+' to VARCHAR and INTEGER"),
+        "{}",
+        stderr(&o)
+    );
+    let o = ooc(&[
+        "query",
+        "--format",
+        "csv",
+        "--null-string",
+        "NULL",
+        "SELECT 1 / 0 AS a, 5 % 0 AS b, 1.5 / 0 AS c",
+    ]);
+    assert_eq!(stdout(&o), "a,b,c\nNULL,NULL,NULL\n");
+}
+
+#[test]
+fn missing_corrupt_truncated_and_empty_files_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.parquet");
+    let o = ooc(&["query", &format!("SELECT * FROM '{}'", missing.display())]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no Parquet files found") && stderr(&o).contains("missing.parquet"),
+        "{}",
+        stderr(&o)
+    );
+
+    let garbage = dir.path().join("garbage.parquet");
+    std::fs::write(
+        &garbage,
+        b"this is not a parquet file at all, not even close",
+    )
+    .unwrap();
+    let o = ooc(&["query", &format!("SELECT * FROM '{}'", garbage.display())]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("garbage.parquet is not a valid Parquet file"),
+        "{}",
+        stderr(&o)
+    );
+
+    let empty = dir.path().join("empty.parquet");
+    std::fs::write(&empty, b"").unwrap();
+    let o = ooc(&["query", &format!("SELECT * FROM '{}'", empty.display())]);
+    assert!(
+        stderr(&o).contains("empty.parquet is not a valid Parquet file"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Truncate a real file in the middle of its data pages and in its footer.
+    let good = dir.path().join("good.parquet");
+    let ids: Vec<i64> = (0..50_000).collect();
+    write(
+        &good,
+        vec![("id", Arc::new(Int64Array::from(ids)) as ArrayRef)],
+        10_000,
+    );
+    let bytes = std::fs::read(&good).unwrap();
+    for (name, len) in [
+        ("cut_footer.parquet", bytes.len() - 5),
+        ("cut_half.parquet", bytes.len() / 2),
+    ] {
+        let cut = dir.path().join(name);
+        std::fs::write(&cut, &bytes[..len]).unwrap();
+        let o = ooc(&["query", &format!("SELECT sum(id) FROM '{}'", cut.display())]);
+        assert_eq!(o.status.code(), Some(1), "{name}");
+        assert!(stderr(&o).contains(name), "{name}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+    // Corrupt bytes inside a data page: a clear error, never a panic.
+    let mut corrupt = bytes.clone();
+    for b in corrupt.iter_mut().skip(200).take(400) {
+        *b = 0xAB;
+    }
+    let bad = dir.path().join("corrupt_pages.parquet");
+    std::fs::write(&bad, &corrupt).unwrap();
+    let o = ooc(&["query", &format!("SELECT sum(id) FROM '{}'", bad.display())]);
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("corrupt_pages.parquet"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn schemas_are_unified_or_rejected_naming_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let parts = dir.path().join("parts");
+    std::fs::create_dir(&parts).unwrap();
+    write(
+        &parts.join("a.parquet"),
+        vec![("x", Arc::new(Int32Array::from(vec![1, 2])) as ArrayRef)],
+        10,
+    );
+    write(
+        &parts.join("b.parquet"),
+        vec![
+            ("x", Arc::new(Int64Array::from(vec![3i64])) as ArrayRef),
+            ("y", Arc::new(StringArray::from(vec!["z"]))),
+        ],
+        10,
+    );
+    let o = ooc(&[
+        "query",
+        "--format",
+        "csv",
+        "--null-string",
+        "NULL",
+        &format!("SELECT x, y FROM '{}' ORDER BY x", parts.display()),
+    ]);
+    assert_eq!(stdout(&o), "x,y\n1,NULL\n2,NULL\n3,z\n", "{}", stderr(&o));
+
+    write(
+        &parts.join("c.parquet"),
+        vec![("x", Arc::new(StringArray::from(vec!["oops"])) as ArrayRef)],
+        10,
+    );
+    let o = ooc(&["query", &format!("SELECT x FROM '{}'", parts.display())]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("schema mismatch for column 'x'")
+            && err.contains("a.parquet")
+            && err.contains("c.parquet"),
+        "{err}"
+    );
+}
+
+#[test]
+fn hive_partitions_become_columns_and_prune_files() {
+    let dir = tempfile::tempdir().unwrap();
+    for year in [2023, 2024] {
+        let folder = dir.path().join(format!("year={year}"));
+        std::fs::create_dir(&folder).unwrap();
+        write(
+            &folder.join("data.parquet"),
+            vec![(
+                "v",
+                Arc::new(Int64Array::from(vec![year as i64, 1])) as ArrayRef,
+            )],
+            10,
+        );
+    }
+    let q = format!(
+        "SELECT year, sum(v) AS s FROM '{}' WHERE year = 2024 GROUP BY year",
+        dir.path().display()
+    );
+    let o = ooc(&["query", "--format", "csv", &q]);
+    assert_eq!(stdout(&o), "year,s\n2024,2025\n", "{}", stderr(&o));
+    let explain = ooc(&["query", "--explain", &q]);
+    assert!(
+        stdout(&explain).contains("row_groups=1/2"),
+        "{}",
+        stdout(&explain)
+    );
+}
+
+#[test]
+fn explain_analyze_reports_metrics() {
+    let (_d, dir) = dataset();
+    let o = ooc(&[
+        "query",
+        "--data",
+        dir.to_str().unwrap(),
+        "--explain-analyze",
+        "SELECT count(*) FROM t WHERE id > 85",
+    ]);
+    let text = stdout(&o);
+    for needle in [
+        "row_groups=2/10",
+        "rows_out=",
+        "peak_mem=",
+        "wall time",
+        "peak RSS",
+        "bytes read",
+    ] {
+        assert!(text.contains(needle), "missing {needle}: {text}");
+    }
+    // Not a terminal: no progress bar on stderr.
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
+
+#[test]
+fn schema_command_prints_statistics() {
+    let (_d, dir) = dataset();
+    let o = ooc(&["schema", dir.join("t.parquet").to_str().unwrap()]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("id")
+            && text.contains("Int64")
+            && text.contains("rows: 100")
+            && text.contains("row groups: 10"),
+        "{text}"
+    );
+    assert!(text.contains("min=0") && text.contains("max=99"), "{text}");
+}
