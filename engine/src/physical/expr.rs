@@ -69,8 +69,29 @@ fn datum_kernel(
     Ok(out)
 }
 
+/// Results of sub-expressions already computed for the current batch, so that expressions
+/// sharing a sub-expression (`price * (1 - discount)` in two aggregates) compute it once.
+#[derive(Default)]
+pub struct ExprCache {
+    entries: Vec<(PhysicalExpr, ColumnarValue)>,
+}
+
+impl ExprCache {
+    /// Forget everything (call once per batch).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    fn get(&self, expr: &PhysicalExpr) -> Option<ColumnarValue> {
+        self.entries
+            .iter()
+            .find(|(e, _)| e == expr)
+            .map(|(_, v)| v.clone())
+    }
+}
+
 /// An executable expression over a known input schema.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum PhysicalExpr {
     /// Input column by position.
     Column(usize, String),
@@ -206,6 +227,38 @@ pub fn create_physical_expr(expr: &Expr, schema: &PlanSchema) -> Result<Physical
 }
 
 impl PhysicalExpr {
+    /// Evaluate on a batch, reusing and recording shared sub-expressions in `cache`.
+    pub fn evaluate_cached(
+        &self,
+        batch: &RecordBatch,
+        cache: &mut ExprCache,
+    ) -> Result<ColumnarValue> {
+        match self {
+            PhysicalExpr::Binary(l, op, r, result_type) => {
+                if let Some(v) = cache.get(self) {
+                    return Ok(v);
+                }
+                let lv = l.evaluate_cached(batch, cache)?;
+                let rv = r.evaluate_cached(batch, cache)?;
+                let v = evaluate_binary(&lv, *op, &rv, result_type)?;
+                cache.entries.push((self.clone(), v.clone()));
+                Ok(v)
+            }
+            PhysicalExpr::Cast(e, to) => {
+                if let Some(v) = cache.get(self) {
+                    return Ok(v);
+                }
+                let to = to.clone();
+                let v = map_unary(e.evaluate_cached(batch, cache)?, move |a| {
+                    cast_array(a, &to)
+                })?;
+                cache.entries.push((self.clone(), v.clone()));
+                Ok(v)
+            }
+            other => other.evaluate(batch),
+        }
+    }
+
     /// Evaluate on a batch.
     pub fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
         match self {
@@ -400,6 +453,9 @@ fn evaluate_binary(
         Gt => cmp_kernel(cmp::gt),
         GtEq => cmp_kernel(cmp::gt_eq),
         And | Or => kleene(l, r, op),
+        Plus | Minus | Multiply if fast_decimal_applies(l, op, r) => {
+            fast_decimal(l, op, r, result_type)
+        }
         Plus => datum_kernel(l, r, |a, b| Ok(numeric::add(a, b)?))
             .and_then(|v| fix_type(v, result_type)),
         Minus => datum_kernel(l, r, |a, b| Ok(numeric::sub(a, b)?))
@@ -454,6 +510,71 @@ fn evaluate_binary(
             Ok(ColumnarValue::Array(Arc::new(out)))
         }
     }
+}
+
+/// True when `l op r` on decimals cannot overflow i128 and needs no rescaling, so a plain
+/// (unchecked) kernel is exact.
+fn fast_decimal_applies(l: &ColumnarValue, op: BinaryOp, r: &ColumnarValue) -> bool {
+    let (DataType::Decimal128(p1, s1), DataType::Decimal128(p2, s2)) =
+        (l.data_type(), r.data_type())
+    else {
+        return false;
+    };
+    if matches!((l, r), (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_))) {
+        return false;
+    }
+    match op {
+        BinaryOp::Multiply => p1 as u16 + p2 as u16 + 1 <= 38,
+        BinaryOp::Plus | BinaryOp::Minus => s1 == s2 && p1.max(p2) < 38,
+        _ => false,
+    }
+}
+
+fn fast_decimal(
+    l: &ColumnarValue,
+    op: BinaryOp,
+    r: &ColumnarValue,
+    result_type: &DataType,
+) -> Result<ColumnarValue> {
+    use arrow::array::{Decimal128Array, PrimitiveArray};
+    use arrow::datatypes::Decimal128Type;
+    let DataType::Decimal128(p, s) = result_type.clone() else {
+        return Err(EngineError::Internal(format!(
+            "decimal result type expected, got {result_type}"
+        )));
+    };
+    let f = match op {
+        BinaryOp::Multiply => |a: i128, b: i128| a.wrapping_mul(b),
+        BinaryOp::Plus => |a: i128, b: i128| a.wrapping_add(b),
+        _ => |a: i128, b: i128| a.wrapping_sub(b),
+    };
+    let scalar_value = |v: &ScalarValue| -> Option<i128> {
+        let a = v.array().as_primitive::<Decimal128Type>();
+        a.is_valid(0).then(|| a.value(0))
+    };
+    let out: Decimal128Array = match (l, r) {
+        (ColumnarValue::Array(a), ColumnarValue::Array(b)) => arrow::compute::binary(
+            a.as_primitive::<Decimal128Type>(),
+            b.as_primitive::<Decimal128Type>(),
+            f,
+        )?,
+        (ColumnarValue::Array(a), ColumnarValue::Scalar(v)) => match scalar_value(v) {
+            Some(y) => a.as_primitive::<Decimal128Type>().unary(|x| f(x, y)),
+            None => PrimitiveArray::new_null(a.len()),
+        },
+        (ColumnarValue::Scalar(v), ColumnarValue::Array(b)) => match scalar_value(v) {
+            Some(x) => b.as_primitive::<Decimal128Type>().unary(|y| f(x, y)),
+            None => PrimitiveArray::new_null(b.len()),
+        },
+        _ => {
+            return Err(EngineError::Internal(
+                "fast decimal path on two scalars".into(),
+            ))
+        }
+    };
+    Ok(ColumnarValue::Array(Arc::new(
+        out.with_precision_and_scale(p, s)?,
+    )))
 }
 
 /// Kernels may pick a different decimal precision than the planner; align to the planned type.

@@ -23,7 +23,7 @@ use crate::error::Result;
 use crate::logical::expr::AggregateFunction;
 use crate::memory::MemoryReservation;
 use crate::metrics::OperatorMetrics;
-use crate::physical::expr::PhysicalExpr;
+use crate::physical::expr::{ExprCache, PhysicalExpr};
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 use accumulator::{create_accumulator, GroupAccumulator};
 use group_values::GroupValues;
@@ -150,6 +150,7 @@ impl ExecutionPlan for AggregateExec {
                 .collect::<Result<_>>()?,
             reservation,
             group_indices: Vec::new(),
+            cache: ExprCache::default(),
         };
         let batch_size = ctx.batch_size;
         let mut input = Some(input);
@@ -193,6 +194,7 @@ struct AggregateState {
     accumulators: Vec<Box<dyn GroupAccumulator>>,
     reservation: MemoryReservation,
     group_indices: Vec<u32>,
+    cache: ExprCache,
 }
 
 impl AggregateState {
@@ -200,10 +202,12 @@ impl AggregateState {
         let exec = Arc::clone(&self.exec);
         exec.metrics.add_rows_in(batch.num_rows());
         let n = batch.num_rows();
+        let cache = &mut self.cache;
+        cache.clear();
         let keys = exec
             .group_exprs
             .iter()
-            .map(|e| e.evaluate(batch)?.into_array(n))
+            .map(|e| e.evaluate_cached(batch, cache)?.into_array(n))
             .collect::<Result<Vec<ArrayRef>>>()?;
         self.groups.intern(&keys, n, &mut self.group_indices)?;
         let total = self.groups.len();
@@ -213,7 +217,7 @@ impl AggregateState {
                     let values = spec
                         .args
                         .iter()
-                        .map(|e| e.evaluate(batch)?.into_array(n))
+                        .map(|e| e.evaluate_cached(batch, &mut self.cache)?.into_array(n))
                         .collect::<Result<Vec<_>>>()?;
                     acc.update(&values, &self.group_indices, total)?;
                 }
