@@ -216,7 +216,7 @@ fn type_errors_and_division_by_zero() {
         "NULL",
         "SELECT 1 / 0 AS a, 5 % 0 AS b, 1.5 / 0 AS c",
     ]);
-    assert_eq!(stdout(&o), "a,b,c\nNULL,NULL,NULL\n");
+    assert_eq!(stdout(&o), "a,b,c\ninf,NULL,inf\n");
 }
 
 #[test]

@@ -187,7 +187,7 @@ fn expressions_and_functions() {
     );
     assert_eq!(
         rows(&s, "SELECT 1 / 0, 7 % 0, 10 / 4, CAST('12' AS INTEGER) + 1"),
-        vec!["NULL|NULL|2.5|13"]
+        vec!["inf|NULL|2.5|13"]
     );
     assert_eq!(
         rows(

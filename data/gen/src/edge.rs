@@ -264,12 +264,7 @@ fn edge_types_batch(rows: Range<u64>) -> Result<RecordBatch> {
             &[true, false],
             |r| r.below(3) == 0,
         ))),
-        Arc::new(StringArray::from_iter(
-            edge_column(rows.clone(), 10, &SPECIAL_STRINGS, |r| {
-                ordinary_string(r).leak() as &str
-            })
-            .into_iter(),
-        )),
+        Arc::new(StringArray::from_iter(edge_strings(rows.clone(), 10))),
         Arc::new(LargeStringArray::from_iter(edge_strings(rows.clone(), 11))),
         Arc::new(StringViewArray::from_iter(edge_strings(rows.clone(), 12))),
         Arc::new(Date32Array::from(edge_column(
@@ -348,7 +343,7 @@ fn id_and_string_schema() -> SchemaRef {
 }
 
 /// 40 rows: NULLs (id % 7 == 3), empty strings (id % 7 == 5), five strings of exactly
-/// [`LONG_STRING_BYTES`] ASCII bytes (ids 10, 17, 24, 31, 38 … see below) and short strings.
+/// [`LONG_STRING_BYTES`] ASCII bytes (ids 2, 9, 16, 23, 30) and short strings; row groups of 10.
 fn write_long_strings(path: &Path) -> Result<WrittenFile> {
     const LONG_STRING_IDS: [i64; 5] = [2, 9, 16, 23, 30];
     let alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";

@@ -362,6 +362,46 @@ impl PhysicalExpr {
     }
 }
 
+/// Casting to an integer rounds like DuckDB: decimals half away from zero, floats half to
+/// even. Returns the rounded values as Int64/Float64 (then cast exactly), or `None` when the
+/// source needs no rounding.
+fn round_for_integer_cast(array: &dyn Array) -> Result<Option<ArrayRef>> {
+    match array.data_type() {
+        DataType::Decimal128(_, scale) if *scale > 0 => {
+            let divisor = 10i128.pow(*scale as u32);
+            let a = array.as_primitive::<arrow::datatypes::Decimal128Type>();
+            let mut out = Vec::with_capacity(a.len());
+            for v in a.iter() {
+                out.push(match v {
+                    None => None,
+                    Some(v) => {
+                        let (q, r) = (v / divisor, v % divisor);
+                        let q = if r.abs() * 2 >= divisor {
+                            q + v.signum()
+                        } else {
+                            q
+                        };
+                        Some(i64::try_from(q).map_err(|_| {
+                            EngineError::Execution(format!(
+                                "value {q} is out of range for an integer"
+                            ))
+                        })?)
+                    }
+                });
+            }
+            Ok(Some(Arc::new(Int64Array::from(out))))
+        }
+        DataType::Float32 | DataType::Float64 => {
+            let a = cast_with_options(array, &DataType::Float64, &CastOptions::default())?;
+            let rounded: arrow::array::Float64Array = a
+                .as_primitive::<arrow::datatypes::Float64Type>()
+                .unary(|x| x.round_ties_even());
+            Ok(Some(Arc::new(rounded)))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// A filter mask where NULL counts as false.
 pub fn null_as_false(mask: &BooleanArray) -> BooleanArray {
     match mask.nulls() {
@@ -381,6 +421,11 @@ pub fn cast_array(array: &dyn Array, to: &DataType) -> Result<ArrayRef> {
         safe: false,
         ..Default::default()
     };
+    if to.is_integer() {
+        if let Some(rounded) = round_for_integer_cast(array)? {
+            return cast_array(&rounded, to);
+        }
+    }
     cast_with_options(array, to, &options).map_err(|e| {
         EngineError::Execution(format!(
             "cannot cast {} to {}: {e}",
@@ -445,6 +490,11 @@ fn evaluate_binary(
     ) -> std::result::Result<BooleanArray, arrow::error::ArrowError>| {
         datum_kernel(l, r, move |a, b| Ok(Arc::new(f(a, b)?)))
     };
+    if op.is_comparison() && l.data_type().is_floating() {
+        // Arrow compares floats by total order, where -0.0 < 0.0; SQL says they are equal.
+        let (l, r) = (normalize_zero(l)?, normalize_zero(r)?);
+        return compare_values(&l, op, &r);
+    }
     match op {
         Eq => cmp_kernel(cmp::eq),
         NotEq => cmp_kernel(cmp::neq),
@@ -462,9 +512,14 @@ fn evaluate_binary(
             .and_then(|v| fix_type(v, result_type)),
         Multiply => datum_kernel(l, r, |a, b| Ok(numeric::mul(a, b)?))
             .and_then(|v| fix_type(v, result_type)),
+        Divide if result_type.is_floating() => {
+            // `/` is floating-point division (as in DuckDB): x / 0 is ±inf or NaN.
+            datum_kernel(l, r, |a, b| Ok(numeric::div(a, b)?))
+                .and_then(|v| fix_type(v, result_type))
+        }
         Divide | Modulo => {
-            // Division by zero yields NULL (as in DuckDB): replace zero divisors by one, compute,
-            // then null out those rows.
+            // Integer division or remainder by zero yields NULL (as in DuckDB): replace zero
+            // divisors by one, compute, then null out those rows.
             let zero_mask = is_zero_mask(r)?;
             let (divisor, mask) = match zero_mask {
                 Some(mask) => {
@@ -512,6 +567,54 @@ fn evaluate_binary(
     }
 }
 
+fn compare_values(l: &ColumnarValue, op: BinaryOp, r: &ColumnarValue) -> Result<ColumnarValue> {
+    type Kernel = fn(
+        &dyn arrow::array::Datum,
+        &dyn arrow::array::Datum,
+    ) -> std::result::Result<BooleanArray, arrow::error::ArrowError>;
+    let kernel: Kernel = match op {
+        BinaryOp::Eq => cmp::eq,
+        BinaryOp::NotEq => cmp::neq,
+        BinaryOp::Lt => cmp::lt,
+        BinaryOp::LtEq => cmp::lt_eq,
+        BinaryOp::Gt => cmp::gt,
+        _ => cmp::gt_eq,
+    };
+    datum_kernel(l, r, move |a, b| Ok(Arc::new(kernel(a, b)?)))
+}
+
+/// Replace -0.0 by 0.0 (adding +0.0 does exactly that and keeps NaN and infinities).
+pub fn normalize_zero(value: &ColumnarValue) -> Result<ColumnarValue> {
+    match value.data_type() {
+        DataType::Float64 | DataType::Float32 if !is_normalized(value) => {
+            map_unary(value.clone(), |a| {
+                let zero = ScalarValue::float64(0.0).cast_to(a.data_type())?;
+                Ok(numeric::add(&a, &Scalar::new(zero.array()))?)
+            })
+        }
+        _ => Ok(value.clone()),
+    }
+}
+
+fn is_normalized(value: &ColumnarValue) -> bool {
+    match value {
+        ColumnarValue::Scalar(s) if s.data_type() == &DataType::Float64 => {
+            let a = s.array().as_primitive::<arrow::datatypes::Float64Type>();
+            a.is_null(0) || !(a.value(0) == 0.0 && a.value(0).is_sign_negative())
+        }
+        _ => false,
+    }
+}
+
+/// Normalize -0.0 in a float array (for grouping and sorting keys).
+pub fn normalize_zero_array(array: ArrayRef) -> Result<ArrayRef> {
+    if array.data_type().is_floating() {
+        normalize_zero(&ColumnarValue::Array(array))?.into_array(0)
+    } else {
+        Ok(array)
+    }
+}
+
 /// True when `l op r` on decimals cannot overflow i128 and needs no rescaling, so a plain
 /// (unchecked) kernel is exact.
 fn fast_decimal_applies(l: &ColumnarValue, op: BinaryOp, r: &ColumnarValue) -> bool {
@@ -525,7 +628,11 @@ fn fast_decimal_applies(l: &ColumnarValue, op: BinaryOp, r: &ColumnarValue) -> b
     }
     match op {
         BinaryOp::Multiply => p1 as u16 + p2 as u16 + 1 <= 38,
-        BinaryOp::Plus | BinaryOp::Minus => s1 == s2 && p1.max(p2) < 38,
+        BinaryOp::Plus | BinaryOp::Minus => {
+            let scale = s1.max(s2) as i16;
+            let integer_digits = (p1 as i16 - s1 as i16).max(p2 as i16 - s2 as i16);
+            scale + integer_digits + 1 <= 38 && s1 >= 0 && s2 >= 0
+        }
         _ => false,
     }
 }
@@ -552,6 +659,16 @@ fn fast_decimal(
         let a = v.array().as_primitive::<Decimal128Type>();
         a.is_valid(0).then(|| a.value(0))
     };
+    // Add and subtract need both sides at the result scale.
+    let (l, r) = match (op, l.data_type(), r.data_type()) {
+        (
+            BinaryOp::Plus | BinaryOp::Minus,
+            DataType::Decimal128(_, s1),
+            DataType::Decimal128(_, s2),
+        ) if s1 != s2 => (rescale(l, s)?, rescale(r, s)?),
+        _ => (l.clone(), r.clone()),
+    };
+    let (l, r) = (&l, &r);
     let out: Decimal128Array = match (l, r) {
         (ColumnarValue::Array(a), ColumnarValue::Array(b)) => arrow::compute::binary(
             a.as_primitive::<Decimal128Type>(),
@@ -575,6 +692,29 @@ fn fast_decimal(
     Ok(ColumnarValue::Array(Arc::new(
         out.with_precision_and_scale(p, s)?,
     )))
+}
+
+/// The same decimal values at a larger scale (exact: multiplies by a power of ten).
+fn rescale(value: &ColumnarValue, scale: i8) -> Result<ColumnarValue> {
+    use arrow::datatypes::Decimal128Type;
+    let DataType::Decimal128(p, s) = value.data_type() else {
+        return Ok(value.clone());
+    };
+    if s == scale {
+        return Ok(value.clone());
+    }
+    let factor = 10i128.pow((scale - s) as u32);
+    let target = DataType::Decimal128((p as i16 + (scale - s) as i16).min(38) as u8, scale);
+    let (p2, s2) = match target {
+        DataType::Decimal128(p, s) => (p, s),
+        _ => unreachable!(),
+    };
+    map_unary(value.clone(), move |a| {
+        let out = a
+            .as_primitive::<Decimal128Type>()
+            .unary::<_, Decimal128Type>(|x| x.wrapping_mul(factor));
+        Ok(Arc::new(out.with_precision_and_scale(p2, s2)?))
+    })
 }
 
 /// Kernels may pick a different decimal precision than the planner; align to the planned type.

@@ -15,7 +15,7 @@ use arrow::datatypes::SchemaRef;
 use crate::error::Result;
 use crate::memory::MemoryReservation;
 use crate::metrics::OperatorMetrics;
-use crate::physical::expr::PhysicalExpr;
+use crate::physical::expr::{normalize_zero_array, PhysicalExpr};
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
 /// A physical sort key.
@@ -43,7 +43,7 @@ pub fn sort_batch(
         .iter()
         .map(|k| {
             Ok(SortColumn {
-                values: k.expr.evaluate(batch)?.into_array(n)?,
+                values: normalize_zero_array(k.expr.evaluate(batch)?.into_array(n)?)?,
                 options: Some(k.options),
             })
         })

@@ -23,7 +23,7 @@ use crate::error::Result;
 use crate::logical::expr::AggregateFunction;
 use crate::memory::MemoryReservation;
 use crate::metrics::OperatorMetrics;
-use crate::physical::expr::{ExprCache, PhysicalExpr};
+use crate::physical::expr::{normalize_zero_array, ExprCache, PhysicalExpr};
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 use accumulator::{create_accumulator, GroupAccumulator};
 use group_values::GroupValues;
@@ -207,7 +207,7 @@ impl AggregateState {
         let keys = exec
             .group_exprs
             .iter()
-            .map(|e| e.evaluate_cached(batch, cache)?.into_array(n))
+            .map(|e| normalize_zero_array(e.evaluate_cached(batch, cache)?.into_array(n)?))
             .collect::<Result<Vec<ArrayRef>>>()?;
         self.groups.intern(&keys, n, &mut self.group_indices)?;
         let total = self.groups.len();
