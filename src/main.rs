@@ -249,7 +249,7 @@ fn run_query(args: QueryArgs) -> Result<()> {
             rows += batch?.num_rows();
         }
         drop(progress);
-        print!("{}output rows: {rows}\n", stream.report());
+        println!("{}output rows: {rows}", stream.report());
         return Ok(());
     }
 

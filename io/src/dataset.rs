@@ -266,7 +266,7 @@ pub(crate) fn unify_types(a: &DataType, b: &DataType) -> Option<DataType> {
             let (p2, s2) = decimal_of(b)?;
             let scale = s1.max(s2);
             let precision = (p1 - s1).max(p2 - s2) + scale;
-            (precision <= 38).then(|| Decimal128(precision as u8, scale as i8))
+            (precision <= 38).then_some(Decimal128(precision as u8, scale as i8))
         }
         (Timestamp(u1, tz1), Timestamp(u2, tz2)) if tz1 == tz2 => {
             use arrow::datatypes::TimeUnit::*;

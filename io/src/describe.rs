@@ -24,6 +24,14 @@ fn cell(array: &Option<ArrayRef>, i: usize) -> String {
     }
 }
 
+/// Name, per-row-group minimums, maximums and null counts of one column.
+type ColumnStatistics = (
+    String,
+    Option<ArrayRef>,
+    Option<ArrayRef>,
+    Option<arrow::array::UInt64Array>,
+);
+
 /// Schema, row counts and per-row-group statistics of every file.
 pub fn describe(dataset: &ParquetDataset) -> String {
     let mut out = String::new();
@@ -65,12 +73,7 @@ pub fn describe(dataset: &ParquetDataset) -> String {
             let _ = writeln!(out, "  partition {k} = {}", cell(&Some(v.clone()), 0));
         }
         let groups = md.row_groups();
-        let stats: Vec<(
-            String,
-            Option<ArrayRef>,
-            Option<ArrayRef>,
-            Option<arrow::array::UInt64Array>,
-        )> = file
+        let stats: Vec<ColumnStatistics> = file
             .schema
             .fields()
             .iter()

@@ -428,6 +428,7 @@ impl Expr {
         fn up(e: Expr, f: &mut dyn FnMut(Expr) -> Result<Expr>) -> Result<Expr> {
             e.transform_up(f)
         }
+        #[allow(clippy::boxed_local)] // the boxes are moved out of the enum and re-used
         fn up_box(e: Box<Expr>, f: &mut dyn FnMut(Expr) -> Result<Expr>) -> Result<Box<Expr>> {
             Ok(Box::new((*e).transform_up(f)?))
         }

@@ -141,14 +141,37 @@ binary_methods! {
     and => And,
     /// `self OR other`
     or => Or,
-    /// `self + other`
-    add => Plus,
-    /// `self - other`
-    sub => Minus,
-    /// `self * other`
-    mul => Multiply,
-    /// `self / other`
-    div => Divide,
+}
+
+macro_rules! operator_traits {
+    ($($trait:ident :: $method:ident => $op:ident),* $(,)?) => {
+        $(
+            impl std::ops::$trait for Expr {
+                type Output = Expr;
+
+                fn $method(self, other: Expr) -> Expr {
+                    self.binary(BinaryOp::$op, other)
+                }
+            }
+        )*
+    };
+}
+
+operator_traits! {
+    Add::add => Plus,
+    Sub::sub => Minus,
+    Mul::mul => Multiply,
+    Div::div => Divide,
+    Rem::rem => Modulo,
+}
+
+impl std::ops::Not for Expr {
+    type Output = Expr;
+
+    /// `NOT self`
+    fn not(self) -> Expr {
+        Expr::Not(Box::new(self))
+    }
 }
 
 impl Expr {
@@ -195,11 +218,6 @@ impl Expr {
             negated: false,
             case_insensitive: false,
         }
-    }
-
-    /// `NOT self`
-    pub fn not(self) -> Expr {
-        Expr::Not(Box::new(self))
     }
 
     /// `CAST(self AS to)`

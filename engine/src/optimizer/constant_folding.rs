@@ -130,7 +130,7 @@ mod tests {
 
     #[test]
     fn folds_arithmetic_and_booleans() {
-        let e = lit(1i64).add(lit(2i64)).lt(col("x"));
+        let e = (lit(1i64) + lit(2i64)).lt(col("x"));
         let folded = fold_expr(e).unwrap();
         assert_eq!(folded.to_string(), "(3 < x)");
         let e = col("x").gt(lit(1i64)).and(lit(true));

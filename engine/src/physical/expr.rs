@@ -506,16 +506,18 @@ fn evaluate_binary(
         Plus | Minus | Multiply if fast_decimal_applies(l, op, r) => {
             fast_decimal(l, op, r, result_type)
         }
-        Plus => datum_kernel(l, r, |a, b| Ok(numeric::add(a, b)?))
-            .and_then(|v| fix_type(v, result_type)),
-        Minus => datum_kernel(l, r, |a, b| Ok(numeric::sub(a, b)?))
-            .and_then(|v| fix_type(v, result_type)),
-        Multiply => datum_kernel(l, r, |a, b| Ok(numeric::mul(a, b)?))
-            .and_then(|v| fix_type(v, result_type)),
+        Plus => {
+            datum_kernel(l, r, |a, b| numeric::add(a, b)).and_then(|v| fix_type(v, result_type))
+        }
+        Minus => {
+            datum_kernel(l, r, |a, b| numeric::sub(a, b)).and_then(|v| fix_type(v, result_type))
+        }
+        Multiply => {
+            datum_kernel(l, r, |a, b| numeric::mul(a, b)).and_then(|v| fix_type(v, result_type))
+        }
         Divide if result_type.is_floating() => {
             // `/` is floating-point division (as in DuckDB): x / 0 is ±inf or NaN.
-            datum_kernel(l, r, |a, b| Ok(numeric::div(a, b)?))
-                .and_then(|v| fix_type(v, result_type))
+            datum_kernel(l, r, |a, b| numeric::div(a, b)).and_then(|v| fix_type(v, result_type))
         }
         Divide | Modulo => {
             // Integer division or remainder by zero yields NULL (as in DuckDB): replace zero
@@ -541,9 +543,9 @@ fn evaluate_binary(
                 None => (r.clone(), None),
             };
             let out = if op == Divide {
-                datum_kernel(l, &divisor, |a, b| Ok(numeric::div(a, b)?))?
+                datum_kernel(l, &divisor, |a, b| numeric::div(a, b))?
             } else {
-                datum_kernel(l, &divisor, |a, b| Ok(numeric::rem(a, b)?))?
+                datum_kernel(l, &divisor, |a, b| numeric::rem(a, b))?
             };
             let out = match mask {
                 Some((mask, n)) => ColumnarValue::Array(nullif(&out.into_array(n)?, &mask)?),
@@ -627,11 +629,11 @@ fn fast_decimal_applies(l: &ColumnarValue, op: BinaryOp, r: &ColumnarValue) -> b
         return false;
     }
     match op {
-        BinaryOp::Multiply => p1 as u16 + p2 as u16 + 1 <= 38,
+        BinaryOp::Multiply => (p1 as u16 + p2 as u16) < 38,
         BinaryOp::Plus | BinaryOp::Minus => {
             let scale = s1.max(s2) as i16;
             let integer_digits = (p1 as i16 - s1 as i16).max(p2 as i16 - s2 as i16);
-            scale + integer_digits + 1 <= 38 && s1 >= 0 && s2 >= 0
+            scale + integer_digits < 38 && s1 >= 0 && s2 >= 0
         }
         _ => false,
     }

@@ -61,18 +61,10 @@ impl FromStr for OutputFormat {
 }
 
 /// Writer settings.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct WriteOptions {
     /// How NULL is written in CSV (default: empty).
     pub null_string: String,
-}
-
-impl Default for WriteOptions {
-    fn default() -> Self {
-        Self {
-            null_string: String::new(),
-        }
-    }
 }
 
 /// Stream `batches` into `out` in `format`; returns the number of rows written.
