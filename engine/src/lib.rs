@@ -14,16 +14,46 @@
 //! [`Session::scan_parquet`] and chain dataframe methods; [`DataFrame::collect`] runs the query,
 //! [`DataFrame::execute`] streams it, [`DataFrame::explain`] shows the plan and its metrics.
 //!
-//! ```no_run
+//! ```
+//! use std::sync::Arc;
+//! use arrow::array::{Int64Array, RecordBatch, StringArray};
+//! use arrow::datatypes::{DataType, Field, Schema};
+//! use ooc_engine::logical::expr_fn::{col, lit, sum};
 //! use ooc_engine::{Session, SessionConfig};
 //!
-//! # fn main() -> ooc_engine::Result<()> {
-//! let session = Session::new(SessionConfig::default().with_threads(4));
-//! session.register_directory(std::path::Path::new("data/sf1"))?;
-//! let df = session.sql("SELECT l_returnflag, sum(l_quantity) AS qty FROM lineitem GROUP BY 1 ORDER BY 1")?;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A small Parquet file to query.
+//! let dir = tempfile::tempdir()?;
+//! let schema = Arc::new(Schema::new(vec![
+//!     Field::new("city", DataType::Utf8, false),
+//!     Field::new("sales", DataType::Int64, false),
+//! ]));
+//! let batch = RecordBatch::try_new(schema.clone(), vec![
+//!     Arc::new(StringArray::from(vec!["Oslo", "Lima", "Oslo"])),
+//!     Arc::new(Int64Array::from(vec![10, 20, 30])),
+//! ])?;
+//! let file = std::fs::File::create(dir.path().join("sales.parquet"))?;
+//! let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema, None)?;
+//! writer.write(&batch)?;
+//! writer.close()?;
+//!
+//! let session = Session::new(SessionConfig::default().with_threads(2));
+//! session.register_directory(dir.path())?; // table `sales`
+//!
+//! // SQL ...
+//! let batches = session.sql("SELECT city, sum(sales) AS total FROM sales GROUP BY city ORDER BY city")?.collect()?;
+//! assert_eq!(batches[0].num_rows(), 2);
+//!
+//! // ... or the dataframe builder: the same logical plan, streamed batch by batch.
+//! let df = session
+//!     .table("sales")?
+//!     .filter(col("sales").gt(lit(15i64)))?
+//!     .aggregate(vec![col("city")], vec![sum(col("sales")).alias("total")])?;
+//! let mut rows = 0;
 //! for batch in df.execute()? {
-//!     println!("{} rows", batch?.num_rows());
+//!     rows += batch?.num_rows();
 //! }
+//! assert_eq!(rows, 2);
 //! # Ok(()) }
 //! ```
 
