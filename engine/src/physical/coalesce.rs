@@ -4,6 +4,11 @@
 //! (`2 × partitions` batches), which bounds the work in flight: when the consumer is slow the
 //! producers block instead of piling up batches. Dropping the output stream closes the channel,
 //! which stops the producers at their next send (used by LIMIT and by errors).
+//!
+//! Partition drivers are plain threads rather than rayon tasks on purpose: a driver blocks on
+//! its bounded channel while the consumer is busy, and a pipeline may contain several coalesces
+//! (an aggregate over a derived table that is itself aggregated). Blocking tasks on a fixed-size
+//! pool would deadlock once every pool thread waits on a consumer that needs a pool thread.
 
 use std::sync::mpsc::sync_channel;
 use std::sync::Arc;

@@ -395,6 +395,17 @@ impl MinMax {
         if self.values.len() < total_groups {
             self.values.resize(total_groups, None);
         }
+        if total_groups == 1 && array.len() > 1 {
+            // One group (a global aggregate): find the batch's extreme with a partial sort and
+            // compare only that value.
+            let options = arrow::compute::SortOptions { descending: self.is_max, nulls_first: false };
+            let best = arrow::compute::sort_to_indices(array, Some(options), Some(1))?;
+            if best.is_empty() || array.is_null(best.value(0) as usize) {
+                return Ok(());
+            }
+            let single = array.slice(best.value(0) as usize, 1);
+            return self.add(&single, &[0], 1);
+        }
         let rows = self
             .converter
             .convert_columns(std::slice::from_ref(array))?;
@@ -467,17 +478,43 @@ impl GroupAccumulator for MinMax {
     }
 }
 
-/// `count(DISTINCT x)`: a set of the row-encoded values per group (single-phase only).
+/// `count(DISTINCT x)`: a set of distinct values per group (single-phase only). Integers,
+/// dates, timestamps and decimals are kept as 128-bit words; other types as row-format bytes.
 struct CountDistinct {
     converter: RowConverter,
+    words: Option<Vec<HashSet<u128, RandomState>>>,
     sets: Vec<HashSet<Box<[u8]>, RandomState>>,
     bytes: usize,
 }
 
+fn distinct_hasher() -> RandomState {
+    RandomState::with_seeds(1, 2, 3, 4)
+}
+
+/// The value at `i` as a word, for fixed-width types.
+fn word_at(array: &dyn Array, i: usize) -> Option<u128> {
+    use arrow::datatypes::*;
+    Some(match array.data_type() {
+        DataType::Int8 => array.as_primitive::<Int8Type>().value(i) as u128,
+        DataType::Int16 => array.as_primitive::<Int16Type>().value(i) as u128,
+        DataType::Int32 => array.as_primitive::<Int32Type>().value(i) as u128,
+        DataType::Int64 => array.as_primitive::<Int64Type>().value(i) as u128,
+        DataType::UInt8 => array.as_primitive::<UInt8Type>().value(i) as u128,
+        DataType::UInt16 => array.as_primitive::<UInt16Type>().value(i) as u128,
+        DataType::UInt32 => array.as_primitive::<UInt32Type>().value(i) as u128,
+        DataType::UInt64 => array.as_primitive::<UInt64Type>().value(i) as u128,
+        DataType::Date32 => array.as_primitive::<Date32Type>().value(i) as u128,
+        DataType::Decimal128(_, _) => array.as_primitive::<Decimal128Type>().value(i) as u128,
+        _ => return None,
+    })
+}
+
 impl CountDistinct {
     fn new(data_type: &DataType) -> Result<Self> {
+        let fixed = data_type.is_integer() || matches!(data_type, DataType::Date32 | DataType::Decimal128(_, _));
         Ok(Self {
             converter: RowConverter::new(vec![SortField::new(data_type.clone())])?,
+            words: fixed.then(Vec::new),
             sets: vec![],
             bytes: 0,
         })
@@ -486,21 +523,37 @@ impl CountDistinct {
 
 impl GroupAccumulator for CountDistinct {
     fn ensure_groups(&mut self, n: usize) {
-        while self.sets.len() < n {
-            self.sets
-                .push(HashSet::with_hasher(RandomState::with_seeds(1, 2, 3, 4)));
+        match &mut self.words {
+            Some(words) => {
+                while words.len() < n {
+                    words.push(HashSet::with_hasher(distinct_hasher()));
+                }
+            }
+            None => {
+                while self.sets.len() < n {
+                    self.sets.push(HashSet::with_hasher(distinct_hasher()));
+                }
+            }
         }
     }
 
     fn update(&mut self, values: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
-        while self.sets.len() < total_groups {
-            self.sets
-                .push(HashSet::with_hasher(RandomState::with_seeds(1, 2, 3, 4)));
-        }
+        self.ensure_groups(total_groups);
         let array = &values[0];
-        let rows = self
-            .converter
-            .convert_columns(std::slice::from_ref(array))?;
+        if let Some(words) = &mut self.words {
+            for (i, &g) in groups.iter().enumerate() {
+                if array.is_null(i) {
+                    continue;
+                }
+                if let Some(w) = word_at(array.as_ref(), i) {
+                    if words[g as usize].insert(w) {
+                        self.bytes += 32;
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let rows = self.converter.convert_columns(std::slice::from_ref(array))?;
         for (i, &g) in groups.iter().enumerate() {
             if array.is_null(i) {
                 continue;
@@ -517,26 +570,23 @@ impl GroupAccumulator for CountDistinct {
     }
 
     fn merge(&mut self, _states: &[ArrayRef], _groups: &[u32], _total_groups: usize) -> Result<()> {
-        Err(EngineError::Internal(
-            "count(DISTINCT) is computed in a single phase".into(),
-        ))
+        Err(EngineError::Internal("count(DISTINCT) is computed in a single phase".into()))
     }
 
     fn state(&mut self) -> Result<Vec<ArrayRef>> {
-        Err(EngineError::Internal(
-            "count(DISTINCT) has no partial state".into(),
-        ))
+        Err(EngineError::Internal("count(DISTINCT) has no partial state".into()))
     }
 
     fn evaluate(&mut self) -> Result<ArrayRef> {
-        let sets = std::mem::take(&mut self.sets);
         self.bytes = 0;
-        Ok(Arc::new(Int64Array::from_iter_values(
-            sets.iter().map(|s| s.len() as i64),
-        )))
+        let counts: Vec<i64> = match &mut self.words {
+            Some(words) => std::mem::take(words).iter().map(|s| s.len() as i64).collect(),
+            None => std::mem::take(&mut self.sets).iter().map(|s| s.len() as i64).collect(),
+        };
+        Ok(Arc::new(Int64Array::from(counts)))
     }
 
     fn size(&self) -> usize {
-        self.bytes + self.sets.capacity() * 48
+        self.bytes + self.sets.capacity() * 48 + self.words.as_ref().map_or(0, |w| w.capacity() * 48)
     }
 }
