@@ -229,6 +229,8 @@ struct ColumnStats {
 /// Statistics source for one file.
 struct FileStats<'a> {
     file: &'a ParquetFile,
+    /// The data set's unified schema: columns outside it are unknown, never "all NULL".
+    known: &'a arrow::datatypes::Schema,
 }
 
 impl FileStats<'_> {
@@ -246,6 +248,7 @@ impl FileStats<'_> {
     }
 
     fn column(&self, name: &str) -> Option<ColumnStats> {
+        self.known.field_with_name(name).ok()?;
         let n = self.num_row_groups();
         let row_counts = self.row_counts();
         if let Some((_, value)) = self.file.partition_values.iter().find(|(k, _)| k == name) {
@@ -545,6 +548,7 @@ impl ParquetDataset {
     /// The row groups that may contain a row for which `predicate` is TRUE, with per-file
     /// statistics of the decision.
     pub fn prune(&self, predicate: &PruneExpr) -> (Vec<RowGroupRef>, PruneStats) {
+        let schema = self.schema();
         let mut kept = Vec::new();
         let mut stats = PruneStats::default();
         for (file_index, file) in self.files().iter().enumerate() {
@@ -552,7 +556,13 @@ impl ParquetDataset {
             let outcomes = if matches!(predicate, PruneExpr::Unknown) {
                 vec![UNKNOWN; total]
             } else {
-                evaluate(predicate, &FileStats { file })
+                evaluate(
+                    predicate,
+                    &FileStats {
+                        file,
+                        known: &schema,
+                    },
+                )
             };
             let mut file_kept = 0;
             for (row_group, outcome) in outcomes.iter().enumerate() {
@@ -583,12 +593,19 @@ impl ParquetDataset {
 
     /// Whether one row group may contain a row for which `predicate` is TRUE.
     pub fn row_group_may_match(&self, rg: RowGroupRef, predicate: &PruneExpr) -> bool {
+        let schema = self.schema();
         let Some(file) = self.files().get(rg.file) else {
             return true;
         };
-        evaluate(predicate, &FileStats { file })
-            .get(rg.row_group)
-            .is_none_or(|o| o.may_be_true)
+        evaluate(
+            predicate,
+            &FileStats {
+                file,
+                known: &schema,
+            },
+        )
+        .get(rg.row_group)
+        .is_none_or(|o| o.may_be_true)
     }
 }
 
@@ -598,13 +615,18 @@ impl ParquetDataset {
     /// otherwise. Row groups without statistics go last. Used by top-k, whose bound then
     /// tightens immediately and lets the remaining row groups be skipped.
     pub fn order_row_groups(&self, row_groups: &mut [RowGroupRef], column: &str, descending: bool) {
+        let schema = self.schema();
         let mut keyed: Vec<(RowGroupRef, Option<ArrayRef>)> = Vec::with_capacity(row_groups.len());
         let mut per_file: std::collections::HashMap<usize, Option<ArrayRef>> =
             std::collections::HashMap::new();
         for &rg in row_groups.iter() {
             let bounds = per_file.entry(rg.file).or_insert_with(|| {
                 let file = &self.files()[rg.file];
-                let stats = FileStats { file }.column(column)?;
+                let stats = FileStats {
+                    file,
+                    known: &schema,
+                }
+                .column(column)?;
                 if descending {
                     stats.maxes
                 } else {
