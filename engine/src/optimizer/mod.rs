@@ -6,6 +6,7 @@
 //! `LIMIT` above a sort is not pushed into the scan.
 
 mod constant_folding;
+mod distinct_aggregate;
 mod limit_pushdown;
 mod predicate_pushdown;
 mod projection_pushdown;
@@ -20,6 +21,7 @@ pub use constant_folding::fold_expr;
 pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan> {
     let plan = constant_folding::fold_constants(plan)?;
     let plan = predicate_pushdown::push_down_predicates(plan)?;
+    let plan = distinct_aggregate::rewrite_distinct_aggregates(plan)?;
     let plan = topk::form_topk(plan)?;
     let plan = limit_pushdown::push_down_limits(plan)?;
     projection_pushdown::push_down_projections(plan)

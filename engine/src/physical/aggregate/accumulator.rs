@@ -398,7 +398,10 @@ impl MinMax {
         if total_groups == 1 && array.len() > 1 {
             // One group (a global aggregate): find the batch's extreme with a partial sort and
             // compare only that value.
-            let options = arrow::compute::SortOptions { descending: self.is_max, nulls_first: false };
+            let options = arrow::compute::SortOptions {
+                descending: self.is_max,
+                nulls_first: false,
+            };
             let best = arrow::compute::sort_to_indices(array, Some(options), Some(1))?;
             if best.is_empty() || array.is_null(best.value(0) as usize) {
                 return Ok(());
@@ -511,7 +514,8 @@ fn word_at(array: &dyn Array, i: usize) -> Option<u128> {
 
 impl CountDistinct {
     fn new(data_type: &DataType) -> Result<Self> {
-        let fixed = data_type.is_integer() || matches!(data_type, DataType::Date32 | DataType::Decimal128(_, _));
+        let fixed = data_type.is_integer()
+            || matches!(data_type, DataType::Date32 | DataType::Decimal128(_, _));
         Ok(Self {
             converter: RowConverter::new(vec![SortField::new(data_type.clone())])?,
             words: fixed.then(Vec::new),
@@ -553,7 +557,9 @@ impl GroupAccumulator for CountDistinct {
             }
             return Ok(());
         }
-        let rows = self.converter.convert_columns(std::slice::from_ref(array))?;
+        let rows = self
+            .converter
+            .convert_columns(std::slice::from_ref(array))?;
         for (i, &g) in groups.iter().enumerate() {
             if array.is_null(i) {
                 continue;
@@ -570,23 +576,35 @@ impl GroupAccumulator for CountDistinct {
     }
 
     fn merge(&mut self, _states: &[ArrayRef], _groups: &[u32], _total_groups: usize) -> Result<()> {
-        Err(EngineError::Internal("count(DISTINCT) is computed in a single phase".into()))
+        Err(EngineError::Internal(
+            "count(DISTINCT) is computed in a single phase".into(),
+        ))
     }
 
     fn state(&mut self) -> Result<Vec<ArrayRef>> {
-        Err(EngineError::Internal("count(DISTINCT) has no partial state".into()))
+        Err(EngineError::Internal(
+            "count(DISTINCT) has no partial state".into(),
+        ))
     }
 
     fn evaluate(&mut self) -> Result<ArrayRef> {
         self.bytes = 0;
         let counts: Vec<i64> = match &mut self.words {
-            Some(words) => std::mem::take(words).iter().map(|s| s.len() as i64).collect(),
-            None => std::mem::take(&mut self.sets).iter().map(|s| s.len() as i64).collect(),
+            Some(words) => std::mem::take(words)
+                .iter()
+                .map(|s| s.len() as i64)
+                .collect(),
+            None => std::mem::take(&mut self.sets)
+                .iter()
+                .map(|s| s.len() as i64)
+                .collect(),
         };
         Ok(Arc::new(Int64Array::from(counts)))
     }
 
     fn size(&self) -> usize {
-        self.bytes + self.sets.capacity() * 48 + self.words.as_ref().map_or(0, |w| w.capacity() * 48)
+        self.bytes
+            + self.sets.capacity() * 48
+            + self.words.as_ref().map_or(0, |w| w.capacity() * 48)
     }
 }
