@@ -237,6 +237,21 @@ fn having_ctes_and_derived_tables() {
         rows(&s, "SELECT count(DISTINCT name), count(DISTINCT k) FROM t"),
         vec!["50|7"]
     );
+    // A single distinct argument is rewritten into two group-bys; same answer as by hand.
+    assert_eq!(rows(&s, "SELECT count(DISTINCT name) FROM t"), vec!["50"]);
+    assert_eq!(
+        rows(&s, "SELECT k, count(DISTINCT name) AS n FROM t GROUP BY k ORDER BY k NULLS FIRST"),
+        rows(&s, "SELECT k, count(name) AS n FROM (SELECT DISTINCT k, name FROM t) d GROUP BY k ORDER BY k NULLS FIRST")
+    );
+    let plan = s
+        .sql("SELECT k, count(DISTINCT name) FROM t GROUP BY k")
+        .unwrap()
+        .explain(false)
+        .unwrap();
+    assert!(
+        plan.contains("group_by=[k, name AS __ooc_distinct_value]"),
+        "{plan}"
+    );
 }
 
 #[test]
