@@ -284,6 +284,9 @@ impl GroupValues {
     /// The key columns of all groups in group-index order; resets the table.
     pub fn take_keys(&mut self) -> Result<Vec<ArrayRef>> {
         self.table = HashTable::new();
+        if self.converter.is_some() {
+            self.num_groups = 0;
+        }
         if let Some(packed) = &mut self.packed {
             packed.clear();
         }

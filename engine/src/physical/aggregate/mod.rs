@@ -28,6 +28,9 @@ use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 use accumulator::{create_accumulator, GroupAccumulator};
 use group_values::GroupValues;
 
+/// A partial aggregate emits its state and starts over once it holds this many groups.
+const PARTIAL_FLUSH_GROUPS: usize = 256 * 1024;
+
 /// Which half of a two-phase aggregation an operator performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AggregateMode {
@@ -155,30 +158,50 @@ impl ExecutionPlan for AggregateExec {
         let batch_size = ctx.batch_size;
         let mut input = Some(input);
         let mut output: Option<(RecordBatch, usize)> = None;
-        let stream = std::iter::from_fn(move || {
-            if let Some(mut source) = input.take() {
-                for batch in source.by_ref() {
-                    let result = batch.and_then(|b| state.consume(&b));
-                    if let Err(e) = result {
+        // A partial aggregate whose groups barely reduce its input emits its state early and
+        // starts over, so that only the final aggregate holds every group.
+        let flush_groups = match self.mode {
+            AggregateMode::Partial if !self.group_exprs.is_empty() => PARTIAL_FLUSH_GROUPS,
+            _ => usize::MAX,
+        };
+        let stream = std::iter::from_fn(move || loop {
+            if let Some((batch, offset)) = output.as_mut() {
+                if *offset < batch.num_rows() {
+                    let len = batch_size.min(batch.num_rows() - *offset);
+                    let slice = batch.slice(*offset, len);
+                    *offset += len;
+                    return Some(Ok(slice));
+                }
+                output = None;
+            }
+            let source = input.as_mut()?;
+            match source.next() {
+                Some(batch) => {
+                    if let Err(e) = batch.and_then(|b| state.consume(&b)) {
+                        input = None;
                         return Some(Err(e));
                     }
+                    if state.groups.len() >= flush_groups {
+                        match state.finish() {
+                            Ok(batch) => output = Some((batch, 0)),
+                            Err(e) => return Some(Err(e)),
+                        }
+                        state.reservation.free();
+                    }
                 }
-                drop(source);
-                match state.finish() {
-                    Ok(batch) => output = Some((batch, 0)),
-                    Err(e) => return Some(Err(e)),
+                None => {
+                    input = None;
+                    match state.finish() {
+                        Ok(batch) => output = Some((batch, 0)),
+                        Err(e) => return Some(Err(e)),
+                    }
+                    state.reservation.free();
+                    let (batch, _) = output.as_ref()?;
+                    if batch.num_rows() == 0 {
+                        return None;
+                    }
                 }
             }
-            let (batch, offset) = output.as_mut()?;
-            if *offset >= batch.num_rows() {
-                output = None;
-                state.reservation.free();
-                return None;
-            }
-            let len = batch_size.min(batch.num_rows() - *offset);
-            let slice = batch.slice(*offset, len);
-            *offset += len;
-            Some(Ok(slice))
         });
         Ok(instrument(Box::new(stream), Arc::clone(&self.metrics)))
     }
