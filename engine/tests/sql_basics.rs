@@ -311,3 +311,31 @@ fn helpful_errors() {
         .to_string()
         .contains("cannot cast"));
 }
+
+#[test]
+fn high_cardinality_group_by_is_exact_across_partial_flushes() {
+    // 600k rows, 300k groups: each partial aggregate flushes its state several times.
+    let dir = tempfile::tempdir().unwrap();
+    let n = 600_000i64;
+    let keys: Vec<i64> = (0..n).map(|i| (i * 7919) % 300_000).collect();
+    let values: Vec<i64> = (0..n).collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("key", DataType::Int64, false),
+        Field::new("v", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(keys)),
+            Arc::new(Int64Array::from(values)),
+        ],
+    )
+    .unwrap();
+    write_parquet(&dir.path().join("big.parquet"), &batch, 50_000);
+    let s = Session::new(SessionConfig::default().with_threads(2));
+    s.register_directory(dir.path()).unwrap();
+    assert_eq!(
+        rows(&s, "SELECT count(*), sum(n), sum(total), min(n), max(n) FROM (SELECT key, count(*) AS n, sum(v) AS total FROM big GROUP BY key) g"),
+        vec![format!("300000|600000|{}|2|2", n * (n - 1) / 2)]
+    );
+}
