@@ -1,11 +1,13 @@
-"""Time queries with ooc and DuckDB on the same files, each run in its own process.
+"""Time queries with ooc and its peers on the same files, each run in its own process.
 
-    python benches/peers.py --data data/sf10 --runs 5 ../shared/tpch/queries/q01.sql ...
+    python benches/peers.py --data data/sf10 --runs 5 [--engines duckdb,polars,datafusion] q01.sql ...
 
 For every query and engine: median wall time over `--runs` runs (after one warm-up run) and
-the peak RSS of the process (`/usr/bin/time -f %M`, measured from this small parent). Runs of
-different engines are interleaved so that machine noise hits both alike. Prints a Markdown
-table with the ratio ooc / DuckDB.
+the peak RSS of the process (`/usr/bin/time -f %M`, measured from this small parent, so the
+parent's own RSS does not leak into the child's figure). Runs of different engines are
+interleaved so that machine noise hits all alike. Peers run through `peer_query.py` with the
+Python given by `--python` (it must have the engines installed: `benches/.venv`). Prints a
+Markdown table; ratios are peer / ooc (above 1: ooc is faster or smaller).
 """
 
 import argparse
@@ -26,7 +28,7 @@ def run(cmd):
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         wall = time.perf_counter() - start
         if proc.returncode != 0:
-            sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr}")
+            return None, None
         rss_kb = int(t.read().strip().splitlines()[-1])
     return wall, rss_kb / 1024
 
@@ -36,17 +38,20 @@ def main():
     parser.add_argument("--data", required=True)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--ooc", default="target/release/ooc")
-    parser.add_argument("--python", default=sys.executable, help="python with duckdb installed")
+    parser.add_argument("--python", default=os.path.join(HERE, ".venv", "bin", "python"))
+    parser.add_argument("--engines", default="duckdb", help="comma-separated: duckdb,polars,datafusion")
     parser.add_argument("queries", nargs="+")
     args = parser.parse_args()
 
-    engines = {
-        "ooc": lambda q: [args.ooc, "query", "--data", args.data, "--file", q, "--format", "csv"],
-        "duckdb": lambda q: [args.python, os.path.join(HERE, "duckdb_query.py"), "--data", args.data, q],
-    }
-    print(f"data: {args.data}, runs: {args.runs} (median wall, max peak RSS), cores: {os.cpu_count()}\n")
-    print("| query | ooc wall s | ooc RSS MiB | DuckDB wall s | DuckDB RSS MiB | wall ratio ooc/DuckDB |")
-    print("|---|---|---|---|---|---|")
+    engines = {"ooc": lambda q: [args.ooc, "query", "--data", args.data, "--file", q, "--format", "csv"]}
+    for name in args.engines.split(","):
+        engines[name] = (lambda n: lambda q: [args.python, os.path.join(HERE, "peer_query.py"),
+                                              "--engine", n, "--data", args.data, q])(name)
+    peers = [n for n in engines if n != "ooc"]
+    print(f"data: {args.data}; runs: {args.runs} (median wall s, max peak RSS MiB); cores: {os.cpu_count()}\n")
+    header = ["query"] + [f"{n} wall | {n} RSS" for n in engines] + [f"{n}/ooc wall" for n in peers]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * (1 + 2 * len(engines) + len(peers)))
     for q in args.queries:
         results = {name: ([], []) for name in engines}
         for name, cmd in engines.items():
@@ -54,11 +59,24 @@ def main():
         for _ in range(args.runs):
             for name, cmd in engines.items():
                 wall, rss = run(cmd(q))
-                results[name][0].append(wall)
-                results[name][1].append(rss)
-        o, d = results["ooc"], results["duckdb"]
-        ow, dw = statistics.median(o[0]), statistics.median(d[0])
-        print(f"| {os.path.basename(q)} | {ow:.2f} | {max(o[1]):.0f} | {dw:.2f} | {max(d[1]):.0f} | {ow / dw:.2f} |")
+                if wall is not None:
+                    results[name][0].append(wall)
+                    results[name][1].append(rss)
+        cells = [os.path.basename(q)]
+        medians = {}
+        for name in engines:
+            walls, rsses = results[name]
+            if walls:
+                medians[name] = statistics.median(walls)
+                cells.append(f"{medians[name]:.2f} | {max(rsses):.0f}")
+            else:
+                cells.append("failed | -")
+        for name in peers:
+            if name in medians and "ooc" in medians:
+                cells.append(f"{medians[name] / medians['ooc']:.2f}")
+            else:
+                cells.append("-")
+        print("| " + " | ".join(cells) + " |")
         sys.stdout.flush()
 
 

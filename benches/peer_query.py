@@ -1,0 +1,80 @@
+"""Run one SQL file with a peer engine over a folder of Parquet tables; print the wall time.
+
+    python benches/peer_query.py --engine duckdb|polars|datafusion --data data/sf10 q01.sql
+
+Every engine reads the same files and runs the same SQL text. Polars runs its streaming engine
+(`collect(engine="streaming")`) on lazily scanned files; DataFusion and DuckDB use their SQL
+front ends. Each invocation is one process, so the caller can measure its peak RSS.
+"""
+
+import argparse
+import os
+import time
+
+
+def tables(data):
+    for entry in sorted(os.listdir(data)):
+        path = os.path.join(data, entry)
+        if entry.endswith(".parquet"):
+            yield entry[: -len(".parquet")], path
+        elif os.path.isdir(path) and not entry.startswith("."):
+            yield entry, os.path.join(path, "**", "*.parquet")
+
+
+def run_duckdb(data, sql, threads, memory_limit):
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET threads = {threads}")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    for name, path in tables(data):
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}', hive_partitioning = true)")
+    return len(con.execute(sql).fetchall())
+
+
+def run_polars(data, sql, threads, memory_limit):
+    import polars as pl
+
+    ctx = pl.SQLContext({name: pl.scan_parquet(path) for name, path in tables(data)})
+    return ctx.execute(sql).collect(engine="streaming").height
+
+
+def run_datafusion(data, sql, threads, memory_limit):
+    import datafusion
+
+    config = datafusion.SessionConfig().with_target_partitions(threads)
+    runtime = datafusion.RuntimeEnvBuilder()
+    if memory_limit:
+        runtime = runtime.with_fair_spill_pool(parse_size(memory_limit))
+    ctx = datafusion.SessionContext(config, runtime)
+    for name, path in tables(data):
+        ctx.register_parquet(name, path)
+    return sum(b.num_rows for b in ctx.sql(sql).collect())
+
+
+def parse_size(text):
+    units = {"KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
+    for unit, factor in units.items():
+        if text.upper().endswith(unit):
+            return int(float(text[: -len(unit)]) * factor)
+    return int(text)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--engine", required=True, choices=["duckdb", "polars", "datafusion"])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--memory-limit")
+    parser.add_argument("query")
+    args = parser.parse_args()
+    sql = open(args.query).read().strip().rstrip(";")
+    runner = {"duckdb": run_duckdb, "polars": run_polars, "datafusion": run_datafusion}[args.engine]
+    start = time.perf_counter()
+    rows = runner(args.data, sql, args.threads, args.memory_limit)
+    print(f"rows={rows} wall={time.perf_counter() - start:.3f}")
+
+
+if __name__ == "__main__":
+    main()
