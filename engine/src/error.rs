@@ -82,6 +82,14 @@ pub enum EngineError {
         /// The cause.
         source: std::io::Error,
     },
+    /// Writing or reading a spill file failed (disk full, quota exceeded, file removed).
+    #[error("spilling to {path} failed: {message}")]
+    Spill {
+        /// The spill file or directory.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
     /// An Arrow kernel failed.
     #[error("{0}")]
     Arrow(#[from] ArrowError),

@@ -15,5 +15,7 @@
 //! peak bytes every operator held.
 
 mod pool;
+mod spill;
 
 pub use pool::{MemoryPool, MemoryReservation};
+pub use spill::{SpillFile, SpillManager, SpillWriter};

@@ -1,0 +1,305 @@
+//! Spill files: compressed Arrow IPC streams in a per-query temporary directory.
+//!
+//! Operators that outgrow their memory reservation write batches out and read them back
+//! later; this module only moves bytes, the operator decides what a file means (a sorted run,
+//! one hash partition of a join or aggregate). Files are Arrow IPC streams compressed with
+//! zstd, written through a buffered writer and read back batch by batch, so reading a spill
+//! file costs one batch of memory, not the file.
+//!
+//! ```text
+//!   SpillManager (directory, quota, bytes written)
+//!     ├── SpillWriter ──finish()──► SpillFile "sort-run-0"  ──read()──► batches
+//!     └── SpillWriter ──finish()──► SpillFile "join-build-p3"
+//! ```
+//!
+//! The directory is created under the configured spill location (default: the system temp
+//! directory) and removed with everything in it when the manager is dropped, including after
+//! an error or a cancelled query. A quota bounds the bytes a query may write: exceeding it,
+//! like a full disk, fails the write with [`EngineError::Spill`] naming the file.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
+use arrow::ipc::CompressionType;
+
+use crate::error::{EngineError, Result};
+
+/// Owner of a query's spill directory.
+#[derive(Debug)]
+pub struct SpillManager {
+    dir: tempfile::TempDir,
+    quota: u64,
+    written: Arc<AtomicU64>,
+    files: AtomicUsize,
+}
+
+impl SpillManager {
+    /// A spill directory under `parent` (the system temp directory when `None`) allowing at
+    /// most `quota` bytes of spill files at once.
+    pub fn new(parent: Option<&Path>, quota: u64) -> Result<Self> {
+        let parent = parent
+            .map(Path::to_path_buf)
+            .unwrap_or_else(std::env::temp_dir);
+        let dir = tempfile::Builder::new()
+            .prefix("ooc-spill-")
+            .tempdir_in(&parent)
+            .map_err(|e| EngineError::Spill {
+                path: parent.display().to_string(),
+                message: format!("cannot create a spill directory: {e}"),
+            })?;
+        Ok(Self {
+            dir,
+            quota,
+            written: Arc::new(AtomicU64::new(0)),
+            files: AtomicUsize::new(0),
+        })
+    }
+
+    /// The spill directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Bytes currently held in spill files.
+    pub fn bytes_on_disk(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Start a new spill file for batches of `schema`; `label` names it (for errors).
+    pub fn create(&self, label: &str, schema: &SchemaRef) -> Result<SpillWriter> {
+        let n = self.files.fetch_add(1, Ordering::Relaxed);
+        let path = self.dir.path().join(format!("{n:05}-{label}.arrows"));
+        let spill_err = |message: String| EngineError::Spill {
+            path: path.display().to_string(),
+            message,
+        };
+        let file = File::create(&path).map_err(|e| spill_err(e.to_string()))?;
+        let counting = CountingWriter {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            bytes: 0,
+            quota: self.quota,
+            shared: Arc::clone(&self.written),
+        };
+        let options = IpcWriteOptions::default()
+            .try_with_compression(Some(CompressionType::ZSTD))
+            .map_err(|e| spill_err(e.to_string()))?;
+        let writer = StreamWriter::try_new_with_options(counting, schema, options)
+            .map_err(|e| spill_err(e.to_string()))?;
+        Ok(SpillWriter {
+            writer,
+            path,
+            schema: Arc::clone(schema),
+            rows: 0,
+            written: Arc::clone(&self.written),
+        })
+    }
+}
+
+/// Counts bytes written and enforces the manager's quota.
+struct CountingWriter {
+    inner: BufWriter<File>,
+    bytes: u64,
+    quota: u64,
+    shared: Arc<AtomicU64>,
+}
+
+impl Write for CountingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let total = self.shared.fetch_add(buf.len() as u64, Ordering::Relaxed) + buf.len() as u64;
+        if total > self.quota {
+            self.shared.fetch_sub(buf.len() as u64, Ordering::Relaxed);
+            return Err(std::io::Error::other(format!(
+                "spill quota of {} bytes exceeded",
+                self.quota
+            )));
+        }
+        match self.inner.write(buf) {
+            Ok(n) => {
+                // Give back what was counted but not written.
+                self.shared
+                    .fetch_sub((buf.len() - n) as u64, Ordering::Relaxed);
+                self.bytes += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                self.shared.fetch_sub(buf.len() as u64, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// An open spill file being written.
+pub struct SpillWriter {
+    writer: StreamWriter<CountingWriter>,
+    path: PathBuf,
+    schema: SchemaRef,
+    rows: usize,
+    written: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for SpillWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpillWriter")
+            .field("path", &self.path)
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl SpillWriter {
+    /// Append a batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.writer.write(batch).map_err(|e| EngineError::Spill {
+            path: self.path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        self.rows += batch.num_rows();
+        Ok(())
+    }
+
+    /// Close the file and hand it over for reading.
+    pub fn finish(mut self) -> Result<SpillFile> {
+        let err = |e: String| EngineError::Spill {
+            path: self.path.display().to_string(),
+            message: e,
+        };
+        self.writer.finish().map_err(|e| err(e.to_string()))?;
+        let counting = self.writer.get_mut();
+        counting.flush().map_err(|e| err(e.to_string()))?;
+        let bytes = counting.bytes;
+        Ok(SpillFile {
+            path: self.path,
+            schema: self.schema,
+            rows: self.rows,
+            bytes,
+            written: self.written,
+        })
+    }
+}
+
+/// A finished spill file; deleted (and its bytes returned to the quota) when dropped.
+#[derive(Debug)]
+pub struct SpillFile {
+    path: PathBuf,
+    schema: SchemaRef,
+    rows: usize,
+    bytes: u64,
+    written: Arc<AtomicU64>,
+}
+
+impl SpillFile {
+    /// Rows in the file.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Compressed bytes on disk.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The schema of its batches.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Read the batches back in the order they were written.
+    pub fn read(&self) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + 'static> {
+        let path = self.path.display().to_string();
+        let file = File::open(&self.path).map_err(|e| EngineError::Spill {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let reader = StreamReader::try_new(BufReader::with_capacity(1 << 20, file), None)
+            .map_err(|e| EngineError::Spill {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(reader.map(move |b| {
+            b.map_err(|e| EngineError::Spill {
+                path: path.clone(),
+                message: e.to_string(),
+            })
+        }))
+    }
+}
+
+impl Drop for SpillFile {
+    fn drop(&mut self) {
+        self.written.fetch_sub(self.bytes, Ordering::Relaxed);
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    fn batch(start: i64, n: i64) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, false),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from_iter_values(start..start + n)),
+                Arc::new(StringArray::from_iter(
+                    (start..start + n).map(|i| (i % 3 != 0).then(|| format!("value-{i}"))),
+                )),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn round_trip_compressed_and_cleaned_up() {
+        let manager = SpillManager::new(None, u64::MAX).unwrap();
+        let dir = manager.path().to_path_buf();
+        let b1 = batch(0, 10_000);
+        let b2 = batch(10_000, 5);
+        let mut writer = manager.create("test", &b1.schema()).unwrap();
+        writer.write(&b1).unwrap();
+        writer.write(&b2).unwrap();
+        let file = writer.finish().unwrap();
+        assert_eq!(file.rows(), 10_005);
+        assert!(file.bytes() > 0);
+        // Repetitive data compresses well below its in-memory size.
+        assert!((file.bytes() as usize) < b1.get_array_memory_size() / 2);
+        assert_eq!(manager.bytes_on_disk(), file.bytes());
+        let back: Vec<RecordBatch> = file.read().unwrap().collect::<Result<_>>().unwrap();
+        assert_eq!(back, vec![b1, b2]);
+        drop(file);
+        assert_eq!(manager.bytes_on_disk(), 0);
+        drop(manager);
+        assert!(!dir.exists(), "spill directory removed on drop");
+    }
+
+    #[test]
+    fn quota_exceeded_is_a_clear_error() {
+        let manager = SpillManager::new(None, 4096).unwrap();
+        let b = batch(0, 100_000);
+        let mut writer = manager.create("big", &b.schema()).unwrap();
+        let err = writer
+            .write(&b)
+            .and_then(|_| writer.finish().map(|_| ()))
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("quota"), "{text}");
+        assert!(text.contains("big"), "names the file: {text}");
+    }
+}
