@@ -274,7 +274,7 @@ fn pruning_skips_row_groups() {
         .unwrap()
         .explain(true)
         .unwrap();
-    assert!(analyzed.contains("morsels_skipped_by_topk"), "{analyzed}");
+    assert!(analyzed.contains("morsels_skipped_dynamic"), "{analyzed}");
 }
 
 #[test]

@@ -664,3 +664,39 @@ impl ParquetDataset {
         row_groups.copy_from_slice(&ordered);
     }
 }
+
+impl ParquetDataset {
+    /// The smallest and largest value of an integer or date column over all row groups, from
+    /// the footer statistics (`None` when a row group has no statistics for it). Used by the
+    /// optimizer to bound a join key's number of distinct values.
+    pub fn integer_range(&self, column: &str) -> Option<(i64, i64)> {
+        let schema = self.schema();
+        let field = schema.field_with_name(column).ok()?;
+        if !(field.data_type().is_integer() || matches!(field.data_type(), DataType::Date32)) {
+            return None;
+        }
+        let mut range: Option<(i64, i64)> = None;
+        for file in self.files() {
+            let stats = FileStats {
+                file,
+                known: &schema,
+            };
+            let column = stats.column(column)?;
+            let as_i64 = |a: &ArrayRef| -> Option<Vec<Option<i64>>> {
+                let cast = arrow::compute::cast(a, &DataType::Int64).ok()?;
+                let ints = cast.as_any().downcast_ref::<arrow::array::Int64Array>()?;
+                Some(ints.iter().collect())
+            };
+            let mins = as_i64(column.mins.as_ref()?)?;
+            let maxes = as_i64(column.maxes.as_ref()?)?;
+            for (lo, hi) in mins.into_iter().zip(maxes) {
+                let (lo, hi) = (lo?, hi?);
+                range = Some(match range {
+                    None => (lo, hi),
+                    Some((a, b)) => (a.min(lo), b.max(hi)),
+                });
+            }
+        }
+        range
+    }
+}

@@ -114,6 +114,57 @@ impl fmt::Debug for TableScan {
     }
 }
 
+/// How the rows of two inputs are combined.
+///
+/// For the semi, anti and single joins the left input is the outer query and the right input is
+/// a subquery; they output only the left input's columns (single: left and right).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinType {
+    /// Matching pairs.
+    Inner,
+    /// Matching pairs plus unmatched left rows padded with NULLs.
+    Left,
+    /// Matching pairs plus unmatched right rows padded with NULLs.
+    Right,
+    /// Matching pairs plus unmatched rows of both sides.
+    Full,
+    /// Left rows with at least one match (`EXISTS`, `IN`).
+    Semi,
+    /// Left rows without a match (`NOT EXISTS`).
+    Anti,
+    /// `NOT IN`: like [`Anti`](JoinType::Anti), but a NULL key on either side makes the
+    /// comparison unknown, so a NULL on the right yields no rows at all.
+    AntiNullAware,
+    /// A scalar subquery: a left join that fails if a left row matches more than one right row.
+    Single,
+}
+
+impl JoinType {
+    /// True when the output has only the left input's columns.
+    pub fn left_only(self) -> bool {
+        matches!(
+            self,
+            JoinType::Semi | JoinType::Anti | JoinType::AntiNullAware
+        )
+    }
+}
+
+impl fmt::Display for JoinType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            JoinType::Inner => "Inner",
+            JoinType::Left => "Left",
+            JoinType::Right => "Right",
+            JoinType::Full => "Full",
+            JoinType::Semi => "Semi",
+            JoinType::Anti => "Anti",
+            JoinType::AntiNullAware => "AntiNullAware",
+            JoinType::Single => "Single",
+        };
+        f.write_str(s)
+    }
+}
+
 /// A logical plan node.
 #[derive(Clone, Debug)]
 pub enum LogicalPlan {
@@ -178,6 +229,39 @@ pub enum LogicalPlan {
         /// Always empty.
         schema: PlanSchema,
     },
+    /// Combine two inputs.
+    Join {
+        /// Left input (the outer query for semi, anti and single joins).
+        left: Box<LogicalPlan>,
+        /// Right input.
+        right: Box<LogicalPlan>,
+        /// Join semantics.
+        join_type: JoinType,
+        /// Equi-join keys: (expression over the left input, expression over the right input),
+        /// both of the same type. Empty for a cross join.
+        on: Vec<(Expr, Expr)>,
+        /// Residual condition over the left columns followed by the right columns.
+        filter: Option<Expr>,
+        /// Output schema.
+        schema: PlanSchema,
+    },
+    /// `UNION ALL` of inputs with the same column types (names from the first).
+    Union {
+        /// Inputs.
+        inputs: Vec<LogicalPlan>,
+        /// Output schema.
+        schema: PlanSchema,
+    },
+    /// A common table expression referenced more than once: computed once and replayed to
+    /// every reference (references share `id`).
+    SharedCte {
+        /// Identity shared by all references.
+        id: usize,
+        /// The CTE's name.
+        name: String,
+        /// The CTE's plan.
+        input: Box<LogicalPlan>,
+    },
 }
 
 impl LogicalPlan {
@@ -191,7 +275,10 @@ impl LogicalPlan {
             LogicalPlan::Projection { schema, .. }
             | LogicalPlan::Aggregate { schema, .. }
             | LogicalPlan::SubqueryAlias { schema, .. }
-            | LogicalPlan::EmptyRow { schema } => schema,
+            | LogicalPlan::EmptyRow { schema }
+            | LogicalPlan::Join { schema, .. }
+            | LogicalPlan::Union { schema, .. } => schema,
+            LogicalPlan::SharedCte { input, .. } => input.schema(),
         }
     }
 
@@ -204,7 +291,10 @@ impl LogicalPlan {
             | LogicalPlan::Aggregate { input, .. }
             | LogicalPlan::Sort { input, .. }
             | LogicalPlan::Limit { input, .. }
-            | LogicalPlan::SubqueryAlias { input, .. } => vec![input],
+            | LogicalPlan::SubqueryAlias { input, .. }
+            | LogicalPlan::SharedCte { input, .. } => vec![input],
+            LogicalPlan::Join { left, right, .. } => vec![left, right],
+            LogicalPlan::Union { inputs, .. } => inputs.iter().collect(),
         }
     }
 
@@ -351,6 +441,172 @@ impl LogicalPlan {
         }
     }
 
+    /// Join `left` and `right`. Key pairs are coerced to a common type; the residual filter is
+    /// type-checked against the combined schema.
+    pub fn join(
+        left: LogicalPlan,
+        right: LogicalPlan,
+        join_type: JoinType,
+        on: Vec<(Expr, Expr)>,
+        filter: Option<Expr>,
+    ) -> Result<Self> {
+        let combined = left.schema().join(right.schema());
+        let mut keys = Vec::with_capacity(on.len());
+        for (l, r) in on {
+            let l = coerce(l, left.schema())?;
+            let r = coerce(r, right.schema())?;
+            let lt = l.data_type(left.schema())?;
+            let rt = r.data_type(right.schema())?;
+            let common = crate::logical::types::comparison_type(&lt, &rt).ok_or_else(|| {
+                EngineError::Type(format!(
+                    "cannot join {} ({}) with {} ({})",
+                    l,
+                    crate::logical::types::sql_type_name(&lt),
+                    r,
+                    crate::logical::types::sql_type_name(&rt)
+                ))
+            })?;
+            let cast = |e: Expr, t: &DataType| {
+                if *t == common {
+                    e
+                } else {
+                    Expr::Cast {
+                        expr: Box::new(e),
+                        to: common.clone(),
+                    }
+                }
+            };
+            keys.push((cast(l, &lt), cast(r, &rt)));
+        }
+        let filter = match filter {
+            Some(f) => {
+                let f = coerce(f, &combined)?;
+                let t = f.data_type(&combined)?;
+                if !matches!(t, DataType::Boolean | DataType::Null) {
+                    return Err(EngineError::Type(format!(
+                        "join condition must be BOOLEAN, got {} ({f})",
+                        crate::logical::types::sql_type_name(&t)
+                    )));
+                }
+                Some(f)
+            }
+            None => None,
+        };
+        let nullable = |schema: &PlanSchema| {
+            PlanSchema::new(
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| PlanField {
+                        qualifier: f.qualifier.clone(),
+                        field: Arc::new(f.field.as_ref().clone().with_nullable(true)),
+                    })
+                    .collect(),
+            )
+        };
+        let schema = match join_type {
+            JoinType::Inner => combined,
+            JoinType::Left | JoinType::Single => left.schema().join(&nullable(right.schema())),
+            JoinType::Right => nullable(left.schema()).join(right.schema()),
+            JoinType::Full => nullable(left.schema()).join(&nullable(right.schema())),
+            JoinType::Semi | JoinType::Anti | JoinType::AntiNullAware => left.schema().clone(),
+        };
+        Ok(LogicalPlan::Join {
+            left: Box::new(left),
+            right: Box::new(right),
+            join_type,
+            on: keys,
+            filter,
+            schema,
+        })
+    }
+
+    /// `UNION ALL` of `inputs`: columns are matched by position and cast to common types.
+    pub fn union(inputs: Vec<LogicalPlan>) -> Result<Self> {
+        let Some(first) = inputs.first() else {
+            return plan_err("UNION needs at least one input");
+        };
+        let width = first.schema().len();
+        for input in &inputs[1..] {
+            if input.schema().len() != width {
+                return plan_err(format!(
+                    "UNION inputs have different numbers of columns: {} and {}",
+                    width,
+                    input.schema().len()
+                ));
+            }
+        }
+        let mut types: Vec<DataType> = first
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.field.data_type().clone())
+            .collect();
+        for input in &inputs[1..] {
+            for (i, f) in input.schema().fields().iter().enumerate() {
+                let t = f.field.data_type();
+                types[i] =
+                    crate::logical::types::comparison_type(&types[i], t).ok_or_else(|| {
+                        EngineError::Type(format!(
+                            "UNION column {} has incompatible types {} and {}",
+                            i + 1,
+                            crate::logical::types::sql_type_name(&types[i]),
+                            crate::logical::types::sql_type_name(t)
+                        ))
+                    })?;
+            }
+        }
+        let names: Vec<String> = first
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
+        let mut aligned = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let needs_cast = input
+                .schema()
+                .fields()
+                .iter()
+                .zip(&types)
+                .zip(&names)
+                .any(|((f, t), n)| f.field.data_type() != t || f.name() != n);
+            if needs_cast {
+                let schema = input.schema().clone();
+                let exprs = schema
+                    .fields()
+                    .iter()
+                    .zip(&types)
+                    .zip(&names)
+                    .map(|((f, t), n)| {
+                        let c = Expr::Column(Column::qualified(f.qualifier.clone(), f.name()));
+                        let e = if f.field.data_type() == t {
+                            c
+                        } else {
+                            Expr::Cast {
+                                expr: Box::new(c),
+                                to: t.clone(),
+                            }
+                        };
+                        e.alias(n.clone())
+                    })
+                    .collect();
+                aligned.push(LogicalPlan::project(input, exprs)?);
+            } else {
+                aligned.push(input);
+            }
+        }
+        let fields = names
+            .iter()
+            .zip(&types)
+            .map(|(n, t)| PlanField::new(None, Field::new(n, t.clone(), true)))
+            .collect();
+        Ok(LogicalPlan::Union {
+            inputs: aligned,
+            schema: PlanSchema::new(fields),
+        })
+    }
+
     /// Rebuild this node over new inputs (same number and order as [`inputs`](Self::inputs)).
     pub fn with_new_inputs(&self, mut inputs: Vec<LogicalPlan>) -> Result<Self> {
         let mut next = || {
@@ -381,6 +637,22 @@ impl LogicalPlan {
                 fetch: *fetch,
             },
             LogicalPlan::SubqueryAlias { alias, .. } => LogicalPlan::alias(next()?, alias.clone()),
+            LogicalPlan::SharedCte { id, name, .. } => LogicalPlan::SharedCte {
+                id: *id,
+                name: name.clone(),
+                input: Box::new(next()?),
+            },
+            LogicalPlan::Join {
+                join_type,
+                on,
+                filter,
+                ..
+            } => {
+                let right = next()?;
+                let left = next()?;
+                LogicalPlan::join(left, right, *join_type, on.clone(), filter.clone())?
+            }
+            LogicalPlan::Union { .. } => LogicalPlan::union(std::mem::take(&mut inputs))?,
         })
     }
 
@@ -441,6 +713,22 @@ impl LogicalPlan {
                 out.push_str(&format!("SubqueryAlias: {alias}"))
             }
             LogicalPlan::EmptyRow { .. } => out.push_str("EmptyRow"),
+            LogicalPlan::Join {
+                join_type,
+                on,
+                filter,
+                ..
+            } => {
+                let keys: Vec<String> = on.iter().map(|(l, r)| format!("{l} = {r}")).collect();
+                out.push_str(&format!("Join: {join_type} on=[{}]", keys.join(", ")));
+                if let Some(f) = filter {
+                    out.push_str(&format!(" filter={f}"));
+                }
+            }
+            LogicalPlan::Union { .. } => out.push_str("Union"),
+            LogicalPlan::SharedCte { id, name, .. } => {
+                out.push_str(&format!("SharedCte: {name} #{id}"))
+            }
         }
         out.push('\n');
         for input in self.inputs() {

@@ -222,10 +222,12 @@ impl SpillFile {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        let reader = StreamReader::try_new(BufReader::with_capacity(1 << 20, file), None)
-            .map_err(|e| EngineError::Spill {
-                path: path.clone(),
-                message: e.to_string(),
+        let reader =
+            StreamReader::try_new(BufReader::with_capacity(1 << 20, file), None).map_err(|e| {
+                EngineError::Spill {
+                    path: path.clone(),
+                    message: e.to_string(),
+                }
             })?;
         Ok(reader.map(move |b| {
             b.map_err(|e| EngineError::Spill {

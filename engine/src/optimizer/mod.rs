@@ -5,8 +5,10 @@
 //! scan reads the columns its filters need; top-k is formed before the limit is pushed so a
 //! `LIMIT` above a sort is not pushed into the scan.
 
+pub mod cardinality;
 mod constant_folding;
 mod distinct_aggregate;
+mod join_reorder;
 mod limit_pushdown;
 mod predicate_pushdown;
 mod projection_pushdown;
@@ -16,10 +18,12 @@ use crate::error::Result;
 use crate::logical::plan::LogicalPlan;
 
 pub use constant_folding::fold_expr;
+pub(crate) use predicate_pushdown::references_only;
 
 /// Apply every rule once, in order.
 pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan> {
     let plan = constant_folding::fold_constants(plan)?;
+    let plan = join_reorder::reorder_joins(plan)?;
     let plan = predicate_pushdown::push_down_predicates(plan)?;
     let plan = distinct_aggregate::rewrite_distinct_aggregates(plan)?;
     let plan = topk::form_topk(plan)?;

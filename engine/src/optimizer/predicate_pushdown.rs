@@ -8,7 +8,7 @@
 
 use crate::error::Result;
 use crate::logical::expr::{Column, Expr};
-use crate::logical::plan::LogicalPlan;
+use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::schema::PlanSchema;
 use crate::optimizer::map_inputs;
 
@@ -152,9 +152,62 @@ fn push_into(plan: LogicalPlan, conjuncts: Vec<Expr>) -> Result<LogicalPlan> {
             }
             Ok(LogicalPlan::TableScan(scan))
         }
+        LogicalPlan::Join {
+            left,
+            right,
+            join_type,
+            on,
+            filter,
+            ..
+        } => {
+            let (to_left_ok, to_right_ok) = match join_type {
+                JoinType::Inner => (true, true),
+                JoinType::Left
+                | JoinType::Single
+                | JoinType::Semi
+                | JoinType::Anti
+                | JoinType::AntiNullAware => (true, false),
+                JoinType::Right => (false, true),
+                JoinType::Full => (false, false),
+            };
+            let mut to_left = Vec::new();
+            let mut to_right = Vec::new();
+            let mut kept = Vec::new();
+            for c in conjuncts {
+                if to_left_ok && references_only(&c, left.schema()) {
+                    to_left.push(c);
+                } else if to_right_ok
+                    && !join_type.left_only()
+                    && references_only(&c, right.schema())
+                {
+                    to_right.push(c);
+                } else {
+                    kept.push(c);
+                }
+            }
+            let new_left = push_into(*left, to_left)?;
+            let new_right = push_into(*right, to_right)?;
+            filter_above(
+                LogicalPlan::join(new_left, new_right, join_type, on, filter)?,
+                kept,
+            )
+        }
         other => {
             let other = push_down_predicates(other)?;
             filter_above(other, conjuncts)
         }
     }
+}
+
+/// True when every column of `expr` resolves (unambiguously) in `schema` and it has at least
+/// one column.
+pub(crate) fn references_only(expr: &Expr, schema: &PlanSchema) -> bool {
+    let columns = expr.columns();
+    !columns.is_empty()
+        && columns.iter().all(|c| {
+            matches!(
+                schema.try_index_of(c.relation.as_deref(), &c.name),
+                Ok(Some(_))
+            )
+        })
 }

@@ -122,6 +122,57 @@ fn prune(plan: LogicalPlan, required: Option<BTreeSet<usize>>) -> Result<Logical
             ))
         }
         other @ LogicalPlan::EmptyRow { .. } => Ok(other),
+        LogicalPlan::Join {
+            left,
+            right,
+            join_type,
+            on,
+            filter,
+            schema,
+        } => {
+            let left_len = left.schema().len();
+            let mut needed_left = BTreeSet::new();
+            let mut needed_right = BTreeSet::new();
+            for i in required.unwrap_or_else(|| all(&schema)) {
+                if i < left_len {
+                    needed_left.insert(i);
+                } else {
+                    needed_right.insert(i - left_len);
+                }
+            }
+            for (l, r) in &on {
+                columns_of([l], left.schema(), &mut needed_left)?;
+                columns_of([r], right.schema(), &mut needed_right)?;
+            }
+            if let Some(f) = &filter {
+                // The residual filter is resolved against both sides by name.
+                for c in f.columns() {
+                    if let Some(i) = left.schema().try_index_of(c.relation.as_deref(), &c.name)? {
+                        needed_left.insert(i);
+                    } else if let Some(i) = right
+                        .schema()
+                        .try_index_of(c.relation.as_deref(), &c.name)?
+                    {
+                        needed_right.insert(i);
+                    }
+                }
+            }
+            let new_left = prune(*left, Some(needed_left))?;
+            let new_right = prune(*right, Some(needed_right))?;
+            LogicalPlan::join(new_left, new_right, join_type, on, filter)
+        }
+        LogicalPlan::Union { inputs, .. } => {
+            let inputs = inputs
+                .into_iter()
+                .map(|i| prune(i, None))
+                .collect::<Result<Vec<_>>>()?;
+            LogicalPlan::union(inputs)
+        }
+        LogicalPlan::SharedCte { id, name, input } => Ok(LogicalPlan::SharedCte {
+            id,
+            name,
+            input: Box::new(prune(*input, None)?),
+        }),
     }
 }
 

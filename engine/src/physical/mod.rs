@@ -14,12 +14,15 @@ pub mod coalesce;
 pub mod empty;
 pub mod expr;
 pub mod filter;
+pub mod joins;
 pub mod limit;
+pub mod materialize;
 pub mod planner;
 pub mod project;
 pub mod scan;
 pub mod sort;
 pub mod topk;
+pub mod union;
 
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -14,19 +14,23 @@ use ooc_io::{CmpOp, PruneExpr};
 
 use crate::error::{EngineError, Result};
 use crate::logical::expr::{BinaryOp, Column, Expr};
-use crate::logical::plan::{LogicalPlan, SortKey, TableScan};
+use crate::logical::plan::{JoinType, LogicalPlan, SortKey, TableScan};
 use crate::logical::schema::PlanSchema;
+use crate::optimizer::cardinality::estimate_rows;
 use crate::physical::aggregate::accumulator::state_fields;
 use crate::physical::aggregate::{AggregateExec, AggregateMode, AggregateSpec};
 use crate::physical::coalesce::CoalesceExec;
 use crate::physical::empty::EmptyRowExec;
 use crate::physical::expr::{create_physical_expr, PhysicalExpr};
 use crate::physical::filter::FilterExec;
+use crate::physical::joins::{HashJoinExec, JoinSide, NestedLoopJoinExec, PhysicalJoinType};
 use crate::physical::limit::LimitExec;
+use crate::physical::materialize::MaterializeExec;
 use crate::physical::project::ProjectExec;
 use crate::physical::scan::{DynamicFilter, ParquetScanExec, ScanSpec};
 use crate::physical::sort::{PhysicalSortKey, SortExec};
 use crate::physical::topk::{TopKExec, TopKPublisher};
+use crate::physical::union::UnionExec;
 use crate::physical::ExecutionPlan;
 
 /// Settings the physical planner needs.
@@ -45,6 +49,8 @@ pub struct PhysicalPlanner {
     pending_filters: HashMap<usize, Vec<Arc<DynamicFilter>>>,
     /// Preferred row-group order per scan (column, descending), from a top-k above it.
     preferred_order: HashMap<usize, (String, bool)>,
+    /// Shared CTEs already planned, by id.
+    shared: HashMap<usize, Arc<dyn ExecutionPlan>>,
 }
 
 impl PhysicalPlanner {
@@ -54,6 +60,7 @@ impl PhysicalPlanner {
             options,
             pending_filters: HashMap::new(),
             preferred_order: HashMap::new(),
+            shared: HashMap::new(),
         }
     }
 
@@ -134,7 +141,173 @@ impl PhysicalPlanner {
             }
             LogicalPlan::SubqueryAlias { input, .. } => self.create(input)?,
             LogicalPlan::EmptyRow { .. } => Arc::new(EmptyRowExec::default()),
+            LogicalPlan::Join {
+                left,
+                right,
+                join_type,
+                on,
+                filter,
+                schema,
+            } => self.create_join(left, right, *join_type, on, filter.as_ref(), schema)?,
+            LogicalPlan::Union { inputs, schema } => {
+                let children = inputs
+                    .iter()
+                    .map(|i| self.create(i))
+                    .collect::<Result<Vec<_>>>()?;
+                Arc::new(UnionExec::new(children, schema.to_arrow()))
+            }
+            LogicalPlan::SharedCte { id, name, input } => {
+                if let Some(existing) = self.shared.get(id) {
+                    Arc::clone(existing)
+                } else {
+                    let child = coalesce(self.create(input)?);
+                    let exec: Arc<dyn ExecutionPlan> =
+                        Arc::new(MaterializeExec::new(child, name.clone()));
+                    self.shared.insert(*id, Arc::clone(&exec));
+                    exec
+                }
+            }
         })
+    }
+
+    /// Plan a join: pick the build side, map the logical join type onto probe/build
+    /// semantics, and register a key-range dynamic filter on the probe-side scan.
+    fn create_join(
+        &mut self,
+        left: &LogicalPlan,
+        right: &LogicalPlan,
+        join_type: JoinType,
+        on: &[(Expr, Expr)],
+        filter: Option<&Expr>,
+        schema: &PlanSchema,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        use PhysicalJoinType as P;
+        let flexible = matches!(
+            join_type,
+            JoinType::Inner
+                | JoinType::Left
+                | JoinType::Right
+                | JoinType::Full
+                | JoinType::Semi
+                | JoinType::Anti
+        );
+        let left_rows = estimate_rows(left);
+        let right_rows = estimate_rows(right);
+        // Build on the smaller side (ties keep the right side, which join ordering made the
+        // smaller one). Without keys the nested loop join only preserves its probe side.
+        let mut build_left = flexible && left_rows < right_rows;
+        if on.is_empty() {
+            build_left = matches!(join_type, JoinType::Right)
+                || (join_type == JoinType::Inner && left_rows < right_rows);
+        }
+        let physical_type = match (join_type, build_left) {
+            (JoinType::Inner, _) => P::Inner,
+            (JoinType::Left, false) | (JoinType::Right, true) => P::ProbeOuter,
+            (JoinType::Left, true) | (JoinType::Right, false) => P::BuildOuter,
+            (JoinType::Full, _) => P::FullOuter,
+            (JoinType::Semi, false) => P::ProbeSemi,
+            (JoinType::Semi, true) => P::BuildSemi,
+            (JoinType::Anti, false) => P::ProbeAnti,
+            (JoinType::Anti, true) => P::BuildAnti,
+            (JoinType::AntiNullAware, _) => P::ProbeAntiNullAware,
+            (JoinType::Single, _) => P::ProbeSingle,
+        };
+        let (probe_plan, build_plan) = if build_left {
+            (right, left)
+        } else {
+            (left, right)
+        };
+        let (probe_side_of_left, build_side_of_left) = if build_left {
+            (JoinSide::Build, JoinSide::Probe)
+        } else {
+            (JoinSide::Probe, JoinSide::Build)
+        };
+        let mut output: Vec<(JoinSide, usize)> = (0..left.schema().len())
+            .map(|i| (probe_side_of_left, i))
+            .collect();
+        if !join_type.left_only() {
+            output.extend((0..right.schema().len()).map(|i| (build_side_of_left, i)));
+        }
+        let keys: Vec<(&Expr, &Expr)> = on
+            .iter()
+            .map(|(l, r)| if build_left { (r, l) } else { (l, r) })
+            .collect();
+        let probe_schema = probe_plan.schema();
+        let build_schema = build_plan.schema();
+        let pair_schema = probe_schema.join(build_schema);
+        let physical_filter = filter
+            .map(|f| create_physical_expr(f, &pair_schema))
+            .transpose()?;
+        let mut display = format!("{join_type}");
+        if !on.is_empty() {
+            let k: Vec<String> = on.iter().map(|(l, r)| format!("{l} = {r}")).collect();
+            display.push_str(&format!(" on [{}]", k.join(", ")));
+        }
+        if let Some(f) = filter {
+            display.push_str(&format!(" filter {f}"));
+        }
+        if build_left {
+            display.push_str(" (build: left)");
+        }
+        let output_schema = schema.to_arrow();
+        if on.is_empty() {
+            let build = coalesce(self.create(build_plan)?);
+            let probe = self.create(probe_plan)?;
+            return Ok(Arc::new(NestedLoopJoinExec::try_new(
+                probe,
+                build,
+                physical_filter,
+                physical_type,
+                output,
+                output_schema,
+                display,
+            )?));
+        }
+        // A key-range filter for the probe scan, when the join drops unmatched probe rows.
+        let dynamic_filter = match (physical_type, keys.as_slice()) {
+            (
+                P::Inner | P::ProbeSemi | P::BuildSemi | P::BuildOuter,
+                [(Expr::Column(c), build_key)],
+            ) => {
+                let probe_type = Expr::Column(c.clone()).data_type(probe_schema)?;
+                let eligible = (probe_type.is_integer() || probe_type == DataType::Date32)
+                    && build_key.data_type(build_schema)? == probe_type;
+                match (eligible, trace_scan_for_join(probe_plan, c)) {
+                    (true, Some((scan, name))) => {
+                        let filter = DynamicFilter::new(1);
+                        self.pending_filters
+                            .entry(scan)
+                            .or_default()
+                            .push(Arc::clone(&filter));
+                        Some((filter, name))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let build = coalesce(self.create(build_plan)?);
+        let probe = self.create(probe_plan)?;
+        let physical_on = keys
+            .iter()
+            .map(|(p, b)| {
+                Ok((
+                    create_physical_expr(p, probe_schema)?,
+                    create_physical_expr(b, build_schema)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Arc::new(HashJoinExec::try_new(
+            probe,
+            build,
+            physical_on,
+            physical_filter,
+            physical_type,
+            output,
+            output_schema,
+            dynamic_filter,
+            display,
+        )?))
     }
 
     fn create_scan(&mut self, scan: &TableScan) -> Result<Arc<dyn ExecutionPlan>> {
@@ -363,6 +536,63 @@ fn trace_scan_column(plan: &LogicalPlan, column: &Column) -> Option<(usize, Stri
                 input,
                 &Column::qualified(field.qualifier.clone(), field.name()),
             )
+        }
+        _ => None,
+    }
+}
+
+/// Like [`trace_scan_column`], but only through operators that keep every row of the scan
+/// that passes their own predicates (not through limits or top-k), so that pruning the scan
+/// by a join's key range cannot change which rows reach the join.
+fn trace_scan_for_join(plan: &LogicalPlan, column: &Column) -> Option<(usize, String)> {
+    match plan {
+        LogicalPlan::Limit { .. } | LogicalPlan::Sort { fetch: Some(_), .. } => None,
+        LogicalPlan::TableScan(scan) if scan.fetch.is_some() => None,
+        LogicalPlan::Projection {
+            input,
+            exprs,
+            schema,
+        } => {
+            let index = schema
+                .try_index_of(column.relation.as_deref(), &column.name)
+                .ok()??;
+            match exprs[index].clone().unalias() {
+                Expr::Column(inner) => trace_scan_for_join(input, &inner),
+                _ => None,
+            }
+        }
+        LogicalPlan::Filter { input, .. } | LogicalPlan::Sort { input, .. } => {
+            trace_scan_for_join(input, column)
+        }
+        LogicalPlan::SubqueryAlias { input, schema, .. } => {
+            let index = schema
+                .try_index_of(column.relation.as_deref(), &column.name)
+                .ok()??;
+            let field = input.schema().field(index);
+            trace_scan_for_join(
+                input,
+                &Column::qualified(field.qualifier.clone(), field.name()),
+            )
+        }
+        LogicalPlan::TableScan(_) => trace_scan_column(plan, column),
+        LogicalPlan::Join {
+            left,
+            right,
+            join_type,
+            ..
+        } => {
+            // Through the probe-preserving side of an inner or semi join.
+            let in_left = left
+                .schema()
+                .try_index_of(column.relation.as_deref(), &column.name)
+                .ok()
+                .flatten()
+                .is_some();
+            match join_type {
+                JoinType::Inner | JoinType::Semi if in_left => trace_scan_for_join(left, column),
+                JoinType::Inner if !in_left => trace_scan_for_join(right, column),
+                _ => None,
+            }
         }
         _ => None,
     }

@@ -293,7 +293,7 @@ impl Iterator for ScanStream {
             let morsel = exec.morsels.get(index)?;
             if exec.skip_by_dynamic_filter(morsel) {
                 let skipped = exec.skipped_dynamic.fetch_add(1, Ordering::Relaxed) + 1;
-                exec.metrics.set_extra("morsels_skipped_by_topk", skipped);
+                exec.metrics.set_extra("morsels_skipped_dynamic", skipped);
                 self.ctx.progress.done.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
