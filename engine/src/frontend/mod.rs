@@ -2,3 +2,4 @@
 
 pub mod dataframe;
 pub mod sql;
+pub mod subquery;

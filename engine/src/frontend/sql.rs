@@ -19,10 +19,12 @@ use sqlparser::parser::{Parser, ParserError};
 
 use crate::error::{EngineError, Result};
 use crate::logical::expr::{AggregateFunction, BinaryOp, Column, DatePart, Expr, ScalarFunction};
-use crate::logical::plan::{LogicalPlan, SortKey};
+use crate::logical::plan::{JoinType, LogicalPlan, SortKey};
 use crate::logical::scalar::ScalarValue;
 use crate::logical::schema::PlanSchema;
 use crate::logical::types::coerce;
+
+use super::subquery;
 
 /// Resolves table references for the SQL planner.
 pub trait TableResolver {
@@ -109,6 +111,11 @@ fn syntax_error(e: ParserError, sql: &str) -> EngineError {
 pub struct SqlPlanner<'a> {
     resolver: &'a dyn TableResolver,
     ctes: Vec<HashMap<String, LogicalPlan>>,
+    next_cte_id: usize,
+    /// Subqueries being planned, innermost last (see [`subquery`](super::subquery)).
+    pub(super) frames: Vec<super::subquery::SubqueryFrame>,
+    /// Counter for the `__sqN` names of planned subqueries.
+    pub(super) next_subquery: usize,
 }
 
 impl<'a> SqlPlanner<'a> {
@@ -117,13 +124,17 @@ impl<'a> SqlPlanner<'a> {
         Self {
             resolver,
             ctes: Vec::new(),
+            next_cte_id: 0,
+            frames: Vec::new(),
+            next_subquery: 0,
         }
     }
 
     /// Plan SQL text.
     pub fn plan_sql(&mut self, sql: &str) -> Result<LogicalPlan> {
         let query = parse_sql(sql)?;
-        self.plan_query(&query)
+        let plan = self.plan_query(&query)?;
+        unshare_single_references(plan)
     }
 
     /// Plan a parsed query.
@@ -149,7 +160,15 @@ impl<'a> SqlPlanner<'a> {
                             .collect(),
                     )?;
                 }
-                scope.insert(name.clone(), LogicalPlan::alias(plan, name));
+                // Every reference shares one computation; a CTE referenced once is inlined
+                // again by `unshare_single_references`.
+                self.next_cte_id += 1;
+                let shared = LogicalPlan::SharedCte {
+                    id: self.next_cte_id,
+                    name: name.clone(),
+                    input: Box::new(plan),
+                };
+                scope.insert(name.clone(), LogicalPlan::alias(shared, name));
             }
         }
         self.ctes.push(scope);
@@ -174,8 +193,9 @@ impl<'a> SqlPlanner<'a> {
                 let plan = self.plan_query(inner)?;
                 self.order_plain(plan, &order_by)?
             }
-            SetExpr::SetOperation { op, .. } => {
-                return Err(EngineError::NotSupported(format!("{op} (set operations)")));
+            SetExpr::SetOperation { .. } => {
+                let plan = self.plan_set_expr(query.body.as_ref())?;
+                self.order_plain(plan, &order_by)?
             }
             other => return Err(EngineError::NotSupported(format!("query body: {other}"))),
         };
@@ -241,14 +261,175 @@ impl<'a> SqlPlanner<'a> {
         LogicalPlan::sort(plan, keys)
     }
 
-    fn plan_from(&mut self, from: &[ast::TableWithJoins]) -> Result<LogicalPlan> {
-        match from {
-            [] => Ok(LogicalPlan::empty_row()),
-            [single] if single.joins.is_empty() => self.plan_table_factor(&single.relation),
-            _ => Err(EngineError::NotSupported(
-                "joins and multiple tables in FROM (coming with the join engine)".into(),
-            )),
+    /// `UNION [ALL]` trees (other set operations are not supported).
+    fn plan_set_expr(&mut self, body: &SetExpr) -> Result<LogicalPlan> {
+        match body {
+            SetExpr::Select(select) => self.plan_select(select, &[]),
+            SetExpr::Query(q) => self.plan_query(q),
+            SetExpr::SetOperation {
+                left,
+                op,
+                set_quantifier,
+                right,
+            } => {
+                if !matches!(op, ast::SetOperator::Union) {
+                    return Err(EngineError::NotSupported(format!(
+                        "{op} (only UNION and UNION ALL are supported)"
+                    )));
+                }
+                let all = match set_quantifier {
+                    ast::SetQuantifier::All => true,
+                    ast::SetQuantifier::Distinct | ast::SetQuantifier::None => false,
+                    other => {
+                        return Err(EngineError::NotSupported(format!("UNION {other}")));
+                    }
+                };
+                let l = self.plan_set_expr(left)?;
+                let r = self.plan_set_expr(right)?;
+                // Flatten chains of UNION ALL into one node.
+                let mut inputs = Vec::new();
+                for p in [l, r] {
+                    match p {
+                        LogicalPlan::Union { inputs: inner, .. } => inputs.extend(inner),
+                        other => inputs.push(other),
+                    }
+                }
+                let union = LogicalPlan::union(inputs)?;
+                if all {
+                    Ok(union)
+                } else {
+                    let columns = union
+                        .schema()
+                        .fields()
+                        .iter()
+                        .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
+                        .collect();
+                    // A DISTINCT result stops the flattening of a following UNION ALL.
+                    LogicalPlan::aggregate(union, columns, vec![])
+                        .map(|p| LogicalPlan::alias(p, "union"))
+                }
+            }
+            other => Err(EngineError::NotSupported(format!("query body: {other}"))),
         }
+    }
+
+    /// The relations of a FROM clause, each with its explicit joins applied. Inner joins
+    /// (`JOIN ... ON`) are kept as inner joins with their condition as a filter; the join
+    /// reordering rule later treats them exactly like comma-separated tables.
+    pub(super) fn plan_from_relations(
+        &mut self,
+        from: &[ast::TableWithJoins],
+    ) -> Result<Vec<LogicalPlan>> {
+        if from.is_empty() {
+            return Ok(vec![LogicalPlan::empty_row()]);
+        }
+        let mut relations = Vec::with_capacity(from.len());
+        for twj in from {
+            let mut plan = self.plan_table_factor(&twj.relation)?;
+            for join in &twj.joins {
+                let right = self.plan_table_factor(&join.relation)?;
+                plan = self.plan_explicit_join(plan, right, &join.join_operator)?;
+            }
+            relations.push(plan);
+        }
+        Ok(relations)
+    }
+
+    fn plan_explicit_join(
+        &mut self,
+        left: LogicalPlan,
+        right: LogicalPlan,
+        operator: &ast::JoinOperator,
+    ) -> Result<LogicalPlan> {
+        use ast::JoinOperator as J;
+        let (join_type, constraint) = match operator {
+            J::Join(c) | J::Inner(c) => (JoinType::Inner, c),
+            J::Left(c) | J::LeftOuter(c) => (JoinType::Left, c),
+            J::Right(c) | J::RightOuter(c) => (JoinType::Right, c),
+            J::FullOuter(c) => (JoinType::Full, c),
+            J::CrossJoin(c) => (JoinType::Inner, c),
+            J::Semi(c) | J::LeftSemi(c) => (JoinType::Semi, c),
+            J::Anti(c) | J::LeftAnti(c) => (JoinType::Anti, c),
+            other => {
+                return Err(EngineError::NotSupported(format!(
+                    "join operator {}",
+                    format!("{other:?}").split('(').next().unwrap_or("?")
+                )))
+            }
+        };
+        let combined = left.schema().join(right.schema());
+        let condition = match constraint {
+            ast::JoinConstraint::On(e) => Some(self.sql_to_expr(e, &combined)?),
+            ast::JoinConstraint::None => None,
+            ast::JoinConstraint::Using(names) => {
+                let mut parts = Vec::new();
+                for n in names {
+                    let name = n.to_string().to_lowercase();
+                    let l = left.schema().index_of(None, &name)?;
+                    let r = right.schema().index_of(None, &name)?;
+                    let lf = left.schema().field(l);
+                    let rf = right.schema().field(r);
+                    parts.push(
+                        Expr::Column(Column::qualified(lf.qualifier.clone(), lf.name())).binary(
+                            BinaryOp::Eq,
+                            Expr::Column(Column::qualified(rf.qualifier.clone(), rf.name())),
+                        ),
+                    );
+                }
+                Expr::conjunction(parts)
+            }
+            other => {
+                return Err(EngineError::NotSupported(format!(
+                    "join constraint {other:?}"
+                )))
+            }
+        };
+        let Some(condition) = condition else {
+            if join_type == JoinType::Inner {
+                return LogicalPlan::join(left, right, JoinType::Inner, vec![], None);
+            }
+            return Err(EngineError::Plan(format!(
+                "{join_type} JOIN needs an ON or USING condition"
+            )));
+        };
+        if condition.columns().iter().any(super::subquery::is_outer) {
+            return Err(EngineError::NotSupported(
+                "correlated references in a JOIN condition".into(),
+            ));
+        }
+        let (on, residual) = split_join_condition(condition, left.schema(), right.schema());
+        // Conditions on one side only: a side whose rows are all kept (the preserved side of
+        // an outer join) cannot be filtered, the other side can.
+        let (mut left, mut right) = (left, right);
+        let mut kept = Vec::new();
+        let left_filterable = matches!(
+            join_type,
+            JoinType::Inner | JoinType::Right | JoinType::Semi | JoinType::Anti
+        );
+        let right_filterable = matches!(
+            join_type,
+            JoinType::Inner | JoinType::Left | JoinType::Semi | JoinType::Anti
+        );
+        let mut left_filters = Vec::new();
+        let mut right_filters = Vec::new();
+        for c in residual {
+            let refs_left = crate::optimizer::references_only(&c, left.schema());
+            let refs_right = crate::optimizer::references_only(&c, right.schema());
+            if refs_left && left_filterable {
+                left_filters.push(c);
+            } else if refs_right && right_filterable {
+                right_filters.push(c);
+            } else {
+                kept.push(c);
+            }
+        }
+        if let Some(p) = Expr::conjunction(left_filters) {
+            left = LogicalPlan::filter(left, p)?;
+        }
+        if let Some(p) = Expr::conjunction(right_filters) {
+            right = LogicalPlan::filter(right, p)?;
+        }
+        LogicalPlan::join(left, right, join_type, on, Expr::conjunction(kept))
     }
 
     fn plan_table_factor(&mut self, factor: &TableFactor) -> Result<LogicalPlan> {
@@ -332,16 +513,13 @@ impl<'a> SqlPlanner<'a> {
         select: &Select,
         order_by: &[ast::OrderByExpr],
     ) -> Result<LogicalPlan> {
-        if select.having.is_some()
-            && matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty())
-        {
-            // HAVING without GROUP BY is a global aggregate; handled below.
-        }
-        let mut plan = self.plan_from(&select.from)?;
-        if let Some(selection) = &select.selection {
-            let predicate = self.sql_to_expr(selection, plan.schema())?;
-            plan = LogicalPlan::filter(plan, predicate)?;
-        }
+        // The top SELECT of a subquery collects its correlated conjuncts.
+        let subquery_top = self
+            .frames
+            .last_mut()
+            .is_some_and(|f| std::mem::take(&mut f.pending_top));
+        let relations = self.plan_from_relations(&select.from)?;
+        let mut plan = self.plan_where(relations, select.selection.as_ref(), subquery_top)?;
         let input_schema = plan.schema().clone();
 
         // SELECT list, with wildcards expanded.
@@ -367,6 +545,9 @@ impl<'a> SqlPlanner<'a> {
                 }
                 SelectItem::Wildcard(_) => {
                     for f in input_schema.fields() {
+                        if subquery::is_hidden_qualifier(f.qualifier.as_deref()) {
+                            continue;
+                        }
                         select_exprs.push(Expr::Column(Column::qualified(
                             f.qualifier.clone(),
                             f.name(),
@@ -401,8 +582,23 @@ impl<'a> SqlPlanner<'a> {
             }
         }
 
+        if select_exprs
+            .iter()
+            .any(|e| e.columns().iter().any(subquery::is_outer))
+        {
+            return Err(EngineError::NotSupported(
+                "correlated references in a subquery's select list".into(),
+            ));
+        }
+        let user_select_len = select_exprs.len();
+        let correlated_keys = if subquery_top && self.has_correlation() {
+            self.export_correlated_columns(&mut select_exprs)
+        } else {
+            vec![]
+        };
+
         // GROUP BY expressions (input expressions, select aliases or ordinals).
-        let group_by: Vec<Expr> = match &select.group_by {
+        let mut group_by: Vec<Expr> = match &select.group_by {
             GroupByExpr::Expressions(exprs, modifiers) => {
                 if !modifiers.is_empty() {
                     return Err(EngineError::NotSupported(
@@ -450,10 +646,41 @@ impl<'a> SqlPlanner<'a> {
                 .collect(),
         };
 
+        if !correlated_keys.is_empty()
+            && (select_exprs[..user_select_len]
+                .iter()
+                .any(Expr::contains_aggregate)
+                || select.having.is_some())
+        {
+            // An aggregate per outer row becomes an aggregate per correlation key.
+            if !group_by.is_empty() {
+                return Err(EngineError::NotSupported(
+                    "GROUP BY in a correlated subquery".into(),
+                ));
+            }
+            if self.current_kind() == Some(subquery::SubqueryKind::Exists) {
+                return Err(EngineError::NotSupported(
+                    "aggregates in a correlated EXISTS subquery".into(),
+                ));
+            }
+            group_by = correlated_keys.clone();
+        }
+
+        let mut having_joins = Vec::new();
         let having = match &select.having {
-            Some(h) => Some(self.sql_to_expr(h, &input_schema)?),
+            Some(h) => {
+                let (h, joins) = self.having_subqueries(h, &input_schema)?;
+                let schema = joins
+                    .iter()
+                    .fold(input_schema.clone(), |acc, j| acc.join(j.schema()));
+                having_joins = joins;
+                Some(self.sql_to_expr(&h, &schema)?)
+            }
             None => None,
         };
+        let having_extra = having_joins
+            .iter()
+            .fold(PlanSchema::default(), |acc, j| acc.join(j.schema()));
 
         // ORDER BY keys: resolved against the select list first, then the input.
         enum OrderTarget {
@@ -521,8 +748,9 @@ impl<'a> SqlPlanner<'a> {
                 .iter()
                 .map(|a| coerce(a.clone(), &input_schema))
                 .collect::<Result<_>>()?;
+            let rewrite_schema = input_schema.join(&having_extra);
             let rewrite = |e: Expr| -> Result<Expr> {
-                let e = coerce(e, &input_schema)?;
+                let e = coerce(e, &rewrite_schema)?;
                 let rewritten = e.transform_down(&mut |n| {
                     if let Some(i) = coerced_groups.iter().position(|g| g == n) {
                         let f = agg_schema.field(i);
@@ -537,11 +765,14 @@ impl<'a> SqlPlanner<'a> {
                     }
                     None
                 })?;
-                // Any column left must be a grouping key.
+                // Any column left must be a grouping key (or a HAVING subquery's value).
                 for c in rewritten.columns() {
                     if agg_schema
                         .try_index_of(c.relation.as_deref(), &c.name)?
                         .is_none()
+                        && having_extra
+                            .try_index_of(c.relation.as_deref(), &c.name)?
+                            .is_none()
                     {
                         return Err(EngineError::Plan(format!(
                             "column '{c}' must appear in the GROUP BY clause or be used in an aggregate function"
@@ -578,6 +809,9 @@ impl<'a> SqlPlanner<'a> {
             (select_exprs, having, order_targets)
         };
 
+        for j in having_joins {
+            plan = LogicalPlan::join(plan, j, JoinType::Single, vec![], None)?;
+        }
         if let Some(h) = having {
             plan = LogicalPlan::filter(plan, h)?;
         }
@@ -654,8 +888,16 @@ impl<'a> SqlPlanner<'a> {
         Ok(match e {
             ast::Expr::Identifier(ident) => {
                 let column = Column::new(normalize_ident(ident));
-                schema.index_of(None, &column.name)?;
-                Expr::Column(column)
+                match schema.index_of(None, &column.name) {
+                    Ok(_) => Expr::Column(column),
+                    Err(err @ EngineError::ColumnNotFound { .. }) => {
+                        match self.resolve_outer(None, &column.name) {
+                            Some(outer) => Expr::Column(outer),
+                            None => return Err(err),
+                        }
+                    }
+                    Err(other) => return Err(other),
+                }
             }
             ast::Expr::CompoundIdentifier(parts) => {
                 if parts.len() != 2 {
@@ -663,8 +905,16 @@ impl<'a> SqlPlanner<'a> {
                 }
                 let column =
                     Column::qualified(Some(normalize_ident(&parts[0])), normalize_ident(&parts[1]));
-                schema.index_of(column.relation.as_deref(), &column.name)?;
-                Expr::Column(column)
+                match schema.index_of(column.relation.as_deref(), &column.name) {
+                    Ok(_) => Expr::Column(column),
+                    Err(err @ EngineError::ColumnNotFound { .. }) => {
+                        match self.resolve_outer(column.relation.as_deref(), &column.name) {
+                            Some(outer) => Expr::Column(outer),
+                            None => return Err(err),
+                        }
+                    }
+                    Err(other) => return Err(other),
+                }
             }
             ast::Expr::Value(v) => Expr::Literal(value_to_scalar(&v.value)?),
             ast::Expr::TypedString(ts) => {
@@ -760,7 +1010,7 @@ impl<'a> SqlPlanner<'a> {
                 },
                 _ => {
                     return Err(EngineError::NotSupported(
-                        "IN (subquery) (coming with the join engine)".into(),
+                        "IN (subquery) here; subqueries are supported in WHERE conjuncts".into(),
                     ))
                 }
             },
@@ -862,7 +1112,7 @@ impl<'a> SqlPlanner<'a> {
             ast::Expr::Function(function) => self.function_to_expr(function, schema)?,
             ast::Expr::Subquery(_) | ast::Expr::Exists { .. } => {
                 return Err(EngineError::NotSupported(
-                    "subqueries in expressions (coming with the join engine)".into(),
+                    "subqueries here; they are supported in WHERE and HAVING conditions".into(),
                 ))
             }
             other => return Err(EngineError::NotSupported(format!("expression {other}"))),
@@ -1124,7 +1374,7 @@ fn apply_alias(plan: LogicalPlan, alias: Option<&ast::TableAlias>) -> Result<Log
     Ok(LogicalPlan::alias(plan, normalize_ident(&alias.name)))
 }
 
-fn rename_columns(plan: LogicalPlan, names: Vec<String>) -> Result<LogicalPlan> {
+pub(super) fn rename_columns(plan: LogicalPlan, names: Vec<String>) -> Result<LogicalPlan> {
     let schema = plan.schema().clone();
     if names.len() > schema.len() {
         return Err(EngineError::Plan(format!(
@@ -1308,4 +1558,57 @@ pub fn sql_type(t: &ast::DataType) -> Result<DataType> {
         }
         _ => return Err(EngineError::NotSupported(format!("type {t}"))),
     })
+}
+
+/// Split a join condition into equi-join key pairs (left expression, right expression) and
+/// the remaining conjuncts.
+pub(super) fn split_join_condition(
+    condition: Expr,
+    left: &PlanSchema,
+    right: &PlanSchema,
+) -> (Vec<(Expr, Expr)>, Vec<Expr>) {
+    use crate::optimizer::references_only;
+    let mut on = Vec::new();
+    let mut rest = Vec::new();
+    for c in condition.split_conjunction() {
+        if let Expr::Binary {
+            left: a,
+            op: BinaryOp::Eq,
+            right: b,
+        } = &c
+        {
+            if references_only(a, left) && references_only(b, right) {
+                on.push(((**a).clone(), (**b).clone()));
+                continue;
+            }
+            if references_only(b, left) && references_only(a, right) {
+                on.push(((**b).clone(), (**a).clone()));
+                continue;
+            }
+        }
+        rest.push(c);
+    }
+    (on, rest)
+}
+
+/// Inline CTEs that ended up referenced only once (sharing only pays for several references).
+fn unshare_single_references(plan: LogicalPlan) -> Result<LogicalPlan> {
+    fn count(plan: &LogicalPlan, counts: &mut HashMap<usize, usize>) {
+        if let LogicalPlan::SharedCte { id, .. } = plan {
+            *counts.entry(*id).or_default() += 1;
+        }
+        for input in plan.inputs() {
+            count(input, counts);
+        }
+    }
+    fn rewrite(plan: LogicalPlan, counts: &HashMap<usize, usize>) -> Result<LogicalPlan> {
+        let plan = match plan {
+            LogicalPlan::SharedCte { id, input, .. } if counts.get(&id) == Some(&1) => *input,
+            other => other,
+        };
+        crate::optimizer::map_inputs(plan, &mut |p| rewrite(p, counts))
+    }
+    let mut counts = HashMap::new();
+    count(&plan, &mut counts);
+    rewrite(plan, &counts)
 }

@@ -1,0 +1,623 @@
+//! Subqueries in `WHERE` and `HAVING`, planned as joins rather than run once per row.
+//!
+//! Each subquery becomes the right input of a join with the outer query:
+//!
+//! | SQL                              | join                                         |
+//! |----------------------------------|----------------------------------------------|
+//! | `EXISTS (q)` / `NOT EXISTS (q)`  | semi / anti join                             |
+//! | `x IN (q)`                       | semi join on `x = q.col`                     |
+//! | `x NOT IN (q)`                   | null-aware anti join on `x = q.col`          |
+//! | `(q)` as a value, uncorrelated   | single join (one row at most, else an error) |
+//! | `(q)` as a value, correlated     | left join with `q` grouped by its correlation keys |
+//!
+//! **Decorrelation.** While a subquery is planned, names that do not resolve inside it are
+//! looked up in the outer query and marked as outer references. The conjuncts of the
+//! subquery's `WHERE` that contain outer references are taken out of it; the inner columns
+//! they use are added to the subquery's output (and, for an aggregate subquery, to its
+//! `GROUP BY`, which turns "an aggregate per outer row" into "an aggregate per key"). The
+//! taken conjuncts then become the join's keys (`inner = outer` equalities) and residual
+//! condition. A correlated `count(...)` returns 0 rather than NULL for keys without rows.
+//!
+//! A subquery join is attached to the single `FROM` relation it references (so
+//! `o_orderkey IN (set)` filters `orders` before it is joined), except an `EXISTS` over a
+//! subquery estimated larger than that relation, which goes above all relations (so the big
+//! table probes a small, already joined outer side, as in TPC-H Q21).
+
+use sqlparser::ast::{self, Query};
+
+use crate::error::{EngineError, Result};
+use crate::frontend::sql::SqlPlanner;
+use crate::logical::expr::{BinaryOp, Column, Expr, ScalarFunction};
+use crate::logical::plan::{JoinType, LogicalPlan};
+use crate::logical::scalar::ScalarValue;
+use crate::logical::schema::PlanSchema;
+use crate::optimizer::cardinality::{estimate_rows, selectivity};
+use crate::optimizer::references_only;
+
+/// Prefix of the relation of a column that refers to the outer query.
+const OUTER: &str = "\u{1}outer\u{1}";
+
+/// Prefix of the aliases given to planned subqueries.
+pub(crate) const SUBQUERY_PREFIX: &str = "__sq";
+
+/// True for a column reference into the outer query.
+pub fn is_outer(c: &Column) -> bool {
+    c.relation.as_deref().is_some_and(|r| r.starts_with(OUTER))
+}
+
+/// A reference to column `name` of the outer query.
+pub(super) fn outer_column(qualifier: Option<&str>, name: &str) -> Column {
+    Column::qualified(Some(format!("{OUTER}{}", qualifier.unwrap_or(""))), name)
+}
+
+fn strip_outer(c: &Column) -> Column {
+    let relation = c
+        .relation
+        .as_deref()
+        .and_then(|r| r.strip_prefix(OUTER))
+        .filter(|r| !r.is_empty())
+        .map(str::to_string);
+    Column::qualified(relation, c.name.clone())
+}
+
+fn has_outer(e: &Expr) -> bool {
+    e.columns().iter().any(is_outer)
+}
+
+/// True for hidden columns added by subquery planning (never shown by `SELECT *`).
+pub fn is_hidden_qualifier(q: Option<&str>) -> bool {
+    q.is_some_and(|q| q.starts_with(SUBQUERY_PREFIX))
+}
+
+/// What the outer query does with a subquery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SubqueryKind {
+    Exists,
+    In,
+    Scalar,
+}
+
+/// State of a subquery being planned.
+#[derive(Debug)]
+pub(crate) struct SubqueryFrame {
+    /// The schema outer references resolve against.
+    pub outer: PlanSchema,
+    pub kind: SubqueryKind,
+    /// True until the subquery's top-level SELECT starts planning.
+    pub pending_top: bool,
+    /// Correlated conjuncts taken out of the subquery's WHERE.
+    pub correlated: Vec<Expr>,
+    /// Inner columns the correlated conjuncts use, and their output names.
+    pub corr_names: Vec<(Column, String)>,
+}
+
+/// A subquery planned as the right side of a join.
+struct SubqueryJoin {
+    right: LogicalPlan,
+    join_type: JoinType,
+    /// (outer expression, subquery expression).
+    on: Vec<(Expr, Expr)>,
+    residual: Vec<Expr>,
+    /// `[NOT] EXISTS` (attached where the sizes say; `IN` sets go to their relation).
+    from_exists: bool,
+}
+
+struct PlannedSubquery {
+    plan: LogicalPlan,
+    alias: String,
+    value: String,
+    on: Vec<(Expr, Expr)>,
+    residual: Vec<Expr>,
+    count_like: bool,
+}
+
+/// Conjuncts of an AST expression.
+fn split_ast_conjunction(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
+    match e {
+        ast::Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::And,
+            right,
+        } => {
+            split_ast_conjunction(left, out);
+            split_ast_conjunction(right, out);
+        }
+        ast::Expr::Nested(inner)
+            if matches!(
+                inner.as_ref(),
+                ast::Expr::BinaryOp {
+                    op: ast::BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            split_ast_conjunction(inner, out)
+        }
+        other => out.push(other.clone()),
+    }
+}
+
+fn is_count_query(query: &Query) -> bool {
+    let ast::SetExpr::Select(select) = query.body.as_ref() else {
+        return false;
+    };
+    let first = match select.projection.first() {
+        Some(ast::SelectItem::UnnamedExpr(e))
+        | Some(ast::SelectItem::ExprWithAlias { expr: e, .. }) => e,
+        _ => return false,
+    };
+    matches!(first, ast::Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("count"))
+}
+
+/// True when `e` is a comparison with the subquery value `column` on one side, so a NULL
+/// value (no matching row) makes it not TRUE and the join may be inner.
+fn rejects_null_of(e: &Expr, alias: &str) -> bool {
+    fn is_value(e: &Expr, alias: &str) -> bool {
+        match e {
+            Expr::Column(c) => c.relation.as_deref() == Some(alias),
+            Expr::Cast { expr, .. } => is_value(expr, alias),
+            _ => false,
+        }
+    }
+    match e {
+        Expr::Binary { left, op, right } if op.is_comparison() => {
+            is_value(left, alias) || is_value(right, alias)
+        }
+        _ => false,
+    }
+}
+
+impl SqlPlanner<'_> {
+    /// Plan a subquery against the outer schema `outer`.
+    fn plan_subquery(
+        &mut self,
+        query: &Query,
+        outer: &PlanSchema,
+        kind: SubqueryKind,
+    ) -> Result<PlannedSubquery> {
+        self.frames.push(SubqueryFrame {
+            outer: outer.clone(),
+            kind,
+            pending_top: true,
+            correlated: Vec::new(),
+            corr_names: Vec::new(),
+        });
+        let planned = self.plan_query(query);
+        let frame = self.frames.pop().expect("pushed above");
+        let plan = planned?;
+        if !frame.correlated.is_empty() && query.limit_clause.is_some() {
+            return Err(EngineError::NotSupported(
+                "LIMIT in a correlated subquery".into(),
+            ));
+        }
+        self.next_subquery += 1;
+        let alias = format!("{SUBQUERY_PREFIX}{}", self.next_subquery);
+        // The value column gets a fixed name, so it never clashes with an outer column
+        // (`HAVING count(*) > (SELECT count(*) ...)`).
+        let plan = if kind != SubqueryKind::Exists && !plan.schema().is_empty() {
+            super::sql::rename_columns(plan, vec!["__value".to_string()])?
+        } else {
+            plan
+        };
+        let plan = LogicalPlan::alias(plan, alias.clone());
+        let value = plan.schema().field(0).name().to_string();
+        let visible = plan.schema().len() - frame.corr_names.len();
+        if kind != SubqueryKind::Exists && visible != 1 {
+            return Err(EngineError::Plan(format!(
+                "subquery must return exactly one column, it returns {visible}"
+            )));
+        }
+        let rewrite = |e: Expr| -> Result<Expr> {
+            e.transform_up(&mut |n| match n {
+                Expr::Column(c) if is_outer(&c) => Ok(Expr::Column(strip_outer(&c))),
+                Expr::Column(c) => {
+                    let name = frame
+                        .corr_names
+                        .iter()
+                        .find(|(k, _)| *k == c)
+                        .map(|(_, n)| n.clone())
+                        .ok_or_else(|| {
+                            EngineError::Internal(format!("correlated column {c} not exported"))
+                        })?;
+                    Ok(Expr::Column(Column::qualified(Some(alias.clone()), name)))
+                }
+                other => Ok(other),
+            })
+        };
+        let mut on = Vec::new();
+        let mut residual = Vec::new();
+        for c in frame.correlated {
+            if let Expr::Binary {
+                left,
+                op: BinaryOp::Eq,
+                right,
+            } = &c
+            {
+                let only_outer =
+                    |e: &Expr| !e.columns().is_empty() && e.columns().iter().all(is_outer);
+                let only_inner = |e: &Expr| !e.columns().is_empty() && !has_outer(e);
+                if only_outer(left) && only_inner(right) {
+                    on.push((rewrite((**left).clone())?, rewrite((**right).clone())?));
+                    continue;
+                }
+                if only_inner(left) && only_outer(right) {
+                    on.push((rewrite((**right).clone())?, rewrite((**left).clone())?));
+                    continue;
+                }
+            }
+            residual.push(rewrite(c)?);
+        }
+        Ok(PlannedSubquery {
+            plan,
+            alias,
+            value,
+            on,
+            residual,
+            count_like: is_count_query(query),
+        })
+    }
+
+    /// Replace scalar subqueries in `e` by references to their (joined) results.
+    fn replace_scalar_subqueries(
+        &mut self,
+        e: &ast::Expr,
+        outer: &PlanSchema,
+        out: &mut Vec<PlannedSubquery>,
+    ) -> Result<ast::Expr> {
+        use ast::Expr as A;
+        let mut rec = |x: &ast::Expr, out: &mut Vec<PlannedSubquery>| -> Result<Box<ast::Expr>> {
+            Ok(Box::new(self.replace_scalar_subqueries(x, outer, out)?))
+        };
+        Ok(match e {
+            A::Subquery(q) => {
+                let planned = self.plan_subquery(q, outer, SubqueryKind::Scalar)?;
+                let reference = A::CompoundIdentifier(vec![
+                    ast::Ident::with_quote('"', planned.alias.clone()),
+                    ast::Ident::with_quote('"', planned.value.clone()),
+                ]);
+                out.push(planned);
+                reference
+            }
+            A::BinaryOp { left, op, right } => A::BinaryOp {
+                left: rec(left, out)?,
+                op: op.clone(),
+                right: rec(right, out)?,
+            },
+            A::UnaryOp { op, expr } => A::UnaryOp {
+                op: *op,
+                expr: rec(expr, out)?,
+            },
+            A::Nested(inner) => A::Nested(rec(inner, out)?),
+            A::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => A::Between {
+                expr: rec(expr, out)?,
+                negated: *negated,
+                low: rec(low, out)?,
+                high: rec(high, out)?,
+            },
+            A::Cast {
+                kind,
+                expr,
+                data_type,
+                format,
+            } => A::Cast {
+                kind: kind.clone(),
+                expr: rec(expr, out)?,
+                data_type: data_type.clone(),
+                format: format.clone(),
+            },
+            A::IsNull(inner) => A::IsNull(rec(inner, out)?),
+            A::IsNotNull(inner) => A::IsNotNull(rec(inner, out)?),
+            other => other.clone(),
+        })
+    }
+
+    /// Plan a SELECT's FROM relations and WHERE clause, turning subqueries into joins.
+    pub(super) fn plan_where(
+        &mut self,
+        mut relations: Vec<LogicalPlan>,
+        selection: Option<&ast::Expr>,
+        subquery_top: bool,
+    ) -> Result<LogicalPlan> {
+        let combined = relations[1..]
+            .iter()
+            .fold(relations[0].schema().clone(), |acc, r| acc.join(r.schema()));
+        let mut plain: Vec<Expr> = Vec::new();
+        let mut joins: Vec<(SubqueryJoin, Option<Expr>)> = Vec::new();
+        let mut conjuncts = Vec::new();
+        if let Some(selection) = selection {
+            split_ast_conjunction(selection, &mut conjuncts);
+        }
+        for conjunct in &conjuncts {
+            let (negated, core) = match conjunct {
+                ast::Expr::UnaryOp {
+                    op: ast::UnaryOperator::Not,
+                    expr,
+                } => match expr.as_ref() {
+                    ast::Expr::Nested(inner) => (true, inner.as_ref()),
+                    other => (true, other),
+                },
+                other => (false, other),
+            };
+            match core {
+                ast::Expr::Exists {
+                    subquery,
+                    negated: n,
+                } => {
+                    let sq = self.plan_subquery(subquery, &combined, SubqueryKind::Exists)?;
+                    let join_type = if negated ^ n {
+                        JoinType::Anti
+                    } else {
+                        JoinType::Semi
+                    };
+                    joins.push((
+                        SubqueryJoin {
+                            right: sq.plan,
+                            join_type,
+                            on: sq.on,
+                            residual: sq.residual,
+                            from_exists: true,
+                        },
+                        None,
+                    ));
+                    continue;
+                }
+                ast::Expr::In {
+                    expr,
+                    target: ast::InTarget::Subquery(subquery),
+                    negated: n,
+                    ..
+                } => {
+                    let probe = self.sql_to_expr(expr, &combined)?;
+                    if has_outer(&probe) {
+                        return Err(EngineError::NotSupported(
+                            "outer references on the left of IN (subquery)".into(),
+                        ));
+                    }
+                    let sq = self.plan_subquery(subquery, &combined, SubqueryKind::In)?;
+                    let value = Expr::Column(Column::qualified(Some(sq.alias.clone()), sq.value));
+                    let mut on = vec![(probe, value)];
+                    let negated = negated ^ n;
+                    if negated && !(sq.on.is_empty() && sq.residual.is_empty()) {
+                        return Err(EngineError::NotSupported(
+                            "correlated NOT IN (subquery); use NOT EXISTS".into(),
+                        ));
+                    }
+                    on.extend(sq.on);
+                    joins.push((
+                        SubqueryJoin {
+                            right: sq.plan,
+                            join_type: if negated {
+                                JoinType::AntiNullAware
+                            } else {
+                                JoinType::Semi
+                            },
+                            on,
+                            residual: sq.residual,
+                            from_exists: false,
+                        },
+                        None,
+                    ));
+                    continue;
+                }
+                _ => {}
+            }
+            let mut scalars = Vec::new();
+            let rewritten = self.replace_scalar_subqueries(conjunct, &combined, &mut scalars)?;
+            if scalars.is_empty() {
+                let e = self.sql_to_expr(conjunct, &combined)?;
+                if has_outer(&e) {
+                    if subquery_top {
+                        self.frames
+                            .last_mut()
+                            .expect("subquery frame")
+                            .correlated
+                            .push(e);
+                        continue;
+                    }
+                    return Err(EngineError::NotSupported(format!(
+                        "correlated reference in a nested query: {conjunct}"
+                    )));
+                }
+                plain.push(e);
+                continue;
+            }
+            let schema = scalars
+                .iter()
+                .fold(combined.clone(), |acc, s| acc.join(s.plan.schema()));
+            let mut e = self.sql_to_expr(&rewritten, &schema)?;
+            if has_outer(&e) {
+                return Err(EngineError::NotSupported(format!(
+                    "correlated reference next to a subquery: {conjunct}"
+                )));
+            }
+            let n = scalars.len();
+            for (k, sq) in scalars.into_iter().enumerate() {
+                if !sq.residual.is_empty() {
+                    return Err(EngineError::NotSupported(
+                        "a scalar subquery correlated by something other than equalities".into(),
+                    ));
+                }
+                let value = Expr::Column(Column::qualified(Some(sq.alias.clone()), sq.value));
+                let join_type = if sq.on.is_empty() {
+                    JoinType::Single
+                } else if sq.count_like {
+                    // No row for a key means a count of 0, not NULL.
+                    let zero = Expr::Literal(ScalarValue::int64(0));
+                    e = e.transform_up(&mut |x| {
+                        Ok(if x == value {
+                            Expr::Function {
+                                func: ScalarFunction::Coalesce,
+                                args: vec![x, zero.clone()],
+                            }
+                        } else {
+                            x
+                        })
+                    })?;
+                    JoinType::Left
+                } else if n == 1 && rejects_null_of(&e, &sq.alias) {
+                    JoinType::Inner
+                } else {
+                    JoinType::Left
+                };
+                let filter = (k == n - 1).then(|| e.clone());
+                joins.push((
+                    SubqueryJoin {
+                        right: sq.plan,
+                        join_type,
+                        on: sq.on,
+                        residual: vec![],
+                        from_exists: false,
+                    },
+                    filter,
+                ));
+            }
+        }
+
+        // Estimated size of each relation after its own conditions.
+        let estimates: Vec<f64> = relations
+            .iter()
+            .map(|r| {
+                let own: f64 = plain
+                    .iter()
+                    .filter(|c| references_only(c, r.schema()))
+                    .map(selectivity)
+                    .product();
+                estimate_rows(r) * own
+            })
+            .collect();
+
+        let mut above: Vec<(SubqueryJoin, Option<Expr>)> = Vec::new();
+        for (join, filter) in joins {
+            // Outer columns the join and its follow-up filter need.
+            let mut needed: Vec<Expr> = join.on.iter().map(|(o, _)| o.clone()).collect();
+            needed.extend(join.residual.iter().cloned());
+            needed.extend(filter.iter().cloned());
+            let outer_columns: Vec<Column> = needed
+                .iter()
+                .flat_map(|e| e.columns())
+                .filter(|c| !is_hidden_qualifier(c.relation.as_deref()))
+                .collect();
+            let target = (0..relations.len()).find(|&i| {
+                outer_columns.iter().all(|c| {
+                    matches!(
+                        relations[i]
+                            .schema()
+                            .try_index_of(c.relation.as_deref(), &c.name),
+                        Ok(Some(_))
+                    )
+                })
+            });
+            let attach_here = match target {
+                Some(i) if relations.len() == 1 => Some(i),
+                Some(i) if join.from_exists => {
+                    (estimate_rows(&join.right) < estimates[i]).then_some(i)
+                }
+                Some(i) => Some(i),
+                None => None,
+            };
+            match attach_here {
+                Some(i) => {
+                    let rel = std::mem::replace(&mut relations[i], LogicalPlan::empty_row());
+                    relations[i] = attach(rel, join, filter)?;
+                }
+                None => above.push((join, filter)),
+            }
+        }
+
+        let mut iter = relations.into_iter();
+        let mut plan = iter.next().expect("at least one relation");
+        for r in iter {
+            plan = LogicalPlan::join(plan, r, JoinType::Inner, vec![], None)?;
+        }
+        if let Some(p) = Expr::conjunction(plain) {
+            plan = LogicalPlan::filter(plan, p)?;
+        }
+        for (join, filter) in above {
+            plan = attach(plan, join, filter)?;
+        }
+        Ok(plan)
+    }
+
+    /// Scalar subqueries in HAVING (uncorrelated only): returns the rewritten AST and the
+    /// subquery plans to single-join after the aggregation.
+    pub(super) fn having_subqueries(
+        &mut self,
+        having: &ast::Expr,
+        input: &PlanSchema,
+    ) -> Result<(ast::Expr, Vec<LogicalPlan>)> {
+        let mut scalars = Vec::new();
+        let rewritten = self.replace_scalar_subqueries(having, input, &mut scalars)?;
+        let mut plans = Vec::new();
+        for sq in scalars {
+            if !sq.on.is_empty() || !sq.residual.is_empty() {
+                return Err(EngineError::NotSupported(
+                    "correlated subqueries in HAVING".into(),
+                ));
+            }
+            plans.push(sq.plan);
+        }
+        Ok((rewritten, plans))
+    }
+
+    /// Resolve a name that is not in the local schema against the enclosing query, if any.
+    pub(super) fn resolve_outer(&self, qualifier: Option<&str>, name: &str) -> Option<Column> {
+        let frame = self.frames.last()?;
+        let index = frame.outer.try_index_of(qualifier, name).ok()??;
+        let f = frame.outer.field(index);
+        Some(outer_column(f.qualifier.as_deref(), f.name()))
+    }
+
+    /// At the top SELECT of a correlated subquery: export the inner columns its correlated
+    /// conjuncts use as extra output columns. Returns them (to be grouped by when the
+    /// subquery aggregates).
+    pub(super) fn export_correlated_columns(&mut self, select_exprs: &mut Vec<Expr>) -> Vec<Expr> {
+        let Some(frame) = self.frames.last_mut() else {
+            return vec![];
+        };
+        let mut inner: Vec<Column> = Vec::new();
+        for c in &frame.correlated {
+            for col in c.columns() {
+                if !is_outer(&col) && !inner.contains(&col) {
+                    inner.push(col);
+                }
+            }
+        }
+        let mut keys = Vec::new();
+        for (i, col) in inner.into_iter().enumerate() {
+            let name = format!("__corr{i}");
+            select_exprs.push(Expr::Column(col.clone()).alias(name.clone()));
+            keys.push(Expr::Column(col.clone()));
+            frame.corr_names.push((col, name));
+        }
+        keys
+    }
+
+    /// The kind of the subquery whose top SELECT is being planned.
+    pub(super) fn current_kind(&self) -> Option<SubqueryKind> {
+        self.frames.last().map(|f| f.kind)
+    }
+
+    /// True when the current subquery frame has correlated conjuncts.
+    pub(super) fn has_correlation(&self) -> bool {
+        self.frames.last().is_some_and(|f| !f.correlated.is_empty())
+    }
+}
+
+fn attach(plan: LogicalPlan, join: SubqueryJoin, filter: Option<Expr>) -> Result<LogicalPlan> {
+    let joined = LogicalPlan::join(
+        plan,
+        join.right,
+        join.join_type,
+        join.on,
+        Expr::conjunction(join.residual),
+    )?;
+    match filter {
+        Some(f) => LogicalPlan::filter(joined, f),
+        None => Ok(joined),
+    }
+}
