@@ -1,0 +1,456 @@
+//! The join operators against a naive reference: every join type on random inputs with NULL
+//! and duplicate keys, several probe partitions running on threads, with and without a
+//! residual condition; plus bounded output batches for a many-to-many join, the scalar
+//! subquery error and the memory budget.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, Int64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use ooc_engine::logical::expr::BinaryOp;
+use ooc_engine::memory::MemoryPool;
+use ooc_engine::metrics::OperatorMetrics;
+use ooc_engine::physical::expr::PhysicalExpr;
+use ooc_engine::physical::joins::{HashJoinExec, JoinSide, NestedLoopJoinExec, PhysicalJoinType};
+use ooc_engine::physical::{BatchStream, ExecutionPlan, TaskContext};
+use ooc_engine::{EngineError, Result};
+
+/// Serves fixed batches, one list per partition.
+#[derive(Debug)]
+struct MemoryExec {
+    schema: SchemaRef,
+    partitions: Vec<Vec<RecordBatch>>,
+    metrics: Arc<OperatorMetrics>,
+}
+
+impl ExecutionPlan for MemoryExec {
+    fn name(&self) -> &str {
+        "Memory"
+    }
+    fn details(&self) -> String {
+        String::new()
+    }
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+    fn children(&self) -> Vec<Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+    fn output_partitions(&self) -> usize {
+        self.partitions.len()
+    }
+    fn execute(self: Arc<Self>, partition: usize, _ctx: Arc<TaskContext>) -> Result<BatchStream> {
+        Ok(Box::new(
+            self.partitions[partition].clone().into_iter().map(Ok),
+        ))
+    }
+    fn metrics(&self) -> &Arc<OperatorMetrics> {
+        &self.metrics
+    }
+}
+
+type Row = (Option<i64>, i64);
+
+fn schema(a: &str, b: &str) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(a, DataType::Int64, true),
+        Field::new(b, DataType::Int64, true),
+    ]))
+}
+
+/// `rows` split into `partitions` partitions of batches of at most 7 rows.
+fn memory(rows: &[Row], partitions: usize, names: (&str, &str)) -> Arc<dyn ExecutionPlan> {
+    let schema = schema(names.0, names.1);
+    let mut parts = vec![Vec::new(); partitions];
+    for (i, chunk) in rows.chunks(7).enumerate() {
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Int64Array::from(
+                    chunk.iter().map(|r| r.0).collect::<Vec<_>>(),
+                )),
+                Arc::new(Int64Array::from(
+                    chunk.iter().map(|r| r.1).collect::<Vec<_>>(),
+                )),
+            ],
+        )
+        .unwrap();
+        parts[i % partitions].push(batch);
+    }
+    Arc::new(MemoryExec {
+        schema,
+        partitions: parts,
+        metrics: Arc::default(),
+    })
+}
+
+fn context(batch_size: usize, limit: usize) -> Arc<TaskContext> {
+    Arc::new(TaskContext {
+        memory_pool: MemoryPool::new(limit),
+        batch_size,
+        threads: 2,
+        morsel_rows: 1 << 17,
+        bytes_read: Arc::default(),
+        progress: Arc::default(),
+        cancelled: Arc::default(),
+    })
+}
+
+/// Run every output partition on its own thread; all batches.
+fn run(plan: Arc<dyn ExecutionPlan>, ctx: Arc<TaskContext>) -> Result<Vec<RecordBatch>> {
+    let results: Vec<Result<Vec<RecordBatch>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..plan.output_partitions())
+            .map(|p| {
+                let plan = Arc::clone(&plan);
+                let ctx = Arc::clone(&ctx);
+                scope.spawn(move || plan.execute(p, ctx)?.collect::<Result<Vec<_>>>())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all = Vec::new();
+    for r in results {
+        all.extend(r?);
+    }
+    Ok(all)
+}
+
+fn rows_of(batches: &[RecordBatch]) -> Vec<Vec<Option<i64>>> {
+    let mut out = Vec::new();
+    for b in batches {
+        for r in 0..b.num_rows() {
+            out.push(
+                b.columns()
+                    .iter()
+                    .map(|c| {
+                        let a = c.as_primitive::<Int64Type>();
+                        a.is_valid(r).then(|| a.value(r))
+                    })
+                    .collect(),
+            );
+        }
+    }
+    out.sort();
+    out
+}
+
+const ALL_TYPES: [PhysicalJoinType; 10] = [
+    PhysicalJoinType::Inner,
+    PhysicalJoinType::ProbeOuter,
+    PhysicalJoinType::BuildOuter,
+    PhysicalJoinType::FullOuter,
+    PhysicalJoinType::ProbeSemi,
+    PhysicalJoinType::ProbeAnti,
+    PhysicalJoinType::ProbeAntiNullAware,
+    PhysicalJoinType::BuildSemi,
+    PhysicalJoinType::BuildAnti,
+    PhysicalJoinType::ProbeSingle,
+];
+
+fn output_of(t: PhysicalJoinType) -> Vec<(JoinSide, usize)> {
+    use PhysicalJoinType as T;
+    match t {
+        T::ProbeSemi | T::ProbeAnti | T::ProbeAntiNullAware => {
+            vec![(JoinSide::Probe, 0), (JoinSide::Probe, 1)]
+        }
+        T::BuildSemi | T::BuildAnti => vec![(JoinSide::Build, 0), (JoinSide::Build, 1)],
+        _ => vec![
+            (JoinSide::Probe, 0),
+            (JoinSide::Probe, 1),
+            (JoinSide::Build, 0),
+            (JoinSide::Build, 1),
+        ],
+    }
+}
+
+fn output_schema(t: PhysicalJoinType) -> SchemaRef {
+    let fields: Vec<Field> = output_of(t)
+        .iter()
+        .enumerate()
+        .map(|(i, _)| Field::new(format!("c{i}"), DataType::Int64, true))
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// The expected rows, or `None` when the join must fail (single join with two matches).
+fn reference(
+    t: PhysicalJoinType,
+    probe: &[Row],
+    build: &[Row],
+    keyed: bool,
+    filtered: bool,
+) -> Option<Vec<Vec<Option<i64>>>> {
+    use PhysicalJoinType as T;
+    let cond = |p: &Row, b: &Row| {
+        let key_ok = !keyed || matches!((p.0, b.0), (Some(x), Some(y)) if x == y);
+        key_ok && (!filtered || p.1 < b.1)
+    };
+    let pr = |p: &Row| vec![p.0, Some(p.1)];
+    let br = |b: &Row| vec![b.0, Some(b.1)];
+    let mut out = Vec::new();
+    let probe_matches: Vec<usize> = probe
+        .iter()
+        .map(|p| build.iter().filter(|b| cond(p, b)).count())
+        .collect();
+    let build_matched: Vec<bool> = build
+        .iter()
+        .map(|b| probe.iter().any(|p| cond(p, b)))
+        .collect();
+    if matches!(
+        t,
+        T::Inner | T::ProbeOuter | T::BuildOuter | T::FullOuter | T::ProbeSingle
+    ) {
+        for p in probe {
+            for b in build {
+                if cond(p, b) {
+                    out.push([pr(p), br(b)].concat());
+                }
+            }
+        }
+    }
+    if matches!(t, T::ProbeOuter | T::FullOuter | T::ProbeSingle) {
+        for (p, &m) in probe.iter().zip(&probe_matches) {
+            if m == 0 {
+                out.push([pr(p), vec![None, None]].concat());
+            }
+        }
+    }
+    if matches!(t, T::BuildOuter | T::FullOuter) {
+        for (b, &m) in build.iter().zip(&build_matched) {
+            if !m {
+                out.push([vec![None, None], br(b)].concat());
+            }
+        }
+    }
+    match t {
+        T::ProbeSemi | T::ProbeAnti => {
+            for (p, &m) in probe.iter().zip(&probe_matches) {
+                if (m > 0) == (t == T::ProbeSemi) {
+                    out.push(pr(p));
+                }
+            }
+        }
+        T::ProbeAntiNullAware => {
+            let build_has_null = build.iter().any(|b| b.0.is_none());
+            for (p, &m) in probe.iter().zip(&probe_matches) {
+                let keep = if build.is_empty() {
+                    true
+                } else {
+                    !build_has_null && p.0.is_some() && m == 0
+                };
+                if keep {
+                    out.push(pr(p));
+                }
+            }
+        }
+        T::BuildSemi | T::BuildAnti => {
+            for (b, &m) in build.iter().zip(&build_matched) {
+                if m == (t == T::BuildSemi) {
+                    out.push(br(b));
+                }
+            }
+        }
+        T::ProbeSingle if probe_matches.iter().any(|&m| m > 1) => return None,
+        _ => {}
+    }
+    out.sort();
+    Some(out)
+}
+
+/// `probe.v < build.w` over the pair schema (probe k, v, build k, w).
+fn residual() -> PhysicalExpr {
+    PhysicalExpr::Binary(
+        Box::new(PhysicalExpr::Column(1, "v".into())),
+        BinaryOp::Lt,
+        Box::new(PhysicalExpr::Column(3, "w".into())),
+        DataType::Boolean,
+    )
+}
+
+fn hash_join(
+    t: PhysicalJoinType,
+    probe: Arc<dyn ExecutionPlan>,
+    build: Arc<dyn ExecutionPlan>,
+    filtered: bool,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    Ok(Arc::new(HashJoinExec::try_new(
+        probe,
+        build,
+        vec![(
+            PhysicalExpr::Column(0, "k".into()),
+            PhysicalExpr::Column(0, "k".into()),
+        )],
+        filtered.then(residual),
+        t,
+        output_of(t),
+        output_schema(t),
+        None,
+        format!("{t:?}"),
+    )?))
+}
+
+/// A tiny deterministic generator (xorshift64*).
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn rows(&mut self, max: u64, keys: u64) -> Vec<Row> {
+        let n = self.below(max + 1);
+        (0..n)
+            .map(|_| {
+                let k = if self.below(6) == 0 {
+                    None
+                } else {
+                    Some(self.below(keys) as i64)
+                };
+                (k, self.below(20) as i64)
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn hash_join_matches_the_reference_on_random_inputs() {
+    let mut random = Random(0x9E37_79B9_7F4A_7C15);
+    for iteration in 0..200 {
+        let probe_rows = random.rows(50, 8);
+        let build_rows = random.rows(50, 8);
+        let partitions = 1 + random.below(3) as usize;
+        for t in ALL_TYPES {
+            for filtered in [false, true] {
+                if filtered && t == PhysicalJoinType::ProbeAntiNullAware {
+                    continue;
+                }
+                let plan = hash_join(
+                    t,
+                    memory(&probe_rows, partitions, ("k", "v")),
+                    memory(&build_rows, 1, ("k", "w")),
+                    filtered,
+                )
+                .unwrap();
+                let actual = run(plan, context(16, usize::MAX));
+                let expected = reference(t, &probe_rows, &build_rows, true, filtered);
+                match (expected, actual) {
+                    (Some(e), Ok(a)) => assert_eq!(
+                        rows_of(&a),
+                        e,
+                        "iteration {iteration}, {t:?}, filter {filtered}\nprobe {probe_rows:?}\nbuild {build_rows:?}"
+                    ),
+                    (None, Err(e)) => assert!(e.to_string().contains("more than one row"), "{e}"),
+                    (e, a) => panic!(
+                        "iteration {iteration}, {t:?}: expected {e:?}, got {:?}",
+                        a.map(|b| rows_of(&b))
+                    ),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn nested_loop_join_matches_the_reference_on_random_inputs() {
+    use PhysicalJoinType as T;
+    let mut random = Random(42);
+    for iteration in 0..100 {
+        let probe_rows = random.rows(40, 8);
+        let build_rows = random.rows(12, 8);
+        let partitions = 1 + random.below(3) as usize;
+        for t in [
+            T::Inner,
+            T::ProbeOuter,
+            T::ProbeSemi,
+            T::ProbeAnti,
+            T::ProbeSingle,
+        ] {
+            for filtered in [false, true] {
+                let plan: Arc<dyn ExecutionPlan> = Arc::new(
+                    NestedLoopJoinExec::try_new(
+                        memory(&probe_rows, partitions, ("k", "v")),
+                        memory(&build_rows, 1, ("k", "w")),
+                        filtered.then(residual),
+                        t,
+                        output_of(t),
+                        output_schema(t),
+                        format!("{t:?}"),
+                    )
+                    .unwrap(),
+                );
+                let actual = run(plan, context(16, usize::MAX));
+                match (
+                    reference(t, &probe_rows, &build_rows, false, filtered),
+                    actual,
+                ) {
+                    (Some(e), Ok(a)) => {
+                        assert_eq!(rows_of(&a), e, "iteration {iteration}, {t:?}, {filtered}")
+                    }
+                    (None, Err(e)) => assert!(e.to_string().contains("more than one row"), "{e}"),
+                    (e, a) => panic!(
+                        "iteration {iteration}, {t:?}: expected {e:?}, got {:?}",
+                        a.map(|b| rows_of(&b))
+                    ),
+                }
+            }
+        }
+    }
+    // Build-side outputs need keys.
+    assert!(NestedLoopJoinExec::try_new(
+        memory(&[], 1, ("k", "v")),
+        memory(&[], 1, ("k", "w")),
+        None,
+        T::FullOuter,
+        output_of(T::FullOuter),
+        output_schema(T::FullOuter),
+        String::new(),
+    )
+    .is_err());
+}
+
+#[test]
+fn many_to_many_output_comes_in_bounded_batches() {
+    let probe: Vec<Row> = (0..2000).map(|i| (Some(7), i)).collect();
+    let build: Vec<Row> = (0..2000).map(|i| (Some(7), i)).collect();
+    let plan = hash_join(
+        PhysicalJoinType::Inner,
+        memory(&probe, 2, ("k", "v")),
+        memory(&build, 1, ("k", "w")),
+        false,
+    )
+    .unwrap();
+    let batches = run(plan, context(1024, usize::MAX)).unwrap();
+    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    assert_eq!(total, 4_000_000);
+    let largest = batches.iter().map(RecordBatch::num_rows).max().unwrap();
+    assert!(
+        largest <= 8 * 1024,
+        "largest output batch has {largest} rows"
+    );
+}
+
+#[test]
+fn build_side_over_the_budget_is_a_resources_error() {
+    let build: Vec<Row> = (0..50_000).map(|i| (Some(i), i)).collect();
+    let plan = hash_join(
+        PhysicalJoinType::Inner,
+        memory(&[(Some(1), 1)], 1, ("k", "v")),
+        memory(&build, 1, ("k", "w")),
+        false,
+    )
+    .unwrap();
+    match run(plan, context(1024, 64 * 1024)) {
+        Err(EngineError::ResourcesExhausted { consumer, .. }) => {
+            assert!(consumer.contains("HashJoin"), "{consumer}")
+        }
+        other => panic!(
+            "expected ResourcesExhausted, got {:?}",
+            other.map(|b| b.len())
+        ),
+    }
+}
