@@ -3,14 +3,16 @@
     python benches/peers.py --data data/sf10 --runs 5 [--engines duckdb,polars,datafusion] q01.sql ...
 
 For every query and engine: median wall time over `--runs` runs (after one warm-up run) and
-the peak RSS of the process (`/usr/bin/time -f %M`, measured from this small parent, so the
+the median peak RSS of the process (`/usr/bin/time -f %M`, measured from this small parent, so the
 parent's own RSS does not leak into the child's figure). Runs of different engines are
 interleaved so that machine noise hits all alike. Peers run through `peer_query.py` with the
 Python given by `--python` (it must have the engines installed: `benches/.venv`). Prints a
-Markdown table; ratios are peer / ooc (above 1: ooc is faster or smaller).
+Markdown table; ratios are peer / ooc (above 1: ooc is faster or smaller), with geometric
+means over the queries every engine finished in the last row.
 """
 
 import argparse
+import math
 import os
 import statistics
 import subprocess
@@ -48,10 +50,12 @@ def main():
         engines[name] = (lambda n: lambda q: [args.python, os.path.join(HERE, "peer_query.py"),
                                               "--engine", n, "--data", args.data, q])(name)
     peers = [n for n in engines if n != "ooc"]
-    print(f"data: {args.data}; runs: {args.runs} (median wall s, max peak RSS MiB); cores: {os.cpu_count()}\n")
-    header = ["query"] + [f"{n} wall | {n} RSS" for n in engines] + [f"{n}/ooc wall" for n in peers]
+    print(f"data: {args.data}; runs: {args.runs} (median wall s, median peak RSS MiB); cores: {os.cpu_count()}\n")
+    header = (["query"] + [f"{n} wall | {n} RSS" for n in engines]
+              + [f"{n}/ooc wall | {n}/ooc RSS" for n in peers])
     print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * (1 + 2 * len(engines) + len(peers)))
+    print("|" + "---|" * (1 + 2 * len(engines) + 2 * len(peers)))
+    all_medians = []
     for q in args.queries:
         results = {name: ([], []) for name in engines}
         for name, cmd in engines.items():
@@ -67,17 +71,32 @@ def main():
         for name in engines:
             walls, rsses = results[name]
             if walls:
-                medians[name] = statistics.median(walls)
-                cells.append(f"{medians[name]:.2f} | {max(rsses):.0f}")
+                medians[name] = (statistics.median(walls), statistics.median(rsses))
+                cells.append(f"{medians[name][0]:.2f} | {medians[name][1]:.0f}")
             else:
                 cells.append("failed | -")
         for name in peers:
             if name in medians and "ooc" in medians:
-                cells.append(f"{medians[name] / medians['ooc']:.2f}")
+                cells.append(f"{medians[name][0] / medians['ooc'][0]:.2f} | "
+                             f"{medians[name][1] / medians['ooc'][1]:.2f}")
             else:
-                cells.append("-")
+                cells.append("- | -")
         print("| " + " | ".join(cells) + " |")
         sys.stdout.flush()
+        all_medians.append(medians)
+
+    complete = [m for m in all_medians if len(m) == len(engines)]
+    if complete:
+        def geomean(values):
+            return math.exp(sum(math.log(max(v, 1e-9)) for v in values) / len(values))
+        cells = [f"geomean ({len(complete)} queries)"]
+        for name in engines:
+            cells.append(f"{geomean([m[name][0] for m in complete]):.2f} | "
+                         f"{geomean([m[name][1] for m in complete]):.0f}")
+        for name in peers:
+            cells.append(f"{geomean([m[name][0] / m['ooc'][0] for m in complete]):.2f} | "
+                         f"{geomean([m[name][1] / m['ooc'][1] for m in complete]):.2f}")
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

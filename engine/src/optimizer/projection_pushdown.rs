@@ -157,8 +157,8 @@ fn prune(plan: LogicalPlan, required: Option<BTreeSet<usize>>) -> Result<Logical
                     }
                 }
             }
-            let new_left = prune(*left, Some(needed_left))?;
-            let new_right = prune(*right, Some(needed_right))?;
+            let new_left = prune_exact(*left, needed_left)?;
+            let new_right = prune_exact(*right, needed_right)?;
             LogicalPlan::join(new_left, new_right, join_type, on, filter)
         }
         LogicalPlan::Union { inputs, .. } => {
@@ -173,6 +173,31 @@ fn prune(plan: LogicalPlan, required: Option<BTreeSet<usize>>) -> Result<Logical
             name,
             input: Box::new(prune(*input, None)?),
         }),
+    }
+}
+
+/// Like [`prune`], but also drops columns the node keeps for itself (a scan's filter columns,
+/// for example): joins copy every input column into their output and their build side
+/// holds them, so they only get the columns that are used above or by the join.
+fn prune_exact(plan: LogicalPlan, needed: BTreeSet<usize>) -> Result<LogicalPlan> {
+    let wanted: Vec<(Option<String>, String)> = needed
+        .iter()
+        .map(|&i| {
+            let f = plan.schema().field(i);
+            (f.qualifier.clone(), f.name().to_string())
+        })
+        .collect();
+    let pruned = prune(plan, Some(needed))?;
+    if pruned.schema().len() <= wanted.len() || wanted.is_empty() {
+        return Ok(pruned);
+    }
+    let exprs = wanted
+        .into_iter()
+        .map(|(q, n)| Expr::Column(crate::logical::expr::Column::qualified(q, n)))
+        .collect();
+    match LogicalPlan::project(pruned.clone(), exprs) {
+        Ok(p) => Ok(p),
+        Err(_) => Ok(pruned),
     }
 }
 

@@ -13,7 +13,7 @@ use arrow::datatypes::SchemaRef;
 use crate::error::{EngineError, Result};
 use crate::memory::MemoryReservation;
 use crate::metrics::OperatorMetrics;
-use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
+use crate::physical::{compact_views, instrument, BatchStream, ExecutionPlan, TaskContext};
 
 type Computed = std::result::Result<Arc<Vec<RecordBatch>>, String>;
 
@@ -50,7 +50,7 @@ impl MaterializeExec {
         let result = (|| -> Result<Vec<RecordBatch>> {
             let mut batches = Vec::new();
             for batch in Arc::clone(&self.input).execute(0, Arc::clone(ctx))? {
-                let batch = batch?;
+                let batch = compact_views(&batch?);
                 self.metrics.add_rows_in(batch.num_rows());
                 reservation.try_grow(batch.get_array_memory_size())?;
                 batches.push(batch);

@@ -102,6 +102,56 @@ pub trait ExecutionPlan: Debug + Send + Sync {
     }
 }
 
+/// Copy the strings of view columns (`Utf8View`, `BinaryView`) whose data buffers are mostly
+/// unreferenced into compact buffers.
+///
+/// A view array produced by `filter` or `take` keeps every data buffer of its source alive: a
+/// few rows that survive a selective filter can pin whole decoded pages. Operators that hold
+/// batches (join build sides, sorts, materialized CTEs) compact them first, so what they hold
+/// (and account for) is what they use.
+pub fn compact_views(batch: &RecordBatch) -> RecordBatch {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::DataType;
+    let mut changed = false;
+    let columns: Vec<arrow::array::ArrayRef> = batch
+        .columns()
+        .iter()
+        .map(|c| {
+            let wasteful = |used: usize, buffers: &[arrow::buffer::Buffer]| {
+                let held: usize = buffers.iter().map(|b| b.len()).sum();
+                held > 2 * used + 32 * 1024
+            };
+            match c.data_type() {
+                DataType::Utf8View => {
+                    let a = c.as_string_view();
+                    if wasteful(a.total_buffer_bytes_used(), a.data_buffers()) {
+                        changed = true;
+                        return Arc::new(a.gc()) as arrow::array::ArrayRef;
+                    }
+                }
+                DataType::BinaryView => {
+                    let a = c.as_binary_view();
+                    if wasteful(a.total_buffer_bytes_used(), a.data_buffers()) {
+                        changed = true;
+                        return Arc::new(a.gc()) as arrow::array::ArrayRef;
+                    }
+                }
+                _ => {}
+            }
+            Arc::clone(c)
+        })
+        .collect();
+    if !changed {
+        return batch.clone();
+    }
+    RecordBatch::try_new_with_options(
+        batch.schema(),
+        columns,
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )
+    .unwrap_or_else(|_| batch.clone())
+}
+
 /// Wrap a stream so that output rows, batches and time spent are recorded in `metrics`.
 pub fn instrument(stream: BatchStream, metrics: Arc<OperatorMetrics>) -> BatchStream {
     Box::new(InstrumentedStream {

@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::memory::MemoryReservation;
 use crate::metrics::OperatorMetrics;
 use crate::physical::expr::{normalize_zero_array, PhysicalExpr};
-use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
+use crate::physical::{compact_views, instrument, BatchStream, ExecutionPlan, TaskContext};
 
 /// A physical sort key.
 #[derive(Clone, Debug)]
@@ -112,7 +112,7 @@ impl ExecutionPlan for SortExec {
                 let mut batches = Vec::new();
                 for batch in source {
                     let batch = match batch {
-                        Ok(b) => b,
+                        Ok(b) => compact_views(&b),
                         Err(e) => return Some(Err(e)),
                     };
                     this.metrics.add_rows_in(batch.num_rows());

@@ -24,7 +24,7 @@ use crate::memory::MemoryReservation;
 use crate::metrics::OperatorMetrics;
 use crate::physical::expr::{normalize_zero_array, PhysicalExpr};
 use crate::physical::scan::DynamicFilter;
-use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
+use crate::physical::{compact_views, instrument, BatchStream, ExecutionPlan, TaskContext};
 use ooc_io::PruneExpr;
 
 const NONE: u32 = u32::MAX;
@@ -241,6 +241,7 @@ impl HashJoinExec {
         for batch in Arc::clone(&self.build).execute(0, Arc::clone(ctx))? {
             let batch = batch?;
             ctx.check_cancelled()?;
+            let batch = compact_views(&batch);
             reservation.try_grow(batch.get_array_memory_size())?;
             batches.push(batch);
         }

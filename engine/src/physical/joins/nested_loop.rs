@@ -18,7 +18,7 @@ use crate::error::{EngineError, Result};
 use crate::memory::MemoryReservation;
 use crate::metrics::OperatorMetrics;
 use crate::physical::expr::PhysicalExpr;
-use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
+use crate::physical::{compact_views, instrument, BatchStream, ExecutionPlan, TaskContext};
 
 /// The buffered build rows with their reservation.
 type SharedBuild = Arc<(RecordBatch, MemoryReservation)>;
@@ -88,7 +88,7 @@ impl NestedLoopJoinExec {
             );
             let mut batches = Vec::new();
             for batch in Arc::clone(&self.build).execute(0, Arc::clone(ctx))? {
-                let batch = batch?;
+                let batch = compact_views(&batch?);
                 reservation.try_grow(batch.get_array_memory_size())?;
                 batches.push(batch);
             }
