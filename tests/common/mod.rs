@@ -52,10 +52,6 @@ fn test_data_root() -> PathBuf {
     target.join("ooc-test-data")
 }
 
-fn is_complete(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join(COMPLETE_MARKER)).is_ok_and(|text| text == DATASET_VERSION)
-}
-
 fn unique_suffix() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -64,7 +60,47 @@ fn unique_suffix() -> String {
     format!("{}-{nanos}", std::process::id())
 }
 
+/// TPC-H at SF0.1 (row groups of 100,000 rows), for the 22-query golden tests in
+/// `tests/tpch.rs`; generated once per machine under the same root as [`test_data_dir`].
+#[allow(dead_code)] // each test binary uses a subset of these helpers
+pub fn tpch_sf01_dir() -> PathBuf {
+    static DATA_DIR: OnceLock<PathBuf> = OnceLock::new();
+    DATA_DIR
+        .get_or_init(|| {
+            let root = test_data_root();
+            prepare(&root.join("sf0.1"), TPCH_SF01_VERSION, &|dir| {
+                ooc_datagen::generate_tpch(dir, 0.1, 100_000)?;
+                Ok(())
+            })
+            .unwrap_or_else(|error| {
+                panic!("cannot prepare test data under {}: {error}", root.display())
+            })
+        })
+        .clone()
+}
+
+const TPCH_SF01_VERSION: &str = "ooc-test-data v1: tpch sf0.1 rg100000";
+
+type Generator = dyn Fn(&Path) -> Result<(), Box<dyn std::error::Error>>;
+
 fn prepare_data_dir(final_dir: &Path) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    prepare(final_dir, DATASET_VERSION, &|dir| {
+        ooc_datagen::generate_tpch(dir, 0.01, 10_000)?;
+        ooc_datagen::generate_edge(dir, false)?;
+        Ok(())
+    })
+}
+
+/// Generate a data set into `final_dir` once: built in a scratch folder and renamed into
+/// place, with a marker holding `version` (a stale or half-made copy is replaced).
+fn prepare(
+    final_dir: &Path,
+    version: &str,
+    generate: &Generator,
+) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let is_complete = |dir: &Path| {
+        std::fs::read_to_string(dir.join(COMPLETE_MARKER)).is_ok_and(|text| text == version)
+    };
     if is_complete(final_dir) {
         return Ok(final_dir.to_path_buf());
     }
@@ -78,9 +114,8 @@ fn prepare_data_dir(final_dir: &Path) -> Result<PathBuf, Box<dyn std::error::Err
         }
     }
     let building = parent.join(format!("building-{}", unique_suffix()));
-    ooc_datagen::generate_tpch(&building, 0.01, 10_000)?;
-    ooc_datagen::generate_edge(&building, false)?;
-    std::fs::write(building.join(COMPLETE_MARKER), DATASET_VERSION)?;
+    generate(&building)?;
+    std::fs::write(building.join(COMPLETE_MARKER), version)?;
     match std::fs::rename(&building, final_dir) {
         Ok(()) => Ok(final_dir.to_path_buf()),
         Err(_) if is_complete(final_dir) => {
