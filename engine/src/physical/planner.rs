@@ -264,28 +264,32 @@ impl PhysicalPlanner {
             )?));
         }
         // A key-range filter for the probe scan, when the join drops unmatched probe rows.
-        let dynamic_filter = match (physical_type, keys.as_slice()) {
-            (
-                P::Inner | P::ProbeSemi | P::BuildSemi | P::BuildOuter,
-                [(Expr::Column(c), build_key)],
-            ) => {
-                let probe_type = Expr::Column(c.clone()).data_type(probe_schema)?;
+        // The first integer key pair whose probe side is a plain scan column.
+        let mut dynamic_filter = None;
+        let mut dynamic_key = 0;
+        let mut key_set = false;
+        if physical_type.drops_unmatched_probe_rows() {
+            for (i, (probe_key, build_key)) in keys.iter().enumerate() {
+                let Expr::Column(c) = probe_key else { continue };
+                let probe_type = probe_key.data_type(probe_schema)?;
                 let eligible = (probe_type.is_integer() || probe_type == DataType::Date32)
                     && build_key.data_type(build_schema)? == probe_type;
-                match (eligible, trace_scan_for_join(probe_plan, c)) {
-                    (true, Some((scan, name))) => {
-                        let filter = DynamicFilter::new(1);
-                        self.pending_filters
-                            .entry(scan)
-                            .or_default()
-                            .push(Arc::clone(&filter));
-                        Some((filter, name))
-                    }
-                    _ => None,
+                if !eligible {
+                    continue;
+                }
+                if let Some((scan, name, through_aggregate)) = trace_scan_for_join(probe_plan, c) {
+                    let filter = DynamicFilter::new(1);
+                    self.pending_filters
+                        .entry(scan)
+                        .or_default()
+                        .push(Arc::clone(&filter));
+                    dynamic_filter = Some((filter, name));
+                    dynamic_key = i;
+                    key_set = through_aggregate;
+                    break;
                 }
             }
-            _ => None,
-        };
+        }
         let build = coalesce(self.create(build_plan)?);
         let probe = self.create(probe_plan)?;
         let physical_on = keys
@@ -297,17 +301,21 @@ impl PhysicalPlanner {
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Arc::new(HashJoinExec::try_new(
-            probe,
-            build,
-            physical_on,
-            physical_filter,
-            physical_type,
-            output,
-            output_schema,
-            dynamic_filter,
-            display,
-        )?))
+        Ok(Arc::new(
+            HashJoinExec::try_new(
+                probe,
+                build,
+                physical_on,
+                physical_filter,
+                physical_type,
+                output,
+                output_schema,
+                dynamic_filter,
+                display,
+            )?
+            .with_dynamic_key(dynamic_key)
+            .with_key_set_filter(key_set),
+        ))
     }
 
     fn create_scan(&mut self, scan: &TableScan) -> Result<Arc<dyn ExecutionPlan>> {
@@ -544,7 +552,7 @@ fn trace_scan_column(plan: &LogicalPlan, column: &Column) -> Option<(usize, Stri
 /// Like [`trace_scan_column`], but only through operators that keep every row of the scan
 /// that passes their own predicates (not through limits or top-k), so that pruning the scan
 /// by a join's key range cannot change which rows reach the join.
-fn trace_scan_for_join(plan: &LogicalPlan, column: &Column) -> Option<(usize, String)> {
+fn trace_scan_for_join(plan: &LogicalPlan, column: &Column) -> Option<(usize, String, bool)> {
     match plan {
         LogicalPlan::Limit { .. } | LogicalPlan::Sort { fetch: Some(_), .. } => None,
         LogicalPlan::TableScan(scan) if scan.fetch.is_some() => None,
@@ -574,7 +582,26 @@ fn trace_scan_for_join(plan: &LogicalPlan, column: &Column) -> Option<(usize, St
                 &Column::qualified(field.qualifier.clone(), field.name()),
             )
         }
-        LogicalPlan::TableScan(_) => trace_scan_column(plan, column),
+        // A grouping key: dropping the input rows of a key drops exactly that key's group.
+        LogicalPlan::Aggregate {
+            input,
+            group_by,
+            schema,
+            ..
+        } => {
+            let index = schema
+                .try_index_of(column.relation.as_deref(), &column.name)
+                .ok()??;
+            match group_by.get(index)?.clone().unalias() {
+                Expr::Column(inner) => {
+                    trace_scan_for_join(input, &inner).map(|(scan, name, _)| (scan, name, true))
+                }
+                _ => None,
+            }
+        }
+        LogicalPlan::TableScan(_) => {
+            trace_scan_column(plan, column).map(|(scan, name)| (scan, name, false))
+        }
         LogicalPlan::Join {
             left,
             right,

@@ -3,8 +3,11 @@
 //! Partitions claim morsels from a shared counter, so work is balanced dynamically. A morsel is
 //! at most `morsel_rows` rows, so even a file with one huge row group is decoded in bounded
 //! slices. Before reading a morsel the scan consults its *dynamic filters*: predicates that a
-//! downstream top-k publishes while it runs (its current k-th value), which lets the scan skip
-//! row groups whose statistics show they cannot improve the result.
+//! downstream operator publishes at run time (a top-k its current k-th value, a hash join the
+//! key range of its build side), which lets the scan skip row groups whose statistics show they
+//! cannot contribute. A hash join may also publish the set of its build keys: the scan then
+//! drops the rows whose key is not in the set right after decoding them, before they reach
+//! the operators in between (an aggregate grouped by the join key, for example).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,6 +23,42 @@ use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 #[derive(Debug, Default)]
 pub struct DynamicFilter {
     slots: Mutex<Vec<Option<PruneExpr>>>,
+    keys: Mutex<Option<Arc<KeySetFilter>>>,
+}
+
+/// Rows pass when the integer `column` holds one of `keys` (a hash join's build keys).
+#[derive(Debug)]
+pub struct KeySetFilter {
+    /// Column name in the scan's output.
+    pub column: String,
+    /// The accepted values (as `i64`).
+    pub keys: hashbrown::HashSet<i64>,
+}
+
+impl KeySetFilter {
+    /// Keep only the rows of `batch` whose key is in the set (NULL keys never are).
+    pub fn apply(&self, batch: arrow::array::RecordBatch) -> Result<arrow::array::RecordBatch> {
+        use arrow::array::{Array, AsArray};
+        let Ok(index) = batch.schema().index_of(&self.column) else {
+            return Ok(batch);
+        };
+        let column = batch.column(index);
+        let values = match column.data_type() {
+            arrow::datatypes::DataType::Date32 => arrow::compute::cast(
+                &arrow::compute::cast(column, &arrow::datatypes::DataType::Int32)?,
+                &arrow::datatypes::DataType::Int64,
+            )?,
+            _ => arrow::compute::cast(column, &arrow::datatypes::DataType::Int64)?,
+        };
+        let ints = values.as_primitive::<arrow::datatypes::Int64Type>();
+        let mask: arrow::array::BooleanArray = (0..ints.len())
+            .map(|i| Some(ints.is_valid(i) && self.keys.contains(&ints.value(i))))
+            .collect();
+        if mask.true_count() == batch.num_rows() {
+            return Ok(batch);
+        }
+        Ok(arrow::compute::filter_record_batch(&batch, &mask)?)
+    }
 }
 
 impl DynamicFilter {
@@ -27,6 +66,7 @@ impl DynamicFilter {
     pub fn new(publishers: usize) -> Arc<Self> {
         Arc::new(Self {
             slots: Mutex::new(vec![None; publishers]),
+            keys: Mutex::new(None),
         })
     }
 
@@ -36,6 +76,16 @@ impl DynamicFilter {
         if slot < slots.len() {
             slots[slot] = Some(predicate);
         }
+    }
+
+    /// Publish a key set (replacing an earlier one).
+    pub fn publish_keys(&self, filter: KeySetFilter) {
+        *self.keys.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(filter));
+    }
+
+    /// The published key set, if any.
+    pub fn key_set(&self) -> Option<Arc<KeySetFilter>> {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The currently published predicates.
@@ -66,6 +116,7 @@ pub struct ParquetScanExec {
     next_morsel: AtomicUsize,
     rows_emitted: AtomicUsize,
     skipped_dynamic: AtomicU64,
+    rows_dropped_by_keys: AtomicU64,
     metrics: Arc<OperatorMetrics>,
 }
 
@@ -122,6 +173,7 @@ impl ParquetScanExec {
             next_morsel: AtomicUsize::new(0),
             rows_emitted: AtomicUsize::new(0),
             skipped_dynamic: AtomicU64::new(0),
+            rows_dropped_by_keys: AtomicU64::new(0),
             metrics: Arc::default(),
         })
     }
@@ -134,6 +186,27 @@ impl ParquetScanExec {
     /// Number of morsels planned.
     pub fn morsel_count(&self) -> usize {
         self.morsels.len()
+    }
+
+    fn apply_key_sets(
+        &self,
+        mut batch: arrow::array::RecordBatch,
+    ) -> Result<arrow::array::RecordBatch> {
+        for filter in &self.dynamic_filters {
+            if let Some(keys) = filter.key_set() {
+                let before = batch.num_rows();
+                batch = keys.apply(batch)?;
+                let dropped = (before - batch.num_rows()) as u64;
+                if dropped > 0 {
+                    let total = self
+                        .rows_dropped_by_keys
+                        .fetch_add(dropped, Ordering::Relaxed)
+                        + dropped;
+                    self.metrics.set_extra("rows_dropped_by_join_keys", total);
+                }
+            }
+        }
+        Ok(batch)
     }
 
     fn skip_by_dynamic_filter(&self, morsel: &Morsel) -> bool {
@@ -198,7 +271,7 @@ impl ExecutionPlan for ParquetScanExec {
             }
         }
         if !self.dynamic_filters.is_empty() {
-            out.push_str(" dynamic_filter=top-k");
+            out.push_str(" dynamic_filters");
         }
         if let Some(fetch) = self.fetch {
             out.push_str(&format!(" fetch={fetch}"));
@@ -273,6 +346,18 @@ impl Iterator for ScanStream {
                     Some(Ok(batch)) => {
                         exec.rows_emitted
                             .fetch_add(batch.num_rows(), Ordering::Relaxed);
+                        let rows_read = batch.num_rows();
+                        let batch = match exec.apply_key_sets(batch) {
+                            Ok(b) => b,
+                            Err(e) => return Some(Err(e)),
+                        };
+                        if batch.num_rows() == 0 && rows_read > 0 {
+                            self.ctx
+                                .progress
+                                .rows
+                                .fetch_add(rows_read as u64, Ordering::Relaxed);
+                            continue;
+                        }
                         self.ctx
                             .progress
                             .rows

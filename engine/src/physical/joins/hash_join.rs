@@ -23,7 +23,7 @@ use crate::error::{EngineError, Result};
 use crate::memory::MemoryReservation;
 use crate::metrics::OperatorMetrics;
 use crate::physical::expr::{normalize_zero_array, PhysicalExpr};
-use crate::physical::scan::DynamicFilter;
+use crate::physical::scan::{DynamicFilter, KeySetFilter};
 use crate::physical::{compact_views, instrument, BatchStream, ExecutionPlan, TaskContext};
 use ooc_io::PruneExpr;
 
@@ -40,6 +40,8 @@ pub struct HashJoinExec {
     output: Vec<(JoinSide, usize)>,
     schema: SchemaRef,
     dynamic_filter: Option<(Arc<DynamicFilter>, String)>,
+    publish_keys: bool,
+    dynamic_key: usize,
     display: String,
     state: Mutex<BuildState>,
     finished: AtomicUsize,
@@ -198,11 +200,27 @@ impl HashJoinExec {
             output,
             schema: output_schema,
             dynamic_filter,
+            publish_keys: false,
+            dynamic_key: 0,
             display,
             state: Mutex::new(BuildState::NotStarted),
             finished: AtomicUsize::new(0),
             metrics: Arc::default(),
         })
+    }
+
+    /// Also publish the set of build keys (up to 4 Mi distinct keys) to the probe scan, which
+    /// then drops rows whose key is not in it right after decoding. Worth it when the rows
+    /// pass through expensive work before reaching the join (an aggregate grouped by the key).
+    pub fn with_key_set_filter(mut self, publish: bool) -> Self {
+        self.publish_keys = publish;
+        self
+    }
+
+    /// Which key pair (by position in `on`) the dynamic filter is about (default: the first).
+    pub fn with_dynamic_key(mut self, index: usize) -> Self {
+        self.dynamic_key = index;
+        self
     }
 
     /// The shared build side, building it on first use.
@@ -277,11 +295,6 @@ impl HashJoinExec {
                 *head = i as u32;
             }
             reservation.try_grow(map.capacity() * 16 + n * 4)?;
-            if let Some((filter, column)) = &self.dynamic_filter {
-                if self.join_type.drops_unmatched_probe_rows() {
-                    self.publish_range(filter, column, &values, &is_valid)?;
-                }
-            }
             KeyTable::Int(map)
         } else {
             let converter = RowConverter::new(
@@ -315,6 +328,26 @@ impl HashJoinExec {
                 converter,
             }
         };
+        if let Some((filter, column)) = &self.dynamic_filter {
+            let key = &keys[self.dynamic_key.min(keys.len() - 1)];
+            if self.join_type.drops_unmatched_probe_rows() && is_int_key(key.data_type()) {
+                let values = int_values(key)?;
+                self.publish_range(filter, column, &values, &is_valid)?;
+                if self.publish_keys {
+                    let set: hashbrown::HashSet<i64> = (0..n)
+                        .filter(|&i| is_valid(i))
+                        .map(|i| values.value(i))
+                        .collect();
+                    if set.len() <= 4 << 20 {
+                        self.metrics.set_extra("key_set_published", set.len());
+                        filter.publish_keys(KeySetFilter {
+                            column: column.clone(),
+                            keys: set,
+                        });
+                    }
+                }
+            }
+        }
         self.metrics.set_extra("build_rows", n);
         let matched = (0..n.div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
         Ok(BuildSide {
