@@ -8,10 +8,12 @@ CARGO ?= cargo
 
 .PHONY: demo build data test lint oracle golden clean-data
 
-## Build ooc, generate TPC-H at scale factor $(SF) into $(DATA), run Q1 with --explain-analyze.
+## Build ooc, generate TPC-H at scale factor $(SF) into $(DATA), run Q1 (a scan and aggregate)
+## and Q5 (a six-table join) with --explain-analyze.
 demo: build data
-	./target/release/ooc query --data $(DATA) --file tests/queries/tpch_q01.sql
-	./target/release/ooc query --data $(DATA) --file tests/queries/tpch_q01.sql --explain-analyze
+	./target/release/ooc query --data $(DATA) --file tests/tpch/queries/q01.sql
+	./target/release/ooc query --data $(DATA) --file tests/tpch/queries/q01.sql --explain-analyze
+	./target/release/ooc query --data $(DATA) --file tests/tpch/queries/q05.sql --explain-analyze
 
 build:
 	$(CARGO) build --release -p ooc -p ooc-datagen
