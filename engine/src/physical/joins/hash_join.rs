@@ -57,13 +57,25 @@ enum BuildState {
     Released,
 }
 
-/// Keys of the build side, hashed.
+/// Hash partitions of the build side. A partition is a contiguous range of build rows with its
+/// own table, so it can be written out and read back whole (a grace hash join's unit).
+const PARTITIONS: usize = 16;
+
+/// Fixed-seed hasher: the same key lands in the same partition on both sides.
+static HASHER: std::sync::LazyLock<ahash::RandomState> =
+    std::sync::LazyLock::new(|| ahash::RandomState::with_seeds(1, 2, 3, 4));
+
+fn partition(hash: u64) -> usize {
+    (hash >> 60) as usize % PARTITIONS
+}
+
+/// Keys of the build side, hashed, one table per partition.
 enum KeyTable {
     /// One integer-like key: value → first build row.
-    Int(HashMap<i64, u32>),
+    Int(Vec<HashMap<i64, u32>>),
     /// Row-format keys: (hash, first build row); equality compares the encoded rows.
     Rows {
-        table: HashTable<(u64, u32)>,
+        tables: Vec<HashTable<(u64, u32)>>,
         rows: Rows,
         converter: RowConverter,
     },
@@ -77,6 +89,9 @@ struct BuildSide {
     has_null_key: bool,
     /// Build rows matched by some probe row (for build-side outputs).
     matched: Vec<AtomicU64>,
+    /// The build rows of each hash partition.
+    #[allow(dead_code)] // the unit a spilling build will write out
+    ranges: Vec<std::ops::Range<usize>>,
     _reservation: MemoryReservation,
 }
 
@@ -127,19 +142,26 @@ fn valid_keys(keys: &[ArrayRef], rows: usize) -> Option<arrow::buffer::NullBuffe
 impl BuildSide {
     fn matches_of(&self, probe_keys: &ProbeKeys, row: usize) -> u32 {
         match (&self.table, probe_keys) {
-            (KeyTable::Int(map), ProbeKeys::Int(values)) => {
-                map.get(&values.value(row)).copied().unwrap_or(NONE)
+            (KeyTable::Int(maps), ProbeKeys::Int(values)) => {
+                let v = values.value(row);
+                maps[partition(HASHER.hash_one(v))]
+                    .get(&v)
+                    .copied()
+                    .unwrap_or(NONE)
             }
             (
                 KeyTable::Rows {
-                    table, rows: build, ..
+                    tables,
+                    rows: build,
+                    ..
                 },
                 ProbeKeys::Rows(rows, hashes),
             ) => {
                 let key = rows.row(row);
-                table
-                    .find(hashes[row], |&(h, first)| {
-                        h == hashes[row] && build.row(first as usize) == key
+                let h = hashes[row];
+                tables[partition(h)]
+                    .find(h, |&(eh, first)| {
+                        eh == h && build.row(first as usize) == key
                     })
                     .map_or(NONE, |&(_, first)| first)
             }
@@ -278,56 +300,127 @@ impl HashJoinExec {
             .iter()
             .map(|(_, b)| normalize_zero_array(b.evaluate(&batch)?.into_array(n)?))
             .collect::<Result<Vec<ArrayRef>>>()?;
+        let int_key = keys.len() == 1 && is_int_key(keys[0].data_type());
+        let converter = if int_key {
+            None
+        } else {
+            Some(RowConverter::new(
+                keys.iter()
+                    .map(|k| SortField::new(k.data_type().clone()))
+                    .collect(),
+            )?)
+        };
+
+        // Hash partitions: every build row's partition comes from its key's hash; rows are
+        // reordered so each partition is a contiguous range with its own table.
+        let valid = valid_keys(&keys, n);
+        let hashes: Vec<u64> = if int_key {
+            let values = int_values(&keys[0])?;
+            (0..n).map(|i| HASHER.hash_one(values.value(i))).collect()
+        } else {
+            let rows = converter
+                .as_ref()
+                .expect("row keys")
+                .convert_columns(&keys)?;
+            (0..n)
+                .map(|i| hash_bytes(&HASHER, rows.row(i).as_ref()))
+                .collect()
+        };
+        let partition_of = |i: usize| -> usize {
+            if valid.as_ref().is_some_and(|v| v.is_null(i)) {
+                0
+            } else {
+                partition(hashes[i])
+            }
+        };
+        let mut counts = [0usize; PARTITIONS];
+        for i in 0..n {
+            counts[partition_of(i)] += 1;
+        }
+        let mut starts = [0usize; PARTITIONS + 1];
+        for p in 0..PARTITIONS {
+            starts[p + 1] = starts[p] + counts[p];
+        }
+        let mut cursor = starts;
+        let mut order = vec![0u32; n];
+        for i in 0..n {
+            let p = partition_of(i);
+            order[cursor[p]] = i as u32;
+            cursor[p] += 1;
+        }
+        let order = UInt32Array::from(order);
+        let batch = arrow::compute::take_record_batch(&batch, &order)?;
+        let keys = keys
+            .iter()
+            .map(|k| Ok(arrow::compute::take(k.as_ref(), &order, None)?))
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let hashes: Vec<u64> = order.values().iter().map(|&i| hashes[i as usize]).collect();
+        reservation.try_resize(batch.get_array_memory_size())?;
+
         let valid = valid_keys(&keys, n);
         let is_valid = |i: usize| valid.as_ref().is_none_or(|v| v.is_valid(i));
         let has_null_key = valid.as_ref().is_some_and(|v| v.null_count() > 0);
         let mut next = vec![NONE; n];
-        let table = if keys.len() == 1 && is_int_key(keys[0].data_type()) {
+        let table = if int_key {
             let values = int_values(&keys[0])?;
-            let mut map: HashMap<i64, u32> = HashMap::with_capacity(n);
-            // Insert in reverse so chains list build rows in their original order.
-            for i in (0..n).rev() {
-                if !is_valid(i) {
-                    continue;
+            let mut maps = Vec::with_capacity(PARTITIONS);
+            let mut bytes = 0;
+            for p in 0..PARTITIONS {
+                let mut map: HashMap<i64, u32> = HashMap::with_capacity(counts[p]);
+                // Insert in reverse so chains list build rows in their original order.
+                for i in (starts[p]..starts[p + 1]).rev() {
+                    if !is_valid(i) {
+                        continue;
+                    }
+                    let head = map.entry(values.value(i)).or_insert(NONE);
+                    next[i] = *head;
+                    *head = i as u32;
                 }
-                let head = map.entry(values.value(i)).or_insert(NONE);
-                next[i] = *head;
-                *head = i as u32;
+                bytes += map.capacity() * 16;
+                maps.push(map);
             }
-            reservation.try_grow(map.capacity() * 16 + n * 4)?;
-            KeyTable::Int(map)
+            reservation.try_grow(bytes + n * 4)?;
+            KeyTable::Int(maps)
         } else {
-            let converter = RowConverter::new(
-                keys.iter()
-                    .map(|k| SortField::new(k.data_type().clone()))
-                    .collect(),
-            )?;
+            let converter = converter.expect("row keys");
             let rows = converter.convert_columns(&keys)?;
-            let state = ahash::RandomState::with_seeds(1, 2, 3, 4);
-            let mut table: HashTable<(u64, u32)> = HashTable::with_capacity(n);
-            for i in (0..n).rev() {
-                if !is_valid(i) {
-                    continue;
-                }
-                let row = rows.row(i);
-                let h = hash_bytes(&state, row.as_ref());
-                match table.find_mut(h, |&(eh, first)| eh == h && rows.row(first as usize) == row) {
-                    Some(entry) => {
-                        next[i] = entry.1;
-                        entry.1 = i as u32;
+            let mut tables = Vec::with_capacity(PARTITIONS);
+            let mut bytes = 0;
+            for p in 0..PARTITIONS {
+                let mut table: HashTable<(u64, u32)> = HashTable::with_capacity(counts[p]);
+                for i in (starts[p]..starts[p + 1]).rev() {
+                    if !is_valid(i) {
+                        continue;
                     }
-                    None => {
-                        table.insert_unique(h, (h, i as u32), |&(eh, _)| eh);
+                    let row = rows.row(i);
+                    let h = hashes[i];
+                    match table
+                        .find_mut(h, |&(eh, first)| eh == h && rows.row(first as usize) == row)
+                    {
+                        Some(entry) => {
+                            next[i] = entry.1;
+                            entry.1 = i as u32;
+                        }
+                        None => {
+                            table.insert_unique(h, (h, i as u32), |&(eh, _)| eh);
+                        }
                     }
                 }
+                bytes += table.capacity() * 16;
+                tables.push(table);
             }
-            reservation.try_grow(table.capacity() * 16 + n * 4 + rows.size())?;
+            reservation.try_grow(bytes + n * 4 + rows.size())?;
             KeyTable::Rows {
-                table,
+                tables,
                 rows,
                 converter,
             }
         };
+        let largest = counts.iter().max().copied().unwrap_or(0);
+        self.metrics.set_extra(
+            "build_partitions",
+            format!("{PARTITIONS} (largest {largest} rows)"),
+        );
         if let Some((filter, column)) = &self.dynamic_filter {
             let key = &keys[self.dynamic_key.min(keys.len() - 1)];
             if self.join_type.drops_unmatched_probe_rows() && is_int_key(key.data_type()) {
@@ -356,6 +449,7 @@ impl HashJoinExec {
             next,
             has_null_key,
             matched,
+            ranges: (0..PARTITIONS).map(|p| starts[p]..starts[p + 1]).collect(),
             _reservation: reservation,
         })
     }
@@ -426,9 +520,8 @@ impl HashJoinExec {
             KeyTable::Int(_) => ProbeKeys::Int(int_values(&keys[0])?),
             KeyTable::Rows { converter, .. } => {
                 let rows = converter.convert_columns(&keys)?;
-                let state = ahash::RandomState::with_seeds(1, 2, 3, 4);
                 let hashes = (0..n)
-                    .map(|i| hash_bytes(&state, rows.row(i).as_ref()))
+                    .map(|i| hash_bytes(&HASHER, rows.row(i).as_ref()))
                     .collect();
                 ProbeKeys::Rows(rows, hashes)
             }

@@ -15,10 +15,12 @@
 //! match (they are still emitted by outer and anti joins); the null-aware anti join of
 //! `NOT IN` additionally returns nothing once the build side holds a NULL key.
 //!
-//! Build rows are gathered into one batch and hashed into a chained table (one head per
-//! distinct key, a `next` link per row). Spilling the build side (a grace hash join that
-//! writes hash partitions of both inputs to disk) belongs to the bounded-memory work; until
-//! then a build side that does not fit the budget fails with the budget named.
+//! Build rows are gathered into one batch, split into 16 hash partitions by their key's hash
+//! (each partition a contiguous range of rows with its own chained table: one head per
+//! distinct key, a `next` link per row), so that a partition can be written out and read back
+//! as a unit. Spilling those partitions (a grace hash join that also partitions the probe
+//! side) belongs to the bounded-memory work; until then a build side that does not fit the
+//! budget fails with the operator and the budget named.
 
 mod hash_join;
 mod nested_loop;
