@@ -16,7 +16,6 @@ use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use arrow::row::{RowConverter, Rows, SortField};
 use hashbrown::hash_table::HashTable;
-use hashbrown::HashMap;
 
 use super::{assemble, pair_batch, JoinSide, PhysicalJoinType};
 use crate::error::{EngineError, Result};
@@ -57,22 +56,36 @@ enum BuildState {
     Released,
 }
 
-/// Hash partitions of the build side. A partition is a contiguous range of build rows with its
-/// own table, so it can be written out and read back whole (a grace hash join's unit).
+/// Hash partitions of the build side. A partition lists its build rows and has its own table,
+/// so it can be written out and read back whole (a grace hash join's unit).
 const PARTITIONS: usize = 16;
 
 /// Fixed-seed hasher: the same key lands in the same partition on both sides.
-static HASHER: std::sync::LazyLock<ahash::RandomState> =
-    std::sync::LazyLock::new(|| ahash::RandomState::with_seeds(1, 2, 3, 4));
+static HASHER: ahash::RandomState = ahash::RandomState::with_seeds(1, 2, 3, 4);
 
+/// Hash of an integer key: the 64-bit finalizer of MurmurHash3, a few multiplies and shifts
+/// that mix every input bit into every output bit (cheaper than a general-purpose hasher).
+#[inline]
+fn hash_int(v: i64) -> u64 {
+    let mut h = v as u64;
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// The partition of a hash: bits 40..44, which hashbrown uses neither for the bucket index
+/// (low bits) nor for the control-byte tag (top 7 bits), so each partition's table keeps the
+/// full entropy of both.
 fn partition(hash: u64) -> usize {
-    (hash >> 60) as usize % PARTITIONS
+    (hash >> 40) as usize % PARTITIONS
 }
 
 /// Keys of the build side, hashed, one table per partition.
 enum KeyTable {
-    /// One integer-like key: value → first build row.
-    Int(Vec<HashMap<i64, u32>>),
+    /// One integer-like key: (value, first build row).
+    Int(Vec<HashTable<(i64, u32)>>),
     /// Row-format keys: (hash, first build row); equality compares the encoded rows.
     Rows {
         tables: Vec<HashTable<(u64, u32)>>,
@@ -89,9 +102,9 @@ struct BuildSide {
     has_null_key: bool,
     /// Build rows matched by some probe row (for build-side outputs).
     matched: Vec<AtomicU64>,
-    /// The build rows of each hash partition.
+    /// The build rows (with non-NULL keys) of each hash partition.
     #[allow(dead_code)] // the unit a spilling build will write out
-    ranges: Vec<std::ops::Range<usize>>,
+    partitions: Vec<Vec<u32>>,
     _reservation: MemoryReservation,
 }
 
@@ -144,10 +157,10 @@ impl BuildSide {
         match (&self.table, probe_keys) {
             (KeyTable::Int(maps), ProbeKeys::Int(values)) => {
                 let v = values.value(row);
-                maps[partition(HASHER.hash_one(v))]
-                    .get(&v)
-                    .copied()
-                    .unwrap_or(NONE)
+                let h = hash_int(v);
+                maps[partition(h)]
+                    .find(h, |&(k, _)| k == v)
+                    .map_or(NONE, |&(_, first)| first)
             }
             (
                 KeyTable::Rows {
@@ -311,105 +324,95 @@ impl HashJoinExec {
             )?)
         };
 
-        // Hash partitions: every build row's partition comes from its key's hash; rows are
-        // reordered so each partition is a contiguous range with its own table.
-        let valid = valid_keys(&keys, n);
-        let hashes: Vec<u64> = if int_key {
-            let values = int_values(&keys[0])?;
-            (0..n).map(|i| HASHER.hash_one(values.value(i))).collect()
-        } else {
-            let rows = converter
-                .as_ref()
-                .expect("row keys")
-                .convert_columns(&keys)?;
-            (0..n)
-                .map(|i| hash_bytes(&HASHER, rows.row(i).as_ref()))
-                .collect()
-        };
-        let partition_of = |i: usize| -> usize {
-            if valid.as_ref().is_some_and(|v| v.is_null(i)) {
-                0
-            } else {
-                partition(hashes[i])
-            }
-        };
-        let mut counts = [0usize; PARTITIONS];
-        for i in 0..n {
-            counts[partition_of(i)] += 1;
-        }
-        let mut starts = [0usize; PARTITIONS + 1];
-        for p in 0..PARTITIONS {
-            starts[p + 1] = starts[p] + counts[p];
-        }
-        let mut cursor = starts;
-        let mut order = vec![0u32; n];
-        for i in 0..n {
-            let p = partition_of(i);
-            order[cursor[p]] = i as u32;
-            cursor[p] += 1;
-        }
-        let order = UInt32Array::from(order);
-        let batch = arrow::compute::take_record_batch(&batch, &order)?;
-        let keys = keys
-            .iter()
-            .map(|k| Ok(arrow::compute::take(k.as_ref(), &order, None)?))
-            .collect::<Result<Vec<ArrayRef>>>()?;
-        let hashes: Vec<u64> = order.values().iter().map(|&i| hashes[i as usize]).collect();
-        reservation.try_resize(batch.get_array_memory_size())?;
-
+        // Hash partitions: every build row's partition comes from its key's hash; each
+        // partition lists its rows and has its own table.
         let valid = valid_keys(&keys, n);
         let is_valid = |i: usize| valid.as_ref().is_none_or(|v| v.is_valid(i));
         let has_null_key = valid.as_ref().is_some_and(|v| v.null_count() > 0);
+        let int_values_of_key = if int_key {
+            Some(int_values(&keys[0])?)
+        } else {
+            None
+        };
+        let rows = match &converter {
+            Some(c) => Some(c.convert_columns(&keys)?),
+            None => None,
+        };
+        let hash_of = |i: usize| -> u64 {
+            match (&int_values_of_key, &rows) {
+                (Some(values), _) => hash_int(values.value(i)),
+                (None, Some(rows)) => hash_bytes(&HASHER, rows.row(i).as_ref()),
+                (None, None) => 0,
+            }
+        };
+        let mut members: Vec<Vec<u32>> = vec![Vec::new(); PARTITIONS];
+        // Row-format keys keep their hashes for the table; integer keys are rehashed cheaply.
+        let hashes: Vec<u64> = if int_key {
+            Vec::new()
+        } else {
+            (0..n)
+                .map(|i| if is_valid(i) { hash_of(i) } else { 0 })
+                .collect()
+        };
+        for i in (0..n).filter(|&i| is_valid(i)) {
+            let h = if int_key { hash_of(i) } else { hashes[i] };
+            members[partition(h)].push(i as u32);
+        }
+        let counts: Vec<usize> = members.iter().map(Vec::len).collect();
         let mut next = vec![NONE; n];
-        let table = if int_key {
-            let values = int_values(&keys[0])?;
+        let table = if let Some(values) = &int_values_of_key {
             let mut maps = Vec::with_capacity(PARTITIONS);
             let mut bytes = 0;
-            for p in 0..PARTITIONS {
-                let mut map: HashMap<i64, u32> = HashMap::with_capacity(counts[p]);
+            for rows_of_partition in &members {
+                let mut map: HashTable<(i64, u32)> =
+                    HashTable::with_capacity(rows_of_partition.len());
                 // Insert in reverse so chains list build rows in their original order.
-                for i in (starts[p]..starts[p + 1]).rev() {
-                    if !is_valid(i) {
-                        continue;
+                for &i in rows_of_partition.iter().rev() {
+                    let v = values.value(i as usize);
+                    let h = hash_int(v);
+                    match map.find_mut(h, |&(k, _)| k == v) {
+                        Some(entry) => {
+                            next[i as usize] = entry.1;
+                            entry.1 = i;
+                        }
+                        None => {
+                            map.insert_unique(h, (v, i), |&(k, _)| hash_int(k));
+                        }
                     }
-                    let head = map.entry(values.value(i)).or_insert(NONE);
-                    next[i] = *head;
-                    *head = i as u32;
                 }
                 bytes += map.capacity() * 16;
                 maps.push(map);
             }
-            reservation.try_grow(bytes + n * 4)?;
+            reservation.try_grow(bytes + n * 8)?;
             KeyTable::Int(maps)
         } else {
             let converter = converter.expect("row keys");
-            let rows = converter.convert_columns(&keys)?;
+            let rows = rows.expect("row keys");
             let mut tables = Vec::with_capacity(PARTITIONS);
             let mut bytes = 0;
-            for p in 0..PARTITIONS {
-                let mut table: HashTable<(u64, u32)> = HashTable::with_capacity(counts[p]);
-                for i in (starts[p]..starts[p + 1]).rev() {
-                    if !is_valid(i) {
-                        continue;
-                    }
-                    let row = rows.row(i);
-                    let h = hashes[i];
+            for rows_of_partition in &members {
+                let mut table: HashTable<(u64, u32)> =
+                    HashTable::with_capacity(rows_of_partition.len());
+                for &i in rows_of_partition.iter().rev() {
+                    let row = rows.row(i as usize);
+                    let h = hashes[i as usize];
                     match table
                         .find_mut(h, |&(eh, first)| eh == h && rows.row(first as usize) == row)
                     {
                         Some(entry) => {
-                            next[i] = entry.1;
-                            entry.1 = i as u32;
+                            next[i as usize] = entry.1;
+                            entry.1 = i;
                         }
                         None => {
-                            table.insert_unique(h, (h, i as u32), |&(eh, _)| eh);
+                            table.insert_unique(h, (h, i), |&(eh, _)| eh);
                         }
                     }
                 }
                 bytes += table.capacity() * 16;
                 tables.push(table);
             }
-            reservation.try_grow(bytes + n * 4 + rows.size())?;
+            drop(hashes);
+            reservation.try_grow(bytes + n * 8 + rows.size())?;
             KeyTable::Rows {
                 tables,
                 rows,
@@ -449,7 +452,7 @@ impl HashJoinExec {
             next,
             has_null_key,
             matched,
-            ranges: (0..PARTITIONS).map(|p| starts[p]..starts[p + 1]).collect(),
+            partitions: members,
             _reservation: reservation,
         })
     }

@@ -15,10 +15,10 @@
 //! match (they are still emitted by outer and anti joins); the null-aware anti join of
 //! `NOT IN` additionally returns nothing once the build side holds a NULL key.
 //!
-//! Build rows are gathered into one batch, split into 16 hash partitions by their key's hash
-//! (each partition a contiguous range of rows with its own chained table: one head per
-//! distinct key, a `next` link per row), so that a partition can be written out and read back
-//! as a unit. Spilling those partitions (a grace hash join that also partitions the probe
+//! Build rows are gathered into one batch and split into 16 hash partitions by their key's
+//! hash (each partition lists its rows and has its own chained table: one head per distinct
+//! key, a `next` link per row), so that a partition can be written out and read back as a
+//! unit. Spilling those partitions (a grace hash join that also partitions the probe
 //! side) belongs to the bounded-memory work; until then a build side that does not fit the
 //! budget fails with the operator and the budget named.
 
