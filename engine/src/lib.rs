@@ -71,4 +71,4 @@ pub use error::{EngineError, Result};
 pub use frontend::dataframe::{peak_rss_bytes, DataFrame, QueryStream};
 pub use logical::expr::Expr;
 pub use logical::plan::{LogicalPlan, SortKey};
-pub use session::{Session, SessionConfig};
+pub use session::{default_memory_limit, Session, SessionConfig};

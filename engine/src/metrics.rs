@@ -17,6 +17,11 @@ pub struct OperatorMetrics {
     elapsed_ns: AtomicU64,
     memory_current: AtomicI64,
     memory_peak: AtomicI64,
+    spills: AtomicU64,
+    spilled_rows: AtomicU64,
+    spilled_bytes: AtomicU64,
+    spilled_raw_bytes: AtomicU64,
+    spill_ns: AtomicU64,
     extra: Mutex<Vec<(String, String)>>,
 }
 
@@ -42,6 +47,43 @@ impl OperatorMetrics {
     pub fn add_memory(&self, delta: i64) {
         let now = self.memory_current.fetch_add(delta, Ordering::Relaxed) + delta;
         self.memory_peak.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Record one spill: `rows` rows taking `raw_bytes` in memory written as `bytes` compressed
+    /// bytes in `elapsed`.
+    pub fn add_spill(&self, rows: usize, raw_bytes: usize, bytes: u64, elapsed: Duration) {
+        self.spills.fetch_add(1, Ordering::Relaxed);
+        self.spilled_rows.fetch_add(rows as u64, Ordering::Relaxed);
+        self.spilled_raw_bytes
+            .fetch_add(raw_bytes as u64, Ordering::Relaxed);
+        self.spilled_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.spill_ns
+            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// How many times the operator spilled.
+    pub fn spill_count(&self) -> u64 {
+        self.spills.load(Ordering::Relaxed)
+    }
+
+    /// Rows written to spill files.
+    pub fn spilled_rows(&self) -> u64 {
+        self.spilled_rows.load(Ordering::Relaxed)
+    }
+
+    /// Compressed bytes written to spill files.
+    pub fn spilled_bytes(&self) -> u64 {
+        self.spilled_bytes.load(Ordering::Relaxed)
+    }
+
+    /// In-memory bytes of what was spilled.
+    pub fn spilled_raw_bytes(&self) -> u64 {
+        self.spilled_raw_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Time spent writing spill files.
+    pub fn spill_time(&self) -> Duration {
+        Duration::from_nanos(self.spill_ns.load(Ordering::Relaxed))
     }
 
     /// Record a named extra value shown by explain-analyze (e.g. `row_groups_skipped_by_topk`).

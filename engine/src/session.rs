@@ -1,7 +1,7 @@
 //! Sessions: configuration, registered tables, and the entry points for SQL and dataframes.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use ooc_io::ParquetDataset;
@@ -20,8 +20,32 @@ pub struct SessionConfig {
     pub batch_size: usize,
     /// Largest slice of a row group decoded at once, in rows. Default: 131072.
     pub morsel_rows: usize,
-    /// Memory budget in bytes for operator state (`None`: unlimited).
+    /// Memory budget in bytes for operator state (`None`: unlimited). Default: half of the
+    /// machine's memory (or of the cgroup limit, when lower); see [`default_memory_limit`].
     pub memory_limit: Option<usize>,
+    /// Directory under which spill files are written. Default: the system temp directory.
+    pub temp_dir: Option<PathBuf>,
+    /// Most bytes of spill files a query may hold at once. Default: unlimited.
+    pub max_temp_size: Option<u64>,
+}
+
+/// The default memory budget: half of the physical memory, or of the cgroup memory limit when
+/// that is lower; `None` where neither can be read.
+pub fn default_memory_limit() -> Option<usize> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
+    let total = meminfo.as_deref().and_then(|text| {
+        let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    });
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok());
+    let physical = match (total, cgroup) {
+        (Some(t), Some(c)) => t.min(c),
+        (t, c) => t.or(c)?,
+    };
+    Some((physical / 2) as usize)
 }
 
 impl Default for SessionConfig {
@@ -32,7 +56,9 @@ impl Default for SessionConfig {
                 .unwrap_or(1),
             batch_size: 8192,
             morsel_rows: 128 * 1024,
-            memory_limit: None,
+            memory_limit: default_memory_limit(),
+            temp_dir: None,
+            max_temp_size: None,
         }
     }
 }
@@ -50,9 +76,21 @@ impl SessionConfig {
         self
     }
 
-    /// Set the memory budget in bytes.
+    /// Set the memory budget in bytes (`None`: unlimited).
     pub fn with_memory_limit(mut self, limit: Option<usize>) -> Self {
         self.memory_limit = limit;
+        self
+    }
+
+    /// Set the directory for spill files.
+    pub fn with_temp_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.temp_dir = dir;
+        self
+    }
+
+    /// Set the most bytes of spill files a query may hold at once (`None`: unlimited).
+    pub fn with_max_temp_size(mut self, bytes: Option<u64>) -> Self {
+        self.max_temp_size = bytes;
         self
     }
 }

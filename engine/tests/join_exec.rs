@@ -93,6 +93,7 @@ fn context(batch_size: usize, limit: usize) -> Arc<TaskContext> {
         bytes_read: Arc::default(),
         progress: Arc::default(),
         cancelled: Arc::default(),
+        spill: Arc::new(ooc_engine::memory::SpillManager::new(None, u64::MAX)),
     })
 }
 

@@ -11,7 +11,7 @@ use arrow::datatypes::SchemaRef;
 use crate::error::Result;
 use crate::logical::expr::Expr;
 use crate::logical::plan::{LogicalPlan, SortKey};
-use crate::memory::MemoryPool;
+use crate::memory::{MemoryPool, SpillManager};
 use crate::metrics::{format_bytes, format_duration};
 use crate::optimizer::optimize;
 use crate::physical::planner::{PhysicalPlanner, PlannerOptions};
@@ -121,6 +121,10 @@ impl DataFrame {
             bytes_read: Arc::new(AtomicU64::new(0)),
             progress: Arc::new(Progress::default()),
             cancelled: Arc::new(AtomicBool::new(false)),
+            spill: Arc::new(SpillManager::new(
+                config.temp_dir.as_deref(),
+                config.max_temp_size.unwrap_or(u64::MAX),
+            )),
         });
         let started = Instant::now();
         let stream = Arc::clone(&plan).execute(0, Arc::clone(&ctx))?;
@@ -179,6 +183,16 @@ impl QueryStream {
         self.ctx.memory_pool.peak()
     }
 
+    /// Bytes reserved from the memory pool right now (zero once the query has ended).
+    pub fn reserved(&self) -> usize {
+        self.ctx.memory_pool.reserved()
+    }
+
+    /// The most bytes of spill files held at once.
+    pub fn peak_spill_bytes(&self) -> u64 {
+        self.ctx.spill.peak_bytes_on_disk()
+    }
+
     /// Wall time so far (or until the stream ended).
     pub fn elapsed(&self) -> Duration {
         self.finished.unwrap_or_else(|| self.started.elapsed())
@@ -193,6 +207,13 @@ impl QueryStream {
             format_bytes(self.bytes_read()),
             format_bytes(self.peak_reserved() as u64),
         ));
+        let spill = &self.ctx.spill;
+        if spill.peak_bytes_on_disk() > 0 {
+            out.push_str(&format!(
+                "peak spill bytes on disk: {}\n",
+                format_bytes(spill.peak_bytes_on_disk())
+            ));
+        }
         if let Some(rss) = peak_rss_bytes() {
             out.push_str(&format!(
                 "peak RSS of this process: {}\n",
@@ -209,6 +230,11 @@ impl Iterator for QueryStream {
     fn next(&mut self) -> Option<Self::Item> {
         let item = self.stream.as_mut()?.next();
         if item.is_none() || matches!(item, Some(Err(_))) {
+            if item.is_some() {
+                // After an error, stop every producer before the stream (and its threads,
+                // which it waits for) is dropped.
+                self.ctx.cancelled.store(true, Ordering::Relaxed);
+            }
             self.stream = None;
             self.finished = Some(self.started.elapsed());
         }

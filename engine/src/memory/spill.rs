@@ -13,15 +13,16 @@
 //! ```
 //!
 //! The directory is created under the configured spill location (default: the system temp
-//! directory) and removed with everything in it when the manager is dropped, including after
-//! an error or a cancelled query. A quota bounds the bytes a query may write: exceeding it,
+//! directory) when the first file is created, so a query that never spills touches no disk,
+//! and it is removed with everything in it when the manager is dropped, including after an
+//! error or a cancelled query. A quota bounds the bytes a query may write: exceeding it,
 //! like a full disk, fails the write with [`EngineError::Spill`] naming the file.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -34,37 +35,48 @@ use crate::error::{EngineError, Result};
 /// Owner of a query's spill directory.
 #[derive(Debug)]
 pub struct SpillManager {
-    dir: tempfile::TempDir,
+    parent: PathBuf,
+    dir: OnceLock<tempfile::TempDir>,
     quota: u64,
     written: Arc<AtomicU64>,
+    peak: Arc<AtomicU64>,
     files: AtomicUsize,
 }
 
 impl SpillManager {
-    /// A spill directory under `parent` (the system temp directory when `None`) allowing at
-    /// most `quota` bytes of spill files at once.
-    pub fn new(parent: Option<&Path>, quota: u64) -> Result<Self> {
-        let parent = parent
-            .map(Path::to_path_buf)
-            .unwrap_or_else(std::env::temp_dir);
-        let dir = tempfile::Builder::new()
-            .prefix("ooc-spill-")
-            .tempdir_in(&parent)
-            .map_err(|e| EngineError::Spill {
-                path: parent.display().to_string(),
-                message: format!("cannot create a spill directory: {e}"),
-            })?;
-        Ok(Self {
-            dir,
+    /// A spill location under `parent` (the system temp directory when `None`) allowing at
+    /// most `quota` bytes of spill files at once. Nothing is created until the first file.
+    pub fn new(parent: Option<&Path>, quota: u64) -> Self {
+        Self {
+            parent: parent
+                .map(Path::to_path_buf)
+                .unwrap_or_else(std::env::temp_dir),
+            dir: OnceLock::new(),
             quota,
             written: Arc::new(AtomicU64::new(0)),
+            peak: Arc::new(AtomicU64::new(0)),
             files: AtomicUsize::new(0),
-        })
+        }
     }
 
-    /// The spill directory.
-    pub fn path(&self) -> &Path {
-        self.dir.path()
+    fn dir(&self) -> Result<&Path> {
+        if let Some(dir) = self.dir.get() {
+            return Ok(dir.path());
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("ooc-spill-")
+            .tempdir_in(&self.parent)
+            .map_err(|e| EngineError::Spill {
+                path: self.parent.display().to_string(),
+                message: format!("cannot create a spill directory: {e}"),
+            })?;
+        // Another thread may have won the race; its directory is kept and ours removed.
+        Ok(self.dir.get_or_init(|| dir).path())
+    }
+
+    /// The spill directory, once created.
+    pub fn path(&self) -> Option<&Path> {
+        self.dir.get().map(|d| d.path())
     }
 
     /// Bytes currently held in spill files.
@@ -72,23 +84,38 @@ impl SpillManager {
         self.written.load(Ordering::Relaxed)
     }
 
+    /// The most bytes held in spill files at once.
+    pub fn peak_bytes_on_disk(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// The quota in bytes.
+    pub fn quota(&self) -> u64 {
+        self.quota
+    }
+
     /// Start a new spill file for batches of `schema`; `label` names it (for errors).
     pub fn create(&self, label: &str, schema: &SchemaRef) -> Result<SpillWriter> {
         let n = self.files.fetch_add(1, Ordering::Relaxed);
-        let path = self.dir.path().join(format!("{n:05}-{label}.arrows"));
+        let path = self.dir()?.join(format!("{n:05}-{label}.arrows"));
         let spill_err = |message: String| EngineError::Spill {
             path: path.display().to_string(),
             message,
         };
         let file = File::create(&path).map_err(|e| spill_err(e.to_string()))?;
         let counting = CountingWriter {
-            inner: BufWriter::with_capacity(1 << 20, file),
+            inner: BufWriter::with_capacity(WRITE_BUFFER, file),
             bytes: 0,
             quota: self.quota,
             shared: Arc::clone(&self.written),
+            peak: Arc::clone(&self.peak),
         };
+        // Level 1: spill files are written once and read once, so speed matters more than
+        // the last few percent of size. Each open writer also holds a compression context of a
+        // few MiB, so operators keep few writers open at once.
         let options = IpcWriteOptions::default()
             .try_with_compression(Some(CompressionType::ZSTD))
+            .and_then(|o| o.try_with_compression_level(Some(1)))
             .map_err(|e| spill_err(e.to_string()))?;
         let writer = StreamWriter::try_new_with_options(counting, schema, options)
             .map_err(|e| spill_err(e.to_string()))?;
@@ -97,10 +124,16 @@ impl SpillManager {
             path,
             schema: Arc::clone(schema),
             rows: 0,
+            raw_bytes: 0,
             written: Arc::clone(&self.written),
+            finished: false,
         })
     }
 }
+
+/// Buffer of each open spill writer and reader: operators may keep one writer per hash
+/// partition open, so this stays small.
+const WRITE_BUFFER: usize = 64 * 1024;
 
 /// Counts bytes written and enforces the manager's quota.
 struct CountingWriter {
@@ -108,6 +141,7 @@ struct CountingWriter {
     bytes: u64,
     quota: u64,
     shared: Arc<AtomicU64>,
+    peak: Arc<AtomicU64>,
 }
 
 impl Write for CountingWriter {
@@ -116,10 +150,11 @@ impl Write for CountingWriter {
         if total > self.quota {
             self.shared.fetch_sub(buf.len() as u64, Ordering::Relaxed);
             return Err(std::io::Error::other(format!(
-                "spill quota of {} bytes exceeded",
+                "the spill quota (--max-temp-size) of {} bytes is exceeded",
                 self.quota
             )));
         }
+        self.peak.fetch_max(total, Ordering::Relaxed);
         match self.inner.write(buf) {
             Ok(n) => {
                 // Give back what was counted but not written.
@@ -146,7 +181,9 @@ pub struct SpillWriter {
     path: PathBuf,
     schema: SchemaRef,
     rows: usize,
+    raw_bytes: usize,
     written: Arc<AtomicU64>,
+    finished: bool,
 }
 
 impl std::fmt::Debug for SpillWriter {
@@ -166,7 +203,18 @@ impl SpillWriter {
             message: e.to_string(),
         })?;
         self.rows += batch.num_rows();
+        self.raw_bytes += batch.get_array_memory_size();
         Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Compressed bytes written so far (including what is still buffered).
+    pub fn bytes(&self) -> u64 {
+        self.writer.get_ref().bytes + self.writer.get_ref().inner.buffer().len() as u64
     }
 
     /// Close the file and hand it over for reading.
@@ -179,13 +227,28 @@ impl SpillWriter {
         let counting = self.writer.get_mut();
         counting.flush().map_err(|e| err(e.to_string()))?;
         let bytes = counting.bytes;
+        // From here on the file belongs to the SpillFile.
+        self.finished = true;
         Ok(SpillFile {
-            path: self.path,
-            schema: self.schema,
+            path: self.path.clone(),
+            schema: Arc::clone(&self.schema),
             rows: self.rows,
+            raw_bytes: self.raw_bytes,
             bytes,
-            written: self.written,
+            written: Arc::clone(&self.written),
         })
+    }
+}
+
+impl Drop for SpillWriter {
+    /// A writer dropped before `finish` (a failed write, a cancelled query) removes its
+    /// partial file and gives its bytes back to the quota.
+    fn drop(&mut self) {
+        if !self.finished {
+            let bytes = self.writer.get_ref().bytes;
+            self.written.fetch_sub(bytes, Ordering::Relaxed);
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -195,6 +258,7 @@ pub struct SpillFile {
     path: PathBuf,
     schema: SchemaRef,
     rows: usize,
+    raw_bytes: usize,
     bytes: u64,
     written: Arc<AtomicU64>,
 }
@@ -203,6 +267,11 @@ impl SpillFile {
     /// Rows in the file.
     pub fn rows(&self) -> usize {
         self.rows
+    }
+
+    /// In-memory size of the batches written (before compression).
+    pub fn raw_bytes(&self) -> usize {
+        self.raw_bytes
     }
 
     /// Compressed bytes on disk.
@@ -222,12 +291,10 @@ impl SpillFile {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        let reader =
-            StreamReader::try_new(BufReader::with_capacity(1 << 20, file), None).map_err(|e| {
-                EngineError::Spill {
-                    path: path.clone(),
-                    message: e.to_string(),
-                }
+        let reader = StreamReader::try_new(BufReader::with_capacity(WRITE_BUFFER, file), None)
+            .map_err(|e| EngineError::Spill {
+                path: path.clone(),
+                message: e.to_string(),
             })?;
         Ok(reader.map(move |b| {
             b.map_err(|e| EngineError::Spill {
@@ -270,14 +337,18 @@ mod tests {
 
     #[test]
     fn round_trip_compressed_and_cleaned_up() {
-        let manager = SpillManager::new(None, u64::MAX).unwrap();
-        let dir = manager.path().to_path_buf();
+        let manager = SpillManager::new(None, u64::MAX);
+        assert!(
+            manager.path().is_none(),
+            "nothing created before the first file"
+        );
         let b1 = batch(0, 10_000);
         let b2 = batch(10_000, 5);
         let mut writer = manager.create("test", &b1.schema()).unwrap();
         writer.write(&b1).unwrap();
         writer.write(&b2).unwrap();
         let file = writer.finish().unwrap();
+        let dir = manager.path().unwrap().to_path_buf();
         assert_eq!(file.rows(), 10_005);
         assert!(file.bytes() > 0);
         // Repetitive data compresses well below its in-memory size.
@@ -293,7 +364,7 @@ mod tests {
 
     #[test]
     fn quota_exceeded_is_a_clear_error() {
-        let manager = SpillManager::new(None, 4096).unwrap();
+        let manager = SpillManager::new(None, 4096);
         let b = batch(0, 100_000);
         let mut writer = manager.create("big", &b.schema()).unwrap();
         let err = writer

@@ -3,15 +3,17 @@
 //! Each input partition is driven by its own thread and sends batches through a bounded channel
 //! (`2 × partitions` batches), which bounds the work in flight: when the consumer is slow the
 //! producers block instead of piling up batches. Dropping the output stream closes the channel,
-//! which stops the producers at their next send (used by LIMIT and by errors).
+//! which stops the producers at their next send (used by LIMIT and by errors), and waits for
+//! them: once a query's stream is gone, none of its threads still holds data or spill files.
 //!
 //! Partition drivers are plain threads rather than rayon tasks on purpose: a driver blocks on
 //! its bounded channel while the consumer is busy, and a pipeline may contain several coalesces
 //! (an aggregate over a derived table that is itself aggregated). Blocking tasks on a fixed-size
 //! pool would deadlock once every pool thread waits on a consumer that needs a pool thread.
 
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use arrow::datatypes::SchemaRef;
 
@@ -64,11 +66,12 @@ impl ExecutionPlan for CoalesceExec {
             return Ok(instrument(stream, Arc::clone(&self.metrics)));
         }
         let (sender, receiver) = sync_channel(2 * partitions);
+        let mut handles = Vec::with_capacity(partitions);
         for partition in 0..partitions {
             let input = Arc::clone(&self.input);
             let ctx = Arc::clone(&ctx);
             let sender = sender.clone();
-            std::thread::Builder::new()
+            let handle = std::thread::Builder::new()
                 .name(format!("ooc-partition-{partition}"))
                 .spawn(move || {
                     let stream = match input.execute(partition, Arc::clone(&ctx)) {
@@ -92,21 +95,49 @@ impl ExecutionPlan for CoalesceExec {
                 .map_err(|e| {
                     EngineError::Execution(format!("cannot start a worker thread: {e}"))
                 })?;
+            handles.push(handle);
         }
         drop(sender);
-        let mut failed = false;
-        let stream = std::iter::from_fn(move || {
-            if failed {
-                return None;
-            }
-            let item = receiver.recv().ok()?;
-            failed = item.is_err();
-            Some(item)
-        });
+        let stream = CoalesceStream {
+            receiver: Some(receiver),
+            handles,
+            failed: false,
+        };
         Ok(instrument(Box::new(stream), Arc::clone(&self.metrics)))
     }
 
     fn metrics(&self) -> &Arc<OperatorMetrics> {
         &self.metrics
+    }
+}
+
+/// The merged stream; joins the partition threads when dropped.
+struct CoalesceStream {
+    receiver: Option<Receiver<Result<arrow::array::RecordBatch>>>,
+    handles: Vec<JoinHandle<()>>,
+    failed: bool,
+}
+
+impl Iterator for CoalesceStream {
+    type Item = Result<arrow::array::RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let item = self.receiver.as_ref()?.recv().ok()?;
+        self.failed = item.is_err();
+        Some(item)
+    }
+}
+
+impl Drop for CoalesceStream {
+    fn drop(&mut self) {
+        // Closing the channel makes every producer's next send fail, so each stops after the
+        // batch it is working on.
+        drop(self.receiver.take());
+        for handle in self.handles.drain(..) {
+            let _ = handle.join();
+        }
     }
 }

@@ -33,7 +33,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{EngineError, Result};
-use crate::memory::MemoryPool;
+use crate::memory::{MemoryPool, SpillManager};
 use crate::metrics::OperatorMetrics;
 
 /// A stream of record batches.
@@ -67,6 +67,8 @@ pub struct TaskContext {
     pub progress: Arc<Progress>,
     /// Set to cancel the query; operators stop at the next batch.
     pub cancelled: Arc<AtomicBool>,
+    /// Where operators write spill files (created on first use, removed with the query).
+    pub spill: Arc<SpillManager>,
 }
 
 impl TaskContext {
@@ -98,6 +100,10 @@ pub trait ExecutionPlan: Debug + Send + Sync {
     fn metrics(&self) -> &Arc<OperatorMetrics>;
     /// Whether the operator's memory grows with its input (and so will spill under a budget).
     fn grows_with_input(&self) -> bool {
+        false
+    }
+    /// Whether the operator writes state to disk when its memory reservation cannot grow.
+    fn can_spill(&self) -> bool {
         false
     }
 }
@@ -195,7 +201,11 @@ fn display_node(plan: &Arc<dyn ExecutionPlan>, analyze: bool, depth: usize, out:
         out.push_str(&format!(": {details}"));
     }
     if plan.grows_with_input() {
-        out.push_str(" [memory grows with input]");
+        out.push_str(if plan.can_spill() {
+            " [may spill]"
+        } else {
+            " [memory grows with input, cannot spill]"
+        });
     }
     out.push('\n');
     if analyze {
@@ -213,6 +223,16 @@ fn display_node(plan: &Arc<dyn ExecutionPlan>, analyze: bool, depth: usize, out:
         );
         if m.rows_in() > 0 {
             line.push_str(&format!(" rows_in={}", m.rows_in()));
+        }
+        if m.spill_count() > 0 {
+            line.push_str(&format!(
+                " spills={} spilled_rows={} spilled={} (raw {}) spill_time={}",
+                m.spill_count(),
+                m.spilled_rows(),
+                format_bytes(m.spilled_bytes()),
+                format_bytes(m.spilled_raw_bytes()),
+                format_duration(m.spill_time())
+            ));
         }
         for (name, value) in m.extra() {
             line.push_str(&format!(" {name}={value}"));

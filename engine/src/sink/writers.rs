@@ -10,6 +10,9 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
+/// Most bytes of encoded data the Parquet writer buffers before it closes a row group.
+const PARQUET_ROW_GROUP_BYTES: usize = 32 * 1024 * 1024;
+
 use crate::error::{EngineError, Result};
 
 /// Output formats.
@@ -136,6 +139,11 @@ pub fn write_batches<W: Write + Send>(
                 let batch = batch?;
                 rows += batch.num_rows();
                 writer.write(&batch)?;
+                // The writer keeps the current row group's encoded pages in memory: close it
+                // early rather than let a wide row group grow without bound.
+                if writer.in_progress_size() > PARQUET_ROW_GROUP_BYTES {
+                    writer.flush()?;
+                }
             }
             writer.close()?;
         }
