@@ -8,25 +8,45 @@
 //! * `Single`: both at once on a single stream (used for `count(DISTINCT ...)`, whose state is a
 //!   set that is not merged).
 //!
-//! The operator holds every group until its input ends; its memory is reserved from the query
-//! pool after each batch, so a budget that is too small fails with an error naming it.
+//! The table's memory is reserved from the query pool after each batch. Under a budget:
+//!
+//! * a partial aggregate emits its state early (the final aggregate merges it);
+//! * a final or single aggregate **spills**: it writes its groups, as partial states, into 16
+//!   hash partitions on disk and starts over with an empty table. When the input ends, the
+//!   partitions are merged one at a time; a partition still too large for the budget is split
+//!   again with other hash bits (up to [`MAX_SPILL_LEVEL`] times).
+//!
+//! ```text
+//!   input ──► table ──(over budget)──► state batch ──hash(keys)──► partition files 0..15
+//!                                                                        │ one at a time
+//!   output ◄── final values ◄── table ◄── merge states ◄─────────────────┘
+//! ```
+//!
+//! `count(DISTINCT x)` in a single-phase aggregate keeps value sets that do not spill; a budget
+//! too small for them fails with an error naming the operator.
 
 pub mod accumulator;
 pub mod group_values;
+mod spill;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::logical::expr::AggregateFunction;
-use crate::memory::MemoryReservation;
+use crate::memory::{MemoryReservation, SpillFile};
 use crate::metrics::OperatorMetrics;
 use crate::physical::expr::{normalize_zero_array, ExprCache, PhysicalExpr};
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
-use accumulator::{create_accumulator, GroupAccumulator};
+use accumulator::{create_accumulator, state_fields, GroupAccumulator};
 use group_values::GroupValues;
+use spill::SpillPartitions;
+
+/// How many times a spilled partition may be split again before the aggregate gives up.
+pub const MAX_SPILL_LEVEL: u32 = 4;
 
 /// A partial aggregate emits its state and starts over once it holds this many groups.
 const PARTIAL_FLUSH_GROUPS: usize = 256 * 1024;
@@ -71,6 +91,8 @@ pub struct AggregateExec {
     group_names: Vec<String>,
     aggregates: Vec<AggregateSpec>,
     schema: SchemaRef,
+    /// Group keys followed by the partial state of each aggregate.
+    state_schema: SchemaRef,
     metrics: Arc<OperatorMetrics>,
 }
 
@@ -86,7 +108,19 @@ impl AggregateExec {
         aggregates: Vec<AggregateSpec>,
         schema: SchemaRef,
     ) -> Self {
+        let mut fields: Vec<Field> = group_types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Field::new(format!("group_{i}"), t.clone(), true))
+            .collect();
+        for spec in &aggregates {
+            // Distinct counts have no mergeable state; their aggregates never spill.
+            if let Ok(state) = state_fields(spec.func, &spec.input_type, &spec.name) {
+                fields.extend(state);
+            }
+        }
         Self {
+            state_schema: Arc::new(Schema::new(fields)),
             mode,
             input,
             group_exprs,
@@ -96,6 +130,16 @@ impl AggregateExec {
             schema,
             metrics: Arc::default(),
         }
+    }
+}
+
+impl AggregateExec {
+    /// Whether this aggregate writes its table to disk when it outgrows the budget: final and
+    /// single-phase group-bys whose states merge (no distinct value sets).
+    fn spillable(&self) -> bool {
+        self.mode != AggregateMode::Partial
+            && !self.group_exprs.is_empty()
+            && !self.aggregates.iter().any(|a| a.distinct)
     }
 }
 
@@ -136,6 +180,10 @@ impl ExecutionPlan for AggregateExec {
         !self.group_exprs.is_empty() || self.aggregates.iter().any(|a| a.distinct)
     }
 
+    fn can_spill(&self) -> bool {
+        self.spillable()
+    }
+
     fn execute(self: Arc<Self>, partition: usize, ctx: Arc<TaskContext>) -> Result<BatchStream> {
         let input = Arc::clone(&self.input).execute(partition, Arc::clone(&ctx))?;
         let reservation = MemoryReservation::new(
@@ -143,71 +191,206 @@ impl ExecutionPlan for AggregateExec {
             format!("{}[partition {partition}]", self.name()),
             Some(Arc::clone(&self.metrics)),
         );
-        let mut state = AggregateState {
-            exec: Arc::clone(&self),
-            groups: GroupValues::try_new(&self.group_types)?,
-            accumulators: self
-                .aggregates
-                .iter()
-                .map(|a| create_accumulator(a.func, a.distinct, &a.input_type, &a.output_type))
-                .collect::<Result<_>>()?,
-            reservation,
-            group_indices: Vec::new(),
-            cache: ExprCache::default(),
-        };
-        let batch_size = ctx.batch_size;
-        let mut input = Some(input);
-        let mut output: Option<(RecordBatch, usize)> = None;
         // A partial aggregate whose groups barely reduce its input emits its state early and
-        // starts over, so that only the final aggregate holds every group.
-        let flush_groups = match self.mode {
-            AggregateMode::Partial if !self.group_exprs.is_empty() => PARTIAL_FLUSH_GROUPS,
-            _ => usize::MAX,
+        // starts over, so that only the final aggregate holds every group; under a budget it
+        // also flushes once it holds its share of it.
+        let limit = ctx.memory_pool.limit();
+        let (flush_groups, soft_limit) = match self.mode {
+            AggregateMode::Partial if !self.group_exprs.is_empty() => (
+                PARTIAL_FLUSH_GROUPS,
+                limit / (4 * self.input.output_partitions().max(1)),
+            ),
+            // A spilling aggregate writes its table out well before the budget is reached: the
+            // state batch it writes is about as large as the table itself.
+            _ if self.spillable() => (usize::MAX, limit / 3),
+            _ => (usize::MAX, usize::MAX),
         };
-        let stream = std::iter::from_fn(move || loop {
-            if let Some((batch, offset)) = output.as_mut() {
-                if *offset < batch.num_rows() {
-                    let len = batch_size.min(batch.num_rows() - *offset);
-                    let slice = batch.slice(*offset, len);
-                    *offset += len;
-                    return Some(Ok(slice));
-                }
-                output = None;
-            }
-            let source = input.as_mut()?;
-            match source.next() {
-                Some(batch) => {
-                    if let Err(e) = batch.and_then(|b| state.consume(&b)) {
-                        input = None;
-                        return Some(Err(e));
-                    }
-                    if state.groups.len() >= flush_groups {
-                        match state.finish() {
-                            Ok(batch) => output = Some((batch, 0)),
-                            Err(e) => return Some(Err(e)),
-                        }
-                        state.reservation.free();
-                    }
-                }
-                None => {
-                    input = None;
-                    match state.finish() {
-                        Ok(batch) => output = Some((batch, 0)),
-                        Err(e) => return Some(Err(e)),
-                    }
-                    state.reservation.free();
-                    let (batch, _) = output.as_ref()?;
-                    if batch.num_rows() == 0 {
-                        return None;
-                    }
-                }
-            }
-        });
+        let state = AggregateState::new(Arc::clone(&self), reservation)?;
+        let stream = AggregateStream {
+            exec: Arc::clone(&self),
+            ctx,
+            input: Some(input),
+            state,
+            flush_groups,
+            soft_limit,
+            spill: None,
+            pending: Vec::new(),
+            output: None,
+        };
         Ok(instrument(Box::new(stream), Arc::clone(&self.metrics)))
     }
 
     fn metrics(&self) -> &Arc<OperatorMetrics> {
         &self.metrics
+    }
+}
+
+/// The stream of one output partition: consumes the input, spilling the table to hash
+/// partitions on disk when it outgrows the budget, then merges the partitions one at a time.
+struct AggregateStream {
+    exec: Arc<AggregateExec>,
+    ctx: Arc<TaskContext>,
+    input: Option<BatchStream>,
+    state: AggregateState,
+    /// A partial aggregate emits its state at this many groups.
+    flush_groups: usize,
+    /// Table size (bytes) at which the table is flushed (partial) or spilled.
+    soft_limit: usize,
+    /// Where the input's state went, once it spilled.
+    spill: Option<SpillPartitions>,
+    /// Spilled partitions still to merge, with their partitioning level (last is next).
+    pending: Vec<(Vec<SpillFile>, u32)>,
+    /// The batch being emitted, and how much of it has been.
+    output: Option<(RecordBatch, usize)>,
+}
+
+impl Iterator for AggregateStream {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Result<RecordBatch>> {
+        loop {
+            if let Some((batch, offset)) = self.output.as_mut() {
+                if *offset < batch.num_rows() {
+                    let len = self.ctx.batch_size.min(batch.num_rows() - *offset);
+                    let slice = batch.slice(*offset, len);
+                    *offset += len;
+                    return Some(Ok(slice));
+                }
+                self.output = None;
+            }
+            match self.step() {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => {
+                    self.input = None;
+                    self.pending.clear();
+                    self.spill = None;
+                    self.state.reservation.free();
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+impl AggregateStream {
+    /// Make progress: consume an input batch, or finish the input, or merge one spilled
+    /// partition. False once everything has been emitted.
+    fn step(&mut self) -> Result<bool> {
+        if let Some(input) = self.input.as_mut() {
+            match input.next() {
+                Some(batch) => {
+                    let batch = batch?;
+                    self.exec.metrics.add_rows_in(batch.num_rows());
+                    match self.exec.mode {
+                        AggregateMode::Final => self.state.consume_states(&batch)?,
+                        _ => self.state.consume_raw(&batch)?,
+                    }
+                    self.after_consume(0)?;
+                }
+                None => {
+                    self.input = None;
+                    match self.spill.take() {
+                        None => {
+                            let batch =
+                                self.state.take(self.exec.mode == AggregateMode::Partial)?;
+                            self.state.reservation.free();
+                            if batch.num_rows() > 0 || self.exec.group_exprs.is_empty() {
+                                self.output = Some((batch, 0));
+                            } else {
+                                return Ok(false);
+                            }
+                        }
+                        Some(mut spill) => {
+                            self.spill_table(&mut spill)?;
+                            self.pending.extend(spill.finish());
+                        }
+                    }
+                }
+            }
+            return Ok(true);
+        }
+        let Some((files, level)) = self.pending.pop() else {
+            return Ok(false);
+        };
+        // Merge one partition: every group of it lands in this table, unless it is still too
+        // large, in which case it is split again with the next level's hash bits.
+        for file in files {
+            self.ctx.check_cancelled()?;
+            for batch in file.read()? {
+                let batch = batch?;
+                self.state.consume_states(&batch)?;
+                self.after_consume(level + 1)?;
+            }
+        }
+        match self.spill.take() {
+            None => {
+                let batch = self.state.take(false)?;
+                self.state.reservation.free();
+                self.output = Some((batch, 0));
+            }
+            Some(mut spill) => {
+                self.spill_table(&mut spill)?;
+                self.pending.extend(spill.finish());
+            }
+        }
+        Ok(true)
+    }
+
+    /// Account for the table after a batch; flush or spill it when it is too large.
+    fn after_consume(&mut self, level: u32) -> Result<()> {
+        let size = self.state.size();
+        let fits = size <= self.soft_limit && self.state.reservation.try_resize(size).is_ok();
+        if self.exec.mode == AggregateMode::Partial && self.input.is_some() {
+            if !fits || self.state.groups.len() >= self.flush_groups {
+                let batch = self.state.take(true)?;
+                self.state.reset()?;
+                self.state.reservation.free();
+                self.output = Some((batch, 0));
+            }
+            return Ok(());
+        }
+        if fits {
+            return Ok(());
+        }
+        if !self.exec.spillable() {
+            // Report the overflow against the budget.
+            return self.state.reservation.try_resize(size);
+        }
+        if level > MAX_SPILL_LEVEL {
+            return Err(EngineError::ResourcesExhausted {
+                consumer: format!(
+                    "{} (after {MAX_SPILL_LEVEL} rounds of repartitioning)",
+                    self.exec.name()
+                ),
+                requested: size,
+                reserved: self.ctx.memory_pool.reserved(),
+                limit: self.ctx.memory_pool.limit(),
+            });
+        }
+        let mut spill = match self.spill.take() {
+            Some(spill) => spill,
+            None => SpillPartitions::new(level, Arc::clone(&self.exec.state_schema)),
+        };
+        self.spill_table(&mut spill)?;
+        self.spill = Some(spill);
+        Ok(())
+    }
+
+    /// Write the table's groups as partial states into the spill partitions and start over.
+    fn spill_table(&mut self, spill: &mut SpillPartitions) -> Result<()> {
+        if self.state.groups.is_empty() {
+            return Ok(());
+        }
+        let start = Instant::now();
+        let batch = self.state.take(true)?;
+        self.state.reset()?;
+        self.state.reservation.free();
+        let (rows, raw, bytes) = spill.write(&batch, self.exec.group_exprs.len(), &self.ctx)?;
+        self.exec
+            .metrics
+            .add_spill(rows, raw, bytes, start.elapsed());
+        Ok(())
     }
 }
 
@@ -221,9 +404,38 @@ struct AggregateState {
 }
 
 impl AggregateState {
-    fn consume(&mut self, batch: &RecordBatch) -> Result<()> {
+    fn new(exec: Arc<AggregateExec>, reservation: MemoryReservation) -> Result<Self> {
+        let mut state = Self {
+            groups: GroupValues::try_new(&exec.group_types)?,
+            accumulators: Vec::new(),
+            exec,
+            reservation,
+            group_indices: Vec::new(),
+            cache: ExprCache::default(),
+        };
+        state.reset()?;
+        Ok(state)
+    }
+
+    /// A fresh, empty table (buffers of the old one are released).
+    fn reset(&mut self) -> Result<()> {
+        self.groups = GroupValues::try_new(&self.exec.group_types)?;
+        self.accumulators = self
+            .exec
+            .aggregates
+            .iter()
+            .map(|a| create_accumulator(a.func, a.distinct, &a.input_type, &a.output_type))
+            .collect::<Result<_>>()?;
+        Ok(())
+    }
+
+    fn size(&self) -> usize {
+        self.groups.size() + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
+    }
+
+    /// Add raw input rows.
+    fn consume_raw(&mut self, batch: &RecordBatch) -> Result<()> {
         let exec = Arc::clone(&self.exec);
-        exec.metrics.add_rows_in(batch.num_rows());
         let n = batch.num_rows();
         let cache = &mut self.cache;
         cache.clear();
@@ -234,36 +446,39 @@ impl AggregateState {
             .collect::<Result<Vec<ArrayRef>>>()?;
         self.groups.intern(&keys, n, &mut self.group_indices)?;
         let total = self.groups.len();
-        match exec.mode {
-            AggregateMode::Partial | AggregateMode::Single => {
-                for (spec, acc) in exec.aggregates.iter().zip(self.accumulators.iter_mut()) {
-                    let values = spec
-                        .args
-                        .iter()
-                        .map(|e| e.evaluate_cached(batch, &mut self.cache)?.into_array(n))
-                        .collect::<Result<Vec<_>>>()?;
-                    acc.update(&values, &self.group_indices, total)?;
-                }
-            }
-            AggregateMode::Final => {
-                let mut column = exec.group_exprs.len();
-                for (spec, acc) in exec.aggregates.iter().zip(self.accumulators.iter_mut()) {
-                    let states = batch.columns()[column..column + spec.state_width].to_vec();
-                    column += spec.state_width;
-                    acc.merge(&states, &self.group_indices, total)?;
-                }
-            }
+        for (spec, acc) in exec.aggregates.iter().zip(self.accumulators.iter_mut()) {
+            let values = spec
+                .args
+                .iter()
+                .map(|e| e.evaluate_cached(batch, &mut self.cache)?.into_array(n))
+                .collect::<Result<Vec<_>>>()?;
+            acc.update(&values, &self.group_indices, total)?;
         }
-        let size = self.groups.size() + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
-        self.reservation.try_resize(size)
+        Ok(())
     }
 
-    fn finish(&mut self) -> Result<RecordBatch> {
+    /// Merge partial states: the group keys come first, then each aggregate's state columns.
+    fn consume_states(&mut self, batch: &RecordBatch) -> Result<()> {
         let exec = Arc::clone(&self.exec);
-        if exec.mode != AggregateMode::Partial {
-            self.groups.ensure_global_group();
-        } else if exec.group_exprs.is_empty() {
-            // A partial global aggregate always emits its (possibly empty) state.
+        let n = batch.num_rows();
+        let width = exec.group_types.len();
+        let keys = batch.columns()[..width].to_vec();
+        self.groups.intern(&keys, n, &mut self.group_indices)?;
+        let total = self.groups.len();
+        let mut column = width;
+        for (spec, acc) in exec.aggregates.iter().zip(self.accumulators.iter_mut()) {
+            let states = batch.columns()[column..column + spec.state_width].to_vec();
+            column += spec.state_width;
+            acc.merge(&states, &self.group_indices, total)?;
+        }
+        Ok(())
+    }
+
+    /// Emit every group, as partial states (`as_state`) or final values, and empty the table.
+    fn take(&mut self, as_state: bool) -> Result<RecordBatch> {
+        let exec = Arc::clone(&self.exec);
+        if exec.group_exprs.is_empty() {
+            // A global aggregate always has its one group, even without input.
             self.groups.ensure_global_group();
         }
         let total = self.groups.len();
@@ -271,15 +486,21 @@ impl AggregateState {
         for acc in &mut self.accumulators {
             // Make sure every accumulator covers every group (e.g. global group without input).
             acc.ensure_groups(total);
-            match exec.mode {
-                AggregateMode::Partial => columns.extend(acc.state()?),
-                _ => columns.push(acc.evaluate()?),
+            if as_state {
+                columns.extend(acc.state()?);
+            } else {
+                columns.push(acc.evaluate()?);
             }
         }
+        let schema = if as_state {
+            &exec.state_schema
+        } else {
+            &exec.schema
+        };
         let options = RecordBatchOptions::new().with_row_count(Some(total));
         let columns = columns
             .into_iter()
-            .zip(exec.schema.fields())
+            .zip(schema.fields())
             .map(|(c, f)| {
                 if c.data_type() == f.data_type() {
                     Ok(c)
@@ -289,7 +510,7 @@ impl AggregateState {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(RecordBatch::try_new_with_options(
-            Arc::clone(&exec.schema),
+            Arc::clone(schema),
             columns,
             &options,
         )?)

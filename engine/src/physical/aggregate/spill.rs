@@ -1,0 +1,97 @@
+//! Hash partitions of a spilled aggregate table.
+//!
+//! Each spill of the table splits its groups (keys and partial states) into [`PARTITIONS`] by a
+//! hash of the group keys and writes each part as its own file, one file open at a time (an
+//! open writer holds a compression context of a few MiB). All the states of one group end up
+//! in the files of one partition. A partition that is split
+//! again uses a different hash seed (its *level*), so its groups spread over new partitions
+//! instead of landing together again.
+
+use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
+use arrow::compute::take_record_batch;
+use arrow::datatypes::SchemaRef;
+use arrow::row::{RowConverter, SortField};
+
+use crate::error::Result;
+use crate::memory::SpillFile;
+use crate::physical::TaskContext;
+
+/// Number of hash partitions per spill level.
+pub const PARTITIONS: usize = 16;
+
+/// Open spill files of one partitioning level.
+pub struct SpillPartitions {
+    level: u32,
+    schema: SchemaRef,
+    files: Vec<Vec<SpillFile>>,
+}
+
+/// Hash each row of `columns` (compared as SQL group keys: NULLs equal) with a seed.
+pub fn hash_rows(columns: &[ArrayRef], seed: u64) -> Result<Vec<u64>> {
+    let converter = RowConverter::new(
+        columns
+            .iter()
+            .map(|c| SortField::new(c.data_type().clone()))
+            .collect(),
+    )?;
+    let rows = converter.convert_columns(columns)?;
+    let state = ahash::RandomState::with_seeds(seed, 0x0dd5_ee0d, 0x5eed_a66e, 0xa99_2e9a7e);
+    Ok(rows.iter().map(|r| state.hash_one(r.as_ref())).collect())
+}
+
+impl SpillPartitions {
+    /// Empty partitions for spills at `level` (0 for the input, n + 1 to split a level-n file).
+    pub fn new(level: u32, schema: SchemaRef) -> Self {
+        Self {
+            level,
+            schema,
+            files: (0..PARTITIONS).map(|_| Vec::new()).collect(),
+        }
+    }
+
+    /// Write `batch`, whose first `key_columns` columns are the group keys, into the
+    /// partitions. Returns (rows, in-memory bytes, compressed bytes) written.
+    pub fn write(
+        &mut self,
+        batch: &RecordBatch,
+        key_columns: usize,
+        ctx: &TaskContext,
+    ) -> Result<(usize, usize, u64)> {
+        let hashes = hash_rows(&batch.columns()[..key_columns], u64::from(self.level))?;
+        let mut members: Vec<Vec<u32>> = vec![Vec::new(); PARTITIONS];
+        for (row, h) in hashes.iter().enumerate() {
+            members[(h >> 60) as usize % PARTITIONS].push(row as u32);
+        }
+        let mut raw = 0;
+        let mut bytes = 0;
+        for (p, rows) in members.into_iter().enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            let part = take_record_batch(batch, &UInt32Array::from(rows))?;
+            let mut writer = ctx
+                .spill
+                .create(&format!("aggregate-l{}-p{p}", self.level), &self.schema)?;
+            writer.write(&part)?;
+            let file = writer.finish()?;
+            raw += file.raw_bytes();
+            bytes += file.bytes();
+            self.files[p].push(file);
+        }
+        Ok((batch.num_rows(), raw, bytes))
+    }
+
+    /// The non-empty partitions, each with the level its contents must be merged at, in the
+    /// order they should be merged (last first).
+    pub fn finish(self) -> Vec<(Vec<SpillFile>, u32)> {
+        let level = self.level;
+        let mut parts: Vec<_> = self
+            .files
+            .into_iter()
+            .filter(|f| !f.is_empty())
+            .map(|f| (f, level))
+            .collect();
+        parts.reverse();
+        parts
+    }
+}
