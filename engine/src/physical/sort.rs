@@ -1,22 +1,38 @@
-//! Sort: buffers its whole input, then emits it ordered by the sort keys.
+//! Sort: an external merge sort whose memory stays within the query's budget.
 //!
-//! The buffered batches are reserved from the memory pool; with a budget that is too small the
-//! sort fails with an error naming it (sorted runs that spill to disk come with the
-//! bounded-memory work).
+//! ```text
+//!   input ──► buffer (batches + key columns) ──(over budget)──► sorted run ──► spill file
+//!                      │ input ends                                              │
+//!                      ▼                                                         ▼
+//!              sort in memory ──► output          k-way merge of runs (fan-in from budget)
+//!                                                 more runs than fan-in: merge into longer
+//!                                                 runs first (multi-pass)
+//! ```
+//!
+//! Buffered batches are sorted by computing a permutation over their key columns only and
+//! gathering rows in output-sized chunks, so the payload is never copied as a whole. When the
+//! buffer cannot grow (or holds half the budget), it is written as a sorted *run*: a spill file
+//! of small batches. Merging compares keys in Arrow's row format and keeps one batch per run in
+//! memory; the number of runs merged at once comes from what the budget can hold.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::compute::{
-    concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions,
+    concat, interleave_record_batch, lexsort_to_indices, take_record_batch, SortColumn, SortOptions,
 };
 use arrow::datatypes::SchemaRef;
+use arrow::row::{RowConverter, Rows, SortField};
 
 use crate::error::Result;
-use crate::memory::MemoryReservation;
+use crate::memory::{MemoryReservation, SpillFile};
 use crate::metrics::OperatorMetrics;
 use crate::physical::expr::{normalize_zero_array, PhysicalExpr};
 use crate::physical::{compact_views, instrument, BatchStream, ExecutionPlan, TaskContext};
+
+/// Most runs merged at once, whatever the budget.
+const MAX_FAN_IN: usize = 128;
 
 /// A physical sort key.
 #[derive(Clone, Debug)]
@@ -38,18 +54,21 @@ pub fn sort_batch(
     if batch.num_rows() == 0 {
         return Ok(batch.clone());
     }
+    let columns = sort_columns(batch, keys)?;
+    let indices = lexsort_to_indices(&columns, limit)?;
+    Ok(take_record_batch(batch, &indices)?)
+}
+
+fn sort_columns(batch: &RecordBatch, keys: &[PhysicalSortKey]) -> Result<Vec<SortColumn>> {
     let n = batch.num_rows();
-    let columns = keys
-        .iter()
+    keys.iter()
         .map(|k| {
             Ok(SortColumn {
                 values: normalize_zero_array(k.expr.evaluate(batch)?.into_array(n)?)?,
                 options: Some(k.options),
             })
         })
-        .collect::<Result<Vec<_>>>()?;
-    let indices = lexsort_to_indices(&columns, limit)?;
-    Ok(take_record_batch(batch, &indices)?)
+        .collect()
 }
 
 /// Full sort of a single-partition input.
@@ -100,54 +119,434 @@ impl ExecutionPlan for SortExec {
         true
     }
 
+    fn can_spill(&self) -> bool {
+        true
+    }
+
     fn execute(self: Arc<Self>, partition: usize, ctx: Arc<TaskContext>) -> Result<BatchStream> {
-        let mut input = Some(Arc::clone(&self.input).execute(partition, Arc::clone(&ctx))?);
-        let mut reservation =
+        let input = Arc::clone(&self.input).execute(partition, Arc::clone(&ctx))?;
+        let reservation =
             MemoryReservation::new(&ctx.memory_pool, "Sort", Some(Arc::clone(&self.metrics)));
-        let batch_size = ctx.batch_size;
-        let this = Arc::clone(&self);
-        let mut sorted: Option<(RecordBatch, usize)> = None;
-        let stream = std::iter::from_fn(move || {
-            if let Some(source) = input.take() {
-                let mut batches = Vec::new();
-                for batch in source {
-                    let batch = match batch {
-                        Ok(b) => compact_views(&b),
-                        Err(e) => return Some(Err(e)),
-                    };
-                    this.metrics.add_rows_in(batch.num_rows());
-                    if let Err(e) = reservation.try_grow(batch.get_array_memory_size()) {
-                        return Some(Err(e));
-                    }
-                    batches.push(batch);
-                }
-                let result = concat_batches(&this.input.schema(), &batches)
-                    .map_err(Into::into)
-                    .and_then(|all| {
-                        drop(batches);
-                        sort_batch(&all, &this.keys, None)
-                    });
-                match result {
-                    Ok(b) => sorted = Some((b, 0)),
-                    Err(e) => return Some(Err(e)),
-                }
-            }
-            let (batch, offset) = sorted.as_mut()?;
-            if *offset >= batch.num_rows() {
-                sorted = None;
-                reservation.free();
-                return None;
-            }
-            let len = batch_size.min(batch.num_rows() - *offset);
-            let out = batch.slice(*offset, len);
-            *offset += len;
-            Some(Ok(out))
-        });
+        let stream = SortStream {
+            exec: Arc::clone(&self),
+            soft_limit: ctx.memory_pool.limit() / 2,
+            ctx,
+            input: Some(input),
+            buffer: Vec::new(),
+            buffered_rows: 0,
+            buffered_bytes: 0,
+            reservation,
+            runs: Vec::new(),
+            sort_fields: None,
+            output: Output::None,
+        };
         Ok(instrument(Box::new(stream), Arc::clone(&self.metrics)))
     }
 
     fn metrics(&self) -> &Arc<OperatorMetrics> {
         &self.metrics
+    }
+}
+
+/// What the stream emits once the input has ended.
+enum Output {
+    None,
+    /// The buffer, sorted in memory: the permutation and how much of it was emitted.
+    InMemory {
+        order: Vec<(usize, usize)>,
+        offset: usize,
+    },
+    /// The final merge of the spilled runs.
+    Merge(Box<Merger>),
+    Done,
+}
+
+struct SortStream {
+    exec: Arc<SortExec>,
+    ctx: Arc<TaskContext>,
+    input: Option<BatchStream>,
+    /// Buffered batches and their (normalized) key columns.
+    buffer: Vec<(RecordBatch, Vec<ArrayRef>)>,
+    buffered_rows: usize,
+    buffered_bytes: usize,
+    /// The buffer spills when it would exceed this (half the budget: sorting it needs room).
+    soft_limit: usize,
+    reservation: MemoryReservation,
+    runs: Vec<SpillFile>,
+    /// Row-format fields of the keys (from the first batch), for merging runs.
+    sort_fields: Option<Vec<SortField>>,
+    output: Output,
+}
+
+impl Iterator for SortStream {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Result<RecordBatch>> {
+        match self.advance() {
+            Ok(Some(batch)) => Some(Ok(batch)),
+            Ok(None) => {
+                self.finish();
+                None
+            }
+            Err(e) => {
+                self.finish();
+                self.output = Output::Done;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl SortStream {
+    fn finish(&mut self) {
+        self.input = None;
+        self.buffer.clear();
+        self.runs.clear();
+        self.output = Output::Done;
+        self.reservation.free();
+    }
+
+    fn advance(&mut self) -> Result<Option<RecordBatch>> {
+        if let Some(mut input) = self.input.take() {
+            for batch in input.by_ref() {
+                self.push(compact_views(&batch?))?;
+            }
+            drop(input);
+            if self.runs.is_empty() {
+                self.output = Output::InMemory {
+                    order: self.sorted_order()?,
+                    offset: 0,
+                };
+            } else {
+                self.spill_run()?;
+                self.output = Output::Merge(Box::new(self.merge_runs()?));
+            }
+        }
+        let batch_size = self.ctx.batch_size;
+        match &mut self.output {
+            Output::InMemory { order, offset } => {
+                if *offset >= order.len() {
+                    return Ok(None);
+                }
+                let end = (*offset + batch_size).min(order.len());
+                let batches: Vec<&RecordBatch> = self.buffer.iter().map(|(b, _)| b).collect();
+                let out = interleave_record_batch(&batches, &order[*offset..end])?;
+                *offset = end;
+                Ok(Some(out))
+            }
+            Output::Merge(merger) => {
+                self.ctx.check_cancelled()?;
+                merger.next_batch(batch_size)
+            }
+            Output::None | Output::Done => Ok(None),
+        }
+    }
+
+    /// Buffer a batch, spilling the buffer first if it cannot hold it.
+    fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        self.ctx.check_cancelled()?;
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.exec.metrics.add_rows_in(batch.num_rows());
+        let keys: Vec<ArrayRef> = sort_columns(&batch, &self.exec.keys)?
+            .into_iter()
+            .map(|c| c.values)
+            .collect();
+        if self.sort_fields.is_none() {
+            self.sort_fields = Some(
+                keys.iter()
+                    .zip(&self.exec.keys)
+                    .map(|(k, key)| SortField::new_with_options(k.data_type().clone(), key.options))
+                    .collect(),
+            );
+        }
+        let bytes = batch.get_array_memory_size()
+            + keys.iter().map(|k| k.get_array_memory_size()).sum::<usize>()
+            // the permutation entry of every row
+            + batch.num_rows() * 16;
+        let over = self.buffered_bytes + bytes > self.soft_limit
+            || self.reservation.try_grow(bytes).is_err();
+        if over {
+            if self.buffer.is_empty() {
+                // Not even one batch fits: account for it anyway and let the pool decide.
+                self.reservation.try_grow(bytes)?;
+            } else {
+                self.spill_run()?;
+                self.reservation.try_grow(bytes)?;
+            }
+        }
+        self.buffered_rows += batch.num_rows();
+        self.buffered_bytes += bytes;
+        self.buffer.push((batch, keys));
+        Ok(())
+    }
+
+    /// The buffer's rows in sorted order, as (batch, row) pairs.
+    fn sorted_order(&self) -> Result<Vec<(usize, usize)>> {
+        if self.buffer.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut positions = Vec::with_capacity(self.buffered_rows);
+        for (b, (batch, _)) in self.buffer.iter().enumerate() {
+            positions.extend((0..batch.num_rows()).map(|r| (b, r)));
+        }
+        let columns = (0..self.exec.keys.len())
+            .map(|k| {
+                let parts: Vec<&dyn arrow::array::Array> = self
+                    .buffer
+                    .iter()
+                    .map(|(_, keys)| keys[k].as_ref())
+                    .collect();
+                Ok(SortColumn {
+                    values: concat(&parts)?,
+                    options: Some(self.exec.keys[k].options),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let indices = lexsort_to_indices(&columns, None)?;
+        Ok(indices
+            .values()
+            .iter()
+            .map(|&i| positions[i as usize])
+            .collect())
+    }
+
+    /// Rows per batch in spill files: small enough that many runs can be merged at once.
+    fn run_batch_rows(&self) -> usize {
+        let row_bytes = (self.buffered_bytes / self.buffered_rows.max(1)).max(1);
+        let limit = self.ctx.memory_pool.limit();
+        (limit / 256 / row_bytes).clamp(64, self.ctx.batch_size.max(64))
+    }
+
+    /// Sort the buffer and write it out as one run.
+    fn spill_run(&mut self) -> Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let start = Instant::now();
+        let order = self.sorted_order()?;
+        let chunk = self.run_batch_rows();
+        let schema = self.exec.input.schema();
+        let mut writer = self.ctx.spill.create("sort-run", &schema)?;
+        let batches: Vec<&RecordBatch> = self.buffer.iter().map(|(b, _)| b).collect();
+        for part in order.chunks(chunk) {
+            writer.write(&compact_views(&interleave_record_batch(&batches, part)?))?;
+        }
+        let file = writer.finish()?;
+        self.exec
+            .metrics
+            .add_spill(file.rows(), file.raw_bytes(), file.bytes(), start.elapsed());
+        self.runs.push(file);
+        self.buffer.clear();
+        self.buffered_rows = 0;
+        self.buffered_bytes = 0;
+        self.reservation.free();
+        Ok(())
+    }
+
+    /// Merge runs until few enough remain to merge in one pass; returns that final merge.
+    fn merge_runs(&mut self) -> Result<Merger> {
+        loop {
+            let runs = std::mem::take(&mut self.runs);
+            let fields = self.sort_fields.clone().unwrap_or_default();
+            let mut merger =
+                Merger::new(runs, Arc::clone(&self.exec), fields, &mut self.reservation)?;
+            if merger.remaining.is_empty() {
+                return Ok(merger);
+            }
+            // More runs than the budget can merge at once: merge the first ones into a longer
+            // run, and go again.
+            let start = Instant::now();
+            let schema = self.exec.input.schema();
+            let mut writer = self.ctx.spill.create("sort-merged-run", &schema)?;
+            let chunk = merger.batch_rows;
+            while let Some(batch) = merger.next_batch(chunk)? {
+                self.ctx.check_cancelled()?;
+                writer.write(&compact_views(&batch))?;
+            }
+            let file = writer.finish()?;
+            self.exec.metrics.add_spill(
+                file.rows(),
+                file.raw_bytes(),
+                file.bytes(),
+                start.elapsed(),
+            );
+            self.runs = std::mem::take(&mut merger.remaining);
+            self.runs.push(file);
+            drop(merger);
+            self.reservation.free();
+        }
+    }
+}
+
+/// One run being merged: its current batch, that batch's keys as rows, and the position.
+struct Cursor {
+    reader: Box<dyn Iterator<Item = Result<RecordBatch>> + Send>,
+    batch: RecordBatch,
+    rows: Rows,
+    pos: usize,
+    /// Index of `batch` in the merger's `held` batches.
+    held: usize,
+    _file: SpillFile,
+}
+
+/// k-way merge of sorted runs through a binary heap of cursors.
+struct Merger {
+    exec: Arc<SortExec>,
+    converter: RowConverter,
+    cursors: Vec<Cursor>,
+    /// Heap of cursor indices, smallest current row first.
+    heap: Vec<usize>,
+    /// Batches the pending output rows point into.
+    held: Vec<RecordBatch>,
+    pending: Vec<(usize, usize)>,
+    /// Runs left for a later pass.
+    remaining: Vec<SpillFile>,
+    /// Typical rows per run batch.
+    batch_rows: usize,
+}
+
+impl Merger {
+    /// Open as many runs as the reservation can hold a batch of each (at least two).
+    fn new(
+        mut runs: Vec<SpillFile>,
+        exec: Arc<SortExec>,
+        fields: Vec<SortField>,
+        reservation: &mut MemoryReservation,
+    ) -> Result<Self> {
+        let mut merger = Self {
+            converter: RowConverter::new(fields)?,
+            exec,
+            cursors: Vec::new(),
+            heap: Vec::new(),
+            held: Vec::new(),
+            pending: Vec::new(),
+            remaining: Vec::new(),
+            batch_rows: 0,
+        };
+        runs.reverse();
+        while let Some(file) = runs.pop() {
+            if merger.cursors.len() >= MAX_FAN_IN {
+                runs.push(file);
+                break;
+            }
+            let mut reader = file.read()?;
+            let Some(batch) = reader.next().transpose()? else {
+                continue;
+            };
+            let rows = merger.key_rows(&batch)?;
+            // A cursor holds its batch, the next one while it is read and the output's share.
+            let bytes = 3 * (batch.get_array_memory_size() + rows.size());
+            if let Err(e) = reservation.try_grow(bytes) {
+                if merger.cursors.len() < 2 {
+                    return Err(e);
+                }
+                runs.push(file);
+                break;
+            }
+            merger.batch_rows = merger.batch_rows.max(batch.num_rows());
+            let held = merger.held.len();
+            merger.held.push(batch.clone());
+            merger.cursors.push(Cursor {
+                reader: Box::new(reader),
+                batch,
+                rows,
+                pos: 0,
+                held,
+                _file: file,
+            });
+        }
+        runs.reverse();
+        merger.remaining = runs;
+        merger.heap = (0..merger.cursors.len()).collect();
+        for i in (0..merger.heap.len() / 2).rev() {
+            merger.sift_down(i);
+        }
+        Ok(merger)
+    }
+
+    fn key_rows(&self, batch: &RecordBatch) -> Result<Rows> {
+        let columns: Vec<ArrayRef> = sort_columns(batch, &self.exec.keys)?
+            .into_iter()
+            .map(|c| c.values)
+            .collect();
+        Ok(self.converter.convert_columns(&columns)?)
+    }
+
+    fn less(&self, a: usize, b: usize) -> bool {
+        let (ca, cb) = (&self.cursors[a], &self.cursors[b]);
+        match ca.rows.row(ca.pos).cmp(&cb.rows.row(cb.pos)) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => a < b,
+        }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let n = self.heap.len();
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut smallest = i;
+            if l < n && self.less(self.heap[l], self.heap[smallest]) {
+                smallest = l;
+            }
+            if r < n && self.less(self.heap[r], self.heap[smallest]) {
+                smallest = r;
+            }
+            if smallest == i {
+                return;
+            }
+            self.heap.swap(i, smallest);
+            i = smallest;
+        }
+    }
+
+    /// The next `max_rows` merged rows, or `None` when every run is exhausted.
+    fn next_batch(&mut self, max_rows: usize) -> Result<Option<RecordBatch>> {
+        while self.pending.len() < max_rows && !self.heap.is_empty() {
+            let top = self.heap[0];
+            let cursor = &mut self.cursors[top];
+            self.pending.push((cursor.held, cursor.pos));
+            cursor.pos += 1;
+            if cursor.pos >= cursor.batch.num_rows() {
+                match cursor.reader.next().transpose()? {
+                    Some(batch) => {
+                        let rows = self.key_rows(&batch)?;
+                        let cursor = &mut self.cursors[top];
+                        cursor.rows = rows;
+                        cursor.pos = 0;
+                        cursor.held = self.held.len();
+                        cursor.batch = batch.clone();
+                        self.held.push(batch);
+                    }
+                    None => {
+                        // Run exhausted: remove it from the heap.
+                        let last = self.heap.len() - 1;
+                        self.heap.swap(0, last);
+                        self.heap.pop();
+                    }
+                }
+            }
+            if !self.heap.is_empty() {
+                self.sift_down(0);
+            }
+        }
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        let batches: Vec<&RecordBatch> = self.held.iter().collect();
+        let out = interleave_record_batch(&batches, &self.pending)?;
+        self.pending.clear();
+        // Keep only the batches cursors still read from.
+        let mut held = Vec::with_capacity(self.cursors.len());
+        for &c in &self.heap {
+            let cursor = &mut self.cursors[c];
+            cursor.held = held.len();
+            held.push(cursor.batch.clone());
+        }
+        self.held = held;
+        Ok(Some(out))
     }
 }
 
