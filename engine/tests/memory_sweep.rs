@@ -1,0 +1,330 @@
+//! Bounded memory: the same queries under budgets of 16, 64 and 256 MiB and three batch sizes
+//! give exactly the unlimited answer, spill where the budget is too small to hold their state,
+//! and leave the memory pool at zero and the spill directory empty. Also the errors for a spill
+//! quota that is exceeded and for a spill directory that cannot be created.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Decimal128Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{Field, Schema};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use ooc_engine::physical::ExecutionPlan;
+use ooc_engine::{Session, SessionConfig};
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+
+const ROWS: usize = 400_000;
+const MIB: usize = 1024 * 1024;
+
+/// A pseudo-random but reproducible sequence (SplitMix64).
+fn mix(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// `t`: 400,000 rows in 4 files' worth of row groups. `k` has 200,000 distinct values, `s`
+/// about 150,000 distinct strings of 14–26 bytes, `v` has NULLs, `d` is DECIMAL(15,2).
+fn write_table(dir: &Path) {
+    let k: Vec<i64> = (0..ROWS as u64)
+        .map(|i| (mix(i) % 200_000) as i64)
+        .collect();
+    let s: Vec<Option<String>> = (0..ROWS as u64)
+        .map(|i| {
+            let h = mix(i ^ 0xabcdef);
+            (!h.is_multiple_of(97)).then(|| {
+                format!(
+                    "item-{:08}-{}",
+                    (h >> 8) % 150_000,
+                    "z".repeat((h % 13) as usize)
+                )
+            })
+        })
+        .collect();
+    let v: Vec<Option<i64>> = (0..ROWS as u64)
+        .map(|i| (!i.is_multiple_of(13)).then(|| (mix(i + 7) % 1_000) as i64 - 500))
+        .collect();
+    let d: Vec<i128> = (0..ROWS as u64)
+        .map(|i| (mix(i + 11) % 10_000_000) as i128)
+        .collect();
+    let f: Vec<f64> = (0..ROWS as u64)
+        .map(|i| (mix(i + 13) % 1000) as f64 / 8.0)
+        .collect();
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("k", Arc::new(Int64Array::from(k))),
+        ("s", Arc::new(StringArray::from(s))),
+        ("v", Arc::new(Int64Array::from(v))),
+        (
+            "d",
+            Arc::new(
+                Decimal128Array::from(d)
+                    .with_precision_and_scale(15, 2)
+                    .unwrap(),
+            ),
+        ),
+        ("f", Arc::new(Float64Array::from(f))),
+    ];
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let batch =
+        RecordBatch::try_new(schema, columns.into_iter().map(|(_, a)| a).collect()).unwrap();
+    let file = std::fs::File::create(dir.join("t.parquet")).unwrap();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(100_000))
+        .build();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    // A small dimension table for the join.
+    let dim = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("dk", arrow::datatypes::DataType::Int64, false),
+            Field::new("band", arrow::datatypes::DataType::Int64, false),
+        ])),
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..1000)),
+            Arc::new(Int64Array::from_iter_values((0..1000).map(|i| i % 7))),
+        ],
+    )
+    .unwrap();
+    let file = std::fs::File::create(dir.join("dim.parquet")).unwrap();
+    let mut writer = ArrowWriter::try_new(file, dim.schema(), None).unwrap();
+    writer.write(&dim).unwrap();
+    writer.close().unwrap();
+}
+
+/// Render every row as text.
+fn render(batches: &[RecordBatch]) -> Vec<String> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut rows = Vec::new();
+    for b in batches {
+        let formatters: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for r in 0..b.num_rows() {
+            rows.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(r).to_string())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            );
+        }
+    }
+    rows
+}
+
+/// Sum of spills over every operator of a plan whose name starts with `prefix`.
+fn spills(plan: &Arc<dyn ExecutionPlan>, prefix: &str) -> u64 {
+    let own = if plan.name().starts_with(prefix) {
+        plan.metrics().spill_count()
+    } else {
+        0
+    };
+    own + plan
+        .children()
+        .iter()
+        .map(|c| spills(c, prefix))
+        .sum::<u64>()
+}
+
+struct Case {
+    name: &'static str,
+    sql: &'static str,
+    /// Whether the result order is part of the answer.
+    ordered: bool,
+    /// Operator expected to spill at 16 MiB.
+    spiller: Option<&'static str>,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "group by with many groups",
+        sql: "SELECT k, count(*) AS n, sum(v) AS sv, min(s) AS ms, max(d) AS md, avg(f) AS af \
+              FROM t GROUP BY k",
+        ordered: false,
+        spiller: Some("HashAggregate"),
+    },
+    Case {
+        name: "two-key group by with a string key",
+        sql: "SELECT k % 1000 AS a, s, count(*) AS n, sum(d) AS sd FROM t GROUP BY 1, 2",
+        ordered: false,
+        spiller: Some("HashAggregate"),
+    },
+    Case {
+        name: "count distinct",
+        sql: "SELECT count(DISTINCT s) AS n FROM t",
+        ordered: false,
+        spiller: Some("HashAggregate"),
+    },
+    Case {
+        name: "full sort",
+        sql: "SELECT s, k, v, d, f FROM t ORDER BY s DESC NULLS LAST, k, v NULLS FIRST, d, f",
+        ordered: true,
+        spiller: Some("Sort"),
+    },
+    Case {
+        name: "join with an aggregate on top",
+        sql: "SELECT band, count(*) AS n, sum(v) AS sv FROM t JOIN dim ON k % 1000 = dk \
+              GROUP BY band",
+        ordered: false,
+        spiller: None,
+    },
+];
+
+fn session(dir: &Path, limit: Option<usize>, batch_size: usize, spill_dir: &Path) -> Session {
+    let config = SessionConfig::default()
+        .with_threads(2)
+        .with_batch_size(batch_size)
+        .with_memory_limit(limit)
+        .with_temp_dir(Some(spill_dir.to_path_buf()));
+    let session = Session::new(config);
+    session.register_directory(dir).unwrap();
+    session
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        out.push(e.path().display().to_string());
+        if e.path().is_dir() {
+            out.extend(entries(&e.path()));
+        }
+    }
+    out
+}
+
+#[test]
+fn budgets_and_batch_sizes_give_the_unlimited_answer() {
+    let data = tempfile::tempdir().unwrap();
+    write_table(data.path());
+    let spill_dir = tempfile::tempdir().unwrap();
+    for case in CASES {
+        let reference = {
+            let s = session(data.path(), None, 8192, spill_dir.path());
+            let mut rows = render(&s.sql(case.sql).unwrap().collect().unwrap());
+            if !case.ordered {
+                rows.sort();
+            }
+            rows
+        };
+        assert!(reference.len() > 1 || case.name == "count distinct");
+        for limit in [16 * MIB, 64 * MIB, 256 * MIB] {
+            for batch_size in [1000, 8192, 50_000] {
+                let label = format!(
+                    "{} at {} MiB, batch size {batch_size}",
+                    case.name,
+                    limit / MIB
+                );
+                let s = session(data.path(), Some(limit), batch_size, spill_dir.path());
+                let mut stream = s.sql(case.sql).unwrap().execute().unwrap();
+                let batches: Vec<RecordBatch> = stream
+                    .by_ref()
+                    .collect::<Result<_, _>>()
+                    .unwrap_or_else(|e| panic!("{label}: {e}"));
+                let mut rows = render(&batches);
+                if !case.ordered {
+                    rows.sort();
+                }
+                assert_eq!(rows.len(), reference.len(), "{label}: row count");
+                assert!(
+                    rows == reference,
+                    "{label}: rows differ from the unlimited run"
+                );
+                if let (Some(op), 16) = (case.spiller, limit / MIB) {
+                    assert!(
+                        spills(stream.plan(), op) > 0,
+                        "{label}: expected {op} to spill"
+                    );
+                    assert!(stream.peak_spill_bytes() > 0, "{label}");
+                }
+                assert_eq!(stream.reserved(), 0, "{label}: pool back to zero");
+                drop(stream);
+                assert!(
+                    entries(spill_dir.path()).is_empty(),
+                    "{label}: spill files left behind: {:?}",
+                    entries(spill_dir.path())
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn spill_quota_exceeded_is_a_named_error_and_leaves_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    write_table(data.path());
+    let spill_dir = tempfile::tempdir().unwrap();
+    let config = SessionConfig::default()
+        .with_threads(2)
+        .with_memory_limit(Some(16 * MIB))
+        .with_temp_dir(Some(spill_dir.path().to_path_buf()))
+        .with_max_temp_size(Some(256 * 1024));
+    let s = Session::new(config);
+    s.register_directory(data.path()).unwrap();
+    for sql in [
+        "SELECT s, k, v FROM t ORDER BY s, k, v",
+        "SELECT k, count(*), min(s) FROM t GROUP BY k",
+    ] {
+        let err = s.sql(sql).unwrap().collect().unwrap_err().to_string();
+        assert!(err.contains("quota"), "{sql}: {err}");
+        assert!(err.contains("--max-temp-size"), "{sql}: {err}");
+        assert!(
+            entries(spill_dir.path()).is_empty(),
+            "{sql}: left behind {:?}",
+            entries(spill_dir.path())
+        );
+    }
+}
+
+#[test]
+fn unusable_spill_directory_is_a_named_error() {
+    let data = tempfile::tempdir().unwrap();
+    write_table(data.path());
+    // A regular file where the spill directory should be: creating anything under it fails,
+    // also for root (which ignores permission bits).
+    let not_a_dir = data.path().join("t.parquet");
+    let config = SessionConfig::default()
+        .with_threads(2)
+        .with_memory_limit(Some(16 * MIB))
+        .with_temp_dir(Some(not_a_dir.clone()));
+    let s = Session::new(config);
+    s.register_directory(data.path()).unwrap();
+    let err = s
+        .sql("SELECT s, k FROM t ORDER BY s, k")
+        .unwrap()
+        .collect()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("spill"), "{err}");
+    assert!(err.contains(&not_a_dir.display().to_string()), "{err}");
+    // A query that fits in memory never touches the spill directory.
+    let rows = s.sql("SELECT count(*) FROM t").unwrap().collect().unwrap();
+    assert_eq!(render(&rows), vec![ROWS.to_string()]);
+}
+
+#[test]
+fn state_that_cannot_spill_fails_with_the_operator_and_budget() {
+    let data = tempfile::tempdir().unwrap();
+    write_table(data.path());
+    let spill_dir = tempfile::tempdir().unwrap();
+    let s = session(data.path(), Some(2 * MIB), 8192, spill_dir.path());
+    // Two different distinct arguments: a single-phase aggregate with value sets.
+    let err = s
+        .sql("SELECT count(DISTINCT s), count(DISTINCT k) FROM t")
+        .unwrap()
+        .collect()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("HashAggregate"), "{err}");
+    assert!(err.contains("2097152"), "names the budget: {err}");
+}
