@@ -203,7 +203,7 @@ impl SpillWriter {
             message: e.to_string(),
         })?;
         self.rows += batch.num_rows();
-        self.raw_bytes += batch.get_array_memory_size();
+        self.raw_bytes += crate::physical::used_bytes(batch);
         Ok(())
     }
 

@@ -158,6 +158,25 @@ pub fn compact_views(batch: &RecordBatch) -> RecordBatch {
     .unwrap_or_else(|_| batch.clone())
 }
 
+/// Bytes of the buffer ranges a batch's arrays actually use.
+///
+/// `get_array_memory_size` counts the capacity of every buffer an array points into, once per
+/// array: batches read back from IPC files, whose arrays may all be slices of one message
+/// body, would count that body once per column. Operators that read spill files account with
+/// this instead.
+pub fn used_bytes(batch: &RecordBatch) -> usize {
+    fn data_bytes(data: &arrow::array::ArrayData) -> usize {
+        data.buffers().iter().map(|b| b.len()).sum::<usize>()
+            + data.nulls().map_or(0, |n| n.buffer().len())
+            + data.child_data().iter().map(data_bytes).sum::<usize>()
+    }
+    batch
+        .columns()
+        .iter()
+        .map(|c| data_bytes(&c.to_data()))
+        .sum()
+}
+
 /// Wrap a stream so that output rows, batches and time spent are recorded in `metrics`.
 pub fn instrument(stream: BatchStream, metrics: Arc<OperatorMetrics>) -> BatchStream {
     Box::new(InstrumentedStream {

@@ -29,7 +29,9 @@ use crate::error::Result;
 use crate::memory::{MemoryReservation, SpillFile};
 use crate::metrics::OperatorMetrics;
 use crate::physical::expr::{normalize_zero_array, PhysicalExpr};
-use crate::physical::{compact_views, instrument, BatchStream, ExecutionPlan, TaskContext};
+use crate::physical::{
+    compact_views, instrument, used_bytes, BatchStream, ExecutionPlan, TaskContext,
+};
 
 /// Most runs merged at once, whatever the budget.
 const MAX_FAN_IN: usize = 128;
@@ -437,7 +439,7 @@ impl Merger {
             };
             let rows = merger.key_rows(&batch)?;
             // A cursor holds its batch, the next one while it is read and the output's share.
-            let bytes = 3 * (batch.get_array_memory_size() + rows.size());
+            let bytes = 3 * (used_bytes(&batch) + rows.size());
             if let Err(e) = reservation.try_grow(bytes) {
                 if merger.cursors.len() < 2 {
                     return Err(e);

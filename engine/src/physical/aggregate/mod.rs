@@ -51,6 +51,9 @@ pub const MAX_SPILL_LEVEL: u32 = 4;
 /// A partial aggregate emits its state and starts over once it holds this many groups.
 const PARTIAL_FLUSH_GROUPS: usize = 256 * 1024;
 
+/// Rows a partial aggregate sees before it may decide that grouping does not pay.
+const PASS_THROUGH_MIN_ROWS: usize = 64 * 1024;
+
 /// Which half of a two-phase aggregation an operator performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AggregateMode {
@@ -216,6 +219,8 @@ impl ExecutionPlan for AggregateExec {
             spill: None,
             pending: Vec::new(),
             output: None,
+            rows_since_reset: 0,
+            pass_through: false,
         };
         Ok(instrument(Box::new(stream), Arc::clone(&self.metrics)))
     }
@@ -242,6 +247,11 @@ struct AggregateStream {
     pending: Vec<(Vec<SpillFile>, u32)>,
     /// The batch being emitted, and how much of it has been.
     output: Option<(RecordBatch, usize)>,
+    /// Input rows consumed since the table was last emptied.
+    rows_since_reset: usize,
+    /// A partial aggregate whose groups barely reduce its input stops hashing and turns every
+    /// row into a state row of its own (the final aggregate does the grouping once).
+    pass_through: bool,
 }
 
 impl Iterator for AggregateStream {
@@ -282,6 +292,11 @@ impl AggregateStream {
                 Some(batch) => {
                     let batch = batch?;
                     self.exec.metrics.add_rows_in(batch.num_rows());
+                    if self.pass_through {
+                        self.output = Some((self.state.row_states(&batch)?, 0));
+                        return Ok(true);
+                    }
+                    self.rows_since_reset += batch.num_rows();
                     match self.exec.mode {
                         AggregateMode::Final => self.state.consume_states(&batch)?,
                         _ => self.state.consume_raw(&batch)?,
@@ -343,6 +358,15 @@ impl AggregateStream {
         let fits = size <= self.soft_limit && self.state.reservation.try_resize(size).is_ok();
         if self.exec.mode == AggregateMode::Partial && self.input.is_some() {
             if !fits || self.state.groups.len() >= self.flush_groups {
+                // Fewer than 1.25 rows per group: grouping here saves the final aggregate
+                // almost nothing.
+                if self.state.groups.len() * 5 > self.rows_since_reset * 4
+                    && self.rows_since_reset >= PASS_THROUGH_MIN_ROWS
+                {
+                    self.pass_through = true;
+                    self.exec.metrics.set_extra("pass_through", "yes");
+                }
+                self.rows_since_reset = 0;
                 let batch = self.state.take(true)?;
                 self.state.reset()?;
                 self.state.reservation.free();
@@ -472,6 +496,52 @@ impl AggregateState {
             acc.merge(&states, &self.group_indices, total)?;
         }
         Ok(())
+    }
+
+    /// Every row of a raw batch as its own partial state row (no hashing).
+    fn row_states(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let exec = Arc::clone(&self.exec);
+        let n = batch.num_rows();
+        let cache = &mut self.cache;
+        cache.clear();
+        let mut columns = exec
+            .group_exprs
+            .iter()
+            .map(|e| normalize_zero_array(e.evaluate_cached(batch, cache)?.into_array(n)?))
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let groups: Vec<u32> = (0..n as u32).collect();
+        for spec in &exec.aggregates {
+            let mut acc = create_accumulator(
+                spec.func,
+                spec.distinct,
+                &spec.input_type,
+                &spec.output_type,
+            )?;
+            let values = spec
+                .args
+                .iter()
+                .map(|e| e.evaluate_cached(batch, &mut self.cache)?.into_array(n))
+                .collect::<Result<Vec<_>>>()?;
+            acc.update(&values, &groups, n)?;
+            acc.ensure_groups(n);
+            columns.extend(acc.state()?);
+        }
+        let columns = columns
+            .into_iter()
+            .zip(exec.state_schema.fields())
+            .map(|(c, f)| {
+                if c.data_type() == f.data_type() {
+                    Ok(c)
+                } else {
+                    crate::physical::expr::cast_array(&c, f.data_type())
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RecordBatch::try_new_with_options(
+            Arc::clone(&exec.state_schema),
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(n)),
+        )?)
     }
 
     /// Emit every group, as partial states (`as_state`) or final values, and empty the table.
