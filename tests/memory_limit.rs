@@ -1,0 +1,84 @@
+//! The memory promise, measured on a child process: with `--memory-limit 8MB`, queries whose
+//! state is many times the budget (a full sort of SF0.1 `lineitem`, about 100 MB decoded, and a
+//! 150,000-group aggregate) spill, finish, and keep the process's peak RSS within the README's
+//! promise of *limit + 160 MiB*.
+
+mod common;
+
+use std::process::Command;
+
+/// The fixed overhead the README promises on top of `--memory-limit` (decode buffers, batches
+/// in flight, the allocator's caches, the binary itself).
+const OVERHEAD_MIB: f64 = 160.0;
+
+/// Run `sql` with `--explain-analyze` under `limit_mib`; returns (report, peak RSS in MiB).
+fn explain_analyze(sql: &str, limit_mib: usize) -> (String, f64) {
+    let data = common::tpch_sf01_dir();
+    let spill = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ooc"))
+        .args(["query", "--no-progress", "--threads", "2", "--data"])
+        .arg(&data)
+        .args(["--memory-limit", &format!("{limit_mib}MB"), "--temp-dir"])
+        .arg(spill.path())
+        .args(["--explain-analyze", sql])
+        .output()
+        .expect("run ooc");
+    let report = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(spill.path()).unwrap().count(),
+        0,
+        "spill files left behind"
+    );
+    let line = report
+        .lines()
+        .find(|l| l.starts_with("peak RSS of this process:"))
+        .unwrap_or_else(|| panic!("no peak RSS in:\n{report}"));
+    let value = line.rsplit(':').next().unwrap().trim();
+    let (number, unit) = value.split_once(' ').unwrap();
+    let number: f64 = number.parse().unwrap();
+    let mib = match unit {
+        "KiB" => number / 1024.0,
+        "MiB" => number,
+        "GiB" => number * 1024.0,
+        other => panic!("unit {other}"),
+    };
+    (report, mib)
+}
+
+#[test]
+fn peak_rss_stays_within_limit_plus_overhead_on_data_ten_times_the_budget() {
+    let limit = 8;
+    for (sql, spiller) in [
+        (
+            "SELECT * FROM lineitem ORDER BY l_comment, l_orderkey, l_linenumber",
+            "Sort:",
+        ),
+        (
+            "SELECT l_orderkey, count(*), sum(l_extendedprice), max(l_comment) \
+             FROM lineitem GROUP BY l_orderkey",
+            "HashAggregate(final)",
+        ),
+    ] {
+        let (report, rss) = explain_analyze(sql, limit);
+        // The metrics line under the operator reports its spills.
+        let lines: Vec<&str> = report.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with(spiller))
+            .unwrap_or_else(|| panic!("{sql}: no {spiller} in:\n{report}"));
+        assert!(
+            lines[at + 1].contains("spills="),
+            "{sql}: expected {spiller} to spill:\n{report}"
+        );
+        assert!(
+            rss <= limit as f64 + OVERHEAD_MIB,
+            "{sql}: peak RSS {rss:.1} MiB above {limit} MiB + {OVERHEAD_MIB} MiB:\n{report}"
+        );
+        eprintln!("{sql}: peak RSS {rss:.1} MiB with an {limit} MiB budget");
+    }
+}
