@@ -1,6 +1,7 @@
 """Run one SQL file with a peer engine over a folder of Parquet tables; print the wall time.
 
     python benches/peer_query.py --engine duckdb|polars|datafusion --data data/sf10 q01.sql
+        [--memory-limit 1GB] [--output result.parquet]
 
 Every engine reads the same files and runs the same SQL text. Polars runs its streaming engine
 (`collect(engine="streaming")`) on lazily scanned files; DataFusion and DuckDB use their SQL
@@ -21,7 +22,7 @@ def tables(data):
             yield entry, os.path.join(path, "**", "*.parquet")
 
 
-def run_duckdb(data, sql, threads, memory_limit):
+def run_duckdb(data, sql, threads, memory_limit, output):
     import duckdb
 
     con = duckdb.connect()
@@ -30,17 +31,23 @@ def run_duckdb(data, sql, threads, memory_limit):
         con.execute(f"SET memory_limit = '{memory_limit}'")
     for name, path in tables(data):
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}', hive_partitioning = true)")
+    if output:
+        con.execute(f"COPY ({sql}) TO '{output}' (FORMAT parquet)")
+        return con.execute(f"SELECT count(*) FROM '{output}'").fetchone()[0]
     return len(con.execute(sql).fetchall())
 
 
-def run_polars(data, sql, threads, memory_limit):
+def run_polars(data, sql, threads, memory_limit, output):
     import polars as pl
 
     ctx = pl.SQLContext({name: pl.scan_parquet(path) for name, path in tables(data)})
+    if output:
+        ctx.execute(sql).sink_parquet(output, engine="streaming")
+        return pl.scan_parquet(output).select(pl.len()).collect().item()
     return ctx.execute(sql).collect(engine="streaming").height
 
 
-def run_datafusion(data, sql, threads, memory_limit):
+def run_datafusion(data, sql, threads, memory_limit, output):
     import datafusion
 
     config = datafusion.SessionConfig().with_target_partitions(threads)
@@ -50,6 +57,9 @@ def run_datafusion(data, sql, threads, memory_limit):
     ctx = datafusion.SessionContext(config, runtime)
     for name, path in tables(data):
         ctx.register_parquet(name, path)
+    if output:
+        ctx.sql(sql).write_parquet(output)
+        return ctx.read_parquet(output).count()
     return sum(b.num_rows for b in ctx.sql(sql).collect())
 
 
@@ -67,12 +77,13 @@ def main():
     parser.add_argument("--data", required=True)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--memory-limit")
+    parser.add_argument("--output", help="write the result to this Parquet file")
     parser.add_argument("query")
     args = parser.parse_args()
     sql = open(args.query).read().strip().rstrip(";")
     runner = {"duckdb": run_duckdb, "polars": run_polars, "datafusion": run_datafusion}[args.engine]
     start = time.perf_counter()
-    rows = runner(args.data, sql, args.threads, args.memory_limit)
+    rows = runner(args.data, sql, args.threads, args.memory_limit, args.output)
     print(f"rows={rows} wall={time.perf_counter() - start:.3f}")
 
 

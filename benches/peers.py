@@ -1,6 +1,7 @@
 """Time queries with ooc and its peers on the same files, each run in its own process.
 
     python benches/peers.py --data data/sf10 --runs 5 [--engines duckdb,polars,datafusion] q01.sql ...
+        [--memory-limit 1GB] [--to-parquet]
 
 For every query and engine: median wall time over `--runs` runs (after one warm-up run) and
 the median peak RSS of the process (`/usr/bin/time -f %M`, measured from this small parent, so the
@@ -9,6 +10,12 @@ interleaved so that machine noise hits all alike. Peers run through `peer_query.
 Python given by `--python` (it must have the engines installed: `benches/.venv`). Prints a
 Markdown table; ratios are peer / ooc (above 1: ooc is faster or smaller), with geometric
 means over the queries every engine finished in the last row.
+
+`--memory-limit` gives ooc, DuckDB (`memory_limit`) and DataFusion (a fair spill pool) the same
+budget; Polars has no such setting and runs unlimited. `--to-parquet` makes every engine write
+the result to a Parquet file instead of handing it to the caller, for results too large to
+hold (a full sort, a 15M-group aggregate). A run that fails (out of memory, resources
+exhausted) shows as `failed`.
 """
 
 import argparse
@@ -24,7 +31,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def run(cmd):
-    with tempfile.NamedTemporaryFile("r") as t:
+    with tempfile.TemporaryDirectory() as out, tempfile.NamedTemporaryFile("r") as t:
+        cmd = [c.replace("{out}", os.path.join(out, "result.parquet")) for c in cmd]
         start = time.perf_counter()
         proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", t.name] + cmd,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -42,15 +50,26 @@ def main():
     parser.add_argument("--ooc", default="target/release/ooc")
     parser.add_argument("--python", default=os.path.join(HERE, ".venv", "bin", "python"))
     parser.add_argument("--engines", default="duckdb", help="comma-separated: duckdb,polars,datafusion")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs per query and engine")
+    parser.add_argument("--memory-limit", help="budget for ooc, DuckDB and DataFusion, e.g. 1GB")
+    parser.add_argument("--to-parquet", action="store_true", help="write results to Parquet files")
     parser.add_argument("queries", nargs="+")
     args = parser.parse_args()
 
-    engines = {"ooc": lambda q: [args.ooc, "query", "--data", args.data, "--file", q, "--format", "csv"]}
-    for name in args.engines.split(","):
+    ooc_extra = ["-o", "{out}"] if args.to_parquet else ["--format", "csv"]
+    peer_extra = ["--output", "{out}"] if args.to_parquet else []
+    if args.memory_limit:
+        ooc_extra += ["--memory-limit", args.memory_limit]
+        peer_extra += ["--memory-limit", args.memory_limit]
+    engines = {"ooc": lambda q: [args.ooc, "query", "--no-progress", "--data", args.data,
+                                 "--file", q] + ooc_extra}
+    for name in [e for e in args.engines.split(",") if e]:
         engines[name] = (lambda n: lambda q: [args.python, os.path.join(HERE, "peer_query.py"),
-                                              "--engine", n, "--data", args.data, q])(name)
+                                              "--engine", n, "--data", args.data] + peer_extra
+                         + [q])(name)
     peers = [n for n in engines if n != "ooc"]
-    print(f"data: {args.data}; runs: {args.runs} (median wall s, median peak RSS MiB); cores: {os.cpu_count()}\n")
+    print(f"data: {args.data}; runs: {args.runs} (median wall s, median peak RSS MiB); cores: {os.cpu_count()}; "
+          f"memory limit: {args.memory_limit or 'none'}; results: {'Parquet file' if args.to_parquet else 'to the caller'}\n")
     header = (["query"] + [f"{n} wall | {n} RSS" for n in engines]
               + [f"{n}/ooc wall | {n}/ooc RSS" for n in peers])
     print("| " + " | ".join(header) + " |")
@@ -58,8 +77,9 @@ def main():
     all_medians = []
     for q in args.queries:
         results = {name: ([], []) for name in engines}
-        for name, cmd in engines.items():
-            run(cmd(q))  # warm-up: page cache, imports
+        for _ in range(args.warmup):
+            for name, cmd in engines.items():
+                run(cmd(q))  # warm-up: page cache, imports
         for _ in range(args.runs):
             for name, cmd in engines.items():
                 wall, rss = run(cmd(q))
