@@ -530,7 +530,9 @@ impl SqlPlanner<'_> {
         }
 
         let mut iter = relations.into_iter();
-        let mut plan = iter.next().expect("at least one relation");
+        let mut plan = iter
+            .next()
+            .ok_or_else(|| EngineError::Internal("a FROM clause without relations".into()))?;
         for r in iter {
             plan = LogicalPlan::join(plan, r, JoinType::Inner, vec![], None)?;
         }

@@ -19,7 +19,7 @@
 //! build sides are the (filtered) dimensions. A projection on top restores the original column
 //! order.
 
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::logical::expr::{BinaryOp, Column, Expr};
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::schema::PlanSchema;
@@ -333,7 +333,10 @@ fn order(
             rows: est.max(1.0),
         });
     }
-    let mut plan = components.pop().expect("one component").plan;
+    let mut plan = components
+        .pop()
+        .ok_or_else(|| EngineError::Internal("a join region without relations".into()))?
+        .plan;
     // Equalities inside one component that no join used (cycles) and leftovers.
     let mut rest: Vec<Expr> = edges
         .into_iter()
