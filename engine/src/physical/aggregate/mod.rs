@@ -526,22 +526,7 @@ impl AggregateState {
             acc.ensure_groups(n);
             columns.extend(acc.state()?);
         }
-        let columns = columns
-            .into_iter()
-            .zip(exec.state_schema.fields())
-            .map(|(c, f)| {
-                if c.data_type() == f.data_type() {
-                    Ok(c)
-                } else {
-                    crate::physical::expr::cast_array(&c, f.data_type())
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(RecordBatch::try_new_with_options(
-            Arc::clone(&exec.state_schema),
-            columns,
-            &RecordBatchOptions::new().with_row_count(Some(n)),
-        )?)
+        conform(columns, &exec.state_schema, n)
     }
 
     /// Emit every group, as partial states (`as_state`) or final values, and empty the table.
@@ -567,22 +552,27 @@ impl AggregateState {
         } else {
             &exec.schema
         };
-        let options = RecordBatchOptions::new().with_row_count(Some(total));
-        let columns = columns
-            .into_iter()
-            .zip(schema.fields())
-            .map(|(c, f)| {
-                if c.data_type() == f.data_type() {
-                    Ok(c)
-                } else {
-                    crate::physical::expr::cast_array(&c, f.data_type())
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(RecordBatch::try_new_with_options(
-            Arc::clone(schema),
-            columns,
-            &options,
-        )?)
+        conform(columns, schema, total)
     }
+}
+
+/// A batch of `schema` from `columns`, casting any column whose type differs (accumulators
+/// produce their natural types; the plan may have typed the output wider).
+fn conform(columns: Vec<ArrayRef>, schema: &SchemaRef, rows: usize) -> Result<RecordBatch> {
+    let columns = columns
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Ok(c)
+            } else {
+                crate::physical::expr::cast_array(&c, f.data_type())
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new_with_options(
+        Arc::clone(schema),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )?)
 }
