@@ -1,7 +1,8 @@
 //! The join operators against a naive reference: every join type on random inputs with NULL
 //! and duplicate keys, several probe partitions running on threads, with and without a
 //! residual condition; plus bounded output batches for a many-to-many join, the scalar
-//! subquery error and the memory budget.
+//! subquery error, and spilling: a grace hash join under budgets far below the build
+//! side, recursive splitting of a hot partition, chunks for one key over the budget.
 
 use std::sync::Arc;
 
@@ -435,9 +436,141 @@ fn many_to_many_output_comes_in_bounded_batches() {
     );
 }
 
+/// Random rows with NULL keys, duplicates and one hot key (`0`, about a quarter of the rows).
+fn skewed_rows(random: &mut Random, n: usize, keys: u64) -> Vec<Row> {
+    (0..n)
+        .map(|_| {
+            let k = match random.below(8) {
+                0 => None,
+                1 | 2 => Some(0),
+                _ => Some(random.below(keys) as i64),
+            };
+            (k, random.below(20) as i64)
+        })
+        .collect()
+}
+
 #[test]
-fn build_side_over_the_budget_is_a_resources_error() {
-    let build: Vec<Row> = (0..50_000).map(|i| (Some(i), i)).collect();
+fn hash_join_spills_under_a_small_budget_and_matches_the_reference() {
+    let mut random = Random(0xC0FF_EE00_D15E_A5E5);
+    let mut spilled_cases = 0;
+    for iteration in 0..3 {
+        let probe_rows = skewed_rows(&mut random, 1500 + 500 * iteration, 300);
+        let build_rows = skewed_rows(&mut random, 2500, 300);
+        let partitions = 1 + iteration % 3;
+        for budget in [24 << 10, 96 << 10] {
+            for t in ALL_TYPES {
+                for filtered in [false, true] {
+                    if filtered && t == PhysicalJoinType::ProbeAntiNullAware {
+                        continue;
+                    }
+                    let plan = hash_join(
+                        t,
+                        memory(&probe_rows, partitions, ("k", "v")),
+                        memory(&build_rows, 1, ("k", "w")),
+                        filtered,
+                    )
+                    .unwrap();
+                    let ctx = context(64, budget);
+                    let actual = run(Arc::clone(&plan), Arc::clone(&ctx));
+                    let expected = reference(t, &probe_rows, &build_rows, true, filtered);
+                    let case =
+                        format!("iteration {iteration}, budget {budget}, {t:?}, filter {filtered}");
+                    match (expected, actual) {
+                        (Some(e), Ok(a)) => assert!(rows_of(&a) == e, "{case}: wrong rows"),
+                        (None, Err(e)) => {
+                            assert!(e.to_string().contains("more than one row"), "{case}: {e}")
+                        }
+                        (e, a) => panic!(
+                            "{case}: expected {:?} rows, got {:?}",
+                            e.map(|e| e.len()),
+                            a.map(|b| rows_of(&b).len())
+                        ),
+                    }
+                    if plan.metrics().spill_count() > 0 {
+                        spilled_cases += 1;
+                    }
+                    drop(plan);
+                    assert_eq!(ctx.memory_pool.reserved(), 0, "{case}: memory not returned");
+                    assert_eq!(ctx.spill.bytes_on_disk(), 0, "{case}: spill files left");
+                }
+            }
+        }
+    }
+    // Every case spills at these budgets except those that never build (empty-side shortcuts
+    // do not apply here: both sides have rows).
+    assert!(spilled_cases >= 100, "only {spilled_cases} cases spilled");
+}
+
+#[test]
+fn one_key_over_the_budget_is_joined_in_chunks() {
+    use PhysicalJoinType as T;
+    // 3000 build rows with the same key cannot be indexed at once in 16 KiB; every probe row
+    // with that key must still meet all of them, once.
+    let build: Vec<Row> = (0..3000).map(|i| (Some(5), i % 20)).collect();
+    let probe: Vec<Row> = (0..40)
+        .map(|i| {
+            (
+                if i % 10 == 9 {
+                    None
+                } else {
+                    Some(5 + (i % 3) * 7)
+                },
+                i % 20,
+            )
+        })
+        .collect();
+    for t in [
+        T::Inner,
+        T::ProbeOuter,
+        T::FullOuter,
+        T::ProbeSemi,
+        T::ProbeAnti,
+        T::BuildSemi,
+        T::BuildAnti,
+        T::ProbeSingle,
+    ] {
+        for filtered in [false, true] {
+            let plan = hash_join(
+                t,
+                memory(&probe, 2, ("k", "v")),
+                memory(&build, 1, ("k", "w")),
+                filtered,
+            )
+            .unwrap();
+            let ctx = context(64, 16 << 10);
+            let actual = run(Arc::clone(&plan), Arc::clone(&ctx));
+            let expected = reference(t, &probe, &build, true, filtered);
+            let succeeded = actual.is_ok();
+            match (expected, actual) {
+                (Some(e), Ok(a)) => assert!(rows_of(&a) == e, "{t:?} {filtered}: wrong rows"),
+                (None, Err(e)) => assert!(e.to_string().contains("more than one row"), "{e}"),
+                (e, a) => panic!(
+                    "{t:?} {filtered}: expected {:?} rows, got {:?}",
+                    e.map(|e| e.len()),
+                    a.map(|b| rows_of(&b).len())
+                ),
+            }
+            let extra = plan.metrics().extra();
+            let jobs = extra
+                .iter()
+                .find(|(k, _)| k == "grace_jobs")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            // A scalar subquery fails at its first double match, maybe before any chunk.
+            if succeeded {
+                assert!(jobs.contains(" 1 chunked"), "{t:?}: {jobs}");
+            }
+            drop(plan);
+            assert_eq!(ctx.memory_pool.reserved(), 0);
+            assert_eq!(ctx.spill.bytes_on_disk(), 0);
+        }
+    }
+}
+
+#[test]
+fn a_budget_too_small_for_one_row_is_a_resources_error() {
+    let build: Vec<Row> = (0..5_000).map(|i| (Some(i), i)).collect();
     let plan = hash_join(
         PhysicalJoinType::Inner,
         memory(&[(Some(1), 1)], 1, ("k", "v")),
@@ -445,7 +578,8 @@ fn build_side_over_the_budget_is_a_resources_error() {
         false,
     )
     .unwrap();
-    match run(plan, context(1024, 64 * 1024)) {
+    let ctx = context(1024, 64);
+    match run(plan, Arc::clone(&ctx)) {
         Err(EngineError::ResourcesExhausted { consumer, .. }) => {
             assert!(consumer.contains("HashJoin"), "{consumer}")
         }
@@ -454,4 +588,6 @@ fn build_side_over_the_budget_is_a_resources_error() {
             other.map(|b| b.len())
         ),
     }
+    assert_eq!(ctx.memory_pool.reserved(), 0);
+    assert_eq!(ctx.spill.bytes_on_disk(), 0);
 }

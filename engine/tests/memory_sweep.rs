@@ -178,6 +178,21 @@ const CASES: &[Case] = &[
         ordered: false,
         spiller: None,
     },
+    Case {
+        name: "self join on a key with 200k values (grace hash join)",
+        sql: "SELECT a.k % 100 AS g, count(*) AS n, sum(b.v) AS sv, max(b.s) AS ms \
+              FROM t a JOIN t b ON a.k = b.k GROUP BY 1",
+        ordered: false,
+        spiller: Some("HashJoin"),
+    },
+    Case {
+        name: "left join whose unmatched rows must survive spilling",
+        sql: "SELECT a.k % 10 AS g, count(*) AS n, count(b.v) AS nv, sum(b.v) AS sv \
+              FROM t a LEFT JOIN (SELECT k, v, s FROM t WHERE v > 100) b ON a.k = b.k \
+              GROUP BY 1",
+        ordered: false,
+        spiller: None,
+    },
 ];
 
 fn session(dir: &Path, limit: Option<usize>, batch_size: usize, spill_dir: &Path) -> Session {

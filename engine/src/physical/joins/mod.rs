@@ -15,19 +15,18 @@
 //! match (they are still emitted by outer and anti joins); the null-aware anti join of
 //! `NOT IN` additionally returns nothing once the build side holds a NULL key.
 //!
-//! Build rows are gathered into one batch and split into 16 hash partitions by their key's
-//! hash (each partition lists its rows and has its own chained table: one head per distinct
-//! key, a `next` link per row), so that a partition can be written out and read back as a
-//! unit. Spilling those partitions (a grace hash join that also partitions the probe
-//! side) belongs to the bounded-memory work; until then a build side that does not fit the
-//! budget fails with the operator and the budget named.
+//! Build rows are gathered into one batch and indexed in 16 hash partitions by their key's
+//! hash (each partition has its own chained table: one head per distinct key, a `next` link
+//! per row). Under memory pressure the hash join becomes a grace hash join: partitions that
+//! do not fit are written out with the probe rows that belong to them and joined afterwards,
+//! one at a time (see `hash_join`).
 
 mod hash_join;
 mod nested_loop;
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
+use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use arrow::compute::take;
 use arrow::datatypes::SchemaRef;
 
@@ -115,6 +114,9 @@ fn assemble(
                 Some(p) => take(p.column(*index).as_ref(), probe_idx, None)?,
                 None => arrow::array::new_null_array(field.data_type(), rows),
             },
+            JoinSide::Build if build_idx.null_count() == build_idx.len() => {
+                arrow::array::new_null_array(field.data_type(), rows)
+            }
             JoinSide::Build => take(build.column(*index).as_ref(), build_idx, None)?,
         };
         columns.push(column);

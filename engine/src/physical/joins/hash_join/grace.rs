@@ -1,0 +1,301 @@
+//! The grace part of the hash join: hash partitions written to spill files and joined later,
+//! one partition at a time.
+//!
+//! While the build side is read, its batches are kept whole as long as the memory reservation
+//! grows. At the first refusal the rows are split into [`PARTITIONS`] by their key's hash, and
+//! the largest partitions are written out until the rest fits (a *hybrid* hash join: the
+//! partitions that stay in memory are joined while the probe side streams by, as if nothing
+//! had spilled). Probe rows whose partition was spilled are written to that partition's probe
+//! files instead. Once every probe stream has finished, each spilled partition becomes a
+//! [`Job`]: its build files are read back and indexed, and its probe files are streamed
+//! through the index.
+//!
+//! A job whose build rows do not fit either is split again, by the next four bits of the same
+//! hashes (the next *level*), into sub-jobs. When that cannot help — a single key with more
+//! rows than the budget, or the deepest level — the job is joined in chunks: as many build
+//! rows as fit are indexed, every probe row of the job goes past them, and so on for the next
+//! chunk; a bit per probe row remembers which probe rows matched in any chunk, so outer,
+//! semi, anti and single joins decide their probe rows in one last pass over the probe files.
+//!
+//! Rows waiting to be written are buffered per partition and written as one file per flush,
+//! with a single writer open at a time: an open writer holds a compression context of a few
+//! MiB, so sixteen open writers per probe stream would be memory nobody accounted for.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
+use arrow::compute::{concat, concat_batches, take_record_batch};
+use arrow::datatypes::SchemaRef;
+
+use super::table::{KeyEncoding, PARTITIONS};
+use crate::error::Result;
+use crate::memory::{MemoryReservation, SpillFile};
+use crate::metrics::OperatorMetrics;
+use crate::physical::TaskContext;
+
+/// Split `batch` into its rows of each partition (`parts[i]` is row `i`'s partition).
+pub(super) fn split(batch: &RecordBatch, parts: &[u8]) -> Result<Vec<(usize, RecordBatch)>> {
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); PARTITIONS];
+    for (row, &p) in parts.iter().enumerate() {
+        members[p as usize].push(row as u32);
+    }
+    let mut out = Vec::new();
+    for (p, rows) in members.into_iter().enumerate() {
+        if rows.is_empty() {
+            continue;
+        }
+        if rows.len() == batch.num_rows() {
+            out.push((p, batch.clone()));
+        } else {
+            out.push((p, take_record_batch(batch, &UInt32Array::from(rows))?));
+        }
+    }
+    Ok(out)
+}
+
+/// Concatenate batches column by column, releasing each input column once it is copied, so
+/// the transient extra memory is one column rather than the whole batch.
+pub(super) fn concat_releasing(
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<RecordBatch> {
+    if batches.len() == 1 {
+        return Ok(batches.into_iter().next().expect("one batch"));
+    }
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let width = schema.fields().len();
+    let mut columns_of: Vec<Vec<ArrayRef>> = (0..width).map(|_| Vec::new()).collect();
+    for batch in batches {
+        for (i, c) in batch.columns().iter().enumerate() {
+            columns_of[i].push(std::sync::Arc::clone(c));
+        }
+    }
+    let mut out = Vec::with_capacity(width);
+    for arrays in columns_of.iter_mut() {
+        let refs: Vec<&dyn arrow::array::Array> = arrays.iter().map(|a| a.as_ref()).collect();
+        let column = if refs.is_empty() {
+            return Ok(RecordBatch::new_empty(std::sync::Arc::clone(schema)));
+        } else {
+            concat(&refs)?
+        };
+        arrays.clear();
+        out.push(column);
+    }
+    Ok(RecordBatch::try_new_with_options(
+        std::sync::Arc::clone(schema),
+        out,
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(rows)),
+    )?)
+}
+
+/// Rows buffered per hash partition on their way to spill files.
+pub(super) struct PartitionBuffers {
+    label: String,
+    schema: SchemaRef,
+    pending: Vec<Vec<RecordBatch>>,
+    pending_bytes: Vec<usize>,
+    files: Vec<Vec<SpillFile>>,
+    /// Buffered bytes of one partition that trigger a write.
+    flush_bytes: usize,
+    reservation: MemoryReservation,
+}
+
+impl PartitionBuffers {
+    /// Buffers for files named `label-p<N>`, flushing a partition at a share of the budget.
+    pub fn new(
+        label: String,
+        schema: SchemaRef,
+        ctx: &TaskContext,
+        metrics: &std::sync::Arc<OperatorMetrics>,
+    ) -> Self {
+        let limit = ctx.memory_pool.limit();
+        let flush_bytes = (limit / (8 * PARTITIONS)).clamp(64 << 10, 8 << 20);
+        Self {
+            reservation: MemoryReservation::new(
+                &ctx.memory_pool,
+                "HashJoin(spill buffers)",
+                Some(std::sync::Arc::clone(metrics)),
+            ),
+            label,
+            schema,
+            pending: (0..PARTITIONS).map(|_| Vec::new()).collect(),
+            pending_bytes: vec![0; PARTITIONS],
+            files: (0..PARTITIONS).map(|_| Vec::new()).collect(),
+            flush_bytes,
+        }
+    }
+
+    /// Queue the rows of partition `p`; write them out once enough are buffered or the
+    /// budget has no room for them.
+    pub fn push(
+        &mut self,
+        p: usize,
+        batch: RecordBatch,
+        ctx: &TaskContext,
+        metrics: &OperatorMetrics,
+    ) -> Result<()> {
+        let bytes = batch.get_array_memory_size();
+        while self.reservation.try_grow(bytes).is_err() {
+            // Make room by writing the biggest buffer; with nothing buffered, write this
+            // batch on its own.
+            let largest = (0..PARTITIONS).max_by_key(|&q| self.pending_bytes[q]);
+            match largest {
+                Some(q) if self.pending_bytes[q] > 0 => self.flush(q, ctx, metrics)?,
+                _ => {
+                    self.pending[p].push(batch);
+                    return self.flush(p, ctx, metrics);
+                }
+            }
+        }
+        self.pending[p].push(batch);
+        self.pending_bytes[p] += bytes;
+        if self.pending_bytes[p] >= self.flush_bytes {
+            self.flush(p, ctx, metrics)?;
+        }
+        Ok(())
+    }
+
+    /// Write the buffered rows of partition `p` as one file.
+    fn flush(&mut self, p: usize, ctx: &TaskContext, metrics: &OperatorMetrics) -> Result<()> {
+        let batches = std::mem::take(&mut self.pending[p]);
+        if batches.is_empty() {
+            return Ok(());
+        }
+        let start = Instant::now();
+        let mut writer = ctx
+            .spill
+            .create(&format!("{}-p{p}", self.label), &self.schema)?;
+        // Write in batches of at least `batch_size` rows: tiny batches compress poorly.
+        let mut group: Vec<RecordBatch> = Vec::new();
+        let mut group_rows = 0;
+        for batch in batches {
+            group_rows += batch.num_rows();
+            group.push(batch);
+            if group_rows >= ctx.batch_size {
+                writer.write(&concat_batches(&self.schema, &group)?)?;
+                group.clear();
+                group_rows = 0;
+            }
+        }
+        if !group.is_empty() {
+            writer.write(&concat_batches(&self.schema, &group)?)?;
+        }
+        let file = writer.finish()?;
+        metrics.add_spill(file.rows(), file.raw_bytes(), file.bytes(), start.elapsed());
+        self.files[p].push(file);
+        self.reservation.shrink(self.pending_bytes[p]);
+        self.pending_bytes[p] = 0;
+        Ok(())
+    }
+
+    /// Write whatever is buffered; the files of each partition.
+    pub fn finish(
+        mut self,
+        ctx: &TaskContext,
+        metrics: &OperatorMetrics,
+    ) -> Result<Vec<Vec<SpillFile>>> {
+        for p in 0..PARTITIONS {
+            self.flush(p, ctx, metrics)?;
+        }
+        Ok(std::mem::take(&mut self.files))
+    }
+}
+
+/// One spilled partition (or sub-partition) still to be joined.
+#[derive(Debug)]
+pub(super) struct Job {
+    /// The level whose partitioning formed it; a split uses `level + 1`.
+    pub level: u32,
+    /// A readable name for the metrics and spill files, e.g. `p3.7`.
+    pub name: String,
+    pub build: Vec<SpillFile>,
+    pub probe: Vec<SpillFile>,
+    /// Join in chunks without trying to split (a split would not help).
+    pub chunked: bool,
+}
+
+impl Job {
+    /// Rows of the job's build side.
+    pub fn build_rows(&self) -> usize {
+        self.build.iter().map(SpillFile::rows).sum()
+    }
+}
+
+/// What the last probe stream to finish hands to the others: the spilled partitions as jobs.
+#[derive(Debug, Default)]
+pub(super) struct GraceQueue {
+    /// Probe streams that finished their input (and registered their probe files).
+    pub finished: usize,
+    /// Probe streams dropped before finishing (the query is being torn down).
+    pub abandoned: usize,
+    /// Build files of each spilled level-0 partition (set by the build).
+    pub build_files: Vec<Vec<SpillFile>>,
+    /// Probe files of each level-0 partition, from every probe stream.
+    pub probe_files: Vec<Vec<SpillFile>>,
+    /// Jobs not yet taken; filled once every probe stream has finished.
+    pub jobs: VecDeque<Job>,
+    /// Whether `jobs` has been filled.
+    pub ready: bool,
+}
+
+/// Per probe row of a chunked job: matched in some chunk, and (for scalar subqueries) matched
+/// more than once.
+#[derive(Debug)]
+pub(super) struct ProbeBits {
+    pub matched: Vec<u64>,
+    pub multiple: Vec<u64>,
+    _reservation: MemoryReservation,
+}
+
+impl ProbeBits {
+    /// Bits for `rows` probe rows, reserved in the pool.
+    pub fn new(
+        rows: usize,
+        ctx: &TaskContext,
+        metrics: &std::sync::Arc<OperatorMetrics>,
+    ) -> Result<Self> {
+        let words = rows.div_ceil(64);
+        let mut reservation = MemoryReservation::new(
+            &ctx.memory_pool,
+            "HashJoin(probe bits)",
+            Some(std::sync::Arc::clone(metrics)),
+        );
+        reservation.try_grow(words * 16)?;
+        Ok(Self {
+            matched: vec![0; words],
+            multiple: vec![0; words],
+            _reservation: reservation,
+        })
+    }
+
+    /// Record `count` matches (in the current chunk) of probe row `row`.
+    #[inline]
+    pub fn record(&mut self, row: usize, count: u32) {
+        if count == 0 {
+            return;
+        }
+        let (w, b) = (row / 64, 1u64 << (row % 64));
+        if count > 1 || self.matched[w] & b != 0 {
+            self.multiple[w] |= b;
+        }
+        self.matched[w] |= b;
+    }
+
+    /// Whether probe row `row` matched in any chunk.
+    #[inline]
+    pub fn is_matched(&self, row: usize) -> bool {
+        self.matched[row / 64] & (1 << (row % 64)) != 0
+    }
+
+    /// Whether probe row `row` matched more than one build row over all chunks.
+    #[inline]
+    pub fn is_multiple(&self, row: usize) -> bool {
+        self.multiple[row / 64] & (1 << (row % 64)) != 0
+    }
+}
+
+/// Bytes a build batch costs in memory once indexed.
+pub(super) fn build_cost(batch: &RecordBatch, encoding: &KeyEncoding) -> usize {
+    batch.get_array_memory_size() + batch.num_rows() * super::table::index_bytes_per_row(encoding)
+}

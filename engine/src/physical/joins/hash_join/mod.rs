@@ -1,0 +1,1296 @@
+//! Hash join: builds a hash table over the build input, then streams the probe input through
+//! it; a grace hash join when the build input does not fit the memory budget.
+//!
+//! The build runs once, lazily, in whichever probe partition asks first (the others wait for
+//! it), and is shared by all probe partitions (see [`table`] for the index). After the build,
+//! a single integer key's min/max range is published to the probe-side scan (when the planner
+//! wired one up), so probe row groups that cannot match are never read. Build-side outputs
+//! (outer, semi and anti joins that keep build rows) are emitted by the last probe partition
+//! to finish, from a shared "matched" bit set.
+//!
+//! Under memory pressure the build keeps as many hash partitions in memory as fit and writes
+//! the others out; probe rows of written-out partitions are written out too and joined after
+//! the probe input ends, partition by partition, by every probe stream in turn (see
+//! [`grace`]):
+//!
+//! ```text
+//!   build ──► partitions 0..16 ──► in memory: index ◄── probe rows of those partitions
+//!                              └─► spilled: build files   probe rows ──► probe files
+//!   after the probe input:  job per spilled partition = index(build files) ◄── probe files
+//!                           (split again by the next hash bits, or chunked, if too big)
+//! ```
+
+mod grace;
+mod table;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, UInt32Array};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, SchemaRef};
+
+use self::grace::{
+    build_cost, concat_releasing, split, GraceQueue, Job, PartitionBuffers, ProbeBits,
+};
+use self::table::{int_values, BuildFacts, BuildSide, KeyEncoding, MAX_LEVEL, NONE, PARTITIONS};
+use super::{assemble, pair_batch, JoinSide, PhysicalJoinType};
+use crate::error::{EngineError, Result};
+use crate::memory::{MemoryReservation, SpillFile};
+use crate::metrics::OperatorMetrics;
+use crate::physical::expr::PhysicalExpr;
+use crate::physical::scan::{DynamicFilter, KeySetFilter};
+use crate::physical::{compact_views, instrument, BatchStream, ExecutionPlan, TaskContext};
+use ooc_io::PruneExpr;
+
+/// Hash join of a streamed probe input with a buffered build input.
+#[derive(Debug)]
+pub struct HashJoinExec {
+    probe: Arc<dyn ExecutionPlan>,
+    build: Arc<dyn ExecutionPlan>,
+    on: Vec<(PhysicalExpr, PhysicalExpr)>,
+    filter: Option<PhysicalExpr>,
+    join_type: PhysicalJoinType,
+    output: Vec<(JoinSide, usize)>,
+    schema: SchemaRef,
+    encoding: KeyEncoding,
+    dynamic_filter: Option<(Arc<DynamicFilter>, String)>,
+    publish_keys: bool,
+    dynamic_key: usize,
+    display: String,
+    state: Mutex<BuildState>,
+    grace: Mutex<GraceQueue>,
+    grace_changed: Condvar,
+    jobs_run: AtomicUsize,
+    jobs_split: AtomicUsize,
+    jobs_chunked: AtomicUsize,
+    metrics: Arc<OperatorMetrics>,
+}
+
+#[derive(Debug, Default)]
+enum BuildState {
+    #[default]
+    NotStarted,
+    Ready(Arc<BuildSide>),
+    Failed(String),
+    Released,
+}
+
+impl HashJoinExec {
+    /// A hash join; see the module docs of [`crate::physical::joins`] for the parameters'
+    /// meaning. `build` must have exactly one partition; key pairs must have equal types.
+    #[allow(clippy::too_many_arguments)]
+    pub fn try_new(
+        probe: Arc<dyn ExecutionPlan>,
+        build: Arc<dyn ExecutionPlan>,
+        on: Vec<(PhysicalExpr, PhysicalExpr)>,
+        filter: Option<PhysicalExpr>,
+        join_type: PhysicalJoinType,
+        output: Vec<(JoinSide, usize)>,
+        output_schema: SchemaRef,
+        dynamic_filter: Option<(Arc<DynamicFilter>, String)>,
+        display: String,
+    ) -> Result<Self> {
+        if on.is_empty() {
+            return Err(EngineError::Internal("hash join without keys".into()));
+        }
+        if build.output_partitions() != 1 {
+            return Err(EngineError::Internal(
+                "hash join build side must have one partition".into(),
+            ));
+        }
+        if join_type == PhysicalJoinType::ProbeAntiNullAware && (on.len() != 1 || filter.is_some())
+        {
+            return Err(EngineError::NotSupported(
+                "NOT IN with several columns or extra conditions".into(),
+            ));
+        }
+        // The key types, from the build expressions evaluated on no rows.
+        let empty = RecordBatch::new_empty(build.schema());
+        let types = on
+            .iter()
+            .map(|(_, b)| Ok(b.evaluate(&empty)?.into_array(0)?.data_type().clone()))
+            .collect::<Result<Vec<DataType>>>()?;
+        let encoding = KeyEncoding::for_types(&types)?;
+        Ok(Self {
+            probe,
+            build,
+            on,
+            filter,
+            join_type,
+            output,
+            schema: output_schema,
+            encoding,
+            dynamic_filter,
+            publish_keys: false,
+            dynamic_key: 0,
+            display,
+            state: Mutex::new(BuildState::NotStarted),
+            grace: Mutex::new(GraceQueue {
+                probe_files: (0..PARTITIONS).map(|_| Vec::new()).collect(),
+                ..Default::default()
+            }),
+            grace_changed: Condvar::new(),
+            jobs_run: AtomicUsize::new(0),
+            jobs_split: AtomicUsize::new(0),
+            jobs_chunked: AtomicUsize::new(0),
+            metrics: Arc::default(),
+        })
+    }
+
+    /// Also publish the set of build keys (up to 4 Mi distinct keys) to the probe scan, which
+    /// then drops rows whose key is not in it right after decoding. Worth it when the rows
+    /// pass through expensive work before reaching the join (an aggregate grouped by the key).
+    pub fn with_key_set_filter(mut self, publish: bool) -> Self {
+        self.publish_keys = publish;
+        self
+    }
+
+    /// Which key pair (by position in `on`) the dynamic filter is about (default: the first).
+    pub fn with_dynamic_key(mut self, index: usize) -> Self {
+        self.dynamic_key = index;
+        self
+    }
+
+    fn build_exprs(&self) -> Vec<&PhysicalExpr> {
+        self.on.iter().map(|(_, b)| b).collect()
+    }
+
+    fn probe_exprs(&self) -> Vec<&PhysicalExpr> {
+        self.on.iter().map(|(p, _)| p).collect()
+    }
+
+    fn grace(&self) -> std::sync::MutexGuard<'_, GraceQueue> {
+        self.grace.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The shared build side, building it on first use.
+    fn build_side(&self, ctx: &Arc<TaskContext>) -> Result<Arc<BuildSide>> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match &*state {
+            BuildState::Ready(b) => return Ok(Arc::clone(b)),
+            BuildState::Failed(e) => return Err(EngineError::Execution(e.clone())),
+            BuildState::Released => {
+                return Err(EngineError::Internal(
+                    "hash join build side released".into(),
+                ))
+            }
+            BuildState::NotStarted => {}
+        }
+        match self.create_build_side(ctx) {
+            Ok(b) => {
+                let b = Arc::new(b);
+                *state = BuildState::Ready(Arc::clone(&b));
+                Ok(b)
+            }
+            Err(e) => {
+                *state = BuildState::Failed(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Read the build input: whole batches while the reservation grows, hash partitions with
+    /// the largest ones written out after the first refusal.
+    fn create_build_side(&self, ctx: &Arc<TaskContext>) -> Result<BuildSide> {
+        let schema = self.build.schema();
+        let exprs = self.build_exprs();
+        let mut reservation = MemoryReservation::new(
+            &ctx.memory_pool,
+            "HashJoin(build)",
+            Some(Arc::clone(&self.metrics)),
+        );
+        let mut whole: Vec<RecordBatch> = Vec::new();
+        // After the first refusal: the in-memory rows of each partition and their cost.
+        let mut parts: Option<Vec<Vec<RecordBatch>>> = None;
+        let mut part_bytes = [0usize; PARTITIONS];
+        let mut spilled = [false; PARTITIONS];
+        let mut spill: Option<PartitionBuffers> = None;
+        let mut facts = BuildFacts::default();
+        let mut spilled_range: Option<(i64, i64)> = None;
+        // Batches to route into partitions, with the cost already reserved for each.
+        let mut incoming: Vec<(RecordBatch, usize)> = Vec::new();
+        let want_range = self.dynamic_filter.is_some();
+        for batch in Arc::clone(&self.build).execute(0, Arc::clone(ctx))? {
+            let batch = compact_views(&batch?);
+            ctx.check_cancelled()?;
+            facts.rows += batch.num_rows();
+            if parts.is_none() {
+                if reservation
+                    .try_grow(build_cost(&batch, &self.encoding))
+                    .is_ok()
+                {
+                    whole.push(batch);
+                    continue;
+                }
+                // First refusal: from now on rows are kept by partition.
+                parts = Some((0..PARTITIONS).map(|_| Vec::new()).collect());
+                spill = Some(PartitionBuffers::new(
+                    "join-build".into(),
+                    Arc::clone(&schema),
+                    ctx,
+                    &self.metrics,
+                ));
+                incoming.extend(whole.drain(..).map(|b| {
+                    let cost = build_cost(&b, &self.encoding);
+                    (b, cost)
+                }));
+            }
+            incoming.push((batch, 0));
+            let parts = parts.as_mut().expect("partitioned");
+            let spill = spill.as_mut().expect("partitioned");
+            for (batch, reserved) in incoming.drain(..) {
+                let keys = self.encoding.keys(&exprs, &batch)?;
+                facts.has_null_key |= keys.valid.as_ref().is_some_and(|v| v.null_count() > 0);
+                if let (true, Some(values)) = (want_range, &keys.int) {
+                    for i in (0..values.len()).filter(|&i| keys.is_valid(i)) {
+                        let v = values.value(i);
+                        spilled_range = Some(match spilled_range {
+                            None => (v, v),
+                            Some((lo, hi)) => (lo.min(v), hi.max(v)),
+                        });
+                    }
+                }
+                let subs = split(&batch, &keys.partitions(0))?;
+                drop(batch);
+                reservation.shrink(reserved);
+                for (p, sub) in subs {
+                    if spilled[p] {
+                        spill.push(p, sub, ctx, &self.metrics)?;
+                        continue;
+                    }
+                    let cost = build_cost(&sub, &self.encoding);
+                    parts[p].push(sub);
+                    part_bytes[p] += cost;
+                    // Make room by writing out the largest partition still in memory
+                    // (possibly this one).
+                    while reservation.try_grow(cost).is_err() {
+                        let victim = (0..PARTITIONS)
+                            .filter(|&q| !spilled[q])
+                            .max_by_key(|&q| part_bytes[q])
+                            .expect("partition p is in memory");
+                        spilled[victim] = true;
+                        for b in std::mem::take(&mut parts[victim]) {
+                            spill.push(victim, b, ctx, &self.metrics)?;
+                        }
+                        let freed = part_bytes[victim];
+                        part_bytes[victim] = 0;
+                        if victim == p {
+                            // Its own cost was never reserved.
+                            reservation.shrink(freed - cost);
+                            break;
+                        }
+                        reservation.shrink(freed);
+                    }
+                }
+            }
+        }
+        let (batch, files) = match parts {
+            None => (concat_releasing(&schema, whole)?, Vec::new()),
+            Some(parts) => {
+                let in_memory: Vec<RecordBatch> = parts.into_iter().flatten().collect();
+                let files = spill.expect("partitioned").finish(ctx, &self.metrics)?;
+                (concat_releasing(&schema, in_memory)?, files)
+            }
+        };
+        let build = BuildSide::index(batch, &exprs, &self.encoding, reservation, spilled, facts)?;
+        let spilled_count = spilled.iter().filter(|&&s| s).count();
+        let largest = build.partition_rows.iter().max().copied().unwrap_or(0);
+        self.metrics.set_extra(
+            "build_partitions",
+            if spilled_count == 0 {
+                format!("{PARTITIONS} (largest {largest} rows)")
+            } else {
+                format!("{PARTITIONS}, {spilled_count} spilled")
+            },
+        );
+        if spilled_count > 0 {
+            self.grace().build_files = files;
+        }
+        self.publish_dynamic_filter(&build, spilled_range, spilled_count == 0)?;
+        self.metrics.set_extra("build_rows", build.facts.rows);
+        Ok(build)
+    }
+
+    /// Publish the build keys' range (and, when all of them are in memory and asked for,
+    /// their set) to the probe scan.
+    fn publish_dynamic_filter(
+        &self,
+        build: &BuildSide,
+        spilled_range: Option<(i64, i64)>,
+        complete: bool,
+    ) -> Result<()> {
+        let Some((filter, column)) = &self.dynamic_filter else {
+            return Ok(());
+        };
+        if !self.join_type.drops_unmatched_probe_rows()
+            || !matches!(self.encoding, KeyEncoding::Int)
+        {
+            return Ok(());
+        }
+        let n = build.batch.num_rows();
+        let key = self.on[self.dynamic_key.min(self.on.len() - 1)]
+            .1
+            .evaluate(&build.batch)?
+            .into_array(n)?;
+        let values = int_values(&key)?;
+        let valid = |i: usize| arrow::array::Array::is_valid(&values, i);
+        let mut range = spilled_range;
+        for i in (0..n).filter(|&i| valid(i)) {
+            let v = values.value(i);
+            range = Some(match range {
+                None => (v, v),
+                Some((lo, hi)) => (lo.min(v), hi.max(v)),
+            });
+        }
+        self.publish_range(filter, column, range)?;
+        if self.publish_keys && complete {
+            let set: hashbrown::HashSet<i64> = (0..n)
+                .filter(|&i| valid(i))
+                .map(|i| values.value(i))
+                .collect();
+            if set.len() <= 4 << 20 {
+                self.metrics.set_extra("key_set_published", set.len());
+                filter.publish_keys(KeySetFilter {
+                    column: column.clone(),
+                    keys: set,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn publish_range(
+        &self,
+        filter: &Arc<DynamicFilter>,
+        column: &str,
+        range: Option<(i64, i64)>,
+    ) -> Result<()> {
+        let Some((lo, hi)) = range else {
+            return Ok(());
+        };
+        let probe_type = self
+            .probe
+            .schema()
+            .field_with_name(column)
+            .ok()
+            .map(|f| f.data_type().clone());
+        let Some(probe_type) = probe_type else {
+            return Ok(());
+        };
+        let to_type = |v: i64| -> Result<ArrayRef> {
+            let a: ArrayRef = Arc::new(Int64Array::from(vec![v]));
+            Ok(match probe_type {
+                DataType::Date32 => cast(&cast(&a, &DataType::Int32)?, &DataType::Date32)?,
+                ref t => cast(&a, t)?,
+            })
+        };
+        filter.publish(
+            0,
+            PruneExpr::Between {
+                column: column.to_string(),
+                low: to_type(lo)?,
+                high: to_type(hi)?,
+                negated: false,
+            },
+        );
+        self.metrics
+            .set_extra("dynamic_filter", format!("{column} in [{lo}, {hi}]"));
+        Ok(())
+    }
+
+    /// Emit the build rows this join keeps at the end (after the last probe partition).
+    fn build_side_output(&self, build: &BuildSide, batch_size: usize) -> Result<Vec<RecordBatch>> {
+        let n = build.batch.num_rows();
+        let keep_matched = self.join_type == PhysicalJoinType::BuildSemi;
+        let rows: Vec<u32> = (0..n)
+            .filter(|&i| build.is_marked(i) == keep_matched)
+            .map(|i| i as u32)
+            .collect();
+        let mut out = Vec::new();
+        for chunk in rows.chunks(batch_size.max(1)) {
+            let build_idx = UInt32Array::from(chunk.to_vec());
+            let probe_idx = UInt32Array::from(vec![None::<u32>; chunk.len()]);
+            out.push(assemble(
+                &self.schema,
+                &self.output,
+                None,
+                &probe_idx,
+                &build.batch,
+                &build_idx,
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// Whether unmatched or matched probe rows are emitted per probe row (so a chunked job
+    /// must remember, per probe row, whether any chunk matched it).
+    fn decides_probe_rows(&self) -> bool {
+        use PhysicalJoinType as T;
+        matches!(
+            self.join_type,
+            T::ProbeOuter
+                | T::FullOuter
+                | T::ProbeSingle
+                | T::ProbeSemi
+                | T::ProbeAnti
+                | T::ProbeAntiNullAware
+        )
+    }
+}
+
+/// Where a probe stream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Streaming its probe input.
+    Probing,
+    /// Joining spilled partitions.
+    Jobs,
+    Done,
+}
+
+/// A spilled partition being joined by one probe stream.
+struct RunningJob {
+    /// The index of the (current chunk of the) job's build rows.
+    build: Option<BuildSide>,
+    /// The rest of the build rows, for a chunked job.
+    build_rest: Option<ChunkSource>,
+    probe: Vec<SpillFile>,
+    next_probe_file: usize,
+    reader: Option<Box<dyn Iterator<Item = Result<RecordBatch>> + Send>>,
+    /// Probe rows read in this pass (the row number of the next probe row).
+    probe_row: usize,
+    /// Per probe row: matched in some chunk (chunked jobs that decide probe rows).
+    bits: Option<ProbeBits>,
+    /// The last pass of a chunked job: emit probe rows by their bits.
+    final_pass: bool,
+}
+
+/// Build files read a chunk at a time.
+struct ChunkSource {
+    files: Vec<SpillFile>,
+    next_file: usize,
+    reader: Option<Box<dyn Iterator<Item = Result<RecordBatch>> + Send>>,
+    /// Batches read but not taken by the previous chunk (the next one last).
+    carry: Vec<RecordBatch>,
+}
+
+impl ChunkSource {
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        if let Some(b) = self.carry.pop() {
+            return Ok(Some(b));
+        }
+        loop {
+            if let Some(reader) = &mut self.reader {
+                match reader.next() {
+                    Some(b) => return Ok(Some(b?)),
+                    None => self.reader = None,
+                }
+            }
+            if self.next_file >= self.files.len() {
+                return Ok(None);
+            }
+            self.reader = Some(Box::new(self.files[self.next_file].read()?));
+            self.next_file += 1;
+        }
+    }
+}
+
+/// Per-partition probing state.
+struct ProbeStream {
+    exec: Arc<HashJoinExec>,
+    ctx: Arc<TaskContext>,
+    partition: usize,
+    input: Option<BatchStream>,
+    build: Option<Arc<BuildSide>>,
+    /// Probe rows of spilled partitions on their way to probe files.
+    spill: Option<PartitionBuffers>,
+    pending: std::collections::VecDeque<RecordBatch>,
+    phase: Phase,
+    /// Whether this stream told the others that it finished its input.
+    registered: bool,
+    job: Option<RunningJob>,
+    facts: BuildFacts,
+}
+
+impl Drop for ProbeStream {
+    /// A stream dropped before finishing its input (LIMIT, an error elsewhere) tells the
+    /// others, so none waits forever for its probe files.
+    fn drop(&mut self) {
+        if !self.registered {
+            self.exec.grace().abandoned += 1;
+            self.exec.grace_changed.notify_all();
+        }
+    }
+}
+
+impl ProbeStream {
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        loop {
+            if let Some(b) = self.pending.pop_front() {
+                return Ok(Some(b));
+            }
+            match self.phase {
+                Phase::Done => return Ok(None),
+                Phase::Probing => self.probe_step()?,
+                Phase::Jobs => {
+                    self.ctx.check_cancelled()?;
+                    if self.job.is_some() {
+                        if !self.job_step()? {
+                            self.finish_job();
+                        }
+                        continue;
+                    }
+                    match self.next_job()? {
+                        Some(job) => self.start_job(job)?,
+                        None => self.phase = Phase::Done,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Probe one input batch, or finish the input.
+    fn probe_step(&mut self) -> Result<()> {
+        let build = match &self.build {
+            Some(b) => Arc::clone(b),
+            None => {
+                let b = self.exec.build_side(&self.ctx)?;
+                self.facts = b.facts;
+                self.build = Some(Arc::clone(&b));
+                b
+            }
+        };
+        let join_type = self.exec.join_type;
+        let skip_probe = build.facts.rows == 0
+            && matches!(
+                join_type,
+                PhysicalJoinType::Inner
+                    | PhysicalJoinType::ProbeSemi
+                    | PhysicalJoinType::BuildSemi
+                    | PhysicalJoinType::BuildOuter
+                    | PhysicalJoinType::BuildAnti
+            );
+        if self.input.is_none() && !skip_probe {
+            self.input =
+                Some(Arc::clone(&self.exec.probe).execute(self.partition, Arc::clone(&self.ctx))?);
+        }
+        let next = if skip_probe {
+            None
+        } else {
+            self.input.as_mut().and_then(Iterator::next)
+        };
+        match next {
+            Some(batch) => {
+                let batch = batch?;
+                self.ctx.check_cancelled()?;
+                self.exec.metrics.add_rows_in(batch.num_rows());
+                self.probe_batch(&build, &batch, None)?;
+            }
+            None => self.finish_probing(build)?,
+        }
+        Ok(())
+    }
+
+    /// The probe input ended: hand over the probe files; the last stream to finish emits the
+    /// in-memory build-side rows and turns the spilled partitions into jobs.
+    fn finish_probing(&mut self, build: Arc<BuildSide>) -> Result<()> {
+        self.input = None;
+        self.build = None;
+        let files = match self.spill.take() {
+            Some(s) => s.finish(&self.ctx, &self.exec.metrics)?,
+            None => Vec::new(),
+        };
+        let exec = Arc::clone(&self.exec);
+        let mut grace = exec.grace();
+        for (p, f) in files.into_iter().enumerate() {
+            grace.probe_files[p].extend(f);
+        }
+        grace.finished += 1;
+        self.registered = true;
+        if grace.finished == exec.probe.output_partitions() {
+            if exec.join_type.emits_build_rows_at_end() {
+                let out = exec.build_side_output(&build, self.ctx.batch_size)?;
+                self.pending.extend(out);
+            }
+            *exec.state.lock().unwrap_or_else(|e| e.into_inner()) = BuildState::Released;
+            if build.any_spilled() {
+                for p in (0..PARTITIONS).filter(|&p| build.spilled[p]) {
+                    let job = Job {
+                        level: 0,
+                        name: format!("p{p}"),
+                        build: std::mem::take(&mut grace.build_files[p]),
+                        probe: std::mem::take(&mut grace.probe_files[p]),
+                        chunked: false,
+                    };
+                    grace.jobs.push_back(job);
+                }
+            }
+            grace.ready = true;
+            exec.grace_changed.notify_all();
+        }
+        self.phase = if build.any_spilled() {
+            Phase::Jobs
+        } else {
+            Phase::Done
+        };
+        Ok(())
+    }
+
+    /// The next job: wait until the last probe stream has created them, then take one.
+    fn next_job(&mut self) -> Result<Option<Job>> {
+        let exec = Arc::clone(&self.exec);
+        let mut grace = exec.grace();
+        loop {
+            if let Some(job) = grace.jobs.pop_front() {
+                return Ok(Some(job));
+            }
+            if grace.ready || grace.abandoned > 0 {
+                return Ok(None);
+            }
+            self.ctx.check_cancelled()?;
+            grace = exec
+                .grace_changed
+                .wait_timeout(grace, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Read a job's build rows: index them if they fit, else split the job or join it in
+    /// chunks.
+    fn start_job(&mut self, mut job: Job) -> Result<()> {
+        let exec = Arc::clone(&self.exec);
+        exec.jobs_run.fetch_add(1, Ordering::Relaxed);
+        if job.build_rows() == 0 && !exec.decides_probe_rows() {
+            return Ok(()); // nothing can match and no probe row is emitted unmatched
+        }
+        let mut source = ChunkSource {
+            files: std::mem::take(&mut job.build),
+            next_file: 0,
+            reader: None,
+            carry: Vec::new(),
+        };
+        if !job.chunked {
+            let (chunk, complete) = self.load(&mut source, false)?;
+            if complete {
+                let build = chunk.expect("a complete load is indexed");
+                self.job = Some(self.running(Some(build), None, job.probe, false)?);
+                return Ok(());
+            }
+            drop(chunk);
+            if job.level < MAX_LEVEL {
+                job.build = source.files;
+                return self.split_job(job);
+            }
+        }
+        exec.jobs_chunked.fetch_add(1, Ordering::Relaxed);
+        let source = ChunkSource {
+            files: source.files,
+            next_file: 0,
+            reader: None,
+            carry: Vec::new(),
+        };
+        let mut running = self.running(None, Some(source), job.probe, true)?;
+        running.build = self.next_chunk(&mut running)?;
+        if running.build.is_none() {
+            if running.bits.is_none() {
+                return Ok(());
+            }
+            running.final_pass = true;
+        }
+        self.job = Some(running);
+        Ok(())
+    }
+
+    fn running(
+        &self,
+        build: Option<BuildSide>,
+        build_rest: Option<ChunkSource>,
+        probe: Vec<SpillFile>,
+        chunked: bool,
+    ) -> Result<RunningJob> {
+        let bits = if chunked && self.exec.decides_probe_rows() {
+            let rows = probe.iter().map(SpillFile::rows).sum();
+            Some(ProbeBits::new(rows, &self.ctx, &self.exec.metrics)?)
+        } else {
+            None
+        };
+        Ok(RunningJob {
+            build,
+            build_rest,
+            probe,
+            next_probe_file: 0,
+            reader: None,
+            probe_row: 0,
+            bits,
+            final_pass: false,
+        })
+    }
+
+    /// Read build batches from `source` while the reservation grows and index them.
+    ///
+    /// Without `chunk`, everything must fit: at the first refusal nothing is indexed and
+    /// `(None, false)` comes back (the caller splits the job). With `chunk`, the batches read
+    /// until the refusal are indexed and the refused batch waits in `source` for the next
+    /// chunk; a chunk holds at least one row, or the budget is too small to join at all.
+    /// The flag says whether `source` is exhausted.
+    fn load(&self, source: &mut ChunkSource, chunk: bool) -> Result<(Option<BuildSide>, bool)> {
+        let exec = &self.exec;
+        let mut reservation = MemoryReservation::new(
+            &self.ctx.memory_pool,
+            "HashJoin(build)",
+            Some(Arc::clone(&exec.metrics)),
+        );
+        let mut batches = Vec::new();
+        let mut complete = true;
+        while let Some(batch) = source.next_batch()? {
+            self.ctx.check_cancelled()?;
+            let cost = build_cost(&batch, &exec.encoding);
+            match reservation.try_grow(cost) {
+                Ok(()) => batches.push(batch),
+                Err(e) => {
+                    if !chunk {
+                        return Ok((None, false));
+                    }
+                    complete = false;
+                    if batches.is_empty() {
+                        // Nothing fits yet: try half of the batch.
+                        if batch.num_rows() <= 1 {
+                            return Err(e);
+                        }
+                        // Copies, not slices: a slice would still count the whole buffers.
+                        let n = batch.num_rows() as u32;
+                        let half = n / 2;
+                        let part = |range: std::ops::Range<u32>| {
+                            arrow::compute::take_record_batch(
+                                &batch,
+                                &UInt32Array::from_iter_values(range),
+                            )
+                        };
+                        source.carry.push(part(half..n)?);
+                        source.carry.push(part(0..half)?);
+                        continue;
+                    }
+                    source.carry.push(batch);
+                    break;
+                }
+            }
+        }
+        if batches.is_empty() && chunk {
+            return Ok((None, complete));
+        }
+        let batch = concat_releasing(&exec.build.schema(), batches)?;
+        let build = BuildSide::index(
+            batch,
+            &exec.build_exprs(),
+            &exec.encoding,
+            reservation,
+            [false; PARTITIONS],
+            self.facts,
+        )?;
+        Ok((Some(build), complete))
+    }
+
+    /// The next chunk of a chunked job's build rows, or `None` when all were joined.
+    fn next_chunk(&self, running: &mut RunningJob) -> Result<Option<BuildSide>> {
+        let source = running.build_rest.as_mut().expect("chunked job");
+        let (chunk, _) = self.load(source, true)?;
+        Ok(chunk.filter(|c| c.batch.num_rows() > 0))
+    }
+
+    /// Split a job by the next level's hash bits into sub-jobs, queued for every stream.
+    fn split_job(&mut self, job: Job) -> Result<()> {
+        let exec = Arc::clone(&self.exec);
+        exec.jobs_split.fetch_add(1, Ordering::Relaxed);
+        let level = job.level + 1;
+        let build_rows = job.build_rows();
+        let build_files = self.repartition(
+            &job.build,
+            &exec.build_exprs(),
+            exec.build.schema(),
+            level,
+            &format!("join-build-{}", job.name),
+        )?;
+        let probe_files = self.repartition(
+            &job.probe,
+            &exec.probe_exprs(),
+            exec.probe.schema(),
+            level,
+            &format!("join-probe-{}", job.name),
+        )?;
+        drop(job.build);
+        drop(job.probe);
+        let mut jobs = Vec::new();
+        for (p, (build, probe)) in build_files.into_iter().zip(probe_files).enumerate() {
+            if build.is_empty() && probe.is_empty() {
+                continue;
+            }
+            let rows: usize = build.iter().map(SpillFile::rows).sum();
+            jobs.push(Job {
+                level,
+                name: format!("{}.{p}", job.name),
+                build,
+                probe,
+                // All rows in one sub-partition: more bits will not split them either (most
+                // likely a single key), so join it in chunks right away.
+                chunked: rows == build_rows && build_rows > 0,
+            });
+        }
+        let mut grace = exec.grace();
+        grace.jobs.extend(jobs);
+        exec.grace_changed.notify_all();
+        Ok(())
+    }
+
+    /// Rewrite `files` into hash partitions at `level`.
+    fn repartition(
+        &self,
+        files: &[SpillFile],
+        exprs: &[&PhysicalExpr],
+        schema: SchemaRef,
+        level: u32,
+        label: &str,
+    ) -> Result<Vec<Vec<SpillFile>>> {
+        let mut buffers =
+            PartitionBuffers::new(label.into(), schema, &self.ctx, &self.exec.metrics);
+        for file in files {
+            for batch in file.read()? {
+                let batch = batch?;
+                self.ctx.check_cancelled()?;
+                let keys = self.exec.encoding.keys(exprs, &batch)?;
+                for (p, sub) in split(&batch, &keys.partitions(level))? {
+                    buffers.push(p, sub, &self.ctx, &self.exec.metrics)?;
+                }
+            }
+        }
+        buffers.finish(&self.ctx, &self.exec.metrics)
+    }
+
+    /// One step of the running job: probe one batch of its probe files, or move to the next
+    /// chunk or pass. `false` when the job is done.
+    fn job_step(&mut self) -> Result<bool> {
+        let mut job = self.job.take().expect("a running job");
+        let more = self.job_step_of(&mut job);
+        self.job = Some(job);
+        more
+    }
+
+    fn job_step_of(&mut self, job: &mut RunningJob) -> Result<bool> {
+        if let Some(reader) = &mut job.reader {
+            match reader.next() {
+                Some(batch) => {
+                    let batch = batch?;
+                    let base = job.probe_row;
+                    job.probe_row += batch.num_rows();
+                    if job.final_pass {
+                        self.emit_by_bits(&batch, job.bits.as_ref().expect("bits"), base)?;
+                    } else {
+                        let build = job.build.as_ref().expect("a build chunk");
+                        let bits = job.bits.as_mut().map(|b| (b, base));
+                        self.probe_batch(build, &batch, bits)?;
+                    }
+                    return Ok(true);
+                }
+                None => job.reader = None,
+            }
+        }
+        if job.next_probe_file < job.probe.len() {
+            job.reader = Some(Box::new(job.probe[job.next_probe_file].read()?));
+            job.next_probe_file += 1;
+            return Ok(true);
+        }
+        // A pass over the probe files is complete.
+        if job.final_pass {
+            return Ok(false);
+        }
+        if let Some(build) = job.build.take() {
+            if self.exec.join_type.emits_build_rows_at_end() {
+                let out = self.exec.build_side_output(&build, self.ctx.batch_size)?;
+                self.pending.extend(out);
+            }
+        }
+        if job.build_rest.is_none() {
+            return Ok(false);
+        }
+        job.next_probe_file = 0;
+        job.probe_row = 0;
+        job.build = self.next_chunk(job)?;
+        if job.build.is_none() {
+            job.build_rest = None;
+            if job.bits.is_none() {
+                return Ok(false);
+            }
+            job.final_pass = true;
+        }
+        Ok(true)
+    }
+
+    fn finish_job(&mut self) {
+        self.job = None;
+        let exec = &self.exec;
+        exec.metrics.set_extra(
+            "grace_jobs",
+            format!(
+                "{} ({} split, {} chunked)",
+                exec.jobs_run.load(Ordering::Relaxed),
+                exec.jobs_split.load(Ordering::Relaxed),
+                exec.jobs_chunked.load(Ordering::Relaxed)
+            ),
+        );
+    }
+
+    /// Final pass of a chunked job: the probe rows decided by their bits.
+    fn emit_by_bits(&mut self, batch: &RecordBatch, bits: &ProbeBits, base: usize) -> Result<()> {
+        use PhysicalJoinType as T;
+        let n = batch.num_rows();
+        let exec = Arc::clone(&self.exec);
+        match exec.join_type {
+            T::ProbeOuter | T::FullOuter | T::ProbeSingle => {
+                let unmatched: Vec<u32> = (0..n as u32)
+                    .filter(|&r| !bits.is_matched(base + r as usize))
+                    .collect();
+                if !unmatched.is_empty() {
+                    let empty = RecordBatch::new_empty(exec.build.schema());
+                    let nulls = UInt32Array::from(vec![None::<u32>; unmatched.len()]);
+                    self.pending.push_back(assemble(
+                        &exec.schema,
+                        &exec.output,
+                        Some(batch),
+                        &UInt32Array::from(unmatched),
+                        &empty,
+                        &nulls,
+                    )?);
+                }
+            }
+            T::ProbeSemi | T::ProbeAnti | T::ProbeAntiNullAware => {
+                let want = exec.join_type == T::ProbeSemi;
+                let mask: BooleanArray = (0..n)
+                    .map(|r| Some(bits.is_matched(base + r) == want))
+                    .collect();
+                if mask.true_count() > 0 {
+                    self.pending
+                        .push_back(self.project_probe(batch, Some(&mask))?);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Join one probe batch against `build`. Rows whose partition was spilled go to probe
+    /// files. With `bits` (a chunked job), per-probe-row outcomes are recorded there instead
+    /// of being emitted; `base` is the batch's first row number within the job.
+    fn probe_batch(
+        &mut self,
+        build: &BuildSide,
+        batch: &RecordBatch,
+        mut bits: Option<(&mut ProbeBits, usize)>,
+    ) -> Result<()> {
+        use PhysicalJoinType as T;
+        let exec = Arc::clone(&self.exec);
+        let join_type = exec.join_type;
+        let n = batch.num_rows();
+        if join_type == T::ProbeAntiNullAware {
+            // NOT IN: empty set → everything; a NULL in the set → nothing.
+            if build.facts.rows == 0 {
+                self.pending.push_back(self.project_probe(batch, None)?);
+                return Ok(());
+            }
+            if build.facts.has_null_key {
+                return Ok(());
+            }
+        }
+        let keys = exec.encoding.keys(&exec.probe_exprs(), batch)?;
+        // Rows of spilled partitions: written out, decided later.
+        let mut deferred: Option<Vec<bool>> = None;
+        if build.any_spilled() {
+            let mut route = vec![PARTITIONS as u8; n];
+            let mut any = false;
+            let mut flags = vec![false; n];
+            for row in (0..n).filter(|&r| keys.is_valid(r)) {
+                let p = table::partition_at(keys.hashes[row], 0);
+                if build.spilled[p] {
+                    route[row] = p as u8;
+                    flags[row] = true;
+                    any = true;
+                }
+            }
+            if any {
+                self.spill_probe_rows(batch, &route)?;
+                deferred = Some(flags);
+            }
+        }
+        let is_deferred = |r: usize| deferred.as_ref().is_some_and(|d| d[r]);
+        let limit = (self.ctx.batch_size * 4).max(1024);
+        // Per probe row: number of passing matches (for outer/semi/anti/single).
+        let mut match_count = vec![0u32; n];
+        let semi_no_filter = exec.filter.is_none()
+            && matches!(
+                join_type,
+                T::ProbeSemi | T::ProbeAnti | T::ProbeAntiNullAware
+            );
+        let mut probe_idx: Vec<u32> = Vec::new();
+        let mut build_idx: Vec<u32> = Vec::new();
+        for row in 0..n {
+            if !keys.is_valid(row) || is_deferred(row) {
+                continue;
+            }
+            let mut j = build.first_match(&keys, row);
+            if semi_no_filter {
+                if j != NONE {
+                    match_count[row] = 1;
+                }
+                continue;
+            }
+            while j != NONE {
+                probe_idx.push(row as u32);
+                build_idx.push(j);
+                j = build.next[j as usize];
+            }
+            if probe_idx.len() >= limit {
+                self.flush_pairs(
+                    build,
+                    batch,
+                    &mut probe_idx,
+                    &mut build_idx,
+                    &mut match_count,
+                )?;
+            }
+        }
+        self.flush_pairs(
+            build,
+            batch,
+            &mut probe_idx,
+            &mut build_idx,
+            &mut match_count,
+        )?;
+        if let Some((bits, base)) = bits.as_mut() {
+            for (r, &count) in match_count.iter().enumerate() {
+                bits.record(*base + r, count);
+                if join_type == T::ProbeSingle && bits.is_multiple(*base + r) {
+                    return Err(too_many_rows());
+                }
+            }
+            return Ok(());
+        }
+        // Rows decided per probe row.
+        match join_type {
+            T::ProbeOuter | T::FullOuter | T::ProbeSingle => {
+                let unmatched: Vec<u32> = (0..n as u32)
+                    .filter(|&r| match_count[r as usize] == 0 && !is_deferred(r as usize))
+                    .collect();
+                if !unmatched.is_empty() {
+                    let nulls = UInt32Array::from(vec![None::<u32>; unmatched.len()]);
+                    self.pending.push_back(assemble(
+                        &exec.schema,
+                        &exec.output,
+                        Some(batch),
+                        &UInt32Array::from(unmatched),
+                        &build.batch,
+                        &nulls,
+                    )?);
+                }
+            }
+            T::ProbeSemi | T::ProbeAnti | T::ProbeAntiNullAware => {
+                let want_matched = join_type == T::ProbeSemi;
+                let mask: BooleanArray = (0..n)
+                    .map(|r| {
+                        if is_deferred(r) {
+                            return Some(false);
+                        }
+                        let matched = match_count[r] > 0;
+                        Some(if join_type == T::ProbeAntiNullAware {
+                            !matched && keys.is_valid(r)
+                        } else {
+                            matched == want_matched
+                        })
+                    })
+                    .collect();
+                if mask.true_count() > 0 {
+                    self.pending
+                        .push_back(self.project_probe(batch, Some(&mask))?);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Queue the rows with `route[row] < PARTITIONS` for their partition's probe files.
+    fn spill_probe_rows(&mut self, batch: &RecordBatch, route: &[u8]) -> Result<()> {
+        let exec = Arc::clone(&self.exec);
+        let buffers = self.spill.get_or_insert_with(|| {
+            PartitionBuffers::new(
+                format!("join-probe-s{}", self.partition),
+                exec.probe.schema(),
+                &self.ctx,
+                &exec.metrics,
+            )
+        });
+        // Partition ids with an extra "stays here" bucket, dropped after the split.
+        let mut members: Vec<Vec<u32>> = vec![Vec::new(); PARTITIONS];
+        for (row, &p) in route.iter().enumerate() {
+            if (p as usize) < PARTITIONS {
+                members[p as usize].push(row as u32);
+            }
+        }
+        for (p, rows) in members.into_iter().enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            let sub = arrow::compute::take_record_batch(batch, &UInt32Array::from(rows))?;
+            buffers.push(p, sub, &self.ctx, &exec.metrics)?;
+        }
+        Ok(())
+    }
+
+    /// Evaluate the residual filter on candidate pairs, record matches, emit pair rows.
+    fn flush_pairs(
+        &mut self,
+        build: &BuildSide,
+        batch: &RecordBatch,
+        probe_idx: &mut Vec<u32>,
+        build_idx: &mut Vec<u32>,
+        match_count: &mut [u32],
+    ) -> Result<()> {
+        use PhysicalJoinType as T;
+        if probe_idx.is_empty() {
+            return Ok(());
+        }
+        let exec = Arc::clone(&self.exec);
+        let mut p = UInt32Array::from(std::mem::take(probe_idx));
+        let mut b = UInt32Array::from(std::mem::take(build_idx));
+        if let Some(filter) = &exec.filter {
+            let pairs = pair_batch(batch, &p, &build.batch, &b)?;
+            let mask = filter.evaluate_mask(&pairs)?;
+            if mask.true_count() < mask.len() {
+                p = arrow::compute::filter(&p, &mask)?.as_primitive().clone();
+                b = arrow::compute::filter(&b, &mask)?.as_primitive().clone();
+            }
+        }
+        for &r in p.values().iter() {
+            match_count[r as usize] += 1;
+        }
+        if exec.join_type == T::ProbeSingle
+            && p.values().iter().any(|&r| match_count[r as usize] > 1)
+        {
+            return Err(too_many_rows());
+        }
+        if exec.join_type.emits_build_rows_at_end() {
+            for &j in b.values().iter() {
+                build.mark(j);
+            }
+        }
+        if matches!(
+            exec.join_type,
+            T::Inner | T::ProbeOuter | T::BuildOuter | T::FullOuter | T::ProbeSingle
+        ) && !p.is_empty()
+        {
+            self.pending.push_back(assemble(
+                &exec.schema,
+                &exec.output,
+                Some(batch),
+                &p,
+                &build.batch,
+                &b,
+            )?);
+        }
+        Ok(())
+    }
+
+    /// Probe rows selected by `mask` (all when `None`), projected to the output columns.
+    fn project_probe(
+        &self,
+        batch: &RecordBatch,
+        mask: Option<&BooleanArray>,
+    ) -> Result<RecordBatch> {
+        let filtered = match mask {
+            Some(m) => arrow::compute::filter_record_batch(batch, m)?,
+            None => batch.clone(),
+        };
+        let columns: Vec<ArrayRef> = self
+            .exec
+            .output
+            .iter()
+            .map(|(_, i)| Arc::clone(filtered.column(*i)))
+            .collect();
+        Ok(RecordBatch::try_new_with_options(
+            Arc::clone(&self.exec.schema),
+            columns,
+            &arrow::array::RecordBatchOptions::new().with_row_count(Some(filtered.num_rows())),
+        )?)
+    }
+}
+
+fn too_many_rows() -> EngineError {
+    EngineError::Execution("more than one row returned by a subquery used as an expression".into())
+}
+
+use arrow::array::AsArray;
+
+impl ExecutionPlan for HashJoinExec {
+    fn name(&self) -> &str {
+        "HashJoin"
+    }
+
+    fn details(&self) -> String {
+        format!("{} [{:?}]", self.display, self.join_type)
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn children(&self) -> Vec<Arc<dyn ExecutionPlan>> {
+        vec![Arc::clone(&self.probe), Arc::clone(&self.build)]
+    }
+
+    fn output_partitions(&self) -> usize {
+        self.probe.output_partitions()
+    }
+
+    fn grows_with_input(&self) -> bool {
+        true
+    }
+
+    fn can_spill(&self) -> bool {
+        true
+    }
+
+    fn execute(self: Arc<Self>, partition: usize, ctx: Arc<TaskContext>) -> Result<BatchStream> {
+        let mut stream = ProbeStream {
+            exec: Arc::clone(&self),
+            ctx,
+            partition,
+            input: None,
+            build: None,
+            spill: None,
+            pending: Default::default(),
+            phase: Phase::Probing,
+            registered: false,
+            job: None,
+            facts: BuildFacts::default(),
+        };
+        let mut failed = false;
+        let iter = std::iter::from_fn(move || {
+            if failed {
+                return None;
+            }
+            match stream.next_batch() {
+                Ok(Some(b)) => Some(Ok(b)),
+                Ok(None) => None,
+                Err(e) => {
+                    failed = true;
+                    Some(Err(e))
+                }
+            }
+        });
+        Ok(instrument(Box::new(iter), Arc::clone(&self.metrics)))
+    }
+
+    fn metrics(&self) -> &Arc<OperatorMetrics> {
+        &self.metrics
+    }
+}
