@@ -1,7 +1,7 @@
 """Compare a query's result between ooc and DuckDB inside DuckDB, for results too large for
 `compare.py` (which holds both results as Python rows).
 
-    compare_large.py --data DIR [--ooc target/release/ooc] FILE.sql...
+    compare_large.py --data DIR [--ooc target/release/ooc] [--memory-limit SIZE] FILE.sql...
 
 ooc writes the result to a temporary Parquet file; DuckDB computes its own result and the two
 are compared as multisets with `EXCEPT ALL` in both directions (floating-point columns rounded
@@ -21,14 +21,16 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", required=True)
     parser.add_argument("--ooc", default="target/release/ooc")
+    parser.add_argument("--memory-limit", help="ooc's --memory-limit, e.g. 256MB")
     parser.add_argument("queries", nargs="+")
     args = parser.parse_args()
+    limit = ["--memory-limit", args.memory_limit] if args.memory_limit else []
     failures = 0
     for query in args.queries:
         sql = open(query).read().strip().rstrip(";")
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "ooc.parquet")
-            proc = subprocess.run([args.ooc, "query", "--data", args.data, "--file", query, "-o", out],
+            proc = subprocess.run([args.ooc, "query", "--data", args.data, "--file", query, "-o", out, *limit],
                                   capture_output=True, text=True)
             if proc.returncode != 0:
                 print(f"FAIL {query}: ooc failed: {proc.stderr.strip()}")

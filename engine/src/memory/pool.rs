@@ -1,7 +1,8 @@
 //! The memory pool and RAII reservations (see the module docs of [`crate::memory`]).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use crate::error::{EngineError, Result};
 use crate::metrics::OperatorMetrics;
@@ -12,6 +13,20 @@ pub struct MemoryPool {
     limit: usize,
     reserved: AtomicUsize,
     peak: AtomicUsize,
+    /// The reservations of operators that can spill, to ask one of them to make room.
+    spillable: Mutex<Vec<Weak<SpillRequest>>>,
+}
+
+/// How long a consumer that cannot spill waits for a spillable one to make room.
+const SPILL_REQUEST_WAIT: Duration = Duration::from_secs(2);
+
+/// The mailbox of a spillable reservation: the pool raises `requested` when a consumer that
+/// cannot spill needs memory; the operator spills at its next batch boundary.
+#[derive(Debug)]
+struct SpillRequest {
+    consumer: String,
+    requested: AtomicBool,
+    size: AtomicUsize,
 }
 
 impl MemoryPool {
@@ -21,6 +36,7 @@ impl MemoryPool {
             limit,
             reserved: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
+            spillable: Mutex::new(Vec::new()),
         })
     }
 
@@ -74,6 +90,25 @@ impl MemoryPool {
     fn shrink(&self, bytes: usize) {
         self.reserved.fetch_sub(bytes, Ordering::Relaxed);
     }
+
+    fn register(&self, request: &Arc<SpillRequest>) {
+        let mut list = self.spillable.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|w| w.strong_count() > 0);
+        list.push(Arc::downgrade(request));
+    }
+
+    /// Ask the spillable consumer holding the most memory to spill; its name, if there is one
+    /// holding anything.
+    fn request_spill(&self) -> Option<String> {
+        let list = self.spillable.lock().unwrap_or_else(|e| e.into_inner());
+        let victim = list
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|r| r.size.load(Ordering::Relaxed) > 0)
+            .max_by_key(|r| r.size.load(Ordering::Relaxed))?;
+        victim.requested.store(true, Ordering::Relaxed);
+        Some(victim.consumer.clone())
+    }
 }
 
 /// Bytes held by one consumer; returned to the pool on drop.
@@ -83,6 +118,8 @@ pub struct MemoryReservation {
     consumer: String,
     size: usize,
     metrics: Option<Arc<OperatorMetrics>>,
+    /// Set for a consumer that can spill when asked to.
+    request: Option<Arc<SpillRequest>>,
 }
 
 impl MemoryReservation {
@@ -97,6 +134,85 @@ impl MemoryReservation {
             consumer: consumer.into(),
             size: 0,
             metrics,
+            request: None,
+        }
+    }
+
+    /// An empty reservation of a consumer that spills when the pool asks it to (see
+    /// [`spill_requested`](Self::spill_requested)).
+    pub fn new_spillable(
+        pool: &Arc<MemoryPool>,
+        consumer: impl Into<String>,
+        metrics: Option<Arc<OperatorMetrics>>,
+    ) -> Self {
+        let mut reservation = Self::new(pool, consumer, metrics);
+        let request = Arc::new(SpillRequest {
+            consumer: reservation.consumer.clone(),
+            requested: AtomicBool::new(false),
+            size: AtomicUsize::new(0),
+        });
+        pool.register(&request);
+        reservation.request = Some(request);
+        reservation
+    }
+
+    /// Stop answering spill requests (the state became something that cannot be written out).
+    pub fn stop_spilling(&mut self) {
+        self.request = None;
+    }
+
+    /// Whether the pool asked this consumer to spill (since the last call): another consumer,
+    /// one that cannot spill, needs memory. The operator should write its state out and free
+    /// the reservation at its next opportunity.
+    pub fn spill_requested(&self) -> bool {
+        self.request
+            .as_ref()
+            .is_some_and(|r| r.requested.swap(false, Ordering::Relaxed))
+    }
+
+    /// Grow by `bytes`; if the budget has no room, ask the largest spillable consumer to make
+    /// some and wait for it (up to two seconds) before failing. For consumers that cannot
+    /// spill themselves and have no other way out.
+    pub fn try_grow_or_spill_others(&mut self, bytes: usize) -> Result<()> {
+        let first = match self.try_grow(bytes) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let Some(victim) = self.pool.request_spill() else {
+            return Err(first);
+        };
+        let start = Instant::now();
+        while start.elapsed() < SPILL_REQUEST_WAIT {
+            std::thread::sleep(Duration::from_millis(5));
+            if self.try_grow(bytes).is_ok() {
+                return Ok(());
+            }
+        }
+        match self.try_grow(bytes) {
+            Ok(()) => Ok(()),
+            Err(EngineError::ResourcesExhausted {
+                consumer,
+                requested,
+                reserved,
+                limit,
+            }) => Err(EngineError::ResourcesExhausted {
+                consumer: format!("{consumer} (after asking {victim} to spill)"),
+                requested,
+                reserved,
+                limit,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`try_resize`](Self::try_resize) that grows with
+    /// [`try_grow_or_spill_others`](Self::try_grow_or_spill_others).
+    pub fn try_resize_or_spill_others(&mut self, size: usize) -> Result<()> {
+        if size > self.size {
+            self.try_grow_or_spill_others(size - self.size)
+        } else {
+            self.shrink(self.size - size);
+            Ok(())
         }
     }
 
@@ -109,6 +225,9 @@ impl MemoryReservation {
     pub fn try_grow(&mut self, bytes: usize) -> Result<()> {
         self.pool.try_grow(&self.consumer, bytes)?;
         self.size += bytes;
+        if let Some(r) = &self.request {
+            r.size.store(self.size, Ordering::Relaxed);
+        }
         if let Some(metrics) = &self.metrics {
             metrics.add_memory(bytes as i64);
         }
@@ -120,6 +239,9 @@ impl MemoryReservation {
         let bytes = bytes.min(self.size);
         self.pool.shrink(bytes);
         self.size -= bytes;
+        if let Some(r) = &self.request {
+            r.size.store(self.size, Ordering::Relaxed);
+        }
         if let Some(metrics) = &self.metrics {
             metrics.add_memory(-(bytes as i64));
         }
@@ -169,5 +291,47 @@ mod tests {
         drop(b);
         assert_eq!(pool.reserved(), 0);
         assert_eq!(pool.peak(), 100);
+    }
+
+    #[test]
+    fn a_consumer_that_cannot_spill_gets_room_from_the_largest_spillable_one() {
+        let pool = MemoryPool::new(100);
+        let mut small = MemoryReservation::new_spillable(&pool, "small", None);
+        let mut large = MemoryReservation::new_spillable(&pool, "large", None);
+        small.try_grow(20).unwrap();
+        large.try_grow(70).unwrap();
+        let mut needy = MemoryReservation::new(&pool, "needy", None);
+        std::thread::scope(|scope| {
+            // The spillable operator: polls at its batch boundaries and frees when asked.
+            let operator = scope.spawn(|| {
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_secs(5) {
+                    if large.spill_requested() {
+                        large.free();
+                        return true;
+                    }
+                    assert!(!small.spill_requested(), "the largest one is asked");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                false
+            });
+            needy.try_grow_or_spill_others(50).unwrap();
+            assert!(operator.join().unwrap());
+        });
+        assert_eq!(pool.reserved(), 70);
+        // Nobody spills: the error says whom it asked.
+        let pool = MemoryPool::new(100);
+        let mut stubborn = MemoryReservation::new_spillable(&pool, "stubborn", None);
+        stubborn.try_grow(90).unwrap();
+        let mut needy = MemoryReservation::new(&pool, "needy", None);
+        let err = needy.try_grow_or_spill_others(50).unwrap_err().to_string();
+        assert!(err.contains("after asking stubborn to spill"), "{err}");
+        // No spillable consumer holding memory: fails at once.
+        drop(stubborn);
+        let mut other = MemoryReservation::new(&pool, "other", None);
+        other.try_grow(90).unwrap();
+        let start = Instant::now();
+        assert!(needy.try_grow_or_spill_others(50).is_err());
+        assert!(start.elapsed() < Duration::from_secs(1));
     }
 }

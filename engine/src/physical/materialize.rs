@@ -52,7 +52,7 @@ impl MaterializeExec {
             for batch in Arc::clone(&self.input).execute(0, Arc::clone(ctx))? {
                 let batch = compact_views(&batch?);
                 self.metrics.add_rows_in(batch.num_rows());
-                reservation.try_grow(batch.get_array_memory_size())?;
+                reservation.try_grow_or_spill_others(batch.get_array_memory_size())?;
                 batches.push(batch);
             }
             Ok(batches)

@@ -127,8 +127,11 @@ impl ExecutionPlan for SortExec {
 
     fn execute(self: Arc<Self>, partition: usize, ctx: Arc<TaskContext>) -> Result<BatchStream> {
         let input = Arc::clone(&self.input).execute(partition, Arc::clone(&ctx))?;
-        let reservation =
-            MemoryReservation::new(&ctx.memory_pool, "Sort", Some(Arc::clone(&self.metrics)));
+        let reservation = MemoryReservation::new_spillable(
+            &ctx.memory_pool,
+            "Sort",
+            Some(Arc::clone(&self.metrics)),
+        );
         let stream = SortStream {
             exec: Arc::clone(&self),
             soft_limit: ctx.memory_pool.limit() / 2,
@@ -267,12 +270,15 @@ impl SortStream {
             + keys.iter().map(|k| k.get_array_memory_size()).sum::<usize>()
             // the permutation entry of every row
             + batch.num_rows() * 16;
-        let over = self.buffered_bytes + bytes > self.soft_limit
+        // Spill when the buffer is full, when the budget has no room, or when the pool asks
+        // (another operator that cannot spill needs memory).
+        let over = self.reservation.spill_requested()
+            || self.buffered_bytes + bytes > self.soft_limit
             || self.reservation.try_grow(bytes).is_err();
         if over {
             if self.buffer.is_empty() {
                 // Not even one batch fits: account for it anyway and let the pool decide.
-                self.reservation.try_grow(bytes)?;
+                self.reservation.try_grow_or_spill_others(bytes)?;
             } else {
                 self.spill_run()?;
                 self.reservation.try_grow(bytes)?;

@@ -116,7 +116,7 @@ impl ExecutionPlan for TopKExec {
                         }
                         pending_rows = 0;
                         let held = best.as_ref().map_or(0, |b| b.get_array_memory_size());
-                        if let Err(e) = reservation.try_resize(held) {
+                        if let Err(e) = reservation.try_resize_or_spill_others(held) {
                             return Some(Err(e));
                         }
                     }

@@ -189,11 +189,13 @@ impl ExecutionPlan for AggregateExec {
 
     fn execute(self: Arc<Self>, partition: usize, ctx: Arc<TaskContext>) -> Result<BatchStream> {
         let input = Arc::clone(&self.input).execute(partition, Arc::clone(&ctx))?;
-        let reservation = MemoryReservation::new(
-            &ctx.memory_pool,
-            format!("{}[partition {partition}]", self.name()),
-            Some(Arc::clone(&self.metrics)),
-        );
+        let consumer = format!("{}[partition {partition}]", self.name());
+        let metrics = Some(Arc::clone(&self.metrics));
+        let reservation = if self.spillable() && self.mode != AggregateMode::Partial {
+            MemoryReservation::new_spillable(&ctx.memory_pool, consumer, metrics)
+        } else {
+            MemoryReservation::new(&ctx.memory_pool, consumer, metrics)
+        };
         // A partial aggregate whose groups barely reduce its input emits its state early and
         // starts over, so that only the final aggregate holds every group; under a budget it
         // also flushes once it holds its share of it.
@@ -355,7 +357,10 @@ impl AggregateStream {
     /// Account for the table after a batch; flush or spill it when it is too large.
     fn after_consume(&mut self, level: u32) -> Result<()> {
         let size = self.state.size();
-        let fits = size <= self.soft_limit && self.state.reservation.try_resize(size).is_ok();
+        // The pool asks a spilling aggregate to spill when an operator that cannot needs room.
+        let asked = self.state.reservation.spill_requested() && !self.state.groups.is_empty();
+        let fits =
+            !asked && size <= self.soft_limit && self.state.reservation.try_resize(size).is_ok();
         if self.exec.mode == AggregateMode::Partial && self.input.is_some() {
             if !fits || self.state.groups.len() >= self.flush_groups {
                 // Fewer than 1.25 rows per group: grouping here saves the final aggregate
@@ -379,7 +384,7 @@ impl AggregateStream {
         }
         if !self.exec.spillable() {
             // Report the overflow against the budget.
-            return self.state.reservation.try_resize(size);
+            return self.state.reservation.try_resize_or_spill_others(size);
         }
         if level > MAX_SPILL_LEVEL {
             return Err(EngineError::ResourcesExhausted {

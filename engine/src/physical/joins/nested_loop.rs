@@ -89,7 +89,7 @@ impl NestedLoopJoinExec {
             let mut batches = Vec::new();
             for batch in Arc::clone(&self.build).execute(0, Arc::clone(ctx))? {
                 let batch = compact_views(&batch?);
-                reservation.try_grow(batch.get_array_memory_size())?;
+                reservation.try_grow_or_spill_others(batch.get_array_memory_size())?;
                 batches.push(batch);
             }
             let batch = concat_batches(&self.build.schema(), &batches)?;

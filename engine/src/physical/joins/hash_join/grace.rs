@@ -261,7 +261,7 @@ impl ProbeBits {
             "HashJoin(probe bits)",
             Some(std::sync::Arc::clone(metrics)),
         );
-        reservation.try_grow(words * 16)?;
+        reservation.try_grow_or_spill_others(words * 16)?;
         Ok(Self {
             matched: vec![0; words],
             multiple: vec![0; words],

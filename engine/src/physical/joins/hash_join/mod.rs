@@ -196,7 +196,7 @@ impl HashJoinExec {
     fn create_build_side(&self, ctx: &Arc<TaskContext>) -> Result<BuildSide> {
         let schema = self.build.schema();
         let exprs = self.build_exprs();
-        let mut reservation = MemoryReservation::new(
+        let mut reservation = MemoryReservation::new_spillable(
             &ctx.memory_pool,
             "HashJoin(build)",
             Some(Arc::clone(&self.metrics)),
@@ -216,10 +216,14 @@ impl HashJoinExec {
             let batch = compact_views(&batch?);
             ctx.check_cancelled()?;
             facts.rows += batch.num_rows();
+            let mut asked = false;
             if parts.is_none() {
-                if reservation
-                    .try_grow(build_cost(&batch, &self.encoding))
-                    .is_ok()
+                // Keep batches whole while they fit and nobody asked for memory.
+                asked = reservation.spill_requested();
+                if !asked
+                    && reservation
+                        .try_grow(build_cost(&batch, &self.encoding))
+                        .is_ok()
                 {
                     whole.push(batch);
                     continue;
@@ -285,7 +289,24 @@ impl HashJoinExec {
                     }
                 }
             }
+            // Asked for memory by an operator that cannot spill: write out the largest
+            // partition still held.
+            if asked || reservation.spill_requested() {
+                if let Some(victim) = (0..PARTITIONS)
+                    .filter(|&q| !spilled[q] && part_bytes[q] > 0)
+                    .max_by_key(|&q| part_bytes[q])
+                {
+                    spilled[victim] = true;
+                    for b in std::mem::take(&mut parts[victim]) {
+                        spill.push(victim, b, ctx, &self.metrics)?;
+                    }
+                    reservation.shrink(part_bytes[victim]);
+                    part_bytes[victim] = 0;
+                }
+            }
         }
+        // From here on the rows are indexed in memory and cannot be written out any more.
+        reservation.stop_spilling();
         let (batch, files) = match parts {
             None => (concat_releasing(&schema, whole)?, Vec::new()),
             Some(parts) => {
