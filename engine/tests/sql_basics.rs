@@ -338,4 +338,24 @@ fn high_cardinality_group_by_is_exact_across_partial_flushes() {
         rows(&s, "SELECT count(*), sum(n), sum(total), min(n), max(n) FROM (SELECT key, count(*) AS n, sum(v) AS total FROM big GROUP BY key) g"),
         vec![format!("300000|600000|{}|2|2", n * (n - 1) / 2)]
     );
+    // The final aggregate runs in two partitions fed by a hash repartition: a LIMIT that
+    // stops reading early must not leave its producers hanging.
+    for _ in 0..20 {
+        assert_eq!(
+            rows(
+                &s,
+                "SELECT count(*) FROM (SELECT key, count(*) AS n FROM big GROUP BY key LIMIT 3) t"
+            ),
+            vec!["3".to_string()]
+        );
+    }
+    let plan = s
+        .sql("SELECT key, count(*) FROM big GROUP BY key")
+        .unwrap()
+        .explain(false)
+        .unwrap();
+    assert!(
+        plan.contains("Repartition: hash([group_0]) 2 → 2 partitions"),
+        "{plan}"
+    );
 }

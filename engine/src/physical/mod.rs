@@ -19,6 +19,7 @@ pub mod limit;
 pub mod materialize;
 pub mod planner;
 pub mod project;
+pub mod repartition;
 pub mod scan;
 pub mod sort;
 pub mod topk;

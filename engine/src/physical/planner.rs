@@ -27,6 +27,7 @@ use crate::physical::joins::{HashJoinExec, JoinSide, NestedLoopJoinExec, Physica
 use crate::physical::limit::LimitExec;
 use crate::physical::materialize::MaterializeExec;
 use crate::physical::project::ProjectExec;
+use crate::physical::repartition::RepartitionExec;
 use crate::physical::scan::{DynamicFilter, ParquetScanExec, ScanSpec};
 use crate::physical::sort::{PhysicalSortKey, SortExec};
 use crate::physical::topk::{TopKExec, TopKPublisher};
@@ -442,12 +443,23 @@ impl PhysicalPlanner {
             specs.clone(),
             Arc::new(Schema::new(partial_fields)),
         ));
-        let final_groups = (0..group_types.len())
+        let final_groups: Vec<PhysicalExpr> = (0..group_types.len())
             .map(|i| PhysicalExpr::Column(i, format!("group_{i}")))
             .collect();
+        // Grouped: the partial states are redistributed by key so that the final aggregate
+        // runs in parallel, one share of the groups per partition.
+        let final_input = if final_groups.is_empty() || self.options.threads <= 1 {
+            coalesce(partial)
+        } else {
+            Arc::new(RepartitionExec::new(
+                partial,
+                final_groups.clone(),
+                self.options.threads,
+            ))
+        };
         Ok(Arc::new(AggregateExec::new(
             AggregateMode::Final,
-            coalesce(partial),
+            final_input,
             final_groups,
             group_types,
             group_names,

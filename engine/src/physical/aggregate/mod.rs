@@ -174,8 +174,8 @@ impl ExecutionPlan for AggregateExec {
 
     fn output_partitions(&self) -> usize {
         match self.mode {
-            AggregateMode::Partial => self.input.output_partitions(),
-            _ => 1,
+            AggregateMode::Partial | AggregateMode::Final => self.input.output_partitions(),
+            AggregateMode::Single => 1,
         }
     }
 
@@ -207,7 +207,11 @@ impl ExecutionPlan for AggregateExec {
             ),
             // A spilling aggregate writes its table out well before the budget is reached: the
             // state batch it writes is about as large as the table itself.
-            _ if self.spillable() => (usize::MAX, limit / 3),
+            // Each partition of a final aggregate has its share.
+            _ if self.spillable() => (
+                usize::MAX,
+                limit / (3 * self.input.output_partitions().max(1)),
+            ),
             _ => (usize::MAX, usize::MAX),
         };
         let state = AggregateState::new(Arc::clone(&self), reservation)?;

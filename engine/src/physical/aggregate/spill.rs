@@ -17,7 +17,7 @@ use crate::memory::SpillFile;
 use crate::physical::TaskContext;
 
 /// Number of hash partitions per spill level.
-pub const PARTITIONS: usize = 16;
+pub const PARTITIONS: usize = 64;
 
 /// Open spill files of one partitioning level.
 pub struct SpillPartitions {
@@ -60,7 +60,7 @@ impl SpillPartitions {
         let hashes = hash_rows(&batch.columns()[..key_columns], u64::from(self.level))?;
         let mut members: Vec<Vec<u32>> = vec![Vec::new(); PARTITIONS];
         for (row, h) in hashes.iter().enumerate() {
-            members[(h >> 60) as usize % PARTITIONS].push(row as u32);
+            members[(h >> 58) as usize % PARTITIONS].push(row as u32);
         }
         let mut raw = 0;
         let mut bytes = 0;
