@@ -247,14 +247,8 @@ impl HashJoinExec {
             for (batch, reserved) in incoming.drain(..) {
                 let keys = self.encoding.keys(&exprs, &batch)?;
                 facts.has_null_key |= keys.valid.as_ref().is_some_and(|v| v.null_count() > 0);
-                if let (true, Some(values)) = (want_range, &keys.int) {
-                    for i in (0..values.len()).filter(|&i| keys.is_valid(i)) {
-                        let v = values.value(i);
-                        spilled_range = Some(match spilled_range {
-                            None => (v, v),
-                            Some((lo, hi)) => (lo.min(v), hi.max(v)),
-                        });
-                    }
+                if want_range {
+                    spilled_range = merge_ranges(spilled_range, self.dynamic_key_range(&batch)?);
                 }
                 let subs = split(&batch, &keys.partitions(0))?;
                 drop(batch);
@@ -345,9 +339,7 @@ impl HashJoinExec {
         let Some((filter, column)) = &self.dynamic_filter else {
             return Ok(());
         };
-        if !self.join_type.drops_unmatched_probe_rows()
-            || !matches!(self.encoding, KeyEncoding::Int)
-        {
+        if !self.join_type.drops_unmatched_probe_rows() {
             return Ok(());
         }
         let n = build.batch.num_rows();
@@ -355,16 +347,13 @@ impl HashJoinExec {
             .1
             .evaluate(&build.batch)?
             .into_array(n)?;
+        // The filter is about one key column (of possibly several); it must be integer-like.
+        if !table::is_int_key(key.data_type()) {
+            return Ok(());
+        }
         let values = int_values(&key)?;
         let valid = |i: usize| arrow::array::Array::is_valid(&values, i);
-        let mut range = spilled_range;
-        for i in (0..n).filter(|&i| valid(i)) {
-            let v = values.value(i);
-            range = Some(match range {
-                None => (v, v),
-                Some((lo, hi)) => (lo.min(v), hi.max(v)),
-            });
-        }
+        let range = merge_ranges(spilled_range, self.dynamic_key_range(&build.batch)?);
         self.publish_range(filter, column, range)?;
         if self.publish_keys && complete {
             let set: hashbrown::HashSet<i64> = (0..n)
@@ -380,6 +369,20 @@ impl HashJoinExec {
             }
         }
         Ok(())
+    }
+
+    /// Min and max of the dynamic filter's key column over `batch` (build side), if that
+    /// column is integer-like and has a non-NULL value.
+    fn dynamic_key_range(&self, batch: &RecordBatch) -> Result<Option<(i64, i64)>> {
+        let key = self.on[self.dynamic_key.min(self.on.len() - 1)]
+            .1
+            .evaluate(batch)?
+            .into_array(batch.num_rows())?;
+        if !table::is_int_key(key.data_type()) {
+            return Ok(None);
+        }
+        let values = int_values(&key)?;
+        Ok(arrow::compute::min(&values).zip(arrow::compute::max(&values)))
     }
 
     fn publish_range(
@@ -1242,6 +1245,15 @@ impl ProbeStream {
             columns,
             &arrow::array::RecordBatchOptions::new().with_row_count(Some(filtered.num_rows())),
         )?)
+    }
+}
+
+/// The smallest range covering both.
+fn merge_ranges(a: Option<(i64, i64)>, b: Option<(i64, i64)>) -> Option<(i64, i64)> {
+    match (a, b) {
+        (Some((l1, h1)), Some((l2, h2))) => Some((l1.min(l2), h1.max(h2))),
+        (a, None) => a,
+        (None, b) => b,
     }
 }
 

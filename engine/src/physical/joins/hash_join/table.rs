@@ -58,7 +58,7 @@ pub(super) fn partition_at(hash: u64, level: u32) -> usize {
     ((hash >> (40 + 4 * level)) & (PARTITIONS as u64 - 1)) as usize
 }
 
-fn is_int_key(t: &DataType) -> bool {
+pub(super) fn is_int_key(t: &DataType) -> bool {
     matches!(
         t,
         DataType::Int8
