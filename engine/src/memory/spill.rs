@@ -196,8 +196,11 @@ impl std::fmt::Debug for SpillWriter {
 }
 
 impl SpillWriter {
-    /// Append a batch.
+    /// Append a batch. String-view columns that reference much larger buffers (slices and
+    /// `take`s of a decoded batch) are compacted first: Arrow IPC writes a view array's data
+    /// buffers whole, so a 100-row slice would otherwise carry its source's megabytes.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let batch = &crate::physical::compact_views_beyond(batch, 1, 4096);
         self.writer.write(batch).map_err(|e| EngineError::Spill {
             path: self.path.display().to_string(),
             message: e.to_string(),

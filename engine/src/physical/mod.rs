@@ -117,6 +117,12 @@ pub trait ExecutionPlan: Debug + Send + Sync {
 /// batches (join build sides, sorts, materialized CTEs) compact them first, so what they hold
 /// (and account for) is what they use.
 pub fn compact_views(batch: &RecordBatch) -> RecordBatch {
+    compact_views_beyond(batch, 2, 32 * 1024)
+}
+
+/// [`compact_views`] for view columns holding more than `factor` × the bytes they use plus
+/// `slack` bytes.
+pub fn compact_views_beyond(batch: &RecordBatch, factor: usize, slack: usize) -> RecordBatch {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::DataType;
     let mut changed = false;
@@ -126,7 +132,7 @@ pub fn compact_views(batch: &RecordBatch) -> RecordBatch {
         .map(|c| {
             let wasteful = |used: usize, buffers: &[arrow::buffer::Buffer]| {
                 let held: usize = buffers.iter().map(|b| b.len()).sum();
-                held > 2 * used + 32 * 1024
+                held > factor * used + slack
             };
             match c.data_type() {
                 DataType::Utf8View => {
