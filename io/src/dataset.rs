@@ -384,6 +384,25 @@ impl ParquetDataset {
         self.files.iter().map(ParquetFile::num_rows).sum()
     }
 
+    /// Average compressed bytes per row of the named top-level columns, from the column chunk
+    /// sizes in the footers (`None` for a data set without rows).
+    pub fn compressed_bytes_per_row(&self, columns: &[String]) -> Option<f64> {
+        let mut bytes = 0i64;
+        let mut rows = 0i64;
+        for f in &self.files {
+            for rg in f.metadata.row_groups() {
+                rows += rg.num_rows();
+                for c in rg.columns() {
+                    let top = c.column_path().parts().first();
+                    if top.is_some_and(|t| columns.iter().any(|n| n == t)) {
+                        bytes += c.compressed_size();
+                    }
+                }
+            }
+        }
+        (rows > 0).then(|| bytes as f64 / rows as f64)
+    }
+
     /// Total row groups.
     pub fn num_row_groups(&self) -> usize {
         self.files.iter().map(|f| f.metadata.num_row_groups()).sum()

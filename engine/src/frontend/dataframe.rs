@@ -88,6 +88,7 @@ impl DataFrame {
         let mut planner = PhysicalPlanner::new(PlannerOptions {
             threads: config.threads,
             morsel_rows: config.morsel_rows,
+            memory_limit: config.memory_limit,
         });
         planner.create_plan(&optimized)
     }

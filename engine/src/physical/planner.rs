@@ -39,8 +39,10 @@ use crate::physical::ExecutionPlan;
 pub struct PlannerOptions {
     /// Partitions per scan.
     pub threads: usize,
-    /// Rows per morsel.
+    /// Rows per morsel (at most; smaller under a small memory budget).
     pub morsel_rows: usize,
+    /// The query's memory budget, if any.
+    pub memory_limit: Option<usize>,
 }
 
 /// Builds physical plans.
@@ -333,13 +335,20 @@ impl PhysicalPlanner {
             _ => Some(PruneExpr::And(prune_parts)),
         }
         .filter(|p| !matches!(p, PruneExpr::Unknown));
+        let projection = scan.projected_names();
+        let morsel_rows = budget_morsel_rows(
+            self.options.morsel_rows,
+            self.options.memory_limit,
+            self.options.threads,
+            scan.dataset.compressed_bytes_per_row(&projection),
+        );
         let exec = ParquetScanExec::try_new(ScanSpec {
             table_name: scan.table_name.clone(),
             dataset: Arc::clone(&scan.dataset),
-            projection: scan.projected_names(),
+            projection,
             pruning_predicate,
             partitions: self.options.threads,
-            morsel_rows: self.options.morsel_rows,
+            morsel_rows,
             fetch: if scan.filters.is_empty() {
                 scan.fetch
             } else {
@@ -764,5 +773,49 @@ pub fn to_prune_expr(expr: &Expr, schema: &PlanSchema) -> PruneExpr {
         }
         Expr::Alias { expr, .. } => to_prune_expr(expr, schema),
         _ => PruneExpr::Unknown,
+    }
+}
+
+/// Rows per morsel under a memory budget. A scan partition keeps one morsel's compressed pages
+/// mapped while it decodes them a batch at a time, so the morsels of all partitions together
+/// are held to an eighth of the budget (from the footers' compressed bytes per row); never
+/// fewer than 8192 rows (a batch) nor more than `max_rows`.
+fn budget_morsel_rows(
+    max_rows: usize,
+    limit: Option<usize>,
+    partitions: usize,
+    compressed_bytes_per_row: Option<f64>,
+) -> usize {
+    let (Some(limit), Some(per_row)) = (limit, compressed_bytes_per_row) else {
+        return max_rows;
+    };
+    let share = limit as f64 / 8.0 / partitions.max(1) as f64;
+    let rows = (share / per_row.max(1.0)) as usize;
+    rows.clamp(8192.min(max_rows), max_rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::budget_morsel_rows;
+
+    #[test]
+    fn morsels_shrink_with_the_budget() {
+        // 40 compressed bytes per row, two partitions.
+        assert_eq!(budget_morsel_rows(131_072, None, 2, Some(40.0)), 131_072);
+        assert_eq!(
+            budget_morsel_rows(131_072, Some(1 << 30), 2, Some(40.0)),
+            131_072
+        );
+        // 16 MiB: 1 MiB per partition → 26214 rows.
+        assert_eq!(
+            budget_morsel_rows(131_072, Some(16 << 20), 2, Some(40.0)),
+            26_214
+        );
+        // Never below a batch.
+        assert_eq!(
+            budget_morsel_rows(131_072, Some(1 << 20), 2, Some(40.0)),
+            8192
+        );
+        assert_eq!(budget_morsel_rows(1000, Some(1 << 20), 2, Some(40.0)), 1000);
     }
 }
