@@ -15,7 +15,7 @@ means over the queries every engine finished in the last row.
 budget; Polars has no such setting and runs unlimited. `--to-parquet` makes every engine write
 the result to a Parquet file instead of handing it to the caller, for results too large to
 hold (a full sort, a 15M-group aggregate). A run that fails (out of memory, resources
-exhausted) shows as `failed`.
+exhausted) or one killed after `--timeout` seconds shows as `failed`.
 """
 
 import argparse
@@ -24,18 +24,27 @@ import os
 import statistics
 import subprocess
 import sys
+import signal
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def run(cmd):
+def run(cmd, timeout):
     with tempfile.TemporaryDirectory() as out, tempfile.NamedTemporaryFile("r") as t:
         cmd = [c.replace("{out}", os.path.join(out, "result.parquet")) for c in cmd]
         start = time.perf_counter()
-        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", t.name] + cmd,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # A session of its own, so a run over the time limit is killed with its children.
+        proc = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", t.name] + cmd,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return None, None
         wall = time.perf_counter() - start
         if proc.returncode != 0:
             return None, None
@@ -52,6 +61,8 @@ def main():
     parser.add_argument("--engines", default="duckdb", help="comma-separated: duckdb,polars,datafusion")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs per query and engine")
     parser.add_argument("--memory-limit", help="budget for ooc, DuckDB and DataFusion, e.g. 1GB")
+    parser.add_argument("--timeout", type=float, default=900,
+                        help="seconds before a run is killed and counted as failed")
     parser.add_argument("--to-parquet", action="store_true", help="write results to Parquet files")
     parser.add_argument("queries", nargs="+")
     args = parser.parse_args()
@@ -79,10 +90,10 @@ def main():
         results = {name: ([], []) for name in engines}
         for _ in range(args.warmup):
             for name, cmd in engines.items():
-                run(cmd(q))  # warm-up: page cache, imports
+                run(cmd(q), args.timeout)  # warm-up: page cache, imports
         for _ in range(args.runs):
             for name, cmd in engines.items():
-                wall, rss = run(cmd(q))
+                wall, rss = run(cmd(q), args.timeout)
                 if wall is not None:
                     results[name][0].append(wall)
                     results[name][1].append(rss)
