@@ -179,18 +179,16 @@ fn split(
         .iter()
         .map(|k| k.evaluate(batch)?.into_array(rows))
         .collect::<Result<Vec<ArrayRef>>>()?;
-    if converter.is_none() {
-        *converter = Some(RowConverter::new(
+    let converter = match converter {
+        Some(c) => c,
+        None => converter.insert(RowConverter::new(
             columns
                 .iter()
                 .map(|c| SortField::new(c.data_type().clone()))
                 .collect(),
-        )?);
-    }
-    let encoded = converter
-        .as_ref()
-        .expect("set above")
-        .convert_columns(&columns)?;
+        )?),
+    };
+    let encoded = converter.convert_columns(&columns)?;
     let mut members: Vec<Vec<u32>> = vec![Vec::new(); n];
     for (i, row) in encoded.iter().enumerate() {
         let h = HASHER.hash_one(row.as_ref());

@@ -262,9 +262,10 @@ impl BuildSide {
         }
         let mut next = vec![NONE; n];
         let mut table_bytes = 0;
+        let missing = || EngineError::Internal("hash join: keys not encoded as expected".into());
         let table = match encoding {
             KeyEncoding::Int => {
-                let values = keys.int.as_ref().expect("integer keys");
+                let values = keys.int.as_ref().ok_or_else(missing)?;
                 let mut maps = Vec::with_capacity(PARTITIONS);
                 for rows_of_partition in &members {
                     let mut map: HashTable<(i64, u32)> =
@@ -289,7 +290,7 @@ impl BuildSide {
                 KeyTable::Int(maps)
             }
             KeyEncoding::Rows(_) => {
-                let rows = keys.rows.as_ref().expect("row keys");
+                let rows = keys.rows.as_ref().ok_or_else(missing)?;
                 let mut tables = Vec::with_capacity(PARTITIONS);
                 for rows_of_partition in &members {
                     let mut table: HashTable<(u64, u32)> =
@@ -315,7 +316,7 @@ impl BuildSide {
                 table_bytes += rows.size();
                 KeyTable::Rows {
                     tables,
-                    rows: keys.rows.expect("row keys"),
+                    rows: keys.rows.ok_or_else(missing)?,
                 }
             }
         };
