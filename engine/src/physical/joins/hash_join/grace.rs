@@ -34,11 +34,14 @@ use crate::memory::{MemoryReservation, SpillFile};
 use crate::metrics::OperatorMetrics;
 use crate::physical::TaskContext;
 
-/// Split `batch` into its rows of each partition (`parts[i]` is row `i`'s partition).
+/// Split `batch` into its rows of each partition (`parts[i]` is row `i`'s partition; rows
+/// marked `PARTITIONS` or above belong to none and are left out).
 pub(super) fn split(batch: &RecordBatch, parts: &[u8]) -> Result<Vec<(usize, RecordBatch)>> {
     let mut members: Vec<Vec<u32>> = vec![Vec::new(); PARTITIONS];
     for (row, &p) in parts.iter().enumerate() {
-        members[p as usize].push(row as u32);
+        if let Some(m) = members.get_mut(p as usize) {
+            m.push(row as u32);
+        }
     }
     let mut out = Vec::new();
     for (p, rows) in members.into_iter().enumerate() {
@@ -61,7 +64,10 @@ pub(super) fn concat_releasing(
     batches: Vec<RecordBatch>,
 ) -> Result<RecordBatch> {
     if batches.len() == 1 {
-        return Ok(batches.into_iter().next().expect("one batch"));
+        if let Some(batch) = batches.into_iter().next() {
+            return Ok(batch);
+        }
+        return Ok(RecordBatch::new_empty(std::sync::Arc::clone(schema)));
     }
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     let width = schema.fields().len();

@@ -242,8 +242,9 @@ impl HashJoinExec {
                 }));
             }
             incoming.push((batch, 0));
-            let parts = parts.as_mut().expect("partitioned");
-            let spill = spill.as_mut().expect("partitioned");
+            let (Some(parts), Some(spill)) = (parts.as_mut(), spill.as_mut()) else {
+                return Err(broken("build partitions missing"));
+            };
             for (batch, reserved) in incoming.drain(..) {
                 let keys = self.encoding.keys(&exprs, &batch)?;
                 facts.has_null_key |= keys.valid.as_ref().is_some_and(|v| v.null_count() > 0);
@@ -267,7 +268,7 @@ impl HashJoinExec {
                         let victim = (0..PARTITIONS)
                             .filter(|&q| !spilled[q])
                             .max_by_key(|&q| part_bytes[q])
-                            .expect("partition p is in memory");
+                            .ok_or_else(|| broken("no build partition in memory"))?;
                         spilled[victim] = true;
                         for b in std::mem::take(&mut parts[victim]) {
                             spill.push(victim, b, ctx, &self.metrics)?;
@@ -305,7 +306,9 @@ impl HashJoinExec {
             None => (concat_releasing(&schema, whole)?, Vec::new()),
             Some(parts) => {
                 let in_memory: Vec<RecordBatch> = parts.into_iter().flatten().collect();
-                let files = spill.expect("partitioned").finish(ctx, &self.metrics)?;
+                let files = spill
+                    .ok_or_else(|| broken("build spill buffers missing"))?
+                    .finish(ctx, &self.metrics)?;
                 (concat_releasing(&schema, in_memory)?, files)
             }
         };
@@ -699,7 +702,7 @@ impl ProbeStream {
         if !job.chunked {
             let (chunk, complete) = self.load(&mut source, false)?;
             if complete {
-                let build = chunk.expect("a complete load is indexed");
+                let build = chunk.ok_or_else(|| broken("a complete load was not indexed"))?;
                 self.job = Some(self.running(Some(build), None, job.probe, false)?);
                 return Ok(());
             }
@@ -819,7 +822,10 @@ impl ProbeStream {
 
     /// The next chunk of a chunked job's build rows, or `None` when all were joined.
     fn next_chunk(&self, running: &mut RunningJob) -> Result<Option<BuildSide>> {
-        let source = running.build_rest.as_mut().expect("chunked job");
+        let source = running
+            .build_rest
+            .as_mut()
+            .ok_or_else(|| broken("a chunked job without build rows"))?;
         let (chunk, _) = self.load(source, true)?;
         Ok(chunk.filter(|c| c.batch.num_rows() > 0))
     }
@@ -895,7 +901,7 @@ impl ProbeStream {
     /// One step of the running job: probe one batch of its probe files, or move to the next
     /// chunk or pass. `false` when the job is done.
     fn job_step(&mut self) -> Result<bool> {
-        let mut job = self.job.take().expect("a running job");
+        let mut job = self.job.take().ok_or_else(|| broken("no running job"))?;
         let more = self.job_step_of(&mut job);
         self.job = Some(job);
         more
@@ -909,9 +915,16 @@ impl ProbeStream {
                     let base = job.probe_row;
                     job.probe_row += batch.num_rows();
                     if job.final_pass {
-                        self.emit_by_bits(&batch, job.bits.as_ref().expect("bits"), base)?;
+                        let bits = job
+                            .bits
+                            .as_ref()
+                            .ok_or_else(|| broken("final pass without bits"))?;
+                        self.emit_by_bits(&batch, bits, base)?;
                     } else {
-                        let build = job.build.as_ref().expect("a build chunk");
+                        let build = job
+                            .build
+                            .as_ref()
+                            .ok_or_else(|| broken("a pass without build rows"))?;
                         let bits = job.bits.as_mut().map(|b| (b, base));
                         self.probe_batch(build, &batch, bits)?;
                     }
@@ -967,13 +980,26 @@ impl ProbeStream {
 
     /// Final pass of a chunked job: the probe rows decided by their bits.
     fn emit_by_bits(&mut self, batch: &RecordBatch, bits: &ProbeBits, base: usize) -> Result<()> {
+        // Rows of a chunked job all have non-NULL keys (NULL keys are never spilled).
+        self.emit_decided(batch, |r| Some((bits.is_matched(base + r), true)))
+    }
+
+    /// Emit the probe rows that are decided one by one: unmatched rows with NULL build
+    /// columns (outer and single joins), matched rows (semi) or unmatched rows (anti; for
+    /// `NOT IN` only those with a non-NULL key). `state(r)` is `None` for a row decided
+    /// elsewhere (spilled), else (matched, key is non-NULL).
+    fn emit_decided(
+        &mut self,
+        batch: &RecordBatch,
+        state: impl Fn(usize) -> Option<(bool, bool)>,
+    ) -> Result<()> {
         use PhysicalJoinType as T;
         let n = batch.num_rows();
         let exec = Arc::clone(&self.exec);
         match exec.join_type {
             T::ProbeOuter | T::FullOuter | T::ProbeSingle => {
                 let unmatched: Vec<u32> = (0..n as u32)
-                    .filter(|&r| !bits.is_matched(base + r as usize))
+                    .filter(|&r| matches!(state(r as usize), Some((false, _))))
                     .collect();
                 if !unmatched.is_empty() {
                     let empty = RecordBatch::new_empty(exec.build.schema());
@@ -989,9 +1015,15 @@ impl ProbeStream {
                 }
             }
             T::ProbeSemi | T::ProbeAnti | T::ProbeAntiNullAware => {
-                let want = exec.join_type == T::ProbeSemi;
                 let mask: BooleanArray = (0..n)
-                    .map(|r| Some(bits.is_matched(base + r) == want))
+                    .map(|r| {
+                        Some(match (exec.join_type, state(r)) {
+                            (_, None) => false,
+                            (T::ProbeSemi, Some((matched, _))) => matched,
+                            (T::ProbeAnti, Some((matched, _))) => !matched,
+                            (_, Some((matched, valid))) => !matched && valid,
+                        })
+                    })
                     .collect();
                 if mask.true_count() > 0 {
                     self.pending
@@ -1027,26 +1059,29 @@ impl ProbeStream {
             }
         }
         let keys = exec.encoding.keys(&exec.probe_exprs(), batch)?;
-        // Rows of spilled partitions: written out, decided later.
-        let mut deferred: Option<Vec<bool>> = None;
+        // Rows of spilled partitions (their partition in `route`, others `PARTITIONS`): written
+        // out, decided later.
+        let mut deferred: Option<Vec<u8>> = None;
         if build.any_spilled() {
             let mut route = vec![PARTITIONS as u8; n];
             let mut any = false;
-            let mut flags = vec![false; n];
             for row in (0..n).filter(|&r| keys.is_valid(r)) {
                 let p = table::partition_at(keys.hashes[row], 0);
                 if build.spilled[p] {
                     route[row] = p as u8;
-                    flags[row] = true;
                     any = true;
                 }
             }
             if any {
                 self.spill_probe_rows(batch, &route)?;
-                deferred = Some(flags);
+                deferred = Some(route);
             }
         }
-        let is_deferred = |r: usize| deferred.as_ref().is_some_and(|d| d[r]);
+        let is_deferred = |r: usize| {
+            deferred
+                .as_ref()
+                .is_some_and(|d| (d[r] as usize) < PARTITIONS)
+        };
         let limit = (self.ctx.batch_size * 4).max(1024);
         // Per probe row: number of passing matches (for outer/semi/anti/single).
         let mut match_count = vec![0u32; n];
@@ -1100,46 +1135,9 @@ impl ProbeStream {
             return Ok(());
         }
         // Rows decided per probe row.
-        match join_type {
-            T::ProbeOuter | T::FullOuter | T::ProbeSingle => {
-                let unmatched: Vec<u32> = (0..n as u32)
-                    .filter(|&r| match_count[r as usize] == 0 && !is_deferred(r as usize))
-                    .collect();
-                if !unmatched.is_empty() {
-                    let nulls = UInt32Array::from(vec![None::<u32>; unmatched.len()]);
-                    self.pending.push_back(assemble(
-                        &exec.schema,
-                        &exec.output,
-                        Some(batch),
-                        &UInt32Array::from(unmatched),
-                        &build.batch,
-                        &nulls,
-                    )?);
-                }
-            }
-            T::ProbeSemi | T::ProbeAnti | T::ProbeAntiNullAware => {
-                let want_matched = join_type == T::ProbeSemi;
-                let mask: BooleanArray = (0..n)
-                    .map(|r| {
-                        if is_deferred(r) {
-                            return Some(false);
-                        }
-                        let matched = match_count[r] > 0;
-                        Some(if join_type == T::ProbeAntiNullAware {
-                            !matched && keys.is_valid(r)
-                        } else {
-                            matched == want_matched
-                        })
-                    })
-                    .collect();
-                if mask.true_count() > 0 {
-                    self.pending
-                        .push_back(self.project_probe(batch, Some(&mask))?);
-                }
-            }
-            _ => {}
-        }
-        Ok(())
+        self.emit_decided(batch, |r| {
+            (!is_deferred(r)).then(|| (match_count[r] > 0, keys.is_valid(r)))
+        })
     }
 
     /// Queue the rows with `route[row] < PARTITIONS` for their partition's probe files.
@@ -1153,18 +1151,7 @@ impl ProbeStream {
                 &exec.metrics,
             )
         });
-        // Partition ids with an extra "stays here" bucket, dropped after the split.
-        let mut members: Vec<Vec<u32>> = vec![Vec::new(); PARTITIONS];
-        for (row, &p) in route.iter().enumerate() {
-            if (p as usize) < PARTITIONS {
-                members[p as usize].push(row as u32);
-            }
-        }
-        for (p, rows) in members.into_iter().enumerate() {
-            if rows.is_empty() {
-                continue;
-            }
-            let sub = arrow::compute::take_record_batch(batch, &UInt32Array::from(rows))?;
+        for (p, sub) in split(batch, route)? {
             buffers.push(p, sub, &self.ctx, &exec.metrics)?;
         }
         Ok(())
@@ -1255,6 +1242,11 @@ fn merge_ranges(a: Option<(i64, i64)>, b: Option<(i64, i64)>) -> Option<(i64, i6
         (a, None) => a,
         (None, b) => b,
     }
+}
+
+/// A broken invariant of the hash join, reported instead of panicking.
+fn broken(what: &str) -> EngineError {
+    EngineError::Internal(format!("hash join: {what}"))
 }
 
 fn too_many_rows() -> EngineError {
