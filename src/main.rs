@@ -124,27 +124,7 @@ fn parse_limit(text: &str) -> std::result::Result<MemoryLimit, String> {
 }
 
 fn parse_size(text: &str) -> std::result::Result<usize, String> {
-    let t = text.trim().to_uppercase();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid size '{text}' (examples: 512MB, 2GB)"))?;
-    let multiplier: f64 = match unit.trim() {
-        "" | "B" => 1.0,
-        "K" | "KB" | "KIB" => 1024.0,
-        "M" | "MB" | "MIB" => 1024.0 * 1024.0,
-        "G" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
-        "T" | "TB" | "TIB" => 1024.0f64.powi(4),
-        other => {
-            return Err(format!(
-                "unknown size unit '{other}' in '{text}' (use KB, MB, GB)"
-            ))
-        }
-    };
-    Ok((number * multiplier) as usize)
+    ooc_engine::parse_size(text)
 }
 
 fn main() -> ExitCode {

@@ -70,5 +70,5 @@ pub mod sink;
 pub use error::{EngineError, Result};
 pub use frontend::dataframe::{peak_rss_bytes, DataFrame, QueryStream};
 pub use logical::expr::Expr;
-pub use logical::plan::{LogicalPlan, SortKey};
-pub use session::{default_memory_limit, Session, SessionConfig};
+pub use logical::plan::{JoinType, LogicalPlan, SortKey};
+pub use session::{default_memory_limit, parse_size, Session, SessionConfig};

@@ -48,6 +48,31 @@ pub fn default_memory_limit() -> Option<usize> {
     Some((physical / 2) as usize)
 }
 
+/// Parse a size such as `512MB`, `2GB`, `1.5GiB` or `4096` (bytes); units are powers of 1024.
+pub fn parse_size(text: &str) -> std::result::Result<usize, String> {
+    let t = text.trim().to_uppercase();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid size '{text}' (examples: 512MB, 2GB)"))?;
+    let multiplier: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "K" | "KB" | "KIB" => 1024.0,
+        "M" | "MB" | "MIB" => 1024.0 * 1024.0,
+        "G" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
+        "T" | "TB" | "TIB" => 1024.0f64.powi(4),
+        other => {
+            return Err(format!(
+                "unknown size unit '{other}' in '{text}' (use KB, MB, GB)"
+            ))
+        }
+    };
+    Ok((number * multiplier) as usize)
+}
+
 impl Default for SessionConfig {
     fn default() -> Self {
         Self {
@@ -100,10 +125,18 @@ impl SessionConfig {
 pub struct SessionState {
     pub(crate) config: SessionConfig,
     tables: RwLock<BTreeMap<String, String>>,
+    views: RwLock<BTreeMap<String, LogicalPlan>>,
     datasets: Mutex<HashMap<String, Arc<ParquetDataset>>>,
 }
 
 impl SessionState {
+    pub(crate) fn with_config(config: SessionConfig) -> Self {
+        Self {
+            config,
+            ..Default::default()
+        }
+    }
+
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
         &self.config
@@ -119,20 +152,40 @@ impl SessionState {
         Ok(ds)
     }
 
-    /// Registered table names.
+    /// Registered table names (files and views).
     pub fn table_names(&self) -> Vec<String> {
-        self.tables
+        let mut names: Vec<String> = self
+            .tables
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .keys()
             .cloned()
-            .collect()
+            .collect();
+        names.extend(
+            self.views
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .keys()
+                .cloned(),
+        );
+        names.sort();
+        names.dedup();
+        names
     }
 }
 
 impl TableResolver for SessionState {
     fn table(&self, name: &str) -> Result<LogicalPlan> {
         let lower = name.to_lowercase();
+        let view = self
+            .views
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&lower)
+            .cloned();
+        if let Some(plan) = view {
+            return Ok(LogicalPlan::alias(plan, lower));
+        }
         let location = {
             let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
             tables.get(&lower).cloned()
@@ -225,6 +278,29 @@ impl Session {
         Ok(())
     }
 
+    /// Register a dataframe as table `name` for SQL: references to `name` run its plan.
+    pub fn register_view(&self, name: &str, frame: &DataFrame) {
+        self.state
+            .views
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_lowercase(), frame.logical_plan().clone());
+    }
+
+    /// A dataframe over record batches already in memory (shared, not copied).
+    pub fn read_batches(
+        &self,
+        name: &str,
+        schema: arrow::datatypes::SchemaRef,
+        batches: Vec<arrow::array::RecordBatch>,
+    ) -> Result<DataFrame> {
+        let table = crate::logical::plan::MemoryTable::try_new(name, schema, batches)?;
+        Ok(DataFrame::new(
+            Arc::clone(&self.state),
+            LogicalPlan::Memory(table),
+        ))
+    }
+
     /// Register every `NAME.parquet` file and every `NAME/` directory of `dir` as table `NAME`.
     /// Returns the registered names.
     pub fn register_directory(&self, dir: &Path) -> Result<Vec<String>> {
@@ -278,6 +354,17 @@ impl Session {
     /// A dataframe over a file, glob or directory.
     pub fn scan_parquet(&self, location: &str) -> Result<DataFrame> {
         let plan = self.state.path(location)?;
+        Ok(DataFrame::new(Arc::clone(&self.state), plan))
+    }
+
+    /// A dataframe over several files, globs or directories read as one table (their schemas
+    /// are unified as for a glob).
+    pub fn scan_parquet_many(&self, locations: &[String]) -> Result<DataFrame> {
+        if let [one] = locations {
+            return self.scan_parquet(one);
+        }
+        let dataset = Arc::new(ParquetDataset::open_many(locations)?);
+        let plan = LogicalPlan::TableScan(TableScan::new("parquet", dataset));
         Ok(DataFrame::new(Arc::clone(&self.state), plan))
     }
 

@@ -359,3 +359,60 @@ fn high_cardinality_group_by_is_exact_across_partial_flushes() {
         "{plan}"
     );
 }
+
+#[test]
+fn first_last_regexp_and_float_to_integer_casts() {
+    let (_dir, session) = fixture();
+    // CAST of a float column rounds half to even (x = id / 4: 0.25 → 0, 0.5 → 0, 0.75 → 1,
+    // 1.25 → 1, 1.5 → 2, 2.5 → 2).
+    assert_eq!(
+        rows(
+            &session,
+            "SELECT CAST(x AS BIGINT), CAST(x AS INTEGER) FROM t WHERE id IN (1, 2, 3, 5, 6, 10) ORDER BY id"
+        ),
+        ["0|0", "0|0", "1|1", "1|1", "2|2", "2|2"]
+    );
+    // first/last per group are values of that group (with one thread: the first and last
+    // rows in file order).
+    let one = Session::new(SessionConfig::default().with_threads(1).with_batch_size(64));
+    one.register_parquet("t", _dir.path().join("t.parquet").to_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        rows(
+            &one,
+            "SELECT k, first(id), last(id), first(name) FROM t WHERE k IS NOT NULL GROUP BY k ORDER BY k LIMIT 3"
+        ),
+        ["0|7|994|Name007", "1|1|995|Name001", "2|2|996|Name002"]
+    );
+    // first() keeps a NULL first value (id 0 has k NULL and name NULL).
+    assert_eq!(
+        rows(&one, "SELECT first(name), first(k), last(k) FROM t"),
+        ["NULL|NULL|5"]
+    );
+    // With two threads, first/last still return a value of the right group.
+    assert_eq!(
+        rows(
+            &session,
+            "SELECT count(*) FROM (SELECT k, first(id) AS f FROM t GROUP BY k) s WHERE f % 7 <> coalesce(k, f % 7) AND k IS NOT NULL"
+        ),
+        ["0"]
+    );
+    assert_eq!(
+        rows(
+            &session,
+            "SELECT count(*) FROM t WHERE regexp_matches(name, '^Name0[0-4]7$')"
+        ),
+        rows(
+            &session,
+            "SELECT count(*) FROM t WHERE name IN ('Name007', 'Name017', 'Name027', 'Name037', 'Name047')"
+        )
+    );
+    let err = error(
+        &session,
+        "SELECT count(*) FROM t WHERE regexp_matches(name, 'a(')",
+    );
+    assert!(
+        err.to_string().contains("invalid regular expression"),
+        "{err}"
+    );
+}

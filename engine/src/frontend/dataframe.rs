@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use crate::error::Result;
-use crate::logical::expr::Expr;
-use crate::logical::plan::{LogicalPlan, SortKey};
+use crate::error::{EngineError, Result};
+use crate::logical::expr::{Column, Expr};
+use crate::logical::plan::{JoinType, LogicalPlan, SortKey};
 use crate::memory::{MemoryPool, SpillManager};
 use crate::metrics::{format_bytes, format_duration};
 use crate::optimizer::optimize;
 use crate::physical::planner::{PhysicalPlanner, PlannerOptions};
 use crate::physical::{display_plan, BatchStream, ExecutionPlan, Progress, TaskContext};
-use crate::session::SessionState;
+use crate::session::{SessionConfig, SessionState};
 
 /// A lazy query: a logical plan plus the session it runs in.
 #[derive(Clone, Debug)]
@@ -64,6 +64,251 @@ impl DataFrame {
     /// Skip `skip` rows and keep at most `fetch`.
     pub fn limit(self, skip: usize, fetch: Option<usize>) -> Result<Self> {
         Ok(self.with_plan(LogicalPlan::limit(self.plan.clone(), skip, fetch)))
+    }
+
+    /// Group by `keys` and compute `exprs`, each an expression over aggregates (for example
+    /// `sum(col("a")) / count(col("b"))`). Output: the keys, then one column per expression,
+    /// named by its alias (or its text). Unlike [`aggregate`](Self::aggregate), the
+    /// expressions may combine several aggregates and literals.
+    pub fn group_by(self, keys: Vec<Expr>, exprs: Vec<Expr>) -> Result<Self> {
+        let mut aggregates: Vec<Expr> = Vec::new();
+        for e in &exprs {
+            e.walk(&mut |n| {
+                if matches!(n, Expr::Aggregate { .. }) && !aggregates.contains(n) {
+                    aggregates.push(n.clone());
+                }
+            });
+        }
+        let key_names: Vec<String> = keys.iter().map(Expr::output_name).collect();
+        let keys: Vec<Expr> = keys
+            .into_iter()
+            .zip(&key_names)
+            .map(|(k, name)| match k {
+                Expr::Column(_) => k,
+                other => other.alias(name.clone()),
+            })
+            .collect();
+        let named: Vec<Expr> = aggregates
+            .iter()
+            .enumerate()
+            .map(|(i, a)| a.clone().alias(format!("__agg{i}")))
+            .collect();
+        let plan = LogicalPlan::aggregate(self.plan.clone(), keys, named)?;
+        let mut out: Vec<Expr> = key_names.iter().map(|n| Expr::col(n.clone())).collect();
+        for e in exprs {
+            let name = e.output_name();
+            let rewritten = e.unalias().transform_down(&mut |n| {
+                aggregates
+                    .iter()
+                    .position(|a| a == n)
+                    .map(|i| Expr::col(format!("__agg{i}")))
+            })?;
+            if let Some(c) = rewritten
+                .columns()
+                .into_iter()
+                .find(|c| !c.name.starts_with("__agg") && !key_names.contains(&c.name))
+            {
+                return Err(EngineError::Plan(format!(
+                    "column '{}' is used in an aggregation outside of an aggregate function \
+                     (aggregate it, e.g. with first() or max(), or group by it)",
+                    c.name
+                )));
+            }
+            out.push(rewritten.alias(name));
+        }
+        let plan = LogicalPlan::project(plan, out)?;
+        Ok(self.with_plan(plan))
+    }
+
+    /// Add or replace columns: each expression's output name replaces the input column of
+    /// that name in place, or is appended.
+    pub fn with_columns(self, exprs: Vec<Expr>) -> Result<Self> {
+        let schema = self.plan.schema().clone();
+        let mut out: Vec<Expr> = schema
+            .fields()
+            .iter()
+            .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
+            .collect();
+        for e in exprs {
+            let name = e.output_name();
+            let e = match e {
+                Expr::Column(_) => e.alias(name.clone()),
+                other => other,
+            };
+            match schema.fields().iter().position(|f| f.name() == name) {
+                Some(i) => out[i] = e.alias(name),
+                None => out.push(e),
+            }
+        }
+        self.select(out)
+    }
+
+    /// Rename columns (`(old, new)` pairs); other columns are kept as they are.
+    pub fn rename(self, pairs: &[(String, String)]) -> Result<Self> {
+        let schema = self.plan.schema().clone();
+        for (old, _) in pairs {
+            schema.index_of(None, old)?;
+        }
+        let out = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let column = Expr::Column(Column::qualified(f.qualifier.clone(), f.name()));
+                match pairs.iter().find(|(old, _)| old == f.name()) {
+                    Some((_, new)) => column.alias(new.clone()),
+                    None => column,
+                }
+            })
+            .collect();
+        self.select(out)
+    }
+
+    /// Drop the named columns.
+    pub fn drop_columns(self, names: &[String]) -> Result<Self> {
+        let schema = self.plan.schema().clone();
+        for name in names {
+            schema.index_of(None, name)?;
+        }
+        let out = schema
+            .fields()
+            .iter()
+            .filter(|f| !names.iter().any(|n| n == f.name()))
+            .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
+            .collect();
+        self.select(out)
+    }
+
+    /// Distinct rows (`SELECT DISTINCT *`).
+    pub fn distinct(self) -> Result<Self> {
+        let keys: Vec<Expr> = self
+            .plan
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
+            .collect();
+        self.aggregate(keys, vec![])
+    }
+
+    /// Join with `right` on `left_on[i] = right_on[i]` (NULL keys never match), with the
+    /// output columns named the way dataframe users expect: the left input's columns, then the
+    /// right input's, where a right column whose name is taken gets `suffix` appended. Key
+    /// columns of the right input are left out when they would repeat the left key (inner and
+    /// left joins on plain columns); a right join keeps the right keys and drops the left
+    /// ones; a full join keeps both; semi and anti joins output the left columns only.
+    pub fn join(
+        self,
+        right: DataFrame,
+        join_type: JoinType,
+        left_on: Vec<Expr>,
+        right_on: Vec<Expr>,
+        suffix: &str,
+    ) -> Result<Self> {
+        if left_on.len() != right_on.len() {
+            return Err(EngineError::Plan(format!(
+                "join needs as many left keys as right keys (got {} and {})",
+                left_on.len(),
+                right_on.len()
+            )));
+        }
+        const LEFT: &str = "__left";
+        const RIGHT: &str = "__right";
+        let left_plan = LogicalPlan::alias(self.plan.clone(), LEFT);
+        let right_plan = LogicalPlan::alias(right.plan.clone(), RIGHT);
+        // Keys are written against each side alone; qualify their columns by the side.
+        let qualify = |e: Expr, side: &str| {
+            e.transform_down(&mut |n| match n {
+                Expr::Column(c) => Some(Expr::Column(Column::qualified(
+                    Some(side.to_string()),
+                    c.name.clone(),
+                ))),
+                _ => None,
+            })
+        };
+        let plain = |e: &Expr| match e {
+            Expr::Column(c) => Some(c.name.clone()),
+            _ => None,
+        };
+        let left_keys: Vec<Option<String>> = left_on.iter().map(plain).collect();
+        let right_keys: Vec<Option<String>> = right_on.iter().map(plain).collect();
+        let on = left_on
+            .into_iter()
+            .zip(right_on)
+            .map(|(l, r)| Ok((qualify(l, LEFT)?, qualify(r, RIGHT)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let joined = LogicalPlan::join(left_plan, right_plan, join_type, on, None)?;
+        if join_type.left_only() {
+            let out = self
+                .plan
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| {
+                    Expr::Column(Column::qualified(Some(LEFT.into()), f.name())).alias(f.name())
+                })
+                .collect();
+            return Ok(self.with_plan(LogicalPlan::project(joined, out)?));
+        }
+        let left_names: Vec<String> = self
+            .plan
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
+        let right_names: Vec<String> = right
+            .plan
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
+        // Which side's key columns are dropped: pairs of plain columns only.
+        let paired = |name: &str, mine: &[Option<String>], theirs: &[Option<String>]| {
+            mine.iter()
+                .zip(theirs)
+                .any(|(m, t)| m.as_deref() == Some(name) && t.is_some())
+        };
+        let keep_left = |name: &str| match join_type {
+            JoinType::Right => !paired(name, &left_keys, &right_keys),
+            _ => true,
+        };
+        let keep_right = |name: &str| match join_type {
+            JoinType::Inner | JoinType::Left | JoinType::Single => {
+                !paired(name, &right_keys, &left_keys)
+            }
+            _ => true,
+        };
+        let mut out = Vec::new();
+        let mut taken: Vec<String> = Vec::new();
+        for name in left_names.iter().filter(|n| keep_left(n)) {
+            out.push(
+                Expr::Column(Column::qualified(Some(LEFT.into()), name.clone()))
+                    .alias(name.clone()),
+            );
+            taken.push(name.clone());
+        }
+        for name in right_names.iter().filter(|n| keep_right(n)) {
+            let mut output = name.clone();
+            while taken.contains(&output) {
+                output.push_str(suffix);
+            }
+            out.push(
+                Expr::Column(Column::qualified(Some(RIGHT.into()), name.clone()))
+                    .alias(output.clone()),
+            );
+            taken.push(output);
+        }
+        Ok(self.with_plan(LogicalPlan::project(joined, out)?))
+    }
+
+    /// Run with `config` instead of the session's configuration (memory limit, threads, ...).
+    pub fn with_config(self, config: SessionConfig) -> Self {
+        let state = SessionState::with_config(config);
+        Self {
+            state: Arc::new(state),
+            plan: self.plan,
+        }
     }
 
     /// The output schema.

@@ -1159,6 +1159,8 @@ impl<'a> SqlPlanner<'a> {
             "avg" | "mean" => Some(AggregateFunction::Avg),
             "min" => Some(AggregateFunction::Min),
             "max" => Some(AggregateFunction::Max),
+            "first" => Some(AggregateFunction::First),
+            "last" => Some(AggregateFunction::Last),
             _ => None,
         };
         if let Some(func) = aggregate {
@@ -1197,6 +1199,7 @@ impl<'a> SqlPlanner<'a> {
             "starts_with" | "prefix" => ScalarFunction::StartsWith,
             "ends_with" | "suffix" => ScalarFunction::EndsWith,
             "contains" => ScalarFunction::Contains,
+            "regexp_matches" => ScalarFunction::RegexpMatches,
             "coalesce" | "ifnull" => ScalarFunction::Coalesce,
             "abs" => ScalarFunction::Abs,
             "round" => ScalarFunction::Round,
@@ -1234,6 +1237,7 @@ impl<'a> SqlPlanner<'a> {
                     "starts_with",
                     "ends_with",
                     "contains",
+                    "regexp_matches",
                     "coalesce",
                     "abs",
                     "round",

@@ -180,6 +180,8 @@ pub enum ScalarFunction {
     EndsWith,
     /// `contains(s, needle)`
     Contains,
+    /// `regexp_matches(s, pattern)`: the pattern (a constant) matches somewhere in `s`
+    RegexpMatches,
     /// `coalesce(a, b, ...)`
     Coalesce,
     /// `extract(part from d)`
@@ -204,6 +206,7 @@ impl ScalarFunction {
             Self::StartsWith => "starts_with".into(),
             Self::EndsWith => "ends_with".into(),
             Self::Contains => "contains".into(),
+            Self::RegexpMatches => "regexp_matches".into(),
             Self::Coalesce => "coalesce".into(),
             Self::Extract(part) => format!("extract_{}", format!("{part:?}").to_lowercase()),
             Self::Abs => "abs".into(),
@@ -225,6 +228,12 @@ pub enum AggregateFunction {
     Min,
     /// `max(x)`
     Max,
+    /// `first(x)`: the value of the first row of the group in arrival order (NULL included).
+    /// Deterministic with one thread; with several, rows of different scan partitions arrive
+    /// in no fixed order.
+    First,
+    /// `last(x)`: like [`First`](Self::First), the last row's value.
+    Last,
 }
 
 impl AggregateFunction {
@@ -236,6 +245,8 @@ impl AggregateFunction {
             Self::Avg => "avg",
             Self::Min => "min",
             Self::Max => "max",
+            Self::First => "first",
+            Self::Last => "last",
         }
     }
 }

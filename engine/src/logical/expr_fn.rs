@@ -228,3 +228,13 @@ impl Expr {
         }
     }
 }
+
+/// `first(e)`: the value of each group's first row (see [`AggregateFunction::First`]).
+pub fn first(e: Expr) -> Expr {
+    aggregate(AggregateFunction::First, e, false)
+}
+
+/// `last(e)`: the value of each group's last row (see [`AggregateFunction::Last`]).
+pub fn last(e: Expr) -> Expr {
+    aggregate(AggregateFunction::Last, e, false)
+}

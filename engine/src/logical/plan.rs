@@ -114,6 +114,70 @@ impl fmt::Debug for TableScan {
     }
 }
 
+/// Record batches already in memory (e.g. handed over from Python through the Arrow C stream
+/// interface). They are owned by the caller and shared, not copied, so they are not counted
+/// against the query's memory budget.
+#[derive(Clone)]
+pub struct MemoryTable {
+    /// Name the columns are qualified with.
+    pub name: String,
+    /// The batches, all with the same schema.
+    pub batches: Arc<Vec<arrow::array::RecordBatch>>,
+    schema: PlanSchema,
+}
+
+impl MemoryTable {
+    /// A table over `batches` of `schema`. Fails if a batch has a different schema.
+    pub fn try_new(
+        name: impl Into<String>,
+        schema: arrow::datatypes::SchemaRef,
+        batches: Vec<arrow::array::RecordBatch>,
+    ) -> Result<Self> {
+        let name = name.into();
+        for batch in &batches {
+            let fields = batch.schema_ref().fields();
+            let same = fields.len() == schema.fields().len()
+                && fields
+                    .iter()
+                    .zip(schema.fields())
+                    .all(|(a, b)| a.data_type() == b.data_type());
+            if !same {
+                return plan_err(format!(
+                    "in-memory table {name}: a batch has schema {:?}, expected {:?}",
+                    batch.schema_ref(),
+                    schema
+                ));
+            }
+        }
+        let plan_schema = PlanSchema::from_arrow(Some(&name), &schema);
+        Ok(Self {
+            name,
+            batches: Arc::new(batches),
+            schema: plan_schema,
+        })
+    }
+
+    /// The output schema.
+    pub fn schema(&self) -> &PlanSchema {
+        &self.schema
+    }
+
+    /// Total rows.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+}
+
+impl fmt::Debug for MemoryTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryTable")
+            .field("name", &self.name)
+            .field("batches", &self.batches.len())
+            .field("rows", &self.num_rows())
+            .finish()
+    }
+}
+
 /// How the rows of two inputs are combined.
 ///
 /// For the semi, anti and single joins the left input is the outer query and the right input is
@@ -170,6 +234,8 @@ impl fmt::Display for JoinType {
 pub enum LogicalPlan {
     /// Read a Parquet data set.
     TableScan(TableScan),
+    /// Read batches already in memory.
+    Memory(MemoryTable),
     /// Keep rows where the predicate is TRUE.
     Filter {
         /// Input.
@@ -269,6 +335,7 @@ impl LogicalPlan {
     pub fn schema(&self) -> &PlanSchema {
         match self {
             LogicalPlan::TableScan(scan) => scan.schema(),
+            LogicalPlan::Memory(table) => table.schema(),
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Sort { input, .. }
             | LogicalPlan::Limit { input, .. } => input.schema(),
@@ -285,7 +352,9 @@ impl LogicalPlan {
     /// Direct inputs.
     pub fn inputs(&self) -> Vec<&LogicalPlan> {
         match self {
-            LogicalPlan::TableScan(_) | LogicalPlan::EmptyRow { .. } => vec![],
+            LogicalPlan::TableScan(_) | LogicalPlan::Memory(_) | LogicalPlan::EmptyRow { .. } => {
+                vec![]
+            }
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Projection { input, .. }
             | LogicalPlan::Aggregate { input, .. }
@@ -615,7 +684,9 @@ impl LogicalPlan {
                 .ok_or_else(|| EngineError::Internal("missing plan input".into()))
         };
         Ok(match self {
-            LogicalPlan::TableScan(_) | LogicalPlan::EmptyRow { .. } => self.clone(),
+            LogicalPlan::TableScan(_) | LogicalPlan::Memory(_) | LogicalPlan::EmptyRow { .. } => {
+                self.clone()
+            }
             LogicalPlan::Filter { predicate, .. } => LogicalPlan::Filter {
                 input: Box::new(next()?),
                 predicate: predicate.clone(),
@@ -713,6 +784,12 @@ impl LogicalPlan {
                 out.push_str(&format!("SubqueryAlias: {alias}"))
             }
             LogicalPlan::EmptyRow { .. } => out.push_str("EmptyRow"),
+            LogicalPlan::Memory(table) => out.push_str(&format!(
+                "MemoryTable: {} ({} rows in {} batches)",
+                table.name,
+                table.num_rows(),
+                table.batches.len()
+            )),
             LogicalPlan::Join {
                 join_type,
                 on,

@@ -67,9 +67,10 @@ pub fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
             | ScalarFunction::RTrim
             | ScalarFunction::Substring => DataType::Utf8,
             ScalarFunction::Length | ScalarFunction::Extract(_) => DataType::Int64,
-            ScalarFunction::StartsWith | ScalarFunction::EndsWith | ScalarFunction::Contains => {
-                DataType::Boolean
-            }
+            ScalarFunction::StartsWith
+            | ScalarFunction::EndsWith
+            | ScalarFunction::Contains
+            | ScalarFunction::RegexpMatches => DataType::Boolean,
             ScalarFunction::Coalesce => {
                 let types = args
                     .iter()
@@ -83,7 +84,10 @@ pub fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
             AggregateFunction::Count => DataType::Int64,
             AggregateFunction::Avg => DataType::Float64,
             AggregateFunction::Sum => sum_type(&expr_type(&args[0], schema)?)?,
-            AggregateFunction::Min | AggregateFunction::Max => expr_type(&args[0], schema)?,
+            AggregateFunction::Min
+            | AggregateFunction::Max
+            | AggregateFunction::First
+            | AggregateFunction::Last => expr_type(&args[0], schema)?,
         },
     })
 }
@@ -642,6 +646,31 @@ fn coerce_function(func: ScalarFunction, args: Vec<Expr>, schema: &PlanSchema) -
                     out.push(cast_to(a, t, &DataType::Int64));
                 }
             }
+            Expr::Function { func, args: out }
+        }
+        ScalarFunction::RegexpMatches => {
+            arity(2, 2)?;
+            match &args[1] {
+                Expr::Literal(value) => {
+                    if let Some(pattern) = value.as_str() {
+                        if let Err(e) = regex::Regex::new(&pattern) {
+                            return Err(EngineError::Plan(format!(
+                                "invalid regular expression {pattern:?}: {e}"
+                            )));
+                        }
+                    }
+                }
+                other => {
+                    return Err(EngineError::NotSupported(format!(
+                        "regexp_matches() with a non-constant pattern ({other})"
+                    )))
+                }
+            }
+            let out = args
+                .into_iter()
+                .zip(types.iter())
+                .map(|(a, t)| cast_to(a, t, &DataType::Utf8))
+                .collect();
             Expr::Function { func, args: out }
         }
         ScalarFunction::StartsWith | ScalarFunction::EndsWith | ScalarFunction::Contains => {

@@ -118,6 +118,7 @@ pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
             }
         }
         LogicalPlan::EmptyRow { .. } => 1.0,
+        LogicalPlan::Memory(table) => table.num_rows() as f64,
         LogicalPlan::Union { inputs, .. } => inputs.iter().map(estimate_rows).sum(),
         LogicalPlan::Join {
             left,

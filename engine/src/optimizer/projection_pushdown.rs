@@ -121,7 +121,7 @@ fn prune(plan: LogicalPlan, required: Option<BTreeSet<usize>>) -> Result<Logical
                 scan.with_projection(Some(projection)),
             ))
         }
-        other @ LogicalPlan::EmptyRow { .. } => Ok(other),
+        other @ (LogicalPlan::EmptyRow { .. } | LogicalPlan::Memory(_)) => Ok(other),
         LogicalPlan::Join {
             left,
             right,

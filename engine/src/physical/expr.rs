@@ -421,12 +421,18 @@ pub fn cast_array(array: &dyn Array, to: &DataType) -> Result<ArrayRef> {
         safe: false,
         ..Default::default()
     };
-    if to.is_integer() {
-        if let Some(rounded) = round_for_integer_cast(array)? {
-            return cast_array(&rounded, to);
+    let rounded = if to.is_integer() {
+        round_for_integer_cast(array)?
+    } else {
+        None
+    };
+    if let Some(rounded) = &rounded {
+        if rounded.data_type() == to {
+            return Ok(Arc::clone(rounded));
         }
     }
-    cast_with_options(array, to, &options).map_err(|e| {
+    let source: &dyn Array = rounded.as_deref().unwrap_or(array);
+    cast_with_options(source, to, &options).map_err(|e| {
         EngineError::Execution(format!(
             "cannot cast {} to {}: {e}",
             crate::logical::types::sql_type_name(array.data_type()),
@@ -836,6 +842,25 @@ fn evaluate_function(
                 };
                 Ok(Arc::new(out))
             })
+        }
+        ScalarFunction::RegexpMatches => {
+            let pattern = match &args[1] {
+                ColumnarValue::Scalar(s) => match s.as_str() {
+                    Some(p) => p,
+                    None => {
+                        return Ok(ColumnarValue::Scalar(ScalarValue::null(&DataType::Boolean)))
+                    }
+                },
+                ColumnarValue::Array(_) => {
+                    return Err(EngineError::NotSupported(
+                        "regexp_matches() with a non-constant pattern".into(),
+                    ))
+                }
+            };
+            let strings = cast_array(&args[0].clone().into_array(rows)?, &DataType::Utf8)?;
+            let out =
+                arrow::compute::regexp_is_match_scalar(strings.as_string::<i32>(), &pattern, None)?;
+            Ok(wrap(Arc::new(out)))
         }
         ScalarFunction::Coalesce => {
             let mut iter = args.into_iter().rev();

@@ -17,6 +17,7 @@ pub mod filter;
 pub mod joins;
 pub mod limit;
 pub mod materialize;
+pub mod memory_table;
 pub mod planner;
 pub mod project;
 pub mod repartition;

@@ -26,6 +26,7 @@ use crate::physical::filter::FilterExec;
 use crate::physical::joins::{HashJoinExec, JoinSide, NestedLoopJoinExec, PhysicalJoinType};
 use crate::physical::limit::LimitExec;
 use crate::physical::materialize::MaterializeExec;
+use crate::physical::memory_table::MemoryExec;
 use crate::physical::project::ProjectExec;
 use crate::physical::repartition::RepartitionExec;
 use crate::physical::scan::{DynamicFilter, ParquetScanExec, ScanSpec};
@@ -144,6 +145,11 @@ impl PhysicalPlanner {
             }
             LogicalPlan::SubqueryAlias { input, .. } => self.create(input)?,
             LogicalPlan::EmptyRow { .. } => Arc::new(EmptyRowExec::default()),
+            LogicalPlan::Memory(table) => Arc::new(MemoryExec::new(
+                table.schema().to_arrow(),
+                Arc::clone(&table.batches),
+                self.options.threads,
+            )),
             LogicalPlan::Join {
                 left,
                 right,

@@ -54,6 +54,10 @@ pub fn state_fields(func: AggregateFunction, input: &DataType, name: &str) -> Re
         AggregateFunction::Min | AggregateFunction::Max => {
             vec![Field::new(format!("{name}[value]"), input.clone(), true)]
         }
+        AggregateFunction::First | AggregateFunction::Last => vec![
+            Field::new(format!("{name}[value]"), input.clone(), true),
+            Field::new(format!("{name}[seen]"), DataType::Boolean, true),
+        ],
     })
 }
 
@@ -67,9 +71,10 @@ pub fn create_accumulator(
     if distinct {
         return match func {
             AggregateFunction::Count => Ok(Box::new(CountDistinct::new(input)?)),
-            AggregateFunction::Min | AggregateFunction::Max => {
-                create_accumulator(func, false, input, output)
-            }
+            AggregateFunction::Min
+            | AggregateFunction::Max
+            | AggregateFunction::First
+            | AggregateFunction::Last => create_accumulator(func, false, input, output),
             _ => Err(EngineError::NotSupported(format!(
                 "{}(DISTINCT ...)",
                 func.name()
@@ -103,6 +108,8 @@ pub fn create_accumulator(
         },
         AggregateFunction::Min => Box::new(MinMax::new(input, false)?),
         AggregateFunction::Max => Box::new(MinMax::new(input, true)?),
+        AggregateFunction::First => Box::new(FirstLast::new(input, false)?),
+        AggregateFunction::Last => Box::new(FirstLast::new(input, true)?),
     })
 }
 
@@ -474,6 +481,106 @@ impl GroupAccumulator for MinMax {
 
     fn evaluate(&mut self) -> Result<ArrayRef> {
         self.finish()
+    }
+
+    fn size(&self) -> usize {
+        self.values.capacity() * std::mem::size_of::<Option<OwnedRow>>() + self.bytes
+    }
+}
+
+/// `first(x)` / `last(x)`: the value (NULL included) of the first or last row of each group in
+/// the order rows reach the accumulator. Partial states carry a `seen` flag so that a group
+/// whose first value is NULL keeps it when states are merged.
+struct FirstLast {
+    converter: RowConverter,
+    /// `None`: no row of the group seen yet. A NULL value is stored as its row encoding.
+    values: Vec<Option<OwnedRow>>,
+    last: bool,
+    data_type: DataType,
+    bytes: usize,
+}
+
+impl FirstLast {
+    fn new(data_type: &DataType, last: bool) -> Result<Self> {
+        Ok(Self {
+            converter: RowConverter::new(vec![SortField::new(data_type.clone())])?,
+            values: vec![],
+            last,
+            data_type: data_type.clone(),
+            bytes: 0,
+        })
+    }
+
+    /// Take row `i` of `array` for its group unless `seen` says the row is absent.
+    fn add(
+        &mut self,
+        array: &ArrayRef,
+        seen: Option<&arrow::array::BooleanArray>,
+        groups: &[u32],
+        total_groups: usize,
+    ) -> Result<()> {
+        if self.values.len() < total_groups {
+            self.values.resize(total_groups, None);
+        }
+        let rows = self
+            .converter
+            .convert_columns(std::slice::from_ref(array))?;
+        for (i, &g) in groups.iter().enumerate() {
+            if seen.is_some_and(|s| !s.is_valid(i) || !s.value(i)) {
+                continue;
+            }
+            let slot = &mut self.values[g as usize];
+            if slot.is_some() && !self.last {
+                continue;
+            }
+            let owned = rows.row(i).owned();
+            self.bytes += owned.as_ref().len();
+            if let Some(old) = slot.replace(owned) {
+                self.bytes -= old.as_ref().len();
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(ArrayRef, ArrayRef)> {
+        let values = std::mem::take(&mut self.values);
+        let null_array = arrow::array::new_null_array(&self.data_type, 1);
+        let null_rows = self.converter.convert_columns(&[null_array])?;
+        let null_row = null_rows.row(0);
+        let seen: arrow::array::BooleanArray = values.iter().map(|v| Some(v.is_some())).collect();
+        let rows: Vec<_> = values
+            .iter()
+            .map(|v| v.as_ref().map_or(null_row, |r| r.row()))
+            .collect();
+        let mut out = self.converter.convert_rows(rows)?;
+        self.bytes = 0;
+        Ok((out.remove(0), Arc::new(seen)))
+    }
+}
+
+impl GroupAccumulator for FirstLast {
+    fn ensure_groups(&mut self, n: usize) {
+        if self.values.len() < n {
+            self.values.resize(n, None);
+        }
+    }
+
+    fn update(&mut self, values: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
+        self.add(&values[0], None, groups, total_groups)
+    }
+
+    fn merge(&mut self, states: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
+        let seen = states[1].as_boolean();
+        self.add(&states[0], Some(seen), groups, total_groups)
+    }
+
+    fn state(&mut self) -> Result<Vec<ArrayRef>> {
+        let (values, seen) = self.finish()?;
+        Ok(vec![values, seen])
+    }
+
+    fn evaluate(&mut self) -> Result<ArrayRef> {
+        Ok(self.finish()?.0)
     }
 
     fn size(&self) -> usize {
