@@ -22,9 +22,11 @@ build:
 data: build
 	./target/release/ooc-datagen tpch --sf $(SF) --out $(DATA) --row-group-rows $(ROW_GROUP_ROWS)
 
-## Every test: Rust unit, integration and golden tests (small scale factors only).
+## Every test: Rust unit, integration and golden tests, then the Python library's tests
+## (pytest and docstring examples, in python/.venv; needs python3 with venv).
 test:
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --exclude ooc-python
+	python/tests/run.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,0 +1,531 @@
+"""Expressions: ``col``, ``lit``, ``when`` and the ``Expr`` methods.
+
+An ``Expr`` describes a computation; nothing runs until a ``LazyFrame`` is collected. Each
+expression wraps the engine's logical expression, so the dataframe API and SQL build the same
+plans. An expression's output name is its alias, else the first column it reads (as in Polars).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import decimal as _decimal
+import re
+from typing import Any, Iterable, Optional, Sequence
+
+from . import _ooc
+from ._dtypes import DataTypeLike, engine_name
+
+_EPOCH = _dt.date(1970, 1, 1)
+_EPOCH_DT = _dt.datetime(1970, 1, 1)
+_REGEX_META = re.compile(r"[\\.^$|?*+()\[\]{}]")
+
+
+def _literal(value: Any) -> "_ooc.PyExpr":
+    """The engine literal for a Python value."""
+    if isinstance(value, Expr):
+        return value._e
+    if value is None:
+        return _ooc.lit("null", None)
+    if isinstance(value, bool):
+        return _ooc.lit("bool", value)
+    if isinstance(value, int):
+        return _ooc.lit("int", value)
+    if isinstance(value, float):
+        return _ooc.lit("float", value)
+    if isinstance(value, str):
+        return _ooc.lit("str", value)
+    if isinstance(value, _decimal.Decimal):
+        if not value.is_finite():
+            raise ValueError(f"cannot use {value!r} as a literal")
+        return _ooc.lit("decimal", format(value, "f"))
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        delta = value - _EPOCH_DT
+        micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        return _ooc.lit("datetime", micros)
+    if isinstance(value, _dt.date):
+        return _ooc.lit("date", (value - _EPOCH).days)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _literal(value.item())
+    raise TypeError(f"cannot use a {type(value).__name__} as a literal")
+
+
+def _operand(value: Any) -> "_ooc.PyExpr":
+    """An operand: expressions as they are, other values as literals."""
+    return _literal(value)
+
+
+def _to_expr(value: Any) -> "_ooc.PyExpr":
+    """A selection: strings name columns, expressions are used as they are."""
+    if isinstance(value, str):
+        return _ooc.col(value)
+    if isinstance(value, Expr):
+        return value._e
+    raise TypeError(f"expected a column name or an expression, got {type(value).__name__}")
+
+
+def _to_expr_or_lit(value: Any) -> "_ooc.PyExpr":
+    """Strings name columns; other values are literals."""
+    if isinstance(value, str):
+        return _ooc.col(value)
+    return _literal(value)
+
+
+def _flatten(items: Iterable[Any]) -> list:
+    out: list = []
+    for item in items:
+        if isinstance(item, (list, tuple)):
+            out.extend(_flatten(item))
+        else:
+            out.append(item)
+    return out
+
+
+class Expr:
+    """A column expression, e.g. ``(col("price") * (1 - col("discount"))).alias("net")``.
+
+    Example:
+        >>> import ooc, pyarrow as pa
+        >>> df = ooc.from_arrow(pa.table({"a": [1, 2, 3], "b": [10, 20, None]}))
+        >>> df.lazy().select((ooc.col("a") * 2 + ooc.col("b")).alias("x")).collect().rows()
+        [(12,), (24,), (None,)]
+    """
+
+    __slots__ = ("_e",)
+
+    def __init__(self, inner: "_ooc.PyExpr") -> None:
+        self._e = inner
+
+    # -- operators -----------------------------------------------------------------------
+    def _bin(self, op: str, other: Any) -> "Expr":
+        return Expr(self._e.binary(op, _operand(other)))
+
+    def _rbin(self, op: str, other: Any) -> "Expr":
+        return Expr(_operand(other).binary(op, self._e))
+
+    def __add__(self, other: Any) -> "Expr":
+        return self._bin("+", other)
+
+    def __radd__(self, other: Any) -> "Expr":
+        return self._rbin("+", other)
+
+    def __sub__(self, other: Any) -> "Expr":
+        return self._bin("-", other)
+
+    def __rsub__(self, other: Any) -> "Expr":
+        return self._rbin("-", other)
+
+    def __mul__(self, other: Any) -> "Expr":
+        return self._bin("*", other)
+
+    def __rmul__(self, other: Any) -> "Expr":
+        return self._rbin("*", other)
+
+    def __truediv__(self, other: Any) -> "Expr":
+        return self._bin("/", other)
+
+    def __rtruediv__(self, other: Any) -> "Expr":
+        return self._rbin("/", other)
+
+    def __mod__(self, other: Any) -> "Expr":
+        return self._bin("%", other)
+
+    def __rmod__(self, other: Any) -> "Expr":
+        return self._rbin("%", other)
+
+    def __eq__(self, other: Any) -> "Expr":  # type: ignore[override]
+        return self._bin("==", other)
+
+    def __ne__(self, other: Any) -> "Expr":  # type: ignore[override]
+        return self._bin("!=", other)
+
+    def __lt__(self, other: Any) -> "Expr":
+        return self._bin("<", other)
+
+    def __le__(self, other: Any) -> "Expr":
+        return self._bin("<=", other)
+
+    def __gt__(self, other: Any) -> "Expr":
+        return self._bin(">", other)
+
+    def __ge__(self, other: Any) -> "Expr":
+        return self._bin(">=", other)
+
+    def __and__(self, other: Any) -> "Expr":
+        return self._bin("&", other)
+
+    def __rand__(self, other: Any) -> "Expr":
+        return self._rbin("&", other)
+
+    def __or__(self, other: Any) -> "Expr":
+        return self._bin("|", other)
+
+    def __ror__(self, other: Any) -> "Expr":
+        return self._rbin("|", other)
+
+    def __invert__(self) -> "Expr":
+        return Expr(self._e.not_())
+
+    def __neg__(self) -> "Expr":
+        return Expr(self._e.neg())
+
+    def __pos__(self) -> "Expr":
+        return self
+
+    def __abs__(self) -> "Expr":
+        return self.abs()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "the truth value of an Expr is ambiguous: use & and | instead of 'and' and 'or', "
+            "and .is_between() instead of chained comparisons"
+        )
+
+    def __repr__(self) -> str:
+        return f"<Expr {self._e!r}>"
+
+    # -- naming, types, NULLs ----------------------------------------------------------------
+    def alias(self, name: str) -> "Expr":
+        """Name the expression's output column."""
+        return Expr(self._e.alias(name))
+
+    def cast(self, dtype: DataTypeLike) -> "Expr":
+        """Convert to ``dtype`` with SQL ``CAST`` semantics (floats to integers round).
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> df = ooc.from_arrow(pa.table({"a": [1.4, 2.6]}))
+            >>> df.lazy().select(ooc.col("a").cast(ooc.Int64)).collect().rows()
+            [(1,), (3,)]
+        """
+        return Expr(self._e.cast(engine_name(dtype)))
+
+    def is_null(self) -> "Expr":
+        """True where the value is NULL."""
+        return Expr(self._e.is_null())
+
+    def is_not_null(self) -> "Expr":
+        """True where the value is not NULL."""
+        return Expr(self._e.is_not_null())
+
+    def fill_null(self, value: Any) -> "Expr":
+        """Replace NULLs by ``value`` (a literal or an expression).
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> df = ooc.from_arrow(pa.table({"a": [1, None]}))
+            >>> df.lazy().select(ooc.col("a").fill_null(0)).collect().rows()
+            [(1,), (0,)]
+        """
+        return Expr(self._e.fill_null(_operand(value)))
+
+    def is_in(self, values: Sequence[Any]) -> "Expr":
+        """True where the value equals one of ``values`` (SQL ``IN``)."""
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            raise TypeError("is_in() takes a list of values")
+        return Expr(self._e.is_in([_operand(v) for v in values]))
+
+    def is_between(self, lower: Any, upper: Any, closed: str = "both") -> "Expr":
+        """True where ``lower <= value <= upper``; ``closed`` is both, left, right or none.
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> df = ooc.from_arrow(pa.table({"a": [1, 2, 3]}))
+            >>> df.lazy().filter(ooc.col("a").is_between(2, 3)).collect().rows()
+            [(2,), (3,)]
+        """
+        return Expr(self._e.is_between(_operand(lower), _operand(upper), closed))
+
+    def not_(self) -> "Expr":
+        """Boolean negation (same as ``~expr``)."""
+        return Expr(self._e.not_())
+
+    def abs(self) -> "Expr":
+        """Absolute value."""
+        return Expr(self._e.abs())
+
+    def round(self, decimals: int = 0) -> "Expr":
+        """Round to ``decimals`` digits."""
+        return Expr(self._e.round(decimals))
+
+    # -- aggregates --------------------------------------------------------------------------
+    def sum(self) -> "Expr":
+        """Sum of the non-NULL values (exact for integers and decimals).
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> df = ooc.from_arrow(pa.table({"k": ["x", "x", "y"], "v": [1, 2, 5]}))
+            >>> df.lazy().group_by("k").agg(ooc.col("v").sum()).sort("k").collect().rows()
+            [('x', 3), ('y', 5)]
+        """
+        return Expr(self._e.agg("sum"))
+
+    def mean(self) -> "Expr":
+        """Average of the non-NULL values, as Float64."""
+        return Expr(self._e.agg("mean"))
+
+    def min(self) -> "Expr":
+        """Smallest non-NULL value."""
+        return Expr(self._e.agg("min"))
+
+    def max(self) -> "Expr":
+        """Largest non-NULL value."""
+        return Expr(self._e.agg("max"))
+
+    def count(self) -> "Expr":
+        """Number of non-NULL values (``ooc.len()`` counts rows)."""
+        return Expr(self._e.agg("count"))
+
+    def n_unique(self) -> "Expr":
+        """Number of distinct values; NULL counts as one value when present.
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> df = ooc.from_arrow(pa.table({"a": [1, 1, 2, None]}))
+            >>> df.lazy().select(ooc.col("a").n_unique()).collect().rows()
+            [(3,)]
+        """
+        return Expr(self._e.agg("n_unique"))
+
+    def first(self) -> "Expr":
+        """The value of each group's first row, NULL included.
+
+        Rows reach the aggregate in file order with ``threads=1``; with several threads the
+        partitions of a scan interleave, so "first" is a row of the group but not always
+        the first in the file. Sort and use ``min``/``max`` where the order matters.
+        """
+        return Expr(self._e.agg("first"))
+
+    def last(self) -> "Expr":
+        """The value of each group's last row (see ``first`` for the order)."""
+        return Expr(self._e.agg("last"))
+
+    # -- namespaces --------------------------------------------------------------------------
+    @property
+    def str(self) -> "StringNamespace":
+        """String functions: ``contains``, ``starts_with``, ``to_uppercase``, ..."""
+        return StringNamespace(self)
+
+    @property
+    def dt(self) -> "DateTimeNamespace":
+        """Date parts: ``year``, ``month``, ``day``, ..."""
+        return DateTimeNamespace(self)
+
+    @property
+    def meta_output_name(self) -> str:
+        """The name of the column this expression produces."""
+        return self._e.output_name()
+
+
+class StringNamespace:
+    """``expr.str``: string functions."""
+
+    def __init__(self, expr: Expr) -> None:
+        self._expr = expr
+
+    def _call(self, name: str, *args: Any) -> Expr:
+        return Expr(self._expr._e.str_fn(name, [_operand(a) for a in args]))
+
+    def contains(self, pattern: str, literal: bool = False) -> Expr:
+        """True where ``pattern`` (a regular expression, or plain text with ``literal=True``)
+        occurs in the string.
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> df = ooc.from_arrow(pa.table({"s": ["apple", "banana", "cherry"]}))
+            >>> df.lazy().filter(ooc.col("s").str.contains("an+a")).collect().rows()
+            [('banana',)]
+        """
+        if literal or not _REGEX_META.search(pattern):
+            return self._call("contains", pattern)
+        return self._call("regex", pattern)
+
+    def starts_with(self, prefix: str) -> Expr:
+        """True where the string starts with ``prefix``."""
+        return self._call("starts_with", prefix)
+
+    def ends_with(self, suffix: str) -> Expr:
+        """True where the string ends with ``suffix``."""
+        return self._call("ends_with", suffix)
+
+    def to_uppercase(self) -> Expr:
+        """Upper-case the string."""
+        return self._call("upper")
+
+    def to_lowercase(self) -> Expr:
+        """Lower-case the string."""
+        return self._call("lower")
+
+    def len_chars(self) -> Expr:
+        """Length in characters."""
+        return self._call("len")
+
+    def strip_chars(self) -> Expr:
+        """Remove leading and trailing whitespace."""
+        return self._call("strip")
+
+    def slice(self, offset: int, length: Optional[int] = None) -> Expr:
+        """``length`` characters starting at 0-based ``offset`` (to the end when omitted).
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> df = ooc.from_arrow(pa.table({"s": ["abcdef"]}))
+            >>> df.lazy().select(ooc.col("s").str.slice(1, 3)).collect().rows()
+            [('bcd',)]
+        """
+        if offset < 0:
+            raise ValueError("str.slice() needs a non-negative offset")
+        if length is None:
+            return self._call("slice", offset + 1)
+        if length < 0:
+            raise ValueError("str.slice() needs a non-negative length")
+        return self._call("slice", offset + 1, length)
+
+
+class DateTimeNamespace:
+    """``expr.dt``: parts of dates and timestamps (as Int64)."""
+
+    def __init__(self, expr: Expr) -> None:
+        self._expr = expr
+
+    def _part(self, name: str) -> Expr:
+        return Expr(self._expr._e.dt_part(name))
+
+    def year(self) -> Expr:
+        """The calendar year.
+
+        Example:
+            >>> import ooc, pyarrow as pa, datetime
+            >>> df = ooc.from_arrow(pa.table({"d": [datetime.date(1995, 3, 15)]}))
+            >>> d = ooc.col("d")
+            >>> df.lazy().select(d.dt.year(), d.dt.month().alias("m"), d.dt.day().alias("x")).collect().rows()
+            [(1995, 3, 15)]
+        """
+        return self._part("year")
+
+    def quarter(self) -> Expr:
+        """The quarter, 1 to 4."""
+        return self._part("quarter")
+
+    def month(self) -> Expr:
+        """The month, 1 to 12."""
+        return self._part("month")
+
+    def week(self) -> Expr:
+        """The ISO week number."""
+        return self._part("week")
+
+    def day(self) -> Expr:
+        """The day of the month."""
+        return self._part("day")
+
+    def weekday(self) -> Expr:
+        """The ISO day of the week: Monday is 1, Sunday is 7."""
+        sunday0 = self._part("weekday")
+        return ((sunday0 + 6) % 7) + 1
+
+    def ordinal_day(self) -> Expr:
+        """The day of the year, 1 to 366."""
+        return self._part("ordinal_day")
+
+    def hour(self) -> Expr:
+        """The hour of a timestamp."""
+        return self._part("hour")
+
+    def minute(self) -> Expr:
+        """The minute of a timestamp."""
+        return self._part("minute")
+
+    def second(self) -> Expr:
+        """The second of a timestamp."""
+        return self._part("second")
+
+
+def col(name: str) -> Expr:
+    """A reference to column ``name``.
+
+    Example:
+        >>> import ooc, pyarrow as pa
+        >>> df = ooc.from_arrow(pa.table({"a": [3, 1, 2]}))
+        >>> df.lazy().filter(ooc.col("a") > 1).sort("a").collect().rows()
+        [(2,), (3,)]
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"col() takes a column name, not {type(name).__name__}")
+    return Expr(_ooc.col(name))
+
+
+def lit(value: Any, dtype: Optional[DataTypeLike] = None) -> Expr:
+    """A constant: ``None``, bool, int, float, str, ``datetime.date``, ``datetime.datetime``
+    or ``decimal.Decimal`` (kept exact), optionally cast to ``dtype``.
+
+    Example:
+        >>> import ooc, pyarrow as pa, decimal
+        >>> df = ooc.from_arrow(pa.table({"a": [1]}))
+        >>> df.lazy().select(ooc.lit(decimal.Decimal("0.10")).alias("d")).collect().rows()
+        [(Decimal('0.10'),)]
+    """
+    e = Expr(_literal(value))
+    return e.cast(dtype) if dtype is not None else e
+
+
+def len() -> Expr:  # noqa: A001 - the name users know from Polars
+    """The number of rows (``count(*)``), named ``len``.
+
+    Example:
+        >>> import ooc, pyarrow as pa
+        >>> df = ooc.from_arrow(pa.table({"a": [1, None, 3]}))
+        >>> df.lazy().select(ooc.len()).collect().rows()
+        [(3,)]
+    """
+    return Expr(_ooc.count_rows()).alias("len")
+
+
+class When:
+    """``when(condition)``: call ``.then(value)`` next."""
+
+    def __init__(self, conditions: list, values: list, condition: Any) -> None:
+        self._conditions = conditions
+        self._values = values
+        self._condition = _operand(condition)
+
+    def then(self, value: Any) -> "Then":
+        """The value where the condition is true (a string names a column, as in Polars;
+        use ``lit("text")`` for text)."""
+        return Then(self._conditions + [self._condition], self._values + [_to_expr_or_lit(value)])
+
+
+class Then(Expr):
+    """A ``when/then`` chain: ``.when()`` adds a branch, ``.otherwise()`` sets the default.
+    Used as an expression directly, rows that match no branch are NULL."""
+
+    __slots__ = ("_conditions", "_values")
+
+    def __init__(self, conditions: list, values: list) -> None:
+        super().__init__(_ooc.when_then(conditions, values, None))
+        self._conditions = conditions
+        self._values = values
+
+    def when(self, condition: Any) -> When:
+        """Another branch, tried when the earlier ones are not true."""
+        return When(self._conditions, self._values, condition)
+
+    def otherwise(self, value: Any) -> Expr:
+        """The value where no branch is true (a string names a column)."""
+        return Expr(_ooc.when_then(self._conditions, self._values, _to_expr_or_lit(value)))
+
+
+def when(condition: Any) -> When:
+    """Start a conditional expression (SQL ``CASE WHEN``).
+
+    Example:
+        >>> import ooc, pyarrow as pa
+        >>> df = ooc.from_arrow(pa.table({"a": [1, 5, 10]}))
+        >>> size = ooc.when(ooc.col("a") < 3).then(ooc.lit("small")).when(ooc.col("a") < 8).then(ooc.lit("medium")).otherwise(ooc.lit("large"))
+        >>> df.lazy().select(size.alias("size")).collect().rows()
+        [('small',), ('medium',), ('large',)]
+    """
+    return When([], [], condition)

@@ -1,0 +1,514 @@
+"""``LazyFrame`` (a query plan), ``DataFrame`` (a collected result) and the entry points
+``scan_parquet``, ``sql`` and ``from_arrow``.
+
+A ``LazyFrame`` never holds data: every method returns a new plan, and only ``collect()``,
+``iter_batches()``, ``sink_*()`` and ``explain(analyze=True)`` run it, in the engine, with the
+GIL released and within ``ooc.config(memory_limit=...)``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+from . import _ooc
+from ._dtypes import DataType, from_engine_name
+from ._expr import Expr, _flatten, _literal, _to_expr, col
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _exprs(items: Sequence[Any], named: Dict[str, Any]) -> list:
+    out = [_to_expr(e) for e in _flatten(items)]
+    for name, value in named.items():
+        e = value._e if isinstance(value, Expr) else _literal(value)
+        out.append(e.alias(name))
+    return out
+
+
+class LazyFrame:
+    """A lazy query over Parquet files, Arrow data or SQL.
+
+    Example:
+        >>> import ooc, pyarrow as pa
+        >>> lf = ooc.from_arrow(pa.table({"k": ["a", "b", "a"], "v": [1, 2, 3]})).lazy()
+        >>> q = lf.filter(ooc.col("v") > 1).group_by("k").agg(ooc.col("v").sum().alias("total"))
+        >>> q.sort("k").collect().rows()
+        [('a', 3), ('b', 2)]
+    """
+
+    __slots__ = ("_lf",)
+
+    def __init__(self, inner: "_ooc.PyLazyFrame") -> None:
+        self._lf = inner
+
+    # -- transformations ---------------------------------------------------------------------
+    def select(self, *exprs: Any, **named_exprs: Any) -> "LazyFrame":
+        """Compute the given columns (names or expressions). If every expression aggregates,
+        the result is one row over the whole input.
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> lf = ooc.from_arrow(pa.table({"a": [1, 2], "b": [3, 4]})).lazy()
+            >>> lf.select("b", c=ooc.col("a") + 1).collect().rows()
+            [(3, 2), (4, 3)]
+        """
+        return LazyFrame(self._lf.select(_exprs(exprs, named_exprs)))
+
+    def with_columns(self, *exprs: Any, **named_exprs: Any) -> "LazyFrame":
+        """Add columns, or replace the columns with the same names.
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> lf = ooc.from_arrow(pa.table({"a": [1, 2]})).lazy()
+            >>> lf.with_columns(ooc.col("a") * 10, b=ooc.col("a") + 1).collect().rows()
+            [(10, 2), (20, 3)]
+        """
+        return LazyFrame(self._lf.with_columns(_exprs(exprs, named_exprs)))
+
+    def filter(self, *predicates: Any, **constraints: Any) -> "LazyFrame":
+        """Keep the rows where every predicate is true (NULL counts as false).
+        ``name=value`` keyword arguments mean ``col(name) == value``.
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> lf = ooc.from_arrow(pa.table({"a": [1, 2, 3], "b": ["x", "y", "x"]})).lazy()
+            >>> lf.filter(ooc.col("a") >= 2, b="x").collect().rows()
+            [(3, 'x')]
+        """
+        parts = [p if isinstance(p, Expr) else col(p) for p in _flatten(predicates)]
+        parts += [col(name) == value for name, value in constraints.items()]
+        if not parts:
+            raise ValueError("filter() needs at least one predicate")
+        predicate = parts[0]
+        for p in parts[1:]:
+            predicate = predicate & p
+        return LazyFrame(self._lf.filter(predicate._e))
+
+    def group_by(self, *by: Any, maintain_order: bool = False) -> "GroupBy":
+        """Group by columns or expressions; finish with ``.agg(...)``.
+
+        Groups come out in no particular order (sort the result if it matters);
+        ``maintain_order=True`` is not supported.
+        """
+        if maintain_order:
+            raise NotImplementedError(
+                "group_by(maintain_order=True) is not supported: sort the result instead"
+            )
+        keys = [_to_expr(k) for k in _flatten(by)]
+        if not keys:
+            raise ValueError("group_by() needs at least one key")
+        return GroupBy(self, keys)
+
+    def join(
+        self,
+        other: "LazyFrame",
+        on: Any = None,
+        how: str = "inner",
+        *,
+        left_on: Any = None,
+        right_on: Any = None,
+        suffix: str = "_right",
+    ) -> "LazyFrame":
+        """Join with ``other`` on equal keys (NULL keys never match).
+
+        ``how``: ``inner``, ``left``, ``right``, ``full``, ``semi``, ``anti`` or ``cross``.
+        Output columns: this frame's, then ``other``'s; a name already taken gets ``suffix``.
+        Inner and left joins keep one copy of each key column, a right join keeps the right
+        ones, a full join keeps both.
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> a = ooc.from_arrow(pa.table({"id": [1, 2, 3], "x": ["p", "q", "r"]})).lazy()
+            >>> b = ooc.from_arrow(pa.table({"id": [1, 3, 4], "x": ["s", "t", "u"]})).lazy()
+            >>> a.join(b, on="id", how="left").sort("id").collect().rows()
+            [(1, 'p', 's'), (2, 'q', None), (3, 'r', 't')]
+            >>> a.join(b, on="id", how="anti").collect().rows()
+            [(2, 'q')]
+        """
+        if not isinstance(other, LazyFrame):
+            raise TypeError(f"join() expects a LazyFrame, got {type(other).__name__}")
+        if how == "cross":
+            if on is not None or left_on is not None or right_on is not None:
+                raise ValueError("a cross join takes no keys")
+            return LazyFrame(self._lf.join(other._lf, "cross", [], [], suffix))
+        if on is not None:
+            if left_on is not None or right_on is not None:
+                raise ValueError("give either on= or left_on= and right_on=, not both")
+            left_on = right_on = on
+        if left_on is None or right_on is None:
+            raise ValueError("join() needs on= (or left_on= and right_on=) unless how='cross'")
+        lk = [_to_expr(k) for k in _flatten([left_on])]
+        rk = [_to_expr(k) for k in _flatten([right_on])]
+        return LazyFrame(self._lf.join(other._lf, how, lk, rk, suffix))
+
+    def sort(
+        self,
+        by: Any,
+        *more_by: Any,
+        descending: Union[bool, Sequence[bool]] = False,
+        nulls_last: Union[bool, Sequence[bool]] = False,
+    ) -> "LazyFrame":
+        """Order rows by one or more columns or expressions. NULLs come first unless
+        ``nulls_last=True`` (as in Polars). The sort spills to disk when it outgrows the
+        memory limit.
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> lf = ooc.from_arrow(pa.table({"a": [2, None, 1]})).lazy()
+            >>> lf.sort("a", descending=True, nulls_last=True).collect().rows()
+            [(2,), (1,), (None,)]
+        """
+        keys = [_to_expr(k) for k in _flatten([by, *more_by])]
+        n = len(keys)
+        desc = [descending] * n if isinstance(descending, bool) else list(descending)
+        nl = [nulls_last] * n if isinstance(nulls_last, bool) else list(nulls_last)
+        if len(desc) != n or len(nl) != n:
+            raise ValueError("descending= and nulls_last= need one entry per sort key")
+        return LazyFrame(self._lf.sort(keys, desc, nl))
+
+    def slice(self, offset: int, length: Optional[int] = None) -> "LazyFrame":
+        """Rows ``offset`` to ``offset + length``."""
+        if offset < 0:
+            raise ValueError("slice() needs a non-negative offset")
+        return LazyFrame(self._lf.slice(offset, length))
+
+    def head(self, n: int = 5) -> "LazyFrame":
+        """The first ``n`` rows (after a sort: the top ``n``, computed without a full sort).
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> lf = ooc.from_arrow(pa.table({"a": [5, 3, 9, 1]})).lazy()
+            >>> lf.sort("a").head(2).collect().rows()
+            [(1,), (3,)]
+        """
+        return self.slice(0, n)
+
+    def limit(self, n: int = 5) -> "LazyFrame":
+        """Same as ``head``."""
+        return self.head(n)
+
+    def unique(
+        self,
+        subset: Any = None,
+        *,
+        keep: str = "any",
+        maintain_order: bool = False,
+    ) -> "LazyFrame":
+        """Distinct rows; with ``subset``, one row per distinct combination of those columns
+        (``keep``: ``any``, ``first`` or ``last``; see ``Expr.first`` for what first means).
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> lf = ooc.from_arrow(pa.table({"a": [1, 1, 2], "b": ["x", "x", "y"]})).lazy()
+            >>> lf.unique().sort("a").collect().rows()
+            [(1, 'x'), (2, 'y')]
+        """
+        if maintain_order:
+            raise NotImplementedError("unique(maintain_order=True) is not supported: sort instead")
+        names = None if subset is None else [str(s) for s in _flatten([subset])]
+        return LazyFrame(self._lf.unique(names, keep))
+
+    def rename(self, mapping: Dict[str, str]) -> "LazyFrame":
+        """Rename columns: ``{"old": "new"}``."""
+        return LazyFrame(self._lf.rename(list(mapping.items())))
+
+    def drop(self, *columns: str) -> "LazyFrame":
+        """Remove columns."""
+        return LazyFrame(self._lf.drop([str(c) for c in _flatten(columns)]))
+
+    # -- inspection --------------------------------------------------------------------------
+    @property
+    def schema(self) -> Dict[str, DataType]:
+        """Column names and types of the result (without running anything)."""
+        return {name: from_engine_name(t) for name, t in self._lf.schema()}
+
+    def collect_schema(self) -> Dict[str, DataType]:
+        """Same as ``schema``."""
+        return self.schema
+
+    @property
+    def columns(self) -> List[str]:
+        """Column names of the result."""
+        return [name for name, _ in self._lf.schema()]
+
+    @property
+    def width(self) -> int:
+        """Number of columns."""
+        return len(self._lf.schema())
+
+    def explain(self, *, analyze: bool = False, optimized: bool = True) -> str:
+        """The plan that would run: operators, pruned row groups, operators that may spill.
+        With ``analyze=True`` the query runs (its rows are discarded) and each operator shows
+        rows, time, peak memory and spills, followed by the query's wall time, bytes read and
+        peak RSS. ``optimized=False`` shows the logical plan as built.
+        """
+        return self._lf.explain(analyze, optimized)
+
+    # -- execution ---------------------------------------------------------------------------
+    def collect(self) -> "DataFrame":
+        """Run the query and gather the result in memory (Ctrl-C cancels it).
+
+        The result is an ``ooc.DataFrame``: hand it to pyarrow, Polars, pandas or DuckDB
+        without a copy. For results too big to hold, use ``iter_batches`` or ``sink_*``.
+        """
+        return DataFrame(self._lf.collect())
+
+    def iter_batches(self) -> Iterator[Any]:
+        """Run the query and yield its result as ``pyarrow.RecordBatch`` objects as they are
+        produced; only a couple of batches are in flight at a time, so a result far larger
+        than memory can be streamed. Stopping early (``break``) cancels the query.
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> lf = ooc.from_arrow(pa.table({"a": list(range(10))})).lazy()
+            >>> sum(b.num_rows for b in lf.iter_batches())
+            10
+        """
+        import pyarrow as pa
+
+        it = self._lf.execute()
+        try:
+            for batch in it:
+                yield pa.record_batch(batch)
+        finally:
+            it.close()
+
+    def sink_parquet(self, path: PathLike) -> Dict[str, Any]:
+        """Stream the result into a zstd-compressed Parquet file. The file appears under
+        ``path`` only once complete. Returns the query's statistics."""
+        return self._lf.sink(os.fspath(path), "parquet")
+
+    def sink_csv(self, path: PathLike) -> Dict[str, Any]:
+        """Stream the result into a CSV file (with a header), atomically."""
+        return self._lf.sink(os.fspath(path), "csv")
+
+    def sink_ndjson(self, path: PathLike) -> Dict[str, Any]:
+        """Stream the result into a newline-delimited JSON file, atomically."""
+        return self._lf.sink(os.fspath(path), "ndjson")
+
+    def __repr__(self) -> str:
+        return self._lf.__repr__()
+
+
+class GroupBy:
+    """``LazyFrame.group_by(...)``: call ``agg`` to compute aggregates per group."""
+
+    def __init__(self, frame: LazyFrame, keys: list) -> None:
+        self._frame = frame
+        self._keys = keys
+
+    def agg(self, *aggs: Any, **named_aggs: Any) -> LazyFrame:
+        """One row per group: the keys, then each aggregate expression. Expressions may
+        combine aggregates (``col("a").sum() / col("b").count()``). Aggregates spill to disk
+        when the groups outgrow the memory limit.
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> lf = ooc.from_arrow(pa.table({"k": [1, 1, 2], "v": [2.0, 4.0, 5.0]})).lazy()
+            >>> lf.group_by("k").agg(ooc.col("v").mean(), n=ooc.len()).sort("k").collect().rows()
+            [(1, 3.0, 2), (2, 5.0, 1)]
+        """
+        exprs = _exprs(aggs, named_aggs)
+        if not exprs:
+            raise ValueError("agg() needs at least one aggregate")
+        return LazyFrame(self._frame._lf.group_by_agg(self._keys, exprs))
+
+
+class DataFrame:
+    """A collected result. It implements the Arrow PyCapsule interface, so
+    ``pyarrow.table(df)``, ``polars.from_arrow(df)`` and DuckDB read it without copying.
+
+    Example:
+        >>> import ooc, pyarrow as pa
+        >>> df = ooc.from_arrow(pa.table({"a": [1, 2]}))
+        >>> pa.table(df).num_rows
+        2
+    """
+
+    __slots__ = ("_df",)
+
+    def __init__(self, inner: "_ooc.PyDataFrame") -> None:
+        self._df = inner
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """Export as an Arrow C stream (buffers are shared, not copied)."""
+        return self._df.__arrow_c_stream__(requested_schema)
+
+    def __arrow_c_schema__(self) -> Any:
+        """Export the schema as an Arrow C schema."""
+        return self._df.__arrow_c_schema__()
+
+    @property
+    def height(self) -> int:
+        """Number of rows."""
+        return self._df.num_rows
+
+    def __len__(self) -> int:
+        return self._df.num_rows
+
+    @property
+    def width(self) -> int:
+        """Number of columns."""
+        return len(self._df.schema())
+
+    @property
+    def shape(self) -> Tuple[int, int]:
+        """``(rows, columns)``."""
+        return (self.height, self.width)
+
+    @property
+    def columns(self) -> List[str]:
+        """Column names."""
+        return [name for name, _ in self._df.schema()]
+
+    @property
+    def schema(self) -> Dict[str, DataType]:
+        """Column names and types."""
+        return {name: from_engine_name(t) for name, t in self._df.schema()}
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the result's Arrow buffers."""
+        return self._df.nbytes
+
+    @property
+    def stats(self) -> Optional[Dict[str, Any]]:
+        """How the query that produced this frame ran: ``rows``, ``wall_seconds``,
+        ``bytes_read``, ``peak_reserved_bytes`` (operator memory), ``peak_spill_bytes``,
+        ``peak_rss_bytes`` (of this process so far), ``operators`` (rows, time, peak bytes
+        and spills per operator) and ``report`` (the same as text). ``None`` for frames made
+        with ``from_arrow``."""
+        return self._df.stats()
+
+    def lazy(self) -> LazyFrame:
+        """A lazy frame over this result (shared, not copied)."""
+        return LazyFrame(self._df.lazy())
+
+    def to_arrow(self) -> Any:
+        """The result as a ``pyarrow.Table`` (no copy)."""
+        import pyarrow as pa
+
+        batches = [pa.record_batch(b) for b in self._df.batches()]
+        return pa.Table.from_batches(batches, schema=pa.schema(self))
+
+    def to_polars(self) -> Any:
+        """The result as a ``polars.DataFrame`` (no copy where Polars can share buffers)."""
+        import polars as pl
+
+        return pl.from_arrow(self.to_arrow())
+
+    def to_pandas(self, **kwargs: Any) -> Any:
+        """The result as a ``pandas.DataFrame`` (through pyarrow; keyword arguments go to
+        ``pyarrow.Table.to_pandas``, e.g. ``types_mapper=pandas.ArrowDtype`` to keep Arrow
+        memory)."""
+        return self.to_arrow().to_pandas(**kwargs)
+
+    def rows(self) -> List[tuple]:
+        """All rows as Python tuples (small results only)."""
+        table = self.to_arrow()
+        columns = [c.to_pylist() for c in table.columns]
+        return list(zip(*columns)) if columns else []
+
+    def to_dicts(self) -> List[Dict[str, Any]]:
+        """All rows as dicts (small results only)."""
+        return self.to_arrow().to_pylist()
+
+    def write_parquet(self, path: PathLike) -> None:
+        """Write to a Parquet file, atomically."""
+        self.lazy().sink_parquet(path)
+
+    def write_csv(self, path: PathLike) -> None:
+        """Write to a CSV file, atomically."""
+        self.lazy().sink_csv(path)
+
+    def __repr__(self) -> str:
+        return f"shape: {self.shape}\n{self._df.format(10)}"
+
+
+def scan_parquet(
+    source: Union[PathLike, Sequence[PathLike]],
+    *,
+    hive_partitioning: Optional[bool] = None,
+) -> LazyFrame:
+    """A lazy scan of Parquet data: a file, a directory (read recursively), a glob such as
+    ``"logs/*/*.parquet"``, or a list of those read as one table. Files must agree on column
+    types. Hive folders (``year=2024/``) become columns; only footers are read here.
+
+    Example:
+        >>> import ooc, pyarrow as pa, pyarrow.parquet as pq, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "t.parquet")
+        >>> pq.write_table(pa.table({"a": [1, 2, 3]}), path)
+        >>> ooc.scan_parquet(path).select(ooc.col("a").sum()).collect().rows()
+        [(6,)]
+    """
+    if hive_partitioning is False:
+        raise NotImplementedError(
+            "hive_partitioning=False is not supported: key=value folders always become columns"
+        )
+    if isinstance(source, (str, os.PathLike)):
+        locations = [os.fspath(source)]
+    else:
+        locations = [os.fspath(s) for s in source]
+    return LazyFrame(_ooc.scan_parquet(locations))
+
+
+def sql(query: str, **tables: Any) -> LazyFrame:
+    """A lazy SQL query. ``tables`` maps each table name used in the query to a path (file,
+    directory or glob), a ``LazyFrame`` or a ``DataFrame``. Paths can also be written in the
+    query itself: ``FROM 'data/*.parquet'``.
+
+    Example:
+        >>> import ooc, pyarrow as pa
+        >>> t = ooc.from_arrow(pa.table({"a": [1, 2, 3]}))
+        >>> ooc.sql("SELECT sum(a) AS s FROM t WHERE a > 1", t=t).collect().rows()
+        [(5,)]
+    """
+    resolved: Dict[str, Any] = {}
+    for name, value in tables.items():
+        if isinstance(value, LazyFrame):
+            resolved[name] = value._lf
+        elif isinstance(value, DataFrame):
+            resolved[name] = value._df.lazy()
+        elif isinstance(value, (str, os.PathLike)):
+            resolved[name] = os.fspath(value)
+        elif hasattr(value, "__arrow_c_stream__") or _is_pandas(value):
+            resolved[name] = from_arrow(value)._df.lazy()
+        else:
+            raise TypeError(
+                f"table {name!r} must be a path, a LazyFrame or Arrow data, not {type(value).__name__}"
+            )
+    return LazyFrame(_ooc.sql(query, resolved))
+
+
+def _is_pandas(obj: Any) -> bool:
+    return type(obj).__module__.startswith("pandas") and hasattr(obj, "to_numpy")
+
+
+def from_arrow(data: Any) -> DataFrame:
+    """A frame over Arrow data: anything with ``__arrow_c_stream__`` (pyarrow tables and
+    record batches, Polars frames, DuckDB results, ooc frames) is shared without copying;
+    a pandas DataFrame or a dict of columns is converted through pyarrow first.
+
+    Example:
+        >>> import ooc, pyarrow as pa
+        >>> ooc.from_arrow(pa.table({"a": [1, 2]})).shape
+        (2, 1)
+    """
+    if not hasattr(data, "__arrow_c_stream__"):
+        import pyarrow as pa
+
+        if _is_pandas(data):
+            data = pa.Table.from_pandas(data, preserve_index=False)
+        elif isinstance(data, dict):
+            data = pa.table(data)
+        elif isinstance(data, pa.RecordBatchReader):
+            data = data.read_all()
+        else:
+            raise TypeError(
+                f"from_arrow() needs Arrow data (an object with __arrow_c_stream__), a pandas "
+                f"DataFrame or a dict of columns, not {type(data).__name__}"
+            )
+    return DataFrame(_ooc.from_arrow(data))
+
+

@@ -1,0 +1,466 @@
+//! `PyExpr`: a logical expression of the engine, built from Python.
+//!
+//! The Python `ooc.Expr` class wraps one of these and maps operators and methods
+//! (`col("a") + 1`, `.sum()`, `.str.contains(...)`) to the constructors here. Names follow the
+//! dataframe convention: an expression is named after its alias, else after the first column
+//! it reads, else `literal`.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, TimeUnit, DECIMAL128_MAX_PRECISION};
+use ooc_engine::logical::expr::{
+    AggregateFunction, BinaryOp, Column, DatePart, Expr, ScalarFunction,
+};
+use ooc_engine::logical::scalar::ScalarValue;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::errors::IntoPyResult;
+
+/// A logical expression.
+#[pyclass(name = "PyExpr", module = "ooc._ooc", frozen)]
+#[derive(Clone)]
+pub struct PyExpr {
+    pub(crate) expr: Expr,
+}
+
+impl From<Expr> for PyExpr {
+    fn from(expr: Expr) -> Self {
+        Self { expr }
+    }
+}
+
+fn function(func: ScalarFunction, args: Vec<Expr>) -> Expr {
+    Expr::Function { func, args }
+}
+
+fn aggregate(func: AggregateFunction, arg: Option<Expr>, distinct: bool) -> Expr {
+    Expr::Aggregate {
+        func,
+        args: arg.into_iter().collect(),
+        distinct,
+    }
+}
+
+fn binary_op(op: &str) -> PyResult<BinaryOp> {
+    Ok(match op {
+        "+" => BinaryOp::Plus,
+        "-" => BinaryOp::Minus,
+        "*" => BinaryOp::Multiply,
+        "/" => BinaryOp::Divide,
+        "%" => BinaryOp::Modulo,
+        "==" => BinaryOp::Eq,
+        "!=" => BinaryOp::NotEq,
+        "<" => BinaryOp::Lt,
+        "<=" => BinaryOp::LtEq,
+        ">" => BinaryOp::Gt,
+        ">=" => BinaryOp::GtEq,
+        "&" => BinaryOp::And,
+        "|" => BinaryOp::Or,
+        other => return Err(PyValueError::new_err(format!("unknown operator {other}"))),
+    })
+}
+
+/// Parse a dtype name as the Python package spells it (`int64`, `decimal(15,2)`, ...).
+pub(crate) fn parse_dtype(name: &str) -> PyResult<DataType> {
+    let lower = name.trim().to_lowercase().replace(' ', "");
+    Ok(match lower.as_str() {
+        "bool" | "boolean" => DataType::Boolean,
+        "int8" => DataType::Int8,
+        "int16" => DataType::Int16,
+        "int32" => DataType::Int32,
+        "int64" => DataType::Int64,
+        "uint8" => DataType::UInt8,
+        "uint16" => DataType::UInt16,
+        "uint32" => DataType::UInt32,
+        "uint64" => DataType::UInt64,
+        "float32" => DataType::Float32,
+        "float64" => DataType::Float64,
+        "str" | "string" | "utf8" => DataType::Utf8,
+        "date" => DataType::Date32,
+        "datetime" | "datetime[us]" => DataType::Timestamp(TimeUnit::Microsecond, None),
+        "datetime[ms]" => DataType::Timestamp(TimeUnit::Millisecond, None),
+        "datetime[ns]" => DataType::Timestamp(TimeUnit::Nanosecond, None),
+        other => {
+            if let Some(inner) = other
+                .strip_prefix("decimal(")
+                .and_then(|s| s.strip_suffix(')'))
+            {
+                let (p, s) = inner.split_once(',').unwrap_or((inner, "0"));
+                let p: u8 = p.parse().map_err(|_| bad_dtype(name))?;
+                let s: i8 = s.parse().map_err(|_| bad_dtype(name))?;
+                if p == 0 || p > DECIMAL128_MAX_PRECISION || s < 0 || s as u8 > p {
+                    return Err(bad_dtype(name));
+                }
+                DataType::Decimal128(p, s)
+            } else {
+                return Err(bad_dtype(name));
+            }
+        }
+    })
+}
+
+fn bad_dtype(name: &str) -> PyErr {
+    PyValueError::new_err(format!(
+        "unknown dtype '{name}' (expected Boolean, Int8..Int64, UInt8..UInt64, Float32, \
+         Float64, String, Date, Datetime or Decimal(precision, scale))"
+    ))
+}
+
+/// The dtype name of an Arrow type, as the Python package spells it.
+pub(crate) fn dtype_name(t: &DataType) -> String {
+    match t {
+        DataType::Boolean => "Boolean".into(),
+        DataType::Int8 => "Int8".into(),
+        DataType::Int16 => "Int16".into(),
+        DataType::Int32 => "Int32".into(),
+        DataType::Int64 => "Int64".into(),
+        DataType::UInt8 => "UInt8".into(),
+        DataType::UInt16 => "UInt16".into(),
+        DataType::UInt32 => "UInt32".into(),
+        DataType::UInt64 => "UInt64".into(),
+        DataType::Float32 => "Float32".into(),
+        DataType::Float64 => "Float64".into(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "String".into(),
+        DataType::Date32 | DataType::Date64 => "Date".into(),
+        DataType::Timestamp(unit, _) => {
+            let unit = match unit {
+                TimeUnit::Second => "s",
+                TimeUnit::Millisecond => "ms",
+                TimeUnit::Microsecond => "us",
+                TimeUnit::Nanosecond => "ns",
+            };
+            format!("Datetime({unit})")
+        }
+        DataType::Decimal128(p, s) => format!("Decimal({p}, {s})"),
+        DataType::Null => "Null".into(),
+        other => other.to_string(),
+    }
+}
+
+/// A decimal literal from its text (`"12.50"`, `"-3"`, `"1E+2"` is rejected).
+fn decimal_literal(text: &str) -> PyResult<ScalarValue> {
+    let t = text.trim();
+    let (negative, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() && frac.is_empty()
+        || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit())
+    {
+        return Err(PyValueError::new_err(format!(
+            "cannot use Decimal('{text}') as a literal (special values and exponents are not supported)"
+        )));
+    }
+    let all: String = format!("{int}{frac}");
+    let trimmed = all.trim_start_matches('0');
+    let precision = trimmed.len().max(frac.len()).max(1);
+    if precision > DECIMAL128_MAX_PRECISION as usize {
+        return Err(PyValueError::new_err(format!(
+            "Decimal('{text}') has more than {DECIMAL128_MAX_PRECISION} digits"
+        )));
+    }
+    let mut value: i128 = if trimmed.is_empty() {
+        0
+    } else {
+        trimmed
+            .parse()
+            .map_err(|_| PyValueError::new_err(format!("invalid decimal '{text}'")))?
+    };
+    if negative {
+        value = -value;
+    }
+    ScalarValue::decimal128(value, precision as u8, frac.len() as i8).py()
+}
+
+/// A literal from a Python value the package has already classified (`kind`).
+#[pyfunction]
+fn lit(kind: &str, value: &Bound<'_, PyAny>) -> PyResult<PyExpr> {
+    let scalar = match kind {
+        "null" => ScalarValue::null(&DataType::Null),
+        "bool" => ScalarValue::boolean(value.extract()?),
+        "int" => match value.extract::<i64>() {
+            Ok(v) => ScalarValue::int64(v),
+            Err(_) => {
+                let text: String = value.str()?.extract()?;
+                decimal_literal(&text)?
+            }
+        },
+        "float" => ScalarValue::float64(value.extract()?),
+        "str" => ScalarValue::utf8(&value.extract::<String>()?),
+        "date" => ScalarValue::date32(value.extract()?),
+        "datetime" => {
+            let micros: i64 = value.extract()?;
+            let array: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![micros]));
+            ScalarValue::from_array(array)
+        }
+        "decimal" => decimal_literal(&value.extract::<String>()?)?,
+        other => {
+            return Err(PyTypeError::new_err(format!(
+                "cannot use a value of kind {other} as a literal"
+            )))
+        }
+    };
+    Ok(Expr::Literal(scalar).into())
+}
+
+/// A column reference (the name is used as is: dots are part of it).
+#[pyfunction]
+fn col(name: &str) -> PyExpr {
+    Expr::Column(Column::new(name)).into()
+}
+
+/// `count(*)`: the number of rows.
+#[pyfunction]
+fn count_rows() -> PyExpr {
+    aggregate(AggregateFunction::Count, None, false).into()
+}
+
+/// `CASE WHEN c1 THEN v1 ... ELSE otherwise END`.
+#[pyfunction]
+#[pyo3(signature = (conditions, values, otherwise=None))]
+fn when_then(
+    conditions: Vec<PyRef<'_, PyExpr>>,
+    values: Vec<PyRef<'_, PyExpr>>,
+    otherwise: Option<PyRef<'_, PyExpr>>,
+) -> PyExpr {
+    Expr::Case {
+        operand: None,
+        when_then: conditions
+            .iter()
+            .zip(values.iter())
+            .map(|(c, v)| (c.expr.clone(), v.expr.clone()))
+            .collect(),
+        otherwise: otherwise.map(|o| Box::new(o.expr.clone())),
+    }
+    .into()
+}
+
+/// The engine's text for a date part, as the Python `.dt` namespace names it.
+fn date_part(name: &str) -> PyResult<DatePart> {
+    Ok(match name {
+        "year" => DatePart::Year,
+        "quarter" => DatePart::Quarter,
+        "month" => DatePart::Month,
+        "week" => DatePart::Week,
+        "day" => DatePart::Day,
+        "weekday" => DatePart::DayOfWeek,
+        "ordinal_day" => DatePart::DayOfYear,
+        "hour" => DatePart::Hour,
+        "minute" => DatePart::Minute,
+        "second" => DatePart::Second,
+        other => return Err(PyValueError::new_err(format!("unknown date part {other}"))),
+    })
+}
+
+#[pymethods]
+impl PyExpr {
+    fn binary(&self, op: &str, other: PyRef<'_, PyExpr>) -> PyResult<PyExpr> {
+        Ok(self
+            .expr
+            .clone()
+            .binary(binary_op(op)?, other.expr.clone())
+            .into())
+    }
+
+    fn not_(&self) -> PyExpr {
+        Expr::Not(Box::new(self.expr.clone())).into()
+    }
+
+    fn neg(&self) -> PyExpr {
+        Expr::Negative(Box::new(self.expr.clone())).into()
+    }
+
+    fn alias(&self, name: &str) -> PyExpr {
+        self.expr.clone().alias(name).into()
+    }
+
+    fn cast(&self, dtype: &str) -> PyResult<PyExpr> {
+        Ok(Expr::Cast {
+            expr: Box::new(self.expr.clone()),
+            to: parse_dtype(dtype)?,
+        }
+        .into())
+    }
+
+    fn is_null(&self) -> PyExpr {
+        self.expr.clone().is_null().into()
+    }
+
+    fn is_not_null(&self) -> PyExpr {
+        self.expr.clone().is_not_null().into()
+    }
+
+    fn is_in(&self, values: Vec<PyRef<'_, PyExpr>>) -> PyExpr {
+        let list = values.iter().map(|v| v.expr.clone()).collect();
+        self.expr.clone().in_list(list, false).into()
+    }
+
+    /// `low <= self <= high` with the bounds' inclusion given by `closed`.
+    fn is_between(
+        &self,
+        low: PyRef<'_, PyExpr>,
+        high: PyRef<'_, PyExpr>,
+        closed: &str,
+    ) -> PyResult<PyExpr> {
+        let e = self.expr.clone();
+        let (l, h) = (low.expr.clone(), high.expr.clone());
+        Ok(match closed {
+            "both" => e.between(l, h),
+            "left" => e.clone().gt_eq(l).and(e.lt(h)),
+            "right" => e.clone().gt(l).and(e.lt_eq(h)),
+            "none" => e.clone().gt(l).and(e.lt(h)),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "closed must be 'both', 'left', 'right' or 'none', not '{other}'"
+                )))
+            }
+        }
+        .into())
+    }
+
+    fn fill_null(&self, value: PyRef<'_, PyExpr>) -> PyExpr {
+        function(
+            ScalarFunction::Coalesce,
+            vec![self.expr.clone(), value.expr.clone()],
+        )
+        .into()
+    }
+
+    fn like(&self, pattern: &str, negated: bool, case_insensitive: bool) -> PyExpr {
+        Expr::Like {
+            expr: Box::new(self.expr.clone()),
+            pattern: Box::new(Expr::Literal(ScalarValue::utf8(pattern))),
+            negated,
+            case_insensitive,
+        }
+        .into()
+    }
+
+    /// An aggregate of this expression: sum, mean, min, max, count, n_unique, first, last.
+    fn agg(&self, func: &str) -> PyResult<PyExpr> {
+        let e = self.expr.clone();
+        let simple = |f| aggregate(f, Some(e.clone()), false);
+        Ok(match func {
+            "sum" => simple(AggregateFunction::Sum),
+            "mean" => simple(AggregateFunction::Avg),
+            "min" => simple(AggregateFunction::Min),
+            "max" => simple(AggregateFunction::Max),
+            "count" => simple(AggregateFunction::Count),
+            "first" => simple(AggregateFunction::First),
+            "last" => simple(AggregateFunction::Last),
+            "n_unique" => {
+                // Distinct values, NULL counted as one value when present (as dataframe
+                // libraries count it; SQL's count(DISTINCT) leaves NULL out).
+                let distinct = aggregate(AggregateFunction::Count, Some(e.clone()), true);
+                let has_null = aggregate(AggregateFunction::Count, None, false)
+                    .gt(simple(AggregateFunction::Count));
+                let one_if_null = Expr::Case {
+                    operand: None,
+                    when_then: vec![(has_null, Expr::Literal(ScalarValue::int64(1)))],
+                    otherwise: Some(Box::new(Expr::Literal(ScalarValue::int64(0)))),
+                };
+                distinct + one_if_null
+            }
+            other => return Err(PyValueError::new_err(format!("unknown aggregate {other}"))),
+        }
+        .into())
+    }
+
+    /// A string function: contains, regex, starts_with, ends_with, upper, lower, len, slice.
+    #[pyo3(signature = (name, args))]
+    fn str_fn(&self, name: &str, args: Vec<PyRef<'_, PyExpr>>) -> PyResult<PyExpr> {
+        let mut all = vec![self.expr.clone()];
+        all.extend(args.iter().map(|a| a.expr.clone()));
+        let func = match name {
+            "contains" => ScalarFunction::Contains,
+            "regex" => ScalarFunction::RegexpMatches,
+            "starts_with" => ScalarFunction::StartsWith,
+            "ends_with" => ScalarFunction::EndsWith,
+            "upper" => ScalarFunction::Upper,
+            "lower" => ScalarFunction::Lower,
+            "len" => ScalarFunction::Length,
+            "slice" => ScalarFunction::Substring,
+            "strip" => ScalarFunction::Trim,
+            "lstrip" => ScalarFunction::LTrim,
+            "rstrip" => ScalarFunction::RTrim,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown string function {other}"
+                )))
+            }
+        };
+        Ok(function(func, all).into())
+    }
+
+    fn dt_part(&self, part: &str) -> PyResult<PyExpr> {
+        Ok(function(
+            ScalarFunction::Extract(date_part(part)?),
+            vec![self.expr.clone()],
+        )
+        .into())
+    }
+
+    fn abs(&self) -> PyExpr {
+        function(ScalarFunction::Abs, vec![self.expr.clone()]).into()
+    }
+
+    fn round(&self, decimals: i64) -> PyExpr {
+        function(
+            ScalarFunction::Round,
+            vec![
+                self.expr.clone(),
+                Expr::Literal(ScalarValue::int64(decimals)),
+            ],
+        )
+        .into()
+    }
+
+    /// The output name: the alias, else the first column read, else `literal`.
+    fn output_name(&self) -> String {
+        output_name(&self.expr)
+    }
+
+    fn is_aggregate(&self) -> bool {
+        self.expr.contains_aggregate()
+    }
+
+    fn __repr__(&self) -> String {
+        self.expr.to_string()
+    }
+}
+
+/// The dataframe naming rule (see the module docs).
+pub(crate) fn output_name(expr: &Expr) -> String {
+    if let Expr::Alias { name, .. } = expr {
+        return name.clone();
+    }
+    let mut first: Option<String> = None;
+    expr.walk(&mut |n| {
+        if first.is_none() {
+            if let Expr::Column(c) = n {
+                first = Some(c.name.clone());
+            }
+        }
+    });
+    first.unwrap_or_else(|| "literal".to_string())
+}
+
+/// The expression named by the dataframe rule (an alias is added unless it is a bare column).
+pub(crate) fn named(expr: &Expr) -> Expr {
+    match expr {
+        Expr::Alias { .. } | Expr::Column(_) => expr.clone(),
+        other => other.clone().alias(output_name(other)),
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyExpr>()?;
+    m.add_function(wrap_pyfunction!(col, m)?)?;
+    m.add_function(wrap_pyfunction!(lit, m)?)?;
+    m.add_function(wrap_pyfunction!(count_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(when_then, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,479 @@
+//! `PyLazyFrame` (a lazy query: the engine's dataframe builder), `PyDataFrame` (a collected
+//! result that other libraries read through the Arrow PyCapsule interface) and `PyBatchIter`
+//! (a running query handing out batches), plus the module's entry points `scan_parquet`,
+//! `sql` and `from_arrow`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use ooc_engine::logical::expr::Expr;
+use ooc_engine::logical::expr_fn;
+use ooc_engine::sink::{format_table, OutputFormat};
+use ooc_engine::{DataFrame, JoinType, Session, SessionConfig, SortKey};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyCapsule, PyDict};
+
+use crate::arrow_ffi::{self, ArrowBatch};
+use crate::config;
+use crate::errors::IntoPyResult;
+use crate::expr::{dtype_name, named, PyExpr};
+use crate::run::{QueryStats, Running, Work};
+
+/// A session for building plans. Settings are applied when a query runs, not here.
+fn session() -> Session {
+    Session::new(SessionConfig::default().with_memory_limit(None))
+}
+
+fn exprs(list: &[PyRef<'_, PyExpr>]) -> Vec<Expr> {
+    list.iter().map(|e| named(&e.expr)).collect()
+}
+
+/// A lazy query.
+#[pyclass(name = "PyLazyFrame", module = "ooc._ooc", frozen)]
+#[derive(Clone)]
+pub(crate) struct PyLazyFrame {
+    pub(crate) frame: DataFrame,
+}
+
+impl PyLazyFrame {
+    fn with(&self, frame: DataFrame) -> Self {
+        let _ = self;
+        Self { frame }
+    }
+
+    /// The frame with the current settings, ready to run.
+    fn runnable(&self) -> DataFrame {
+        self.frame.clone().with_config(config::current())
+    }
+}
+
+#[pymethods]
+impl PyLazyFrame {
+    fn select(&self, exprs_: Vec<PyRef<'_, PyExpr>>) -> PyResult<Self> {
+        let list = exprs(&exprs_);
+        let aggregated = list.iter().filter(|e| e.contains_aggregate()).count();
+        let frame = self.frame.clone();
+        let out = if aggregated == 0 {
+            frame.select(list)
+        } else if aggregated == list.len() {
+            // Only aggregates: one row for the whole input.
+            frame.group_by(vec![], list)
+        } else {
+            return Err(PyValueError::new_err(
+                "select() mixes aggregates with per-row expressions; use group_by().agg() or \
+                 aggregate every expression",
+            ));
+        };
+        Ok(self.with(out.py()?))
+    }
+
+    fn with_columns(&self, exprs_: Vec<PyRef<'_, PyExpr>>) -> PyResult<Self> {
+        let list = exprs(&exprs_);
+        if list.iter().any(Expr::contains_aggregate) {
+            return Err(PyValueError::new_err(
+                "with_columns() does not take aggregates (they would need a window); use \
+                 group_by().agg() and join the result",
+            ));
+        }
+        Ok(self.with(self.frame.clone().with_columns(list).py()?))
+    }
+
+    fn filter(&self, predicate: PyRef<'_, PyExpr>) -> PyResult<Self> {
+        if predicate.expr.contains_aggregate() {
+            return Err(PyValueError::new_err(
+                "filter() does not take aggregates; filter the result of group_by().agg()",
+            ));
+        }
+        Ok(self.with(self.frame.clone().filter(predicate.expr.clone()).py()?))
+    }
+
+    fn group_by_agg(
+        &self,
+        keys: Vec<PyRef<'_, PyExpr>>,
+        aggs: Vec<PyRef<'_, PyExpr>>,
+    ) -> PyResult<Self> {
+        let keys = exprs(&keys);
+        let aggs = exprs(&aggs);
+        if let Some(e) = aggs.iter().find(|e| !e.contains_aggregate()) {
+            return Err(PyValueError::new_err(format!(
+                "agg() expects aggregate expressions such as col('x').sum(); '{}' is not one \
+                 (dataframe libraries would build a list per group, which ooc does not support)",
+                crate::expr::output_name(e)
+            )));
+        }
+        Ok(self.with(self.frame.clone().group_by(keys, aggs).py()?))
+    }
+
+    fn sort(
+        &self,
+        by: Vec<PyRef<'_, PyExpr>>,
+        descending: Vec<bool>,
+        nulls_last: Vec<bool>,
+    ) -> PyResult<Self> {
+        let keys = by
+            .iter()
+            .enumerate()
+            .map(|(i, e)| SortKey {
+                expr: e.expr.clone().unalias(),
+                ascending: !descending.get(i).copied().unwrap_or(false),
+                nulls_first: !nulls_last.get(i).copied().unwrap_or(false),
+            })
+            .collect();
+        Ok(self.with(self.frame.clone().sort(keys).py()?))
+    }
+
+    #[pyo3(signature = (offset, length=None))]
+    fn slice(&self, offset: usize, length: Option<usize>) -> PyResult<Self> {
+        Ok(self.with(self.frame.clone().limit(offset, length).py()?))
+    }
+
+    #[pyo3(signature = (subset=None, keep="any"))]
+    fn unique(&self, subset: Option<Vec<String>>, keep: &str) -> PyResult<Self> {
+        let frame = self.frame.clone();
+        let Some(subset) = subset else {
+            return Ok(self.with(frame.distinct().py()?));
+        };
+        let pick: fn(Expr) -> Expr = match keep {
+            "any" | "first" => expr_fn::first,
+            "last" => expr_fn::last,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "keep must be 'any', 'first' or 'last', not '{other}'"
+                )))
+            }
+        };
+        let schema = frame.schema();
+        for name in &subset {
+            if schema.index_of(name).is_err() {
+                let valid: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+                return Err(crate::errors::to_py_err(
+                    ooc_engine::EngineError::ColumnNotFound {
+                        name: name.clone(),
+                        valid,
+                        suggestion: None,
+                    },
+                ));
+            }
+        }
+        let keys: Vec<Expr> = subset.iter().map(|n| Expr::col(n.clone())).collect();
+        let others: Vec<Expr> = schema
+            .fields()
+            .iter()
+            .filter(|f| !subset.contains(f.name()))
+            .map(|f| pick(Expr::col(f.name().clone())).alias(f.name().clone()))
+            .collect();
+        let grouped = frame.group_by(keys, others).py()?;
+        // Back to the input's column order.
+        let order: Vec<Expr> = schema
+            .fields()
+            .iter()
+            .map(|f| Expr::col(f.name().clone()))
+            .collect();
+        Ok(self.with(grouped.select(order).py()?))
+    }
+
+    fn rename(&self, pairs: Vec<(String, String)>) -> PyResult<Self> {
+        Ok(self.with(self.frame.clone().rename(&pairs).py()?))
+    }
+
+    fn drop(&self, names: Vec<String>) -> PyResult<Self> {
+        Ok(self.with(self.frame.clone().drop_columns(&names).py()?))
+    }
+
+    fn join(
+        &self,
+        other: PyRef<'_, PyLazyFrame>,
+        how: &str,
+        left_on: Vec<PyRef<'_, PyExpr>>,
+        right_on: Vec<PyRef<'_, PyExpr>>,
+        suffix: &str,
+    ) -> PyResult<Self> {
+        let join_type = match how {
+            "inner" | "cross" => JoinType::Inner,
+            "left" => JoinType::Left,
+            "right" => JoinType::Right,
+            "full" | "outer" => JoinType::Full,
+            "semi" => JoinType::Semi,
+            "anti" => JoinType::Anti,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "how must be 'inner', 'left', 'right', 'full', 'semi', 'anti' or 'cross', \
+                     not '{other}'"
+                )))
+            }
+        };
+        let left_on = left_on.iter().map(|e| e.expr.clone().unalias()).collect();
+        let right_on = right_on.iter().map(|e| e.expr.clone().unalias()).collect();
+        let frame = self
+            .frame
+            .clone()
+            .join(other.frame.clone(), join_type, left_on, right_on, suffix)
+            .py()?;
+        Ok(self.with(frame))
+    }
+
+    /// `[(name, dtype name)]` of the output.
+    fn schema(&self) -> Vec<(String, String)> {
+        self.frame
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), dtype_name(f.data_type())))
+            .collect()
+    }
+
+    fn arrow_schema<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
+        arrow_ffi::schema_capsule(py, &self.frame.schema())
+    }
+
+    /// The physical plan (with `analyze`: run it and add the measurements).
+    #[pyo3(signature = (analyze=false, optimized=true))]
+    fn explain(&self, py: Python<'_>, analyze: bool, optimized: bool) -> PyResult<String> {
+        if !optimized {
+            return Ok(self.frame.logical_plan().display_indent());
+        }
+        if !analyze {
+            let frame = self.runnable();
+            return py.detach(|| frame.explain(false)).py();
+        }
+        let mut running = Running::start(py, self.runnable(), Work::Stream)?;
+        let mut rows = 0;
+        while let Some(batch) = running.next(py)? {
+            rows += batch.num_rows();
+        }
+        let report = running.stats().map(QueryStats::report).unwrap_or_default();
+        Ok(format!("{report}\noutput rows: {rows}\n"))
+    }
+
+    fn collect(&self, py: Python<'_>) -> PyResult<PyDataFrame> {
+        let mut running = Running::start(py, self.runnable(), Work::Stream)?;
+        let mut batches = Vec::new();
+        while let Some(batch) = running.next(py)? {
+            if batch.num_rows() > 0 {
+                batches.push(batch);
+            }
+        }
+        Ok(PyDataFrame {
+            schema: running.schema(),
+            batches,
+            stats: running.stats().cloned(),
+        })
+    }
+
+    fn execute(&self, py: Python<'_>) -> PyResult<PyBatchIter> {
+        Ok(PyBatchIter {
+            running: std::sync::Mutex::new(Running::start(py, self.runnable(), Work::Stream)?),
+        })
+    }
+
+    /// Write the result to `path` in `format` (csv, parquet, json, ndjson) atomically.
+    fn sink<'py>(
+        &self,
+        py: Python<'py>,
+        path: PathBuf,
+        format: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let format: OutputFormat = format.parse().map_err(PyValueError::new_err)?;
+        if format == OutputFormat::Table {
+            return Err(PyValueError::new_err(
+                "sink formats: csv, json, ndjson, parquet",
+            ));
+        }
+        let mut running = Running::start(py, self.runnable(), Work::Sink { path, format })?;
+        running.finish(py)?;
+        match running.stats() {
+            Some(stats) => stats.to_dict(py),
+            None => Ok(PyDict::new(py)),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<LazyFrame {}>",
+            self.schema()
+                .iter()
+                .map(|(n, t)| format!("{n}: {t}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+/// A collected result. Other libraries read it through `__arrow_c_stream__` without a copy.
+#[pyclass(name = "PyDataFrame", module = "ooc._ooc", frozen)]
+pub(crate) struct PyDataFrame {
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    stats: Option<QueryStats>,
+}
+
+#[pymethods]
+impl PyDataFrame {
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        // Producers may ignore the requested schema; consumers cast if they need to.
+        let _ = requested_schema;
+        arrow_ffi::stream_capsule(py, Arc::clone(&self.schema), self.batches.clone())
+    }
+
+    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
+        arrow_ffi::schema_capsule(py, &self.schema)
+    }
+
+    #[getter]
+    fn num_rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+
+    #[getter]
+    fn nbytes(&self) -> usize {
+        arrow_ffi::batches_bytes(&self.batches)
+    }
+
+    fn schema(&self) -> Vec<(String, String)> {
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), dtype_name(f.data_type())))
+            .collect()
+    }
+
+    fn batches(&self) -> Vec<ArrowBatch> {
+        self.batches
+            .iter()
+            .map(|b| ArrowBatch { batch: b.clone() })
+            .collect()
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        self.stats.as_ref().map(|s| s.to_dict(py)).transpose()
+    }
+
+    fn lazy(&self) -> PyResult<PyLazyFrame> {
+        let frame = session()
+            .read_batches("df", Arc::clone(&self.schema), self.batches.clone())
+            .py()?;
+        Ok(PyLazyFrame { frame })
+    }
+
+    /// The first `max_rows` rows as an aligned text table.
+    fn format(&self, max_rows: usize) -> PyResult<String> {
+        let mut shown = Vec::new();
+        let mut left = max_rows;
+        for batch in &self.batches {
+            if left == 0 {
+                break;
+            }
+            let take = left.min(batch.num_rows());
+            shown.push(batch.slice(0, take));
+            left -= take;
+        }
+        if shown.is_empty() {
+            shown.push(RecordBatch::new_empty(Arc::clone(&self.schema)));
+        }
+        format_table(&shown, self.num_rows()).py()
+    }
+}
+
+/// A running query handing out its batches (`LazyFrame.iter_batches()`).
+#[pyclass(name = "PyBatchIter", module = "ooc._ooc")]
+pub(crate) struct PyBatchIter {
+    running: std::sync::Mutex<Running>,
+}
+
+#[pymethods]
+impl PyBatchIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<ArrowBatch>> {
+        // Never block on the lock while holding the GIL: the holder needs the GIL to finish.
+        let mut running = self.running.try_lock().map_err(|_| {
+            pyo3::exceptions::PyRuntimeError::new_err(
+                "this batch iterator is being read by another thread",
+            )
+        })?;
+        Ok(running.next(py)?.map(|batch| ArrowBatch { batch }))
+    }
+
+    fn schema<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        arrow_ffi::schema_capsule(py, &running.schema())
+    }
+
+    /// Stop the query now (also happens when the iterator is garbage-collected).
+    fn close(&self, py: Python<'_>) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.cancel(py);
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.stats().map(|s| s.to_dict(py)).transpose()
+    }
+}
+
+/// A lazy scan of Parquet files (paths, globs or directories).
+#[pyfunction]
+fn scan_parquet(py: Python<'_>, locations: Vec<String>) -> PyResult<PyLazyFrame> {
+    if locations.is_empty() {
+        return Err(PyValueError::new_err(
+            "scan_parquet() needs at least one path",
+        ));
+    }
+    let frame = py.detach(|| session().scan_parquet_many(&locations)).py()?;
+    Ok(PyLazyFrame { frame })
+}
+
+/// A lazy SQL query; `tables` maps names to paths or lazy frames.
+#[pyfunction]
+fn sql(py: Python<'_>, query: &str, tables: &Bound<'_, PyDict>) -> PyResult<PyLazyFrame> {
+    let session = session();
+    for (name, value) in tables.iter() {
+        let name: String = name.extract()?;
+        if let Ok(frame) = value.cast::<PyLazyFrame>() {
+            session.register_view(&name, &frame.get().frame);
+        } else if let Ok(location) = value.extract::<String>() {
+            py.detach(|| session.register_parquet(&name, &location))
+                .py()?;
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "table '{name}' must be a path or a LazyFrame, not {}",
+                value.get_type().name()?
+            )));
+        }
+    }
+    let frame = py.detach(|| session.sql(query)).py()?;
+    Ok(PyLazyFrame { frame })
+}
+
+/// A collected frame over the batches of an object with `__arrow_c_stream__` (shared).
+#[pyfunction]
+fn from_arrow(obj: &Bound<'_, PyAny>) -> PyResult<PyDataFrame> {
+    let (schema, batches) = arrow_ffi::import_stream(obj)?;
+    let batches = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
+    Ok(PyDataFrame {
+        schema,
+        batches,
+        stats: None,
+    })
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyLazyFrame>()?;
+    m.add_class::<PyDataFrame>()?;
+    m.add_class::<PyBatchIter>()?;
+    m.add_class::<ArrowBatch>()?;
+    m.add_function(wrap_pyfunction!(scan_parquet, m)?)?;
+    m.add_function(wrap_pyfunction!(sql, m)?)?;
+    m.add_function(wrap_pyfunction!(from_arrow, m)?)?;
+    Ok(())
+}

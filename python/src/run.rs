@@ -1,0 +1,287 @@
+//! Running a query from Python: the engine works on a worker thread while the calling thread,
+//! with the GIL released, waits for its batches in short slices and checks for signals between
+//! them. Ctrl-C (or any signal handler that raises) sets the query's cancel flag, waits for the
+//! worker to stop (its operators free their memory and remove their spill files on the way
+//! out) and re-raises the `KeyboardInterrupt`.
+//!
+//! Batches pass through a channel of capacity two, so a consumer that iterates slowly holds the
+//! engine back instead of letting results pile up in memory.
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use ooc_engine::physical::ExecutionPlan;
+use ooc_engine::sink::{write_batches, AtomicFile, OutputFormat, WriteOptions};
+use ooc_engine::{peak_rss_bytes, DataFrame, EngineError, QueryStream};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::errors::{to_py_err, IntoPyResult};
+
+/// How often the waiting thread wakes up to check for Ctrl-C.
+const SIGNAL_CHECK: Duration = Duration::from_millis(50);
+
+/// Measurements of one finished query.
+#[derive(Clone, Debug)]
+pub(crate) struct QueryStats {
+    rows: usize,
+    wall: Duration,
+    bytes_read: u64,
+    peak_reserved: usize,
+    peak_spill_bytes: u64,
+    peak_rss: Option<u64>,
+    report: String,
+    operators: Vec<OperatorStats>,
+}
+
+#[derive(Clone, Debug)]
+struct OperatorStats {
+    depth: usize,
+    name: String,
+    details: String,
+    rows: u64,
+    time: Duration,
+    peak_bytes: u64,
+    spills: u64,
+    spilled_bytes: u64,
+}
+
+impl QueryStats {
+    fn of(stream: &QueryStream, rows: usize) -> Self {
+        let mut operators = Vec::new();
+        collect_operators(stream.plan(), 0, &mut operators);
+        Self {
+            rows,
+            wall: stream.elapsed(),
+            bytes_read: stream.bytes_read(),
+            peak_reserved: stream.peak_reserved(),
+            peak_spill_bytes: stream.peak_spill_bytes(),
+            peak_rss: peak_rss_bytes(),
+            report: stream.report(),
+            operators,
+        }
+    }
+
+    /// The report text: the plan with per-operator metrics and the query's totals.
+    pub(crate) fn report(&self) -> &str {
+        &self.report
+    }
+
+    /// The figures as a dict (what `DataFrame.stats` returns).
+    pub(crate) fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        out.set_item("rows", self.rows)?;
+        out.set_item("wall_seconds", self.wall.as_secs_f64())?;
+        out.set_item("bytes_read", self.bytes_read)?;
+        out.set_item("peak_reserved_bytes", self.peak_reserved)?;
+        out.set_item("peak_spill_bytes", self.peak_spill_bytes)?;
+        out.set_item("peak_rss_bytes", self.peak_rss)?;
+        let operators = PyList::empty(py);
+        for op in &self.operators {
+            let d = PyDict::new(py);
+            d.set_item("depth", op.depth)?;
+            d.set_item("operator", &op.name)?;
+            d.set_item("details", &op.details)?;
+            d.set_item("rows", op.rows)?;
+            d.set_item("seconds", op.time.as_secs_f64())?;
+            d.set_item("peak_bytes", op.peak_bytes)?;
+            d.set_item("spills", op.spills)?;
+            d.set_item("spilled_bytes", op.spilled_bytes)?;
+            operators.append(d)?;
+        }
+        out.set_item("operators", operators)?;
+        out.set_item("report", &self.report)?;
+        Ok(out)
+    }
+}
+
+fn collect_operators(plan: &Arc<dyn ExecutionPlan>, depth: usize, out: &mut Vec<OperatorStats>) {
+    let m = plan.metrics();
+    out.push(OperatorStats {
+        depth,
+        name: plan.name().to_string(),
+        details: plan.details(),
+        rows: m.rows_out(),
+        time: m.elapsed(),
+        peak_bytes: m.memory_peak(),
+        spills: m.spill_count(),
+        spilled_bytes: m.spilled_bytes(),
+    });
+    for child in plan.children() {
+        collect_operators(&child, depth + 1, out);
+    }
+}
+
+enum Message {
+    Batch(RecordBatch),
+    Done(Result<QueryStats, EngineError>),
+}
+
+/// What the worker does with the query's batches.
+pub(crate) enum Work {
+    /// Hand them to the caller one by one.
+    Stream,
+    /// Write them to `path` (through a temporary file renamed at the end).
+    Sink { path: PathBuf, format: OutputFormat },
+}
+
+/// A query running on a worker thread.
+pub(crate) struct Running {
+    schema: SchemaRef,
+    receiver: Option<Receiver<Message>>,
+    cancel: Arc<AtomicBool>,
+    worker: Option<JoinHandle<()>>,
+    stats: Option<QueryStats>,
+}
+
+impl Running {
+    /// Plan `frame` and start it (planning reads Parquet footers, so it runs without the GIL).
+    pub(crate) fn start(py: Python<'_>, frame: DataFrame, work: Work) -> PyResult<Self> {
+        let stream = py.detach(|| frame.execute()).py()?;
+        let schema = stream.schema();
+        let cancel = stream.cancel_flag();
+        let (sender, receiver) = sync_channel(2);
+        let worker = std::thread::Builder::new()
+            .name("ooc-query".into())
+            .spawn(move || work_on(stream, work, sender))
+            .map_err(|e| to_py_err(EngineError::Internal(format!("cannot start a thread: {e}"))))?;
+        Ok(Self {
+            schema,
+            receiver: Some(receiver),
+            cancel,
+            worker: Some(worker),
+            stats: None,
+        })
+    }
+
+    pub(crate) fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    /// The statistics, once the query has finished.
+    pub(crate) fn stats(&self) -> Option<&QueryStats> {
+        self.stats.as_ref()
+    }
+
+    /// The next batch; `None` when the query has finished.
+    pub(crate) fn next(&mut self, py: Python<'_>) -> PyResult<Option<RecordBatch>> {
+        loop {
+            let Some(receiver) = self.receiver.take() else {
+                return Ok(None);
+            };
+            let (receiver, received) = py.detach(move || {
+                let received = receiver.recv_timeout(SIGNAL_CHECK);
+                (receiver, received)
+            });
+            self.receiver = Some(receiver);
+            match received {
+                Ok(Message::Batch(batch)) => return Ok(Some(batch)),
+                Ok(Message::Done(result)) => {
+                    self.receiver = None;
+                    self.join(py);
+                    match result {
+                        Ok(stats) => {
+                            self.stats = Some(stats);
+                            return Ok(None);
+                        }
+                        Err(e) => return Err(to_py_err(e)),
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(interrupt) = py.check_signals() {
+                        self.cancel(py);
+                        return Err(interrupt);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.receiver = None;
+                    self.join(py);
+                    return Err(to_py_err(EngineError::Internal(
+                        "the query's worker thread stopped without a result".into(),
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Run to the end, discarding batches (for `explain(analyze=True)` and sinks).
+    pub(crate) fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
+        while self.next(py)?.is_some() {}
+        Ok(())
+    }
+
+    /// Stop the query and wait until its worker has released everything.
+    pub(crate) fn cancel(&mut self, py: Python<'_>) {
+        self.cancel.store(true, Ordering::Relaxed);
+        self.receiver = None;
+        self.join(py);
+    }
+
+    fn join(&mut self, py: Python<'_>) {
+        if let Some(worker) = self.worker.take() {
+            // A panic was already turned into an error message by the worker.
+            py.detach(|| {
+                let _ = worker.join();
+            });
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Dropped before the end (an abandoned iterator): stop the producers. The worker
+        // notices the closed channel or the flag and cleans up on its own.
+        self.cancel.store(true, Ordering::Relaxed);
+        self.receiver = None;
+    }
+}
+
+fn work_on(mut stream: QueryStream, work: Work, sender: SyncSender<Message>) {
+    let result =
+        std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<QueryStats, EngineError> {
+            match work {
+                Work::Stream => {
+                    let mut rows = 0;
+                    for item in stream.by_ref() {
+                        let batch = item?;
+                        rows += batch.num_rows();
+                        if sender.send(Message::Batch(batch)).is_err() {
+                            return Err(EngineError::Cancelled);
+                        }
+                    }
+                    Ok(QueryStats::of(&stream, rows))
+                }
+                Work::Sink { path, format } => {
+                    let schema = stream.schema();
+                    let mut file = AtomicFile::create(&path)?;
+                    let rows = write_batches(
+                        schema,
+                        stream.by_ref(),
+                        format,
+                        &WriteOptions::default(),
+                        file.writer(),
+                    )?;
+                    file.commit()?;
+                    Ok(QueryStats::of(&stream, rows))
+                }
+            }
+        }));
+    let result = result.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(EngineError::Internal(format!("panic: {message}")))
+    });
+    // Release the query (threads, memory, spill files) before reporting that it is done.
+    drop(stream);
+    let _ = sender.send(Message::Done(result));
+}

@@ -1,0 +1,197 @@
+"""Memory limits, spilling, streaming results, statistics and Ctrl-C cancellation."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pyarrow as pa
+import pytest
+
+import ooc
+from ooc import col
+from conftest import rows_equal
+
+
+def test_config_round_trip(tmp_path):
+    settings = ooc.config(memory_limit="64MB", threads=1, temp_dir=tmp_path, max_temp_size="1GB")
+    assert settings["memory_limit"] == 64 * 1024 * 1024
+    assert settings["threads"] == 1
+    assert settings["temp_dir"] == str(tmp_path)
+    assert settings["max_temp_size"] == 1024**3
+    assert ooc.config(memory_limit=None)["memory_limit"] is None
+    with pytest.raises(ValueError, match="unknown size unit"):
+        ooc.config(memory_limit="12 parsecs")
+
+
+def test_config_from_environment(tmp_path):
+    code = "import ooc, json; print(json.dumps(ooc.config()))"
+    env = dict(os.environ, OOC_MEMORY_LIMIT="300MB", OOC_THREADS="3", OOC_TEMP_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    settings = json.loads(out.stdout)
+    assert settings["memory_limit"] == 300 * 1024 * 1024
+    assert settings["threads"] == 3
+    assert settings["temp_dir"] == str(tmp_path)
+
+
+def test_iter_batches_streams_a_result_larger_than_the_budget(tpch, duck):
+    ooc.config(memory_limit="8MB")
+    lf = ooc.scan_parquet(tpch / "lineitem.parquet")
+    rows = 0
+    nbytes = 0
+    batches = 0
+    it = lf.iter_batches()
+    for batch in it:
+        assert isinstance(batch, pa.RecordBatch)
+        rows += batch.num_rows
+        nbytes += batch.get_total_buffer_size()
+        batches += 1
+    assert rows == duck.execute("SELECT count(*) FROM lineitem").fetchone()[0]
+    # The result is several times the budget, and it arrived in many batches.
+    assert nbytes > 3 * 8 * 1024 * 1024
+    assert batches > 10
+
+
+def test_breaking_out_of_iter_batches_stops_the_query(tpch):
+    ooc.config(memory_limit="16MB")
+    lf = ooc.scan_parquet(tpch / "lineitem.parquet")
+    for i, _ in enumerate(lf.iter_batches()):
+        if i == 2:
+            break
+    # The next query runs normally.
+    assert lf.select(ooc.len()).collect().rows()[0][0] > 0
+
+
+def test_group_by_spills_and_matches_duckdb(tpch, duck, tmp_path):
+    ooc.config(memory_limit="4MB", temp_dir=tmp_path)
+    result = (
+        ooc.scan_parquet(tpch / "lineitem.parquet")
+        .group_by("l_orderkey")
+        .agg(qty=col("l_quantity").sum(), n=ooc.len())
+        .collect()
+    )
+    expected = duck.execute(
+        "SELECT l_orderkey, sum(l_quantity), count(*) FROM lineitem GROUP BY 1"
+    ).fetchall()
+    rows_equal(result.rows(), expected)
+    stats = result.stats
+    assert stats["rows"] == len(expected)
+    assert stats["peak_reserved_bytes"] <= 4 * 1024 * 1024
+    spilled = [op for op in stats["operators"] if op["spills"] > 0]
+    assert spilled, "a 4 MB budget should make the aggregate spill"
+    assert spilled[0]["operator"].startswith("HashAggregate")
+    assert stats["peak_spill_bytes"] > 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sort_spills_and_sinks_atomically(tpch, duck, tmp_path):
+    spill_dir = tmp_path / "spill"
+    spill_dir.mkdir()
+    ooc.config(memory_limit="8MB", temp_dir=spill_dir)
+    out = tmp_path / "sorted.parquet"
+    stats = (
+        ooc.scan_parquet(tpch / "lineitem.parquet")
+        .select("l_orderkey", "l_linenumber", "l_comment")
+        .sort("l_comment", "l_orderkey", "l_linenumber")
+        .sink_parquet(out)
+    )
+    assert any(op["spills"] > 0 for op in stats["operators"])
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(out)
+    expected = duck.execute(
+        "SELECT l_orderkey, l_linenumber, l_comment FROM lineitem ORDER BY 3, 1, 2"
+    ).fetchall()
+    assert table.num_rows == len(expected)
+    got = list(zip(*(c.to_pylist() for c in table.columns)))
+    assert got[:1000] == expected[:1000] and got[-1000:] == expected[-1000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sorted.parquet", "spill"]
+    assert list(spill_dir.iterdir()) == []
+
+
+def test_explain_analyze_reports_memory(tpch):
+    ooc.config(memory_limit="4MB")
+    text = (
+        ooc.scan_parquet(tpch / "lineitem.parquet")
+        .group_by("l_orderkey")
+        .agg(col("l_quantity").sum())
+        .explain(analyze=True)
+    )
+    assert "HashAggregate" in text
+    assert "peak RSS" in text
+    assert "spill" in text
+    plan = ooc.scan_parquet(tpch / "lineitem.parquet").group_by("l_orderkey").agg(
+        col("l_quantity").sum()
+    ).explain()
+    assert "may spill" in plan
+
+
+def test_memory_limit_too_small_is_a_named_error(tpch):
+    ooc.config(memory_limit=64)
+    with pytest.raises(ooc.ResourcesExhaustedError) as info:
+        ooc.scan_parquet(tpch / "lineitem.parquet").group_by("l_orderkey").agg(
+            col("l_quantity").sum()
+        ).collect()
+    assert info.value.limit == 64
+    assert info.value.consumer
+
+
+CANCEL_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys, time
+    import ooc
+    data, spill = sys.argv[1], sys.argv[2]
+    ooc.config(memory_limit="64MB", temp_dir=spill, threads=2)
+    lineitem = ooc.scan_parquet(os.path.join(data, "lineitem.parquet"))
+    nation = ooc.scan_parquet(os.path.join(data, "nation.parquet"))
+    # 300k x 25 rows sorted by a string: minutes of work with spill files on disk.
+    q = lineitem.join(nation, how="cross").sort("l_comment", "n_name")
+    print("started", flush=True)
+    try:
+        q.collect()
+        print(json.dumps({"outcome": "finished"}), flush=True)
+    except KeyboardInterrupt:
+        at = time.monotonic()
+        print(json.dumps({"outcome": "interrupted", "at": at, "left": os.listdir(spill)}), flush=True)
+    """
+)
+
+
+def test_ctrl_c_cancels_a_running_query(tpch, tmp_path):
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    script = tmp_path / "cancel.py"
+    script.write_text(CANCEL_SCRIPT)
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(tpch), str(spill)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "started"
+        # Let it get going (and spill), then press Ctrl-C.
+        deadline = time.monotonic() + 30
+        while not any(spill.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(spill.iterdir()), "the query should have written spill files"
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["outcome"] == "interrupted", err
+    latency = report["at"] - sent
+    print(f"KeyboardInterrupt raised {latency * 1000:.0f} ms after SIGINT")
+    # The issue asks for "within a second"; allow slack for a loaded CI machine.
+    assert latency < 2.0
+    # Spill files were removed before the exception reached Python.
+    assert report["left"] == []
+    assert child.returncode == 0
