@@ -396,7 +396,9 @@ class DataFrame:
         """The result as a ``polars.DataFrame`` (no copy where Polars can share buffers)."""
         import polars as pl
 
-        return pl.from_arrow(self.to_arrow())
+        # pl.DataFrame reads the Arrow C stream directly; pl.from_arrow would build a Series
+        # of structs from a generic stream.
+        return pl.DataFrame(self)
 
     def to_pandas(self, **kwargs: Any) -> Any:
         """The result as a ``pandas.DataFrame`` (through pyarrow; keyword arguments go to
