@@ -497,12 +497,15 @@ def from_arrow(data: Any) -> DataFrame:
         >>> ooc.from_arrow(pa.table({"a": [1, 2]})).shape
         (2, 1)
     """
-    if not hasattr(data, "__arrow_c_stream__"):
+    if _is_pandas(data):
+        # pandas exports its index as a column through its own stream; leave it out.
         import pyarrow as pa
 
-        if _is_pandas(data):
-            data = pa.Table.from_pandas(data, preserve_index=False)
-        elif isinstance(data, dict):
+        data = pa.Table.from_pandas(data, preserve_index=False)
+    elif not hasattr(data, "__arrow_c_stream__"):
+        import pyarrow as pa
+
+        if isinstance(data, dict):
             data = pa.table(data)
         elif isinstance(data, pa.RecordBatchReader):
             data = data.read_all()

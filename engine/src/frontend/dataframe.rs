@@ -149,6 +149,23 @@ impl DataFrame {
         for (old, _) in pairs {
             schema.index_of(None, old)?;
         }
+        let mut names: Vec<&str> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                pairs
+                    .iter()
+                    .find(|(old, _)| old == f.name())
+                    .map_or(f.name(), |(_, new)| new.as_str())
+            })
+            .collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(EngineError::Plan(format!(
+                "rename would create two columns named '{}'",
+                w[0]
+            )));
+        }
         let out = schema
             .fields()
             .iter()
