@@ -690,8 +690,8 @@ def test_rename_and_drop(tpch, duck):
 
 
 def test_rename_onto_an_existing_name_is_rejected():
-    """Polars raises DuplicateError here; ooc builds a frame with two columns named 'id', whose
-    column cannot then be selected and whose to_dicts() silently drops one of them."""
+    """Polars raises DuplicateError here. A frame with two columns named 'id' could not have
+    its column selected, and to_dicts() would silently drop one of them."""
     a = ooc.from_arrow(pa.table({"id": [1, 2], "x": [10, 20]})).lazy()
     with pytest.raises(pl.exceptions.DuplicateError):
         pl.from_arrow(pa.table({"id": [1, 2], "x": [10, 20]})).rename({"x": "id"})

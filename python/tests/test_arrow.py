@@ -227,10 +227,9 @@ def test_from_arrow_pandas():
 
 
 def test_from_arrow_pandas_leaves_the_index_out():
-    """ooc.from_arrow documents that a pandas DataFrame is converted with
-    ``pa.Table.from_pandas(data, preserve_index=False)``; since pandas frames implement
-    ``__arrow_c_stream__`` themselves, that branch is never taken and a non-default index
-    arrives as an extra ``__index_level_0__`` column."""
+    """A pandas DataFrame is converted with ``pa.Table.from_pandas(data, preserve_index=False)``
+    even though pandas frames implement ``__arrow_c_stream__`` themselves (that stream would
+    carry a non-default index as an extra ``__index_level_0__`` column)."""
     indexed = pd.DataFrame({"v": [1, 2]}, index=[10, 20])
     assert ooc.from_arrow(indexed).columns == ["v"]
     assert ooc.from_arrow(indexed).rows() == [(1,), (2,)]
