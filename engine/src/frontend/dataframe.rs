@@ -124,11 +124,7 @@ impl DataFrame {
     /// that name in place, or is appended.
     pub fn with_columns(self, exprs: Vec<Expr>) -> Result<Self> {
         let schema = self.plan.schema().clone();
-        let mut out: Vec<Expr> = schema
-            .fields()
-            .iter()
-            .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
-            .collect();
+        let mut out: Vec<Expr> = schema.fields().iter().map(column_of).collect();
         for e in exprs {
             let name = e.output_name();
             let e = match e {
@@ -170,7 +166,7 @@ impl DataFrame {
             .fields()
             .iter()
             .map(|f| {
-                let column = Expr::Column(Column::qualified(f.qualifier.clone(), f.name()));
+                let column = column_of(f);
                 match pairs.iter().find(|(old, _)| old == f.name()) {
                     Some((_, new)) => column.alias(new.clone()),
                     None => column,
@@ -190,20 +186,14 @@ impl DataFrame {
             .fields()
             .iter()
             .filter(|f| !names.iter().any(|n| n == f.name()))
-            .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
+            .map(column_of)
             .collect();
         self.select(out)
     }
 
     /// Distinct rows (`SELECT DISTINCT *`).
     pub fn distinct(self) -> Result<Self> {
-        let keys: Vec<Expr> = self
-            .plan
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
-            .collect();
+        let keys: Vec<Expr> = self.plan.schema().fields().iter().map(column_of).collect();
         self.aggregate(keys, vec![])
     }
 
@@ -266,20 +256,8 @@ impl DataFrame {
                 .collect();
             return Ok(self.with_plan(LogicalPlan::project(joined, out)?));
         }
-        let left_names: Vec<String> = self
-            .plan
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().to_string())
-            .collect();
-        let right_names: Vec<String> = right
-            .plan
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().to_string())
-            .collect();
+        let left_names = names_of(&self.plan);
+        let right_names = names_of(&right.plan);
         // Which side's key columns are dropped: pairs of plain columns only.
         let paired = |name: &str, mine: &[Option<String>], theirs: &[Option<String>]| {
             mine.iter()
@@ -404,6 +382,20 @@ impl DataFrame {
     pub fn collect(self) -> Result<Vec<RecordBatch>> {
         self.execute()?.collect()
     }
+}
+
+/// A reference to an output column, keeping its qualifier.
+fn column_of(field: &crate::logical::schema::PlanField) -> Expr {
+    Expr::Column(Column::qualified(field.qualifier.clone(), field.name()))
+}
+
+/// The output column names of `plan`.
+fn names_of(plan: &LogicalPlan) -> Vec<String> {
+    plan.schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect()
 }
 
 /// A running query: an iterator of result batches with access to its metrics.
