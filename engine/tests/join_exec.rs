@@ -591,3 +591,42 @@ fn a_budget_too_small_for_one_row_is_a_resources_error() {
     assert_eq!(ctx.memory_pool.reserved(), 0);
     assert_eq!(ctx.spill.bytes_on_disk(), 0);
 }
+
+/// Streams joining spilled partitions at the same time share a budget too small for two
+/// chunks: one waits for the other instead of failing. (Before, a stream that could not fit
+/// one row failed with ResourcesExhausted now and then, depending on the interleaving.)
+#[test]
+fn concurrent_grace_jobs_share_a_tiny_budget() {
+    let mut random = Random(0xC0FF_EE00_D15E_A5E5);
+    let probe_rows = skewed_rows(&mut random, 2500, 300);
+    let build_rows = skewed_rows(&mut random, 2500, 300);
+    for budget in [4 << 10, 10 << 10] {
+        for t in [
+            PhysicalJoinType::FullOuter,
+            PhysicalJoinType::BuildOuter,
+            PhysicalJoinType::ProbeOuter,
+        ] {
+            let plan = hash_join(
+                t,
+                memory(&probe_rows, 3, ("k", "v")),
+                memory(&build_rows, 1, ("k", "w")),
+                false,
+            )
+            .unwrap();
+            let ctx = context(64, budget);
+            let actual = run(Arc::clone(&plan), Arc::clone(&ctx))
+                .unwrap_or_else(|e| panic!("budget {budget}, {t:?}: {e}"));
+            let expected = reference(t, &probe_rows, &build_rows, true, false).unwrap();
+            assert!(
+                rows_of(&actual) == expected,
+                "budget {budget}, {t:?}: wrong rows"
+            );
+            assert!(
+                plan.metrics().spill_count() > 0,
+                "budget {budget}, {t:?}: no spill"
+            );
+            drop(plan);
+            assert_eq!(ctx.memory_pool.reserved(), 0);
+        }
+    }
+}

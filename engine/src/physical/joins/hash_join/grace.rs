@@ -243,6 +243,10 @@ pub(super) struct GraceQueue {
     pub jobs: VecDeque<Job>,
     /// Whether `jobs` has been filled.
     pub ready: bool,
+    /// Streams that took a job and have not finished it.
+    pub working: usize,
+    /// Of those, streams waiting for another job to release memory.
+    pub waiting: usize,
 }
 
 /// Per probe row of a chunked job: matched in some chunk, and (for scalar subqueries) matched

@@ -538,6 +538,8 @@ struct ProbeStream {
     /// Whether this stream told the others that it finished its input.
     registered: bool,
     job: Option<RunningJob>,
+    /// Whether this stream counts in [`GraceQueue::working`].
+    working: bool,
     facts: BuildFacts,
 }
 
@@ -549,6 +551,7 @@ impl Drop for ProbeStream {
             self.exec.grace().abandoned += 1;
             self.exec.grace_changed.notify_all();
         }
+        self.stop_working();
     }
 }
 
@@ -570,7 +573,12 @@ impl ProbeStream {
                         continue;
                     }
                     match self.next_job()? {
-                        Some(job) => self.start_job(job)?,
+                        Some(job) => {
+                            self.start_job(job)?;
+                            if self.job.is_none() {
+                                self.stop_working();
+                            }
+                        }
                         None => self.phase = Phase::Done,
                     }
                 }
@@ -671,6 +679,8 @@ impl ProbeStream {
         let mut grace = exec.grace();
         loop {
             if let Some(job) = grace.jobs.pop_front() {
+                grace.working += 1;
+                self.working = true;
                 return Ok(Some(job));
             }
             if grace.ready || grace.abandoned > 0 {
@@ -783,7 +793,13 @@ impl ProbeStream {
                     }
                     complete = false;
                     if batches.is_empty() {
-                        // Nothing fits yet: try half of the batch.
+                        // Nothing fits: while another stream's job holds memory, wait for
+                        // it to let go rather than cut the chunk smaller.
+                        if self.wait_for_memory()? {
+                            source.carry.push(batch);
+                            continue;
+                        }
+                        // Alone: try half of the batch.
                         if batch.num_rows() <= 1 {
                             return Err(e);
                         }
@@ -818,6 +834,34 @@ impl ProbeStream {
             self.facts,
         )?;
         Ok((Some(build), complete))
+    }
+
+    /// Wait a moment for memory when another stream is working on a job (and is not itself
+    /// waiting): its chunk or its end frees memory. `false` when no other stream could.
+    fn wait_for_memory(&self) -> Result<bool> {
+        let exec = &self.exec;
+        let mut grace = exec.grace();
+        if grace.working <= grace.waiting + 1 {
+            return Ok(false);
+        }
+        grace.waiting += 1;
+        let mut grace = exec
+            .grace_changed
+            .wait_timeout(grace, Duration::from_millis(20))
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        grace.waiting -= 1;
+        drop(grace);
+        self.ctx.check_cancelled()?;
+        Ok(true)
+    }
+
+    /// This stream no longer works on a job: tell streams waiting for memory.
+    fn stop_working(&mut self) {
+        if std::mem::take(&mut self.working) {
+            self.exec.grace().working -= 1;
+            self.exec.grace_changed.notify_all();
+        }
     }
 
     /// The next chunk of a chunked job's build rows, or `None` when all were joined.
@@ -966,6 +1010,7 @@ impl ProbeStream {
 
     fn finish_job(&mut self) {
         self.job = None;
+        self.stop_working();
         let exec = &self.exec;
         exec.metrics.set_extra(
             "grace_jobs",
@@ -1296,6 +1341,7 @@ impl ExecutionPlan for HashJoinExec {
             phase: Phase::Probing,
             registered: false,
             job: None,
+            working: false,
             facts: BuildFacts::default(),
         };
         let mut failed = false;
