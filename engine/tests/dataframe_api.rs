@@ -203,3 +203,37 @@ fn rename_drop_distinct_sort_and_sql_views() {
     assert_eq!(rows, ["p|1", "r|2"]);
     assert!(session.table_names().contains(&"lefty".to_string()));
 }
+
+#[test]
+fn a_missing_join_key_is_named_as_written_with_its_sides_columns() {
+    let (session, left, _) = fixture();
+    let other = session
+        .read_batches(
+            "o",
+            Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, true)])),
+            vec![],
+        )
+        .unwrap();
+    for (left_key, right_key, missing, valid) in [
+        ("id", "id", "id", vec!["k"]),
+        ("nope", "k", "nope", vec!["id", "x"]),
+    ] {
+        let err = left
+            .clone()
+            .join(
+                other.clone(),
+                JoinType::Inner,
+                vec![col(left_key)],
+                vec![col(right_key)],
+                "_right",
+            )
+            .unwrap_err();
+        match err {
+            EngineError::ColumnNotFound { name, valid: v, .. } => {
+                assert_eq!(name, missing);
+                assert_eq!(v, valid);
+            }
+            other => panic!("expected ColumnNotFound, got {other:?}"),
+        }
+    }
+}

@@ -218,6 +218,14 @@ impl DataFrame {
                 right_on.len()
             )));
         }
+        // Check the keys against their own side first, so an error names the column as the
+        // user wrote it (not the internal side qualifier) and lists that side's columns.
+        for (keys, plan) in [(&left_on, &self.plan), (&right_on, &right.plan)] {
+            let schema = plan.schema();
+            for column in keys.iter().flat_map(Expr::columns) {
+                schema.index_of(column.relation.as_deref(), &column.name)?;
+            }
+        }
         const LEFT: &str = "__left";
         const RIGHT: &str = "__right";
         let left_plan = LogicalPlan::alias(self.plan.clone(), LEFT);
