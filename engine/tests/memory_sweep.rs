@@ -343,3 +343,32 @@ fn state_that_cannot_spill_fails_with_the_operator_and_budget() {
     assert!(err.contains("HashAggregate"), "{err}");
     assert!(err.contains("2097152"), "names the budget: {err}");
 }
+
+/// A budget smaller than one input batch: the sort writes each such batch out as a run of
+/// its own and merges them, instead of failing.
+#[test]
+fn sort_with_a_budget_below_one_batch_spills_each_batch() {
+    let data = tempfile::tempdir().unwrap();
+    write_table(data.path());
+    let spill_dir = tempfile::tempdir().unwrap();
+    let sql = "SELECT s, k, v FROM t ORDER BY s DESC NULLS LAST, k, v";
+    let reference = render(
+        &session(data.path(), None, 50_000, spill_dir.path())
+            .sql(sql)
+            .unwrap()
+            .collect()
+            .unwrap(),
+    );
+    // A 50,000-row batch of these columns is about 2 MiB.
+    let s = session(data.path(), Some(MIB), 50_000, spill_dir.path());
+    let mut stream = s.sql(sql).unwrap().execute().unwrap();
+    let batches: Vec<RecordBatch> = stream.by_ref().collect::<Result<_, _>>().unwrap();
+    assert!(
+        render(&batches) == reference,
+        "rows differ from the unlimited run"
+    );
+    assert!(spills(stream.plan(), "Sort") >= 8, "each batch is a run");
+    assert_eq!(stream.reserved(), 0);
+    drop(stream);
+    assert!(entries(spill_dir.path()).is_empty());
+}

@@ -25,7 +25,7 @@ use arrow::compute::{
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, Rows, SortField};
 
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::memory::{MemoryReservation, SpillFile};
 use crate::metrics::OperatorMetrics;
 use crate::physical::expr::{normalize_zero_array, PhysicalExpr};
@@ -275,18 +275,24 @@ impl SortStream {
         let over = self.reservation.spill_requested()
             || self.buffered_bytes + bytes > self.soft_limit
             || self.reservation.try_grow(bytes).is_err();
+        let mut alone = false;
         if over {
-            if self.buffer.is_empty() {
-                // Not even one batch fits: account for it anyway and let the pool decide.
-                self.reservation.try_grow_or_spill_others(bytes)?;
-            } else {
-                self.spill_run()?;
-                self.reservation.try_grow(bytes)?;
+            self.spill_run()?;
+            match self.reservation.try_grow_or_spill_others(bytes) {
+                Ok(()) => {}
+                // One batch is more than the budget holds. Its producer already made it, so
+                // the memory is in use either way: sort it alone and write it out as a run
+                // at once rather than fail.
+                Err(EngineError::ResourcesExhausted { .. }) => alone = true,
+                Err(e) => return Err(e),
             }
         }
         self.buffered_rows += batch.num_rows();
         self.buffered_bytes += bytes;
         self.buffer.push((batch, keys));
+        if alone {
+            self.spill_run()?;
+        }
         Ok(())
     }
 
