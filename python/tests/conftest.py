@@ -13,11 +13,13 @@ from compare import TPCH_TABLES, rows_equal  # noqa: F401 (re-exported for the t
 
 
 def _generate(out: pathlib.Path, sf: str) -> None:
+    # `cargo test` (the first half of `make test`) leaves a dev build of the generator in
+    # target/debug; building it again with `cargo run` would resolve features for that one
+    # package and recompile arrow and parquet.
+    built = REPO / "target" / "debug" / "ooc-datagen"
+    command = [str(built)] if built.exists() else ["cargo", "run", "--quiet", "-p", "ooc-datagen", "--"]
     subprocess.run(
-        [
-            "cargo", "run", "--quiet", "-p", "ooc-datagen", "--",
-            "tpch", "--sf", sf, "--out", str(out), "--row-group-rows", "20000",
-        ],
+        command + ["tpch", "--sf", sf, "--out", str(out), "--row-group-rows", "20000"],
         cwd=REPO,
         check=True,
     )

@@ -20,5 +20,4 @@ fi
 cd "$repo/python"
 VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" maturin develop --quiet
 # The TPC-H fixture (SF 0.05) is generated once by ooc-datagen (see tests/conftest.py).
-cargo build --quiet -p ooc-datagen
 exec "$venv/bin/python" -m pytest -q tests ooc --doctest-modules "$@"
