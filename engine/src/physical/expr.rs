@@ -18,6 +18,7 @@ use crate::error::{EngineError, Result};
 use crate::logical::expr::{BinaryOp, DatePart, Expr, ScalarFunction};
 use crate::logical::scalar::ScalarValue;
 use crate::logical::schema::PlanSchema;
+use crate::physical::in_place;
 
 /// The result of evaluating an expression on a batch.
 #[derive(Clone, Debug)]
@@ -71,12 +72,48 @@ fn datum_kernel(
 
 /// Results of sub-expressions already computed for the current batch, so that expressions
 /// sharing a sub-expression (`price * (1 - discount)` in two aggregates) compute it once.
+///
+/// Only sub-expressions that occur more than once are kept: a kept result is held by the
+/// cache, so the arithmetic above it cannot write into its buffer (see [`in_place`]).
 #[derive(Default)]
 pub struct ExprCache {
     entries: Vec<(PhysicalExpr, ColumnarValue)>,
+    /// Sub-expressions that occur more than once; `None`: keep every result.
+    shared: Option<Vec<PhysicalExpr>>,
 }
 
 impl ExprCache {
+    /// A cache for evaluating all of `exprs` on each batch.
+    pub fn for_exprs<'a>(exprs: impl IntoIterator<Item = &'a PhysicalExpr>) -> Self {
+        let mut seen: Vec<(&PhysicalExpr, usize)> = Vec::new();
+        fn count<'a>(e: &'a PhysicalExpr, seen: &mut Vec<(&'a PhysicalExpr, usize)>) {
+            let children: Vec<&PhysicalExpr> = match e {
+                PhysicalExpr::Binary(l, _, r, _) => vec![l, r],
+                PhysicalExpr::Cast(c, _) => vec![c],
+                _ => return,
+            };
+            match seen.iter_mut().find(|(s, _)| *s == e) {
+                Some((_, n)) => *n += 1,
+                None => seen.push((e, 1)),
+            }
+            for c in children {
+                count(c, seen);
+            }
+        }
+        for e in exprs {
+            count(e, &mut seen);
+        }
+        Self {
+            entries: Vec::new(),
+            shared: Some(
+                seen.into_iter()
+                    .filter(|&(_, n)| n > 1)
+                    .map(|(e, _)| e.clone())
+                    .collect(),
+            ),
+        }
+    }
+
     /// Forget everything (call once per batch).
     pub fn clear(&mut self) {
         self.entries.clear();
@@ -87,6 +124,18 @@ impl ExprCache {
             .iter()
             .find(|(e, _)| e == expr)
             .map(|(_, v)| v.clone())
+    }
+
+    fn keeps(&self, expr: &PhysicalExpr) -> bool {
+        self.shared
+            .as_ref()
+            .is_none_or(|shared| shared.contains(expr))
+    }
+
+    fn keep(&mut self, expr: &PhysicalExpr, value: &ColumnarValue) {
+        if self.keeps(expr) {
+            self.entries.push((expr.clone(), value.clone()));
+        }
     }
 }
 
@@ -240,8 +289,8 @@ impl PhysicalExpr {
                 }
                 let lv = l.evaluate_cached(batch, cache)?;
                 let rv = r.evaluate_cached(batch, cache)?;
-                let v = evaluate_binary(&lv, *op, &rv, result_type)?;
-                cache.entries.push((self.clone(), v.clone()));
+                let v = evaluate_binary_owned(lv, *op, rv, result_type)?;
+                cache.keep(self, &v);
                 Ok(v)
             }
             PhysicalExpr::Cast(e, to) => {
@@ -252,7 +301,7 @@ impl PhysicalExpr {
                 let v = map_unary(e.evaluate_cached(batch, cache)?, move |a| {
                     cast_array(a, &to)
                 })?;
-                cache.entries.push((self.clone(), v.clone()));
+                cache.keep(self, &v);
                 Ok(v)
             }
             other => other.evaluate(batch),
@@ -267,7 +316,7 @@ impl PhysicalExpr {
             PhysicalExpr::Binary(l, op, r, result_type) => {
                 let lv = l.evaluate(batch)?;
                 let rv = r.evaluate(batch)?;
-                evaluate_binary(&lv, *op, &rv, result_type)
+                evaluate_binary_owned(lv, *op, rv, result_type)
             }
             PhysicalExpr::Not(e) => map_unary(e.evaluate(batch)?, |a| {
                 Ok(Arc::new(boolean::not(a.as_boolean())?))
@@ -483,6 +532,64 @@ fn is_zero_mask(value: &ColumnarValue) -> Result<Option<ColumnarValue>> {
     Ok(Some(mask))
 }
 
+/// [`evaluate_binary`] taking its operands, so that decimal and float arithmetic can write
+/// into an operand that nothing else holds (see [`in_place`]).
+fn evaluate_binary_owned(
+    l: ColumnarValue,
+    op: BinaryOp,
+    r: ColumnarValue,
+    result_type: &DataType,
+) -> Result<ColumnarValue> {
+    use BinaryOp::*;
+    match op {
+        Plus | Minus | Multiply if fast_decimal_applies(&l, op, &r) => {
+            fast_decimal(l, op, r, result_type)
+        }
+        Plus | Minus | Multiply | Divide if float_applies(&l, &r, result_type) => {
+            float_arithmetic(l, op, r)
+        }
+        _ => evaluate_binary(&l, op, &r, result_type),
+    }
+}
+
+/// Both operands and the result are `DOUBLE`, at least one operand an array.
+fn float_applies(l: &ColumnarValue, r: &ColumnarValue, result_type: &DataType) -> bool {
+    *result_type == DataType::Float64
+        && l.data_type() == DataType::Float64
+        && r.data_type() == DataType::Float64
+        && !matches!((l, r), (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_)))
+}
+
+/// IEEE arithmetic on doubles (`x / 0` is ±inf or NaN, as in [`evaluate_binary`]).
+fn float_arithmetic(l: ColumnarValue, op: BinaryOp, r: ColumnarValue) -> Result<ColumnarValue> {
+    use arrow::datatypes::Float64Type;
+    let f = match op {
+        BinaryOp::Plus => |a: f64, b: f64| a + b,
+        BinaryOp::Minus => |a: f64, b: f64| a - b,
+        BinaryOp::Multiply => |a: f64, b: f64| a * b,
+        _ => |a: f64, b: f64| a / b,
+    };
+    let scalar = |v: &ScalarValue| -> Option<f64> {
+        let a = v.array().as_primitive::<Float64Type>();
+        a.is_valid(0).then(|| a.value(0))
+    };
+    let out = match (l, r) {
+        (ColumnarValue::Array(a), ColumnarValue::Array(b)) => in_place::binary(a, b, f)?,
+        (ColumnarValue::Array(a), ColumnarValue::Scalar(v)) => match scalar(&v) {
+            Some(y) => in_place::unary(a, |x| f(x, y)),
+            None => arrow::array::Float64Array::new_null(a.len()),
+        },
+        (ColumnarValue::Scalar(v), ColumnarValue::Array(b)) => match scalar(&v) {
+            Some(x) => in_place::unary(b, |y| f(x, y)),
+            None => arrow::array::Float64Array::new_null(b.len()),
+        },
+        (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_)) => {
+            return Err(EngineError::Internal("float path on two scalars".into()))
+        }
+    };
+    Ok(ColumnarValue::Array(Arc::new(out)))
+}
+
 fn evaluate_binary(
     l: &ColumnarValue,
     op: BinaryOp,
@@ -510,7 +617,7 @@ fn evaluate_binary(
         GtEq => cmp_kernel(cmp::gt_eq),
         And | Or => kleene(l, r, op),
         Plus | Minus | Multiply if fast_decimal_applies(l, op, r) => {
-            fast_decimal(l, op, r, result_type)
+            fast_decimal(l.clone(), op, r.clone(), result_type)
         }
         Plus => {
             datum_kernel(l, r, |a, b| numeric::add(a, b)).and_then(|v| fix_type(v, result_type))
@@ -646,9 +753,9 @@ fn fast_decimal_applies(l: &ColumnarValue, op: BinaryOp, r: &ColumnarValue) -> b
 }
 
 fn fast_decimal(
-    l: &ColumnarValue,
+    l: ColumnarValue,
     op: BinaryOp,
-    r: &ColumnarValue,
+    r: ColumnarValue,
     result_type: &DataType,
 ) -> Result<ColumnarValue> {
     use arrow::array::{Decimal128Array, PrimitiveArray};
@@ -674,21 +781,16 @@ fn fast_decimal(
             DataType::Decimal128(_, s1),
             DataType::Decimal128(_, s2),
         ) if s1 != s2 => (rescale(l, s)?, rescale(r, s)?),
-        _ => (l.clone(), r.clone()),
+        _ => (l, r),
     };
-    let (l, r) = (&l, &r);
     let out: Decimal128Array = match (l, r) {
-        (ColumnarValue::Array(a), ColumnarValue::Array(b)) => arrow::compute::binary(
-            a.as_primitive::<Decimal128Type>(),
-            b.as_primitive::<Decimal128Type>(),
-            f,
-        )?,
-        (ColumnarValue::Array(a), ColumnarValue::Scalar(v)) => match scalar_value(v) {
-            Some(y) => a.as_primitive::<Decimal128Type>().unary(|x| f(x, y)),
+        (ColumnarValue::Array(a), ColumnarValue::Array(b)) => in_place::binary(a, b, f)?,
+        (ColumnarValue::Array(a), ColumnarValue::Scalar(v)) => match scalar_value(&v) {
+            Some(y) => in_place::unary(a, |x| f(x, y)),
             None => PrimitiveArray::new_null(a.len()),
         },
-        (ColumnarValue::Scalar(v), ColumnarValue::Array(b)) => match scalar_value(v) {
-            Some(x) => b.as_primitive::<Decimal128Type>().unary(|y| f(x, y)),
+        (ColumnarValue::Scalar(v), ColumnarValue::Array(b)) => match scalar_value(&v) {
+            Some(x) => in_place::unary(b, |y| f(x, y)),
             None => PrimitiveArray::new_null(b.len()),
         },
         _ => {
@@ -703,25 +805,25 @@ fn fast_decimal(
 }
 
 /// The same decimal values at a larger scale (exact: multiplies by a power of ten).
-fn rescale(value: &ColumnarValue, scale: i8) -> Result<ColumnarValue> {
+fn rescale(value: ColumnarValue, scale: i8) -> Result<ColumnarValue> {
     use arrow::datatypes::Decimal128Type;
     let DataType::Decimal128(p, s) = value.data_type() else {
-        return Ok(value.clone());
+        return Ok(value);
     };
     if s == scale {
-        return Ok(value.clone());
+        return Ok(value);
     }
     let factor = 10i128.pow((scale - s) as u32);
-    let target = DataType::Decimal128((p as i16 + (scale - s) as i16).min(38) as u8, scale);
-    let (p2, s2) = match target {
-        DataType::Decimal128(p, s) => (p, s),
-        _ => unreachable!(),
-    };
-    map_unary(value.clone(), move |a| {
-        let out = a
-            .as_primitive::<Decimal128Type>()
-            .unary::<_, Decimal128Type>(|x| x.wrapping_mul(factor));
+    let (p2, s2) = ((p as i16 + (scale - s) as i16).min(38) as u8, scale);
+    let rescaled = |a: ArrayRef| -> Result<ArrayRef> {
+        let out = in_place::unary::<Decimal128Type, _>(a, |x| x.wrapping_mul(factor));
         Ok(Arc::new(out.with_precision_and_scale(p2, s2)?))
+    };
+    Ok(match value {
+        ColumnarValue::Array(a) => ColumnarValue::Array(rescaled(a)?),
+        ColumnarValue::Scalar(v) => {
+            ColumnarValue::Scalar(ScalarValue::from_array(rescaled(Arc::clone(v.array()))?))
+        }
     })
 }
 

@@ -441,10 +441,14 @@ impl AggregateState {
         let mut state = Self {
             groups: GroupValues::try_new(&exec.group_types)?,
             accumulators: Vec::new(),
-            exec,
             reservation,
             group_indices: Vec::new(),
-            cache: ExprCache::default(),
+            cache: ExprCache::for_exprs(
+                exec.group_exprs
+                    .iter()
+                    .chain(exec.aggregates.iter().flat_map(|a| &a.args)),
+            ),
+            exec,
         };
         state.reset()?;
         Ok(state)
