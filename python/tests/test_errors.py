@@ -121,12 +121,11 @@ def test_column_not_found_suggests_a_close_name(tpch):
 
 @pytest.mark.parametrize("key", ["nope", col("nope") * 2])
 def test_column_not_found_from_sort(tpch, key):
-    # Raised by the time the query runs (the sort key is resolved lazily).
+    # Raised when the plan is built, like every other unknown column.
+    lineitem = scan(tpch, "lineitem")
     with pytest.raises(ooc.ColumnNotFoundError) as info:
-        scan(tpch, "lineitem").sort(key).collect()
+        lineitem.sort(key)
     check_column_not_found(info.value, "nope", LINEITEM_COLUMNS)
-    with pytest.raises(ooc.ColumnNotFoundError):
-        scan(tpch, "lineitem").sort(key).explain()
 
 
 @pytest.mark.parametrize(
@@ -416,7 +415,7 @@ def test_output_error(tmp_path):
     with pytest.raises(ooc.OutputError) as info:
         lf.sink_parquet(target)
     assert_not_panic(info.value)
-    assert "x.parquet" in info.value.path
+    assert info.value.path == str(target)
     assert not target.exists()
     with pytest.raises(ooc.OutputError):
         lf.sink_csv(tmp_path)  # a directory

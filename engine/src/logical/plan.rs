@@ -477,10 +477,10 @@ impl LogicalPlan {
         let keys = keys
             .into_iter()
             .map(|k| {
-                Ok(SortKey {
-                    expr: coerce(k.expr, input.schema())?,
-                    ..k
-                })
+                let expr = coerce(k.expr, input.schema())?;
+                // Resolve the key now: an unknown column is an error when the plan is built.
+                expr.data_type(input.schema())?;
+                Ok(SortKey { expr, ..k })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(LogicalPlan::Sort {

@@ -26,8 +26,10 @@ impl AtomicFile {
             .and_then(|n| n.to_str())
             .unwrap_or("output");
         let temporary = dir.join(format!(".{name}.ooc-tmp-{}", std::process::id()));
+        // The error names the destination (the temporary file sits next to it and shares
+        // its fate: a missing directory, no permission, a full disk).
         let file = File::create(&temporary).map_err(|source| EngineError::Output {
-            path: temporary.display().to_string(),
+            path: destination.display().to_string(),
             source,
         })?;
         Ok(Self {
