@@ -6,7 +6,7 @@ DATA ?= data/sf$(SF)
 ROW_GROUP_ROWS ?= 1000000
 CARGO ?= cargo
 
-.PHONY: demo build data test lint oracle golden clean-data
+.PHONY: demo build data test lint oracle golden clean-data bench
 
 ## Build ooc, generate TPC-H at scale factor $(SF) into $(DATA), run Q1 (a scan and aggregate)
 ## and Q5 (a six-table join) with --explain-analyze.
@@ -24,9 +24,21 @@ data: build
 
 ## Every test: Rust unit, integration and golden tests, then the Python library's tests
 ## (pytest and docstring examples, in python/.venv; needs python3 with venv).
+# ooc-python stays in the package set although `cargo test` builds nothing of it: features are
+# resolved over the selected packages, and with it selected arrow and parquet get the same
+# features (and the same build) as in the extension that run.sh builds next.
 test:
-	$(CARGO) test --workspace --exclude ooc-python
+	$(CARGO) test --workspace
 	python/tests/run.sh
+
+## Benchmarks against DuckDB, Polars and DataFusion (see benches/README.md): generates TPC-H at
+## $(SF) if absent, runs the suites, writes tables and plots to benches/results/.
+BENCH_SUITES ?= tpch,memory,scale
+BENCH_RUNS ?= 3
+MEMORY_LIMIT ?= 1GB
+bench: build
+	benches/setup.sh
+	benches/.venv/bin/python benches/bench.py --sf $(SF) --suites $(BENCH_SUITES) --runs $(BENCH_RUNS) --memory-limit $(MEMORY_LIMIT)
 
 lint:
 	$(CARGO) fmt --all -- --check
