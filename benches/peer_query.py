@@ -1,11 +1,14 @@
-"""Run one SQL file with a peer engine over a folder of Parquet tables; print the wall time.
+"""Run one query with a peer engine (or ooc's Python API) over a folder of Parquet tables;
+print the row count and the wall time.
 
-    python benches/peer_query.py --engine duckdb|polars|datafusion --data data/sf10 q01.sql
-        [--memory-limit 1GB] [--output result.parquet]
+    python benches/peer_query.py --engine duckdb|polars|datafusion|ooc-python --data data/sf10
+        q01.sql [--memory-limit 1GB] [--output result.parquet]
 
 Every engine reads the same files and runs the same SQL text. Polars runs its streaming engine
 (`collect(engine="streaming")`) on lazily scanned files; DataFusion and DuckDB use their SQL
-front ends. Each invocation is one process, so the caller can measure its peak RSS.
+front ends. `ooc-python` runs the query's lazy-API version from `lazy_queries.py` (not SQL);
+it exits with status 3 when the query has none. Each invocation is one process, so the caller
+can measure its peak RSS.
 """
 
 import argparse
@@ -63,6 +66,22 @@ def run_datafusion(data, sql, threads, memory_limit, output):
     return sum(b.num_rows for b in ctx.sql(sql).collect())
 
 
+def run_ooc_python(data, query, threads, memory_limit, output):
+    import pathlib
+
+    import ooc
+    from lazy_queries import LAZY
+
+    name = pathlib.Path(query).stem
+    if name not in LAZY:
+        raise SystemExit(3)
+    ooc.config(threads=threads, memory_limit=memory_limit)
+    frame = LAZY[name](pathlib.Path(data))
+    if output:
+        return frame.sink_parquet(output)["rows"]
+    return frame.collect().height
+
+
 def parse_size(text):
     units = {"KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
     for unit, factor in units.items():
@@ -73,17 +92,21 @@ def parse_size(text):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--engine", required=True, choices=["duckdb", "polars", "datafusion"])
+    parser.add_argument("--engine", required=True,
+                        choices=["duckdb", "polars", "datafusion", "ooc-python"])
     parser.add_argument("--data", required=True)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--memory-limit")
     parser.add_argument("--output", help="write the result to this Parquet file")
     parser.add_argument("query")
     args = parser.parse_args()
-    sql = open(args.query).read().strip().rstrip(";")
-    runner = {"duckdb": run_duckdb, "polars": run_polars, "datafusion": run_datafusion}[args.engine]
     start = time.perf_counter()
-    rows = runner(args.data, sql, args.threads, args.memory_limit, args.output)
+    if args.engine == "ooc-python":
+        rows = run_ooc_python(args.data, args.query, args.threads, args.memory_limit, args.output)
+    else:
+        sql = open(args.query).read().strip().rstrip(";")
+        runner = {"duckdb": run_duckdb, "polars": run_polars, "datafusion": run_datafusion}
+        rows = runner[args.engine](args.data, sql, args.threads, args.memory_limit, args.output)
     print(f"rows={rows} wall={time.perf_counter() - start:.3f}")
 
 
