@@ -514,6 +514,25 @@ def from_arrow(data: Any) -> DataFrame:
                 f"from_arrow() needs Arrow data (an object with __arrow_c_stream__), a pandas "
                 f"DataFrame or a dict of columns, not {type(data).__name__}"
             )
-    return DataFrame(_ooc.from_arrow(data))
+    try:
+        return DataFrame(_ooc.from_arrow(data))
+    except ValueError as e:
+        # Some exporters (Polars, for columns of its Null type) hand over buffers that the
+        # Arrow C data interface does not allow for that type; pyarrow accepts them and
+        # re-exports them by the book. Only objects that can be exported again qualify.
+        if "C Data interface error" not in str(e) or not _reexportable(data):
+            raise
+        import pyarrow as pa
+
+        return DataFrame(_ooc.from_arrow(pa.table(data)))
+
+
+def _reexportable(data: Any) -> bool:
+    """Whether ``__arrow_c_stream__`` can be called again (a frame, not a one-shot reader)."""
+    import pyarrow as pa
+
+    return not isinstance(data, pa.RecordBatchReader) and not type(data).__name__.endswith(
+        "Reader"
+    )
 
 

@@ -58,4 +58,5 @@ def _reset_config():
         threads=before["threads"],
         max_temp_size=before["max_temp_size"],
         batch_size=before["batch_size"],
+        temp_dir=before["temp_dir"],
     )

@@ -558,6 +558,15 @@ def test_join_suffix_matches_polars():
     assert _sorted(ours.rows()) == _sorted(theirs.rows()) == [(1, 1, 6), (2, 2, 5)]
 
 
+def test_join_suffix_that_collides_again_is_an_error_as_in_polars():
+    a = pa.table({"id": [1], "x": [1], "x_right": [2]})
+    b = pa.table({"id": [1], "x": [3]})
+    with pytest.raises(pl.exceptions.DuplicateError):
+        pl.from_arrow(a).join(pl.from_arrow(b), on="id")
+    with pytest.raises(ooc.PlanError, match="x_right"):
+        ooc.from_arrow(a).lazy().join(ooc.from_arrow(b).lazy(), on="id")
+
+
 def test_join_null_keys_never_match(nulls_duck):
     a = ooc.from_arrow(pa.table({"k": [1, None, 2], "v": ["a", "b", "c"]})).lazy()
     b = ooc.from_arrow(pa.table({"k": [None, 2, 2], "w": [10, 20, 30]})).lazy()

@@ -394,3 +394,14 @@ def test_parquet_string_views_and_decimals_into_duckdb_and_back(tpch, duck):
     assert isinstance(got[0][1], Decimal)
     back = ooc.from_arrow(con.sql("SELECT * FROM cust ORDER BY c_custkey"))
     assert back.rows() == sorted(df.rows())
+
+
+def test_polars_null_typed_column_is_accepted():
+    """Polars exports its Null dtype with a buffer the C data interface does not allow for
+    that type; from_arrow still takes the frame (through pyarrow), values intact."""
+    import polars as pl
+
+    df = pl.DataFrame({"a": [1, 2], "n": [None, None]})
+    assert df.schema["n"] == pl.Null
+    out = ooc.from_arrow(df).lazy().select("a", ooc.col("n").is_null().alias("missing")).collect()
+    assert out.rows() == [(1, True), (2, True)]

@@ -293,8 +293,15 @@ impl DataFrame {
         }
         for name in right_names.iter().filter(|n| keep_right(n)) {
             let mut output = name.clone();
-            while taken.contains(&output) {
+            if taken.contains(&output) {
                 output.push_str(suffix);
+                if taken.contains(&output) {
+                    // As in Polars: a suffix that collides again is the caller's to resolve.
+                    return Err(EngineError::Plan(format!(
+                        "the join would output two columns named '{output}' (right column \
+                         '{name}' with suffix '{suffix}'); rename one or choose another suffix"
+                    )));
+                }
             }
             out.push(
                 Expr::Column(Column::qualified(Some(RIGHT.into()), name.clone()))
