@@ -15,8 +15,10 @@ demo: build data
 	./target/release/ooc query --data $(DATA) --file tests/tpch/queries/q01.sql --explain-analyze
 	./target/release/ooc query --data $(DATA) --file tests/tpch/queries/q05.sql --explain-analyze
 
+# Every workspace package is selected (only binaries are built) so that features resolve as in
+# the Python extension's release build (benches/setup.sh), which then reuses arrow and parquet.
 build:
-	$(CARGO) build --release -p ooc -p ooc-datagen
+	$(CARGO) build --release --workspace --bins
 
 ## Generate TPC-H data (skipped if already present).
 data: build
