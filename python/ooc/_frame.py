@@ -435,7 +435,8 @@ def scan_parquet(
 ) -> LazyFrame:
     """A lazy scan of Parquet data: a file, a directory (read recursively), a glob such as
     ``"logs/*/*.parquet"``, or a list of those read as one table. Files must agree on column
-    types. Hive folders (``year=2024/``) become columns; only footers are read here.
+    types. Hive folders (``year=2024/``) become columns unless ``hive_partitioning=False``;
+    only footers are read here.
 
     Example:
         >>> import ooc, pyarrow as pa, pyarrow.parquet as pq, tempfile, os
@@ -444,15 +445,11 @@ def scan_parquet(
         >>> ooc.scan_parquet(path).select(ooc.col("a").sum()).collect().rows()
         [(6,)]
     """
-    if hive_partitioning is False:
-        raise NotImplementedError(
-            "hive_partitioning=False is not supported: key=value folders always become columns"
-        )
     if isinstance(source, (str, os.PathLike)):
         locations = [os.fspath(source)]
     else:
         locations = [os.fspath(s) for s in source]
-    return LazyFrame(_ooc.scan_parquet(locations))
+    return LazyFrame(_ooc.scan_parquet(locations, hive_partitioning is not False))
 
 
 def sql(query: str, **tables: Any) -> LazyFrame:

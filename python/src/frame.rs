@@ -423,13 +423,24 @@ impl PyBatchIter {
 
 /// A lazy scan of Parquet files (paths, globs or directories).
 #[pyfunction]
-fn scan_parquet(py: Python<'_>, locations: Vec<String>) -> PyResult<PyLazyFrame> {
+#[pyo3(signature = (locations, hive = true))]
+fn scan_parquet(py: Python<'_>, locations: Vec<String>, hive: bool) -> PyResult<PyLazyFrame> {
     if locations.is_empty() {
         return Err(PyValueError::new_err(
             "scan_parquet() needs at least one path",
         ));
     }
-    let frame = py.detach(|| session().scan_parquet_many(&locations)).py()?;
+    let mut frame = py.detach(|| session().scan_parquet_many(&locations)).py()?;
+    if !hive {
+        // Leave out the columns that come from key=value folders.
+        let folders = match frame.logical_plan() {
+            ooc_engine::LogicalPlan::TableScan(scan) => scan.dataset.partition_columns().to_vec(),
+            _ => Vec::new(),
+        };
+        if !folders.is_empty() {
+            frame = frame.drop_columns(&folders).py()?;
+        }
+    }
     Ok(PyLazyFrame { frame })
 }
 

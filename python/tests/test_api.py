@@ -1099,3 +1099,18 @@ def test_dataframe_properties(tpch, duck):
     assert "shape: (25, 4)" in repr(df)
     rows_equal(df.lazy().filter(col("n_regionkey") == 1).collect().rows(),
                duck.execute("SELECT * FROM nation WHERE n_regionkey = 1").fetchall())
+
+
+def test_scan_parquet_hive_partitioning(tmp_path):
+    for year, values in ((2024, [1, 2]), (2025, [3])):
+        folder = tmp_path / f"year={year}"
+        folder.mkdir()
+        pq.write_table(pa.table({"v": values}), folder / "part.parquet")
+    with_folders = ooc.scan_parquet(tmp_path).sort("v").collect()
+    assert with_folders.columns == ["v", "year"]
+    assert with_folders.rows() == [(1, 2024), (2, 2024), (3, 2025)]
+    plain = ooc.scan_parquet(tmp_path, hive_partitioning=False).sort("v").collect()
+    assert plain.columns == ["v"]
+    assert plain.rows() == [(1,), (2,), (3,)]
+    theirs = pl.scan_parquet(tmp_path / "**" / "*.parquet", hive_partitioning=False).collect()
+    assert theirs.columns == plain.columns
