@@ -104,12 +104,14 @@ def table(report: dict) -> list[str]:
             else:
                 row.append("– | –")
         lines.append("| " + " | ".join(row) + " |")
-    # Geometric means: each engine over the queries every engine finished; ratios pairwise.
+    # Geometric means: each engine over the queries every engine that runs all queries
+    # finished (ooc-python has lazy versions of a few only); ratios pairwise.
+    full = [e for e in engines if all(e in r["engines"] for r in report["results"])]
     complete = [r for r in report["results"]
-                if all("wall" in r["engines"].get(e, {}) for e in engines)]
+                if all("wall" in r["engines"].get(e, {}) for e in full)]
     row = ([""] if scale else []) + [f"geomean ({len(complete)} all finished)"]
     for e in engines:
-        if complete:
+        if complete and e in full:
             row.append(f"{geomean([r['engines'][e]['wall'] for r in complete]):.2f} | "
                        f"{geomean([r['engines'][e]['rss'] for r in complete]):.0f}")
         else:
@@ -189,7 +191,7 @@ def plots(report: dict, stem: pathlib.Path) -> list[str]:
         queries = [r["query"].removesuffix(".sql") for r in report["results"]]
         for key, label, suffix in (("wall", "wall time (s, median)", "wall"),
                                    ("rss", "peak RSS (MiB, median)", "rss")):
-            fig, ax = plt.subplots(figsize=(max(8, 0.55 * len(queries) * len(engines) / 2.5), 4.8))
+            fig, ax = plt.subplots(figsize=(max(8.0, 0.55 * len(queries) + 2), 5.2))
             width = 0.8 / len(engines)
             for i, e in enumerate(engines):
                 xs, ys = [], []
@@ -203,9 +205,9 @@ def plots(report: dict, stem: pathlib.Path) -> list[str]:
             ax.set_xticklabels(queries, rotation=45, ha="right")
             ax.set_yscale("log")
             ax.set_ylabel(label + ", log scale")
-            ax.set_title(title, pad=28)
-            ax.legend(fontsize="small", ncol=len(engines), loc="lower center",
-                      bbox_to_anchor=(0.5, 1.08), frameon=False)
+            ax.set_title(title)
+            ax.legend(fontsize="small", ncol=len(engines), loc="upper center",
+                      bbox_to_anchor=(0.5, -0.16), frameon=False)
             ax.grid(axis="y", alpha=0.3)
             fig.tight_layout()
             path = stem.parent / f"{stem.name}-{suffix}.png"
