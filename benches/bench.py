@@ -22,7 +22,7 @@ Every run is its own process, started under `/usr/bin/time -f %M` (peak RSS of t
 alone: `time` is a small parent, so the runner's own memory does not leak into the figure) and
 writes its result to a Parquet file. A query's engines run interleaved, round after round (one
 warm-up round, then `--runs` measured ones), so machine noise hits all alike; the figures are
-medians. Each engine's result is compared with DuckDB's (run without a memory limit): as
+medians. Each engine's result is compared with DuckDB's (run first, without a memory limit): as
 multisets of rows up to 200,000 rows, by a
 fingerprint (row count; per column the non-NULL count, and the sum, min and max of numbers or
 the distinct count, min and max of the rest) above. Numbers compare within a relative 1e-9 or
@@ -276,39 +276,38 @@ def fingerprint(path: str) -> tuple:
 
 def measure_query(args, engines: list[str], data: pathlib.Path, query: pathlib.Path,
                   memory_limit: str | None, work: pathlib.Path) -> dict:
-    """Every engine on one query: warm-up, measured rounds, then the correctness check."""
+    """Every engine on one query: the reference, a warm-up round, measured rounds."""
     from lazy_queries import LAZY
 
     runnable = [e for e in engines if e != "ooc-python" or query.stem in LAZY]
+    # The reference first: DuckDB without a memory limit. Each engine's first result is
+    # checked against it at once and deleted, so at most two results are on disk.
+    reference = str(work / "reference.parquet")
+    if "error" in run_once(command("duckdb", args, data, query, reference, None), args.timeout * 2):
+        reference = None
     results = {e: {"walls": [], "rss": [], "errors": []} for e in runnable}
-    kept: dict[str, str] = {}
+    checks: dict[str, tuple[bool | None, str]] = {}
     for round_ in range(args.warmup + args.runs):
         measured = round_ >= args.warmup
         for engine in runnable:
             r = results[engine]
             if r["errors"] and not r["walls"] and round_ > 0:
                 continue  # failed before: do not spend the time again
-            out = str(work / f"{engine}-{round_}.parquet")
+            out = str(work / f"{engine}.parquet")
             outcome = run_once(command(engine, args, data, query, out, memory_limit), args.timeout)
             if "error" in outcome:
                 r["errors"].append(outcome["error"])
                 log(f"  {query.name:24} {engine:11} failed: {outcome['error']}")
-                continue
-            if measured:
-                r["walls"].append(outcome["wall"])
-                r["rss"].append(outcome["rss"])
-            if engine not in kept:
-                kept[engine] = out
-            elif os.path.exists(out):
+            else:
+                if measured:
+                    r["walls"].append(outcome["wall"])
+                    r["rss"].append(outcome["rss"])
+                if engine not in checks:
+                    checks[engine] = same_result(out, reference) if reference else (None, "")
+                log(f"  {query.name:24} {engine:11} {'run' if measured else 'warm-up'} "
+                    f"{outcome['wall']:8.2f} s {outcome['rss']:8.0f} MiB")
+            if os.path.exists(out):
                 os.remove(out)
-            log(f"  {query.name:24} {engine:11} {'run' if measured else 'warm-up'} "
-                f"{outcome['wall']:8.2f} s {outcome['rss']:8.0f} MiB")
-    # The reference: DuckDB without a memory limit (its measured output when it had none).
-    reference = kept.get("duckdb") if not memory_limit else None
-    if reference is None:
-        ref = str(work / "reference.parquet")
-        outcome = run_once(command("duckdb", args, data, query, ref, None), args.timeout * 2)
-        reference = ref if "error" not in outcome else None
     entry = {"query": query.name, "engines": {}}
     for engine, r in results.items():
         e = {"runs": len(r["walls"])}
@@ -317,13 +316,9 @@ def measure_query(args, engines: list[str], data: pathlib.Path, query: pathlib.P
             e["rss"] = statistics.median(r["rss"])
             e["walls"] = [round(w, 3) for w in r["walls"]]
             e["rsses"] = [round(x) for x in r["rss"]]
-            if reference and engine in kept:
-                ok, note = same_result(kept[engine], reference)
-                e["correct"] = ok
-                if note:
-                    e["check"] = note
-            else:
-                e["correct"] = None
+            e["correct"], note = checks.get(engine, (None, ""))
+            if note:
+                e["check"] = note
         else:
             e["error"] = r["errors"][-1] if r["errors"] else "not run"
         entry["engines"][engine] = e
