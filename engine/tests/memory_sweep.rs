@@ -166,6 +166,13 @@ const CASES: &[Case] = &[
         spiller: Some("HashAggregate"),
     },
     Case {
+        name: "distinct count next to plain counts (n_unique)",
+        sql: "SELECT k % 100 AS g, count(DISTINCT s) AS n, count(*) AS r, count(s) AS p \
+              FROM t GROUP BY 1",
+        ordered: false,
+        spiller: Some("HashAggregate"),
+    },
+    Case {
         name: "full sort",
         sql: "SELECT s, k, v, d, f FROM t ORDER BY s DESC NULLS LAST, k, v NULLS FIRST, d, f",
         ordered: true,

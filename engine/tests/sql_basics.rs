@@ -416,3 +416,48 @@ fn first_last_regexp_and_float_to_integer_casts() {
         "{err}"
     );
 }
+
+/// `count(DISTINCT x)` next to plain counts (the Python API's `n_unique` is such a mix) is
+/// rewritten into two group-bys; the answers stay those of the definition, also on no rows.
+#[test]
+fn distinct_count_with_plain_counts() {
+    let (_dir, s) = fixture();
+    assert_eq!(
+        rows(
+            &s,
+            "SELECT count(DISTINCT name), count(*), count(name) FROM t"
+        ),
+        vec!["50|1000|923"]
+    );
+    assert_eq!(
+        rows(
+            &s,
+            "SELECT count(DISTINCT name), count(*), count(name) FROM t WHERE id < 0"
+        ),
+        vec!["0|0|0"]
+    );
+    let got = rows(
+        &s,
+        "SELECT k, count(DISTINCT name), count(*), count(name) FROM t GROUP BY k \
+         ORDER BY k NULLS FIRST",
+    );
+    let mut expected = Vec::new();
+    for key in std::iter::once(None).chain((0..7).map(Some)) {
+        let members: Vec<i64> = (0..1000i64)
+            .filter(|i| {
+                let k = (i % 10 != 0).then_some(i % 7);
+                k == key
+            })
+            .collect();
+        let names: Vec<i64> = members.iter().filter(|i| *i % 13 != 0).copied().collect();
+        let distinct: std::collections::BTreeSet<i64> = names.iter().map(|i| i % 50).collect();
+        let k = key.map_or("NULL".to_string(), |k| k.to_string());
+        expected.push(format!(
+            "{k}|{}|{}|{}",
+            distinct.len(),
+            members.len(),
+            names.len()
+        ));
+    }
+    assert_eq!(got, expected);
+}
