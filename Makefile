@@ -6,7 +6,7 @@ DATA ?= data/sf$(SF)
 ROW_GROUP_ROWS ?= 1000000
 CARGO ?= cargo
 
-.PHONY: demo build data test lint oracle golden clean-data bench
+.PHONY: demo build data test lint oracle golden clean-data bench micro-bench
 
 ## Build ooc, generate TPC-H at scale factor $(SF) into $(DATA), run Q1 (a scan and aggregate)
 ## and Q5 (a six-table join) with --explain-analyze.
@@ -29,8 +29,9 @@ data: build
 # ooc-python stays in the package set although `cargo test` builds nothing of it: features are
 # resolved over the selected packages, and with it selected arrow and parquet get the same
 # features (and the same build) as in the extension that run.sh builds next.
+# ooc-micro-bench is left out: it only holds criterion benchmarks (see `make micro-bench`).
 test:
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --exclude ooc-micro-bench
 	python/tests/run.sh
 
 ## Benchmarks against DuckDB, Polars and DataFusion (see benches/README.md): generates TPC-H at
@@ -41,6 +42,11 @@ MEMORY_LIMIT ?= 1GB
 bench: build
 	benches/setup.sh
 	benches/.venv/bin/python benches/bench.py --sf $(SF) --suites $(BENCH_SUITES) --runs $(BENCH_RUNS) --memory-limit $(MEMORY_LIMIT)
+
+## Criterion micro-benchmarks of kernels and operators (benches/micro); summarize the results
+## with `python3 benches/micro/summarize.py`.
+micro-bench:
+	$(CARGO) bench -p ooc-micro-bench
 
 lint:
 	$(CARGO) fmt --all -- --check
