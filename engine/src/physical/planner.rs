@@ -16,7 +16,7 @@ use crate::error::{EngineError, Result};
 use crate::logical::expr::{BinaryOp, Column, Expr};
 use crate::logical::plan::{JoinType, LogicalPlan, SortKey, TableScan};
 use crate::logical::schema::PlanSchema;
-use crate::optimizer::cardinality::estimate_rows;
+use crate::optimizer::cardinality::{estimate_bytes, estimate_rows};
 use crate::physical::aggregate::accumulator::state_fields;
 use crate::physical::aggregate::{AggregateExec, AggregateMode, AggregateSpec};
 use crate::physical::coalesce::CoalesceExec;
@@ -202,9 +202,10 @@ impl PhysicalPlanner {
         );
         let left_rows = estimate_rows(left);
         let right_rows = estimate_rows(right);
-        // Build on the smaller side (ties keep the right side, which join ordering made the
-        // smaller one). Without keys the nested loop join only preserves its probe side.
-        let mut build_left = flexible && left_rows < right_rows;
+        // Build on the side that takes less memory (ties keep the right side, which join
+        // ordering made the smaller one). Without keys the nested loop join only preserves its
+        // probe side, and compares row counts: its cost is a product of them.
+        let mut build_left = flexible && estimate_bytes(left) < estimate_bytes(right);
         if on.is_empty() {
             build_left = matches!(join_type, JoinType::Right)
                 || (join_type == JoinType::Inner && left_rows < right_rows);
