@@ -1,6 +1,8 @@
 //! Group keys → dense group indices.
 //!
-//! Two representations share one hash table of `(hash, group index)` entries:
+//! A single key column of a fixed-width type (integers, dates, timestamps, decimals) has a
+//! path of its own, [`super::primitive_groups`]: its values are the groups. Otherwise two
+//! representations share one hash table of `(hash, group index)` entries:
 //!
 //! * **Packed keys** (fast path): when every key column is a fixed-width value (integers, dates,
 //!   timestamps, decimals, booleans) or a string view short enough to be stored inline (≤ 12
@@ -22,10 +24,13 @@ use arrow::datatypes::{
 use arrow::row::{RowConverter, Rows, SortField};
 use hashbrown::HashTable;
 
+use super::primitive_groups::{self, PrimitiveGroups};
 use crate::error::Result;
 
 /// The distinct group keys seen so far.
 pub struct GroupValues {
+    /// The single fixed-width key column's groups, when that is the key.
+    primitive: Option<Box<dyn PrimitiveGroups>>,
     converter: Option<RowConverter>,
     rows: Option<Rows>,
     table: HashTable<(u64, u32)>,
@@ -76,12 +81,12 @@ fn pack_column(array: &ArrayRef, column: usize, stride: usize, out: &mut [u128])
         DataType::Date64 => prim!(Date64Type),
         DataType::Decimal128(_, _) => prim!(Decimal128Type),
         DataType::Timestamp(_, _) => {
-            let a = array.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
-            // All timestamp units share the i64 layout; reinterpret through the raw values.
-            let values = a.to_data().buffers()[0].typed_data::<i64>().to_vec();
-            let offset = a.offset();
-            for row in 0..a.len() {
-                out[row * stride + column] = values[offset + row] as u128;
+            // Every timestamp unit stores i64 values; read them without a typed downcast
+            // (which would be unit-specific).
+            let data = array.to_data();
+            let values = &data.buffers()[0].typed_data::<i64>()[data.offset()..][..data.len()];
+            for (row, v) in values.iter().enumerate() {
+                out[row * stride + column] = *v as u128;
             }
         }
         DataType::Boolean => {
@@ -117,7 +122,12 @@ impl GroupValues {
             (Some(converter), Some(rows))
         };
         let packed = (!types.is_empty() && types.iter().all(packable_type)).then(Vec::new);
+        let primitive = match types {
+            [only] => primitive_groups::for_type(only),
+            _ => None,
+        };
         Ok(Self {
+            primitive,
             converter,
             rows,
             table: HashTable::new(),
@@ -132,12 +142,21 @@ impl GroupValues {
 
     /// Number of groups.
     pub fn len(&self) -> usize {
-        self.num_groups
+        match &self.primitive {
+            Some(p) => p.len(),
+            None => self.num_groups,
+        }
+    }
+
+    /// Whether an emptied table may be used again as is (the single-column path keeps its
+    /// hash table's capacity; the general path's state must be rebuilt).
+    pub fn reusable(&self) -> bool {
+        self.primitive.is_some()
     }
 
     /// True when no group exists yet.
     pub fn is_empty(&self) -> bool {
-        self.num_groups == 0
+        self.len() == 0
     }
 
     /// Assign a group index to every row of `keys` (creating groups as needed).
@@ -148,6 +167,9 @@ impl GroupValues {
         groups: &mut Vec<u32>,
     ) -> Result<()> {
         groups.clear();
+        if let Some(primitive) = &mut self.primitive {
+            return primitive.intern(&keys[0], groups);
+        }
         if self.converter.is_none() {
             self.num_groups = 1;
             groups.resize(num_rows, 0);
@@ -283,6 +305,9 @@ impl GroupValues {
 
     /// The key columns of all groups in group-index order; resets the table.
     pub fn take_keys(&mut self) -> Result<Vec<ArrayRef>> {
+        if let Some(primitive) = &mut self.primitive {
+            return Ok(vec![primitive.take_keys()]);
+        }
         self.table = HashTable::new();
         if self.converter.is_some() {
             self.num_groups = 0;
@@ -302,6 +327,9 @@ impl GroupValues {
 
     /// Bytes held.
     pub fn size(&self) -> usize {
+        if let Some(primitive) = &self.primitive {
+            return primitive.size();
+        }
         self.table.capacity() * 16
             + self.rows.as_ref().map_or(0, |r| r.size())
             + self.packed.as_ref().map_or(0, |p| p.capacity() * 16)
@@ -356,5 +384,43 @@ mod tests {
         assert_eq!(strings.value(3), "a much longer string value");
         assert!(strings.is_null(1));
         assert!(keys[1].is_null(2));
+    }
+
+    #[test]
+    fn timestamp_keys_of_every_unit_take_the_packed_path() {
+        use arrow::array::{TimestampMillisecondArray, TimestampNanosecondArray};
+        for ts in [
+            Arc::new(TimestampNanosecondArray::from(vec![
+                Some(5),
+                None,
+                Some(5),
+                Some(7),
+            ])) as ArrayRef,
+            Arc::new(TimestampMillisecondArray::from(vec![
+                Some(5),
+                None,
+                Some(5),
+                Some(7),
+            ])),
+        ] {
+            // Two key columns, so the single-column path does not take them.
+            let other: ArrayRef = Arc::new(Int64Array::from(vec![1, 1, 1, 1]));
+            let types = [ts.data_type().clone(), DataType::Int64];
+            let mut gv = GroupValues::try_new(&types).unwrap();
+            // A sliced input: the values start at the slice's offset.
+            let got = intern_all(
+                &mut gv,
+                &[
+                    vec![ts.clone(), other.clone()],
+                    vec![ts.slice(1, 3), other.slice(1, 3)],
+                ],
+            );
+            assert_eq!(got, vec![0, 1, 0, 2, 1, 0, 2]);
+            assert!(gv.packed.is_some(), "{}", ts.data_type());
+            let out = gv.take_keys().unwrap();
+            let expected =
+                arrow::compute::take(ts.as_ref(), &UInt32Array::from(vec![0, 1, 3]), None).unwrap();
+            assert_eq!(out[0].as_ref(), expected.as_ref());
+        }
     }
 }

@@ -11,13 +11,13 @@
 //! The table's memory is reserved from the query pool after each batch. Under a budget:
 //!
 //! * a partial aggregate emits its state early (the final aggregate merges it);
-//! * a final or single aggregate **spills**: it writes its groups, as partial states, into 16
+//! * a final or single aggregate **spills**: it writes its groups, as partial states, into 64
 //!   hash partitions on disk and starts over with an empty table. When the input ends, the
 //!   partitions are merged one at a time; a partition still too large for the budget is split
 //!   again with other hash bits (up to [`MAX_SPILL_LEVEL`] times).
 //!
 //! ```text
-//!   input ──► table ──(over budget)──► state batch ──hash(keys)──► partition files 0..15
+//!   input ──► table ──(over budget)──► state batch ──hash(keys)──► partition files 0..63
 //!                                                                        │ one at a time
 //!   output ◄── final values ◄── table ◄── merge states ◄─────────────────┘
 //! ```
@@ -27,6 +27,7 @@
 
 pub mod accumulator;
 pub mod group_values;
+mod primitive_groups;
 mod spill;
 
 use std::sync::Arc;
@@ -456,7 +457,11 @@ impl AggregateState {
 
     /// A fresh, empty table (buffers of the old one are released).
     fn reset(&mut self) -> Result<()> {
-        self.groups = GroupValues::try_new(&self.exec.group_types)?;
+        // After `take` the groups are empty; the single-key table keeps its capacity for the
+        // next round (it is counted in `size`, so the reservation covers it).
+        if !self.groups.is_empty() || !self.groups.reusable() {
+            self.groups = GroupValues::try_new(&self.exec.group_types)?;
+        }
         self.accumulators = self
             .exec
             .aggregates
