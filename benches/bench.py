@@ -331,8 +331,9 @@ def run_suite(args, suite: str, engines: list[str]) -> pathlib.Path:
     tpch_queries = sorted((REPO / "tests" / "tpch" / "queries").glob("q*.sql"))
     memory_queries = sorted((HERE / "queries" / "memory").glob("*.sql"))
     by_name = {q.name: q for q in tpch_queries + memory_queries}
+    limit = args.tpch_memory_limit if suite == "tpch" else args.memory_limit
     if suite == "tpch":
-        plan = [(args.sf, q, None) for q in tpch_queries]
+        plan = [(args.sf, q, limit) for q in tpch_queries]
     elif suite == "memory":
         plan = [(args.sf, q, args.memory_limit) for q in memory_queries]
     else:
@@ -346,7 +347,7 @@ def run_suite(args, suite: str, engines: list[str]) -> pathlib.Path:
         "date": dt.date.today().isoformat(),
         "sf": args.sf,
         "scale_sfs": scale_factors(args) if suite == "scale" else None,
-        "memory_limit": args.memory_limit if suite != "tpch" else None,
+        "memory_limit": limit,
         "runs": args.runs,
         "warmup": args.warmup,
         "machine": machine(),
@@ -356,7 +357,11 @@ def run_suite(args, suite: str, engines: list[str]) -> pathlib.Path:
         "results": [],
     }
     args.results.mkdir(parents=True, exist_ok=True)
-    path = args.results / f"{report['date']}-{suite}-sf{sf_label(args.sf)}.json"
+    # A budget other than the suite's default is part of the name, so runs at 1GB and at
+    # 256MB of one day do not overwrite each other.
+    default_limit = None if suite == "tpch" else "1GB"
+    suffix = f"-{limit.lower()}" if limit and limit != default_limit else ""
+    path = args.results / f"{report['date']}-{suite}-sf{sf_label(args.sf)}{suffix}.json"
     log(f"suite {suite}: {len(plan)} runs of {len(engines)} engines -> {path}")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ooc-bench-", dir=args.work) as work:
@@ -391,6 +396,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs before them")
     parser.add_argument("--memory-limit", default="1GB",
                         help="budget of the memory and scale suites, for every engine with one")
+    parser.add_argument("--tpch-memory-limit", default=None,
+                        help="budget of the tpch suite (default: none, every engine unlimited)")
     parser.add_argument("--scale-sfs", help="scale factors of the scale suite (default: 1,3,10 "
                         "up to --sf, or --sf/4, --sf/2, --sf)")
     parser.add_argument("--queries", help="only these (comma-separated names, e.g. q01,q18)")
