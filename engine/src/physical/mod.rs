@@ -14,6 +14,7 @@ pub mod coalesce;
 pub mod empty;
 pub mod expr;
 pub mod filter;
+pub mod hashing;
 pub mod in_place;
 pub mod joins;
 pub mod limit;

@@ -26,11 +26,11 @@ use std::thread::JoinHandle;
 use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
 use arrow::datatypes::SchemaRef;
-use arrow::row::{RowConverter, SortField};
 
 use crate::error::{EngineError, Result};
 use crate::metrics::OperatorMetrics;
 use crate::physical::expr::PhysicalExpr;
+use crate::physical::hashing::hash_columns;
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
 /// Seed of the partitioning hash: unrelated to the hashes operators use internally (for
@@ -140,14 +140,13 @@ fn produce(
         Err(e) => return fail(&mut open, e),
     };
     let n = open.len();
-    let mut converter: Option<RowConverter> = None;
     for batch in stream {
         let batch = match batch.and_then(|b| ctx.check_cancelled().map(|_| b)) {
             Ok(b) => b,
             Err(e) => return fail(&mut open, e),
         };
         metrics.add_rows_in(batch.num_rows());
-        let parts = match split(&batch, keys, n, &mut converter) {
+        let parts = match split(&batch, keys, n) {
             Ok(p) => p,
             Err(e) => return fail(&mut open, e),
         };
@@ -169,7 +168,6 @@ fn split(
     batch: &RecordBatch,
     keys: &[PhysicalExpr],
     n: usize,
-    converter: &mut Option<RowConverter>,
 ) -> Result<Vec<(usize, RecordBatch)>> {
     let rows = batch.num_rows();
     if n == 1 {
@@ -179,19 +177,9 @@ fn split(
         .iter()
         .map(|k| k.evaluate(batch)?.into_array(rows))
         .collect::<Result<Vec<ArrayRef>>>()?;
-    let converter = match converter {
-        Some(c) => c,
-        None => converter.insert(RowConverter::new(
-            columns
-                .iter()
-                .map(|c| SortField::new(c.data_type().clone()))
-                .collect(),
-        )?),
-    };
-    let encoded = converter.convert_columns(&columns)?;
+    let hashes = hash_columns(&columns, &HASHER)?;
     let mut members: Vec<Vec<u32>> = vec![Vec::new(); n];
-    for (i, row) in encoded.iter().enumerate() {
-        let h = HASHER.hash_one(row.as_ref());
+    for (i, &h) in hashes.iter().enumerate() {
         // Multiply-shift maps the hash onto 0..n without a division.
         let p = ((u128::from(h) * n as u128) >> 64) as usize;
         members[p].push(i as u32);

@@ -1,7 +1,8 @@
 //! Group keys → dense group indices.
 //!
 //! A single key column of a fixed-width type (integers, dates, timestamps, decimals) has a
-//! path of its own, [`super::primitive_groups`]: its values are the groups. Otherwise two
+//! path of its own, [`super::primitive_groups`]: its values are the groups. So do two key
+//! columns of at most 8 bytes each ([`super::pair_groups`]), packed into one 128-bit word. Otherwise two
 //! representations share one hash table of `(hash, group index)` entries:
 //!
 //! * **Packed keys** (fast path): when every key column is a fixed-width value (integers, dates,
@@ -24,6 +25,7 @@ use arrow::datatypes::{
 use arrow::row::{RowConverter, Rows, SortField};
 use hashbrown::HashTable;
 
+use super::pair_groups;
 use super::primitive_groups::{self, PrimitiveGroups};
 use crate::error::Result;
 
@@ -124,6 +126,7 @@ impl GroupValues {
         let packed = (!types.is_empty() && types.iter().all(packable_type)).then(Vec::new);
         let primitive = match types {
             [only] => primitive_groups::for_type(only),
+            [first, second] => pair_groups::for_types(first, second),
             _ => None,
         };
         Ok(Self {
@@ -168,7 +171,7 @@ impl GroupValues {
     ) -> Result<()> {
         groups.clear();
         if let Some(primitive) = &mut self.primitive {
-            return primitive.intern(&keys[0], groups);
+            return primitive.intern(keys, groups);
         }
         if self.converter.is_none() {
             self.num_groups = 1;
@@ -306,7 +309,7 @@ impl GroupValues {
     /// The key columns of all groups in group-index order; resets the table.
     pub fn take_keys(&mut self) -> Result<Vec<ArrayRef>> {
         if let Some(primitive) = &mut self.primitive {
-            return Ok(vec![primitive.take_keys()]);
+            return primitive.take_keys();
         }
         self.table = HashTable::new();
         if self.converter.is_some() {

@@ -27,6 +27,7 @@
 
 pub mod accumulator;
 pub mod group_values;
+mod pair_groups;
 mod primitive_groups;
 mod spill;
 

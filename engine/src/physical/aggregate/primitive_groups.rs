@@ -25,14 +25,17 @@ use hashbrown::HashTable;
 
 use crate::error::{EngineError, Result};
 
-/// Groups of one fixed-width key column, whatever its type.
+/// Groups of a few fixed-width key columns held by value (one column here, two in
+/// [`super::pair_groups`]).
 pub trait PrimitiveGroups: Send {
-    /// Assign a group index to every row of `keys` (one column), creating groups as needed.
-    fn intern(&mut self, keys: &ArrayRef, groups: &mut Vec<u32>) -> Result<()>;
+    /// Assign a group index to every row of `keys` (the key columns), creating groups as
+    /// needed.
+    fn intern(&mut self, keys: &[ArrayRef], groups: &mut Vec<u32>) -> Result<()>;
     /// Number of groups.
     fn len(&self) -> usize;
-    /// The keys of all groups in group-index order; empties the table (keeping its capacity).
-    fn take_keys(&mut self) -> ArrayRef;
+    /// The key columns of all groups in group-index order; empties the table (keeping its
+    /// capacity).
+    fn take_keys(&mut self) -> Result<Vec<ArrayRef>>;
     /// Bytes held.
     fn size(&self) -> usize;
 }
@@ -108,11 +111,11 @@ where
     T: ArrowPrimitiveType,
     T::Native: Hash + Eq,
 {
-    fn intern(&mut self, keys: &ArrayRef, groups: &mut Vec<u32>) -> Result<()> {
-        let keys = keys.as_primitive_opt::<T>().ok_or_else(|| {
+    fn intern(&mut self, keys: &[ArrayRef], groups: &mut Vec<u32>) -> Result<()> {
+        let keys = keys[0].as_primitive_opt::<T>().ok_or_else(|| {
             EngineError::Execution(format!(
                 "group key of type {} where {} was planned",
-                keys.data_type(),
+                keys[0].data_type(),
                 self.data_type
             ))
         })?;
@@ -180,7 +183,7 @@ where
         self.values.len()
     }
 
-    fn take_keys(&mut self) -> ArrayRef {
+    fn take_keys(&mut self) -> Result<Vec<ArrayRef>> {
         let values = std::mem::take(&mut self.values);
         let nulls = self.null_group.take().map(|g| {
             let mut valid = vec![true; values.len()];
@@ -190,10 +193,10 @@ where
         // Keep the table's allocation: a spilling aggregate fills it to about the same size
         // again, and growing it step by step (rehashing at every doubling) is costly.
         self.table.clear();
-        Arc::new(
+        Ok(vec![Arc::new(
             PrimitiveArray::<T>::new(ScalarBuffer::from(values), nulls)
                 .with_data_type(self.data_type.clone()),
-        )
+        )])
     }
 
     fn size(&self) -> usize {
@@ -214,13 +217,13 @@ mod tests {
         let mut out = Vec::new();
         // 0 is the placeholder stored in the NULL group's slot: it must get its own group.
         let keys: ArrayRef = Arc::new(Int64Array::from(vec![None, Some(0), Some(7), None]));
-        groups.intern(&keys, &mut out).unwrap();
+        groups.intern(&[keys.clone()], &mut out).unwrap();
         assert_eq!(out, vec![0, 1, 2, 0]);
         let keys: ArrayRef = Arc::new(Int64Array::from(vec![Some(7), Some(0), None, Some(9)]));
-        groups.intern(&keys.slice(0, 4), &mut out).unwrap();
+        groups.intern(&[keys.slice(0, 4)], &mut out).unwrap();
         assert_eq!(out, vec![2, 1, 0, 3]);
         assert_eq!(groups.len(), 4);
-        let keys = groups.take_keys();
+        let keys = groups.take_keys().unwrap().remove(0);
         let expected: ArrayRef = Arc::new(Int64Array::from(vec![None, Some(0), Some(7), Some(9)]));
         assert_eq!(keys.as_ref(), expected.as_ref());
         assert_eq!(groups.len(), 0);
@@ -236,17 +239,17 @@ mod tests {
                 .unwrap(),
         );
         let mut out = Vec::new();
-        groups.intern(&keys.slice(1, 3), &mut out).unwrap();
+        groups.intern(&[keys.slice(1, 3)], &mut out).unwrap();
         assert_eq!(out, vec![0, 1, 2]);
-        assert_eq!(groups.take_keys().data_type(), &decimal);
+        assert_eq!(groups.take_keys().unwrap()[0].data_type(), &decimal);
 
         let mut dates = for_type(&DataType::Date32).unwrap();
         let keys: ArrayRef = Arc::new(Date32Array::from(vec![1, 1, 2]));
-        dates.intern(&keys, &mut out).unwrap();
+        dates.intern(&[keys], &mut out).unwrap();
         assert_eq!(out, vec![0, 0, 1]);
         // A column of another type than planned is an error, not a panic.
         let wrong: ArrayRef = Arc::new(Int64Array::from(vec![1]));
-        assert!(dates.intern(&wrong, &mut out).is_err());
+        assert!(dates.intern(&[wrong], &mut out).is_err());
     }
 
     #[test]
@@ -258,7 +261,7 @@ mod tests {
                 let keys: ArrayRef = Arc::new(Int64Array::from_iter_values(
                     (0..10_000).map(|i| i64::from(chunk * 10_000 + i) * 7919 % 100_003),
                 ));
-                groups.intern(&keys, &mut out).unwrap();
+                groups.intern(&[keys.clone()], &mut out).unwrap();
                 if round == 1 {
                     // The second pass finds every key's group from the first.
                     let expected: Vec<u32> = (0..10_000).map(|i| chunk * 10_000 + i).collect();
