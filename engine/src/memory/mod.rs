@@ -22,8 +22,10 @@
 //! request is retried for up to two seconds before it fails with an error naming the consumer
 //! it asked.
 
+mod narrow;
 mod pool;
 mod spill;
 
+pub use narrow::Narrowing;
 pub use pool::{MemoryPool, MemoryReservation};
 pub use spill::{SpillFile, SpillManager, SpillWriter};

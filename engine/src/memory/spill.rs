@@ -4,7 +4,8 @@
 //! later; this module only moves bytes, the operator decides what a file means (a sorted run,
 //! one hash partition of a join or aggregate). Files are Arrow IPC streams compressed with
 //! zstd, written through a buffered writer and read back batch by batch, so reading a spill
-//! file costs one batch of memory, not the file.
+//! file costs one batch of memory, not the file. Columns are stored in narrower integer types
+//! where that is exact (see [`super::narrow`]) and widened again when read.
 //!
 //! ```text
 //!   SpillManager (directory, quota, bytes written)
@@ -30,6 +31,7 @@ use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
 use arrow::ipc::CompressionType;
 
+use super::narrow::Narrowing;
 use crate::error::{EngineError, Result};
 
 /// Owner of a query's spill directory.
@@ -95,7 +97,21 @@ impl SpillManager {
     }
 
     /// Start a new spill file for batches of `schema`; `label` names it (for errors).
+    /// Decimals of precision up to 18 are stored in 8 bytes.
     pub fn create(&self, label: &str, schema: &SchemaRef) -> Result<SpillWriter> {
+        self.create_narrowed(label, Narrowing::by_type(schema))
+    }
+
+    /// Write `batch` alone into a new spill file, its integer and decimal columns stored in
+    /// the smallest integer types that hold its values.
+    pub fn write_fitted(&self, label: &str, batch: &RecordBatch) -> Result<SpillFile> {
+        let mut writer = self.create_narrowed(label, Narrowing::fitted(batch))?;
+        writer.write(batch)?;
+        writer.finish()
+    }
+
+    fn create_narrowed(&self, label: &str, narrowing: Narrowing) -> Result<SpillWriter> {
+        let schema = Arc::clone(&narrowing.schema_ref());
         let n = self.files.fetch_add(1, Ordering::Relaxed);
         let path = self.dir()?.join(format!("{n:05}-{label}.arrows"));
         let spill_err = |message: String| EngineError::Spill {
@@ -117,12 +133,14 @@ impl SpillManager {
             .try_with_compression(Some(CompressionType::ZSTD))
             .and_then(|o| o.try_with_compression_level(Some(1)))
             .map_err(|e| spill_err(e.to_string()))?;
-        let writer = StreamWriter::try_new_with_options(counting, schema, options)
-            .map_err(|e| spill_err(e.to_string()))?;
+        let writer =
+            StreamWriter::try_new_with_options(counting, narrowing.stored_schema(), options)
+                .map_err(|e| spill_err(e.to_string()))?;
         Ok(SpillWriter {
             writer,
             path,
-            schema: Arc::clone(schema),
+            narrowing: Arc::new(narrowing),
+            schema,
             rows: 0,
             raw_bytes: 0,
             written: Arc::clone(&self.written),
@@ -179,6 +197,7 @@ impl Write for CountingWriter {
 pub struct SpillWriter {
     writer: StreamWriter<CountingWriter>,
     path: PathBuf,
+    narrowing: Arc<Narrowing>,
     schema: SchemaRef,
     rows: usize,
     raw_bytes: usize,
@@ -201,7 +220,8 @@ impl SpillWriter {
     /// buffers whole, so a 100-row slice would otherwise carry its source's megabytes.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         let batch = &crate::physical::compact_views_beyond(batch, 1, 4096);
-        self.writer.write(batch).map_err(|e| EngineError::Spill {
+        let stored = self.narrowing.narrow(batch)?;
+        self.writer.write(&stored).map_err(|e| EngineError::Spill {
             path: self.path.display().to_string(),
             message: e.to_string(),
         })?;
@@ -234,6 +254,7 @@ impl SpillWriter {
         self.finished = true;
         Ok(SpillFile {
             path: self.path.clone(),
+            narrowing: Arc::clone(&self.narrowing),
             schema: Arc::clone(&self.schema),
             rows: self.rows,
             raw_bytes: self.raw_bytes,
@@ -259,6 +280,7 @@ impl Drop for SpillWriter {
 #[derive(Debug)]
 pub struct SpillFile {
     path: PathBuf,
+    narrowing: Arc<Narrowing>,
     schema: SchemaRef,
     rows: usize,
     raw_bytes: usize,
@@ -299,11 +321,13 @@ impl SpillFile {
                 path: path.clone(),
                 message: e.to_string(),
             })?;
+        let narrowing = Arc::clone(&self.narrowing);
         Ok(reader.map(move |b| {
-            b.map_err(|e| EngineError::Spill {
+            let stored = b.map_err(|e| EngineError::Spill {
                 path: path.clone(),
                 message: e.to_string(),
-            })
+            })?;
+            narrowing.widen(&stored)
         }))
     }
 }

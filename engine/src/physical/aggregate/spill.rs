@@ -7,16 +7,15 @@
 //! again uses a different hash seed (its *level*), so its groups spread over new partitions
 //! instead of landing together again.
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, UInt32Array};
 use arrow::compute::take_record_batch;
-use arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Date32Type, Date64Type, Decimal128Type, Int16Type, Int32Type,
-    Int64Type, Int8Type, SchemaRef, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
-};
-use arrow::row::{RowConverter, SortField};
+use arrow::datatypes::SchemaRef;
 
 use crate::error::Result;
 use crate::memory::SpillFile;
+use crate::physical::hashing::hash_columns;
 use crate::physical::TaskContext;
 
 /// Number of hash partitions per spill level.
@@ -29,63 +28,12 @@ pub struct SpillPartitions {
     files: Vec<Vec<SpillFile>>,
 }
 
-/// Hash each row of `columns` (compared as SQL group keys: NULLs equal) with a seed.
-///
-/// One integer, date or decimal key column is hashed by value; other keys through their row
-/// encoding. Either way equal keys hash alike, which is all the partitioning needs.
+/// Hash each row of `columns` (compared as SQL group keys: NULLs equal) with a seed: equal
+/// keys hash alike, which is all the partitioning needs.
 pub fn hash_rows(columns: &[ArrayRef], seed: u64) -> Result<Vec<u64>> {
     let state = ahash::RandomState::with_seeds(seed, 0x0dd5_ee0d, 0x5eed_a66e, 0xa99_2e9a7e);
-    if let [column] = columns {
-        if let Some(hashes) = hash_primitive(column, &state) {
-            return Ok(hashes);
-        }
-    }
-    let converter = RowConverter::new(
-        columns
-            .iter()
-            .map(|c| SortField::new(c.data_type().clone()))
-            .collect(),
-    )?;
-    let rows = converter.convert_columns(columns)?;
-    Ok(rows.iter().map(|r| state.hash_one(r.as_ref())).collect())
+    hash_columns(columns, &state)
 }
-
-/// Hashes of a fixed-width column's values (NULLs all hash alike), if it is one.
-fn hash_primitive(column: &ArrayRef, state: &ahash::RandomState) -> Option<Vec<u64>> {
-    fn by_value<T>(column: &ArrayRef, state: &ahash::RandomState) -> Option<Vec<u64>>
-    where
-        T: ArrowPrimitiveType,
-        T::Native: std::hash::Hash,
-    {
-        let array = column.as_primitive_opt::<T>()?;
-        let mut hashes: Vec<u64> = array.values().iter().map(|v| state.hash_one(v)).collect();
-        if let Some(nulls) = array.logical_nulls() {
-            for (hash, valid) in hashes.iter_mut().zip(nulls.iter()) {
-                if !valid {
-                    *hash = NULL_HASH;
-                }
-            }
-        }
-        Some(hashes)
-    }
-    match column.data_type() {
-        DataType::Int8 => by_value::<Int8Type>(column, state),
-        DataType::Int16 => by_value::<Int16Type>(column, state),
-        DataType::Int32 => by_value::<Int32Type>(column, state),
-        DataType::Int64 => by_value::<Int64Type>(column, state),
-        DataType::UInt8 => by_value::<UInt8Type>(column, state),
-        DataType::UInt16 => by_value::<UInt16Type>(column, state),
-        DataType::UInt32 => by_value::<UInt32Type>(column, state),
-        DataType::UInt64 => by_value::<UInt64Type>(column, state),
-        DataType::Date32 => by_value::<Date32Type>(column, state),
-        DataType::Date64 => by_value::<Date64Type>(column, state),
-        DataType::Decimal128(_, _) => by_value::<Decimal128Type>(column, state),
-        _ => None,
-    }
-}
-
-/// The hash of a NULL key (any fixed value works: all NULL keys are one group).
-const NULL_HASH: u64 = 0x6e75_6c6c;
 
 impl SpillPartitions {
     /// Empty partitions for spills at `level` (0 for the input, n + 1 to split a level-n file).
@@ -117,11 +65,17 @@ impl SpillPartitions {
                 continue;
             }
             let part = take_record_batch(batch, &UInt32Array::from(rows))?;
-            let mut writer = ctx
+            // Read back with the partitions' schema, whatever the names in `batch`.
+            let part = RecordBatch::try_new_with_options(
+                Arc::clone(&self.schema),
+                part.columns().to_vec(),
+                &RecordBatchOptions::new().with_row_count(Some(part.num_rows())),
+            )?;
+            // One batch per file: its sums and counts are stored in the integer types that
+            // hold their values (an `i128` sum state of small values takes 2 or 4 bytes).
+            let file = ctx
                 .spill
-                .create(&format!("aggregate-l{}-p{p}", self.level), &self.schema)?;
-            writer.write(&part)?;
-            let file = writer.finish()?;
+                .write_fitted(&format!("aggregate-l{}-p{p}", self.level), &part)?;
             raw += file.raw_bytes();
             bytes += file.bytes();
             self.files[p].push(file);
