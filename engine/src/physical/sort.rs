@@ -11,11 +11,17 @@
 //!
 //! Buffered batches are sorted by computing a permutation over their key columns only and
 //! gathering rows in output-sized chunks, so the payload is never copied as a whole. When the
-//! buffer cannot grow (or holds half the budget), it is written as a sorted *run*: a spill file
-//! of small batches. Merging compares keys in Arrow's row format and keeps one batch per run in
-//! memory; the number of runs merged at once comes from what the budget can hold.
+//! buffer cannot grow (or holds its share of the budget), it is written as a sorted *run*: a
+//! spill file of small batches. Sorting and writing a run (gathering, compressing) is most of a
+//! large sort's work, so runs are written on background threads, up to [`RUN_WRITERS`] at once,
+//! while the next buffer fills: the buffer's share is a quarter of the budget, so two runs in
+//! flight and a filling buffer stay within three quarters of it. Merging compares keys in
+//! Arrow's row format and keeps one batch per run in memory; the number of runs merged at once
+//! comes from what the budget can hold.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use arrow::array::{ArrayRef, RecordBatch};
@@ -35,6 +41,9 @@ use crate::physical::{
 
 /// Most runs merged at once, whatever the budget.
 const MAX_FAN_IN: usize = 128;
+
+/// Most sorted runs being written in the background at once.
+const RUN_WRITERS: usize = 2;
 
 /// A physical sort key.
 #[derive(Clone, Debug)]
@@ -134,7 +143,7 @@ impl ExecutionPlan for SortExec {
         );
         let stream = SortStream {
             exec: Arc::clone(&self),
-            soft_limit: ctx.memory_pool.limit() / 2,
+            soft_limit: ctx.memory_pool.limit() / (RUN_WRITERS + 2),
             ctx,
             input: Some(input),
             buffer: Vec::new(),
@@ -142,6 +151,8 @@ impl ExecutionPlan for SortExec {
             buffered_bytes: 0,
             reservation,
             runs: Vec::new(),
+            writing: VecDeque::new(),
+            writing_bytes: 0,
             sort_fields: None,
             output: Output::None,
         };
@@ -174,10 +185,15 @@ struct SortStream {
     buffer: Vec<(RecordBatch, Vec<ArrayRef>)>,
     buffered_rows: usize,
     buffered_bytes: usize,
-    /// The buffer spills when it would exceed this (half the budget: sorting it needs room).
+    /// The buffer spills when it would exceed this (its share of the budget, see the module
+    /// docs).
     soft_limit: usize,
+    /// Holds the buffer's bytes and those of the runs being written.
     reservation: MemoryReservation,
     runs: Vec<SpillFile>,
+    /// Runs being sorted and written in the background, oldest first, with their bytes.
+    writing: VecDeque<(JoinHandle<Result<SpillFile>>, usize)>,
+    writing_bytes: usize,
     /// Row-format fields of the keys (from the first batch), for merging runs.
     sort_fields: Option<Vec<SortField>>,
     output: Output,
@@ -202,10 +218,20 @@ impl Iterator for SortStream {
     }
 }
 
+impl Drop for SortStream {
+    /// A stream dropped early (a LIMIT above, a failed query) still waits for its run writers.
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 impl SortStream {
     fn finish(&mut self) {
         self.input = None;
         self.buffer.clear();
+        // Wait for the writers (their files are deleted with them): no thread outlives the
+        // stream.
+        while self.join_oldest_run().is_some() {}
         self.runs.clear();
         self.output = Output::Done;
         self.reservation.free();
@@ -217,13 +243,16 @@ impl SortStream {
                 self.push(compact_views(&batch?))?;
             }
             drop(input);
-            if self.runs.is_empty() {
+            if self.runs.is_empty() && self.writing.is_empty() {
                 self.output = Output::InMemory {
-                    order: self.sorted_order()?,
+                    order: sorted_order(&self.buffer, &self.exec.keys)?,
                     offset: 0,
                 };
             } else {
                 self.spill_run()?;
+                while let Some(run) = self.join_oldest_run() {
+                    run?;
+                }
                 self.output = Output::Merge(Box::new(self.merge_runs()?));
             }
         }
@@ -270,6 +299,16 @@ impl SortStream {
             + keys.iter().map(|k| k.get_array_memory_size()).sum::<usize>()
             // the permutation entry of every row
             + batch.num_rows() * 16;
+        // A run written in the background gives its memory back here.
+        while self
+            .writing
+            .front()
+            .is_some_and(|(handle, _)| handle.is_finished())
+        {
+            if let Some(run) = self.join_oldest_run() {
+                run?;
+            }
+        }
         // Spill when the buffer is full, when the budget has no room, or when the pool asks
         // (another operator that cannot spill needs memory).
         let over = self.reservation.spill_requested()
@@ -278,13 +317,24 @@ impl SortStream {
         let mut alone = false;
         if over {
             self.spill_run()?;
-            match self.reservation.try_grow_or_spill_others(bytes) {
-                Ok(()) => {}
-                // One batch is more than the budget holds. Its producer already made it, so
-                // the memory is in use either way: sort it alone and write it out as a run
-                // at once rather than fail.
-                Err(EngineError::ResourcesExhausted { .. }) => alone = true,
-                Err(e) => return Err(e),
+            loop {
+                if self.reservation.try_grow(bytes).is_ok() {
+                    break;
+                }
+                // Runs being written still hold their memory: wait for the oldest.
+                if let Some(run) = self.join_oldest_run() {
+                    run?;
+                    continue;
+                }
+                match self.reservation.try_grow_or_spill_others(bytes) {
+                    Ok(()) => {}
+                    // One batch is more than the budget holds. Its producer already made it,
+                    // so the memory is in use either way: sort it alone and write it out as a
+                    // run at once rather than fail.
+                    Err(EngineError::ResourcesExhausted { .. }) => alone = true,
+                    Err(e) => return Err(e),
+                }
+                break;
             }
         }
         self.buffered_rows += batch.num_rows();
@@ -296,36 +346,6 @@ impl SortStream {
         Ok(())
     }
 
-    /// The buffer's rows in sorted order, as (batch, row) pairs.
-    fn sorted_order(&self) -> Result<Vec<(usize, usize)>> {
-        if self.buffer.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut positions = Vec::with_capacity(self.buffered_rows);
-        for (b, (batch, _)) in self.buffer.iter().enumerate() {
-            positions.extend((0..batch.num_rows()).map(|r| (b, r)));
-        }
-        let columns = (0..self.exec.keys.len())
-            .map(|k| {
-                let parts: Vec<&dyn arrow::array::Array> = self
-                    .buffer
-                    .iter()
-                    .map(|(_, keys)| keys[k].as_ref())
-                    .collect();
-                Ok(SortColumn {
-                    values: concat(&parts)?,
-                    options: Some(self.exec.keys[k].options),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let indices = lexsort_to_indices(&columns, None)?;
-        Ok(indices
-            .values()
-            .iter()
-            .map(|&i| positions[i as usize])
-            .collect())
-    }
-
     /// Rows per batch in spill files: small enough that many runs can be merged at once.
     fn run_batch_rows(&self) -> usize {
         let row_bytes = (self.buffered_bytes / self.buffered_rows.max(1)).max(1);
@@ -333,30 +353,46 @@ impl SortStream {
         (limit / 256 / row_bytes).clamp(64, self.ctx.batch_size.max(64))
     }
 
-    /// Sort the buffer and write it out as one run.
+    /// Hand the buffer to a background thread that sorts it and writes it out as one run.
+    /// With [`RUN_WRITERS`] runs already being written, waits for the oldest first.
     fn spill_run(&mut self) -> Result<()> {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        let start = Instant::now();
-        let order = self.sorted_order()?;
-        let chunk = self.run_batch_rows();
-        let schema = self.exec.input.schema();
-        let mut writer = self.ctx.spill.create("sort-run", &schema)?;
-        let batches: Vec<&RecordBatch> = self.buffer.iter().map(|(b, _)| b).collect();
-        for part in order.chunks(chunk) {
-            writer.write(&compact_views(&interleave_record_batch(&batches, part)?))?;
+        while self.writing.len() >= RUN_WRITERS {
+            if let Some(run) = self.join_oldest_run() {
+                run?;
+            }
         }
-        let file = writer.finish()?;
-        self.exec
-            .metrics
-            .add_spill(file.rows(), file.raw_bytes(), file.bytes(), start.elapsed());
-        self.runs.push(file);
-        self.buffer.clear();
+        let chunk = self.run_batch_rows();
+        let buffer = std::mem::take(&mut self.buffer);
+        let bytes = self.buffered_bytes;
         self.buffered_rows = 0;
         self.buffered_bytes = 0;
-        self.reservation.free();
+        let exec = Arc::clone(&self.exec);
+        let ctx = Arc::clone(&self.ctx);
+        let handle = std::thread::Builder::new()
+            .name("ooc-sort-run".into())
+            .spawn(move || write_run(buffer, &exec, &ctx, chunk))
+            .map_err(|e| EngineError::Internal(format!("cannot start a sort run writer: {e}")))?;
+        self.writing.push_back((handle, bytes));
+        self.writing_bytes += bytes;
         Ok(())
+    }
+
+    /// Wait for the oldest run being written; `None` when none is. Its memory is released
+    /// and, if it was written, its file joins the runs.
+    fn join_oldest_run(&mut self) -> Option<Result<()>> {
+        let (handle, bytes) = self.writing.pop_front()?;
+        self.writing_bytes -= bytes;
+        let written = handle
+            .join()
+            .unwrap_or_else(|_| Err(EngineError::Internal("a sort run writer panicked".into())));
+        // The reservation shrinks to what is still held: the buffer and the other runs.
+        let _ = self
+            .reservation
+            .try_resize(self.buffered_bytes + self.writing_bytes);
+        Some(written.map(|file| self.runs.push(file)))
     }
 
     /// Merge runs until few enough remain to merge in one pass; returns that final merge.
@@ -392,6 +428,59 @@ impl SortStream {
             self.reservation.free();
         }
     }
+}
+
+/// The buffered rows in sorted order, as (batch, row) pairs.
+fn sorted_order(
+    buffer: &[(RecordBatch, Vec<ArrayRef>)],
+    keys: &[PhysicalSortKey],
+) -> Result<Vec<(usize, usize)>> {
+    if buffer.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = buffer.iter().map(|(b, _)| b.num_rows()).sum();
+    let mut positions = Vec::with_capacity(rows);
+    for (b, (batch, _)) in buffer.iter().enumerate() {
+        positions.extend((0..batch.num_rows()).map(|r| (b, r)));
+    }
+    let columns = (0..keys.len())
+        .map(|k| {
+            let parts: Vec<&dyn arrow::array::Array> =
+                buffer.iter().map(|(_, keys)| keys[k].as_ref()).collect();
+            Ok(SortColumn {
+                values: concat(&parts)?,
+                options: Some(keys[k].options),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let indices = lexsort_to_indices(&columns, None)?;
+    Ok(indices
+        .values()
+        .iter()
+        .map(|&i| positions[i as usize])
+        .collect())
+}
+
+/// Sort `buffer` and write it out as one run of `chunk`-row batches (on a run writer thread).
+fn write_run(
+    buffer: Vec<(RecordBatch, Vec<ArrayRef>)>,
+    exec: &SortExec,
+    ctx: &TaskContext,
+    chunk: usize,
+) -> Result<SpillFile> {
+    let start = Instant::now();
+    let order = sorted_order(&buffer, &exec.keys)?;
+    let schema = exec.input.schema();
+    let mut writer = ctx.spill.create("sort-run", &schema)?;
+    let batches: Vec<&RecordBatch> = buffer.iter().map(|(b, _)| b).collect();
+    for part in order.chunks(chunk) {
+        ctx.check_cancelled()?;
+        writer.write(&compact_views(&interleave_record_batch(&batches, part)?))?;
+    }
+    let file = writer.finish()?;
+    exec.metrics
+        .add_spill(file.rows(), file.raw_bytes(), file.bytes(), start.elapsed());
+    Ok(file)
 }
 
 /// One run being merged: its current batch, that batch's keys as rows, and the position.
