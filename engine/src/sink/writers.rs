@@ -6,13 +6,10 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-/// Most bytes of encoded data the Parquet writer buffers before it closes a row group.
-const PARQUET_ROW_GROUP_BYTES: usize = 32 * 1024 * 1024;
-
+use super::parquet::ParallelParquetWriter;
 use crate::error::{EngineError, Result};
 
 /// Output formats.
@@ -132,20 +129,51 @@ pub fn write_batches<W: Write + Send>(
         OutputFormat::Parquet => {
             let props = WriterProperties::builder()
                 .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-                .set_max_row_group_row_count(Some(1 << 20))
                 .build();
-            let mut writer = ArrowWriter::try_new(out, Arc::clone(&schema), Some(props))?;
-            for batch in batches {
-                let batch = batch?;
-                rows += batch.num_rows();
-                writer.write(&batch)?;
-                // The writer keeps the current row group's encoded pages in memory: close it
-                // early rather than let a wide row group grow without bound.
-                if writer.in_progress_size() > PARQUET_ROW_GROUP_BYTES {
-                    writer.flush()?;
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            // Encoding runs on its own thread (and its helpers), so that it overlaps with the
+            // operators producing the next batches on this one.
+            let (sender, receiver) = std::sync::mpsc::sync_channel::<RecordBatch>(4);
+            rows = std::thread::scope(|scope| -> Result<usize> {
+                let encoder = std::thread::Builder::new()
+                    .name("ooc-parquet-writer".into())
+                    .spawn_scoped(scope, move || -> Result<()> {
+                        let mut writer =
+                            ParallelParquetWriter::try_new(out, schema, props, threads)?;
+                        for batch in receiver {
+                            writer.write(&batch)?;
+                        }
+                        writer.close()
+                    })
+                    .map_err(|e| {
+                        EngineError::Internal(format!("cannot start the Parquet writer: {e}"))
+                    })?;
+                let mut rows = 0;
+                let mut failed = None;
+                for batch in batches {
+                    match batch {
+                        Ok(batch) => {
+                            rows += batch.num_rows();
+                            // A closed channel means the encoder failed: its error is below.
+                            if sender.send(batch).is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
                 }
-            }
-            writer.close()?;
+                drop(sender);
+                let encoded = encoder.join().unwrap_or_else(|_| {
+                    Err(EngineError::Internal("the Parquet writer panicked".into()))
+                });
+                match failed {
+                    Some(e) => Err(e),
+                    None => encoded.map(|()| rows),
+                }
+            })?;
         }
         OutputFormat::Table => {
             return Err(EngineError::Internal(
