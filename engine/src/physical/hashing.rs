@@ -16,17 +16,16 @@
 use std::hash::Hash;
 
 use ahash::RandomState;
-use arrow::array::{Array, ArrayRef, AsArray, GenericByteArray, GenericByteViewArray};
+use arrow::array::{Array, ArrayRef, AsArray, GenericByteArray};
 use arrow::datatypes::{
-    ArrowPrimitiveType, ByteArrayType, ByteViewType, DataType, Date32Type, Date64Type,
-    Decimal128Type, Int16Type, Int32Type, Int64Type, Int8Type, Time32MillisecondType,
-    Time32SecondType, Time64MicrosecondType, Time64NanosecondType, TimeUnit,
-    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-    TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    ArrowPrimitiveType, ByteArrayType, DataType, Date32Type, Date64Type, Decimal128Type, Int16Type,
+    Int32Type, Int64Type, Int8Type, Time32MillisecondType, Time32SecondType, Time64MicrosecondType,
+    Time64NanosecondType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use arrow::row::{RowConverter, SortField};
 
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 
 /// The hash of a NULL key value (any fixed value works: all NULLs of a column are one key).
 const NULL_HASH: u64 = 0x6e75_6c6c;
@@ -38,9 +37,9 @@ pub fn hash_columns(columns: &[ArrayRef], state: &RandomState) -> Result<Vec<u64
     };
     if columns.iter().all(|c| hashes_directly(c.data_type())) {
         let mut hashes = vec![0u64; first.len()];
-        hash_column(first, state, &mut hashes, false);
+        hash_column(first, state, &mut hashes, false)?;
         for column in rest {
-            hash_column(column, state, &mut hashes, true);
+            hash_column(column, state, &mut hashes, true)?;
         }
         return Ok(hashes);
     }
@@ -76,7 +75,12 @@ fn hashes_directly(t: &DataType) -> bool {
 
 /// Hash every value of `column` into `hashes`: set them, or (`combine`) fold them into the
 /// hashes of the columns before.
-fn hash_column(column: &ArrayRef, state: &RandomState, hashes: &mut [u64], combine: bool) {
+fn hash_column(
+    column: &ArrayRef,
+    state: &RandomState,
+    hashes: &mut [u64],
+    combine: bool,
+) -> Result<()> {
     match column.data_type() {
         DataType::Int8 => by_value::<Int8Type>(column, state, hashes, combine),
         DataType::Int16 => by_value::<Int16Type>(column, state, hashes, combine),
@@ -113,11 +117,25 @@ fn hash_column(column: &ArrayRef, state: &RandomState, hashes: &mut [u64], combi
         DataType::LargeUtf8 => by_bytes(column.as_string::<i64>(), state, hashes, combine),
         DataType::Binary => by_bytes(column.as_binary::<i32>(), state, hashes, combine),
         DataType::LargeBinary => by_bytes(column.as_binary::<i64>(), state, hashes, combine),
-        DataType::Utf8View => by_view(column.as_string_view(), state, hashes, combine),
-        DataType::BinaryView => by_view(column.as_binary_view(), state, hashes, combine),
-        // `hashes_directly` admits no other type.
-        _ => unreachable!("hash_column called for {}", column.data_type()),
+        DataType::Utf8View => {
+            let a = column.as_string_view();
+            by_slice(hashes, state, combine, |r| {
+                a.is_valid(r).then(|| a.value(r).as_bytes())
+            })
+        }
+        DataType::BinaryView => {
+            let a = column.as_binary_view();
+            by_slice(hashes, state, combine, |r| {
+                a.is_valid(r).then(|| a.value(r))
+            })
+        }
+        other => {
+            return Err(EngineError::Internal(format!(
+                "key columns of type {other} cannot be hashed by value"
+            )))
+        }
     }
+    Ok(())
 }
 
 /// Store `hash` for a row, or fold it into the row's hash so far.
@@ -149,19 +167,6 @@ where
 
 fn by_bytes<T: ByteArrayType>(
     array: &GenericByteArray<T>,
-    state: &RandomState,
-    hashes: &mut [u64],
-    combine: bool,
-) where
-    T::Native: AsRef<[u8]>,
-{
-    by_slice(hashes, state, combine, |row| {
-        array.is_valid(row).then(|| array.value(row).as_ref())
-    });
-}
-
-fn by_view<T: ByteViewType + ?Sized>(
-    array: &GenericByteViewArray<T>,
     state: &RandomState,
     hashes: &mut [u64],
     combine: bool,
