@@ -141,14 +141,15 @@ impl PrimitiveGroups for PairGroups {
             hasher.hash_one((stored[g as usize], masks[g as usize]))
         });
         let mut previous: Option<(u128, u8, u32)> = None;
-        for row in 0..num_rows {
+        let pairs = words[0][..num_rows].iter().zip(&words[1][..num_rows]);
+        for (row, (&first, &second)) in pairs.enumerate() {
             let mut mask = 0u8;
             let mut key = 0u128;
-            for column in 0..2 {
+            for (column, word) in [first, second].into_iter().enumerate() {
                 if nulls[column].as_ref().is_some_and(|n| n.is_null(row)) {
                     mask |= 1 << column;
                 } else {
-                    key |= u128::from(words[column][row]) << (64 * column);
+                    key |= u128::from(word) << (64 * column);
                 }
             }
             if let Some((k, m, group)) = previous {

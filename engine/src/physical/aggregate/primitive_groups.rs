@@ -217,7 +217,9 @@ mod tests {
         let mut out = Vec::new();
         // 0 is the placeholder stored in the NULL group's slot: it must get its own group.
         let keys: ArrayRef = Arc::new(Int64Array::from(vec![None, Some(0), Some(7), None]));
-        groups.intern(&[keys.clone()], &mut out).unwrap();
+        groups
+            .intern(std::slice::from_ref(&keys), &mut out)
+            .unwrap();
         assert_eq!(out, vec![0, 1, 2, 0]);
         let keys: ArrayRef = Arc::new(Int64Array::from(vec![Some(7), Some(0), None, Some(9)]));
         groups.intern(&[keys.slice(0, 4)], &mut out).unwrap();
@@ -261,7 +263,9 @@ mod tests {
                 let keys: ArrayRef = Arc::new(Int64Array::from_iter_values(
                     (0..10_000).map(|i| i64::from(chunk * 10_000 + i) * 7919 % 100_003),
                 ));
-                groups.intern(&[keys.clone()], &mut out).unwrap();
+                groups
+                    .intern(std::slice::from_ref(&keys), &mut out)
+                    .unwrap();
                 if round == 1 {
                     // The second pass finds every key's group from the first.
                     let expected: Vec<u32> = (0..10_000).map(|i| chunk * 10_000 + i).collect();
