@@ -111,7 +111,7 @@ impl SpillManager {
     }
 
     fn create_narrowed(&self, label: &str, narrowing: Narrowing) -> Result<SpillWriter> {
-        let schema = Arc::clone(&narrowing.schema_ref());
+        let schema = Arc::clone(narrowing.schema_ref());
         let n = self.files.fetch_add(1, Ordering::Relaxed);
         let path = self.dir()?.join(format!("{n:05}-{label}.arrows"));
         let spill_err = |message: String| EngineError::Spill {
@@ -215,18 +215,17 @@ impl std::fmt::Debug for SpillWriter {
 }
 
 impl SpillWriter {
-    /// Append a batch. String-view columns that reference much larger buffers (slices and
-    /// `take`s of a decoded batch) are compacted first: Arrow IPC writes a view array's data
-    /// buffers whole, so a 100-row slice would otherwise carry its source's megabytes.
+    /// Append a batch. String-view columns need no compaction first, however large the
+    /// buffers they reference: they are stored as `Utf8`/`Binary`, which copies only the bytes
+    /// the rows use (see [`Narrowing`]).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let batch = &crate::physical::compact_views_beyond(batch, 1, 4096);
         let stored = self.narrowing.narrow(batch)?;
         self.writer.write(&stored).map_err(|e| EngineError::Spill {
             path: self.path.display().to_string(),
             message: e.to_string(),
         })?;
         self.rows += batch.num_rows();
-        self.raw_bytes += crate::physical::used_bytes(batch);
+        self.raw_bytes += crate::physical::referenced_bytes(batch);
         Ok(())
     }
 
@@ -387,6 +386,49 @@ mod tests {
         assert_eq!(manager.bytes_on_disk(), 0);
         drop(manager);
         assert!(!dir.exists(), "spill directory removed on drop");
+    }
+
+    #[test]
+    fn a_slice_of_a_string_view_column_spills_only_its_rows() {
+        use arrow::array::{Array, AsArray, StringViewArray};
+        // Strings longer than 12 bytes live in the data buffers, which a slice keeps whole.
+        let long: StringViewArray = (0..100_000)
+            .map(|i| Some(format!("a string long enough to be out of line {i}")))
+            .collect();
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "s",
+            DataType::Utf8View,
+            false,
+        )]));
+        let full = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(long)]).unwrap();
+        let slice = full.slice(50_000, 100);
+        let held: usize = slice
+            .column(0)
+            .as_string_view()
+            .data_buffers()
+            .iter()
+            .map(|b| b.len())
+            .sum();
+        assert!(held > 1_000_000, "the slice pins {held} bytes");
+
+        let manager = SpillManager::new(None, u64::MAX);
+        let mut writer = manager.create("views", &schema).unwrap();
+        writer.write(&slice).unwrap();
+        let file = writer.finish().unwrap();
+        assert!(file.bytes() < 10_000, "{} bytes on disk", file.bytes());
+        assert!(file.raw_bytes() < 10_000, "{} raw bytes", file.raw_bytes());
+        let back: Vec<RecordBatch> = file.read().unwrap().collect::<Result<_>>().unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].schema(), schema, "read back as Utf8View");
+        assert_eq!(back[0].column(0).len(), 100);
+        assert_eq!(
+            back[0]
+                .column(0)
+                .as_string_view()
+                .iter()
+                .collect::<Vec<_>>(),
+            slice.column(0).as_string_view().iter().collect::<Vec<_>>()
+        );
     }
 
     #[test]

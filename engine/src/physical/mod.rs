@@ -125,7 +125,7 @@ pub fn compact_views(batch: &RecordBatch) -> RecordBatch {
 
 /// [`compact_views`] for view columns holding more than `factor` × the bytes they use plus
 /// `slack` bytes.
-pub fn compact_views_beyond(batch: &RecordBatch, factor: usize, slack: usize) -> RecordBatch {
+fn compact_views_beyond(batch: &RecordBatch, factor: usize, slack: usize) -> RecordBatch {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::DataType;
     let mut changed = false;
@@ -175,16 +175,43 @@ pub fn compact_views_beyond(batch: &RecordBatch, factor: usize, slack: usize) ->
 /// body, would count that body once per column. Operators that read spill files account with
 /// this instead.
 pub fn used_bytes(batch: &RecordBatch) -> usize {
-    fn data_bytes(data: &arrow::array::ArrayData) -> usize {
-        data.buffers().iter().map(|b| b.len()).sum::<usize>()
-            + data.nulls().map_or(0, |n| n.buffer().len())
-            + data.child_data().iter().map(data_bytes).sum::<usize>()
-    }
     batch
         .columns()
         .iter()
-        .map(|c| data_bytes(&c.to_data()))
+        .map(|c| used_bytes_of(&c.to_data()))
         .sum()
+}
+
+/// [`used_bytes`], except that a string-view column counts only the data bytes its rows
+/// reference, not every buffer it points into: the size of the batch's values once compacted.
+/// Spill files report their raw size with this.
+pub fn referenced_bytes(batch: &RecordBatch) -> usize {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::DataType;
+    batch
+        .columns()
+        .iter()
+        .map(|c| {
+            let nulls = c.nulls().map_or(0, |n| n.buffer().len());
+            match c.data_type() {
+                DataType::Utf8View => {
+                    let a = c.as_string_view();
+                    a.views().inner().len() + a.total_buffer_bytes_used() + nulls
+                }
+                DataType::BinaryView => {
+                    let a = c.as_binary_view();
+                    a.views().inner().len() + a.total_buffer_bytes_used() + nulls
+                }
+                _ => used_bytes_of(&c.to_data()),
+            }
+        })
+        .sum()
+}
+
+fn used_bytes_of(data: &arrow::array::ArrayData) -> usize {
+    data.buffers().iter().map(|b| b.len()).sum::<usize>()
+        + data.nulls().map_or(0, |n| n.buffer().len())
+        + data.child_data().iter().map(used_bytes_of).sum::<usize>()
 }
 
 /// Wrap a stream so that output rows, batches and time spent are recorded in `metrics`.

@@ -413,7 +413,7 @@ impl SortStream {
             let chunk = merger.batch_rows;
             while let Some(batch) = merger.next_batch(chunk)? {
                 self.ctx.check_cancelled()?;
-                writer.write(&compact_views(&batch))?;
+                writer.write(&batch)?;
             }
             let file = writer.finish()?;
             self.exec.metrics.add_spill(
@@ -475,7 +475,7 @@ fn write_run(
     let batches: Vec<&RecordBatch> = buffer.iter().map(|(b, _)| b).collect();
     for part in order.chunks(chunk) {
         ctx.check_cancelled()?;
-        writer.write(&compact_views(&interleave_record_batch(&batches, part)?))?;
+        writer.write(&interleave_record_batch(&batches, part)?)?;
     }
     let file = writer.finish()?;
     exec.metrics
