@@ -333,7 +333,7 @@ impl GroupValues {
         if let Some(primitive) = &self.primitive {
             return primitive.size();
         }
-        self.table.capacity() * 16
+        self.table.allocation_size()
             + self.rows.as_ref().map_or(0, |r| r.size())
             + self.packed.as_ref().map_or(0, |p| p.capacity() * 16)
             + self.scratch.capacity() * 16

@@ -211,7 +211,7 @@ impl PrimitiveGroups for PairGroups {
     fn size(&self) -> usize {
         self.keys.capacity() * 16
             + self.masks.capacity()
-            + self.table.capacity() * 5
+            + self.table.allocation_size()
             + (self.words[0].capacity() + self.words[1].capacity()) * 8
     }
 }

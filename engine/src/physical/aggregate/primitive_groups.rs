@@ -200,8 +200,9 @@ where
     }
 
     fn size(&self) -> usize {
-        // A table entry is the index plus one control byte.
-        self.values.capacity() * std::mem::size_of::<T::Native>() + self.table.capacity() * 5
+        // `allocation_size` counts every bucket and its control byte: `capacity()` is only
+        // the 7/8 of the buckets that may be filled.
+        self.values.capacity() * std::mem::size_of::<T::Native>() + self.table.allocation_size()
     }
 }
 
