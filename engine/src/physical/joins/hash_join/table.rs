@@ -185,10 +185,15 @@ impl KeyEncoding {
     }
 }
 
-/// The index of the build rows: (key, first row) per distinct key, one table per level-0
+/// The index of the build rows: the first row of each distinct key, one table per level-0
 /// partition.
 enum KeyTable {
-    Int(Vec<HashTable<(i64, u32)>>),
+    /// First rows only; equality reads the key from `values`. A 4-byte slot rather than a
+    /// 16-byte (key, row) one: the index of 15M orders takes 170 MB instead of 570.
+    Int {
+        maps: Vec<HashTable<u32>>,
+        values: Int64Array,
+    },
     /// (hash, first row); equality compares the encoded rows.
     Rows {
         tables: Vec<HashTable<(u64, u32)>>,
@@ -233,20 +238,21 @@ impl std::fmt::Debug for BuildSide {
     }
 }
 
-/// Bytes the index of `rows` build rows needs beyond the rows themselves, an upper bound:
-/// - the table: a 16-byte slot and a control byte per bucket, and up to 16/7 buckets per row
-///   (hashbrown fills at most 7/8 of its buckets and rounds their number up to a power of
-///   two): 39 bytes;
-/// - a chain link (4), the hash held while indexing (8), the partition lists (up to 8);
-/// - for the row format, the encoded key.
+/// Bytes the index of `rows` build rows needs beyond the rows themselves, an upper bound.
+/// hashbrown fills at most 7/8 of its buckets and rounds their number up to a power of two,
+/// so a row takes up to 16/7 buckets, each a slot and a control byte:
+/// - integer keys: a 4-byte slot (12 bytes a row) and the keys as `i64` (8);
+/// - row-format keys: a 16-byte (hash, row) slot (39 bytes a row) and the encoded key;
+/// - both: a chain link (4), the hash held while indexing (8), the partition lists (up to 8).
 ///
-/// An estimate below the truth is memory nobody accounted for: at 48 bytes a row, TPC-H Q9 at
-/// SF10 under 1GB indexed all 15M orders and peaked at 1.3 GiB of RSS.
+/// An estimate below the truth is memory nobody accounted for: at 48 bytes a row (when the
+/// integer slot was 16 bytes), TPC-H Q9 at SF10 under 1GB indexed all 15M orders and peaked
+/// at 1.3 GiB of RSS.
 pub(super) fn index_bytes_per_row(encoding: &KeyEncoding) -> usize {
-    const TABLE_AND_LISTS: usize = 39 + 4 + 8 + 8;
+    const LISTS: usize = 4 + 8 + 8;
     match encoding {
-        KeyEncoding::Int => TABLE_AND_LISTS,
-        KeyEncoding::Rows(_, row_bytes) => TABLE_AND_LISTS + row_bytes,
+        KeyEncoding::Int => 12 + 8 + LISTS,
+        KeyEncoding::Rows(_, row_bytes) => 39 + row_bytes + LISTS,
     }
 }
 
@@ -279,29 +285,31 @@ impl BuildSide {
         let missing = || EngineError::Internal("hash join: keys not encoded as expected".into());
         let table = match encoding {
             KeyEncoding::Int => {
-                let values = keys.int.as_ref().ok_or_else(missing)?;
+                let values = keys.int.clone().ok_or_else(missing)?;
+                let key = |row: u32| values.value(row as usize);
                 let mut maps = Vec::with_capacity(PARTITIONS);
                 for rows_of_partition in &members {
-                    let mut map: HashTable<(i64, u32)> =
-                        HashTable::with_capacity(rows_of_partition.len());
+                    let mut map: HashTable<u32> = HashTable::with_capacity(rows_of_partition.len());
                     // Insert in reverse so chains list build rows in their original order.
                     for &i in rows_of_partition.iter().rev() {
-                        let v = values.value(i as usize);
+                        let v = key(i);
                         let h = keys.hashes[i as usize];
-                        match map.find_mut(h, |&(k, _)| k == v) {
-                            Some(entry) => {
-                                next[i as usize] = entry.1;
-                                entry.1 = i;
+                        match map.find_mut(h, |&first| key(first) == v) {
+                            Some(first) => {
+                                next[i as usize] = *first;
+                                *first = i;
                             }
                             None => {
-                                map.insert_unique(h, (v, i), |&(k, _)| hash_int(k));
+                                map.insert_unique(h, i, |&first| hash_int(key(first)));
                             }
                         }
                     }
                     table_bytes += map.allocation_size();
                     maps.push(map);
                 }
-                KeyTable::Int(maps)
+                // The key values may share the batch's buffer; counted apart all the same.
+                table_bytes += values.get_buffer_memory_size();
+                KeyTable::Int { maps, values }
             }
             KeyEncoding::Rows(..) => {
                 let rows = keys.rows.as_ref().ok_or_else(missing)?;
@@ -361,11 +369,11 @@ impl BuildSide {
     pub fn first_match(&self, probe: &Keys, row: usize) -> u32 {
         let h = probe.hashes[row];
         match &self.table {
-            KeyTable::Int(maps) => {
+            KeyTable::Int { maps, values } => {
                 let v = probe.int.as_ref().map_or(0, |a| a.value(row));
                 maps[partition_at(h, 0)]
-                    .find(h, |&(k, _)| k == v)
-                    .map_or(NONE, |&(_, first)| first)
+                    .find(h, |&first| values.value(first as usize) == v)
+                    .map_or(NONE, |&first| first)
             }
             KeyTable::Rows { tables, rows } => {
                 let Some(probe_rows) = &probe.rows else {
