@@ -119,13 +119,11 @@ pub trait ExecutionPlan: Debug + Send + Sync {
 /// few rows that survive a selective filter can pin whole decoded pages. Operators that hold
 /// batches (join build sides, sorts, materialized CTEs) compact them first, so what they hold
 /// (and account for) is what they use.
+///
+/// A column is compacted when its buffers hold more than twice the bytes it uses plus 32 KiB.
 pub fn compact_views(batch: &RecordBatch) -> RecordBatch {
-    compact_views_beyond(batch, 2, 32 * 1024)
-}
-
-/// [`compact_views`] for view columns holding more than `factor` × the bytes they use plus
-/// `slack` bytes.
-fn compact_views_beyond(batch: &RecordBatch, factor: usize, slack: usize) -> RecordBatch {
+    const FACTOR: usize = 2;
+    const SLACK: usize = 32 * 1024;
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::DataType;
     let mut changed = false;
@@ -135,7 +133,7 @@ fn compact_views_beyond(batch: &RecordBatch, factor: usize, slack: usize) -> Rec
         .map(|c| {
             let wasteful = |used: usize, buffers: &[arrow::buffer::Buffer]| {
                 let held: usize = buffers.iter().map(|b| b.len()).sum();
-                held > factor * used + slack
+                held > FACTOR * used + SLACK
             };
             match c.data_type() {
                 DataType::Utf8View => {
