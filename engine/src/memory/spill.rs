@@ -13,6 +13,11 @@
 //!     └── SpillWriter ──finish()──► SpillFile "join-build-p3"
 //! ```
 //!
+//! A file may also hold several independent *parts* ([`SpillManager::write_parts`]): an
+//! aggregate's spill writes its 64 hash partitions into one file, not 64, and each part is read
+//! on its own, by its byte range. Creating and deleting thousands of small files costs the
+//! kernel more than writing their bytes. The file is deleted when its last part is dropped.
+//!
 //! The directory is created under the configured spill location (default: the system temp
 //! directory) when the first file is created, so a query that never spills touches no disk,
 //! and it is removed with everything in it when the manager is dropped, including after an
@@ -20,7 +25,7 @@
 //! like a full disk, fails the write with [`EngineError::Spill`] naming the file.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Cursor, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -110,6 +115,55 @@ impl SpillManager {
         writer.finish()
     }
 
+    /// Write `parts` (batches of `narrowing`'s in-memory schema, made one at a time as the
+    /// iterator is advanced) into one new spill file, and return one [`SpillFile`] per part,
+    /// in order, each reading back only its own part. The parts share one compression context
+    /// and one stream header; the file is removed when the last of them is dropped.
+    pub fn write_parts(
+        &self,
+        label: &str,
+        narrowing: Narrowing,
+        parts: impl IntoIterator<Item = Result<RecordBatch>>,
+    ) -> Result<Vec<SpillFile>> {
+        let mut writer = self.create_narrowed(label, narrowing)?;
+        let header = writer.bytes();
+        let mut ranges = Vec::new();
+        for part in parts {
+            let part = part?;
+            let start = writer.bytes();
+            let raw = writer.raw_bytes;
+            writer.write(&part)?;
+            ranges.push((
+                start,
+                writer.bytes() - start,
+                writer.raw_bytes - raw,
+                part.num_rows(),
+            ));
+        }
+        let whole = writer.finish()?;
+        // The stream header (the schema message) is read once and kept with every part.
+        let mut prefix = vec![0; header as usize];
+        File::open(&whole.file.path)
+            .and_then(|mut f| f.read_exact(&mut prefix))
+            .map_err(|e| EngineError::Spill {
+                path: whole.file.path.display().to_string(),
+                message: format!("cannot read the header back: {e}"),
+            })?;
+        let prefix: Arc<[u8]> = prefix.into();
+        Ok(ranges
+            .into_iter()
+            .map(|(offset, len, raw_bytes, rows)| SpillFile {
+                file: Arc::clone(&whole.file),
+                range: Some((Arc::clone(&prefix), offset, len)),
+                narrowing: Arc::clone(&whole.narrowing),
+                schema: Arc::clone(&whole.schema),
+                rows,
+                raw_bytes,
+                bytes: len,
+            })
+            .collect())
+    }
+
     fn create_narrowed(&self, label: &str, narrowing: Narrowing) -> Result<SpillWriter> {
         let schema = Arc::clone(narrowing.schema_ref());
         let n = self.files.fetch_add(1, Ordering::Relaxed);
@@ -133,9 +187,17 @@ impl SpillManager {
             .try_with_compression(Some(CompressionType::ZSTD))
             .and_then(|o| o.try_with_compression_level(Some(1)))
             .map_err(|e| spill_err(e.to_string()))?;
-        let writer =
-            StreamWriter::try_new_with_options(counting, narrowing.stored_schema(), options)
-                .map_err(|e| spill_err(e.to_string()))?;
+        let writer = match StreamWriter::try_new_with_options(
+            counting,
+            narrowing.stored_schema(),
+            options,
+        ) {
+            Ok(writer) => writer,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(spill_err(e.to_string()));
+            }
+        };
         Ok(SpillWriter {
             writer,
             path,
@@ -234,9 +296,10 @@ impl SpillWriter {
         self.rows
     }
 
-    /// Compressed bytes written so far (including what is still buffered).
+    /// Compressed bytes written so far, including what is still buffered: the position in
+    /// the file where the next batch starts.
     pub fn bytes(&self) -> u64 {
-        self.writer.get_ref().bytes + self.writer.get_ref().inner.buffer().len() as u64
+        self.writer.get_ref().bytes
     }
 
     /// Close the file and hand it over for reading.
@@ -252,13 +315,17 @@ impl SpillWriter {
         // From here on the file belongs to the SpillFile.
         self.finished = true;
         Ok(SpillFile {
-            path: self.path.clone(),
+            file: Arc::new(DiskFile {
+                path: self.path.clone(),
+                bytes,
+                written: Arc::clone(&self.written),
+            }),
+            range: None,
             narrowing: Arc::clone(&self.narrowing),
             schema: Arc::clone(&self.schema),
             rows: self.rows,
             raw_bytes: self.raw_bytes,
             bytes,
-            written: Arc::clone(&self.written),
         })
     }
 }
@@ -275,16 +342,33 @@ impl Drop for SpillWriter {
     }
 }
 
-/// A finished spill file; deleted (and its bytes returned to the quota) when dropped.
+/// A finished file on disk; deleted (and its bytes returned to the quota) when dropped.
+#[derive(Debug)]
+struct DiskFile {
+    path: PathBuf,
+    bytes: u64,
+    written: Arc<AtomicU64>,
+}
+
+impl Drop for DiskFile {
+    fn drop(&mut self) {
+        self.written.fetch_sub(self.bytes, Ordering::Relaxed);
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A finished spill file, or one part of a file written by [`SpillManager::write_parts`]. The
+/// file is deleted (and its bytes returned to the quota) when its last part is dropped.
 #[derive(Debug)]
 pub struct SpillFile {
-    path: PathBuf,
+    file: Arc<DiskFile>,
+    /// For a part: the stream header, and the part's byte offset and length in the file.
+    range: Option<(Arc<[u8]>, u64, u64)>,
     narrowing: Arc<Narrowing>,
     schema: SchemaRef,
     rows: usize,
     raw_bytes: usize,
     bytes: u64,
-    written: Arc<AtomicU64>,
 }
 
 impl SpillFile {
@@ -310,16 +394,24 @@ impl SpillFile {
 
     /// Read the batches back in the order they were written.
     pub fn read(&self) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + 'static> {
-        let path = self.path.display().to_string();
-        let file = File::open(&self.path).map_err(|e| EngineError::Spill {
+        let path = self.file.path.display().to_string();
+        let spill_err = |e: &dyn std::fmt::Display| EngineError::Spill {
             path: path.clone(),
             message: e.to_string(),
-        })?;
-        let reader = StreamReader::try_new(BufReader::with_capacity(WRITE_BUFFER, file), None)
-            .map_err(|e| EngineError::Spill {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+        };
+        let mut file = File::open(&self.file.path).map_err(|e| spill_err(&e))?;
+        // A part is its file's header followed by its own byte range; the stream simply ends
+        // there (the reader takes the end of its input as the end of the stream).
+        let input: Box<dyn Read + Send> = match &self.range {
+            None => Box::new(file),
+            Some((header, offset, len)) => {
+                file.seek(SeekFrom::Start(*offset))
+                    .map_err(|e| spill_err(&e))?;
+                Box::new(Cursor::new(Arc::clone(header)).chain(file.take(*len)))
+            }
+        };
+        let reader = StreamReader::try_new(BufReader::with_capacity(WRITE_BUFFER, input), None)
+            .map_err(|e| spill_err(&e))?;
         let narrowing = Arc::clone(&self.narrowing);
         Ok(reader.map(move |b| {
             let stored = b.map_err(|e| EngineError::Spill {
@@ -328,13 +420,6 @@ impl SpillFile {
             })?;
             narrowing.widen(&stored)
         }))
-    }
-}
-
-impl Drop for SpillFile {
-    fn drop(&mut self) {
-        self.written.fetch_sub(self.bytes, Ordering::Relaxed);
-        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -429,6 +514,75 @@ mod tests {
                 .collect::<Vec<_>>(),
             slice.column(0).as_string_view().iter().collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn parts_of_one_file_read_back_alone_and_the_file_goes_with_the_last() {
+        let manager = SpillManager::new(None, u64::MAX);
+        let parts = [
+            batch(0, 3000),
+            batch(3000, 0),
+            batch(5000, 17),
+            batch(9000, 40_000),
+        ];
+        let schema = parts[0].schema();
+        let files = manager
+            .write_parts(
+                "parts",
+                Narrowing::fitted(&parts[3]),
+                parts.iter().cloned().map(Ok),
+            )
+            .unwrap();
+        assert_eq!(files.len(), 4);
+        let dir = manager.path().unwrap().to_path_buf();
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "one file for all parts"
+        );
+        let total: u64 = files.iter().map(SpillFile::bytes).sum();
+        assert!(total > 0 && total <= manager.bytes_on_disk());
+        // Each part reads back exactly its own rows, in any order, more than once.
+        for (file, part) in files.iter().zip(&parts).rev() {
+            assert_eq!(file.rows(), part.num_rows());
+            for _ in 0..2 {
+                let back: Vec<RecordBatch> = file.read().unwrap().collect::<Result<_>>().unwrap();
+                assert_eq!(back.len(), 1);
+                assert_eq!(back[0].schema(), schema);
+                assert_eq!(&back[0], part);
+            }
+        }
+        let mut files = files;
+        let last = files.pop().unwrap();
+        drop(files);
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "still held by a part"
+        );
+        assert!(manager.bytes_on_disk() > 0);
+        drop(last);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        assert_eq!(manager.bytes_on_disk(), 0);
+    }
+
+    #[test]
+    fn a_failed_part_leaves_no_file() {
+        let manager = SpillManager::new(None, u64::MAX);
+        let good = batch(0, 100);
+        let parts = vec![
+            Ok(good.clone()),
+            Err(EngineError::Internal(
+                "the second part could not be made".into(),
+            )),
+        ];
+        let err = manager
+            .write_parts("failing", Narrowing::fitted(&good), parts)
+            .unwrap_err();
+        assert!(err.to_string().contains("second part"), "{err}");
+        let dir = manager.path().unwrap();
+        assert_eq!(std::fs::read_dir(dir).unwrap().count(), 0);
+        assert_eq!(manager.bytes_on_disk(), 0);
     }
 
     #[test]
