@@ -281,6 +281,57 @@ fn budgets_and_batch_sizes_give_the_unlimited_answer() {
     }
 }
 
+/// The `name=value` pairs an operator whose name starts with `prefix` reports, anywhere in
+/// the plan.
+fn extras(plan: &Arc<dyn ExecutionPlan>, prefix: &str) -> Vec<(String, String)> {
+    let mut out = if plan.name().starts_with(prefix) {
+        plan.metrics().extra()
+    } else {
+        Vec::new()
+    };
+    for child in plan.children() {
+        out.extend(extras(&child, prefix));
+    }
+    out
+}
+
+#[test]
+fn a_group_by_on_a_nearly_unique_key_partitions_its_input_straight_to_disk() {
+    // (d, k) is nearly unique: a table over it reduces nothing, so once the final aggregate
+    // spills, the rest of its input goes straight to the partitions. The answer is unchanged,
+    // whatever the batch size, and nothing is left behind.
+    let data = tempfile::tempdir().unwrap();
+    write_table(data.path());
+    let spill_dir = tempfile::tempdir().unwrap();
+    let sql = "SELECT d, k, count(*) AS n, sum(v) AS sv, max(s) AS ms FROM t GROUP BY d, k";
+    let reference = {
+        let s = session(data.path(), None, 8192, spill_dir.path());
+        let mut rows = render(&s.sql(sql).unwrap().collect().unwrap());
+        rows.sort();
+        rows
+    };
+    assert!(reference.len() > 390_000, "{} groups", reference.len());
+    for batch_size in [1000, 8192, 50_000] {
+        let s = session(data.path(), Some(16 * MIB), batch_size, spill_dir.path());
+        let mut stream = s.sql(sql).unwrap().execute().unwrap();
+        let batches: Vec<RecordBatch> = stream.by_ref().collect::<Result<_, _>>().unwrap();
+        let mut rows = render(&batches);
+        rows.sort();
+        assert!(rows == reference, "batch size {batch_size}: rows differ");
+        let reported = extras(stream.plan(), "HashAggregate(final)");
+        assert!(
+            reported
+                .iter()
+                .any(|(k, v)| k == "direct_spill" && v == "yes"),
+            "batch size {batch_size}: {reported:?}"
+        );
+        assert!(spills(stream.plan(), "HashAggregate(final)") > 1);
+        assert_eq!(stream.reserved(), 0, "pool back to zero");
+        drop(stream);
+        assert!(entries(spill_dir.path()).is_empty());
+    }
+}
+
 #[test]
 fn spill_quota_exceeded_is_a_named_error_and_leaves_nothing() {
     let data = tempfile::tempdir().unwrap();

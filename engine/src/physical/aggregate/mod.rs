@@ -22,6 +22,14 @@
 //!   output ◄── final values ◄── table ◄── merge states ◄─────────────────┘
 //! ```
 //!
+//! When the table spills while it holds almost as many groups as it was fed rows (a group-by
+//! on a key with few repeats, such as one group per order), hashing the rest of the input into
+//! a large table would only postpone the same spill: each probe of a table far larger than
+//! the caches costs several memory round trips. The aggregate then stops hashing the input
+//! and sends its rows straight to the partitions (as state rows), buffering
+//! [`DIRECT_SPILL_BYTES`] at a time; each partition is small enough to merge in a table that
+//! stays in cache.
+//!
 //! `count(DISTINCT x)` in a single-phase aggregate keeps value sets that do not spill; a budget
 //! too small for them fails with an error naming the operator.
 
@@ -32,7 +40,6 @@ mod primitive_groups;
 mod spill;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -45,7 +52,7 @@ use crate::physical::expr::{normalize_zero_array, ExprCache, PhysicalExpr};
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 use accumulator::{create_accumulator, state_fields, GroupAccumulator};
 use group_values::GroupValues;
-use spill::SpillPartitions;
+use spill::{SpillPartitions, Written};
 
 /// How many times a spilled partition may be split again before the aggregate gives up.
 pub const MAX_SPILL_LEVEL: u32 = 4;
@@ -55,6 +62,14 @@ const PARTIAL_FLUSH_GROUPS: usize = 256 * 1024;
 
 /// Rows a partial aggregate sees before it may decide that grouping does not pay.
 const PASS_THROUGH_MIN_ROWS: usize = 64 * 1024;
+
+/// Input bytes a spilling aggregate that partitions its input directly buffers before it
+/// writes them to the partitions (at most half its share of the budget).
+pub const DIRECT_SPILL_BYTES: usize = 32 * 1024 * 1024;
+
+/// A spilling table holding more than this many groups per `DIRECT_SPILL_DIVISOR` rows fed to
+/// it (fewer than two rows a group) sends the rest of the input straight to the partitions.
+const DIRECT_SPILL_DIVISOR: usize = 2;
 
 /// Which half of a two-phase aggregation an operator performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -225,10 +240,12 @@ impl ExecutionPlan for AggregateExec {
             flush_groups,
             soft_limit,
             spill: None,
+            writing: None,
             pending: Vec::new(),
             output: None,
             rows_since_reset: 0,
             pass_through: false,
+            direct: None,
         };
         Ok(instrument(Box::new(stream), Arc::clone(&self.metrics)))
     }
@@ -251,6 +268,8 @@ struct AggregateStream {
     soft_limit: usize,
     /// Where the input's state went, once it spilled.
     spill: Option<SpillPartitions>,
+    /// The spill being written in the background, if any.
+    writing: Option<SpillJob>,
     /// Spilled partitions still to merge, with their partitioning level (last is next).
     pending: Vec<(Vec<SpillFile>, u32)>,
     /// The batch being emitted, and how much of it has been.
@@ -260,6 +279,25 @@ struct AggregateStream {
     /// A partial aggregate whose groups barely reduce its input stops hashing and turns every
     /// row into a state row of its own (the final aggregate does the grouping once).
     pass_through: bool,
+    /// A spilling aggregate whose table barely reduced its input sends the rest of the input
+    /// straight to the spill partitions: the state rows waiting to be written.
+    direct: Option<DirectBuffer>,
+}
+
+/// State rows waiting to be written to the spill partitions, and their bytes.
+#[derive(Default)]
+struct DirectBuffer {
+    batches: Vec<RecordBatch>,
+    bytes: usize,
+}
+
+/// A spill write on a thread of its own. The stream keeps consuming its input meanwhile: the
+/// final aggregate's partitions are fed by one repartition, so a partition that stopped to
+/// write would soon stall the producers, and with them every other partition.
+struct SpillJob {
+    handle: std::thread::JoinHandle<Result<Written>>,
+    /// Bytes the batches being written hold; they stay reserved until the write ends.
+    bytes: usize,
 }
 
 impl Iterator for AggregateStream {
@@ -281,13 +319,22 @@ impl Iterator for AggregateStream {
                 Ok(false) => return None,
                 Err(e) => {
                     self.input = None;
+                    self.abandon_write();
                     self.pending.clear();
                     self.spill = None;
+                    self.direct = None;
                     self.state.reservation.free();
                     return Some(Err(e));
                 }
             }
         }
+    }
+}
+
+impl Drop for AggregateStream {
+    /// No writer thread outlives the stream.
+    fn drop(&mut self) {
+        self.abandon_write();
     }
 }
 
@@ -304,6 +351,9 @@ impl AggregateStream {
                         self.output = Some((self.state.row_states(&batch)?, 0));
                         return Ok(true);
                     }
+                    if self.direct.is_some() {
+                        return self.buffer_direct(batch).map(|()| true);
+                    }
                     self.rows_since_reset += batch.num_rows();
                     match self.exec.mode {
                         AggregateMode::Final => self.state.consume_states(&batch)?,
@@ -313,21 +363,19 @@ impl AggregateStream {
                 }
                 None => {
                     self.input = None;
-                    match self.spill.take() {
-                        None => {
-                            let batch =
-                                self.state.take(self.exec.mode == AggregateMode::Partial)?;
-                            self.state.reservation.free();
-                            if batch.num_rows() > 0 || self.exec.group_exprs.is_empty() {
-                                self.output = Some((batch, 0));
-                            } else {
-                                return Ok(false);
-                            }
+                    if self.spill.is_none() {
+                        let batch = self.state.take(self.exec.mode == AggregateMode::Partial)?;
+                        self.state.reservation.free();
+                        if batch.num_rows() > 0 || self.exec.group_exprs.is_empty() {
+                            self.output = Some((batch, 0));
+                        } else {
+                            return Ok(false);
                         }
-                        Some(mut spill) => {
-                            self.spill_table(&mut spill)?;
-                            self.pending.extend(spill.finish());
-                        }
+                    } else {
+                        self.spill_table()?;
+                        self.flush_direct()?;
+                        self.direct = None;
+                        self.finish_spilling()?;
                     }
                 }
             }
@@ -346,23 +394,20 @@ impl AggregateStream {
                 self.after_consume(level + 1)?;
             }
         }
-        match self.spill.take() {
-            None => {
-                let batch = self.state.take(false)?;
-                self.state.reservation.free();
-                self.output = Some((batch, 0));
-            }
-            Some(mut spill) => {
-                self.spill_table(&mut spill)?;
-                self.pending.extend(spill.finish());
-            }
+        if self.spill.is_none() {
+            let batch = self.state.take(false)?;
+            self.state.reservation.free();
+            self.output = Some((batch, 0));
+        } else {
+            self.spill_table()?;
+            self.finish_spilling()?;
         }
         Ok(true)
     }
 
     /// Account for the table after a batch; flush or spill it when it is too large.
     fn after_consume(&mut self, level: u32) -> Result<()> {
-        let size = self.state.size();
+        let size = self.state.size() + self.writing_bytes();
         // The pool asks a spilling aggregate to spill when an operator that cannot needs room.
         let asked = self.state.reservation.spill_requested() && !self.state.groups.is_empty();
         let fits =
@@ -403,29 +448,140 @@ impl AggregateStream {
                 limit: self.ctx.memory_pool.limit(),
             });
         }
-        let mut spill = match self.spill.take() {
-            Some(spill) => spill,
-            None => SpillPartitions::new(level, Arc::clone(&self.exec.state_schema)),
-        };
-        self.spill_table(&mut spill)?;
-        self.spill = Some(spill);
-        Ok(())
+        if self.spill.is_none() {
+            self.spill = Some(SpillPartitions::new(
+                level,
+                Arc::clone(&self.exec.state_schema),
+            ));
+        }
+        // A table of the input (not a partition being merged) that holds nearly one group per
+        // row fed to it: the rest of the input goes straight to the partitions.
+        if self.input.is_some()
+            && self.state.groups.len() * DIRECT_SPILL_DIVISOR > self.rows_since_reset
+        {
+            self.direct = Some(DirectBuffer::default());
+            self.exec.metrics.set_extra("direct_spill", "yes");
+        }
+        self.rows_since_reset = 0;
+        self.spill_table()
     }
 
-    /// Write the table's groups as partial states into the spill partitions and start over.
-    fn spill_table(&mut self, spill: &mut SpillPartitions) -> Result<()> {
+    /// Bytes of the spill being written in the background.
+    fn writing_bytes(&self) -> usize {
+        self.writing.as_ref().map_or(0, |job| job.bytes)
+    }
+
+    /// Hand the table's groups, as partial states, to the spill partitions and start over.
+    fn spill_table(&mut self) -> Result<()> {
         if self.state.groups.is_empty() {
             return Ok(());
         }
-        let start = Instant::now();
         let batch = self.state.take(true)?;
         self.state.reset()?;
-        self.state.reservation.free();
-        let (rows, raw, bytes) = spill.write(&batch, self.exec.group_exprs.len(), &self.ctx)?;
+        let bytes = batch.get_array_memory_size();
+        self.start_write(vec![batch], bytes)
+    }
+
+    /// Buffer an input batch, as state rows, for the spill partitions; write the buffer out
+    /// once it holds [`DIRECT_SPILL_BYTES`] or its reservation cannot grow.
+    fn buffer_direct(&mut self, batch: RecordBatch) -> Result<()> {
+        let states = match self.exec.mode {
+            AggregateMode::Final => batch,
+            _ => self.state.row_states(&batch)?,
+        };
+        let Some(buffer) = self.direct.as_mut() else {
+            return Err(EngineError::Internal("no direct spill buffer".into()));
+        };
+        buffer.bytes += states.get_array_memory_size();
+        buffer.batches.push(states);
+        let bytes = buffer.bytes;
+        let limit = DIRECT_SPILL_BYTES.min(self.soft_limit / 2);
+        let asked = self.state.reservation.spill_requested();
+        // Writing the buffer concatenates it first: twice its bytes are held at that moment.
+        let held = self.state.size() + self.writing_bytes() + 2 * bytes;
+        if asked || bytes >= limit || self.state.reservation.try_resize(held).is_err() {
+            self.flush_direct()?;
+        }
+        Ok(())
+    }
+
+    /// Hand the buffered state rows to the spill partitions.
+    fn flush_direct(&mut self) -> Result<()> {
+        let Some(buffer) = self.direct.as_mut() else {
+            return Ok(());
+        };
+        if buffer.batches.is_empty() {
+            return Ok(());
+        }
+        let batches = std::mem::take(&mut buffer.batches);
+        let bytes = std::mem::take(&mut buffer.bytes);
+        let held = if batches.len() > 1 { 2 * bytes } else { bytes };
+        self.start_write(batches, held)
+    }
+
+    /// Write `batches` (holding `bytes`) into the spill partitions on a thread of their own,
+    /// once the write before them has ended: at most one write is in flight.
+    fn start_write(&mut self, batches: Vec<RecordBatch>, bytes: usize) -> Result<()> {
+        self.finish_write()?;
+        let writer = self
+            .spill
+            .as_ref()
+            .ok_or_else(|| EngineError::Internal("a spill write without partitions".into()))?
+            .writer();
+        let ctx = Arc::clone(&self.ctx);
+        let keys = self.exec.group_exprs.len();
+        let handle = std::thread::Builder::new()
+            .name("ooc-agg-spill".into())
+            .spawn(move || writer.write(batches, keys, &ctx))
+            .map_err(|e| EngineError::Internal(format!("cannot start a spill thread: {e}")))?;
+        self.writing = Some(SpillJob { handle, bytes });
+        // The batches stay reserved until they are written. The reservation may already be
+        // short of them (a spill starts when it cannot grow); it is never grown past the
+        // budget here, and shrinks back once the write ends.
+        let held = self.state.size() + bytes;
+        let _ = self.state.reservation.try_resize(held);
+        Ok(())
+    }
+
+    /// Wait for the spill being written, if any, and file its parts under their partitions.
+    fn finish_write(&mut self) -> Result<()> {
+        let Some(job) = self.writing.take() else {
+            return Ok(());
+        };
+        let written = job
+            .handle
+            .join()
+            .map_err(|_| EngineError::Internal("a spill thread panicked".into()))??;
         self.exec
             .metrics
-            .add_spill(rows, raw, bytes, start.elapsed());
+            .add_spill(written.rows, written.raw, written.bytes, written.time);
+        self.spill
+            .as_mut()
+            .ok_or_else(|| EngineError::Internal("a spill write without partitions".into()))?
+            .add(written);
+        let held = self.state.size();
+        self.state
+            .reservation
+            .try_resize(held.min(self.state.reservation.size()))?;
         Ok(())
+    }
+
+    /// After the last write of a level: queue its partitions for merging.
+    fn finish_spilling(&mut self) -> Result<()> {
+        self.finish_write()?;
+        if let Some(spill) = self.spill.take() {
+            self.pending.extend(spill.finish());
+        }
+        self.state.reservation.free();
+        Ok(())
+    }
+
+    /// Wait for a write in flight and drop what it wrote (after an error, or when the stream
+    /// is dropped early).
+    fn abandon_write(&mut self) {
+        if let Some(job) = self.writing.take() {
+            let _ = job.handle.join();
+        }
     }
 }
 

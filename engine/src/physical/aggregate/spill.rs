@@ -1,20 +1,21 @@
 //! Hash partitions of a spilled aggregate table.
 //!
 //! Each spill of the table splits its groups (keys and partial states) into [`PARTITIONS`] by a
-//! hash of the group keys and writes each part as its own file, one file open at a time (an
-//! open writer holds a compression context of a few MiB). All the states of one group end up
-//! in the files of one partition. A partition that is split
+//! hash of the group keys and writes the parts into one file, each part readable on its own
+//! (see [`SpillManager::write_parts`](crate::memory::SpillManager::write_parts)). All the
+//! states of one group end up in the parts of one partition. A partition that is split
 //! again uses a different hash seed (its *level*), so its groups spread over new partitions
 //! instead of landing together again.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, UInt32Array};
-use arrow::compute::take_record_batch;
+use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::SchemaRef;
 
-use crate::error::Result;
-use crate::memory::SpillFile;
+use crate::error::{EngineError, Result};
+use crate::memory::{Narrowing, SpillFile};
 use crate::physical::hashing::hash_columns;
 use crate::physical::TaskContext;
 
@@ -45,42 +46,20 @@ impl SpillPartitions {
         }
     }
 
-    /// Write `batch`, whose first `key_columns` columns are the group keys, into the
-    /// partitions. Returns (rows, in-memory bytes, compressed bytes) written.
-    pub fn write(
-        &mut self,
-        batch: &RecordBatch,
-        key_columns: usize,
-        ctx: &TaskContext,
-    ) -> Result<(usize, usize, u64)> {
-        let hashes = hash_rows(&batch.columns()[..key_columns], u64::from(self.level))?;
-        let mut members: Vec<Vec<u32>> = vec![Vec::new(); PARTITIONS];
-        for (row, h) in hashes.iter().enumerate() {
-            members[(h >> 58) as usize % PARTITIONS].push(row as u32);
+    /// A writer for this level's partitions, to run on another thread; its parts come back
+    /// through [`add`](Self::add).
+    pub fn writer(&self) -> PartitionWriter {
+        PartitionWriter {
+            level: self.level,
+            schema: Arc::clone(&self.schema),
         }
-        let mut raw = 0;
-        let mut bytes = 0;
-        for (p, rows) in members.into_iter().enumerate() {
-            if rows.is_empty() {
-                continue;
-            }
-            let part = take_record_batch(batch, &UInt32Array::from(rows))?;
-            // Read back with the partitions' schema, whatever the names in `batch`.
-            let part = RecordBatch::try_new_with_options(
-                Arc::clone(&self.schema),
-                part.columns().to_vec(),
-                &RecordBatchOptions::new().with_row_count(Some(part.num_rows())),
-            )?;
-            // One batch per file: its sums and counts are stored in the integer types that
-            // hold their values (an `i128` sum state of small values takes 2 or 4 bytes).
-            let file = ctx
-                .spill
-                .write_fitted(&format!("aggregate-l{}-p{p}", self.level), &part)?;
-            raw += file.raw_bytes();
-            bytes += file.bytes();
+    }
+
+    /// File the parts of a finished write under their partitions.
+    pub fn add(&mut self, written: Written) {
+        for (p, file) in written.parts {
             self.files[p].push(file);
         }
-        Ok((batch.num_rows(), raw, bytes))
     }
 
     /// The non-empty partitions, each with the level its contents must be merged at, in the
@@ -95,5 +74,88 @@ impl SpillPartitions {
             .collect();
         parts.reverse();
         parts
+    }
+}
+
+/// Writes batches into the partitions of one level; made by [`SpillPartitions::writer`].
+pub struct PartitionWriter {
+    level: u32,
+    schema: SchemaRef,
+}
+
+/// What one write produced: each part with its partition, and the totals for the metrics.
+pub struct Written {
+    parts: Vec<(usize, SpillFile)>,
+    /// Rows written.
+    pub rows: usize,
+    /// Their in-memory bytes.
+    pub raw: usize,
+    /// Compressed bytes on disk.
+    pub bytes: u64,
+    /// Time the write took.
+    pub time: Duration,
+}
+
+impl PartitionWriter {
+    /// Write `batches` (of one schema), whose first `key_columns` columns are the group keys,
+    /// into one file with a part per non-empty partition.
+    pub fn write(
+        &self,
+        batches: Vec<RecordBatch>,
+        key_columns: usize,
+        ctx: &TaskContext,
+    ) -> Result<Written> {
+        let start = Instant::now();
+        let mut batches = batches;
+        let batch = match (batches.len(), batches.pop()) {
+            (_, None) => return Err(EngineError::Internal("a spill write of no batch".into())),
+            (1, Some(only)) => only,
+            (_, Some(last)) => {
+                batches.push(last);
+                let all = concat_batches(&batches[0].schema(), &batches)?;
+                drop(batches);
+                all
+            }
+        };
+        let hashes = hash_rows(&batch.columns()[..key_columns], u64::from(self.level))?;
+        let mut members: Vec<Vec<u32>> = vec![Vec::new(); PARTITIONS];
+        for (row, h) in hashes.iter().enumerate() {
+            members[(h >> 58) as usize % PARTITIONS].push(row as u32);
+        }
+        drop(hashes);
+        let numbers: Vec<usize> = (0..PARTITIONS)
+            .filter(|&p| !members[p].is_empty())
+            .collect();
+        let labelled = |columns: Vec<ArrayRef>, rows: usize| {
+            // Read back with the partitions' schema, whatever the names in `batch`.
+            RecordBatch::try_new_with_options(
+                Arc::clone(&self.schema),
+                columns,
+                &RecordBatchOptions::new().with_row_count(Some(rows)),
+            )
+        };
+        // The parts are stored fitted to the batch's values: an `i128` sum state of small
+        // values takes 2 or 4 bytes, a count 2 or 4 instead of 8.
+        let narrowing = Narrowing::fitted(&labelled(batch.columns().to_vec(), batch.num_rows())?);
+        // Each part is gathered just before it is written, so only one is held at a time.
+        let parts = members
+            .into_iter()
+            .filter(|rows| !rows.is_empty())
+            .map(|rows| {
+                let part = take_record_batch(&batch, &UInt32Array::from(rows))?;
+                Ok(labelled(part.columns().to_vec(), part.num_rows())?)
+            });
+        let files =
+            ctx.spill
+                .write_parts(&format!("aggregate-l{}", self.level), narrowing, parts)?;
+        let raw = files.iter().map(SpillFile::raw_bytes).sum();
+        let bytes = files.iter().map(SpillFile::bytes).sum();
+        Ok(Written {
+            parts: numbers.into_iter().zip(files).collect(),
+            rows: batch.num_rows(),
+            raw,
+            bytes,
+            time: start.elapsed(),
+        })
     }
 }
