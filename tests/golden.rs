@@ -97,6 +97,8 @@ golden_tests! {
     edge_case_cast_coalesce,
     edge_dates_extract,
     edge_distinct,
+    edge_distinct_counts_several,
+    edge_distinct_counts_global,
     edge_cte_derived,
     edge_many_row_groups,
     edge_many_row_groups_topk,

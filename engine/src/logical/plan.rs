@@ -631,6 +631,18 @@ impl LogicalPlan {
             .iter()
             .map(|f| f.name().to_string())
             .collect();
+        // A column keeps its qualifier when every input has the same one (copies of one
+        // plan, as the distinct-aggregate rewrite makes).
+        let qualifiers: Vec<Option<String>> = (0..width)
+            .map(|i| {
+                let q = &first.schema().field(i).qualifier;
+                inputs
+                    .iter()
+                    .all(|input| input.schema().field(i).qualifier == *q)
+                    .then(|| q.clone())
+                    .flatten()
+            })
+            .collect();
         let mut aligned = Vec::with_capacity(inputs.len());
         for input in inputs {
             let needs_cast = input
@@ -668,7 +680,8 @@ impl LogicalPlan {
         let fields = names
             .iter()
             .zip(&types)
-            .map(|(n, t)| PlanField::new(None, Field::new(n, t.clone(), true)))
+            .zip(qualifiers)
+            .map(|((n, t), q)| PlanField::new(q, Field::new(n, t.clone(), true)))
             .collect();
         Ok(LogicalPlan::Union {
             inputs: aligned,
