@@ -132,17 +132,22 @@ impl Keys {
     }
 }
 
+/// Row-format bytes of a string key of up to 32 bytes (see [`KeyEncoding::for_types`]).
+const STRING_KEY_BYTES: usize = 1 + 4 * (8 + 1);
+
 impl KeyEncoding {
     /// The encoding for keys of these types.
     pub fn for_types(types: &[DataType]) -> Result<Self> {
         if types.len() == 1 && is_int_key(&types[0]) {
             Ok(Self::Int)
         } else {
-            // A fixed-width value encodes as a validity byte and its bytes; a string as
-            // 32-byte blocks, one for short keys.
+            // A fixed-width value encodes as a validity byte and its bytes. A string of up to
+            // 32 bytes takes a sentinel byte and up to four 8-byte mini-blocks, each with a
+            // continuation byte: 37 bytes at most (longer ones take 33 bytes per 32, and are
+            // counted at their real size once indexed). Each row also has an 8-byte offset.
             let row_bytes = 8 + types
                 .iter()
-                .map(|t| 1 + t.primitive_width().unwrap_or(32))
+                .map(|t| t.primitive_width().map_or(STRING_KEY_BYTES, |w| 1 + w))
                 .sum::<usize>();
             Ok(Self::Rows(
                 RowConverter::new(types.iter().map(|t| SortField::new(t.clone())).collect())?,
@@ -397,5 +402,42 @@ impl BuildSide {
     /// Whether build row `build_row` matched.
     pub fn is_marked(&self, build_row: usize) -> bool {
         self.matched[build_row / 64].load(Ordering::Relaxed) & (1 << (build_row % 64)) != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Int32Array, StringArray};
+
+    use super::*;
+
+    #[test]
+    fn the_row_estimate_bounds_keys_with_strings_of_up_to_32_bytes() {
+        let types = [DataType::Utf8, DataType::Int32];
+        let KeyEncoding::Rows(converter, row_bytes) = KeyEncoding::for_types(&types).unwrap()
+        else {
+            panic!("a string key is encoded as rows");
+        };
+        for len in [0, 1, 8, 9, 24, 25, 31, 32] {
+            let n = 1000;
+            let strings: ArrayRef = Arc::new(StringArray::from_iter_values((0..n).map(|i| {
+                format!("{i:0>len$}")
+                    .chars()
+                    .take(len.max(1))
+                    .collect::<String>()
+            })));
+            let ints: ArrayRef = Arc::new(Int32Array::from_iter_values(0..n));
+            let rows = converter.convert_columns(&[strings, ints]).unwrap();
+            let per_row = (0..rows.num_rows())
+                .map(|i| rows.row(i).as_ref().len())
+                .max()
+                .unwrap();
+            assert!(
+                per_row + 8 <= row_bytes,
+                "strings of {len} bytes: {per_row} + 8 bytes a row, estimate {row_bytes}"
+            );
+        }
     }
 }
