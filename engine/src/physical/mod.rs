@@ -33,7 +33,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::RecordBatch;
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::compute::concat;
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{EngineError, Result};
@@ -110,6 +111,41 @@ pub trait ExecutionPlan: Debug + Send + Sync {
     fn can_spill(&self) -> bool {
         false
     }
+}
+
+/// Concatenate batches column by column, releasing each input column once it is copied, so
+/// the transient extra memory is one column rather than the whole batch.
+pub fn concat_releasing(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<RecordBatch> {
+    if batches.len() == 1 {
+        if let Some(batch) = batches.into_iter().next() {
+            return Ok(batch);
+        }
+        return Ok(RecordBatch::new_empty(std::sync::Arc::clone(schema)));
+    }
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let width = schema.fields().len();
+    let mut columns_of: Vec<Vec<ArrayRef>> = (0..width).map(|_| Vec::new()).collect();
+    for batch in batches {
+        for (i, c) in batch.columns().iter().enumerate() {
+            columns_of[i].push(std::sync::Arc::clone(c));
+        }
+    }
+    let mut out = Vec::with_capacity(width);
+    for arrays in columns_of.iter_mut() {
+        let refs: Vec<&dyn arrow::array::Array> = arrays.iter().map(|a| a.as_ref()).collect();
+        let column = if refs.is_empty() {
+            return Ok(RecordBatch::new_empty(std::sync::Arc::clone(schema)));
+        } else {
+            concat(&refs)?
+        };
+        arrays.clear();
+        out.push(column);
+    }
+    Ok(RecordBatch::try_new_with_options(
+        std::sync::Arc::clone(schema),
+        out,
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(rows)),
+    )?)
 }
 
 /// Copy the strings of view columns (`Utf8View`, `BinaryView`) whose data buffers are mostly

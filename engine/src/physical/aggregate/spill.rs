@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, UInt32Array};
-use arrow::compute::{concat_batches, take_record_batch};
+use arrow::compute::take_record_batch;
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{EngineError, Result};
 use crate::memory::{Narrowing, SpillFile};
 use crate::physical::hashing::hash_columns;
-use crate::physical::TaskContext;
+use crate::physical::{concat_releasing, TaskContext};
 
 /// Number of hash partitions per spill level.
 pub const PARTITIONS: usize = 64;
@@ -106,17 +106,10 @@ impl PartitionWriter {
         ctx: &TaskContext,
     ) -> Result<Written> {
         let start = Instant::now();
-        let mut batches = batches;
-        let batch = match (batches.len(), batches.pop()) {
-            (_, None) => return Err(EngineError::Internal("a spill write of no batch".into())),
-            (1, Some(only)) => only,
-            (_, Some(last)) => {
-                batches.push(last);
-                let all = concat_batches(&batches[0].schema(), &batches)?;
-                drop(batches);
-                all
-            }
+        let Some(schema) = batches.first().map(RecordBatch::schema) else {
+            return Err(EngineError::Internal("a spill write of no batch".into()));
         };
+        let batch = concat_releasing(&schema, batches)?;
         let hashes = hash_rows(&batch.columns()[..key_columns], u64::from(self.level))?;
         let mut members: Vec<Vec<u32>> = vec![Vec::new(); PARTITIONS];
         for (row, h) in hashes.iter().enumerate() {

@@ -24,8 +24,8 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
-use arrow::compute::{concat, concat_batches, take_record_batch};
+use arrow::array::{RecordBatch, UInt32Array};
+use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::SchemaRef;
 
 use super::table::{KeyEncoding, PARTITIONS};
@@ -55,44 +55,6 @@ pub(super) fn split(batch: &RecordBatch, parts: &[u8]) -> Result<Vec<(usize, Rec
         }
     }
     Ok(out)
-}
-
-/// Concatenate batches column by column, releasing each input column once it is copied, so
-/// the transient extra memory is one column rather than the whole batch.
-pub(super) fn concat_releasing(
-    schema: &SchemaRef,
-    batches: Vec<RecordBatch>,
-) -> Result<RecordBatch> {
-    if batches.len() == 1 {
-        if let Some(batch) = batches.into_iter().next() {
-            return Ok(batch);
-        }
-        return Ok(RecordBatch::new_empty(std::sync::Arc::clone(schema)));
-    }
-    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    let width = schema.fields().len();
-    let mut columns_of: Vec<Vec<ArrayRef>> = (0..width).map(|_| Vec::new()).collect();
-    for batch in batches {
-        for (i, c) in batch.columns().iter().enumerate() {
-            columns_of[i].push(std::sync::Arc::clone(c));
-        }
-    }
-    let mut out = Vec::with_capacity(width);
-    for arrays in columns_of.iter_mut() {
-        let refs: Vec<&dyn arrow::array::Array> = arrays.iter().map(|a| a.as_ref()).collect();
-        let column = if refs.is_empty() {
-            return Ok(RecordBatch::new_empty(std::sync::Arc::clone(schema)));
-        } else {
-            concat(&refs)?
-        };
-        arrays.clear();
-        out.push(column);
-    }
-    Ok(RecordBatch::try_new_with_options(
-        std::sync::Arc::clone(schema),
-        out,
-        &arrow::array::RecordBatchOptions::new().with_row_count(Some(rows)),
-    )?)
 }
 
 /// Rows buffered per hash partition on their way to spill files.

@@ -31,9 +31,7 @@ use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, UInt32Array}
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, SchemaRef};
 
-use self::grace::{
-    build_cost, concat_releasing, split, GraceQueue, Job, PartitionBuffers, ProbeBits,
-};
+use self::grace::{build_cost, split, GraceQueue, Job, PartitionBuffers, ProbeBits};
 use self::table::{int_values, BuildFacts, BuildSide, KeyEncoding, MAX_LEVEL, NONE, PARTITIONS};
 use super::{assemble, pair_batch, JoinSide, PhysicalJoinType};
 use crate::error::{EngineError, Result};
@@ -41,7 +39,9 @@ use crate::memory::{MemoryReservation, SpillFile};
 use crate::metrics::OperatorMetrics;
 use crate::physical::expr::PhysicalExpr;
 use crate::physical::scan::{DynamicFilter, KeySetFilter};
-use crate::physical::{compact_views, instrument, BatchStream, ExecutionPlan, TaskContext};
+use crate::physical::{
+    compact_views, concat_releasing, instrument, BatchStream, ExecutionPlan, TaskContext,
+};
 use ooc_io::PruneExpr;
 
 /// Hash join of a streamed probe input with a buffered build input.
