@@ -12,11 +12,12 @@
 //!
 //! A decimal's 16 bytes are its unscaled integer, so storing that integer in 8 bytes loses
 //! nothing. A string view takes 16 bytes per value besides the string's bytes (a flag of one
-//! character too); an offset takes 4. A file written in one go from one batch (an aggregate's hash partition) is *fitted*
-//! to that batch's values: an aggregate's `sum` state is `Decimal128(38, s)` and its counts are
-//! `Int64`, yet their values are small. A file written batch by batch (a sorted run) is narrowed
-//! by type only, and every batch is checked against the file's types: a value outside its
-//! declared precision is an error, never a silently truncated value.
+//! character too); an offset takes 4. A file written in one go from one batch (an aggregate's
+//! spill round, all its partitions) is *fitted* to that batch's values: an aggregate's `sum`
+//! state is `Decimal128(38, s)` and its counts are `Int64`, yet their values are small. A file
+//! written batch by batch (a sorted run) is narrowed by type only, and every batch is checked
+//! against the file's types: a value outside its declared precision is an error, never a
+//! silently truncated value.
 
 use std::sync::Arc;
 

@@ -107,14 +107,6 @@ impl SpillManager {
         self.create_narrowed(label, Narrowing::by_type(schema))
     }
 
-    /// Write `batch` alone into a new spill file, its integer and decimal columns stored in
-    /// the smallest integer types that hold its values.
-    pub fn write_fitted(&self, label: &str, batch: &RecordBatch) -> Result<SpillFile> {
-        let mut writer = self.create_narrowed(label, Narrowing::fitted(batch))?;
-        writer.write(batch)?;
-        writer.finish()
-    }
-
     /// Write `parts` (batches of `narrowing`'s in-memory schema, made one at a time as the
     /// iterator is advanced) into one new spill file, and return one [`SpillFile`] per part,
     /// in order, each reading back only its own part. The parts share one compression context
