@@ -750,7 +750,15 @@ impl ProbeStream {
     ) -> Result<RunningJob> {
         let bits = if chunked && self.exec.decides_probe_rows() {
             let rows = probe.iter().map(SpillFile::rows).sum();
-            Some(ProbeBits::new(rows, &self.ctx, &self.exec.metrics)?)
+            // Another stream's chunk may hold the whole budget for a moment: wait for it,
+            // as a chunk load does, instead of failing.
+            loop {
+                match ProbeBits::new(rows, &self.ctx, &self.exec.metrics) {
+                    Ok(bits) => break Some(bits),
+                    Err(EngineError::ResourcesExhausted { .. }) if self.wait_for_memory()? => {}
+                    Err(e) => return Err(e),
+                }
+            }
         } else {
             None
         };
