@@ -99,6 +99,8 @@ golden_tests! {
     edge_distinct,
     edge_distinct_counts_several,
     edge_distinct_counts_global,
+    edge_distinct_mixed,
+    edge_distinct_mixed_global,
     edge_cte_derived,
     edge_many_row_groups,
     edge_many_row_groups_topk,

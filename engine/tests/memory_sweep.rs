@@ -186,6 +186,21 @@ const CASES: &[Case] = &[
         spiller: Some("HashAggregate"),
     },
     Case {
+        name: "distinct sum, average and count beside other aggregates",
+        sql: "SELECT k % 100 AS g, sum(DISTINCT v) AS sdv, avg(DISTINCT v) AS adv, \
+              count(DISTINCT v) AS ndv, sum(v) AS sv, max(s) AS ms, count(*) AS n \
+              FROM t GROUP BY 1",
+        ordered: false,
+        spiller: Some("HashAggregate"),
+    },
+    Case {
+        name: "global distinct count beside an average (one input copy per aggregate kind)",
+        sql: "SELECT count(DISTINCT s) AS ns, sum(DISTINCT k) AS sk, avg(v) AS av, \
+              count(*) AS n, min(s) AS ms FROM t",
+        ordered: false,
+        spiller: Some("HashAggregate"),
+    },
+    Case {
         name: "full sort",
         sql: "SELECT s, k, v, d, f FROM t ORDER BY s DESC NULLS LAST, k, v NULLS FIRST, d, f",
         ordered: true,
@@ -408,22 +423,32 @@ fn state_that_cannot_spill_fails_with_the_operator_and_budget() {
     write_table(data.path());
     let spill_dir = tempfile::tempdir().unwrap();
     let s = session(data.path(), Some(2 * MIB), 8192, spill_dir.path());
-    // A distinct count next to a sum: a single-phase aggregate with value sets.
+    // The build side of a nested loop join (a join on no equality) does not spill.
     let err = s
-        .sql("SELECT count(DISTINCT s), sum(v) FROM t")
+        .sql("SELECT count(*) FROM t a JOIN t b ON a.k < b.v")
         .unwrap()
         .collect()
         .unwrap_err()
         .to_string();
-    assert!(err.contains("HashAggregate"), "{err}");
+    assert!(err.contains("NestedLoopJoin"), "{err}");
     assert!(err.contains("2097152"), "names the budget: {err}");
-    // Distinct counts of several arguments alone are rewritten into group-bys that spill:
-    // the same budget is enough.
-    let sql = "SELECT count(DISTINCT s) AS ns, count(DISTINCT k) AS nk FROM t";
-    let unlimited = session(data.path(), None, 8192, spill_dir.path());
-    let reference = render(&unlimited.sql(sql).unwrap().collect().unwrap());
-    assert_eq!(render(&s.sql(sql).unwrap().collect().unwrap()), reference);
     assert!(entries(spill_dir.path()).is_empty());
+    // Distinct aggregates, alone or beside others, are rewritten into group-bys that spill:
+    // the same budget is enough.
+    let unlimited = session(data.path(), None, 8192, spill_dir.path());
+    for sql in [
+        "SELECT count(DISTINCT s) AS ns, count(DISTINCT k) AS nk FROM t",
+        "SELECT count(DISTINCT s) AS ns, sum(v) AS sv FROM t",
+        "SELECT count(DISTINCT s) AS ns, avg(DISTINCT v) AS av, avg(k) AS ak FROM t",
+    ] {
+        let reference = render(&unlimited.sql(sql).unwrap().collect().unwrap());
+        assert_eq!(
+            render(&s.sql(sql).unwrap().collect().unwrap()),
+            reference,
+            "{sql}"
+        );
+        assert!(entries(spill_dir.path()).is_empty());
+    }
 }
 
 /// A budget smaller than one input batch: the sort writes each such batch out as a run of

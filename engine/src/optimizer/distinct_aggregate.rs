@@ -1,21 +1,38 @@
-//! Distinct-aggregate rewrite: `count(DISTINCT x) ... GROUP BY g` becomes two ordinary
-//! aggregations, `GROUP BY g, x` and then `count(x) GROUP BY g`.
+//! Distinct-aggregate rewrite: an aggregate node with `DISTINCT` aggregates becomes ordinary
+//! group-bys, which run in parallel (two-phase) and spill like any group-by, instead of one
+//! set of values per group built on a single thread that cannot spill.
 //!
-//! The rewritten form runs in parallel (two-phase) and uses the same hash tables as any
-//! group-by, so it spills like one, instead of one set of values per group built on a single
-//! thread. It applies when every aggregate of the node is `count(DISTINCT x)` on the same `x`
-//! or a plain `count` (counted per `(g, x)` first, then summed: `n_unique` of the Python API
-//! is `count(DISTINCT x)` plus one when `count(*) > count(x)`). Other shapes keep the
-//! single-phase distinct accumulator.
+//! `min`, `max`, `first` and `last` ignore `DISTINCT` (duplicates do not change them), so
+//! only `count`, `sum` and `avg` of `DISTINCT x` need a rewrite. Two forms:
 //!
-//! Distinct counts of several different arguments (`count(DISTINCT a), count(DISTINCT b)`,
-//! nothing else) become one copy of the input per argument, `UNION ALL`ed: the copy for `a`
-//! carries `a` in its own value column and NULL in the others. `GROUP BY g, va, vb` removes
-//! the duplicates, and `count(va), count(vb) GROUP BY g` counts them: a NULL is counted by no
-//! `count`, so each count sees exactly its argument's distinct values, and every group of the
-//! input is there (each copy carries every input row's group). Both steps are ordinary
-//! group-bys, so the query spills instead of holding every value set in memory. The input is
-//! read once per argument.
+//! **One distinct argument, decomposable companions.** When every distinct aggregate has the
+//! same argument `x` and every other aggregate is a `count`, `sum`, `min` or `max`:
+//! `GROUP BY g, x` computes the other aggregates per `(g, x)` (and removes the duplicates of
+//! `x`), then `GROUP BY g` applies the distinct aggregates to `x` and combines the partial
+//! results (a count is the sum of the partial counts, a sum the sum of the partial sums, a
+//! minimum the minimum of the minima). This is `n_unique` of the Python API: a distinct
+//! count plus `count(*)`.
+//!
+//! **Anything else** (several distinct arguments, or `avg`, `first`, `last` beside a distinct
+//! aggregate): one copy of the input per distinct argument, plus one for the other aggregates,
+//! `UNION ALL`ed. The copy for argument `a` carries `a` in its own value column and NULL in
+//! the others; the copy for the other aggregates carries their arguments (`count(*)` counts a
+//! constant 1) and NULL in every value column. `GROUP BY g, v1, …, vk` removes the duplicate
+//! values and computes the other aggregates; `GROUP BY g` then applies each distinct
+//! aggregate to its value column (a NULL is ignored by every aggregate, so each sees exactly
+//! its argument's distinct values) and takes each other aggregate from the one first-step
+//! group that holds it: the first-step groups of the value copies feed those aggregates only
+//! NULLs, so they contribute NULL (0 for a count), and `sum`, `min` and `max` combine the
+//! single real result with them unchanged. `first` and `last` keep NULLs, so when they are
+//! present a copy number is a grouping key too: it keeps the rows of a value copy whose
+//! value is NULL out of the other aggregates' group. Every group of the input is there (each
+//! copy carries every input row's group). The input is read once per copy.
+//!
+//! Without `GROUP BY` an empty input still gives one row, where a count is 0 but a sum of
+//! partial counts over no rows is NULL: counts are wrapped in `coalesce(…, 0)` there.
+//!
+//! The rewrite keeps the node when its result would not have exactly the node's columns
+//! (names, qualifiers, types).
 
 use crate::error::Result;
 use crate::logical::expr::{AggregateFunction, Column, Expr, ScalarFunction};
@@ -25,7 +42,24 @@ use crate::logical::schema::PlanSchema;
 use crate::optimizer::map_inputs;
 
 const DISTINCT_COLUMN: &str = "__ooc_distinct_value";
-const PARTIAL_COLUMN: &str = "__ooc_partial_count_";
+const PLAIN_COLUMN: &str = "__ooc_plain_argument_";
+const PARTIAL_COLUMN: &str = "__ooc_partial_";
+const COPY_COLUMN: &str = "__ooc_copy";
+
+/// What one aggregate of the node computes.
+#[derive(Clone, Debug)]
+enum Role {
+    /// `func(DISTINCT arguments[argument])`: `count`, `sum` or `avg`.
+    Distinct {
+        func: AggregateFunction,
+        argument: usize,
+    },
+    /// An aggregate of every row (`arg` is `None` for `count(*)`).
+    Plain {
+        func: AggregateFunction,
+        arg: Option<Expr>,
+    },
+}
 
 pub(super) fn rewrite_distinct_aggregates(plan: LogicalPlan) -> Result<LogicalPlan> {
     let plan = map_inputs(plan, &mut rewrite_distinct_aggregates)?;
@@ -38,34 +72,15 @@ pub(super) fn rewrite_distinct_aggregates(plan: LogicalPlan) -> Result<LogicalPl
     else {
         return Ok(plan);
     };
-    if let Some(rewritten) = several_distinct_counts(&input, &group_by, &aggregates, &schema)? {
-        return Ok(rewritten);
+    if !aggregates.iter().any(is_distinct) {
+        return Ok(LogicalPlan::Aggregate {
+            input,
+            group_by,
+            aggregates,
+            schema,
+        });
     }
-    // Each aggregate: the distinct count, or a plain count computed per (groups, x) first
-    // and summed after (what `n_unique` needs besides the distinct count).
-    let mut argument: Option<Expr> = None;
-    let mut rewritable = !aggregates.is_empty();
-    let mut partials: Vec<Expr> = Vec::new();
-    for agg in &aggregates {
-        match agg.clone().unalias() {
-            Expr::Aggregate {
-                func: AggregateFunction::Count,
-                args,
-                distinct: true,
-            } if args.len() == 1 => match &argument {
-                None => argument = Some(args[0].clone()),
-                Some(a) if *a == args[0] => {}
-                Some(_) => rewritable = false,
-            },
-            count @ Expr::Aggregate {
-                func: AggregateFunction::Count,
-                distinct: false,
-                ..
-            } => partials.push(count.alias(format!("{PARTIAL_COLUMN}{}", partials.len()))),
-            _ => rewritable = false,
-        }
-    }
-    let (true, Some(argument)) = (rewritable, argument) else {
+    let Some((roles, arguments)) = roles(&aggregates) else {
         return Ok(LogicalPlan::Aggregate {
             input,
             group_by,
@@ -73,111 +88,223 @@ pub(super) fn rewrite_distinct_aggregates(plan: LogicalPlan) -> Result<LogicalPl
             schema,
         });
     };
-    let global = group_by.is_empty();
-    let mut inner_groups = group_by.clone();
-    inner_groups.push(argument.alias(DISTINCT_COLUMN));
-    let inner = LogicalPlan::aggregate(*input, inner_groups, partials)?;
-    let outer_groups: Vec<Expr> = (0..group_by.len())
-        .map(|i| {
-            let f = inner.schema().field(i);
-            Expr::Column(Column::qualified(f.qualifier.clone(), f.name()))
-        })
-        .collect();
-    let mut partial = 0;
-    let outer_aggregates: Vec<Expr> = aggregates
-        .iter()
-        .map(|agg| {
-            let (func, column) = match agg.clone().unalias() {
-                Expr::Aggregate { distinct: true, .. } => {
-                    (AggregateFunction::Count, DISTINCT_COLUMN.to_string())
-                }
-                _ => {
-                    partial += 1;
-                    (
-                        AggregateFunction::Sum,
-                        format!("{PARTIAL_COLUMN}{}", partial - 1),
-                    )
-                }
-            };
-            Expr::Aggregate {
-                func,
-                args: vec![Expr::Column(Column::new(column))],
-                distinct: false,
-            }
-            .alias(agg.output_name())
-        })
-        .collect();
-    let rewritten = LogicalPlan::aggregate(inner, outer_groups, outer_aggregates)?;
-    debug_assert_eq!(rewritten.schema().len(), schema.len());
-    if partial == 0 || !global {
-        return Ok(rewritten);
+    if arguments.is_empty() {
+        // Only aggregates that ignore DISTINCT: the plain form merges in two phases.
+        let aggregates = aggregates.into_iter().map(without_distinct).collect();
+        return Ok(LogicalPlan::Aggregate {
+            input,
+            group_by,
+            aggregates,
+            schema,
+        });
     }
-    // Without GROUP BY an empty input still gives one row, where a count is 0 but a sum of
-    // counts over no rows is NULL.
-    let columns = rewritten
-        .schema()
-        .fields()
-        .iter()
-        .zip(&aggregates)
-        .map(|(f, agg)| {
-            let column = Expr::Column(Column::qualified(f.qualifier.clone(), f.name()));
-            match agg.clone().unalias() {
-                Expr::Aggregate {
-                    distinct: false, ..
-                } => Expr::Function {
-                    func: ScalarFunction::Coalesce,
-                    args: vec![column, Expr::Literal(ScalarValue::int64(0))],
-                }
-                .alias(f.name()),
-                _ => column,
-            }
-        })
-        .collect();
-    LogicalPlan::project(rewritten, columns)
+    let decomposable = roles.iter().all(|r| match r {
+        Role::Distinct { .. } => true,
+        Role::Plain { func, .. } => matches!(
+            func,
+            AggregateFunction::Count
+                | AggregateFunction::Sum
+                | AggregateFunction::Min
+                | AggregateFunction::Max
+        ),
+    });
+    let names: Vec<String> = aggregates.iter().map(Expr::output_name).collect();
+    let rewritten = if arguments.len() == 1 && decomposable {
+        two_phase(&input, &group_by, &roles, &arguments[0], &names)
+    } else {
+        expanded(&input, &group_by, &roles, &arguments, &names)
+    };
+    // A rewrite that cannot be built (or would not give the node's columns) leaves the
+    // single-phase node, which is correct, only unable to spill its value sets.
+    match rewritten {
+        Ok(rewritten) if same_columns(rewritten.schema(), &schema) => Ok(rewritten),
+        _ => Ok(LogicalPlan::Aggregate {
+            input,
+            group_by,
+            aggregates,
+            schema,
+        }),
+    }
 }
 
-/// The rewrite of distinct counts of several arguments (see the module docs), or `None` when
-/// the aggregates have another shape or the rewritten plan would not give the same columns.
-fn several_distinct_counts(
-    input: &LogicalPlan,
-    group_by: &[Expr],
-    aggregates: &[Expr],
-    schema: &PlanSchema,
-) -> Result<Option<LogicalPlan>> {
-    // The different arguments, and which one each aggregate counts.
+fn is_distinct(agg: &Expr) -> bool {
+    matches!(
+        agg.clone().unalias(),
+        Expr::Aggregate { distinct: true, .. }
+    )
+}
+
+/// `agg` without its `DISTINCT` (for aggregates that duplicates do not change).
+fn without_distinct(agg: Expr) -> Expr {
+    let name = agg.output_name();
+    match agg.unalias() {
+        Expr::Aggregate { func, args, .. } => Expr::Aggregate {
+            func,
+            args,
+            distinct: false,
+        }
+        .alias(name),
+        other => other.alias(name),
+    }
+}
+
+/// The role of each aggregate and the different distinct arguments, or `None` when an
+/// aggregate has a shape the rewrite does not know.
+fn roles(aggregates: &[Expr]) -> Option<(Vec<Role>, Vec<Expr>)> {
     let mut arguments: Vec<Expr> = Vec::new();
-    let mut counted = Vec::with_capacity(aggregates.len());
+    let mut roles = Vec::with_capacity(aggregates.len());
     for agg in aggregates {
-        match agg.clone().unalias() {
-            Expr::Aggregate {
-                func: AggregateFunction::Count,
-                args,
-                distinct: true,
-            } if args.len() == 1 => {
-                let i = match arguments.iter().position(|a| *a == args[0]) {
-                    Some(i) => i,
-                    None => {
-                        arguments.push(args[0].clone());
-                        arguments.len() - 1
-                    }
-                };
-                counted.push(i);
+        let Expr::Aggregate {
+            func,
+            args,
+            distinct,
+        } = agg.clone().unalias()
+        else {
+            return None;
+        };
+        let needs_distinct = distinct
+            && matches!(
+                func,
+                AggregateFunction::Count | AggregateFunction::Sum | AggregateFunction::Avg
+            );
+        if needs_distinct {
+            let [arg] = <[Expr; 1]>::try_from(args).ok()?;
+            let argument = match arguments.iter().position(|a| *a == arg) {
+                Some(i) => i,
+                None => {
+                    arguments.push(arg);
+                    arguments.len() - 1
+                }
+            };
+            roles.push(Role::Distinct { func, argument });
+        } else {
+            if args.len() > 1 {
+                return None;
             }
-            _ => return Ok(None),
+            roles.push(Role::Plain {
+                func,
+                arg: args.into_iter().next(),
+            });
         }
     }
-    if arguments.len() < 2 {
-        return Ok(None);
+    Some((roles, arguments))
+}
+
+/// `func(column)`, named `name`.
+fn aggregate_of(func: AggregateFunction, column: &str, name: &str) -> Expr {
+    Expr::Aggregate {
+        func,
+        args: vec![Expr::Column(Column::new(column))],
+        distinct: false,
     }
-    let types = arguments
+    .alias(name)
+}
+
+/// The aggregate combining a plain aggregate's first-step results into its final value.
+fn combining(func: AggregateFunction) -> AggregateFunction {
+    match func {
+        AggregateFunction::Count | AggregateFunction::Sum => AggregateFunction::Sum,
+        AggregateFunction::Max => AggregateFunction::Max,
+        // Exactly one first-step group holds a non-NULL result (see the module docs).
+        AggregateFunction::Min
+        | AggregateFunction::Avg
+        | AggregateFunction::First
+        | AggregateFunction::Last => AggregateFunction::Min,
+    }
+}
+
+/// The columns of `plan` as column expressions.
+fn columns_of(plan: &LogicalPlan) -> Vec<Expr> {
+    plan.schema()
+        .fields()
+        .iter()
+        .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
+        .collect()
+}
+
+/// The first form of the module docs: `GROUP BY g, x`, then `GROUP BY g`.
+fn two_phase(
+    input: &LogicalPlan,
+    group_by: &[Expr],
+    roles: &[Role],
+    argument: &Expr,
+    names: &[String],
+) -> Result<LogicalPlan> {
+    let mut inner_groups = group_by.to_vec();
+    inner_groups.push(argument.clone().alias(DISTINCT_COLUMN));
+    let mut partials = Vec::new();
+    for (i, role) in roles.iter().enumerate() {
+        if let Role::Plain { func, arg } = role {
+            partials.push(
+                Expr::Aggregate {
+                    func: *func,
+                    args: arg.iter().cloned().collect(),
+                    distinct: false,
+                }
+                .alias(format!("{PARTIAL_COLUMN}{i}")),
+            );
+        }
+    }
+    let inner = LogicalPlan::aggregate(input.clone(), inner_groups, partials)?;
+    let outer_groups = columns_of(&inner)[..group_by.len()].to_vec();
+    let outer_aggregates = roles
+        .iter()
+        .zip(names)
+        .enumerate()
+        .map(|(i, (role, name))| match role {
+            Role::Distinct { func, .. } => aggregate_of(*func, DISTINCT_COLUMN, name),
+            Role::Plain { func, .. } => {
+                aggregate_of(combining(*func), &format!("{PARTIAL_COLUMN}{i}"), name)
+            }
+        })
+        .collect();
+    let outer = LogicalPlan::aggregate(inner, outer_groups, outer_aggregates)?;
+    zero_empty_counts(outer, group_by.is_empty(), roles)
+}
+
+/// The second form of the module docs: one input copy per distinct argument and one for the
+/// other aggregates, `UNION ALL`ed, then two group-bys.
+fn expanded(
+    input: &LogicalPlan,
+    group_by: &[Expr],
+    roles: &[Role],
+    arguments: &[Expr],
+    names: &[String],
+) -> Result<LogicalPlan> {
+    let argument_types = arguments
         .iter()
         .map(|a| a.data_type(input.schema()))
         .collect::<Result<Vec<_>>>()?;
+    // The plain aggregates' arguments: (role index, argument, its type); count(*) counts 1.
+    let mut plain = Vec::new();
+    for (i, role) in roles.iter().enumerate() {
+        if let Role::Plain { arg, .. } = role {
+            let arg = arg.clone().unwrap_or(Expr::Literal(ScalarValue::int64(1)));
+            let data_type = arg.data_type(input.schema())?;
+            plain.push((i, arg, data_type));
+        }
+    }
+    let tagged = roles.iter().any(|r| {
+        matches!(
+            r,
+            Role::Plain {
+                func: AggregateFunction::First | AggregateFunction::Last,
+                ..
+            }
+        )
+    });
     let value_column = |i: usize| format!("{DISTINCT_COLUMN}_{i}");
-    let copies = (0..arguments.len())
+    let plain_column = |i: usize| format!("{PLAIN_COLUMN}{i}");
+    // Copy `c` < arguments.len() carries argument `c`; the copy after them, the plain
+    // aggregates' arguments.
+    let copies = arguments.len() + usize::from(!plain.is_empty());
+    let inputs = (0..copies)
         .map(|copy| {
             let mut exprs = group_by.to_vec();
-            for (i, (argument, data_type)) in arguments.iter().zip(&types).enumerate() {
+            if tagged {
+                exprs.push(Expr::Literal(ScalarValue::int64(copy as i64)).alias(COPY_COLUMN));
+            }
+            for (i, (argument, data_type)) in arguments.iter().zip(&argument_types).enumerate() {
                 let value = if i == copy {
                     argument.clone()
                 } else {
@@ -185,42 +312,90 @@ fn several_distinct_counts(
                 };
                 exprs.push(value.alias(value_column(i)));
             }
+            for (i, arg, data_type) in &plain {
+                let value = if copy == arguments.len() {
+                    arg.clone()
+                } else {
+                    Expr::Literal(ScalarValue::null(data_type))
+                };
+                exprs.push(value.alias(plain_column(*i)));
+            }
             LogicalPlan::project(input.clone(), exprs)
         })
         .collect::<Result<Vec<_>>>()?;
-    let union = LogicalPlan::union(copies)?;
-    let columns: Vec<Expr> = union
+    let union = LogicalPlan::union(inputs)?;
+    let columns = columns_of(&union);
+    let keys = group_by.len() + usize::from(tagged) + arguments.len();
+    let partials = plain
+        .iter()
+        .map(|(i, _, _)| {
+            let Role::Plain { func, .. } = roles[*i] else {
+                unreachable!("only plain aggregates have plain arguments")
+            };
+            aggregate_of(func, &plain_column(*i), &format!("{PARTIAL_COLUMN}{i}"))
+        })
+        .collect();
+    let first = LogicalPlan::aggregate(union, columns[..keys].to_vec(), partials)?;
+    let final_aggregates = roles
+        .iter()
+        .zip(names)
+        .enumerate()
+        .map(|(i, (role, name))| match role {
+            Role::Distinct { func, argument } => {
+                aggregate_of(*func, &value_column(*argument), name)
+            }
+            Role::Plain { func, .. } => {
+                aggregate_of(combining(*func), &format!("{PARTIAL_COLUMN}{i}"), name)
+            }
+        })
+        .collect();
+    let last = LogicalPlan::aggregate(first, columns[..group_by.len()].to_vec(), final_aggregates)?;
+    zero_empty_counts(last, group_by.is_empty(), roles)
+}
+
+/// Without `GROUP BY`, wrap the combined plain counts of `plan` in `coalesce(…, 0)`: over an
+/// empty input the sum of partial counts is NULL where the count is 0.
+fn zero_empty_counts(plan: LogicalPlan, global: bool, roles: &[Role]) -> Result<LogicalPlan> {
+    let plain_count = |r: &Role| {
+        matches!(
+            r,
+            Role::Plain {
+                func: AggregateFunction::Count,
+                ..
+            }
+        )
+    };
+    if !global || !roles.iter().any(plain_count) {
+        return Ok(plan);
+    }
+    let columns = plan
         .schema()
         .fields()
         .iter()
-        .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
-        .collect();
-    let distinct = LogicalPlan::aggregate(union, columns.clone(), Vec::new())?;
-    let counts = aggregates
-        .iter()
-        .zip(&counted)
-        .map(|(agg, &i)| {
-            Expr::Aggregate {
-                func: AggregateFunction::Count,
-                args: vec![Expr::Column(Column::new(value_column(i)))],
-                distinct: false,
+        .zip(roles)
+        .map(|(f, role)| {
+            let column = Expr::Column(Column::qualified(f.qualifier.clone(), f.name()));
+            if plain_count(role) {
+                Expr::Function {
+                    func: ScalarFunction::Coalesce,
+                    args: vec![column, Expr::Literal(ScalarValue::int64(0))],
+                }
+                .alias(f.name())
+            } else {
+                column
             }
-            .alias(agg.output_name())
         })
         .collect();
-    let rewritten = LogicalPlan::aggregate(distinct, columns[..group_by.len()].to_vec(), counts)?;
-    // The plans above refer to the aggregate's columns by qualifier and name: keep the
-    // single-phase form if the rewrite cannot give exactly those.
-    let same = rewritten.schema().len() == schema.len()
-        && rewritten
-            .schema()
-            .fields()
-            .iter()
-            .zip(schema.fields())
-            .all(|(new, old)| {
-                new.qualifier == old.qualifier
-                    && new.name() == old.name()
-                    && new.field.data_type() == old.field.data_type()
-            });
-    Ok(same.then_some(rewritten))
+    LogicalPlan::project(plan, columns)
+}
+
+/// Whether `new` has exactly the columns of `old` (the plans above refer to them by
+/// qualifier and name).
+fn same_columns(new: &PlanSchema, old: &PlanSchema) -> bool {
+    new.len() == old.len()
+        && new.fields().iter().zip(old.fields()).all(|(new, old)| {
+            new.qualifier == old.qualifier
+                && new.name() == old.name()
+                && new.field.data_type() == old.field.data_type()
+        })
 }

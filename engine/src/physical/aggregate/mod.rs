@@ -30,8 +30,10 @@
 //! [`DIRECT_SPILL_BYTES`] at a time; each partition is small enough to merge in a table that
 //! stays in cache.
 //!
-//! `count(DISTINCT x)` in a single-phase aggregate keeps value sets that do not spill; a budget
-//! too small for them fails with an error naming the operator.
+//! The optimizer rewrites `DISTINCT` aggregates into ordinary group-bys
+//! (`optimizer::distinct_aggregate`). Only where it cannot does a single-phase aggregate keep
+//! `count(DISTINCT x)` value sets, which do not spill; a budget too small for them fails with
+//! an error naming the operator.
 
 pub mod accumulator;
 pub mod group_values;
