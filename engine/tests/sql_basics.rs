@@ -249,7 +249,8 @@ fn having_ctes_and_derived_tables() {
         .explain(false)
         .unwrap();
     assert!(
-        plan.contains("group_by=[k, name AS __ooc_distinct_value]"),
+        plan.contains("name AS __ooc_distinct_value_0")
+            && plan.contains("group_by=[t.k, __ooc_distinct_value_0]"),
         "{plan}"
     );
 }

@@ -3,30 +3,28 @@
 //! set of values per group built on a single thread that cannot spill.
 //!
 //! `min`, `max`, `first` and `last` ignore `DISTINCT` (duplicates do not change them), so
-//! only `count`, `sum` and `avg` of `DISTINCT x` need a rewrite. Two forms:
+//! only `count`, `sum` and `avg` of `DISTINCT x` need a rewrite. The input is copied once per
+//! distinct argument, and the copies `UNION ALL`ed: the copy for argument `a` carries `a` in
+//! its own value column and NULL in the others. `GROUP BY g, v1, …, vk` removes the duplicate
+//! values; `GROUP BY g` then applies each distinct aggregate to its value column (`count`,
+//! `sum` and `avg` ignore NULLs, so each sees exactly its argument's distinct values). Every
+//! group of the input is there: each copy carries every input row's group.
 //!
-//! **One distinct argument, decomposable companions.** When every distinct aggregate has the
-//! same argument `x` and every other aggregate is a `count`, `sum`, `min` or `max`:
-//! `GROUP BY g, x` computes the other aggregates per `(g, x)` (and removes the duplicates of
-//! `x`), then `GROUP BY g` applies the distinct aggregates to `x` and combines the partial
-//! results (a count is the sum of the partial counts, a sum the sum of the partial sums, a
-//! minimum the minimum of the minima). This is `n_unique` of the Python API: a distinct
-//! count plus `count(*)`.
+//! The other aggregates of the node are computed in the first step and combined in the
+//! second. When they are all `count`, `sum`, `min` or `max`, the first copy carries their
+//! arguments: the first step computes them per `(g, v1)` (over the other copies' rows too,
+//! whose NULL arguments change nothing) and the second combines the partial results (a count
+//! is the sum of partial counts, a minimum the minimum of minima). With one distinct argument
+//! this is just `GROUP BY g, x`, then `GROUP BY g`: the Python API's `n_unique` (a distinct
+//! count plus `count(*)`) is such a node.
 //!
-//! **Anything else** (several distinct arguments, or `avg`, `first`, `last` beside a distinct
-//! aggregate): one copy of the input per distinct argument, plus one for the other aggregates,
-//! `UNION ALL`ed. The copy for argument `a` carries `a` in its own value column and NULL in
-//! the others; the copy for the other aggregates carries their arguments (`count(*)` counts a
-//! constant 1) and NULL in every value column. `GROUP BY g, v1, …, vk` removes the duplicate
-//! values and computes the other aggregates; `GROUP BY g` then applies each distinct
-//! aggregate to its value column (a NULL is ignored by every aggregate, so each sees exactly
-//! its argument's distinct values) and takes each other aggregate from the one first-step
-//! group that holds it: the first-step groups of the value copies feed those aggregates only
-//! NULLs, so they contribute NULL (0 for a count), and `sum`, `min` and `max` combine the
-//! single real result with them unchanged. `first` and `last` keep NULLs, so when they are
-//! present a copy number is a grouping key too: it keeps the rows of a value copy whose
-//! value is NULL out of the other aggregates' group. Every group of the input is there (each
-//! copy carries every input row's group). The input is read once per copy.
+//! `avg`, `first` and `last` do not combine that way, so when one is present a copy of its
+//! own carries the other aggregates' arguments (`count(*)` counts a constant 1), with NULL in
+//! every value column. The first-step groups of the value copies then feed those aggregates
+//! only NULLs and contribute NULL (0 for a count), and the second step takes each one from
+//! the single group that holds its real result. `first` and `last` keep NULLs, so with them
+//! a copy number is a grouping key too: it keeps the rows of a value copy whose value is NULL
+//! out of the other aggregates' group. The input is read once per copy.
 //!
 //! Without `GROUP BY` an empty input still gives one row, where a count is 0 but a sum of
 //! partial counts over no rows is NULL: counts are wrapped in `coalesce(…, 0)` there.
@@ -109,11 +107,7 @@ pub(super) fn rewrite_distinct_aggregates(plan: LogicalPlan) -> Result<LogicalPl
         ),
     });
     let names: Vec<String> = aggregates.iter().map(Expr::output_name).collect();
-    let rewritten = if arguments.len() == 1 && decomposable {
-        two_phase(&input, &group_by, &roles, &arguments[0], &names)
-    } else {
-        expanded(&input, &group_by, &roles, &arguments, &names)
-    };
+    let rewritten = grouped_twice(&input, &group_by, &roles, &arguments, &names, decomposable);
     // A rewrite that cannot be built (or would not give the node's columns) leaves the
     // single-phase node, which is correct, only unable to spill its value sets.
     match rewritten {
@@ -222,54 +216,15 @@ fn columns_of(plan: &LogicalPlan) -> Vec<Expr> {
         .collect()
 }
 
-/// The first form of the module docs: `GROUP BY g, x`, then `GROUP BY g`.
-fn two_phase(
-    input: &LogicalPlan,
-    group_by: &[Expr],
-    roles: &[Role],
-    argument: &Expr,
-    names: &[String],
-) -> Result<LogicalPlan> {
-    let mut inner_groups = group_by.to_vec();
-    inner_groups.push(argument.clone().alias(DISTINCT_COLUMN));
-    let mut partials = Vec::new();
-    for (i, role) in roles.iter().enumerate() {
-        if let Role::Plain { func, arg } = role {
-            partials.push(
-                Expr::Aggregate {
-                    func: *func,
-                    args: arg.iter().cloned().collect(),
-                    distinct: false,
-                }
-                .alias(format!("{PARTIAL_COLUMN}{i}")),
-            );
-        }
-    }
-    let inner = LogicalPlan::aggregate(input.clone(), inner_groups, partials)?;
-    let outer_groups = columns_of(&inner)[..group_by.len()].to_vec();
-    let outer_aggregates = roles
-        .iter()
-        .zip(names)
-        .enumerate()
-        .map(|(i, (role, name))| match role {
-            Role::Distinct { func, .. } => aggregate_of(*func, DISTINCT_COLUMN, name),
-            Role::Plain { func, .. } => {
-                aggregate_of(combining(*func), &format!("{PARTIAL_COLUMN}{i}"), name)
-            }
-        })
-        .collect();
-    let outer = LogicalPlan::aggregate(inner, outer_groups, outer_aggregates)?;
-    zero_empty_counts(outer, group_by.is_empty(), roles)
-}
-
-/// The second form of the module docs: one input copy per distinct argument and one for the
-/// other aggregates, `UNION ALL`ed, then two group-bys.
-fn expanded(
+/// The rewrite of the module docs: input copies (one per distinct argument, and one for the
+/// other aggregates unless they ride on the first), `UNION ALL`ed, then two group-bys.
+fn grouped_twice(
     input: &LogicalPlan,
     group_by: &[Expr],
     roles: &[Role],
     arguments: &[Expr],
     names: &[String],
+    decomposable: bool,
 ) -> Result<LogicalPlan> {
     let argument_types = arguments
         .iter()
@@ -295,10 +250,18 @@ fn expanded(
     });
     let value_column = |i: usize| format!("{DISTINCT_COLUMN}_{i}");
     let plain_column = |i: usize| format!("{PLAIN_COLUMN}{i}");
-    // Copy `c` < arguments.len() carries argument `c`; the copy after them, the plain
-    // aggregates' arguments.
-    let copies = arguments.len() + usize::from(!plain.is_empty());
-    let inputs = (0..copies)
+    // Copy `c` < arguments.len() carries argument `c`. The plain aggregates' arguments ride
+    // on the first copy when those aggregates combine over any split of their rows (count,
+    // sum, min, max); otherwise a copy of their own, after the others, carries them.
+    let (carrier, copies) = if decomposable {
+        (0, arguments.len())
+    } else {
+        (
+            arguments.len(),
+            arguments.len() + usize::from(!plain.is_empty()),
+        )
+    };
+    let mut inputs = (0..copies)
         .map(|copy| {
             let mut exprs = group_by.to_vec();
             if tagged {
@@ -313,7 +276,7 @@ fn expanded(
                 exprs.push(value.alias(value_column(i)));
             }
             for (i, arg, data_type) in &plain {
-                let value = if copy == arguments.len() {
+                let value = if copy == carrier {
                     arg.clone()
                 } else {
                     Expr::Literal(ScalarValue::null(data_type))
@@ -323,7 +286,10 @@ fn expanded(
             LogicalPlan::project(input.clone(), exprs)
         })
         .collect::<Result<Vec<_>>>()?;
-    let union = LogicalPlan::union(inputs)?;
+    let union = match inputs.len() {
+        1 => inputs.pop().expect("one input"),
+        _ => LogicalPlan::union(inputs)?,
+    };
     let columns = columns_of(&union);
     let keys = group_by.len() + usize::from(tagged) + arguments.len();
     let partials = plain
