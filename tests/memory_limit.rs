@@ -82,3 +82,64 @@ fn peak_rss_stays_within_limit_plus_overhead_on_data_ten_times_the_budget() {
         eprintln!("{sql}: peak RSS {rss:.1} MiB with an {limit} MiB budget");
     }
 }
+
+/// A query killed outright (SIGKILL: no destructor runs) leaves its spill directory behind;
+/// the next query that spills under the same `--temp-dir` removes it, as the kernel released
+/// the dead process's lock on it.
+#[test]
+fn a_killed_querys_spill_directory_goes_with_the_next_spilling_query() {
+    let data = common::tpch_sf01_dir();
+    let spill = tempfile::tempdir().unwrap();
+    let query = |sql: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ooc"));
+        command
+            .args(["query", "--no-progress", "--threads", "2", "--data"])
+            .arg(&data)
+            .args(["--memory-limit", "8MB", "--temp-dir"])
+            .arg(spill.path())
+            .arg(sql)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        command
+    };
+    let spill_files = || -> usize {
+        std::fs::read_dir(spill.path())
+            .unwrap()
+            .flatten()
+            .filter_map(|dir| std::fs::read_dir(dir.path()).ok())
+            .flat_map(|files| files.flatten())
+            .filter(|f| f.file_name().to_string_lossy().ends_with(".arrows"))
+            .count()
+    };
+    let mut child = query("SELECT * FROM lineitem ORDER BY l_comment, l_orderkey, l_linenumber")
+        .spawn()
+        .expect("run ooc");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while spill_files() == 0 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sort finished before it was seen spilling"
+        );
+        assert!(std::time::Instant::now() < deadline, "no spill file");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let left: Vec<_> = std::fs::read_dir(spill.path()).unwrap().flatten().collect();
+    assert_eq!(left.len(), 1, "the killed query's directory");
+    assert!(left[0]
+        .file_name()
+        .to_string_lossy()
+        .starts_with("ooc-spill-"));
+    let status =
+        query("SELECT l_orderkey, count(*), max(l_comment) FROM lineitem GROUP BY l_orderkey")
+            .status()
+            .unwrap();
+    assert!(status.success());
+    let after: Vec<_> = std::fs::read_dir(spill.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(after.is_empty(), "left behind: {after:?}");
+}

@@ -23,6 +23,14 @@
 //! and it is removed with everything in it when the manager is dropped, including after an
 //! error or a cancelled query. A quota bounds the bytes a query may write: exceeding it,
 //! like a full disk, fails the write with [`EngineError::Spill`] naming the file.
+//!
+//! A process killed outright (SIGKILL, the OOM killer, a power cut) runs no destructor, so
+//! its directory stays behind. Each directory therefore holds a `.lock` file that the
+//! process holds an exclusive advisory lock on for as long as the directory lives; the
+//! kernel releases the lock when the process ends, however it ends. When a query creates
+//! its spill directory it removes every sibling `ooc-spill-*` directory whose lock it can
+//! take: their owners are gone. A directory whose lock is held (a query running in this or
+//! another process, also in another container sharing the directory) is left alone.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Cursor, Read, Seek, SeekFrom, Write};
@@ -43,7 +51,8 @@ use crate::error::{EngineError, Result};
 #[derive(Debug)]
 pub struct SpillManager {
     parent: PathBuf,
-    dir: OnceLock<tempfile::TempDir>,
+    /// The directory and its locked `.lock` file (closed, and so unlocked, first on drop).
+    dir: OnceLock<(File, tempfile::TempDir)>,
     quota: u64,
     written: Arc<AtomicU64>,
     peak: Arc<AtomicU64>,
@@ -67,23 +76,38 @@ impl SpillManager {
     }
 
     fn dir(&self) -> Result<&Path> {
-        if let Some(dir) = self.dir.get() {
+        if let Some((_, dir)) = self.dir.get() {
             return Ok(dir.path());
         }
+        let error = |path: &Path, e: std::io::Error| EngineError::Spill {
+            path: path.display().to_string(),
+            message: format!("cannot create a spill directory: {e}"),
+        };
         let dir = tempfile::Builder::new()
-            .prefix("ooc-spill-")
+            .prefix(DIR_PREFIX)
             .tempdir_in(&self.parent)
-            .map_err(|e| EngineError::Spill {
-                path: self.parent.display().to_string(),
-                message: format!("cannot create a spill directory: {e}"),
-            })?;
+            .map_err(|e| error(&self.parent, e))?;
+        // Locked under a temporary name, then renamed: a sweeper only ever sees a `.lock`
+        // that is already locked (the lock belongs to the open file, whatever its name).
+        let unready = dir.path().join(".lock-unready");
+        let lock = File::create(&unready).map_err(|e| error(&unready, e))?;
+        lock.lock().map_err(|e| error(&unready, e))?;
+        std::fs::rename(&unready, dir.path().join(LOCK_FILE)).map_err(|e| error(&unready, e))?;
         // Another thread may have won the race; its directory is kept and ours removed.
-        Ok(self.dir.get_or_init(|| dir).path())
+        let mut created = false;
+        let (_, dir) = self.dir.get_or_init(|| {
+            created = true;
+            (lock, dir)
+        });
+        if created {
+            remove_abandoned_directories(&self.parent, dir.path());
+        }
+        Ok(dir.path())
     }
 
     /// The spill directory, once created.
     pub fn path(&self) -> Option<&Path> {
-        self.dir.get().map(|d| d.path())
+        self.dir.get().map(|(_, d)| d.path())
     }
 
     /// Bytes currently held in spill files.
@@ -322,6 +346,38 @@ impl SpillWriter {
     }
 }
 
+/// The name of every spill directory starts with this.
+const DIR_PREFIX: &str = "ooc-spill-";
+
+/// The file in a spill directory that its process holds locked.
+const LOCK_FILE: &str = ".lock";
+
+/// Remove the spill directories under `parent` (other than `own`) whose process is gone: those
+/// whose `.lock` this process can lock. Best effort: whatever cannot be read or removed is
+/// left for a later query.
+fn remove_abandoned_directories(parent: &Path, own: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(DIR_PREFIX));
+        if !ours || path == own || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        // No lock file: a directory being set up right now, or not ooc's; leave it.
+        let Ok(lock) = File::open(path.join(LOCK_FILE)) else {
+            continue;
+        };
+        if lock.try_lock().is_ok() {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 impl Drop for SpillWriter {
     /// A writer dropped before `finish` (a failed write, a cancelled query) removes its
     /// partial file and gives its bytes back to the quota.
@@ -438,6 +494,60 @@ mod tests {
         .unwrap()
     }
 
+    /// A directory left by a killed process (its `.lock` not locked) goes when another query
+    /// creates its spill directory; one whose lock is held stays, as do other entries.
+    #[test]
+    fn abandoned_spill_directories_are_removed_and_live_ones_kept() {
+        let parent = tempfile::tempdir().unwrap();
+        let make = |name: &str| {
+            let dir = parent.path().join(name);
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join("00000-sort-run.arrows"), b"data").unwrap();
+            dir
+        };
+        let dead = make("ooc-spill-dead");
+        std::fs::write(dead.join(LOCK_FILE), b"").unwrap();
+        let live = make("ooc-spill-live");
+        let held = File::create(live.join(LOCK_FILE)).unwrap();
+        held.lock().unwrap();
+        let unlocked = make("ooc-spill-being-created");
+        let other = make("not-ooc");
+        std::fs::write(other.join(LOCK_FILE), b"").unwrap();
+
+        let manager = SpillManager::new(Some(parent.path()), u64::MAX);
+        assert!(dead.exists(), "nothing is swept before the first spill");
+        let mut writer = manager.create("run", &batch(0, 1).schema()).unwrap();
+        writer.write(&batch(0, 100)).unwrap();
+        let file = writer.finish().unwrap();
+        assert!(!dead.exists(), "the dead process's directory is removed");
+        assert!(live.join("00000-sort-run.arrows").exists());
+        assert!(unlocked.exists() && other.exists());
+        // A second manager (another query of this process) leaves the first one's alone.
+        let second = SpillManager::new(Some(parent.path()), u64::MAX);
+        let writer = second.create("run", &batch(0, 1).schema()).unwrap();
+        drop(writer);
+        let own = manager.path().unwrap().to_path_buf();
+        assert!(own.join(LOCK_FILE).exists());
+        assert_eq!(file.read().unwrap().count(), 1);
+        drop(file);
+        drop(manager);
+        assert!(!own.exists());
+        // Once its owner lets go, the live directory is abandoned too.
+        drop(held);
+        drop(second);
+        let third = SpillManager::new(Some(parent.path()), u64::MAX);
+        drop(third.create("run", &batch(0, 1).schema()).unwrap());
+        assert!(!live.exists());
+    }
+
+    /// The spill files in `dir` (not its lock).
+    fn spill_files(dir: &Path) -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name() != LOCK_FILE)
+            .count()
+    }
+
     #[test]
     fn round_trip_compressed_and_cleaned_up() {
         let manager = SpillManager::new(None, u64::MAX);
@@ -528,7 +638,7 @@ mod tests {
         assert_eq!(files.len(), 4);
         let dir = manager.path().unwrap().to_path_buf();
         assert_eq!(
-            std::fs::read_dir(&dir).unwrap().count(),
+            spill_files(&dir),
             1,
             "one file for all parts"
         );
@@ -548,13 +658,13 @@ mod tests {
         let last = files.pop().unwrap();
         drop(files);
         assert_eq!(
-            std::fs::read_dir(&dir).unwrap().count(),
+            spill_files(&dir),
             1,
             "still held by a part"
         );
         assert!(manager.bytes_on_disk() > 0);
         drop(last);
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        assert_eq!(spill_files(&dir), 0);
         assert_eq!(manager.bytes_on_disk(), 0);
     }
 
@@ -573,7 +683,7 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("second part"), "{err}");
         let dir = manager.path().unwrap();
-        assert_eq!(std::fs::read_dir(dir).unwrap().count(), 0);
+        assert_eq!(spill_files(dir), 0);
         assert_eq!(manager.bytes_on_disk(), 0);
     }
 
