@@ -285,6 +285,7 @@ fn run_query(args: QueryArgs) -> Result<()> {
     };
     let options = WriteOptions {
         null_string: args.null_string.clone(),
+        threads: Some(stream.threads()),
     };
     let schema = stream.schema();
 

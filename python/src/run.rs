@@ -260,14 +260,13 @@ fn work_on(mut stream: QueryStream, work: Work, sender: SyncSender<Message>) {
                 }
                 Work::Sink { path, format } => {
                     let schema = stream.schema();
+                    let options = WriteOptions {
+                        threads: Some(stream.threads()),
+                        ..WriteOptions::default()
+                    };
                     let mut file = AtomicFile::create(&path)?;
-                    let rows = write_batches(
-                        schema,
-                        stream.by_ref(),
-                        format,
-                        &WriteOptions::default(),
-                        file.writer(),
-                    )?;
+                    let rows =
+                        write_batches(schema, stream.by_ref(), format, &options, file.writer())?;
                     file.commit()?;
                     Ok(QueryStats::of(&stream, rows))
                 }

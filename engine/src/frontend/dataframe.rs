@@ -428,6 +428,11 @@ impl QueryStream {
         self.plan.schema()
     }
 
+    /// The query's worker threads (the session's setting); output writers use as many.
+    pub fn threads(&self) -> usize {
+        self.ctx.threads
+    }
+
     /// The physical plan being run.
     pub fn plan(&self) -> &Arc<dyn ExecutionPlan> {
         &self.plan

@@ -65,6 +65,9 @@ impl FromStr for OutputFormat {
 pub struct WriteOptions {
     /// How NULL is written in CSV (default: empty).
     pub null_string: String,
+    /// Threads encoding Parquet column chunks (default, `None`: one per core). The query's
+    /// `--threads` setting, so that a query limited to some cores writes on as many.
+    pub threads: Option<usize>,
 }
 
 /// Stream `batches` into `out` in `format`; returns the number of rows written.
@@ -133,7 +136,10 @@ pub fn write_batches<W: Write + Send>(
             let props = WriterProperties::builder()
                 .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
                 .build();
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let threads = options
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .max(1);
             // Encoding runs on its own thread (and its helpers), so that it overlaps with the
             // operators producing the next batches on this one.
             let (sender, receiver) = std::sync::mpsc::sync_channel::<RecordBatch>(4);
