@@ -277,9 +277,12 @@ def fingerprint(path: str) -> tuple:
 def measure_query(args, engines: list[str], data: pathlib.Path, query: pathlib.Path,
                   memory_limit: str | None, work: pathlib.Path) -> dict:
     """Every engine on one query: the reference, a warm-up round, measured rounds."""
-    from lazy_queries import LAZY
+    runnable = list(engines)
+    if "ooc-python" in engines:
+        # Only then is ooc's Python library needed (benches/setup.sh installs it).
+        from lazy_queries import LAZY
 
-    runnable = [e for e in engines if e != "ooc-python" or query.stem in LAZY]
+        runnable = [e for e in engines if e != "ooc-python" or query.stem in LAZY]
     # The reference first: DuckDB without a memory limit. Each engine's first result is
     # checked against it at once and deleted, so at most two results are on disk.
     reference = str(work / "reference.parquet")
