@@ -637,11 +637,7 @@ mod tests {
             .unwrap();
         assert_eq!(files.len(), 4);
         let dir = manager.path().unwrap().to_path_buf();
-        assert_eq!(
-            spill_files(&dir),
-            1,
-            "one file for all parts"
-        );
+        assert_eq!(spill_files(&dir), 1, "one file for all parts");
         let total: u64 = files.iter().map(SpillFile::bytes).sum();
         assert!(total > 0 && total <= manager.bytes_on_disk());
         // Each part reads back exactly its own rows, in any order, more than once.
@@ -657,11 +653,7 @@ mod tests {
         let mut files = files;
         let last = files.pop().unwrap();
         drop(files);
-        assert_eq!(
-            spill_files(&dir),
-            1,
-            "still held by a part"
-        );
+        assert_eq!(spill_files(&dir), 1, "still held by a part");
         assert!(manager.bytes_on_disk() > 0);
         drop(last);
         assert_eq!(spill_files(&dir), 0);

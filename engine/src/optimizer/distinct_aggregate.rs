@@ -18,13 +18,13 @@
 //! this is just `GROUP BY g, x`, then `GROUP BY g`: the Python API's `n_unique` (a distinct
 //! count plus `count(*)`) is such a node.
 //!
-//! `avg`, `first` and `last` do not combine that way, so when one is present a copy of its
-//! own carries the other aggregates' arguments (`count(*)` counts a constant 1), with NULL in
-//! every value column. The first-step groups of the value copies then feed those aggregates
-//! only NULLs and contribute NULL (0 for a count), and the second step takes each one from
-//! the single group that holds its real result. `first` and `last` keep NULLs, so with them
-//! a copy number is a grouping key too: it keeps the rows of a value copy whose value is NULL
-//! out of the other aggregates' group. The input is read once per copy.
+//! `avg`, `first` and `last` do not combine that way. When one is present, the other
+//! aggregates are computed by a group-by of their own over one more copy of the input (one
+//! row per group), and its rows are `UNION ALL`ed with the first step's value groups before
+//! the second step: NULL partial results beside the values, NULL values beside the partial
+//! results. The second step then takes each such aggregate from the single row per group
+//! that holds it (`min` of it; a count is the sum). The value groups, the part that spills,
+//! carry only their keys. The input is read once per copy.
 //!
 //! Without `GROUP BY` an empty input still gives one row, where a count is 0 but a sum of
 //! partial counts over no rows is NULL: counts are wrapped in `coalesce(…, 0)` there.
@@ -42,7 +42,6 @@ use crate::optimizer::map_inputs;
 const DISTINCT_COLUMN: &str = "__ooc_distinct_value";
 const PLAIN_COLUMN: &str = "__ooc_plain_argument_";
 const PARTIAL_COLUMN: &str = "__ooc_partial_";
-const COPY_COLUMN: &str = "__ooc_copy";
 
 /// What one aggregate of the node computes.
 #[derive(Clone, Debug)]
@@ -226,47 +225,33 @@ fn grouped_twice(
     names: &[String],
     decomposable: bool,
 ) -> Result<LogicalPlan> {
+    let groups = group_by.len();
     let argument_types = arguments
         .iter()
         .map(|a| a.data_type(input.schema()))
         .collect::<Result<Vec<_>>>()?;
-    // The plain aggregates' arguments: (role index, argument, its type); count(*) counts 1.
+    // The plain aggregates: (role index, function, argument, its type); count(*) counts 1.
     let mut plain = Vec::new();
     for (i, role) in roles.iter().enumerate() {
-        if let Role::Plain { arg, .. } = role {
+        if let Role::Plain { func, arg } = role {
             let arg = arg.clone().unwrap_or(Expr::Literal(ScalarValue::int64(1)));
             let data_type = arg.data_type(input.schema())?;
-            plain.push((i, arg, data_type));
+            plain.push((i, *func, arg, data_type));
         }
     }
-    let tagged = roles.iter().any(|r| {
-        matches!(
-            r,
-            Role::Plain {
-                func: AggregateFunction::First | AggregateFunction::Last,
-                ..
-            }
-        )
-    });
     let value_column = |i: usize| format!("{DISTINCT_COLUMN}_{i}");
     let plain_column = |i: usize| format!("{PLAIN_COLUMN}{i}");
-    // Copy `c` < arguments.len() carries argument `c`. The plain aggregates' arguments ride
-    // on the first copy when those aggregates combine over any split of their rows (count,
-    // sum, min, max); otherwise a copy of their own, after the others, carries them.
-    let (carrier, copies) = if decomposable {
-        (0, arguments.len())
-    } else {
-        (
-            arguments.len(),
-            arguments.len() + usize::from(!plain.is_empty()),
-        )
+    let partial_column = |i: usize| format!("{PARTIAL_COLUMN}{i}");
+    let partials = || -> Vec<Expr> {
+        plain
+            .iter()
+            .map(|(i, func, _, _)| aggregate_of(*func, &plain_column(*i), &partial_column(*i)))
+            .collect()
     };
-    let mut inputs = (0..copies)
+    // Copy `c` carries argument `c`; the first also the plain arguments when they ride on it.
+    let mut copies = (0..arguments.len())
         .map(|copy| {
             let mut exprs = group_by.to_vec();
-            if tagged {
-                exprs.push(Expr::Literal(ScalarValue::int64(copy as i64)).alias(COPY_COLUMN));
-            }
             for (i, (argument, data_type)) in arguments.iter().zip(&argument_types).enumerate() {
                 let value = if i == copy {
                     argument.clone()
@@ -275,33 +260,52 @@ fn grouped_twice(
                 };
                 exprs.push(value.alias(value_column(i)));
             }
-            for (i, arg, data_type) in &plain {
-                let value = if copy == carrier {
-                    arg.clone()
-                } else {
-                    Expr::Literal(ScalarValue::null(data_type))
-                };
-                exprs.push(value.alias(plain_column(*i)));
+            if decomposable {
+                for (i, _, arg, data_type) in &plain {
+                    let value = if copy == 0 {
+                        arg.clone()
+                    } else {
+                        Expr::Literal(ScalarValue::null(data_type))
+                    };
+                    exprs.push(value.alias(plain_column(*i)));
+                }
             }
             LogicalPlan::project(input.clone(), exprs)
         })
         .collect::<Result<Vec<_>>>()?;
-    let union = match inputs.len() {
-        1 => inputs.pop().expect("one input"),
-        _ => LogicalPlan::union(inputs)?,
+    let union = match copies.len() {
+        1 => copies.pop().expect("one copy"),
+        _ => LogicalPlan::union(copies)?,
     };
-    let columns = columns_of(&union);
-    let keys = group_by.len() + usize::from(tagged) + arguments.len();
-    let partials = plain
-        .iter()
-        .map(|(i, _, _)| {
-            let Role::Plain { func, .. } = roles[*i] else {
-                unreachable!("only plain aggregates have plain arguments")
-            };
-            aggregate_of(func, &plain_column(*i), &format!("{PARTIAL_COLUMN}{i}"))
-        })
-        .collect();
-    let first = LogicalPlan::aggregate(union, columns[..keys].to_vec(), partials)?;
+    let keys = columns_of(&union)[..groups + arguments.len()].to_vec();
+    let riding = if decomposable { partials() } else { Vec::new() };
+    let mut first = LogicalPlan::aggregate(union, keys, riding)?;
+    if !decomposable && !plain.is_empty() {
+        // The other aggregates over their own copy, one row per group, lined up with the
+        // value groups: NULL partials beside the values, NULL values beside the partials.
+        let mut exprs = group_by.to_vec();
+        for (i, _, arg, _) in &plain {
+            exprs.push(arg.clone().alias(plain_column(*i)));
+        }
+        let own = LogicalPlan::project(input.clone(), exprs)?;
+        let own_groups = columns_of(&own)[..groups].to_vec();
+        let others = LogicalPlan::aggregate(own, own_groups, partials())?;
+        let mut values = columns_of(&first);
+        for (k, (i, _, _, _)) in plain.iter().enumerate() {
+            let data_type = others.schema().field(groups + k).field.data_type().clone();
+            values.push(Expr::Literal(ScalarValue::null(&data_type)).alias(partial_column(*i)));
+        }
+        let mut partial_rows = columns_of(&others);
+        let tail = partial_rows.split_off(groups);
+        for (i, data_type) in argument_types.iter().enumerate() {
+            partial_rows.push(Expr::Literal(ScalarValue::null(data_type)).alias(value_column(i)));
+        }
+        partial_rows.extend(tail);
+        first = LogicalPlan::union(vec![
+            LogicalPlan::project(first, values)?,
+            LogicalPlan::project(others, partial_rows)?,
+        ])?;
+    }
     let final_aggregates = roles
         .iter()
         .zip(names)
@@ -310,12 +314,11 @@ fn grouped_twice(
             Role::Distinct { func, argument } => {
                 aggregate_of(*func, &value_column(*argument), name)
             }
-            Role::Plain { func, .. } => {
-                aggregate_of(combining(*func), &format!("{PARTIAL_COLUMN}{i}"), name)
-            }
+            Role::Plain { func, .. } => aggregate_of(combining(*func), &partial_column(i), name),
         })
         .collect();
-    let last = LogicalPlan::aggregate(first, columns[..group_by.len()].to_vec(), final_aggregates)?;
+    let final_groups = columns_of(&first)[..groups].to_vec();
+    let last = LogicalPlan::aggregate(first, final_groups, final_aggregates)?;
     zero_empty_counts(last, group_by.is_empty(), roles)
 }
 
