@@ -51,8 +51,9 @@ use crate::error::{EngineError, Result};
 #[derive(Debug)]
 pub struct SpillManager {
     parent: PathBuf,
-    /// The directory and its locked `.lock` file (closed, and so unlocked, first on drop).
-    dir: OnceLock<(File, tempfile::TempDir)>,
+    /// The directory and its locked `.lock` file (closed, and so unlocked, first on drop;
+    /// `None` where the file system has no advisory locks).
+    dir: OnceLock<(Option<File>, tempfile::TempDir)>,
     quota: u64,
     written: Arc<AtomicU64>,
     peak: Arc<AtomicU64>,
@@ -79,27 +80,23 @@ impl SpillManager {
         if let Some((_, dir)) = self.dir.get() {
             return Ok(dir.path());
         }
-        let error = |path: &Path, e: std::io::Error| EngineError::Spill {
-            path: path.display().to_string(),
-            message: format!("cannot create a spill directory: {e}"),
-        };
         let dir = tempfile::Builder::new()
             .prefix(DIR_PREFIX)
             .tempdir_in(&self.parent)
-            .map_err(|e| error(&self.parent, e))?;
-        // Locked under a temporary name, then renamed: a sweeper only ever sees a `.lock`
-        // that is already locked (the lock belongs to the open file, whatever its name).
-        let unready = dir.path().join(".lock-unready");
-        let lock = File::create(&unready).map_err(|e| error(&unready, e))?;
-        lock.lock().map_err(|e| error(&unready, e))?;
-        std::fs::rename(&unready, dir.path().join(LOCK_FILE)).map_err(|e| error(&unready, e))?;
+            .map_err(|e| EngineError::Spill {
+                path: self.parent.display().to_string(),
+                message: format!("cannot create a spill directory: {e}"),
+            })?;
+        // On a file system without advisory locks the directory has no `.lock`: spilling
+        // works, and no sweeper ever removes it (nor does this query sweep).
+        let lock = lock_directory(dir.path()).ok();
         // Another thread may have won the race; its directory is kept and ours removed.
         let mut created = false;
-        let (_, dir) = self.dir.get_or_init(|| {
+        let (lock, dir) = self.dir.get_or_init(|| {
             created = true;
             (lock, dir)
         });
-        if created {
+        if created && lock.is_some() {
             remove_abandoned_directories(&self.parent, dir.path());
         }
         Ok(dir.path())
@@ -351,6 +348,22 @@ const DIR_PREFIX: &str = "ooc-spill-";
 
 /// The file in a spill directory that its process holds locked.
 const LOCK_FILE: &str = ".lock";
+
+/// Create `dir`'s `.lock` and lock it. Locked under a temporary name, then renamed: a sweeper
+/// only ever sees a `.lock` that is already locked (the lock belongs to the open file,
+/// whatever its name). On failure nothing is left.
+fn lock_directory(dir: &Path) -> std::io::Result<File> {
+    let unready = dir.join(".lock-unready");
+    let locked = File::create(&unready).and_then(|lock| {
+        lock.lock()?;
+        std::fs::rename(&unready, dir.join(LOCK_FILE))?;
+        Ok(lock)
+    });
+    if locked.is_err() {
+        let _ = std::fs::remove_file(&unready);
+    }
+    locked
+}
 
 /// Remove the spill directories under `parent` (other than `own`) whose process is gone: those
 /// whose `.lock` this process can lock. Best effort: whatever cannot be read or removed is

@@ -249,7 +249,7 @@ fn grouped_twice(
             .collect()
     };
     // Copy `c` carries argument `c`; the first also the plain arguments when they ride on it.
-    let mut copies = (0..arguments.len())
+    let copies = (0..arguments.len())
         .map(|copy| {
             let mut exprs = group_by.to_vec();
             for (i, (argument, data_type)) in arguments.iter().zip(&argument_types).enumerate() {
@@ -273,9 +273,9 @@ fn grouped_twice(
             LogicalPlan::project(input.clone(), exprs)
         })
         .collect::<Result<Vec<_>>>()?;
-    let union = match copies.len() {
-        1 => copies.pop().expect("one copy"),
-        _ => LogicalPlan::union(copies)?,
+    let union = match <[LogicalPlan; 1]>::try_from(copies) {
+        Ok([copy]) => copy,
+        Err(copies) => LogicalPlan::union(copies)?,
     };
     let keys = columns_of(&union)[..groups + arguments.len()].to_vec();
     let riding = if decomposable { partials() } else { Vec::new() };
