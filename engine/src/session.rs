@@ -18,7 +18,10 @@ pub struct SessionConfig {
     pub threads: usize,
     /// Target rows per batch. Default: 8192.
     pub batch_size: usize,
-    /// Largest slice of a row group decoded at once, in rows. Default: 131072.
+    /// Most rows of one morsel, the unit of work a scan thread claims: a row group with more
+    /// rows is read in slices. A page that straddles two slices (and each column's dictionary
+    /// page) is decompressed by both, so slices cost more the smaller they are; the memory
+    /// budget and the number of threads may make them smaller still. Default: 1048576.
     pub morsel_rows: usize,
     /// Memory budget in bytes for operator state (`None`: unlimited). Default: half of the
     /// machine's memory (or of the cgroup limit, when lower); see [`default_memory_limit`].
@@ -80,7 +83,7 @@ impl Default for SessionConfig {
                 .map(|n| n.get())
                 .unwrap_or(1),
             batch_size: 8192,
-            morsel_rows: 128 * 1024,
+            morsel_rows: 1 << 20,
             memory_limit: default_memory_limit(),
             temp_dir: None,
             max_temp_size: None,

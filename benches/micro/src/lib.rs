@@ -301,7 +301,7 @@ pub fn task_context(memory_limit: Option<usize>) -> Arc<TaskContext> {
         },
         batch_size: BATCH_ROWS,
         threads: threads(),
-        morsel_rows: 128 * 1024,
+        morsel_rows: 1 << 20,
         bytes_read: Arc::default(),
         progress: Arc::default(),
         cancelled: Arc::default(),
