@@ -29,11 +29,14 @@ const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 /// Give freed memory back to the OS after 1 ms instead of mimalloc's default 10 ms. Operators
 /// that spill free and reallocate their tables in quick succession; with the default delay the
-/// freed pages stay resident and peak RSS overshoots the budget by tens of MiB.
+/// freed pages stay resident and peak RSS overshoots the budget by tens of MiB. A
+/// `MIMALLOC_PURGE_DELAY` set in the environment is left as it is.
 fn tune_allocator() {
     // SAFETY: mi_option_set only stores an integer option; mimalloc is linked as the global
     // allocator above and is initialised before main runs.
-    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 1) };
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 1) };
+    }
 }
 
 /// ooc: out-of-core SQL over Parquet files, in bounded memory.

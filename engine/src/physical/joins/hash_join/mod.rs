@@ -328,6 +328,7 @@ impl HashJoinExec {
         }
         self.publish_dynamic_filter(&build, spilled_range, spilled_count == 0)?;
         self.metrics.set_extra("build_rows", build.facts.rows);
+        self.metrics.set_extra("index", build.index_kind());
         Ok(build)
     }
 
@@ -1159,7 +1160,7 @@ impl ProbeStream {
             while j != NONE {
                 probe_idx.push(row as u32);
                 build_idx.push(j);
-                j = build.next[j as usize];
+                j = build.next_match(j);
             }
             if probe_idx.len() >= limit {
                 self.flush_pairs(

@@ -1,9 +1,14 @@
 //! The in-memory build side of a hash join: build rows in one batch, indexed by key.
 //!
 //! Keys are hashed once per row. A single integer-like key (integers, dates) is hashed as an
-//! `i64` with a cheap bit mixer and compared as a number; any other key, including
-//! multi-column keys, is encoded with Arrow's row format, hashed with a fixed-seed hasher and
-//! compared as bytes. The same hash picks a row's hash partition (see [`partition_at`]), on the
+//! `i64` with a cheap bit mixer and compared as a number. Several integer-like keys (TPC-H's
+//! `(ps_partkey, ps_suppkey)`, `(l_suppkey, s_nationkey)`) are hashed by chaining that mixer
+//! over the columns; the build side then packs each row's keys into one `u64` from the
+//! value ranges it holds (offset from the minimum, in as many bits as the range needs), so a
+//! lookup compares one number, and a probe key outside a range is known not to match before
+//! the table is read. Build sides whose ranges need more than 64 bits compare the columns one
+//! by one. Any other key is encoded with Arrow's row format, hashed with a fixed-seed hasher
+//! and compared as bytes. The same hash picks a row's hash partition (see [`partition_at`]), on the
 //! build side and on the probe side, at every level of a grace hash join.
 //!
 //! The index is split into [`PARTITIONS`] tables by the level-0 partition. Each table maps a
@@ -47,6 +52,18 @@ fn hash_int(v: i64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     h ^ (h >> 33)
+}
+
+/// Hash of several integer keys: each column's value is folded into the hash of the ones
+/// before it and mixed again. Both sides of a join hash the same way, whatever the ranges.
+fn hash_ints(columns: &[Int64Array]) -> Vec<u64> {
+    let mut hashes: Vec<u64> = columns[0].values().iter().map(|&v| hash_int(v)).collect();
+    for column in &columns[1..] {
+        for (h, &v) in hashes.iter_mut().zip(column.values().iter()) {
+            *h = hash_int((h.rotate_left(29) ^ v as u64) as i64);
+        }
+    }
+    hashes
 }
 
 /// The partition of a hash at a partitioning level: four bits from 40 + 4 × level on. The
@@ -95,14 +112,16 @@ fn valid_keys(keys: &[ArrayRef]) -> Option<NullBuffer> {
 pub(super) enum KeyEncoding {
     /// One integer-like key, as `i64`.
     Int,
+    /// Several integer-like keys (this many), each as `i64`.
+    Ints(usize),
     /// Arrow's row format, with an estimate of an encoded row's bytes (offset included).
     Rows(RowConverter, usize),
 }
 
 /// The keys of a batch, encoded and hashed.
 pub(super) struct Keys {
-    /// The integer key, for [`KeyEncoding::Int`].
-    pub int: Option<Int64Array>,
+    /// The integer keys, for [`KeyEncoding::Int`] (one) and [`KeyEncoding::Ints`].
+    pub ints: Vec<Int64Array>,
     /// The encoded keys, for [`KeyEncoding::Rows`].
     pub rows: Option<Rows>,
     /// Each row's hash (meaningless where a key is NULL).
@@ -140,6 +159,8 @@ impl KeyEncoding {
     pub fn for_types(types: &[DataType]) -> Result<Self> {
         if types.len() == 1 && is_int_key(&types[0]) {
             Ok(Self::Int)
+        } else if types.len() > 1 && types.iter().all(is_int_key) {
+            Ok(Self::Ints(types.len()))
         } else {
             // A fixed-width value encodes as a validity byte and its bytes. A string of up to
             // 32 bytes takes a sentinel byte and up to four 8-byte mini-blocks, each with a
@@ -170,9 +191,18 @@ impl KeyEncoding {
                 let values = int_values(&arrays[0])?;
                 let hashes = values.values().iter().map(|&v| hash_int(v)).collect();
                 Keys {
-                    int: Some(values),
+                    ints: vec![values],
                     rows: None,
                     hashes,
+                    valid,
+                }
+            }
+            Self::Ints(_) => {
+                let ints = arrays.iter().map(int_values).collect::<Result<Vec<_>>>()?;
+                Keys {
+                    hashes: hash_ints(&ints),
+                    ints,
+                    rows: None,
                     valid,
                 }
             }
@@ -180,7 +210,7 @@ impl KeyEncoding {
                 let rows = converter.convert_columns(&arrays)?;
                 let hashes = rows.iter().map(|r| HASHER.hash_one(r.as_ref())).collect();
                 Keys {
-                    int: None,
+                    ints: Vec::new(),
                     rows: Some(rows),
                     hashes,
                     valid,
@@ -198,12 +228,128 @@ enum KeyTable {
     Int {
         maps: Vec<HashTable<u32>>,
         values: Int64Array,
+        /// Which keys exist, when the key range is narrow enough for a bitmap of at most 4
+        /// bytes a row: a probe key not in it skips the table. TPC-H Q9 probes all 60M
+        /// `lineitem` rows against the 108K `%green%` parts (keys within 1..=2M): 95% of them
+        /// stop at a 250 KB bitmap instead of searching a table.
+        present: Option<KeyBitmap>,
+    },
+    /// One integer key whose values are dense: `first[key - min]` is the first build row
+    /// with that key. One memory access instead of a table's three (control bytes, slot,
+    /// key), and no key values to keep: equality is the position.
+    Dense { first: Vec<u32>, min: i64 },
+    /// Several integer keys packed into one number per build row (see [`Packing`]); equality
+    /// reads the packed key from `packed`.
+    Packed {
+        maps: Vec<HashTable<u32>>,
+        packed: Vec<u64>,
+        packing: Packing,
+    },
+    /// Several integer keys whose ranges do not pack into 64 bits; equality compares each
+    /// column.
+    Ints {
+        maps: Vec<HashTable<u32>>,
+        columns: Vec<Int64Array>,
     },
     /// (hash, first row); equality compares the encoded rows.
     Rows {
         tables: Vec<HashTable<(u64, u32)>>,
         rows: Rows,
     },
+}
+
+/// One bit per value of a key range.
+struct KeyBitmap {
+    min: i64,
+    bits: Vec<u64>,
+}
+
+impl KeyBitmap {
+    /// Whether `v` is one of the keys.
+    #[inline]
+    fn contains(&self, v: i64) -> bool {
+        let i = v as i128 - self.min as i128;
+        i >= 0
+            && (i as u128) < self.bits.len() as u128 * 64
+            && self.bits[(i / 64) as usize] & (1 << (i % 64)) != 0
+    }
+}
+
+/// A key bitmap takes at most this many bits per indexed row (4 bytes).
+const BITMAP_BITS_PER_ROW: u64 = 32;
+
+/// A dense table takes at most this many 4-byte slots per indexed row, 20 bytes: no more
+/// than a hash table's slots and key values take (see [`index_bytes_per_row`]), so the
+/// estimate made before building stays an upper bound. TPC-H's orders (15M keys in
+/// `1..=60M`) qualify.
+const DENSE_SLOTS_PER_ROW: u64 = 5;
+
+/// The smallest valid key, the width of the key range and the number of rows with a valid
+/// key, of an integer-keyed build side of `n` rows (`None` without such rows).
+fn key_range(keys: &Keys, n: usize) -> Option<(i64, u64, u64)> {
+    let values = keys.ints.first()?;
+    let mut range: Option<(i64, i64)> = None;
+    let mut valid = 0u64;
+    for i in (0..n).filter(|&i| keys.is_valid(i)) {
+        let v = values.value(i);
+        range = Some(range.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
+        valid += 1;
+    }
+    let (lo, hi) = range?;
+    Some((lo, (hi as i128 - lo as i128) as u64, valid))
+}
+
+/// How several integer keys pack into one `u64`: column `c` contributes `value - min[c]`,
+/// which is at most `span[c]`, shifted left by `shift[c]`. Two rows' keys are equal exactly
+/// when their packed numbers are, and a value outside `[min, min + span]` matches no build row.
+#[derive(Debug)]
+struct Packing {
+    min: Vec<i64>,
+    span: Vec<u64>,
+    shift: Vec<u32>,
+}
+
+impl Packing {
+    /// The packing of these build keys over the rows that `valid` keeps, or `None` when their
+    /// ranges need more than 64 bits together (or no row is valid).
+    fn of(columns: &[Int64Array], valid: Option<&NullBuffer>) -> Option<Self> {
+        let (mut min, mut span, mut shift) = (Vec::new(), Vec::new(), Vec::new());
+        let mut bits = 0u32;
+        for column in columns {
+            let mut range: Option<(i64, i64)> = None;
+            for (i, &v) in column.values().iter().enumerate() {
+                if valid.is_none_or(|m| m.is_valid(i)) {
+                    range = Some(range.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
+                }
+            }
+            let (lo, hi) = range?;
+            let width = (hi as i128 - lo as i128) as u64;
+            let need = 64 - width.leading_zeros();
+            shift.push(bits);
+            bits += need;
+            if bits > 64 {
+                return None;
+            }
+            min.push(lo);
+            span.push(width);
+        }
+        Some(Self { min, span, shift })
+    }
+
+    /// The packed key of row `row`, or `None` when a value is outside the build side's range.
+    #[inline]
+    fn pack(&self, columns: &[Int64Array], row: usize) -> Option<u64> {
+        let mut key = 0u64;
+        for (c, column) in columns.iter().enumerate() {
+            let offset = column.value(row) as i128 - self.min[c] as i128;
+            if offset < 0 || offset > self.span[c] as i128 {
+                return None;
+            }
+            // A shift of 64 only happens for a zero-width column, whose offset is 0.
+            key |= (offset as u64).checked_shl(self.shift[c]).unwrap_or(0);
+        }
+        Some(key)
+    }
 }
 
 /// Facts about the whole build side, which NULL-aware and empty-side logic needs even when
@@ -221,8 +367,8 @@ pub(super) struct BuildSide {
     /// The rows (of the partitions held in memory).
     pub batch: RecordBatch,
     table: KeyTable,
-    /// Next build row with the same key, or [`NONE`].
-    pub next: Vec<u32>,
+    /// Next build row with the same key, or [`NONE`]; empty when every key is unique.
+    next: Vec<u32>,
     /// Build rows matched by some probe row (for build-side outputs).
     matched: Vec<AtomicU64>,
     /// Level-0 partitions whose rows are in spill files instead of `batch`.
@@ -246,7 +392,10 @@ impl std::fmt::Debug for BuildSide {
 /// Bytes the index of `rows` build rows needs beyond the rows themselves, an upper bound.
 /// hashbrown fills at most 7/8 of its buckets and rounds their number up to a power of two,
 /// so a row takes up to 16/7 buckets, each a slot and a control byte:
-/// - integer keys: a 4-byte slot (12 bytes a row) and the keys as `i64` (8);
+/// - integer keys: a 4-byte slot (12 bytes a row), the keys as `i64` (8) and a bitmap of
+///   the keys present (up to 4), or instead a dense table of up to 20 bytes a row;
+/// - several integer keys: a 4-byte slot (12), each key as `i64` (8 each) and the packed key
+///   (8), both held while the table is built;
 /// - row-format keys: a 16-byte (hash, row) slot (39 bytes a row) and the encoded key;
 /// - both: a chain link (4), the hash held while indexing (8), the partition lists (up to 8).
 ///
@@ -256,7 +405,8 @@ impl std::fmt::Debug for BuildSide {
 pub(super) fn index_bytes_per_row(encoding: &KeyEncoding) -> usize {
     const LISTS: usize = 4 + 8 + 8;
     match encoding {
-        KeyEncoding::Int => 12 + 8 + LISTS,
+        KeyEncoding::Int => 12 + 8 + 4 + LISTS,
+        KeyEncoding::Ints(columns) => 12 + 8 * columns + 8 + LISTS,
         KeyEncoding::Rows(_, row_bytes) => 39 + row_bytes + LISTS,
     }
 }
@@ -288,9 +438,29 @@ impl BuildSide {
         let mut next = vec![NONE; n];
         let mut table_bytes = 0;
         let missing = || EngineError::Internal("hash join: keys not encoded as expected".into());
+        let range = match encoding {
+            KeyEncoding::Int => key_range(&keys, n),
+            _ => None,
+        };
+        let dense = range
+            .filter(|&(_, span, valid)| span < DENSE_SLOTS_PER_ROW * valid)
+            .map(|(min, span, _)| (min, span));
         let table = match encoding {
+            KeyEncoding::Int if dense.is_some() => {
+                let values = keys.ints.first().ok_or_else(missing)?;
+                let (min, span) = dense.ok_or_else(missing)?;
+                let mut first = vec![NONE; span as usize + 1];
+                // In reverse, so chains list build rows in their original order.
+                for i in (0..n).rev().filter(|&i| keys.is_valid(i)) {
+                    let slot = &mut first[(values.value(i) as i128 - min as i128) as usize];
+                    next[i] = *slot;
+                    *slot = i as u32;
+                }
+                table_bytes += first.capacity() * 4;
+                KeyTable::Dense { first, min }
+            }
             KeyEncoding::Int => {
-                let values = keys.int.clone().ok_or_else(missing)?;
+                let values = keys.ints.first().cloned().ok_or_else(missing)?;
                 let key = |row: u32| values.value(row as usize);
                 let mut maps = Vec::with_capacity(PARTITIONS);
                 for rows_of_partition in &members {
@@ -314,7 +484,90 @@ impl BuildSide {
                 }
                 // The key values may share the batch's buffer; counted apart all the same.
                 table_bytes += values.get_buffer_memory_size();
-                KeyTable::Int { maps, values }
+                let present = range
+                    .filter(|&(_, span, valid)| span < BITMAP_BITS_PER_ROW * valid)
+                    .map(|(min, span, _)| {
+                        let mut bits = vec![0u64; (span / 64 + 1) as usize];
+                        for i in (0..n).filter(|&i| keys.is_valid(i)) {
+                            let b = (values.value(i) as i128 - min as i128) as usize;
+                            bits[b / 64] |= 1 << (b % 64);
+                        }
+                        table_bytes += bits.capacity() * 8;
+                        KeyBitmap { min, bits }
+                    });
+                KeyTable::Int {
+                    maps,
+                    values,
+                    present,
+                }
+            }
+            KeyEncoding::Ints(_) => {
+                let columns = &keys.ints;
+                if columns.is_empty() {
+                    return Err(missing());
+                }
+                let packing = Packing::of(columns, keys.valid.as_ref());
+                // Valid rows get their packed key; the others are never looked at.
+                let packed: Option<Vec<u64>> = packing.as_ref().map(|p| {
+                    (0..n)
+                        .map(|i| {
+                            if keys.is_valid(i) {
+                                p.pack(columns, i).unwrap_or(0)
+                            } else {
+                                0
+                            }
+                        })
+                        .collect()
+                });
+                let mut maps = Vec::with_capacity(PARTITIONS);
+                for rows_of_partition in &members {
+                    let mut map: HashTable<u32> = HashTable::with_capacity(rows_of_partition.len());
+                    for &i in rows_of_partition.iter().rev() {
+                        let h = keys.hashes[i as usize];
+                        let found = match &packed {
+                            Some(packed) => {
+                                let v = packed[i as usize];
+                                map.find_mut(h, |&first| packed[first as usize] == v)
+                            }
+                            None => map.find_mut(h, |&first| {
+                                columns
+                                    .iter()
+                                    .all(|c| c.value(first as usize) == c.value(i as usize))
+                            }),
+                        };
+                        match found {
+                            Some(first) => {
+                                next[i as usize] = *first;
+                                *first = i;
+                            }
+                            None => {
+                                map.insert_unique(h, i, |&first| keys.hashes[first as usize]);
+                            }
+                        }
+                    }
+                    table_bytes += map.allocation_size();
+                    maps.push(map);
+                }
+                match (packed, packing) {
+                    (Some(packed), Some(packing)) => {
+                        table_bytes += packed.capacity() * 8;
+                        KeyTable::Packed {
+                            maps,
+                            packed,
+                            packing,
+                        }
+                    }
+                    _ => {
+                        table_bytes += columns
+                            .iter()
+                            .map(|c| c.get_buffer_memory_size())
+                            .sum::<usize>();
+                        KeyTable::Ints {
+                            maps,
+                            columns: columns.clone(),
+                        }
+                    }
+                }
             }
             KeyEncoding::Rows(..) => {
                 let rows = keys.rows.as_ref().ok_or_else(missing)?;
@@ -349,7 +602,11 @@ impl BuildSide {
         };
         // The caller reserved an upper bound for the index; settle on what it takes. If the
         // actual size is larger and the budget is gone, the estimate stays reserved.
-        let actual = batch.get_array_memory_size() + table_bytes + n * 4;
+        // Unique keys (a primary key, as on most dimension tables) need no chains.
+        if next.iter().all(|&j| j == NONE) {
+            next = Vec::new();
+        }
+        let actual = batch.get_array_memory_size() + table_bytes + next.capacity() * 4;
         let _ = reservation.try_resize(actual);
         let matched = (0..n.div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
         Ok(Self {
@@ -374,12 +631,48 @@ impl BuildSide {
     pub fn first_match(&self, probe: &Keys, row: usize) -> u32 {
         let h = probe.hashes[row];
         match &self.table {
-            KeyTable::Int { maps, values } => {
-                let v = probe.int.as_ref().map_or(0, |a| a.value(row));
+            KeyTable::Int {
+                maps,
+                values,
+                present,
+            } => {
+                let v = probe.ints.first().map_or(0, |a| a.value(row));
+                if present.as_ref().is_some_and(|p| !p.contains(v)) {
+                    return NONE;
+                }
                 maps[partition_at(h, 0)]
                     .find(h, |&first| values.value(first as usize) == v)
                     .map_or(NONE, |&first| first)
             }
+            KeyTable::Dense { first, min } => {
+                let v = probe.ints.first().map_or(0, |a| a.value(row));
+                let slot = v as i128 - *min as i128;
+                if slot < 0 || slot >= first.len() as i128 {
+                    NONE
+                } else {
+                    first[slot as usize]
+                }
+            }
+            KeyTable::Packed {
+                maps,
+                packed,
+                packing,
+            } => {
+                let Some(v) = packing.pack(&probe.ints, row) else {
+                    return NONE;
+                };
+                maps[partition_at(h, 0)]
+                    .find(h, |&first| packed[first as usize] == v)
+                    .map_or(NONE, |&first| first)
+            }
+            KeyTable::Ints { maps, columns } => maps[partition_at(h, 0)]
+                .find(h, |&first| {
+                    columns
+                        .iter()
+                        .zip(&probe.ints)
+                        .all(|(b, p)| b.value(first as usize) == p.value(row))
+                })
+                .map_or(NONE, |&first| first),
             KeyTable::Rows { tables, rows } => {
                 let Some(probe_rows) = &probe.rows else {
                     return NONE;
@@ -390,6 +683,33 @@ impl BuildSide {
                     .map_or(NONE, |&(_, first)| first)
             }
         }
+    }
+
+    /// How the keys are indexed, for `--explain-analyze`: `dense`, `hash` (`+bitmap` when
+    /// a bitmap of the keys goes first), `packed`, `columns` or `rows`, and `unique` when no
+    /// two build rows share a key.
+    pub fn index_kind(&self) -> String {
+        let kind = match &self.table {
+            KeyTable::Dense { .. } => "dense",
+            KeyTable::Int {
+                present: Some(_), ..
+            } => "hash+bitmap",
+            KeyTable::Int { present: None, .. } => "hash",
+            KeyTable::Packed { .. } => "packed",
+            KeyTable::Ints { .. } => "columns",
+            KeyTable::Rows { .. } => "rows",
+        };
+        if self.next.is_empty() {
+            format!("{kind}, unique")
+        } else {
+            kind.to_string()
+        }
+    }
+
+    /// The build row after `build_row` with the same key, or [`NONE`].
+    #[inline]
+    pub fn next_match(&self, build_row: u32) -> u32 {
+        self.next.get(build_row as usize).copied().unwrap_or(NONE)
     }
 
     /// Record that build row `build_row` matched.
@@ -409,9 +729,213 @@ impl BuildSide {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{ArrayRef, Int32Array, StringArray};
+    use arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray};
+    use arrow::datatypes::{Field, Schema};
 
     use super::*;
+    use crate::memory::MemoryPool;
+
+    /// A batch of two nullable `Int64` key columns `a` and `b`.
+    fn pairs(rows: &[(Option<i64>, Option<i64>)]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("b", DataType::Int64, true),
+        ]));
+        let a: ArrayRef = Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.0)));
+        let b: ArrayRef = Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.1)));
+        RecordBatch::try_new(schema, vec![a, b]).unwrap()
+    }
+
+    /// Index `build` on its columns, then every build row matching each probe row through
+    /// the index (in build order), and the index kind.
+    fn index_and_probe(build: RecordBatch, probe: &RecordBatch) -> (Vec<Vec<u32>>, String) {
+        let exprs: Vec<PhysicalExpr> = (0..build.num_columns())
+            .map(|i| PhysicalExpr::Column(i, format!("c{i}")))
+            .collect();
+        let exprs: Vec<&PhysicalExpr> = exprs.iter().collect();
+        let types: Vec<DataType> = build
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        let encoding = KeyEncoding::for_types(&types).unwrap();
+        let pool = MemoryPool::unbounded();
+        let side = BuildSide::index(
+            build,
+            &exprs,
+            &encoding,
+            MemoryReservation::new(&pool, "build", None),
+            [false; PARTITIONS],
+            BuildFacts::default(),
+        )
+        .unwrap();
+        let keys = encoding.keys(&exprs, probe).unwrap();
+        let found = (0..probe.num_rows())
+            .map(|row| {
+                let mut out = Vec::new();
+                if keys.is_valid(row) {
+                    let mut j = side.first_match(&keys, row);
+                    while j != NONE {
+                        out.push(j);
+                        j = side.next_match(j);
+                    }
+                }
+                out
+            })
+            .collect();
+        (found, side.index_kind())
+    }
+
+    /// Build rows matching each probe row on two `Int64` keys, and whether they were packed.
+    fn matches(
+        build: &[(Option<i64>, Option<i64>)],
+        probe: &[(Option<i64>, Option<i64>)],
+    ) -> (Vec<Vec<u32>>, bool) {
+        assert!(matches!(
+            KeyEncoding::for_types(&[DataType::Int64, DataType::Int64]).unwrap(),
+            KeyEncoding::Ints(2)
+        ));
+        let (found, kind) = index_and_probe(pairs(build), &pairs(probe));
+        (found, kind.starts_with("packed"))
+    }
+
+    /// The same, by comparing every pair.
+    fn naive(
+        build: &[(Option<i64>, Option<i64>)],
+        probe: &[(Option<i64>, Option<i64>)],
+    ) -> Vec<Vec<u32>> {
+        probe
+            .iter()
+            .map(|p| {
+                (0..build.len() as u32)
+                    .filter(|&j| {
+                        let b = build[j as usize];
+                        p.0.is_some() && p.1.is_some() && b == *p
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Build rows matching each probe row on one nullable `Int64` key, and the index kind.
+    fn single_key_matches(build: &[Option<i64>], probe: &[Option<i64>]) -> (Vec<Vec<u32>>, String) {
+        let batch = |v: &[Option<i64>]| {
+            let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, true)]));
+            let k: ArrayRef = Arc::new(Int64Array::from_iter(v.iter().copied()));
+            RecordBatch::try_new(schema, vec![k]).unwrap()
+        };
+        index_and_probe(batch(build), &batch(probe))
+    }
+
+    #[test]
+    fn a_dense_integer_key_is_indexed_by_position() {
+        // Keys -40..=80 in steps of 3 (41 slots for 42 rows), two rows each but one, NULLs.
+        let mut build: Vec<Option<i64>> = (-40i64..=80).step_by(3).map(Some).collect();
+        build.extend((-40i64..=78).step_by(3).map(Some));
+        build.push(None);
+        let probe: Vec<Option<i64>> = (-100i64..120).map(Some).chain([None]).collect();
+        let expected: Vec<Vec<u32>> = probe
+            .iter()
+            .map(|p| {
+                (0..build.len() as u32)
+                    .filter(|&j| p.is_some() && build[j as usize] == *p)
+                    .collect()
+            })
+            .collect();
+        let expect = |build: &[Option<i64>]| -> Vec<Vec<u32>> {
+            probe
+                .iter()
+                .map(|p| {
+                    (0..build.len() as u32)
+                        .filter(|&j| p.is_some() && build[j as usize] == *p)
+                        .collect()
+                })
+                .collect()
+        };
+        let (found, kind) = single_key_matches(&build, &probe);
+        assert_eq!(kind, "dense", "121 slots for 81 keyed rows");
+        assert_eq!(found, expected);
+        assert_eq!(found.iter().map(Vec::len).sum::<usize>(), 81);
+        // Unique keys need no chains.
+        let unique: Vec<Option<i64>> = (-40i64..=80).step_by(3).map(Some).collect();
+        let (found, kind) = single_key_matches(&unique, &probe);
+        assert_eq!(kind, "dense, unique");
+        assert_eq!(found, expect(&unique));
+        // Keys 10 apart: too sparse for a dense table, not for a bitmap in front of the hash.
+        let spread: Vec<Option<i64>> = (0..50)
+            .map(|i| Some(i * 10 - 100))
+            .chain([Some(-100), None])
+            .collect();
+        let (found, kind) = single_key_matches(&spread, &probe);
+        assert_eq!(kind, "hash+bitmap");
+        assert_eq!(found, expect(&spread));
+        assert_eq!(found.iter().map(Vec::len).sum::<usize>(), 23);
+        // Sparse keys (including both ends of i64) use the hash table, with the same answers.
+        let build = vec![Some(i64::MIN), Some(0), Some(i64::MAX), Some(0), None];
+        let probe = vec![Some(0), Some(i64::MAX), Some(i64::MIN), Some(1), None];
+        let (found, kind) = single_key_matches(&build, &probe);
+        assert_eq!(kind, "hash");
+        assert_eq!(found, vec![vec![1, 3], vec![2], vec![0], vec![], vec![]]);
+    }
+
+    #[test]
+    fn several_integer_keys_pack_into_one_number_and_match_exactly() {
+        // Negative values, duplicates, NULLs in either column, probe values just outside
+        // each build range and inside it but absent.
+        let mut build = Vec::new();
+        for i in -20i64..20 {
+            build.push((Some(i * 3), Some(-i % 7)));
+            build.push((Some(i * 3), Some(-i % 7)));
+        }
+        build.push((None, Some(1)));
+        build.push((Some(3), None));
+        let mut probe: Vec<(Option<i64>, Option<i64>)> = Vec::new();
+        for a in -65i64..65 {
+            for b in -8i64..9 {
+                probe.push((Some(a), Some(b)));
+            }
+        }
+        probe.push((None, Some(1)));
+        probe.push((Some(3), None));
+        let (found, packed) = matches(&build, &probe);
+        assert!(packed, "ranges of 7 and 4 bits pack");
+        assert_eq!(found, naive(&build, &probe));
+        assert!(found.iter().map(Vec::len).sum::<usize>() >= 80);
+    }
+
+    #[test]
+    fn integer_keys_whose_ranges_exceed_64_bits_are_compared_column_by_column() {
+        let build = vec![
+            (Some(i64::MIN), Some(i64::MAX)),
+            (Some(i64::MAX), Some(i64::MIN)),
+            (Some(0), Some(0)),
+            (Some(0), Some(0)),
+            (Some(-1), Some(1)),
+        ];
+        let probe = vec![
+            (Some(0), Some(0)),
+            (Some(i64::MAX), Some(i64::MIN)),
+            (Some(i64::MIN), Some(i64::MAX)),
+            (Some(i64::MIN), Some(i64::MIN)),
+            (Some(1), Some(-1)),
+            (Some(-1), Some(1)),
+        ];
+        let (found, packed) = matches(&build, &probe);
+        assert!(!packed, "two full 64-bit ranges do not pack");
+        assert_eq!(found, naive(&build, &probe));
+        // One full range beside a constant column still packs, and the far ends still match.
+        let build = vec![(Some(i64::MIN), Some(5)), (Some(i64::MAX), Some(5))];
+        let probe = vec![
+            (Some(i64::MIN), Some(5)),
+            (Some(i64::MAX), Some(5)),
+            (Some(i64::MAX), Some(4)),
+            (Some(i64::MIN), Some(6)),
+        ];
+        let (found, packed) = matches(&build, &probe);
+        assert!(packed);
+        assert_eq!(found, naive(&build, &probe));
+    }
 
     #[test]
     fn the_row_estimate_bounds_keys_with_strings_of_up_to_32_bytes() {
