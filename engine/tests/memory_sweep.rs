@@ -432,6 +432,66 @@ fn a_group_by_on_a_nearly_unique_key_partitions_its_input_straight_to_disk() {
     }
 }
 
+/// A group-by that spills rows of a join output straight to disk counts the strings those
+/// rows reference, not the whole build-side buffer every batch's views point into: counted
+/// that way, every batch filled the buffer on its own and became a spill round of its own.
+#[test]
+fn direct_spilling_counts_the_strings_rows_reference_not_shared_buffers() {
+    let data = tempfile::tempdir().unwrap();
+    write_table(data.path());
+    // A 200,000-row dimension with 40-byte labels: smaller than `t`, so the join's build side,
+    // whose label buffer (about 8 MB) every probe output batch points into.
+    let rows = 200_000i64;
+    let dim = RecordBatch::try_from_iter([
+        (
+            "dk",
+            Arc::new(Int64Array::from_iter_values(0..rows)) as ArrayRef,
+        ),
+        (
+            "label",
+            Arc::new(StringViewArray::from_iter_values(
+                (0..rows).map(|i| format!("label of dimension row number {i:010}")),
+            )) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let file = std::fs::File::create(data.path().join("wide_dim.parquet")).unwrap();
+    let mut writer = ArrowWriter::try_new(file, dim.schema(), None).unwrap();
+    writer.write(&dim).unwrap();
+    writer.close().unwrap();
+    let spill_dir = tempfile::tempdir().unwrap();
+    let sql = "SELECT label, v, count(*) AS n FROM t JOIN wide_dim ON k = dk GROUP BY label, v";
+    let reference = {
+        let s = session(data.path(), None, 8192, spill_dir.path());
+        let mut rows = render(&s.sql(sql).unwrap().collect().unwrap());
+        rows.sort();
+        rows
+    };
+    assert!(reference.len() > 300_000, "{} groups", reference.len());
+    let s = session(data.path(), Some(16 * MIB), 8192, spill_dir.path());
+    let mut stream = s.sql(sql).unwrap().execute().unwrap();
+    let batches: Vec<RecordBatch> = stream.by_ref().collect::<Result<_, _>>().unwrap();
+    let mut got = render(&batches);
+    got.sort();
+    assert!(got == reference, "rows differ from the unlimited run");
+    let plan = stream.plan();
+    let reported = extras(plan, "HashAggregate(final)");
+    assert!(
+        reported
+            .iter()
+            .any(|(k, v)| k == "direct_spill" && v == "yes"),
+        "{reported:?}"
+    );
+    // 400,000 input rows in about 50 batches of 8192: counting each batch's shared label
+    // buffer made about one round per batch (47); counting what the rows reference, 22.
+    let rounds = spills(plan, "HashAggregate(final)");
+    assert!(
+        (1..=32).contains(&rounds),
+        "{rounds} spill rounds for about 25 MB of state rows"
+    );
+    assert_eq!(stream.reserved(), 0, "pool back to zero");
+}
+
 #[test]
 fn spill_quota_exceeded_is_a_named_error_and_leaves_nothing() {
     let data = tempfile::tempdir().unwrap();
