@@ -162,16 +162,29 @@ pub fn concat_releasing(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result
 /// `column`, with its strings copied into compact buffers if it is a view column holding
 /// more than [`MAX_VIEW_BUFFERS`] data buffers.
 fn with_few_view_buffers(column: ArrayRef) -> ArrayRef {
+    compact_view_column(&column, |_, buffers| buffers.len() > MAX_VIEW_BUFFERS).unwrap_or(column)
+}
+
+/// A compacted copy of `column` (strings copied into new buffers) when it is a view column
+/// and `compact(bytes used, data buffers)` says so; `None` otherwise.
+fn compact_view_column(
+    column: &ArrayRef,
+    compact: impl Fn(usize, &[arrow::buffer::Buffer]) -> bool,
+) -> Option<ArrayRef> {
     use arrow::array::AsArray;
     use arrow::datatypes::DataType;
     match column.data_type() {
-        DataType::Utf8View if column.as_string_view().data_buffers().len() > MAX_VIEW_BUFFERS => {
-            std::sync::Arc::new(column.as_string_view().gc())
+        DataType::Utf8View => {
+            let a = column.as_string_view();
+            compact(a.total_buffer_bytes_used(), a.data_buffers())
+                .then(|| Arc::new(a.gc()) as ArrayRef)
         }
-        DataType::BinaryView if column.as_binary_view().data_buffers().len() > MAX_VIEW_BUFFERS => {
-            std::sync::Arc::new(column.as_binary_view().gc())
+        DataType::BinaryView => {
+            let a = column.as_binary_view();
+            compact(a.total_buffer_bytes_used(), a.data_buffers())
+                .then(|| Arc::new(a.gc()) as ArrayRef)
         }
-        _ => column,
+        _ => None,
     }
 }
 
@@ -187,35 +200,20 @@ fn with_few_view_buffers(column: ArrayRef) -> ArrayRef {
 pub fn compact_views(batch: &RecordBatch) -> RecordBatch {
     const FACTOR: usize = 2;
     const SLACK: usize = 32 * 1024;
-    use arrow::array::{Array, AsArray};
-    use arrow::datatypes::DataType;
+    let wasteful = |used: usize, buffers: &[arrow::buffer::Buffer]| {
+        let held: usize = buffers.iter().map(|b| b.len()).sum();
+        held > FACTOR * used + SLACK
+    };
     let mut changed = false;
-    let columns: Vec<arrow::array::ArrayRef> = batch
+    let columns: Vec<ArrayRef> = batch
         .columns()
         .iter()
-        .map(|c| {
-            let wasteful = |used: usize, buffers: &[arrow::buffer::Buffer]| {
-                let held: usize = buffers.iter().map(|b| b.len()).sum();
-                held > FACTOR * used + SLACK
-            };
-            match c.data_type() {
-                DataType::Utf8View => {
-                    let a = c.as_string_view();
-                    if wasteful(a.total_buffer_bytes_used(), a.data_buffers()) {
-                        changed = true;
-                        return Arc::new(a.gc()) as arrow::array::ArrayRef;
-                    }
-                }
-                DataType::BinaryView => {
-                    let a = c.as_binary_view();
-                    if wasteful(a.total_buffer_bytes_used(), a.data_buffers()) {
-                        changed = true;
-                        return Arc::new(a.gc()) as arrow::array::ArrayRef;
-                    }
-                }
-                _ => {}
+        .map(|c| match compact_view_column(c, wasteful) {
+            Some(compacted) => {
+                changed = true;
+                compacted
             }
-            Arc::clone(c)
+            None => Arc::clone(c),
         })
         .collect();
     if !changed {

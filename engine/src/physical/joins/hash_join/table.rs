@@ -284,19 +284,19 @@ const BITMAP_BITS_PER_ROW: u64 = 32;
 /// `1..=60M`) qualify.
 const DENSE_SLOTS_PER_ROW: u64 = 5;
 
-/// The smallest valid key, the width of the key range and the number of rows with a valid
-/// key, of an integer-keyed build side of `n` rows (`None` without such rows).
-fn key_range(keys: &Keys, n: usize) -> Option<(i64, u64, u64)> {
-    let values = keys.ints.first()?;
+/// The smallest value, the width of the value range and the number of values of `column`
+/// over the rows `valid` keeps (`None` without such rows).
+fn value_range(column: &Int64Array, valid: Option<&NullBuffer>) -> Option<(i64, u64, u64)> {
     let mut range: Option<(i64, i64)> = None;
-    let mut valid = 0u64;
-    for i in (0..n).filter(|&i| keys.is_valid(i)) {
-        let v = values.value(i);
-        range = Some(range.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
-        valid += 1;
+    let mut count = 0u64;
+    for (i, &v) in column.values().iter().enumerate() {
+        if valid.is_none_or(|m| m.is_valid(i)) {
+            range = Some(range.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
+            count += 1;
+        }
     }
     let (lo, hi) = range?;
-    Some((lo, (hi as i128 - lo as i128) as u64, valid))
+    Some((lo, (hi as i128 - lo as i128) as u64, count))
 }
 
 /// How several integer keys pack into one `u64`: column `c` contributes `value - min[c]`,
@@ -316,14 +316,7 @@ impl Packing {
         let (mut min, mut span, mut shift) = (Vec::new(), Vec::new(), Vec::new());
         let mut bits = 0u32;
         for column in columns {
-            let mut range: Option<(i64, i64)> = None;
-            for (i, &v) in column.values().iter().enumerate() {
-                if valid.is_none_or(|m| m.is_valid(i)) {
-                    range = Some(range.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
-                }
-            }
-            let (lo, hi) = range?;
-            let width = (hi as i128 - lo as i128) as u64;
+            let (lo, width, _) = value_range(column, valid)?;
             let need = 64 - width.leading_zeros();
             shift.push(bits);
             bits += need;
@@ -439,16 +432,18 @@ impl BuildSide {
         let mut table_bytes = 0;
         let missing = || EngineError::Internal("hash join: keys not encoded as expected".into());
         let range = match encoding {
-            KeyEncoding::Int => key_range(&keys, n),
+            KeyEncoding::Int => keys
+                .ints
+                .first()
+                .and_then(|values| value_range(values, keys.valid.as_ref())),
             _ => None,
         };
         let dense = range
             .filter(|&(_, span, valid)| span < DENSE_SLOTS_PER_ROW * valid)
             .map(|(min, span, _)| (min, span));
-        let table = match encoding {
-            KeyEncoding::Int if dense.is_some() => {
+        let table = match (encoding, dense) {
+            (KeyEncoding::Int, Some((min, span))) => {
                 let values = keys.ints.first().ok_or_else(missing)?;
-                let (min, span) = dense.ok_or_else(missing)?;
                 let mut first = vec![NONE; span as usize + 1];
                 // In reverse, so chains list build rows in their original order.
                 for i in (0..n).rev().filter(|&i| keys.is_valid(i)) {
@@ -459,7 +454,7 @@ impl BuildSide {
                 table_bytes += first.capacity() * 4;
                 KeyTable::Dense { first, min }
             }
-            KeyEncoding::Int => {
+            (KeyEncoding::Int, None) => {
                 let values = keys.ints.first().cloned().ok_or_else(missing)?;
                 let key = |row: u32| values.value(row as usize);
                 let mut maps = Vec::with_capacity(PARTITIONS);
@@ -501,7 +496,7 @@ impl BuildSide {
                     present,
                 }
             }
-            KeyEncoding::Ints(_) => {
+            (KeyEncoding::Ints(_), _) => {
                 let columns = &keys.ints;
                 if columns.is_empty() {
                     return Err(missing());
@@ -569,7 +564,7 @@ impl BuildSide {
                     }
                 }
             }
-            KeyEncoding::Rows(..) => {
+            (KeyEncoding::Rows(..), _) => {
                 let rows = keys.rows.as_ref().ok_or_else(missing)?;
                 let mut tables = Vec::with_capacity(PARTITIONS);
                 for rows_of_partition in &members {
