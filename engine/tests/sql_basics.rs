@@ -227,6 +227,43 @@ fn sort_topk_limit_offset_distinct() {
 }
 
 #[test]
+fn full_sorts_key_on_select_list_columns_without_hidden_copies() {
+    let (_dir, s) = fixture();
+    // k is NULL when id % 10 == 0, else id % 7; d grows with id.
+    let key = |id: i64| ((id % 10 != 0).then_some(id % 7), -id);
+    let mut expected: Vec<i64> = (0..1000).collect();
+    expected.sort_by_key(|&id| key(id));
+    for sql in [
+        "SELECT * FROM t ORDER BY k NULLS FIRST, d DESC",
+        "SELECT * FROM t ORDER BY t.k NULLS FIRST, t.d DESC",
+        "SELECT t.* FROM t ORDER BY k NULLS FIRST, d DESC",
+    ] {
+        let plan = s.sql(sql).unwrap().explain(false).unwrap();
+        assert!(!plan.contains("__ooc_sort"), "{sql}: a key copied through the sort\n{plan}");
+        let ids: Vec<i64> = rows(&s, sql)
+            .iter()
+            .map(|r| r.split('|').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(ids, expected, "{sql}");
+    }
+    // An aliased column is still the same column.
+    let plan = s
+        .sql("SELECT id AS i, name FROM t ORDER BY id DESC")
+        .unwrap()
+        .explain(false)
+        .unwrap();
+    assert!(!plan.contains("__ooc_sort"), "{plan}");
+    assert_eq!(
+        rows(&s, "SELECT id AS i FROM t ORDER BY id DESC LIMIT 2"),
+        vec!["999", "998"]
+    );
+    // A key outside the select list is carried as a hidden column and dropped after.
+    let hidden = rows(&s, "SELECT id FROM t ORDER BY d DESC");
+    assert_eq!(hidden.len(), 1000);
+    assert_eq!(hidden[0], "999");
+}
+
+#[test]
 fn having_ctes_and_derived_tables() {
     let (_dir, s) = fixture();
     assert_eq!(

@@ -825,11 +825,21 @@ impl<'a> SqlPlanner<'a> {
                 OrderTarget::Output(i) => i,
                 OrderTarget::Input(e) => {
                     let coerced = coerce(e.clone(), &pre_projection_schema)?;
+                    // A column is the same column however it is qualified (`SELECT *` lists
+                    // `lineitem.l_shipdate`, `ORDER BY l_shipdate` names it bare): sorting by
+                    // the select list's copy saves a hidden duplicate through the sort.
+                    let column_index = |e: &Expr| match e {
+                        Expr::Column(c) => pre_projection_schema
+                            .index_of(c.relation.as_deref(), &c.name)
+                            .ok(),
+                        _ => None,
+                    };
+                    let key_column = column_index(&coerced);
                     let existing = select_exprs.iter().position(|s| {
-                        coerce(s.clone().unalias(), &pre_projection_schema)
-                            .ok()
-                            .as_ref()
-                            == Some(&coerced)
+                        let s = coerce(s.clone().unalias(), &pre_projection_schema).ok();
+                        s.as_ref() == Some(&coerced)
+                            || (key_column.is_some()
+                                && s.as_ref().and_then(column_index) == key_column)
                     });
                     match existing {
                         Some(i) => i,
