@@ -60,31 +60,50 @@ impl Narrowing {
     /// Narrow every decimal and `Int64` column to the smallest integer type that holds all of
     /// `batch`'s values in that column.
     pub fn fitted(batch: &RecordBatch) -> Self {
-        let by_type = Self::by_type(&batch.schema());
-        let stored = batch
-            .columns()
+        Self::fitted_to(&batch.schema(), &[batch])
+    }
+
+    /// Narrow every decimal and `Int64` column to the smallest integer type that holds the
+    /// values of all of `batches` (of `schema`) in that column: for a file whose batches are
+    /// all known before it is written, such as a sorted run.
+    pub fn fitted_to(schema: &SchemaRef, batches: &[&RecordBatch]) -> Self {
+        let by_type = Self::by_type(schema);
+        let widest = |a: Option<(i128, i128)>, b: Option<(i128, i128)>| match (a, b) {
+            (Some((l1, h1)), Some((l2, h2))) => Some((l1.min(l2), h1.max(h2))),
+            (a, None) => a,
+            (None, b) => b,
+        };
+        let stored = schema
+            .fields()
             .iter()
             .zip(by_type.stored.fields())
-            .map(|(column, field)| {
-                let range = match column.data_type() {
-                    DataType::Decimal128(_, _) => {
-                        value_range(column.as_primitive::<Decimal128Type>())
+            .enumerate()
+            .map(|(i, (field, stored))| {
+                let column_range = |batch: &&RecordBatch| {
+                    let column = batch.column(i);
+                    match column.data_type() {
+                        DataType::Decimal128(_, _) => {
+                            value_range(column.as_primitive::<Decimal128Type>())
+                        }
+                        DataType::Int64 => value_range(column.as_primitive::<Int64Type>())
+                            .map(|(lo, hi)| (i128::from(lo), i128::from(hi))),
+                        _ => None,
                     }
-                    DataType::Int64 => value_range(column.as_primitive::<Int64Type>())
-                        .map(|(lo, hi)| (i128::from(lo), i128::from(hi))),
-                    _ => return field.data_type().clone(),
                 };
-                match range {
+                if !matches!(field.data_type(), DataType::Decimal128(_, _) | DataType::Int64) {
+                    return stored.data_type().clone();
+                }
+                match batches.iter().map(column_range).fold(None, widest) {
                     // No values (or none but NULLs): the smallest type holds them.
                     None => DataType::Int16,
                     Some((lo, hi)) if fits::<i16>(lo, hi) => DataType::Int16,
                     Some((lo, hi)) if fits::<i32>(lo, hi) => DataType::Int32,
                     Some((lo, hi)) if fits::<i64>(lo, hi) => DataType::Int64,
-                    Some(_) => field.data_type().clone(),
+                    Some(_) => stored.data_type().clone(),
                 }
             })
             .collect();
-        Self::with_stored(&batch.schema(), stored)
+        Self::with_stored(schema, stored)
     }
 
     fn with_stored(schema: &SchemaRef, stored: Vec<DataType>) -> Self {

@@ -177,7 +177,9 @@ impl SpillManager {
             .collect())
     }
 
-    fn create_narrowed(&self, label: &str, narrowing: Narrowing) -> Result<SpillWriter> {
+    /// Start a new spill file whose columns are stored as `narrowing` says (for example
+    /// [`Narrowing::fitted_to`] the batches a sorted run will hold).
+    pub fn create_narrowed(&self, label: &str, narrowing: Narrowing) -> Result<SpillWriter> {
         let schema = Arc::clone(narrowing.schema_ref());
         let n = self.files.fetch_add(1, Ordering::Relaxed);
         let path = self.dir()?.join(format!("{n:05}-{label}.arrows"));

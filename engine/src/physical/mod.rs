@@ -25,6 +25,7 @@ pub mod project;
 pub mod repartition;
 pub mod scan;
 pub mod sort;
+pub mod sort_order;
 pub mod topk;
 pub mod union;
 

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use arrow::array::{ArrayRef, RecordBatch};
+use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow::compute::{
     concat, interleave_record_batch, lexsort_to_indices, take_record_batch, SortColumn, SortOptions,
 };
@@ -32,9 +32,10 @@ use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, Rows, SortField};
 
 use crate::error::{EngineError, Result};
-use crate::memory::{MemoryReservation, SpillFile};
+use crate::memory::{MemoryReservation, Narrowing, SpillFile};
 use crate::metrics::OperatorMetrics;
 use crate::physical::expr::{normalize_zero_array, PhysicalExpr};
+use crate::physical::sort_order::sort_indices;
 use crate::physical::{
     compact_views, instrument, used_bytes, BatchStream, ExecutionPlan, TaskContext,
 };
@@ -66,7 +67,10 @@ pub fn sort_batch(
         return Ok(batch.clone());
     }
     let columns = sort_columns(batch, keys)?;
-    let indices = lexsort_to_indices(&columns, limit)?;
+    let indices = match limit {
+        Some(limit) => lexsort_to_indices(&columns, Some(limit))?,
+        None => UInt32Array::from(sort_indices(&columns)?),
+    };
     Ok(take_record_batch(batch, &indices)?)
 }
 
@@ -453,11 +457,9 @@ fn sorted_order(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let indices = lexsort_to_indices(&columns, None)?;
-    Ok(indices
-        .values()
-        .iter()
-        .map(|&i| positions[i as usize])
+    Ok(sort_indices(&columns)?
+        .into_iter()
+        .map(|i| positions[i as usize])
         .collect())
 }
 
@@ -471,8 +473,10 @@ fn write_run(
     let start = Instant::now();
     let order = sorted_order(&buffer, &exec.keys)?;
     let schema = exec.input.schema();
-    let mut writer = ctx.spill.create("sort-run", &schema)?;
     let batches: Vec<&RecordBatch> = buffer.iter().map(|(b, _)| b).collect();
+    // The run's values are all known: store its integers and decimals as narrow as they fit.
+    let narrowing = Narrowing::fitted_to(&schema, &batches);
+    let mut writer = ctx.spill.create_narrowed("sort-run", narrowing)?;
     for part in order.chunks(chunk) {
         ctx.check_cancelled()?;
         writer.write(&interleave_record_batch(&batches, part)?)?;
