@@ -25,14 +25,14 @@ extern "C" {
     fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
 }
 
-/// `mi_option_purge_delay`: return freed pages to the OS after 1 ms (as the CLI does), so
-/// memory an operator frees stops counting in the process's RSS right away.
+/// `mi_option_purge_delay`: return freed pages to the OS after 10 ms, as the CLI does (see
+/// `PURGE_DELAY_MS` in the CLI's `main.rs` for the measurements behind it).
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 #[pymodule]
 fn _ooc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // SAFETY: mi_option_set only stores an integer option.
-    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 1) };
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 10) };
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     config::register(m)?;
