@@ -9,8 +9,10 @@
 //!                                                 runs first (multi-pass)
 //! ```
 //!
-//! Buffered batches are sorted by computing a permutation over their key columns only and
-//! gathering rows in output-sized chunks, so the payload is never copied as a whole. When the
+//! Buffered batches are sorted by computing a permutation over their key columns only (as
+//! packed integers where the keys allow, see [`super::sort_order`]) and gathering rows in
+//! output-sized chunks, so the payload is never copied as a whole. A run is stored with its
+//! integers and decimals narrowed to the range of its own values. When the
 //! buffer cannot grow (or holds its share of the budget), it is written as a sorted *run*: a
 //! spill file of small batches. Sorting and writing a run (gathering, compressing) is most of a
 //! large sort's work, so runs are written on background threads, up to [`RUN_WRITERS`] at once,
