@@ -19,8 +19,11 @@ use crate::memory::{Narrowing, SpillFile};
 use crate::physical::hashing::hash_columns;
 use crate::physical::{concat_releasing, TaskContext};
 
+/// Bits of the hash that choose a partition (its top bits).
+const PARTITION_BITS: u32 = 6;
+
 /// Number of hash partitions per spill level.
-pub const PARTITIONS: usize = 64;
+pub const PARTITIONS: usize = 1 << PARTITION_BITS;
 
 /// Open spill files of one partitioning level.
 pub struct SpillPartitions {
@@ -113,7 +116,7 @@ impl PartitionWriter {
         let hashes = hash_rows(&batch.columns()[..key_columns], u64::from(self.level))?;
         let mut members: Vec<Vec<u32>> = vec![Vec::new(); PARTITIONS];
         for (row, h) in hashes.iter().enumerate() {
-            members[(h >> 58) as usize % PARTITIONS].push(row as u32);
+            members[(h >> (64 - PARTITION_BITS)) as usize].push(row as u32);
         }
         drop(hashes);
         let numbers: Vec<usize> = (0..PARTITIONS)
