@@ -95,9 +95,14 @@ fn write_table(dir: &Path) {
         ],
     )
     .unwrap();
-    let file = std::fs::File::create(dir.join("dim.parquet")).unwrap();
-    let mut writer = ArrowWriter::try_new(file, dim.schema(), None).unwrap();
-    writer.write(&dim).unwrap();
+    write_parquet(&dir.join("dim.parquet"), &dim);
+}
+
+/// Write `batch` to a Parquet file at `path` with the default writer settings.
+fn write_parquet(path: &Path, batch: &RecordBatch) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(batch).unwrap();
     writer.close().unwrap();
 }
 
@@ -350,10 +355,7 @@ fn top_k_accounts_for_its_rows_not_their_source_buffers() {
         ("k", Arc::new(Int64Array::from_iter_values(0..rows as i64))),
     ])
     .unwrap();
-    let file = std::fs::File::create(data.path().join("t.parquet")).unwrap();
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
+    write_parquet(&data.path().join("t.parquet"), &batch);
     let spill_dir = tempfile::tempdir().unwrap();
     let sql = "SELECT s, k, v FROM t ORDER BY v DESC, s LIMIT 20";
     let reference = {
@@ -455,10 +457,7 @@ fn direct_spilling_counts_the_strings_rows_reference_not_shared_buffers() {
         ),
     ])
     .unwrap();
-    let file = std::fs::File::create(data.path().join("wide_dim.parquet")).unwrap();
-    let mut writer = ArrowWriter::try_new(file, dim.schema(), None).unwrap();
-    writer.write(&dim).unwrap();
-    writer.close().unwrap();
+    write_parquet(&data.path().join("wide_dim.parquet"), &dim);
     let spill_dir = tempfile::tempdir().unwrap();
     let sql = "SELECT label, v, count(*) AS n FROM t JOIN wide_dim ON k = dk GROUP BY label, v";
     let reference = {
