@@ -239,7 +239,10 @@ fn full_sorts_key_on_select_list_columns_without_hidden_copies() {
         "SELECT t.* FROM t ORDER BY k NULLS FIRST, d DESC",
     ] {
         let plan = s.sql(sql).unwrap().explain(false).unwrap();
-        assert!(!plan.contains("__ooc_sort"), "{sql}: a key copied through the sort\n{plan}");
+        assert!(
+            !plan.contains("__ooc_sort"),
+            "{sql}: a key copied through the sort\n{plan}"
+        );
         let ids: Vec<i64> = rows(&s, sql)
             .iter()
             .map(|r| r.split('|').next().unwrap().parse().unwrap())

@@ -90,7 +90,10 @@ impl Narrowing {
                         _ => None,
                     }
                 };
-                if !matches!(field.data_type(), DataType::Decimal128(_, _) | DataType::Int64) {
+                if !matches!(
+                    field.data_type(),
+                    DataType::Decimal128(_, _) | DataType::Int64
+                ) {
                     return stored.data_type().clone();
                 }
                 match batches.iter().map(column_range).fold(None, widest) {

@@ -49,7 +49,9 @@ pub fn sort_indices(columns: &[SortColumn]) -> Result<Vec<u32>> {
     }
     let fields = columns
         .iter()
-        .map(|c| SortField::new_with_options(c.values.data_type().clone(), c.options.unwrap_or_default()))
+        .map(|c| {
+            SortField::new_with_options(c.values.data_type().clone(), c.options.unwrap_or_default())
+        })
         .collect();
     let converter = RowConverter::new(fields)?;
     let arrays: Vec<ArrayRef> = columns.iter().map(|c| c.values.clone()).collect();
@@ -142,7 +144,11 @@ fn key_codes(column: &SortColumn) -> Option<KeyCodes> {
     let options = column.options.unwrap_or_default();
     macro_rules! codes {
         ($t:ty) => {
-            primitive_codes(array.as_primitive::<$t>(), options.descending, options.nulls_first)
+            primitive_codes(
+                array.as_primitive::<$t>(),
+                options.descending,
+                options.nulls_first,
+            )
         };
     }
     match array.data_type() {
@@ -186,7 +192,11 @@ where
         })
     } else {
         let values = array.values();
-        values.iter().min().copied().zip(values.iter().max().copied())
+        values
+            .iter()
+            .min()
+            .copied()
+            .zip(values.iter().max().copied())
     };
     let (lo, hi): (i128, i128) = match range {
         Some((lo, hi)) => (lo.into(), hi.into()),
@@ -285,7 +295,8 @@ mod tests {
                     .enumerate()
                     .map(|(i, v)| (i % 11 != 0).then_some(v))
                     .collect();
-                let b = Date32Array::from_iter_values(values(2, n, 40).into_iter().map(|v| v as i32));
+                let b =
+                    Date32Array::from_iter_values(values(2, n, 40).into_iter().map(|v| v as i32));
                 let c: Decimal128Array = values(3, n, 1000)
                     .into_iter()
                     .map(|v| (v % 13 != 0).then_some(i128::from(v)))
@@ -308,7 +319,9 @@ mod tests {
         let n = 3000;
         let wide = |seed| {
             Arc::new(Int64Array::from_iter_values(
-                values(seed, n, 1000).into_iter().map(|v| v.wrapping_mul(i64::MAX / 500)),
+                values(seed, n, 1000)
+                    .into_iter()
+                    .map(|v| v.wrapping_mul(i64::MAX / 500)),
             )) as ArrayRef
         };
         // Two 64-bit ranges: 128 bits, more than the u128 path holds besides the index.
@@ -321,7 +334,14 @@ mod tests {
         assert!(packed_keys(&mixed).is_some_and(|p| p.bits > 32));
         assert_eq!(sort_indices(&mixed).unwrap(), expected(&mixed));
         // Extremes: i64::MIN..i64::MAX spans exactly 64 bits.
-        let extremes = Arc::new(Int64Array::from(vec![i64::MAX, i64::MIN, 0, -1, 1, i64::MIN]));
+        let extremes = Arc::new(Int64Array::from(vec![
+            i64::MAX,
+            i64::MIN,
+            0,
+            -1,
+            1,
+            i64::MIN,
+        ]));
         let cols = vec![column(extremes, false, false)];
         assert_eq!(sort_indices(&cols).unwrap(), vec![1, 5, 3, 2, 4, 0]);
     }
@@ -339,9 +359,15 @@ mod tests {
         let f = Arc::new(Float64Array::from(vec![1.0, 2.0, f64::NAN, -0.5, 3.0, 2.0])) as ArrayRef;
         let nulls = Arc::new(Int64Array::from(vec![None::<i64>; 6])) as ArrayRef;
         for columns in [
-            vec![column(Arc::clone(&s), false, true), column(Arc::clone(&f), true, false)],
+            vec![
+                column(Arc::clone(&s), false, true),
+                column(Arc::clone(&f), true, false),
+            ],
             vec![column(Arc::clone(&f), false, false)],
-            vec![column(Arc::clone(&nulls), false, false), column(s, true, true)],
+            vec![
+                column(Arc::clone(&nulls), false, false),
+                column(s, true, true),
+            ],
             vec![column(nulls, true, true)],
         ] {
             assert_eq!(sort_indices(&columns).unwrap(), expected(&columns));
