@@ -10,22 +10,17 @@ use arrow::array::{
     ArrayRef, Decimal128Array, Float64Array, Int64Array, RecordBatch, StringArray, StringViewArray,
 };
 use arrow::datatypes::{Field, Schema};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use ooc_engine::physical::ExecutionPlan;
 use ooc_engine::{Session, SessionConfig};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 
+mod common;
+
+use common::{entries, mix, render, session, spills};
+
 const ROWS: usize = 400_000;
 const MIB: usize = 1024 * 1024;
-
-/// A pseudo-random but reproducible sequence (SplitMix64).
-fn mix(i: u64) -> u64 {
-    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
 
 /// `t`: 400,000 rows in 4 files' worth of row groups. `k` has 200,000 distinct values, `s`
 /// about 150,000 distinct strings of 14–26 bytes, `v` has NULLs, `d` is DECIMAL(15,2).
@@ -106,42 +101,7 @@ fn write_parquet(path: &Path, batch: &RecordBatch) {
     writer.close().unwrap();
 }
 
-/// Render every row as text.
-fn render(batches: &[RecordBatch]) -> Vec<String> {
-    let options = FormatOptions::default().with_null("NULL");
-    let mut rows = Vec::new();
-    for b in batches {
-        let formatters: Vec<_> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        for r in 0..b.num_rows() {
-            rows.push(
-                formatters
-                    .iter()
-                    .map(|f| f.value(r).to_string())
-                    .collect::<Vec<_>>()
-                    .join("|"),
-            );
-        }
-    }
-    rows
-}
-
 /// Sum of spills over every operator of a plan whose name starts with `prefix`.
-fn spills(plan: &Arc<dyn ExecutionPlan>, prefix: &str) -> u64 {
-    let own = if plan.name().starts_with(prefix) {
-        plan.metrics().spill_count()
-    } else {
-        0
-    };
-    own + plan
-        .children()
-        .iter()
-        .map(|c| spills(c, prefix))
-        .sum::<u64>()
-}
 
 struct Case {
     name: &'static str,
@@ -236,29 +196,6 @@ const CASES: &[Case] = &[
         spiller: None,
     },
 ];
-
-fn session(dir: &Path, limit: Option<usize>, batch_size: usize, spill_dir: &Path) -> Session {
-    let config = SessionConfig::default()
-        .with_threads(2)
-        .with_batch_size(batch_size)
-        .with_memory_limit(limit)
-        .with_temp_dir(Some(spill_dir.to_path_buf()));
-    let session = Session::new(config);
-    session.register_directory(dir).unwrap();
-    session
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let e = e.unwrap();
-        out.push(e.path().display().to_string());
-        if e.path().is_dir() {
-            out.extend(entries(&e.path()));
-        }
-    }
-    out
-}
 
 #[test]
 fn budgets_and_batch_sizes_give_the_unlimited_answer() {

@@ -1,6 +1,8 @@
 //! End-to-end SQL tests on small hand-written Parquet files: every operator, NULL semantics,
 //! pruning and error messages, with exact expected results.
 
+mod common;
+
 use std::sync::Arc;
 
 use arrow::array::{
@@ -8,7 +10,6 @@ use arrow::array::{
     StringArray,
 };
 use arrow::datatypes::{DataType, Field, Schema};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use ooc_engine::{EngineError, Session, SessionConfig};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
@@ -86,29 +87,7 @@ fn rows(session: &Session, sql: &str) -> Vec<String> {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
         .collect()
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    render(&batches)
-}
-
-fn render(batches: &[RecordBatch]) -> Vec<String> {
-    let options = FormatOptions::default().with_null("NULL");
-    let mut out = Vec::new();
-    for batch in batches {
-        let formatters: Vec<_> = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        for row in 0..batch.num_rows() {
-            out.push(
-                formatters
-                    .iter()
-                    .map(|f| f.value(row).to_string())
-                    .collect::<Vec<_>>()
-                    .join("|"),
-            );
-        }
-    }
-    out
+    common::render(&batches)
 }
 
 fn error(session: &Session, sql: &str) -> EngineError {

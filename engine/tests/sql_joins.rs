@@ -2,11 +2,12 @@
 //! and subquery form, the join order chosen from statistics, and the key-range dynamic filter
 //! that lets a selective build side skip probe-side row groups.
 
+mod common;
+
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{Field, Schema};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use ooc_engine::{EngineError, Session, SessionConfig};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
@@ -102,25 +103,7 @@ fn rows(session: &Session, sql: &str) -> Vec<String> {
         .sql(sql)
         .and_then(|df| df.collect())
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let mut out = Vec::new();
-    let options = FormatOptions::default().with_null("NULL");
-    for b in &batches {
-        let formatters: Vec<_> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        for r in 0..b.num_rows() {
-            out.push(
-                formatters
-                    .iter()
-                    .map(|f| f.value(r).to_string())
-                    .collect::<Vec<_>>()
-                    .join("|"),
-            );
-        }
-    }
-    out
+    common::render(&batches)
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {

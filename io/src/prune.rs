@@ -700,3 +700,56 @@ impl ParquetDataset {
         range
     }
 }
+
+impl ParquetDataset {
+    /// The `[min, max]` bounds of an integer or date `column` in each of `row_groups` (in
+    /// their order), from the footer statistics. `None` when a row group lacks a bound or may
+    /// hold a NULL, or when the column is of another type. Used to find row groups whose
+    /// ranges of a group key are disjoint.
+    pub fn row_group_key_bounds(
+        &self,
+        row_groups: &[RowGroupRef],
+        column: &str,
+    ) -> Option<Vec<(i64, i64)>> {
+        let schema = self.schema();
+        let field = schema.field_with_name(column).ok()?;
+        if !(field.data_type().is_integer()
+            || matches!(field.data_type(), DataType::Date32 | DataType::Date64))
+        {
+            return None;
+        }
+        type Bounds = Option<Vec<Option<(i64, i64)>>>;
+        let mut per_file: std::collections::HashMap<usize, Bounds> =
+            std::collections::HashMap::new();
+        let mut out = Vec::with_capacity(row_groups.len());
+        for rg in row_groups {
+            let bounds = per_file.entry(rg.file).or_insert_with(|| {
+                let file = self.files().get(rg.file)?;
+                let stats = FileStats {
+                    file,
+                    known: &schema,
+                }
+                .column(column)?;
+                let as_i64 = |a: &ArrayRef| -> Option<Vec<Option<i64>>> {
+                    let cast = arrow::compute::cast(a, &DataType::Int64).ok()?;
+                    let ints = cast.as_any().downcast_ref::<arrow::array::Int64Array>()?;
+                    Some(ints.iter().collect())
+                };
+                let mins = as_i64(stats.mins.as_ref()?)?;
+                let maxes = as_i64(stats.maxes.as_ref()?)?;
+                let bounds = mins
+                    .into_iter()
+                    .zip(maxes)
+                    .zip(&stats.null_counts)
+                    .map(|((lo, hi), nulls)| match (lo, hi, nulls) {
+                        (Some(lo), Some(hi), Some(0)) if lo <= hi => Some((lo, hi)),
+                        _ => None,
+                    })
+                    .collect();
+                Some(bounds)
+            });
+            out.push(*bounds.as_ref()?.get(rg.row_group)?.as_ref()?);
+        }
+        Some(out)
+    }
+}

@@ -71,12 +71,12 @@ def test_group_by_spills_and_matches_duckdb(tpch, duck, tmp_path):
     ooc.config(memory_limit="4MB", temp_dir=tmp_path)
     result = (
         ooc.scan_parquet(tpch / "lineitem.parquet")
-        .group_by("l_orderkey")
+        .group_by("l_partkey", "l_suppkey")
         .agg(qty=col("l_quantity").sum(), n=ooc.len())
         .collect()
     )
     expected = duck.execute(
-        "SELECT l_orderkey, sum(l_quantity), count(*) FROM lineitem GROUP BY 1"
+        "SELECT l_partkey, l_suppkey, sum(l_quantity), count(*) FROM lineitem GROUP BY 1, 2"
     ).fetchall()
     rows_equal(result.rows(), expected)
     stats = result.stats
@@ -86,6 +86,28 @@ def test_group_by_spills_and_matches_duckdb(tpch, duck, tmp_path):
     assert spilled, "a 4 MB budget should make the aggregate spill"
     assert spilled[0]["operator"].startswith("HashAggregate")
     assert stats["peak_spill_bytes"] > 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_group_by_on_the_files_sort_key_runs_per_row_group(tpch, duck, tmp_path):
+    # lineitem is written in l_orderkey order: each row group's groups are final once the
+    # scan moves past it, so even a 4 MB budget needs no spill and no second phase.
+    ooc.config(memory_limit="4MB", temp_dir=tmp_path)
+    lf = (
+        ooc.scan_parquet(tpch / "lineitem.parquet")
+        .group_by("l_orderkey")
+        .agg(qty=col("l_quantity").sum(), n=ooc.len())
+    )
+    assert "per_row_group_of=l_orderkey" in lf.explain()
+    result = lf.collect()
+    expected = duck.execute(
+        "SELECT l_orderkey, sum(l_quantity), count(*) FROM lineitem GROUP BY 1"
+    ).fetchall()
+    rows_equal(result.rows(), expected)
+    stats = result.stats
+    assert stats["rows"] == len(expected)
+    assert stats["peak_reserved_bytes"] <= 4 * 1024 * 1024
+    assert all(op["spills"] == 0 for op in stats["operators"])
     assert list(tmp_path.iterdir()) == []
 
 

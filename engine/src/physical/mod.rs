@@ -17,6 +17,7 @@ pub mod filter;
 pub mod hashing;
 pub mod in_place;
 pub mod joins;
+pub mod key_segments;
 pub mod limit;
 pub mod materialize;
 pub mod memory_table;
@@ -111,6 +112,12 @@ pub trait ExecutionPlan: Debug + Send + Sync {
     /// Whether the operator writes state to disk when its memory reservation cannot grow.
     fn can_spill(&self) -> bool {
         false
+    }
+    /// The scan's row-group tracker when every output partition's batches come, one by one
+    /// and unmerged, from a scan that claims whole row groups with disjoint ranges of a key
+    /// column (see [`key_segments`]). Filters and projections pass it on.
+    fn key_segments(&self) -> Option<Arc<key_segments::KeySegments>> {
+        None
     }
 }
 

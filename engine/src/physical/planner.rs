@@ -53,6 +53,8 @@ pub struct PhysicalPlanner {
     pending_filters: HashMap<usize, Vec<Arc<DynamicFilter>>>,
     /// Preferred row-group order per scan (column, descending), from a top-k above it.
     preferred_order: HashMap<usize, (String, bool)>,
+    /// Group-key columns of an aggregate above each scan, for claiming whole row groups.
+    segment_columns: HashMap<usize, Vec<String>>,
     /// Shared CTEs already planned, by id.
     shared: HashMap<usize, Arc<dyn ExecutionPlan>>,
 }
@@ -64,6 +66,7 @@ impl PhysicalPlanner {
             options,
             pending_filters: HashMap::new(),
             preferred_order: HashMap::new(),
+            segment_columns: HashMap::new(),
             shared: HashMap::new(),
         }
     }
@@ -363,6 +366,7 @@ impl PhysicalPlanner {
             },
             dynamic_filters,
             preferred_order: self.preferred_order.remove(&key),
+            segment_columns: self.segment_columns.remove(&key).unwrap_or_default(),
         })?;
         let exec: Arc<dyn ExecutionPlan> = Arc::new(exec);
         match Expr::conjunction(scan.filters.iter().cloned()) {
@@ -385,7 +389,34 @@ impl PhysicalPlanner {
         aggregates: &[Expr],
         schema: &PlanSchema,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        // A group key read straight from a scan: if that scan's row groups hold disjoint
+        // ranges of it, the aggregate runs row group by row group in a single phase.
+        let distinct = aggregates
+            .iter()
+            .any(|a| matches!(a.clone().unalias(), Expr::Aggregate { distinct: true, .. }));
+        let mut segment_keys: Vec<(usize, String)> = Vec::new();
+        if !distinct {
+            for (i, key) in group_by.iter().enumerate() {
+                if let Expr::Column(c) = key {
+                    if let Some((scan, name)) = trace_scan_column(input, c) {
+                        self.segment_columns
+                            .entry(scan)
+                            .or_default()
+                            .push(name.clone());
+                        segment_keys.push((i, name));
+                    }
+                }
+            }
+        }
         let child = self.create(input)?;
+        // The group key the scan segments by (the first that traces to its column).
+        let segments = child.key_segments().and_then(|s| {
+            let key = segment_keys
+                .iter()
+                .position(|(_, name)| *name == s.column)
+                .map(|i| segment_keys[i].0)?;
+            Some((s, key))
+        });
         let input_schema = input.schema();
         let group_exprs = group_by
             .iter()
@@ -427,6 +458,20 @@ impl PhysicalPlanner {
             });
         }
         let output_schema = schema.to_arrow();
+        if let Some((segments, key)) = segments {
+            return Ok(Arc::new(
+                AggregateExec::new(
+                    AggregateMode::Single,
+                    child,
+                    group_exprs,
+                    group_types,
+                    group_names,
+                    specs,
+                    output_schema,
+                )
+                .with_key_segments(segments, key),
+            ));
+        }
         let single = specs.iter().any(|s| s.distinct) || child.output_partitions() == 1;
         if single {
             return Ok(Arc::new(AggregateExec::new(

@@ -59,6 +59,10 @@ impl ExecutionPlan for ProjectExec {
         self.input.output_partitions()
     }
 
+    fn key_segments(&self) -> Option<Arc<crate::physical::key_segments::KeySegments>> {
+        self.input.key_segments()
+    }
+
     fn execute(self: Arc<Self>, partition: usize, ctx: Arc<TaskContext>) -> Result<BatchStream> {
         let input = Arc::clone(&self.input).execute(partition, ctx)?;
         let metrics = Arc::clone(&self.metrics);

@@ -11,6 +11,12 @@
 //! cannot contribute. A hash join may also publish the set of its build keys: the scan then
 //! drops the rows whose key is not in the set right after decoding them, before they reach
 //! the operators in between (an aggregate grouped by the join key, for example).
+//!
+//! An aggregate may ask for whole row groups: when the footer statistics show that the row
+//! groups' ranges of one of its key columns are disjoint but for shared boundary values
+//! (`lineitem` is written in `l_orderkey` order), a partition claims a row group with all its
+//! slices, and [`KeySegments`] tells the aggregate when its partition moved on to the next
+//! row group (see [`crate::physical::key_segments`]).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,6 +26,7 @@ use ooc_io::{Morsel, MorselReader, ParquetDataset, PruneExpr, PruneStats, ReadOp
 
 use crate::error::Result;
 use crate::metrics::OperatorMetrics;
+use crate::physical::key_segments::KeySegments;
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
 /// A predicate published at run time by a downstream operator (one slot per publisher).
@@ -111,12 +118,16 @@ pub struct ParquetScanExec {
     projection: Vec<String>,
     schema: SchemaRef,
     morsels: Vec<Morsel>,
+    /// What a partition claims at once: a range of `morsels` (one morsel, or every slice of a
+    /// row group when the scan is segmented by key).
+    units: Vec<std::ops::Range<usize>>,
+    segments: Option<Arc<KeySegments>>,
     prune_stats: PruneStats,
     pruning_predicate: Option<PruneExpr>,
     partitions: usize,
     fetch: Option<usize>,
     dynamic_filters: Vec<Arc<DynamicFilter>>,
-    next_morsel: AtomicUsize,
+    next_unit: AtomicUsize,
     rows_emitted: AtomicUsize,
     skipped_dynamic: AtomicU64,
     rows_dropped_by_keys: AtomicU64,
@@ -144,11 +155,17 @@ pub struct ScanSpec {
     pub dynamic_filters: Vec<Arc<DynamicFilter>>,
     /// Read row groups in the order that suits a top-k on this column (`true`: descending).
     pub preferred_order: Option<(String, bool)>,
+    /// Columns an aggregate above groups by: if the row groups' ranges of one of them are
+    /// disjoint, partitions claim whole row groups and report them ([`KeySegments`]).
+    pub segment_columns: Vec<String>,
 }
 
 /// Fewest morsels per partition a scan aims for, so that every thread has work and a slow
 /// morsel at the end is a small part of it.
 const MORSELS_PER_PARTITION: usize = 4;
+
+/// Fewest row groups per partition for a scan to claim whole row groups (see [`KeySegments`]).
+const MIN_ROW_GROUPS_PER_SEGMENTED_PARTITION: usize = 2;
 
 /// Rows per morsel for row groups of `row_group_rows` rows: whole row groups (up to
 /// `max_rows`) when there are enough of them to keep `partitions` threads busy, otherwise
@@ -186,19 +203,52 @@ impl ParquetScanExec {
             spec.partitions,
         );
         let morsels = spec.dataset.plan_morsels(&row_groups, max_rows);
-        let partitions = spec.partitions.clamp(1, morsels.len().max(1));
+        // Segmenting by key gives up balancing by slices, so it needs a few row groups per
+        // partition.
+        let segmentable =
+            row_groups.len() >= MIN_ROW_GROUPS_PER_SEGMENTED_PARTITION * spec.partitions.max(1);
+        let segment_column = spec
+            .segment_columns
+            .iter()
+            .filter(|_| segmentable)
+            .find_map(|c| {
+                let bounds = spec.dataset.row_group_key_bounds(&row_groups, c)?;
+                KeySegments::plan(c.clone(), &bounds, spec.partitions.max(1))
+            });
+        let units: Vec<std::ops::Range<usize>> = if segment_column.is_some() {
+            // One unit per row group, in `row_groups` order (the order of the bounds).
+            let mut units: Vec<std::ops::Range<usize>> = Vec::new();
+            for (i, morsel) in morsels.iter().enumerate() {
+                match units.last_mut() {
+                    Some(last) if morsels[last.start].row_group == morsel.row_group => {
+                        last.end = i + 1
+                    }
+                    _ => units.push(i..i + 1),
+                }
+            }
+            units
+        } else {
+            (0..morsels.len()).map(|i| i..i + 1).collect()
+        };
+        let partitions = spec.partitions.clamp(1, units.len().max(1));
+        // Planned for `spec.partitions`; there are at least that many row groups.
+        let segments = segment_column
+            .filter(|s| s.partitions() == partitions)
+            .map(Arc::new);
         Ok(Self {
             table_name: spec.table_name,
             dataset: spec.dataset,
             projection: spec.projection,
             schema,
             morsels,
+            units,
+            segments,
             prune_stats,
             pruning_predicate: spec.pruning_predicate,
             partitions,
             fetch: spec.fetch,
             dynamic_filters: spec.dynamic_filters,
-            next_morsel: AtomicUsize::new(0),
+            next_unit: AtomicUsize::new(0),
             rows_emitted: AtomicUsize::new(0),
             skipped_dynamic: AtomicU64::new(0),
             rows_dropped_by_keys: AtomicU64::new(0),
@@ -298,6 +348,9 @@ impl ExecutionPlan for ParquetScanExec {
                 ));
             }
         }
+        if let Some(segments) = &self.segments {
+            out.push_str(&format!(" whole_row_groups_by={}", segments.column));
+        }
         if !self.dynamic_filters.is_empty() {
             out.push_str(" dynamic_filters");
         }
@@ -319,8 +372,12 @@ impl ExecutionPlan for ParquetScanExec {
         self.partitions
     }
 
-    fn execute(self: Arc<Self>, _partition: usize, ctx: Arc<TaskContext>) -> Result<BatchStream> {
-        if _partition == 0 {
+    fn key_segments(&self) -> Option<Arc<KeySegments>> {
+        self.segments.clone()
+    }
+
+    fn execute(self: Arc<Self>, partition: usize, ctx: Arc<TaskContext>) -> Result<BatchStream> {
+        if partition == 0 {
             ctx.progress
                 .total
                 .fetch_add(self.morsels.len() as u64, Ordering::Relaxed);
@@ -335,6 +392,8 @@ impl ExecutionPlan for ParquetScanExec {
             ctx,
             options,
             current: None,
+            queue: 0..0,
+            partition,
         };
         Ok(instrument(Box::new(stream), Arc::clone(&self.metrics)))
     }
@@ -349,6 +408,9 @@ struct ScanStream {
     ctx: Arc<TaskContext>,
     options: ReadOptions,
     current: Option<MorselReader>,
+    /// Morsels of the claimed unit not yet opened.
+    queue: std::ops::Range<usize>,
+    partition: usize,
 }
 
 impl ScanStream {
@@ -402,7 +464,17 @@ impl Iterator for ScanStream {
             if let Err(e) = self.ctx.check_cancelled() {
                 return Some(Err(e));
             }
-            let index = exec.next_morsel.fetch_add(1, Ordering::Relaxed);
+            let index = match self.queue.next() {
+                Some(index) => index,
+                None => {
+                    let unit = exec.next_unit.fetch_add(1, Ordering::Relaxed);
+                    self.queue = exec.units.get(unit)?.clone();
+                    if let Some(segments) = &exec.segments {
+                        segments.claim(self.partition, unit);
+                    }
+                    continue;
+                }
+            };
             let morsel = exec.morsels.get(index)?;
             if exec.skip_by_dynamic_filter(morsel) {
                 let skipped = exec.skipped_dynamic.fetch_add(1, Ordering::Relaxed) + 1;

@@ -30,6 +30,17 @@
 //! [`DIRECT_SPILL_BYTES`] at a time; each partition is small enough to merge in a table that
 //! stays in cache.
 //!
+//! Over a scan whose row groups hold disjoint ranges of a group key (the footer statistics
+//! show it; `lineitem` is written in `l_orderkey` order), the aggregate runs in a single phase
+//! on each partition, *segmented*: the scan hands each partition whole row groups and reports
+//! when it moves on to the next ([`KeySegments`]). No other row group holds a key of the one
+//! just left, so its groups are final: they are emitted and the table starts over. The table
+//! holds one row group's groups at a time, and there is no repartition and no second phase.
+//! Rows whose key is a boundary value shared with another row group go to a side table whose
+//! states are merged across partitions once every holder of the value has delivered them
+//! (see [`crate::physical::key_segments`]). A segment whose groups outgrow the budget spills
+//! as above and is merged before the next segment starts.
+//!
 //! The optimizer rewrites `DISTINCT` aggregates into ordinary group-bys
 //! (`optimizer::distinct_aggregate`). Only where it cannot does a single-phase aggregate keep
 //! `count(DISTINCT x)` value sets, which do not spill; a budget too small for them fails with
@@ -51,6 +62,7 @@ use crate::logical::expr::AggregateFunction;
 use crate::memory::{MemoryReservation, SpillFile};
 use crate::metrics::OperatorMetrics;
 use crate::physical::expr::{normalize_zero_array, ExprCache, PhysicalExpr};
+use crate::physical::key_segments::KeySegments;
 use crate::physical::{instrument, referenced_bytes, BatchStream, ExecutionPlan, TaskContext};
 use accumulator::{create_accumulator, state_fields, GroupAccumulator};
 use group_values::GroupValues;
@@ -115,6 +127,9 @@ pub struct AggregateExec {
     schema: SchemaRef,
     /// Group keys followed by the partial state of each aggregate.
     state_schema: SchemaRef,
+    /// Single phase per input partition, emitting each row group's groups when the scan
+    /// moves past it: the scan's tracker and the index of the group key it segments by.
+    segments: Option<(Arc<KeySegments>, usize)>,
     metrics: Arc<OperatorMetrics>,
 }
 
@@ -150,8 +165,17 @@ impl AggregateExec {
             group_names,
             aggregates,
             schema,
+            segments: None,
             metrics: Arc::default(),
         }
+    }
+
+    /// Aggregate each input partition on its own, segment by segment (single mode only): the
+    /// input's batches come from whole row groups whose ranges of group key `key` are disjoint
+    /// but for shared boundary values, and `segments` says which row group each came from.
+    pub fn with_key_segments(mut self, segments: Arc<KeySegments>, key: usize) -> Self {
+        self.segments = Some((segments, key));
+        self
     }
 }
 
@@ -176,8 +200,12 @@ impl ExecutionPlan for AggregateExec {
 
     fn details(&self) -> String {
         let aggs: Vec<&str> = self.aggregates.iter().map(|a| a.name.as_str()).collect();
+        let segmented = match &self.segments {
+            Some((s, _)) => format!(" per_row_group_of={}", s.column),
+            None => String::new(),
+        };
         format!(
-            "group_by=[{}] aggregates=[{}]",
+            "group_by=[{}] aggregates=[{}]{segmented}",
             self.group_names.join(", "),
             aggs.join(", ")
         )
@@ -194,6 +222,7 @@ impl ExecutionPlan for AggregateExec {
     fn output_partitions(&self) -> usize {
         match self.mode {
             AggregateMode::Partial | AggregateMode::Final => self.input.output_partitions(),
+            AggregateMode::Single if self.segments.is_some() => self.input.output_partitions(),
             AggregateMode::Single => 1,
         }
     }
@@ -248,6 +277,12 @@ impl ExecutionPlan for AggregateExec {
             rows_since_reset: 0,
             pass_through: false,
             direct: None,
+            segments: self.segments.clone(),
+            partition,
+            segment: 0,
+            held: None,
+            side: None,
+            queued: Vec::new(),
         };
         Ok(instrument(Box::new(stream), Arc::clone(&self.metrics)))
     }
@@ -284,6 +319,17 @@ struct AggregateStream {
     /// A spilling aggregate whose table barely reduced its input sends the rest of the input
     /// straight to the spill partitions: the state rows waiting to be written.
     direct: Option<DirectBuffer>,
+    /// Segmented: the scan's row-group tracker with the key's index, this stream's partition
+    /// and the segment of the table's groups (as [`KeySegments::current`] numbers them).
+    segments: Option<(Arc<KeySegments>, usize)>,
+    partition: usize,
+    segment: usize,
+    /// The first batch of a new segment, held back while the previous one is emitted.
+    held: Option<RecordBatch>,
+    /// Segmented: the groups of the segment's rows whose key other segments share.
+    side: Option<AggregateState>,
+    /// Finished batches waiting for `output`.
+    queued: Vec<RecordBatch>,
 }
 
 /// State rows waiting to be written to the spill partitions, and their bytes.
@@ -316,11 +362,16 @@ impl Iterator for AggregateStream {
                 }
                 self.output = None;
             }
+            if let Some(batch) = self.queued.pop() {
+                self.output = Some((batch, 0));
+                continue;
+            }
             match self.step() {
                 Ok(true) => {}
                 Ok(false) => return None,
                 Err(e) => {
                     self.input = None;
+                    self.held = None;
                     self.abandon_write();
                     self.pending.clear();
                     self.spill = None;
@@ -344,11 +395,33 @@ impl AggregateStream {
     /// Make progress: consume an input batch, or finish the input, or merge one spilled
     /// partition. False once everything has been emitted.
     fn step(&mut self) -> Result<bool> {
-        if let Some(input) = self.input.as_mut() {
-            match input.next() {
+        // Spilled partitions of a finished segment are merged before the input goes on.
+        if let Some(input) = self.input.as_mut().filter(|_| self.pending.is_empty()) {
+            let next = match self.held.take() {
+                Some(batch) => Some(Ok(batch)),
+                None => input.next(),
+            };
+            match next {
                 Some(batch) => {
-                    let batch = batch?;
-                    self.exec.metrics.add_rows_in(batch.num_rows());
+                    let mut batch = batch?;
+                    if let Some((segments, _)) = &self.segments {
+                        let segment = segments.current(self.partition);
+                        if segment != self.segment {
+                            let previous = std::mem::replace(&mut self.segment, segment);
+                            if previous != 0 {
+                                self.held = Some(batch);
+                                self.finish_segment(previous)?;
+                                return Ok(true);
+                            }
+                        }
+                        self.exec.metrics.add_rows_in(batch.num_rows());
+                        batch = self.divert_shared_keys(batch)?;
+                        if batch.num_rows() == 0 {
+                            return Ok(true);
+                        }
+                    } else {
+                        self.exec.metrics.add_rows_in(batch.num_rows());
+                    }
                     if self.pass_through {
                         self.output = Some((self.state.row_states(&batch)?, 0));
                         return Ok(true);
@@ -365,6 +438,9 @@ impl AggregateStream {
                 }
                 None => {
                     self.input = None;
+                    if self.segments.is_some() {
+                        return self.finish_segmented_input().map(|()| true);
+                    }
                     if self.spill.is_none() {
                         let batch = self.state.take(self.exec.mode == AggregateMode::Partial)?;
                         self.state.reservation.free();
@@ -458,14 +534,138 @@ impl AggregateStream {
         }
         // A table of the input (not a partition being merged) that holds nearly one group per
         // row fed to it: the rest of the input goes straight to the partitions.
-        if self.input.is_some()
-            && self.state.groups.len() * DIRECT_SPILL_DIVISOR > self.rows_since_reset
-        {
+        if level == 0 && self.state.groups.len() * DIRECT_SPILL_DIVISOR > self.rows_since_reset {
             self.direct = Some(DirectBuffer::default());
             self.exec.metrics.set_extra("direct_spill", "yes");
         }
         self.rows_since_reset = 0;
         self.spill_table()
+    }
+
+    /// Segmented: send the rows of `batch` whose key the current segment shares with others
+    /// to the side table; the rest is returned.
+    fn divert_shared_keys(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
+        let Some((segments, key)) = self.segments.clone() else {
+            return Ok(batch);
+        };
+        let shared = segments.shared_keys(self.segment);
+        if shared.is_empty() {
+            return Ok(batch);
+        }
+        let keys = self.exec.group_exprs[key]
+            .evaluate(&batch)?
+            .into_array(batch.num_rows())?;
+        let mask = key_mask(&keys, shared)?;
+        if mask.true_count() == 0 {
+            return Ok(batch);
+        }
+        let diverted = arrow::compute::filter_record_batch(&batch, &mask)?;
+        let side = match self.side.as_mut() {
+            Some(side) => side,
+            None => {
+                let side = self.shared_key_table()?;
+                self.side.insert(side)
+            }
+        };
+        side.consume_raw(&diverted)?;
+        let size = side.size();
+        side.reservation.try_resize_or_spill_others(size)?;
+        let rest = arrow::compute::not(&mask)?;
+        Ok(arrow::compute::filter_record_batch(&batch, &rest)?)
+    }
+
+    /// Segmented: the input ended. Finish the last segment; the last partition to finish also
+    /// merges the shared keys whose holders did not all deliver.
+    fn finish_segmented_input(&mut self) -> Result<()> {
+        if self.segment != 0 {
+            self.finish_segment(self.segment)?;
+        }
+        let Some((segments, _)) = self.segments.clone() else {
+            return Ok(());
+        };
+        if let Some(waiting) = segments.finish_partition() {
+            if !waiting.is_empty() {
+                let merged = self.merge_deposits(waiting)?;
+                self.queued.push(merged);
+            }
+        }
+        Ok(())
+    }
+
+    /// An empty table for the groups of shared boundary keys, with a reservation of its own
+    /// (they are few: the rows of at most two key values a row group).
+    fn shared_key_table(&self) -> Result<AggregateState> {
+        let reservation = MemoryReservation::new(
+            &self.ctx.memory_pool,
+            format!(
+                "{}[partition {}] shared keys",
+                self.exec.name(),
+                self.partition
+            ),
+            Some(Arc::clone(&self.exec.metrics)),
+        );
+        AggregateState::new(Arc::clone(&self.exec), reservation)
+    }
+
+    /// Final values of the groups in deposited partial states.
+    fn merge_deposits(&mut self, states: Vec<RecordBatch>) -> Result<RecordBatch> {
+        let mut merged = self.shared_key_table()?;
+        for batch in &states {
+            merged.consume_states(batch)?;
+            let size = merged.size();
+            merged.reservation.try_resize_or_spill_others(size)?;
+        }
+        drop(states);
+        let out = merged.take(false)?;
+        merged.reservation.free();
+        Ok(out)
+    }
+
+    /// A segmented aggregate's input moved on from segment `finished`: every group of the
+    /// table is final. Emit them (or, if the segment spilled, queue its partitions for
+    /// merging), and deposit the side table's groups under their shared keys.
+    fn finish_segment(&mut self, finished: usize) -> Result<()> {
+        if let Some((segments, key)) = self.segments.clone() {
+            let states = match self.side.as_mut() {
+                Some(side) if !side.groups.is_empty() => {
+                    let states = side.take(true)?;
+                    side.reset()?;
+                    side.reservation.free();
+                    Some(states)
+                }
+                _ => None,
+            };
+            for &value in segments.shared_keys(finished) {
+                let rows = match &states {
+                    Some(states) => {
+                        let mask = key_mask(states.column(key), &[value])?;
+                        let rows = arrow::compute::filter_record_batch(states, &mask)?;
+                        (rows.num_rows() > 0).then_some(rows)
+                    }
+                    None => None,
+                };
+                if let Some(all) = segments.deposit(value, rows) {
+                    if !all.is_empty() {
+                        let merged = self.merge_deposits(all)?;
+                        self.queued.push(merged);
+                    }
+                }
+            }
+        }
+        self.rows_since_reset = 0;
+        if self.spill.is_none() {
+            let batch = self.state.take(false)?;
+            self.state.reset()?;
+            self.state.reservation.free();
+            if batch.num_rows() > 0 {
+                self.output = Some((batch, 0));
+            }
+            return Ok(());
+        }
+        self.spill_table()?;
+        self.flush_direct()?;
+        self.direct = None;
+        self.finish_spilling()
     }
 
     /// Bytes of the spill being written in the background.
@@ -734,6 +934,20 @@ impl AggregateState {
         };
         conform(columns, schema, total)
     }
+}
+
+/// Rows of the integer or date array `keys` whose value is one of `values` (never NULL).
+fn key_mask(keys: &ArrayRef, values: &[i64]) -> Result<arrow::array::BooleanArray> {
+    use arrow::array::AsArray;
+    let ints = match keys.data_type() {
+        DataType::Int64 => Arc::clone(keys),
+        _ => crate::physical::expr::cast_array(keys, &DataType::Int64)?,
+    };
+    let ints = ints.as_primitive::<arrow::datatypes::Int64Type>();
+    Ok(ints
+        .iter()
+        .map(|v| Some(v.is_some_and(|v| values.contains(&v))))
+        .collect())
 }
 
 /// A batch of `schema` from `columns`, casting any column whose type differs (accumulators

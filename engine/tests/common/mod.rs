@@ -1,0 +1,82 @@
+//! Helpers shared by the engine's integration tests: reproducible pseudo-random numbers,
+//! sessions under a budget, rows rendered as text, spill directory listings and operator
+//! metrics gathered over a plan.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use ooc_engine::physical::ExecutionPlan;
+use ooc_engine::{Session, SessionConfig};
+
+/// A pseudo-random but reproducible sequence (SplitMix64).
+pub fn mix(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Every row as `a|b|c` text (NULL as `NULL`), in output order.
+pub fn render(batches: &[RecordBatch]) -> Vec<String> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for batch in batches {
+        let formatters: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for row in 0..batch.num_rows() {
+            out.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            );
+        }
+    }
+    out
+}
+
+/// A two-thread session over the tables in `dir`, spilling under `spill_dir`.
+pub fn session(dir: &Path, limit: Option<usize>, batch_size: usize, spill_dir: &Path) -> Session {
+    let config = SessionConfig::default()
+        .with_threads(2)
+        .with_batch_size(batch_size)
+        .with_memory_limit(limit)
+        .with_temp_dir(Some(spill_dir.to_path_buf()));
+    let session = Session::new(config);
+    session.register_directory(dir).unwrap();
+    session
+}
+
+/// Every file and directory under `dir`.
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        out.push(e.path().display().to_string());
+        if e.path().is_dir() {
+            out.extend(entries(&e.path()));
+        }
+    }
+    out
+}
+
+/// Spill rounds of the operators whose name starts with `prefix`.
+pub fn spills(plan: &Arc<dyn ExecutionPlan>, prefix: &str) -> u64 {
+    let own = if plan.name().starts_with(prefix) {
+        plan.metrics().spill_count()
+    } else {
+        0
+    };
+    own + plan
+        .children()
+        .iter()
+        .map(|c| spills(c, prefix))
+        .sum::<u64>()
+}
