@@ -371,6 +371,46 @@ fn a_group_by_on_a_nearly_unique_key_partitions_its_input_straight_to_disk() {
     }
 }
 
+#[test]
+fn a_spilled_partition_that_fits_is_merged_in_pieces_of_disjoint_keys() {
+    // One thread: each of the 64 partitions of the nearly unique (d, k) group-by gets about
+    // 6,000 state rows, enough to be merged as two pieces, each in a table of its own.
+    let data = tempfile::tempdir().unwrap();
+    write_table(data.path());
+    let spill_dir = tempfile::tempdir().unwrap();
+    let sql = "SELECT d, k, count(*) AS n, sum(v) AS sv, avg(f) AS af FROM t GROUP BY d, k";
+    let one_thread = |limit: Option<usize>, batch_size: usize| {
+        let config = SessionConfig::default()
+            .with_threads(1)
+            .with_batch_size(batch_size)
+            .with_memory_limit(limit)
+            .with_temp_dir(Some(spill_dir.path().to_path_buf()));
+        let s = Session::new(config);
+        s.register_directory(data.path()).unwrap();
+        s
+    };
+    let mut reference = render(&one_thread(None, 8192).sql(sql).unwrap().collect().unwrap());
+    reference.sort();
+    for batch_size in [1000, 8192] {
+        let s = one_thread(Some(16 * MIB), batch_size);
+        let mut stream = s.sql(sql).unwrap().execute().unwrap();
+        let batches: Vec<RecordBatch> = stream.by_ref().collect::<Result<_, _>>().unwrap();
+        let mut rows = render(&batches);
+        rows.sort();
+        assert!(rows == reference, "batch size {batch_size}: rows differ");
+        let reported = extras(stream.plan(), "HashAggregate");
+        assert!(
+            reported
+                .iter()
+                .any(|(k, v)| k == "partitions_merged_in_pieces" && v.parse::<u64>().unwrap() > 0),
+            "batch size {batch_size}: {reported:?}"
+        );
+        assert_eq!(stream.reserved(), 0, "pool back to zero");
+        drop(stream);
+        assert!(entries(spill_dir.path()).is_empty());
+    }
+}
+
 /// A group-by that spills rows of a join output straight to disk counts the strings those
 /// rows reference, not the whole build-side buffer every batch's views point into: counted
 /// that way, every batch filled the buffer on its own and became a spill round of its own.

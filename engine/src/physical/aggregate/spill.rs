@@ -39,6 +39,31 @@ pub fn hash_rows(columns: &[ArrayRef], seed: u64) -> Result<Vec<u64>> {
     hash_columns(columns, &state)
 }
 
+/// Split `batch`, rows of one partition of `level` whose first `key_columns` columns are the
+/// group keys, into `1 << piece_bits` pieces by the hash bits just below those that chose the
+/// partition: pieces hold disjoint keys, so each can be merged in a table of its own.
+pub fn split_pieces(
+    batch: &RecordBatch,
+    key_columns: usize,
+    level: u32,
+    piece_bits: u32,
+) -> Result<Vec<RecordBatch>> {
+    let pieces = 1usize << piece_bits;
+    if pieces == 1 {
+        return Ok(vec![batch.clone()]);
+    }
+    let hashes = hash_rows(&batch.columns()[..key_columns], u64::from(level))?;
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); pieces];
+    let shift = 64 - PARTITION_BITS - piece_bits;
+    for (row, h) in hashes.iter().enumerate() {
+        members[((h >> shift) as usize) & (pieces - 1)].push(row as u32);
+    }
+    members
+        .into_iter()
+        .map(|rows| Ok(take_record_batch(batch, &UInt32Array::from(rows))?))
+        .collect()
+}
+
 impl SpillPartitions {
     /// Empty partitions for spills at `level` (0 for the input, n + 1 to split a level-n file).
     pub fn new(level: u32, schema: SchemaRef) -> Self {
