@@ -101,8 +101,6 @@ fn write_parquet(path: &Path, batch: &RecordBatch) {
     writer.close().unwrap();
 }
 
-/// Sum of spills over every operator of a plan whose name starts with `prefix`.
-
 struct Case {
     name: &'static str,
     sql: &'static str,
