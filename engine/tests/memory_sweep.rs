@@ -409,6 +409,59 @@ fn a_spilled_partition_that_fits_is_merged_in_pieces_of_disjoint_keys() {
     }
 }
 
+#[test]
+fn a_large_table_of_nearly_unique_keys_spills_before_the_budget_is_reached() {
+    // 600,000 distinct keys with five aggregates make a table of well over 64 MiB. Under a
+    // 1 GiB budget it would fit, but growing it would gain nothing: it spills and partitions
+    // the rest straight to disk, with the same answer as the unlimited (in-memory) run.
+    let data = tempfile::tempdir().unwrap();
+    let n = 600_000u64;
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("k", arrow::datatypes::DataType::Int64, false),
+            Field::new("v", arrow::datatypes::DataType::Int64, false),
+        ])),
+        vec![
+            Arc::new(Int64Array::from_iter_values(
+                (0..n).map(|i| (mix(i) >> 1) as i64),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                (0..n).map(|i| (i % 1000) as i64),
+            )),
+        ],
+    )
+    .unwrap();
+    write_parquet(&data.path().join("u.parquet"), &batch);
+    let spill_dir = tempfile::tempdir().unwrap();
+    let sql = "SELECT k, count(*) AS n, sum(v) AS s, avg(v) AS a, min(v) AS lo, max(v) AS hi \
+               FROM u GROUP BY k";
+    let mut reference = render(
+        &session(data.path(), None, 8192, spill_dir.path())
+            .sql(sql)
+            .unwrap()
+            .collect()
+            .unwrap(),
+    );
+    reference.sort();
+    assert_eq!(reference.len(), n as usize);
+    let s = session(data.path(), Some(1024 * MIB), 8192, spill_dir.path());
+    let mut stream = s.sql(sql).unwrap().execute().unwrap();
+    let batches: Vec<RecordBatch> = stream.by_ref().collect::<Result<_, _>>().unwrap();
+    let mut rows = render(&batches);
+    rows.sort();
+    assert!(rows == reference, "rows differ from the unlimited run");
+    let reported = extras(stream.plan(), "HashAggregate(final)");
+    assert!(
+        reported
+            .iter()
+            .any(|(k, v)| k == "direct_spill" && v == "yes"),
+        "{reported:?}"
+    );
+    assert_eq!(stream.reserved(), 0, "pool back to zero");
+    drop(stream);
+    assert!(entries(spill_dir.path()).is_empty());
+}
+
 /// A group-by that spills rows of a join output straight to disk counts the strings those
 /// rows reference, not the whole build-side buffer every batch's views point into: counted
 /// that way, every batch filled the buffer on its own and became a spill round of its own.

@@ -28,7 +28,8 @@
 //! the caches costs several memory round trips. The aggregate then stops hashing the input
 //! and sends its rows straight to the partitions (as state rows), buffering
 //! [`DIRECT_SPILL_BYTES`] at a time; each partition is small enough to merge in a table that
-//! stays in cache.
+//! stays in cache. Under a budget such a table does so as soon as it outgrows
+//! `EARLY_DIRECT_SPILL_BYTES`, even if the budget would let it grow further.
 //!
 //! Over a scan whose row groups hold disjoint ranges of a group key (the footer statistics
 //! show it; `lineitem` is written in `l_orderkey` order), the aggregate runs in a single phase
@@ -86,6 +87,12 @@ pub const DIRECT_SPILL_BYTES: usize = 32 * 1024 * 1024;
 /// in memory (see `AggregateStream::merge_in_pieces`), in at most `1 << MAX_MERGE_PIECE_BITS`.
 const MERGE_PIECE_ROWS: usize = 4096;
 const MAX_MERGE_PIECE_BITS: u32 = 4;
+
+/// Under a budget, a table of the input larger than this that holds more than one group per
+/// `DIRECT_SPILL_DIVISOR` rows spills and partitions the rest of its input directly, even
+/// when the budget would let it grow: at SF10 the (`l_partkey`, `l_suppkey`) group-by under
+/// 1GB took 7% less time and 270 MiB instead of 585 MiB of peak RSS.
+const EARLY_DIRECT_SPILL_BYTES: usize = 64 * 1024 * 1024;
 
 /// A spilling table holding more than this many groups per `DIRECT_SPILL_DIVISOR` rows fed to
 /// it (fewer than two rows a group) sends the rest of the input straight to the partitions.
@@ -579,8 +586,19 @@ impl AggregateStream {
         let size = self.state.size() + self.writing_bytes() + self.held_bytes;
         // The pool asks a spilling aggregate to spill when an operator that cannot needs room.
         let asked = self.state.reservation.spill_requested() && !self.state.groups.is_empty();
-        let fits =
-            !asked && size <= self.soft_limit && self.state.reservation.try_resize(size).is_ok();
+        // A table of the input that has outgrown the caches while holding nearly a group per
+        // row is not worth growing further: it spills now and sends the rest of the input
+        // straight to the partitions, which are merged in tables that stay in cache.
+        let barely_reduces = self.exec.spillable()
+            && self.ctx.memory_pool.limit() != usize::MAX
+            && level == 0
+            && self.segments.is_none()
+            && size > EARLY_DIRECT_SPILL_BYTES
+            && self.state.groups.len() * DIRECT_SPILL_DIVISOR > self.rows_since_reset;
+        let fits = !asked
+            && !barely_reduces
+            && size <= self.soft_limit
+            && self.state.reservation.try_resize(size).is_ok();
         if self.exec.mode == AggregateMode::Partial && self.input.is_some() {
             if !fits || self.state.groups.len() >= self.flush_groups {
                 // Fewer than 1.25 rows per group: grouping here saves the final aggregate
