@@ -2,11 +2,12 @@
 //! column names, group-by over expressions of aggregates, with_columns / rename / drop /
 //! distinct, in-memory tables and SQL views over dataframes.
 
+mod common;
+
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use ooc_engine::logical::expr_fn::{col, count_star, lit, sum};
 use ooc_engine::{DataFrame, EngineError, JoinType, Session, SessionConfig, SortKey};
 
@@ -55,25 +56,7 @@ fn render(frame: DataFrame) -> (Vec<String>, Vec<String>) {
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    let batches = frame.collect().unwrap();
-    let options = FormatOptions::default().with_null("NULL");
-    let mut rows = Vec::new();
-    for batch in &batches {
-        let formatters: Vec<_> = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        for row in 0..batch.num_rows() {
-            rows.push(
-                formatters
-                    .iter()
-                    .map(|f| f.value(row).to_string())
-                    .collect::<Vec<_>>()
-                    .join("|"),
-            );
-        }
-    }
+    let mut rows = common::render(&frame.collect().unwrap());
     rows.sort();
     (names, rows)
 }
