@@ -36,7 +36,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Cursor, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -54,6 +54,8 @@ pub struct SpillManager {
     /// The directory and its locked `.lock` file (closed, and so unlocked, first on drop;
     /// `None` where the file system has no advisory locks).
     dir: OnceLock<(Option<File>, tempfile::TempDir)>,
+    /// Held while the directory is being created.
+    creating: Mutex<()>,
     quota: u64,
     written: Arc<AtomicU64>,
     peak: Arc<AtomicU64>,
@@ -69,6 +71,7 @@ impl SpillManager {
                 .map(Path::to_path_buf)
                 .unwrap_or_else(std::env::temp_dir),
             dir: OnceLock::new(),
+            creating: Mutex::new(()),
             quota,
             written: Arc::new(AtomicU64::new(0)),
             peak: Arc::new(AtomicU64::new(0)),
@@ -77,6 +80,16 @@ impl SpillManager {
     }
 
     fn dir(&self) -> Result<&Path> {
+        if let Some((_, dir)) = self.dir.get() {
+            return Ok(dir.path());
+        }
+        // One thread creates the directory while the others wait: two threads spilling at
+        // once must not both create one, or a process killed between the loser's creation
+        // and its removal would leave two behind.
+        let _creating = self
+            .creating
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((_, dir)) = self.dir.get() {
             return Ok(dir.path());
         }
@@ -90,13 +103,9 @@ impl SpillManager {
         // On a file system without advisory locks the directory has no `.lock`: spilling
         // works, and no sweeper ever removes it (nor does this query sweep).
         let lock = lock_directory(dir.path()).ok();
-        // Another thread may have won the race; its directory is kept and ours removed.
-        let mut created = false;
-        let (lock, dir) = self.dir.get_or_init(|| {
-            created = true;
-            (lock, dir)
-        });
-        if created && lock.is_some() {
+        let swept = lock.is_some();
+        let (_, dir) = self.dir.get_or_init(|| (lock, dir));
+        if swept {
             remove_abandoned_directories(&self.parent, dir.path());
         }
         Ok(dir.path())
@@ -553,6 +562,31 @@ mod tests {
         let third = SpillManager::new(Some(parent.path()), u64::MAX);
         drop(third.create("run", &batch(0, 1).schema()).unwrap());
         assert!(!live.exists());
+    }
+
+    /// Threads that spill at once share one directory, and no second one ever exists, not
+    /// even for a moment (a process killed in that moment would leave it behind).
+    #[test]
+    fn threads_spilling_at_once_create_one_directory() {
+        for _ in 0..20 {
+            let parent = tempfile::tempdir().unwrap();
+            let manager = SpillManager::new(Some(parent.path()), u64::MAX);
+            let threads = 8;
+            let barrier = std::sync::Barrier::new(threads);
+            let seen: Vec<usize> = std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..threads)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            barrier.wait();
+                            drop(manager.create("run", &batch(0, 1).schema()).unwrap());
+                            std::fs::read_dir(parent.path()).unwrap().count()
+                        })
+                    })
+                    .collect();
+                workers.into_iter().map(|w| w.join().unwrap()).collect()
+            });
+            assert!(seen.iter().all(|&n| n == 1), "directories seen: {seen:?}");
+        }
     }
 
     /// The spill files in `dir` (not its lock).
