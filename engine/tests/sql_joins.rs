@@ -6,33 +6,9 @@ mod common;
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
-use arrow::datatypes::{Field, Schema};
+use arrow::array::{ArrayRef, Int64Array, StringArray};
+use common::{batch, write_parquet};
 use ooc_engine::{EngineError, Session, SessionConfig};
-use parquet::arrow::ArrowWriter;
-use parquet::file::properties::WriterProperties;
-
-fn write_parquet(path: &std::path::Path, batch: &RecordBatch, row_group_rows: usize) {
-    let file = std::fs::File::create(path).unwrap();
-    let props = WriterProperties::builder()
-        .set_max_row_group_row_count(Some(row_group_rows))
-        .build();
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
-    writer.write(batch).unwrap();
-    writer.close().unwrap();
-}
-
-fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
-    let fields: Vec<Field> = columns
-        .iter()
-        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-        .collect();
-    RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns.into_iter().map(|(_, a)| a).collect(),
-    )
-    .unwrap()
-}
 
 /// `fact`: 10,000 rows, `id` = `k` = 0..9999 sorted, `g` = id % 10, in 10 row groups.
 /// `dim`: 100 rows with keys 2000..2099 and a name. `small`: keys with NULLs and duplicates.

@@ -257,6 +257,23 @@ impl MemoryReservation {
         }
     }
 
+    /// Move `bytes` (at most what is held) to a new reservation of the same consumer, which
+    /// cannot spill; the pool's total does not change.
+    pub fn split(&mut self, bytes: usize) -> MemoryReservation {
+        let bytes = bytes.min(self.size);
+        self.size -= bytes;
+        if let Some(r) = &self.request {
+            r.size.store(self.size, Ordering::Relaxed);
+        }
+        MemoryReservation {
+            pool: Arc::clone(&self.pool),
+            consumer: self.consumer.clone(),
+            size: bytes,
+            metrics: self.metrics.clone(),
+            request: None,
+        }
+    }
+
     /// Release everything.
     pub fn free(&mut self) {
         self.shrink(self.size);
@@ -272,6 +289,25 @@ impl Drop for MemoryReservation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_split_moves_bytes_without_changing_the_pool() {
+        let pool = MemoryPool::new(1000);
+        let mut whole = MemoryReservation::new_spillable(&pool, "build", None);
+        whole.try_grow(600).unwrap();
+        let part = whole.split(250);
+        assert_eq!(
+            (whole.size(), part.size(), pool.reserved()),
+            (350, 250, 600)
+        );
+        // More than is held moves only what is held.
+        let rest = whole.split(10_000);
+        assert_eq!((whole.size(), rest.size(), pool.reserved()), (0, 350, 600));
+        drop(part);
+        assert_eq!(pool.reserved(), 350);
+        drop(rest);
+        assert_eq!(pool.reserved(), 0);
+    }
 
     #[test]
     fn reservations_account_and_release() {

@@ -28,8 +28,9 @@ use arrow::array::RecordBatch;
 pub struct KeySegments {
     /// The key column, as the scan names it.
     pub column: String,
-    /// Per segment (a row group, in the scan's claiming order): the key values it shares with
-    /// other segments.
+    /// Per segment (a row group, in the scan's claiming order): its `[min, max]` of the key.
+    bounds: Vec<(i64, i64)>,
+    /// Per segment: the key values it shares with other segments.
     shared: Vec<Vec<i64>>,
     /// Per shared value: how many segments hold it.
     holders: HashMap<i64, usize>,
@@ -80,6 +81,7 @@ impl KeySegments {
             .collect();
         Some(Self {
             column,
+            bounds: bounds.to_vec(),
             shared,
             holders,
             claimed: (0..partitions.max(1))
@@ -141,6 +143,19 @@ impl KeySegments {
                 .flat_map(|(_, (_, states))| states)
                 .collect(),
         )
+    }
+
+    /// The `[min, max]` key bounds of each segment, in claiming order.
+    pub fn bounds(&self) -> &[(i64, i64)] {
+        &self.bounds
+    }
+
+    /// Whether the segments are claimed in ascending key order: every segment's keys are at
+    /// least as large as those of the segments claimed before it (a boundary value may be
+    /// shared). Partitions claim segments in order, so then no partition ever receives a key
+    /// below the smallest key of the segments being read.
+    pub fn ascending(&self) -> bool {
+        self.bounds.windows(2).all(|w| w[0].1 <= w[1].0)
     }
 
     /// Number of partitions reading the segments.

@@ -303,8 +303,27 @@ impl PhysicalPlanner {
                 }
             }
         }
+        // A single integer key read straight from the probe scan: if that scan's row groups
+        // hold ascending ranges of it, a build side too big for the budget is split by key
+        // windows instead of hash partitions, and no probe row is written out.
+        let mut window_column = None;
+        if let [(Expr::Column(c), build_key)] = keys.as_slice() {
+            let probe_type = keys[0].0.data_type(probe_schema)?;
+            let eligible = (probe_type.is_integer() || probe_type == DataType::Date32)
+                && build_key.data_type(build_schema)? == probe_type;
+            if let Some((scan, name)) = trace_scan_column(probe_plan, c).filter(|_| eligible) {
+                self.segment_columns
+                    .entry(scan)
+                    .or_default()
+                    .push(name.clone());
+                window_column = Some(name);
+            }
+        }
         let build = coalesce(self.create(build_plan)?);
         let probe = self.create(probe_plan)?;
+        let probe_segments = probe
+            .key_segments()
+            .filter(|s| window_column.as_ref() == Some(&s.column));
         let physical_on = keys
             .iter()
             .map(|(p, b)| {
@@ -327,7 +346,8 @@ impl PhysicalPlanner {
                 display,
             )?
             .with_dynamic_key(dynamic_key)
-            .with_key_set_filter(key_set),
+            .with_key_set_filter(key_set)
+            .with_probe_segments(probe_segments),
         ))
     }
 

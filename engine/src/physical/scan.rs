@@ -16,7 +16,8 @@
 //! groups' ranges of one of its key columns are disjoint but for shared boundary values
 //! (`lineitem` is written in `l_orderkey` order), a partition claims a row group with all its
 //! slices, and [`KeySegments`] tells the aggregate when its partition moved on to the next
-//! row group (see [`crate::physical::key_segments`]).
+//! row group (see [`crate::physical::key_segments`]). A hash join asks for the same on its
+//! probe side's key, to split a build side that does not fit by ranges of those row groups.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,12 +1,13 @@
 //! Helpers shared by the engine's integration tests: reproducible pseudo-random numbers,
-//! sessions under a budget, rows rendered as text, spill directory listings and operator
+//! batches written as Parquet, sessions under a budget, rows rendered as text, spill directory listings and operator
 //! metrics gathered over a plan.
 #![allow(dead_code)]
 
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::{Field, Schema};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use ooc_engine::physical::ExecutionPlan;
 use ooc_engine::{Session, SessionConfig};
@@ -17,6 +18,31 @@ pub fn mix(i: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// A batch of nullable columns named as given.
+pub fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
+    RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap()
+}
+
+/// Write `batch` to a Parquet file at `path`, in row groups of `row_group_rows` rows.
+pub fn write_parquet(path: &Path, batch: &RecordBatch, row_group_rows: usize) {
+    let file = std::fs::File::create(path).unwrap();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(row_group_rows))
+        .build();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
 }
 
 /// Every row as `a|b|c` text (NULL as `NULL`), in output order.

@@ -43,6 +43,15 @@ pub(super) fn split(batch: &RecordBatch, parts: &[u8]) -> Result<Vec<(usize, Rec
             m.push(row as u32);
         }
     }
+    take_members(batch, members)
+}
+
+/// The rows of `batch` listed for each partition (`members[p]`, in row order; a row may be
+/// listed for several).
+pub(super) fn take_members(
+    batch: &RecordBatch,
+    members: Vec<Vec<u32>>,
+) -> Result<Vec<(usize, RecordBatch)>> {
     let mut out = Vec::new();
     for (p, rows) in members.into_iter().enumerate() {
         if rows.is_empty() {

@@ -19,25 +19,33 @@
 //!   after the probe input:  job per spilled partition = index(build files) ◄── probe files
 //!                           (split again by the next hash bits, or chunked, if too big)
 //! ```
+//!
+//! When the probe side is a scan that claims whole row groups in ascending order of the join
+//! key (data written in key order), the build side is split by key ranges of those row groups
+//! instead of by hash, and probe partitions load each range when they reach it: no probe row
+//! is written out (see [`windows`]).
 
 mod grace;
 mod table;
+mod windows;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, UInt32Array};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, SchemaRef};
 
-use self::grace::{build_cost, split, GraceQueue, Job, PartitionBuffers, ProbeBits};
+use self::grace::{build_cost, split, take_members, GraceQueue, Job, PartitionBuffers, ProbeBits};
 use self::table::{int_values, BuildFacts, BuildSide, KeyEncoding, MAX_LEVEL, NONE, PARTITIONS};
+use self::windows::{Acquired, KeyWindows, Window};
 use super::{assemble, pair_batch, JoinSide, PhysicalJoinType};
 use crate::error::{EngineError, Result};
 use crate::memory::{MemoryReservation, SpillFile};
 use crate::metrics::OperatorMetrics;
 use crate::physical::expr::PhysicalExpr;
+use crate::physical::key_segments::KeySegments;
 use crate::physical::scan::{DynamicFilter, KeySetFilter};
 use crate::physical::{
     compact_views, concat_releasing, instrument, BatchStream, ExecutionPlan, TaskContext,
@@ -58,6 +66,13 @@ pub struct HashJoinExec {
     dynamic_filter: Option<(Arc<DynamicFilter>, String)>,
     publish_keys: bool,
     dynamic_key: usize,
+    /// The probe scan's row groups in key order, for splitting a build side that does not
+    /// fit by key windows (see [`windows`]).
+    probe_segments: Option<Arc<KeySegments>>,
+    /// Set when the build side was split by key windows.
+    windows: OnceLock<Arc<KeyWindows>>,
+    /// Windows kept in memory by the build.
+    windows_kept: AtomicUsize,
     display: String,
     state: Mutex<BuildState>,
     grace: Mutex<GraceQueue>,
@@ -125,6 +140,9 @@ impl HashJoinExec {
             dynamic_filter,
             publish_keys: false,
             dynamic_key: 0,
+            probe_segments: None,
+            windows: OnceLock::new(),
+            windows_kept: AtomicUsize::new(0),
             display,
             state: Mutex::new(BuildState::NotStarted),
             grace: Mutex::new(GraceQueue {
@@ -150,6 +168,25 @@ impl HashJoinExec {
     /// Which key pair (by position in `on`) the dynamic filter is about (default: the first).
     pub fn with_dynamic_key(mut self, index: usize) -> Self {
         self.dynamic_key = index;
+        self
+    }
+
+    /// Let a build side that does not fit be split by key windows of the probe scan's
+    /// `segments` (row groups in key order). Taken only for a single integer key that is the
+    /// segments' column on the probe side (the caller checks that), and for joins that emit
+    /// no build rows of their own.
+    pub fn with_probe_segments(mut self, segments: Option<Arc<KeySegments>>) -> Self {
+        use PhysicalJoinType as T;
+        let eligible = matches!(self.encoding, KeyEncoding::Int)
+            && self.on.len() == 1
+            && matches!(
+                self.join_type,
+                T::Inner | T::ProbeOuter | T::ProbeSemi | T::ProbeAnti | T::ProbeSingle
+            )
+            && segments
+                .as_ref()
+                .is_some_and(|s| s.partitions() == self.probe.output_partitions());
+        self.probe_segments = segments.filter(|_| eligible);
         self
     }
 
@@ -207,6 +244,8 @@ impl HashJoinExec {
         let mut part_bytes = [0usize; PARTITIONS];
         let mut spilled = [false; PARTITIONS];
         let mut spill: Option<PartitionBuffers> = None;
+        // Key windows instead of hash partitions, decided at the first refusal.
+        let mut windows: Option<KeyWindows> = None;
         let mut facts = BuildFacts::default();
         let mut spilled_range: Option<(i64, i64)> = None;
         // Batches to route into partitions, with the cost already reserved for each.
@@ -228,7 +267,8 @@ impl HashJoinExec {
                     whole.push(batch);
                     continue;
                 }
-                // First refusal: from now on rows are kept by partition.
+                // First refusal: from now on rows are kept by partition (or window).
+                windows = self.probe_segments.clone().and_then(KeyWindows::plan);
                 parts = Some((0..PARTITIONS).map(|_| Vec::new()).collect());
                 spill = Some(PartitionBuffers::new(
                     "join-build".into(),
@@ -251,7 +291,10 @@ impl HashJoinExec {
                 if want_range {
                     spilled_range = merge_ranges(spilled_range, self.dynamic_key_range(&batch)?);
                 }
-                let subs = split(&batch, &keys.partitions(0))?;
+                let subs = match &windows {
+                    Some(w) => take_members(&batch, w.route(&keys.ints[0]))?,
+                    None => split(&batch, &keys.partitions(0))?,
+                };
                 drop(batch);
                 reservation.shrink(reserved);
                 for (p, sub) in subs {
@@ -263,12 +306,15 @@ impl HashJoinExec {
                     parts[p].push(sub);
                     part_bytes[p] += cost;
                     // Make room by writing out the largest partition still in memory
-                    // (possibly this one).
+                    // (possibly this one), or the highest window: the probe side needs
+                    // the low ones first.
                     while reservation.try_grow(cost).is_err() {
-                        let victim = (0..PARTITIONS)
-                            .filter(|&q| !spilled[q])
-                            .max_by_key(|&q| part_bytes[q])
-                            .ok_or_else(|| broken("no build partition in memory"))?;
+                        let held = (0..PARTITIONS).filter(|&q| !spilled[q]);
+                        let victim = match windows {
+                            Some(_) => held.max(),
+                            None => held.max_by_key(|&q| part_bytes[q]),
+                        }
+                        .ok_or_else(|| broken("no build partition in memory"))?;
                         spilled[victim] = true;
                         for b in std::mem::take(&mut parts[victim]) {
                             spill.push(victim, b, ctx, &self.metrics)?;
@@ -287,10 +333,12 @@ impl HashJoinExec {
             // Asked for memory by an operator that cannot spill: write out the largest
             // partition still held.
             if asked || reservation.spill_requested() {
-                if let Some(victim) = (0..PARTITIONS)
-                    .filter(|&q| !spilled[q] && part_bytes[q] > 0)
-                    .max_by_key(|&q| part_bytes[q])
-                {
+                let held = (0..PARTITIONS).filter(|&q| !spilled[q] && part_bytes[q] > 0);
+                let victim = match windows {
+                    Some(_) => held.max(),
+                    None => held.max_by_key(|&q| part_bytes[q]),
+                };
+                if let Some(victim) = victim {
                     spilled[victim] = true;
                     for b in std::mem::take(&mut parts[victim]) {
                         spill.push(victim, b, ctx, &self.metrics)?;
@@ -302,6 +350,48 @@ impl HashJoinExec {
         }
         // From here on the rows are indexed in memory and cannot be written out any more.
         reservation.stop_spilling();
+        if let (Some(windows), Some(parts)) = (windows, parts.as_mut()) {
+            let mut files = spill
+                .ok_or_else(|| broken("build spill buffers missing"))?
+                .finish(ctx, &self.metrics)?;
+            let mut installed = Vec::with_capacity(windows.len());
+            let mut kept = 0;
+            for w in 0..windows.len() {
+                if spilled[w] {
+                    installed.push(Window::Disk(std::mem::take(&mut files[w])));
+                    continue;
+                }
+                kept += 1;
+                let rows = concat_releasing(&schema, std::mem::take(&mut parts[w]))?;
+                let held = reservation.split(part_bytes[w]);
+                installed.push(Window::Memory(Arc::new(BuildSide::index(
+                    rows,
+                    &exprs,
+                    &self.encoding,
+                    held,
+                    [false; PARTITIONS],
+                    facts,
+                )?)));
+            }
+            windows.install(installed);
+            self.windows_kept.store(kept, Ordering::Relaxed);
+            self.metrics.set_extra("key_windows", windows.summary(kept));
+            let _ = self.windows.set(Arc::new(windows));
+            // The probe streams join against the windows; the shared build side holds no
+            // rows, only the facts.
+            let empty = RecordBatch::new_empty(Arc::clone(&schema));
+            let build = BuildSide::index(
+                empty,
+                &exprs,
+                &self.encoding,
+                reservation,
+                [false; PARTITIONS],
+                facts,
+            )?;
+            self.publish_dynamic_filter(&build, spilled_range, false)?;
+            self.metrics.set_extra("build_rows", build.facts.rows);
+            return Ok(build);
+        }
         let (batch, files) = match parts {
             None => (concat_releasing(&schema, whole)?, Vec::new()),
             Some(parts) => {
@@ -542,6 +632,9 @@ struct ProbeStream {
     /// Whether this stream counts in [`GraceQueue::working`].
     working: bool,
     facts: BuildFacts,
+    /// With key windows: the window of the latest probe batch and its build rows (`None`:
+    /// deferred, the rows are written out).
+    window: Option<(usize, Option<Arc<BuildSide>>)>,
 }
 
 impl Drop for ProbeStream {
@@ -622,7 +715,10 @@ impl ProbeStream {
                 let batch = batch?;
                 self.ctx.check_cancelled()?;
                 self.exec.metrics.add_rows_in(batch.num_rows());
-                self.probe_batch(&build, &batch, None)?;
+                match self.exec.windows.get() {
+                    Some(windows) => self.probe_windowed(&Arc::clone(windows), &batch)?,
+                    None => self.probe_batch(&build, &batch, None)?,
+                }
             }
             None => self.finish_probing(build)?,
         }
@@ -634,6 +730,7 @@ impl ProbeStream {
     fn finish_probing(&mut self, build: Arc<BuildSide>) -> Result<()> {
         self.input = None;
         self.build = None;
+        self.window = None;
         let files = match self.spill.take() {
             Some(s) => s.finish(&self.ctx, &self.exec.metrics)?,
             None => Vec::new(),
@@ -651,6 +748,22 @@ impl ProbeStream {
                 self.pending.extend(out);
             }
             *exec.state.lock().unwrap_or_else(|e| e.into_inner()) = BuildState::Released;
+            if let Some(windows) = exec.windows.get() {
+                exec.metrics.set_extra(
+                    "key_windows",
+                    windows.summary(exec.windows_kept.load(Ordering::Relaxed)),
+                );
+                for (w, files) in windows.finish() {
+                    let job = Job {
+                        level: 0,
+                        name: format!("w{w}"),
+                        build: files,
+                        probe: std::mem::take(&mut grace.probe_files[w]),
+                        chunked: false,
+                    };
+                    grace.jobs.push_back(job);
+                }
+            }
             if build.any_spilled() {
                 for p in (0..PARTITIONS).filter(|&p| build.spilled[p]) {
                     let job = Job {
@@ -666,7 +779,8 @@ impl ProbeStream {
             grace.ready = true;
             exec.grace_changed.notify_all();
         }
-        self.phase = if build.any_spilled() {
+        let deferred = exec.windows.get().is_some_and(|w| w.any_deferred());
+        self.phase = if build.any_spilled() || deferred {
             Phase::Jobs
         } else {
             Phase::Done
@@ -1194,6 +1308,64 @@ impl ProbeStream {
         })
     }
 
+    /// Join a probe batch against the key window of its row group, loading the window first
+    /// when the batch is the first of it; a deferred window's rows are written out.
+    fn probe_windowed(&mut self, windows: &Arc<KeyWindows>, batch: &RecordBatch) -> Result<()> {
+        let w = windows
+            .window_of_partition(self.partition)
+            .ok_or_else(|| broken("a probe batch outside the key windows"))?;
+        if self.window.as_ref().map(|(i, _)| *i) != Some(w) {
+            // Let go of the previous window first: it may be what the next one needs.
+            self.window = None;
+            let acquired = windows.acquire(w, &self.ctx, |files| self.load_window(files))?;
+            self.window = Some((
+                w,
+                match acquired {
+                    Acquired::Build(build) => Some(build),
+                    Acquired::Deferred => None,
+                },
+            ));
+        }
+        match self.window.as_ref().and_then(|(_, b)| b.clone()) {
+            Some(build) => self.probe_batch(&build, batch, None),
+            None => {
+                // Rows with a key wait for the window's job; those without are decided now.
+                let exec = Arc::clone(&self.exec);
+                let keys = exec.encoding.keys(&exec.probe_exprs(), batch)?;
+                let route: Vec<u8> = (0..batch.num_rows())
+                    .map(|r| {
+                        if keys.is_valid(r) {
+                            w as u8
+                        } else {
+                            PARTITIONS as u8
+                        }
+                    })
+                    .collect();
+                self.spill_probe_rows(batch, &route)?;
+                self.emit_decided(batch, |r| {
+                    (route[r] as usize >= PARTITIONS).then_some((false, false))
+                })
+            }
+        }
+    }
+
+    /// Index a window's build files if the budget has room for them, else give them back.
+    fn load_window(
+        &self,
+        files: Vec<SpillFile>,
+    ) -> Result<std::result::Result<BuildSide, Vec<SpillFile>>> {
+        let mut source = ChunkSource {
+            files,
+            next_file: 0,
+            reader: None,
+            carry: Vec::new(),
+        };
+        match self.load(&mut source, false)? {
+            (Some(build), true) => Ok(Ok(build)),
+            _ => Ok(Err(source.files)),
+        }
+    }
+
     /// Queue the rows with `route[row] < PARTITIONS` for their partition's probe files.
     fn spill_probe_rows(&mut self, batch: &RecordBatch, route: &[u8]) -> Result<()> {
         let exec = Arc::clone(&self.exec);
@@ -1315,7 +1487,11 @@ impl ExecutionPlan for HashJoinExec {
     }
 
     fn details(&self) -> String {
-        format!("{} [{:?}]", self.display, self.join_type)
+        let mut out = format!("{} [{:?}]", self.display, self.join_type);
+        if let Some(segments) = &self.probe_segments {
+            out.push_str(&format!(" key_windows_by={}", segments.column));
+        }
+        out
     }
 
     fn schema(&self) -> SchemaRef {
@@ -1352,6 +1528,7 @@ impl ExecutionPlan for HashJoinExec {
             job: None,
             working: false,
             facts: BuildFacts::default(),
+            window: None,
         };
         let mut failed = false;
         let iter = std::iter::from_fn(move || {
