@@ -3,7 +3,8 @@
 //! 80,000-group aggregate on (part, supplier)) spill, finish, and keep the process's peak RSS
 //! within the README's promise of *limit + 160 MiB*. So does the 150,000-group aggregate on
 //! `l_orderkey`, which needs no spill: `lineitem` is in order-key order, so it runs row group
-//! by row group.
+//! by row group; and `lineitem` joined to all of `orders`, whose build side is split by key
+//! windows of `lineitem`'s row groups.
 
 mod common;
 
@@ -70,6 +71,11 @@ fn peak_rss_stays_within_limit_plus_overhead_on_data_ten_times_the_budget() {
              FROM lineitem GROUP BY l_orderkey",
             "HashAggregate:",
         ),
+        (
+            "SELECT o_orderpriority, l_shipmode, count(*), sum(l_extendedprice) \
+             FROM lineitem JOIN orders ON l_orderkey = o_orderkey GROUP BY 1, 2",
+            "HashJoin:",
+        ),
     ] {
         let (report, rss) = explain_analyze(sql, limit);
         // The metrics line under the operator reports its spills.
@@ -84,6 +90,12 @@ fn peak_rss_stays_within_limit_plus_overhead_on_data_ten_times_the_budget() {
             assert!(
                 lines[at].contains("per_row_group_of=l_orderkey"),
                 "{sql}: expected a per-row-group aggregate:\n{report}"
+            );
+        } else if spiller == "HashJoin:" {
+            // `orders` does not fit: it is split by key windows of `lineitem`'s row groups.
+            assert!(
+                lines[at + 1].contains("key_windows=") && lines[at + 1].contains("spills="),
+                "{sql}: expected a join by key windows:\n{report}"
             );
         } else {
             assert!(

@@ -111,6 +111,38 @@ def test_group_by_on_the_files_sort_key_runs_per_row_group(tpch, duck, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
+def test_join_on_the_files_sort_key_splits_the_build_by_key_windows(tpch, duck, tmp_path):
+    # orders does not fit a 3 MB budget as a hash table; lineitem arrives in l_orderkey
+    # order, so the build is split by key ranges of lineitem's row groups and loaded window
+    # by window: no lineitem row is written out.
+    ooc.config(memory_limit="3MB", temp_dir=tmp_path)
+
+    def frame():
+        return (
+            ooc.scan_parquet(tpch / "lineitem.parquet")
+            .join(
+                ooc.scan_parquet(tpch / "orders.parquet"),
+                left_on="l_orderkey",
+                right_on="o_orderkey",
+            )
+            .group_by("o_orderpriority", "l_shipmode")
+            .agg(n=ooc.len(), price=col("l_extendedprice").sum())
+        )
+
+    assert "key_windows_by=l_orderkey" in frame().explain()
+    report = frame().explain(analyze=True)
+    assert "key_windows=" in report, report
+    assert "join-probe" not in report
+    result = frame().collect()
+    expected = duck.execute(
+        "SELECT o_orderpriority, l_shipmode, count(*), sum(l_extendedprice) "
+        "FROM lineitem JOIN orders ON l_orderkey = o_orderkey GROUP BY 1, 2"
+    ).fetchall()
+    rows_equal(result.rows(), expected)
+    assert result.stats["peak_reserved_bytes"] <= 3 * 1024 * 1024
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_sort_spills_and_sinks_atomically(tpch, duck, tmp_path):
     spill_dir = tmp_path / "spill"
     spill_dir.mkdir()
