@@ -79,15 +79,17 @@ pub(super) struct PartitionBuffers {
 }
 
 impl PartitionBuffers {
-    /// Buffers for files named `label-p<N>`, flushing a partition at a share of the budget.
+    /// Buffers for `partitions` partitions' files named `label-p<N>`, flushing a partition
+    /// at a share of the budget.
     pub fn new(
         label: String,
+        partitions: usize,
         schema: SchemaRef,
         ctx: &TaskContext,
         metrics: &std::sync::Arc<OperatorMetrics>,
     ) -> Self {
         let limit = ctx.memory_pool.limit();
-        let flush_bytes = (limit / (8 * PARTITIONS)).clamp(64 << 10, 8 << 20);
+        let flush_bytes = (limit / (8 * partitions.max(1))).clamp(64 << 10, 8 << 20);
         Self {
             reservation: MemoryReservation::new(
                 &ctx.memory_pool,
@@ -96,9 +98,9 @@ impl PartitionBuffers {
             ),
             label,
             schema,
-            pending: (0..PARTITIONS).map(|_| Vec::new()).collect(),
-            pending_bytes: vec![0; PARTITIONS],
-            files: (0..PARTITIONS).map(|_| Vec::new()).collect(),
+            pending: (0..partitions).map(|_| Vec::new()).collect(),
+            pending_bytes: vec![0; partitions],
+            files: (0..partitions).map(|_| Vec::new()).collect(),
             flush_bytes,
         }
     }
@@ -116,7 +118,7 @@ impl PartitionBuffers {
         while self.reservation.try_grow(bytes).is_err() {
             // Make room by writing the biggest buffer; with nothing buffered, write this
             // batch on its own.
-            let largest = (0..PARTITIONS).max_by_key(|&q| self.pending_bytes[q]);
+            let largest = (0..self.pending.len()).max_by_key(|&q| self.pending_bytes[q]);
             match largest {
                 Some(q) if self.pending_bytes[q] > 0 => self.flush(q, ctx, metrics)?,
                 _ => {
@@ -172,7 +174,7 @@ impl PartitionBuffers {
         ctx: &TaskContext,
         metrics: &OperatorMetrics,
     ) -> Result<Vec<Vec<SpillFile>>> {
-        for p in 0..PARTITIONS {
+        for p in 0..self.pending.len() {
             self.flush(p, ctx, metrics)?;
         }
         Ok(std::mem::take(&mut self.files))

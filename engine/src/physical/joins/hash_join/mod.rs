@@ -241,8 +241,9 @@ impl HashJoinExec {
         let mut whole: Vec<RecordBatch> = Vec::new();
         // After the first refusal: the in-memory rows of each partition and their cost.
         let mut parts: Option<Vec<Vec<RecordBatch>>> = None;
-        let mut part_bytes = [0usize; PARTITIONS];
-        let mut spilled = [false; PARTITIONS];
+        // Per partition (or window, once decided).
+        let mut part_bytes = vec![0usize; PARTITIONS];
+        let mut spilled = vec![false; PARTITIONS];
         let mut spill: Option<PartitionBuffers> = None;
         // Key windows instead of hash partitions, decided at the first refusal.
         let mut windows: Option<KeyWindows> = None;
@@ -269,9 +270,13 @@ impl HashJoinExec {
                 }
                 // First refusal: from now on rows are kept by partition (or window).
                 windows = self.probe_segments.clone().and_then(KeyWindows::plan);
-                parts = Some((0..PARTITIONS).map(|_| Vec::new()).collect());
+                let slots = windows.as_ref().map_or(PARTITIONS, KeyWindows::len);
+                part_bytes = vec![0; slots];
+                spilled = vec![false; slots];
+                parts = Some((0..slots).map(|_| Vec::new()).collect());
                 spill = Some(PartitionBuffers::new(
                     "join-build".into(),
+                    slots,
                     Arc::clone(&schema),
                     ctx,
                     &self.metrics,
@@ -309,7 +314,7 @@ impl HashJoinExec {
                     // (possibly this one), or the highest window: the probe side needs
                     // the low ones first.
                     while reservation.try_grow(cost).is_err() {
-                        let held = (0..PARTITIONS).filter(|&q| !spilled[q]);
+                        let held = (0..spilled.len()).filter(|&q| !spilled[q]);
                         let victim = match windows {
                             Some(_) => held.max(),
                             None => held.max_by_key(|&q| part_bytes[q]),
@@ -333,7 +338,7 @@ impl HashJoinExec {
             // Asked for memory by an operator that cannot spill: write out the largest
             // partition still held.
             if asked || reservation.spill_requested() {
-                let held = (0..PARTITIONS).filter(|&q| !spilled[q] && part_bytes[q] > 0);
+                let held = (0..spilled.len()).filter(|&q| !spilled[q] && part_bytes[q] > 0);
                 let victim = match windows {
                     Some(_) => held.max(),
                     None => held.max_by_key(|&q| part_bytes[q]),
@@ -402,7 +407,18 @@ impl HashJoinExec {
                 (concat_releasing(&schema, in_memory)?, files)
             }
         };
-        let build = BuildSide::index(batch, &exprs, &self.encoding, reservation, spilled, facts)?;
+        let spilled_partitions: [bool; PARTITIONS] = spilled
+            .as_slice()
+            .try_into()
+            .map_err(|_| broken("hash partitions miscounted"))?;
+        let build = BuildSide::index(
+            batch,
+            &exprs,
+            &self.encoding,
+            reservation,
+            spilled_partitions,
+            facts,
+        )?;
         let spilled_count = spilled.iter().filter(|&&s| s).count();
         let largest = build.partition_rows.iter().max().copied().unwrap_or(0);
         self.metrics.set_extra(
@@ -737,6 +753,9 @@ impl ProbeStream {
         };
         let exec = Arc::clone(&self.exec);
         let mut grace = exec.grace();
+        if grace.probe_files.len() < files.len() {
+            grace.probe_files.resize_with(files.len(), Vec::new);
+        }
         for (p, f) in files.into_iter().enumerate() {
             grace.probe_files[p].extend(f);
         }
@@ -1050,8 +1069,13 @@ impl ProbeStream {
         level: u32,
         label: &str,
     ) -> Result<Vec<Vec<SpillFile>>> {
-        let mut buffers =
-            PartitionBuffers::new(label.into(), schema, &self.ctx, &self.exec.metrics);
+        let mut buffers = PartitionBuffers::new(
+            label.into(),
+            PARTITIONS,
+            schema,
+            &self.ctx,
+            &self.exec.metrics,
+        );
         for file in files {
             for batch in file.read()? {
                 let batch = batch?;
@@ -1332,19 +1356,12 @@ impl ProbeStream {
                 // Rows with a key wait for the window's job; those without are decided now.
                 let exec = Arc::clone(&self.exec);
                 let keys = exec.encoding.keys(&exec.probe_exprs(), batch)?;
-                let route: Vec<u8> = (0..batch.num_rows())
-                    .map(|r| {
-                        if keys.is_valid(r) {
-                            w as u8
-                        } else {
-                            PARTITIONS as u8
-                        }
-                    })
+                let mut members: Vec<Vec<u32>> = vec![Vec::new(); w + 1];
+                members[w] = (0..batch.num_rows() as u32)
+                    .filter(|&r| keys.is_valid(r as usize))
                     .collect();
-                self.spill_probe_rows(batch, &route)?;
-                self.emit_decided(batch, |r| {
-                    (route[r] as usize >= PARTITIONS).then_some((false, false))
-                })
+                self.spill_probe_members(batch, members)?;
+                self.emit_decided(batch, |r| (!keys.is_valid(r)).then_some((false, false)))
             }
         }
     }
@@ -1366,18 +1383,32 @@ impl ProbeStream {
         }
     }
 
+    /// Queue the rows listed per partition (or window) for its probe files.
+    fn spill_probe_members(&mut self, batch: &RecordBatch, members: Vec<Vec<u32>>) -> Result<()> {
+        let subs = take_members(batch, members)?;
+        self.spill_probe_batches(subs)
+    }
+
     /// Queue the rows with `route[row] < PARTITIONS` for their partition's probe files.
     fn spill_probe_rows(&mut self, batch: &RecordBatch, route: &[u8]) -> Result<()> {
+        let subs = split(batch, route)?;
+        self.spill_probe_batches(subs)
+    }
+
+    fn spill_probe_batches(&mut self, subs: Vec<(usize, RecordBatch)>) -> Result<()> {
         let exec = Arc::clone(&self.exec);
         let buffers = self.spill.get_or_insert_with(|| {
             PartitionBuffers::new(
                 format!("join-probe-s{}", self.partition),
+                exec.windows
+                    .get()
+                    .map_or(PARTITIONS, |w| w.len().max(PARTITIONS)),
                 exec.probe.schema(),
                 &self.ctx,
                 &exec.metrics,
             )
         });
-        for (p, sub) in split(batch, route)? {
+        for (p, sub) in subs {
             buffers.push(p, sub, &self.ctx, &exec.metrics)?;
         }
         Ok(())

@@ -5,8 +5,8 @@
 //! key barely overlap, and a scan that claims whole row groups in that order reports which
 //! one each partition is reading ([`KeySegments`]). A probe partition then only ever needs
 //! the build rows whose keys fall in the range of the row group it reads. So when the build
-//! side does not fit, its rows are routed to [`PARTITIONS`] *windows*: consecutive runs of
-//! probe row groups, each with the key range they cover. The lowest windows stay in memory
+//! side does not fit, its rows are routed to *windows*: one per probe row group (runs of
+//! consecutive row groups when there are more than 256), each with the key range it covers. The lowest windows stay in memory
 //! as far as the budget allows, the others are written out, and a probe partition loads the
 //! window of its current row group when it gets there. Every probe row is joined against the
 //! one window that holds every build row of its key, so no probe row is ever written out,
@@ -31,11 +31,15 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{Array, Int64Array};
 
-use super::table::{BuildSide, PARTITIONS};
+use super::table::BuildSide;
 use crate::error::Result;
 use crate::memory::SpillFile;
 use crate::physical::key_segments::KeySegments;
 use crate::physical::TaskContext;
+
+/// Most windows of a join: every probe row group its own window up to this many (smaller
+/// windows hold less memory at once; at SF10 `lineitem` has 60 row groups of 1M rows).
+const MAX_WINDOWS: usize = 256;
 
 /// How long a partition waits for the windows behind it to be released before it defers the
 /// window it could not load.
@@ -93,7 +97,7 @@ impl KeyWindows {
         if bounds.len() < 2 || !segments.ascending() {
             return None;
         }
-        let count = bounds.len().min(PARTITIONS);
+        let count = bounds.len().min(MAX_WINDOWS);
         // Consecutive segments, as evenly split as the count allows.
         let window_of_segment: Vec<usize> = (0..bounds.len())
             .map(|s| s * count / bounds.len())
@@ -318,17 +322,26 @@ mod tests {
 
     #[test]
     fn boundary_keys_go_to_both_windows_and_outsiders_to_none() {
-        // 32 segments of 10 keys sharing their boundary values: 16 windows of two segments.
-        let bounds: Vec<(i64, i64)> = (0..32).map(|s| (s * 10, s * 10 + 10)).collect();
+        // 512 segments of 10 keys sharing their boundary values: 256 windows of two segments.
+        let bounds: Vec<(i64, i64)> = (0..512).map(|s| (s * 10, s * 10 + 10)).collect();
         let w = windows(&bounds).unwrap();
-        assert_eq!(w.len(), 16);
+        assert_eq!(w.len(), 256);
         assert_eq!(w.ranges[0], (0, 20));
         assert_eq!(w.ranges[1], (20, 40));
-        let keys = Int64Array::from(vec![Some(5), Some(20), None, Some(-1), Some(321), Some(39)]);
+        let keys = Int64Array::from(vec![
+            Some(5),
+            Some(20),
+            None,
+            Some(-1),
+            Some(5121),
+            Some(39),
+        ]);
         let members = w.route(&keys);
         assert_eq!(members[0], vec![0, 1]);
         assert_eq!(members[1], vec![1, 5]);
         assert!(members[2..].iter().all(Vec::is_empty));
+        // Fewer segments: one window each.
+        assert_eq!(windows(&bounds[..40]).unwrap().len(), 40);
     }
 
     #[test]
