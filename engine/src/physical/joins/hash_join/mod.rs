@@ -777,7 +777,11 @@ impl ProbeStream {
                         level: 0,
                         name: format!("w{w}"),
                         build: files,
-                        probe: std::mem::take(&mut grace.probe_files[w]),
+                        probe: grace
+                            .probe_files
+                            .get_mut(w)
+                            .map(std::mem::take)
+                            .unwrap_or_default(),
                         chunked: false,
                     };
                     grace.jobs.push_back(job);
