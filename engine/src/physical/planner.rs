@@ -284,10 +284,7 @@ impl PhysicalPlanner {
         if physical_type.drops_unmatched_probe_rows() {
             for (i, (probe_key, build_key)) in keys.iter().enumerate() {
                 let Expr::Column(c) = probe_key else { continue };
-                let probe_type = probe_key.data_type(probe_schema)?;
-                let eligible = (probe_type.is_integer() || probe_type == DataType::Date32)
-                    && build_key.data_type(build_schema)? == probe_type;
-                if !eligible {
+                if !integer_key_pair(probe_key, build_key, probe_schema, build_schema)? {
                     continue;
                 }
                 if let Some((scan, name, through_aggregate)) = trace_scan_for_join(probe_plan, c) {
@@ -308,9 +305,7 @@ impl PhysicalPlanner {
         // windows instead of hash partitions, and no probe row is written out.
         let mut window_column = None;
         if let [(Expr::Column(c), build_key)] = keys.as_slice() {
-            let probe_type = keys[0].0.data_type(probe_schema)?;
-            let eligible = (probe_type.is_integer() || probe_type == DataType::Date32)
-                && build_key.data_type(build_schema)? == probe_type;
+            let eligible = integer_key_pair(keys[0].0, build_key, probe_schema, build_schema)?;
             if let Some((scan, name)) = trace_scan_column(probe_plan, c).filter(|_| eligible) {
                 self.segment_columns
                     .entry(scan)
@@ -640,6 +635,19 @@ fn trace_scan_column(plan: &LogicalPlan, column: &Column) -> Option<(usize, Stri
         }
         _ => None,
     }
+}
+
+/// Whether a join key pair is integer-like (integers, dates) and of one type on both sides:
+/// what a key-range filter on the probe scan and key windows need.
+fn integer_key_pair(
+    probe_key: &Expr,
+    build_key: &Expr,
+    probe_schema: &PlanSchema,
+    build_schema: &PlanSchema,
+) -> Result<bool> {
+    let probe_type = probe_key.data_type(probe_schema)?;
+    Ok((probe_type.is_integer() || probe_type == DataType::Date32)
+        && build_key.data_type(build_schema)? == probe_type)
 }
 
 /// Like [`trace_scan_column`], but only through operators that keep every row of the scan
