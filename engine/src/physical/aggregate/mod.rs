@@ -49,6 +49,8 @@
 
 pub mod accumulator;
 pub mod group_values;
+mod interner;
+mod packed_groups;
 mod pair_groups;
 mod primitive_groups;
 mod spill;

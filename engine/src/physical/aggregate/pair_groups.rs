@@ -13,12 +13,13 @@ use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer};
 use arrow::datatypes::DataType;
 use hashbrown::HashTable;
 
-use super::primitive_groups::PrimitiveGroups;
+use super::packed_groups::fixed_width;
+use super::primitive_groups::KeyTable;
 use crate::error::{EngineError, Result};
 
 /// Groups for key columns of types `first` and `second`, if both are integers, dates, times or
 /// timestamps of at most 8 bytes.
-pub fn for_types(first: &DataType, second: &DataType) -> Option<Box<dyn PrimitiveGroups>> {
+pub fn for_types(first: &DataType, second: &DataType) -> Option<Box<dyn KeyTable>> {
     let widths = [key_width(first)?, key_width(second)?];
     Some(Box::new(PairGroups {
         types: [first.clone(), second.clone()],
@@ -31,19 +32,10 @@ pub fn for_types(first: &DataType, second: &DataType) -> Option<Box<dyn Primitiv
     }))
 }
 
-/// Bytes of one value of `t`, for the types whose equality is equality of their bits.
+/// Bytes of one value of `t`, for the types whose equality is equality of their bits and that
+/// take at most 8 bytes.
 fn key_width(t: &DataType) -> Option<usize> {
-    let fixed = t.is_integer()
-        || matches!(
-            t,
-            DataType::Date32
-                | DataType::Date64
-                | DataType::Time32(_)
-                | DataType::Time64(_)
-                | DataType::Timestamp(_, _)
-        );
-    let width = t.primitive_width()?;
-    (fixed && width <= 8).then_some(width)
+    fixed_width(t).filter(|&width| width <= 8)
 }
 
 struct PairGroups {
@@ -113,7 +105,7 @@ fn write_words(
     Ok(make_array(data))
 }
 
-impl PrimitiveGroups for PairGroups {
+impl KeyTable for PairGroups {
     fn intern(&mut self, keys: &[ArrayRef], groups: &mut Vec<u32>) -> Result<()> {
         for (column, array) in keys.iter().enumerate() {
             if array.data_type() != &self.types[column] {
