@@ -272,6 +272,27 @@ fn having_ctes_and_derived_tables() {
             && plan.contains("group_by=[t.k, __ooc_distinct_value_0]"),
         "{plan}"
     );
+    // Several distinct arguments beside an average: each argument's copy is grouped by the
+    // group key and that argument only, and the answer is the one computed by hand.
+    let sql = "SELECT k, count(DISTINCT name) AS names, sum(DISTINCT id % 5) AS residues, \
+               avg(price) AS mean, count(*) AS n FROM t GROUP BY k ORDER BY k NULLS FIRST";
+    let plan = s.sql(sql).unwrap().explain(false).unwrap();
+    assert!(
+        plan.contains("group_by=[t.k, __ooc_distinct_value_0] aggregates=[]")
+            && plan.contains("group_by=[t.k, __ooc_distinct_value_1] aggregates=[]")
+            && !plan.contains("__ooc_distinct_value_0, __ooc_distinct_value_1]"),
+        "{plan}"
+    );
+    let by_hand = "SELECT a.k, a.names, b.residues, c.mean, c.n \
+         FROM (SELECT k, count(name) AS names FROM (SELECT DISTINCT k, name FROM t) x GROUP BY k) a \
+         JOIN (SELECT k, sum(r) AS residues FROM (SELECT DISTINCT k, id % 5 AS r FROM t) y GROUP BY k) b \
+           ON a.k = b.k OR (a.k IS NULL AND b.k IS NULL) \
+         JOIN (SELECT k, avg(price) AS mean, count(*) AS n FROM t GROUP BY k) c \
+           ON a.k = c.k OR (a.k IS NULL AND c.k IS NULL) \
+         ORDER BY a.k NULLS FIRST";
+    let expected = rows(&s, by_hand);
+    assert_eq!(expected.len(), 8);
+    assert_eq!(rows(&s, sql), expected);
 }
 
 #[test]

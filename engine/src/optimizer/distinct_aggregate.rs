@@ -4,27 +4,30 @@
 //!
 //! `min`, `max`, `first` and `last` ignore `DISTINCT` (duplicates do not change them), so
 //! only `count`, `sum` and `avg` of `DISTINCT x` need a rewrite. The input is copied once per
-//! distinct argument, and the copies `UNION ALL`ed: the copy for argument `a` carries `a` in
-//! its own value column and NULL in the others. `GROUP BY g, v1, …, vk` removes the duplicate
-//! values; `GROUP BY g` then applies each distinct aggregate to its value column (`count`,
-//! `sum` and `avg` ignore NULLs, so each sees exactly its argument's distinct values). Every
-//! group of the input is there: each copy carries every input row's group.
+//! distinct argument, and each copy is grouped on its own: `GROUP BY g, a` over the copy for
+//! argument `a` removes its duplicate values. The copies' groups are then lined up, each
+//! value in its own column with NULL in the others, and `UNION ALL`ed; `GROUP BY g` applies
+//! each distinct aggregate to its value column (`count`, `sum` and `avg` ignore NULLs, so
+//! each sees exactly its argument's distinct values). Every group of the input is there:
+//! each copy carries every input row's group. Grouping each copy apart keeps each table's
+//! key to the groups and one value: in one table keyed by `(g, a1, …, ak)`, a string
+//! argument with millions of values would carry every other argument's (NULL) column too,
+//! and a copy of a few values would share the spilling table of one of many.
 //!
 //! The other aggregates of the node are computed in the first step and combined in the
 //! second. When they are all `count`, `sum`, `min` or `max`, the first copy carries their
-//! arguments: the first step computes them per `(g, v1)` (over the other copies' rows too,
-//! whose NULL arguments change nothing) and the second combines the partial results (a count
-//! is the sum of partial counts, a minimum the minimum of minima). With one distinct argument
-//! this is just `GROUP BY g, x`, then `GROUP BY g`: the Python API's `n_unique` (a distinct
-//! count plus `count(*)`) is such a node.
+//! arguments: the first step computes them per `(g, a1)` and the second combines the partial
+//! results (a count is the sum of partial counts, a minimum the minimum of minima). With one
+//! distinct argument this is just `GROUP BY g, x`, then `GROUP BY g`: the Python API's
+//! `n_unique` (a distinct count plus `count(*)`) is such a node.
 //!
 //! `avg`, `first` and `last` do not combine that way. When one is present, the other
 //! aggregates are computed by a group-by of their own over one more copy of the input (one
-//! row per group), and its rows are `UNION ALL`ed with the first step's value groups before
-//! the second step: NULL partial results beside the values, NULL values beside the partial
-//! results. The second step then takes each such aggregate from the single row per group
-//! that holds it (`min` of it; a count is the sum). The value groups, the part that spills,
-//! carry only their keys. The input is read once per copy.
+//! row per group), lined up and `UNION ALL`ed with the value groups: NULL partial results
+//! beside the values, NULL values beside the partial results. The second step then takes
+//! each such aggregate from the single row per group that holds it (`min` of it; a count is
+//! the sum). The value groups, the part that spills, carry only their keys. The input is
+//! read once per copy.
 //!
 //! Without `GROUP BY` an empty input still gives one row, where a count is 0 but a sum of
 //! partial counts over no rows is NULL: counts are wrapped in `coalesce(…, 0)` there.
@@ -216,7 +219,8 @@ fn columns_of(plan: &LogicalPlan) -> Vec<Expr> {
 }
 
 /// The rewrite of the module docs: input copies (one per distinct argument, and one for the
-/// other aggregates unless they ride on the first), `UNION ALL`ed, then two group-bys.
+/// other aggregates unless they ride on the first), each grouped, lined up and `UNION ALL`ed,
+/// then grouped again.
 fn grouped_twice(
     input: &LogicalPlan,
     group_by: &[Expr],
@@ -248,64 +252,80 @@ fn grouped_twice(
             .map(|(i, func, _, _)| aggregate_of(*func, &plain_column(*i), &partial_column(*i)))
             .collect()
     };
-    // Copy `c` carries argument `c`; the first also the plain arguments when they ride on it.
-    let copies = (0..arguments.len())
-        .map(|copy| {
-            let mut exprs = group_by.to_vec();
-            for (i, (argument, data_type)) in arguments.iter().zip(&argument_types).enumerate() {
-                let value = if i == copy {
-                    argument.clone()
-                } else {
-                    Expr::Literal(ScalarValue::null(data_type))
-                };
-                exprs.push(value.alias(value_column(i)));
+    // Copy `c` carries argument `c`, the first also the plain arguments when they ride on it,
+    // and each copy is grouped on its own: the group-by's key is the groups and that one
+    // value, so a wide or string argument does not widen every other copy's keys (and a copy
+    // of few values collapses at once instead of sharing a table with one of many).
+    let mut steps = Vec::with_capacity(arguments.len() + 1);
+    for (copy, argument) in arguments.iter().enumerate() {
+        let riding = decomposable && copy == 0;
+        let mut exprs = group_by.to_vec();
+        exprs.push(argument.clone().alias(value_column(copy)));
+        if riding {
+            for (i, _, arg, _) in &plain {
+                exprs.push(arg.clone().alias(plain_column(*i)));
             }
-            if decomposable {
-                for (i, _, arg, data_type) in &plain {
-                    let value = if copy == 0 {
-                        arg.clone()
-                    } else {
-                        Expr::Literal(ScalarValue::null(data_type))
-                    };
-                    exprs.push(value.alias(plain_column(*i)));
-                }
-            }
-            LogicalPlan::project(input.clone(), exprs)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let union = match <[LogicalPlan; 1]>::try_from(copies) {
-        Ok([copy]) => copy,
-        Err(copies) => LogicalPlan::union(copies)?,
-    };
-    let keys = columns_of(&union)[..groups + arguments.len()].to_vec();
-    let riding = if decomposable { partials() } else { Vec::new() };
-    let mut first = LogicalPlan::aggregate(union, keys, riding)?;
+        }
+        let projected = LogicalPlan::project(input.clone(), exprs)?;
+        let keys = columns_of(&projected)[..=groups].to_vec();
+        let aggregates = if riding { partials() } else { Vec::new() };
+        let step = LogicalPlan::aggregate(projected, keys, aggregates)?;
+        steps.push((Some(copy), riding, step));
+    }
     if !decomposable && !plain.is_empty() {
-        // The other aggregates over their own copy, one row per group, lined up with the
-        // value groups: NULL partials beside the values, NULL values beside the partials.
+        // The other aggregates over their own copy, one row per group.
         let mut exprs = group_by.to_vec();
         for (i, _, arg, _) in &plain {
             exprs.push(arg.clone().alias(plain_column(*i)));
         }
         let own = LogicalPlan::project(input.clone(), exprs)?;
         let own_groups = columns_of(&own)[..groups].to_vec();
-        let others = LogicalPlan::aggregate(own, own_groups, partials())?;
-        let mut values = columns_of(&first);
-        for (k, (i, _, _, _)) in plain.iter().enumerate() {
-            let data_type = others.schema().field(groups + k).field.data_type().clone();
-            values.push(Expr::Literal(ScalarValue::null(&data_type)).alias(partial_column(*i)));
-        }
-        let mut partial_rows = columns_of(&others);
-        let tail = partial_rows.split_off(groups);
-        for (i, data_type) in argument_types.iter().enumerate() {
-            partial_rows.push(Expr::Literal(ScalarValue::null(data_type)).alias(value_column(i)));
-        }
-        partial_rows.extend(tail);
-        first = LogicalPlan::union(vec![
-            LogicalPlan::project(first, values)?,
-            LogicalPlan::project(others, partial_rows)?,
-        ])?;
+        steps.push((
+            None,
+            true,
+            LogicalPlan::aggregate(own, own_groups, partials())?,
+        ));
     }
+    // Line the steps up for the second group-by: the groups, every value column (NULL but for
+    // the step's own) and every partial result (NULL but in the step that computed them).
+    let partial_types = match steps.iter().find(|(_, partials, _)| *partials) {
+        Some((value, _, step)) => {
+            let offset = groups + usize::from(value.is_some());
+            (0..plain.len())
+                .map(|k| step.schema().field(offset + k).field.data_type().clone())
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let first = if steps.len() == 1 {
+        // One distinct argument: its step already has that layout.
+        steps.remove(0).2
+    } else {
+        let lined_up = steps
+            .into_iter()
+            .map(|(value, with_partials, step)| {
+                let columns = columns_of(&step);
+                let mut exprs = columns[..groups].to_vec();
+                for (i, data_type) in argument_types.iter().enumerate() {
+                    exprs.push(if value == Some(i) {
+                        columns[groups].clone()
+                    } else {
+                        Expr::Literal(ScalarValue::null(data_type)).alias(value_column(i))
+                    });
+                }
+                let offset = groups + usize::from(value.is_some());
+                for (k, ((i, _, _, _), data_type)) in plain.iter().zip(&partial_types).enumerate() {
+                    exprs.push(if with_partials {
+                        columns[offset + k].clone()
+                    } else {
+                        Expr::Literal(ScalarValue::null(data_type)).alias(partial_column(*i))
+                    });
+                }
+                LogicalPlan::project(step, exprs)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        LogicalPlan::union(lined_up)?
+    };
     let final_aggregates = roles
         .iter()
         .zip(names)
