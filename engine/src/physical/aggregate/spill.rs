@@ -10,9 +10,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, UInt32Array};
+use arrow::array::{ArrayRef, AsArray, RecordBatch, RecordBatchOptions, UInt32Array};
 use arrow::compute::take_record_batch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 
 use crate::error::{EngineError, Result};
 use crate::memory::{Narrowing, SpillFile};
@@ -60,8 +60,37 @@ pub fn split_pieces(
     }
     members
         .into_iter()
-        .map(|rows| Ok(take_record_batch(batch, &UInt32Array::from(rows))?))
+        .map(|rows| compact_views(take_record_batch(batch, &UInt32Array::from(rows))?))
         .collect()
+}
+
+/// `batch` with each string or binary view column's values copied into buffers of their own,
+/// in row order: the views of a piece taken from a partition point all over the partition's
+/// buffers, and merging the piece then waits for memory at every long value it hashes.
+fn compact_views(batch: RecordBatch) -> Result<RecordBatch> {
+    if !batch
+        .columns()
+        .iter()
+        .any(|c| matches!(c.data_type(), DataType::Utf8View | DataType::BinaryView))
+    {
+        return Ok(batch);
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| -> ArrayRef {
+            match c.data_type() {
+                DataType::Utf8View => Arc::new(c.as_string_view().gc()),
+                DataType::BinaryView => Arc::new(c.as_binary_view().gc()),
+                _ => Arc::clone(c),
+            }
+        })
+        .collect();
+    Ok(RecordBatch::try_new_with_options(
+        batch.schema(),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )?)
 }
 
 impl SpillPartitions {
@@ -178,5 +207,64 @@ impl PartitionWriter {
             bytes,
             time: start.elapsed(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, Int64Array, StringViewArray};
+    use arrow::datatypes::{Field, Schema};
+
+    #[test]
+    fn pieces_hold_disjoint_keys_with_their_own_compact_strings() {
+        let names: Vec<Option<String>> = (0..2000)
+            .map(|i| (i % 7 != 0).then(|| format!("a value longer than twelve bytes {i}")))
+            .collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8View, true),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringViewArray::from_iter(
+                    names.iter().map(|n| n.as_deref()),
+                )),
+                Arc::new(Int64Array::from_iter_values(0..2000)),
+            ],
+        )
+        .unwrap();
+        let pieces = split_pieces(&batch, 1, 0, 2).unwrap();
+        assert_eq!(pieces.len(), 4);
+        let mut seen = Vec::new();
+        for piece in &pieces {
+            let keys = piece.column(0).as_string_view();
+            let long: usize = keys.iter().flatten().map(str::len).sum();
+            let buffered: usize = keys.data_buffers().iter().map(|b| b.len()).sum();
+            assert_eq!(
+                buffered, long,
+                "a piece's strings are its own, in one place"
+            );
+            let numbers = piece
+                .column(1)
+                .as_primitive::<arrow::datatypes::Int64Type>();
+            for row in 0..piece.num_rows() {
+                let i = numbers.value(row) as usize;
+                assert_eq!(
+                    keys.is_valid(row).then(|| keys.value(row)),
+                    names[i].as_deref()
+                );
+                seen.push(i);
+            }
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (0..2000).collect::<Vec<_>>());
+        // Equal keys share a piece: the NULLs all land in one.
+        let with_nulls = pieces
+            .iter()
+            .filter(|p| p.column(0).null_count() > 0)
+            .count();
+        assert_eq!(with_nulls, 1);
     }
 }
