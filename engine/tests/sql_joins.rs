@@ -293,3 +293,38 @@ fn a_semi_join_builds_the_side_with_fewer_bytes_not_fewer_rows() {
     assert!(plan.contains("[ProbeSemi]"), "{plan}");
     assert!(!plan.contains("(build: left)"), "{plan}");
 }
+
+#[test]
+fn equalities_through_a_shared_column_join_the_other_two_directly() {
+    let (_dir, s) = fixture();
+    // `dk = f.k` and `f2.id = f.k` also mean `dk = f2.id`: the dimension and the filtered
+    // second fact copy can meet before either meets the fact table, and the last join needs
+    // one key, not both of the written ones (which would be equal on every joined row). The
+    // two are written first: joining them is estimated no larger than joining `f2` to `f`.
+    let sql = "SELECT count(*), sum(f.id) FROM dim d, fact f2, fact f \
+               WHERE d.dk = f.k AND f2.id = f.k AND f2.g = 3";
+    // Keys 2000..2099 with id % 10 = 3: 2003, 2013, ..., 2093.
+    assert_eq!(rows(&s, sql), vec!["10|20480"]);
+    let plan = s.sql(sql).unwrap().explain(false).unwrap();
+    let joins: Vec<&str> = plan.lines().filter(|l| l.contains("HashJoin")).collect();
+    assert_eq!(joins.len(), 2, "{plan}");
+    assert!(
+        joins
+            .iter()
+            .any(|j| j.contains("dk = f2.id") || j.contains("f2.id = d.dk")),
+        "the implied equality is not a join key:\n{plan}"
+    );
+    assert!(
+        joins.iter().all(|j| !j.contains(", ")),
+        "a redundant second key:\n{plan}"
+    );
+    // The same answer when no equality can be implied (a key wrapped in arithmetic).
+    assert_eq!(
+        rows(
+            &s,
+            "SELECT count(*), sum(f.id) FROM fact f, dim d, fact f2 \
+             WHERE d.dk = f.k AND f2.id + 0 = f.k AND f2.g = 3"
+        ),
+        vec!["10|20480"]
+    );
+}

@@ -9,11 +9,15 @@
 //!    branch's conditions on that relation alone, so the relation is filtered before the join;
 //! 2. puts conditions on one relation directly above it (pushdown later moves them into the
 //!    scan);
-//! 3. repeatedly joins the two connected components whose join is estimated smallest
+//! 3. closes the equalities between columns transitively: `p_partkey = l_partkey` and
+//!    `ps_partkey = l_partkey` (TPC-H Q9) also join `part` to `partsupp` directly, so the
+//!    filtered `part` can shrink `partsupp` before either meets `lineitem`;
+//! 4. repeatedly joins the two connected components whose join is estimated smallest
 //!    ([`cardinality`](super::cardinality)), with the smaller side on the right (the hash
-//!    join's build side), using every equality between them as a key and any other condition
-//!    that becomes evaluable as the join's residual filter. Components with no connecting
-//!    equality are cross-joined last, smallest first.
+//!    join's build side), using the equalities between them as keys (but none that the keys
+//!    already chosen and the equalities inside each side imply) and any other condition that
+//!    becomes evaluable as the join's residual filter. Components with no connecting equality
+//!    are cross-joined last, smallest first.
 //!
 //! Large fact tables therefore end up on the probe side of a pipeline of hash joins whose
 //! build sides are the (filtered) dimensions. A projection on top restores the original column
@@ -197,12 +201,106 @@ struct Edge {
     left_key: Expr,
     right_key: Expr,
     used: bool,
+    /// Inferred from other equalities (never a filter of its own).
+    implied: bool,
 }
 
 struct Component {
     plan: LogicalPlan,
     leaves: u64,
     rows: f64,
+    /// Expressions the joins inside the component have made equal.
+    equal: Equalities,
+}
+
+/// Groups of expressions known to be equal (a small union-find over expressions).
+#[derive(Clone, Default)]
+struct Equalities {
+    groups: Vec<Vec<Expr>>,
+}
+
+impl Equalities {
+    fn group_of(&self, e: &Expr) -> Option<usize> {
+        self.groups.iter().position(|g| g.contains(e))
+    }
+
+    /// Whether `a = b` follows from the equalities.
+    fn implies(&self, a: &Expr, b: &Expr) -> bool {
+        a == b || matches!((self.group_of(a), self.group_of(b)), (Some(x), Some(y)) if x == y)
+    }
+
+    /// Record `a = b`.
+    fn add(&mut self, a: &Expr, b: &Expr) {
+        match (self.group_of(a), self.group_of(b)) {
+            (Some(x), Some(y)) if x == y => {}
+            (Some(x), Some(y)) => {
+                let moved = self.groups.swap_remove(x.max(y));
+                self.groups[x.min(y)].extend(moved);
+            }
+            (Some(x), None) => self.groups[x].push(b.clone()),
+            (None, Some(y)) => self.groups[y].push(a.clone()),
+            (None, None) => self.groups.push(vec![a.clone(), b.clone()]),
+        }
+    }
+
+    fn union(mut self, other: &Equalities) -> Self {
+        for group in &other.groups {
+            for e in &group[1..] {
+                self.add(&group[0], e);
+            }
+        }
+        self
+    }
+}
+
+/// Add an implied edge for every two columns of different leaves that the edges make equal
+/// through others (`a = b` and `b = c` give `a = c`), unless an edge joins them already. Only
+/// plain columns of one type take part: a key with a cast or of another type stays as it is.
+fn add_implied_edges(edges: &mut Vec<Edge>, leaves: &[LogicalPlan]) {
+    let column_type = |leaf: usize, key: &Expr| match key {
+        Expr::Column(_) => key.data_type(leaves[leaf].schema()).ok(),
+        _ => None,
+    };
+    let mut classes = Equalities::default();
+    for e in edges.iter() {
+        let types = (
+            column_type(e.left, &e.left_key),
+            column_type(e.right, &e.right_key),
+        );
+        if let (Some(l), Some(r)) = types {
+            if l == r {
+                classes.add(&e.left_key, &e.right_key);
+            }
+        }
+    }
+    for class in &classes.groups {
+        // Each column with its leaf (every member came from an edge, so it has one).
+        let located: Vec<(usize, &Expr)> = class
+            .iter()
+            .filter_map(|e| match e {
+                Expr::Column(c) => Some((leaves.iter().position(|l| resolves(l.schema(), c))?, e)),
+                _ => None,
+            })
+            .collect();
+        for (i, &(li, ei)) in located.iter().enumerate() {
+            for &(lj, ej) in &located[i + 1..] {
+                let joined = edges.iter().any(|e| {
+                    (e.left_key == *ei && e.right_key == *ej)
+                        || (e.left_key == *ej && e.right_key == *ei)
+                });
+                if li != lj && !joined {
+                    edges.push(Edge {
+                        left: li,
+                        right: lj,
+                        left_key: ei.clone(),
+                        right_key: ej.clone(),
+                        used: false,
+                        implied: true,
+                    });
+                }
+            }
+        }
+    }
 }
 
 fn order(
@@ -246,6 +344,7 @@ fn order(
                             left_key: (**left).clone(),
                             right_key: (**right).clone(),
                             used: false,
+                            implied: false,
                         });
                         continue;
                     }
@@ -254,6 +353,8 @@ fn order(
             pending.push((set, c));
         }
     }
+
+    add_implied_edges(&mut edges, &leaves);
 
     let mut components = Vec::new();
     for (i, (leaf, filters)) in leaves.into_iter().zip(leaf_filters).enumerate() {
@@ -265,6 +366,7 @@ fn order(
             rows: estimate_rows(&plan),
             plan,
             leaves: 1 << i,
+            equal: Equalities::default(),
         });
     }
 
@@ -273,12 +375,12 @@ fn order(
         let mut best: Option<(usize, usize, f64)> = None;
         for i in 0..components.len() {
             for j in i + 1..components.len() {
-                let keys = keys_between(&edges, &components[i], &components[j]);
-                if keys.is_empty() {
+                let (a, b) = (&components[i], &components[j]);
+                let keys = keys_between(&edges, a, b);
+                if keys.keys.is_empty() {
                     continue;
                 }
-                let (a, b) = (&components[i], &components[j]);
-                let on: Vec<(Expr, Expr)> = keys.into_iter().map(|(_, l, r)| (l, r)).collect();
+                let on: Vec<(Expr, Expr)> = keys.keys.into_iter().map(|(_, l, r)| (l, r)).collect();
                 let est = a.rows * b.rows / join_divisor(&a.plan, &b.plan, &on);
                 if best.is_none_or(|(_, _, e)| est < e) {
                     best = Some((i, j, est));
@@ -299,16 +401,14 @@ fn order(
         let a = components.remove(i);
         // The smaller side goes right (the build side).
         let (probe, build) = if a.rows >= b.rows { (a, b) } else { (b, a) };
-        let mut on = Vec::new();
-        for edge in edges.iter_mut().filter(|e| !e.used) {
-            let (l, r) = (1u64 << edge.left, 1u64 << edge.right);
-            if probe.leaves & l != 0 && build.leaves & r != 0 {
-                on.push((edge.left_key.clone(), edge.right_key.clone()));
-                edge.used = true;
-            } else if probe.leaves & r != 0 && build.leaves & l != 0 {
-                on.push((edge.right_key.clone(), edge.left_key.clone()));
-                edge.used = true;
-            }
+        let keys = keys_between(&edges, &probe, &build);
+        let mut on = Vec::with_capacity(keys.keys.len());
+        for (k, probe_key, build_key) in keys.keys {
+            edges[k].used = true;
+            on.push((probe_key, build_key));
+        }
+        for k in keys.implied {
+            edges[k].used = true;
         }
         let merged = probe.leaves | build.leaves;
         let mut residual = Vec::new();
@@ -331,16 +431,17 @@ fn order(
             plan,
             leaves: merged,
             rows: est.max(1.0),
+            equal: keys.equal,
         });
     }
-    let mut plan = components
+    let last = components
         .pop()
-        .ok_or_else(|| EngineError::Internal("a join region without relations".into()))?
-        .plan;
-    // Equalities inside one component that no join used (cycles) and leftovers.
+        .ok_or_else(|| EngineError::Internal("a join region without relations".into()))?;
+    let mut plan = last.plan;
+    // Equalities inside one component that no join used or implied (cycles) and leftovers.
     let mut rest: Vec<Expr> = edges
         .into_iter()
-        .filter(|e| !e.used)
+        .filter(|e| !e.used && !e.implied && !last.equal.implies(&e.left_key, &e.right_key))
         .map(|e| e.left_key.binary(BinaryOp::Eq, e.right_key))
         .collect();
     rest.extend(pending.into_iter().map(|(_, c)| c));
@@ -356,18 +457,47 @@ fn order(
     LogicalPlan::project(plan, exprs)
 }
 
-fn keys_between(edges: &[Edge], a: &Component, b: &Component) -> Vec<(usize, Expr, Expr)> {
-    let mut out = Vec::new();
+/// The keys joining components `a` and `b`, and what joining on them implies.
+struct JoinKeys {
+    /// (edge, key in `a`, key in `b`).
+    keys: Vec<(usize, Expr, Expr)>,
+    /// Edges between the two that the keys and each side's equalities imply.
+    implied: Vec<usize>,
+    /// The equalities of the joined component.
+    equal: Equalities,
+}
+
+/// The unused equalities between `a` and `b` as join keys, written ones before inferred ones,
+/// leaving out each that the keys before it and the equalities inside `a` and `b` imply (a
+/// second key of one class would only double the hashing and skew the estimate).
+fn keys_between(edges: &[Edge], a: &Component, b: &Component) -> JoinKeys {
+    let mut equal = a.equal.clone().union(&b.equal);
+    let mut keys = Vec::new();
+    let mut implied = Vec::new();
+    let mut between: Vec<(usize, Expr, Expr)> = Vec::new();
     for (k, e) in edges.iter().enumerate() {
         if e.used {
             continue;
         }
         let (l, r) = (1u64 << e.left, 1u64 << e.right);
         if a.leaves & l != 0 && b.leaves & r != 0 {
-            out.push((k, e.left_key.clone(), e.right_key.clone()));
+            between.push((k, e.left_key.clone(), e.right_key.clone()));
         } else if a.leaves & r != 0 && b.leaves & l != 0 {
-            out.push((k, e.right_key.clone(), e.left_key.clone()));
+            between.push((k, e.right_key.clone(), e.left_key.clone()));
         }
     }
-    out
+    between.sort_by_key(|(k, _, _)| edges[*k].implied);
+    for (k, ka, kb) in between {
+        if equal.implies(&ka, &kb) {
+            implied.push(k);
+        } else {
+            equal.add(&ka, &kb);
+            keys.push((k, ka, kb));
+        }
+    }
+    JoinKeys {
+        keys,
+        implied,
+        equal,
+    }
 }
