@@ -244,6 +244,11 @@ enum KeyTable {
         maps: Vec<HashTable<u32>>,
         packed: Vec<u64>,
         packing: Packing,
+        /// A bitmap of one key column's values, when one is narrow and sparse enough (see
+        /// [`sparse_bitmap`]): TPC-H Q9 probes all 60M `lineitem` rows by (`l_suppkey`,
+        /// `l_partkey`) against the 435K `partsupp` rows of `%green%` parts, whose
+        /// `ps_partkey`s fill 5% of their range.
+        present: Option<(usize, KeyBitmap)>,
     },
     /// Several integer keys whose ranges do not pack into 64 bits; equality compares each
     /// column.
@@ -277,6 +282,38 @@ impl KeyBitmap {
 
 /// A key bitmap takes at most this many bits per indexed row (4 bytes).
 const BITMAP_BITS_PER_ROW: u64 = 32;
+
+/// A bitmap in front of a table of several keys is kept only if at most this share of its
+/// bits are set: a probe row passes it about that often when its keys spread over the range.
+const SPARSE_BITMAP_FILL: f64 = 0.5;
+
+/// The bitmap of the values of one of `columns` (over the rows `valid` keeps) with the
+/// fewest bits set for its range, if its range is narrow enough and it is sparse enough to
+/// stop most probe rows: (column, bitmap).
+fn sparse_bitmap(columns: &[Int64Array], valid: Option<&NullBuffer>) -> Option<(usize, KeyBitmap)> {
+    let mut best: Option<(f64, usize, KeyBitmap)> = None;
+    for (c, column) in columns.iter().enumerate() {
+        let Some((min, span, count)) = value_range(column, valid) else {
+            continue;
+        };
+        if span >= BITMAP_BITS_PER_ROW * count {
+            continue;
+        }
+        let mut bits = vec![0u64; (span / 64 + 1) as usize];
+        for (i, &v) in column.values().iter().enumerate() {
+            if valid.is_none_or(|m| m.is_valid(i)) {
+                let b = (v as i128 - min as i128) as usize;
+                bits[b / 64] |= 1 << (b % 64);
+            }
+        }
+        let set: u64 = bits.iter().map(|w| u64::from(w.count_ones())).sum();
+        let fill = set as f64 / (span as f64 + 1.0);
+        if fill <= SPARSE_BITMAP_FILL && best.as_ref().is_none_or(|(f, _, _)| fill < *f) {
+            best = Some((fill, c, KeyBitmap { min, bits }));
+        }
+    }
+    best.map(|(_, c, bitmap)| (c, bitmap))
+}
 
 /// A dense table takes at most this many 4-byte slots per indexed row, 20 bytes: no more
 /// than a hash table's slots and key values take (see [`index_bytes_per_row`]), so the
@@ -388,7 +425,7 @@ impl std::fmt::Debug for BuildSide {
 /// - integer keys: a 4-byte slot (12 bytes a row), the keys as `i64` (8) and a bitmap of
 ///   the keys present (up to 4), or instead a dense table of up to 20 bytes a row;
 /// - several integer keys: a 4-byte slot (12), each key as `i64` (8 each) and the packed key
-///   (8), both held while the table is built;
+///   (8), both held while the table is built, and a bitmap of one key's values (up to 4);
 /// - row-format keys: a 16-byte (hash, row) slot (39 bytes a row) and the encoded key;
 /// - both: a chain link (4), the hash held while indexing (8), the partition lists (up to 8).
 ///
@@ -399,7 +436,7 @@ pub(super) fn index_bytes_per_row(encoding: &KeyEncoding) -> usize {
     const LISTS: usize = 4 + 8 + 8;
     match encoding {
         KeyEncoding::Int => 12 + 8 + 4 + LISTS,
-        KeyEncoding::Ints(columns) => 12 + 8 * columns + 8 + LISTS,
+        KeyEncoding::Ints(columns) => 12 + 8 * columns + 8 + 4 + LISTS,
         KeyEncoding::Rows(_, row_bytes) => 39 + row_bytes + LISTS,
     }
 }
@@ -546,10 +583,15 @@ impl BuildSide {
                 match (packed, packing) {
                     (Some(packed), Some(packing)) => {
                         table_bytes += packed.capacity() * 8;
+                        let present = sparse_bitmap(columns, keys.valid.as_ref());
+                        if let Some((_, bitmap)) = &present {
+                            table_bytes += bitmap.bits.capacity() * 8;
+                        }
                         KeyTable::Packed {
                             maps,
                             packed,
                             packing,
+                            present,
                         }
                     }
                     _ => {
@@ -652,7 +694,17 @@ impl BuildSide {
                 maps,
                 packed,
                 packing,
+                present,
             } => {
+                if let Some((c, bitmap)) = present {
+                    if !probe
+                        .ints
+                        .get(*c)
+                        .is_some_and(|a| bitmap.contains(a.value(row)))
+                    {
+                        return NONE;
+                    }
+                }
                 let Some(v) = packing.pack(&probe.ints, row) else {
                     return NONE;
                 };
@@ -690,7 +742,10 @@ impl BuildSide {
                 present: Some(_), ..
             } => "hash+bitmap",
             KeyTable::Int { present: None, .. } => "hash",
-            KeyTable::Packed { .. } => "packed",
+            KeyTable::Packed {
+                present: Some(_), ..
+            } => "packed+bitmap",
+            KeyTable::Packed { present: None, .. } => "packed",
             KeyTable::Ints { .. } => "columns",
             KeyTable::Rows { .. } => "rows",
         };
@@ -897,6 +952,38 @@ mod tests {
         assert!(packed, "ranges of 7 and 4 bits pack");
         assert_eq!(found, naive(&build, &probe));
         assert!(found.iter().map(Vec::len).sum::<usize>() >= 80);
+    }
+
+    #[test]
+    fn a_sparse_key_column_puts_a_bitmap_in_front_of_the_packed_table() {
+        // Q9's shape: the second key fills its whole range (every supplier), the first a
+        // tenth of it (a few parts): the bitmap is of the first.
+        let mut build = Vec::new();
+        for part in (0..400i64).step_by(10) {
+            for supplier in 0..4i64 {
+                build.push((Some(part), Some(supplier)));
+            }
+        }
+        build.push((Some(130), Some(2)));
+        build.push((None, Some(1)));
+        build.push((Some(20), None));
+        let mut probe = Vec::new();
+        for part in -5i64..410 {
+            for supplier in [-1, 0, 2, 3, 4] {
+                probe.push((Some(part), Some(supplier)));
+            }
+        }
+        probe.push((None, Some(1)));
+        probe.push((Some(20), None));
+        let (found, kind) = index_and_probe(pairs(&build), &pairs(&probe));
+        assert_eq!(kind, "packed+bitmap");
+        assert_eq!(found, naive(&build, &probe));
+        assert_eq!(found.iter().map(Vec::len).sum::<usize>(), 40 * 3 + 1);
+        // Both columns dense: a bitmap would stop nothing, and there is none.
+        let dense: Vec<_> = (0..200i64).map(|i| (Some(i / 4), Some(i % 4))).collect();
+        let (found, kind) = index_and_probe(pairs(&dense), &pairs(&probe));
+        assert_eq!(kind, "packed, unique");
+        assert_eq!(found, naive(&dense, &probe));
     }
 
     #[test]
