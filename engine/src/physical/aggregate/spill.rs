@@ -10,14 +10,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, AsArray, RecordBatch, RecordBatchOptions, UInt32Array};
+use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, UInt32Array};
 use arrow::compute::take_record_batch;
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::SchemaRef;
 
 use crate::error::{EngineError, Result};
 use crate::memory::{Narrowing, SpillFile};
 use crate::physical::hashing::hash_columns;
-use crate::physical::{concat_releasing, TaskContext};
+use crate::physical::{compact_views, concat_releasing, TaskContext};
 
 /// Bits of the hash that choose a partition (its top bits).
 const PARTITION_BITS: u32 = 6;
@@ -60,37 +60,13 @@ pub fn split_pieces(
     }
     members
         .into_iter()
-        .map(|rows| compact_views(take_record_batch(batch, &UInt32Array::from(rows))?))
-        .collect()
-}
-
-/// `batch` with each string or binary view column's values copied into buffers of their own,
-/// in row order: the views of a piece taken from a partition point all over the partition's
-/// buffers, and merging the piece then waits for memory at every long value it hashes.
-fn compact_views(batch: RecordBatch) -> Result<RecordBatch> {
-    if !batch
-        .columns()
-        .iter()
-        .any(|c| matches!(c.data_type(), DataType::Utf8View | DataType::BinaryView))
-    {
-        return Ok(batch);
-    }
-    let columns = batch
-        .columns()
-        .iter()
-        .map(|c| -> ArrayRef {
-            match c.data_type() {
-                DataType::Utf8View => Arc::new(c.as_string_view().gc()),
-                DataType::BinaryView => Arc::new(c.as_binary_view().gc()),
-                _ => Arc::clone(c),
-            }
+        .map(|rows| {
+            // The views of a piece point all over the partition's buffers: merging it would
+            // wait for memory at every long value it hashes. Its own copy is compact.
+            let piece = take_record_batch(batch, &UInt32Array::from(rows))?;
+            Ok(compact_views(&piece))
         })
-        .collect();
-    Ok(RecordBatch::try_new_with_options(
-        batch.schema(),
-        columns,
-        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
-    )?)
+        .collect()
 }
 
 impl SpillPartitions {
@@ -213,12 +189,12 @@ impl PartitionWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Array, Int64Array, StringViewArray};
-    use arrow::datatypes::{Field, Schema};
+    use arrow::array::{Array, AsArray, Int64Array, StringViewArray};
+    use arrow::datatypes::{DataType, Field, Schema};
 
     #[test]
     fn pieces_hold_disjoint_keys_with_their_own_compact_strings() {
-        let names: Vec<Option<String>> = (0..2000)
+        let names: Vec<Option<String>> = (0..20_000)
             .map(|i| (i % 7 != 0).then(|| format!("a value longer than twelve bytes {i}")))
             .collect();
         let schema = Arc::new(Schema::new(vec![
@@ -231,7 +207,7 @@ mod tests {
                 Arc::new(StringViewArray::from_iter(
                     names.iter().map(|n| n.as_deref()),
                 )),
-                Arc::new(Int64Array::from_iter_values(0..2000)),
+                Arc::new(Int64Array::from_iter_values(0..20_000)),
             ],
         )
         .unwrap();
@@ -259,7 +235,7 @@ mod tests {
             }
         }
         seen.sort_unstable();
-        assert_eq!(seen, (0..2000).collect::<Vec<_>>());
+        assert_eq!(seen, (0..20_000).collect::<Vec<_>>());
         // Equal keys share a piece: the NULLs all land in one.
         let with_nulls = pieces
             .iter()
