@@ -357,6 +357,53 @@ fn hash_join_matches_the_reference_on_random_inputs() {
     }
 }
 
+/// The join types a nested loop join supports.
+const NESTED_LOOP_TYPES: [PhysicalJoinType; 5] = [
+    PhysicalJoinType::Inner,
+    PhysicalJoinType::ProbeOuter,
+    PhysicalJoinType::ProbeSemi,
+    PhysicalJoinType::ProbeAnti,
+    PhysicalJoinType::ProbeSingle,
+];
+
+fn nested_loop(
+    t: PhysicalJoinType,
+    probe_rows: &[Row],
+    build_rows: &[Row],
+    partitions: usize,
+    filtered: bool,
+) -> Arc<dyn ExecutionPlan> {
+    Arc::new(
+        NestedLoopJoinExec::try_new(
+            memory(probe_rows, partitions, ("k", "v")),
+            memory(build_rows, 1, ("k", "w")),
+            filtered.then(residual),
+            t,
+            output_of(t),
+            output_schema(t),
+            format!("{t:?}"),
+        )
+        .unwrap(),
+    )
+}
+
+/// The join's rows equal the reference's, or both say a scalar subquery had several rows.
+fn check_rows(
+    case: &str,
+    expected: Option<Vec<Vec<Option<i64>>>>,
+    actual: Result<Vec<RecordBatch>>,
+) {
+    match (expected, actual) {
+        (Some(e), Ok(a)) => assert!(rows_of(&a) == e, "{case}: wrong rows"),
+        (None, Err(e)) => assert!(e.to_string().contains("more than one row"), "{case}: {e}"),
+        (e, a) => panic!(
+            "{case}: expected {:?} rows, got {:?}",
+            e.map(|e| e.len()),
+            a.map(|b| rows_of(&b).len())
+        ),
+    }
+}
+
 #[test]
 fn nested_loop_join_matches_the_reference_on_random_inputs() {
     use PhysicalJoinType as T;
@@ -365,40 +412,15 @@ fn nested_loop_join_matches_the_reference_on_random_inputs() {
         let probe_rows = random.rows(40, 8);
         let build_rows = random.rows(12, 8);
         let partitions = 1 + random.below(3) as usize;
-        for t in [
-            T::Inner,
-            T::ProbeOuter,
-            T::ProbeSemi,
-            T::ProbeAnti,
-            T::ProbeSingle,
-        ] {
+        for t in NESTED_LOOP_TYPES {
             for filtered in [false, true] {
-                let plan: Arc<dyn ExecutionPlan> = Arc::new(
-                    NestedLoopJoinExec::try_new(
-                        memory(&probe_rows, partitions, ("k", "v")),
-                        memory(&build_rows, 1, ("k", "w")),
-                        filtered.then(residual),
-                        t,
-                        output_of(t),
-                        output_schema(t),
-                        format!("{t:?}"),
-                    )
-                    .unwrap(),
-                );
+                let plan = nested_loop(t, &probe_rows, &build_rows, partitions, filtered);
                 let actual = run(plan, context(16, usize::MAX));
-                match (
+                check_rows(
+                    &format!("iteration {iteration}, {t:?}, filter {filtered}"),
                     reference(t, &probe_rows, &build_rows, false, filtered),
                     actual,
-                ) {
-                    (Some(e), Ok(a)) => {
-                        assert_eq!(rows_of(&a), e, "iteration {iteration}, {t:?}, {filtered}")
-                    }
-                    (None, Err(e)) => assert!(e.to_string().contains("more than one row"), "{e}"),
-                    (e, a) => panic!(
-                        "iteration {iteration}, {t:?}: expected {e:?}, got {:?}",
-                        a.map(|b| rows_of(&b))
-                    ),
-                }
+                );
             }
         }
     }
@@ -413,6 +435,53 @@ fn nested_loop_join_matches_the_reference_on_random_inputs() {
         String::new(),
     )
     .is_err());
+}
+
+/// A nested loop join whose build side does not fit in the budget writes it to disk and joins
+/// it block by block; every join type still gives the reference rows, each probe row's
+/// matches are counted over all blocks (outer, semi, anti, single), and nothing is left
+/// reserved or on disk.
+#[test]
+fn nested_loop_join_with_a_spilled_build_side_matches_the_reference() {
+    let mut random = Random(0x5EED_0FB1_0C42);
+    let mut spilled = 0;
+    for iteration in 0..2 {
+        // Few build keys and values: most probe rows meet several build blocks' matches.
+        let probe_rows: Vec<Row> = (0..400)
+            .map(|_| {
+                let k = (random.below(6) != 0).then(|| random.below(8) as i64);
+                (k, random.below(20) as i64)
+            })
+            .collect();
+        let build_rows: Vec<Row> = (0..1500 + 500 * iteration)
+            .map(|_| (Some(random.below(8) as i64), random.below(20) as i64))
+            .collect();
+        let partitions = 1 + iteration;
+        for t in NESTED_LOOP_TYPES {
+            for filtered in [false, true] {
+                let plan = nested_loop(t, &probe_rows, &build_rows, partitions, filtered);
+                let ctx = context(64, 48 << 10);
+                let actual = run(Arc::clone(&plan), Arc::clone(&ctx));
+                let case = format!("iteration {iteration}, {t:?}, filter {filtered}");
+                check_rows(
+                    &case,
+                    reference(t, &probe_rows, &build_rows, false, filtered),
+                    actual,
+                );
+                let metrics = plan.metrics();
+                assert!(
+                    metrics.spill_count() > 0,
+                    "{case}: the build side did not spill"
+                );
+                assert_eq!(metrics.spilled_rows(), build_rows.len() as u64, "{case}");
+                spilled += 1;
+                drop(plan);
+                assert_eq!(ctx.memory_pool.reserved(), 0, "{case}: memory not returned");
+                assert_eq!(ctx.spill.bytes_on_disk(), 0, "{case}: spill files left");
+            }
+        }
+    }
+    assert_eq!(spilled, 20);
 }
 
 #[test]

@@ -172,6 +172,12 @@ const CASES: &[Case] = &[
         spiller: Some("Sort"),
     },
     Case {
+        name: "top-k of more rows than the budget holds (planned as a sort and a limit)",
+        sql: "SELECT s, k, v FROM t ORDER BY s DESC, k, v LIMIT 300000",
+        ordered: true,
+        spiller: Some("Sort"),
+    },
+    Case {
         name: "join with an aggregate on top",
         sql: "SELECT band, count(*) AS n, sum(v) AS sv FROM t JOIN dim ON k % 1000 = dk \
               GROUP BY band",
@@ -184,6 +190,14 @@ const CASES: &[Case] = &[
               FROM t a JOIN t b ON a.k = b.k GROUP BY 1",
         ordered: false,
         spiller: Some("HashJoin"),
+    },
+    Case {
+        name: "a common table expression read twice, larger than the budget",
+        sql: "WITH x AS (SELECT k, s, v, d FROM t) \
+              SELECT a.k % 100 AS g, count(*) AS n, sum(b.v) AS sv, max(a.s) AS ms, \
+              sum(b.d) AS sd FROM x a JOIN x b ON a.k = b.k GROUP BY 1",
+        ordered: false,
+        spiller: Some("Materialize"),
     },
     Case {
         name: "left join whose unmatched rows must survive spilling",
@@ -573,24 +587,41 @@ fn unusable_spill_directory_is_a_named_error() {
 }
 
 #[test]
-fn state_that_cannot_spill_fails_with_the_operator_and_budget() {
+fn too_small_a_budget_is_a_named_error_and_joins_without_keys_spill() {
     let data = tempfile::tempdir().unwrap();
     write_table(data.path());
     let spill_dir = tempfile::tempdir().unwrap();
-    let s = session(data.path(), Some(2 * MIB), 8192, spill_dir.path());
-    // The build side of a nested loop join (a join on no equality) does not spill.
-    let err = s
-        .sql("SELECT count(*) FROM t a JOIN t b ON a.k < b.v")
+    // A budget below one batch of the scan: nothing can make room for it.
+    let tiny = session(data.path(), Some(4096), 8192, spill_dir.path());
+    let err = tiny
+        .sql("SELECT k, count(*) FROM t GROUP BY k")
         .unwrap()
         .collect()
         .unwrap_err()
         .to_string();
-    assert!(err.contains("NestedLoopJoin"), "{err}");
-    assert!(err.contains("2097152"), "names the budget: {err}");
+    assert!(err.contains("4096"), "names the budget: {err}");
+    assert!(err.contains("HashAggregate"), "names the operator: {err}");
+    assert!(entries(spill_dir.path()).is_empty());
+    let s = session(data.path(), Some(2 * MIB), 8192, spill_dir.path());
+    let unlimited = session(data.path(), None, 8192, spill_dir.path());
+    // The build side of a nested loop join (a join on no equality; a left join builds its
+    // right side) that does not fit is written out and joined block by block, and the
+    // probe rows without a match over all blocks are kept once.
+    let sql = "SELECT count(*) AS n, count(b.v) AS nv, sum(b.v) AS sv, max(b.s) AS ms \
+               FROM (SELECT v AS w FROM t WHERE k < 5) a LEFT JOIN t b ON b.v < a.w - 900";
+    let reference = render(&unlimited.sql(sql).unwrap().collect().unwrap());
+    let mut stream = s.sql(sql).unwrap().execute().unwrap();
+    let batches: Vec<RecordBatch> = stream.by_ref().collect::<Result<_, _>>().unwrap();
+    assert_eq!(render(&batches), reference, "{sql}");
+    assert!(
+        spills(stream.plan(), "NestedLoopJoin") > 0,
+        "{sql}: no spill"
+    );
+    assert_eq!(stream.reserved(), 0);
+    drop(stream);
     assert!(entries(spill_dir.path()).is_empty());
     // Distinct aggregates, alone or beside others, are rewritten into group-bys that spill:
     // the same budget is enough.
-    let unlimited = session(data.path(), None, 8192, spill_dir.path());
     for sql in [
         "SELECT count(DISTINCT s) AS ns, count(DISTINCT k) AS nk FROM t",
         "SELECT count(DISTINCT s) AS ns, sum(v) AS sv FROM t",

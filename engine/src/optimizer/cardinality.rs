@@ -157,13 +157,18 @@ pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
 /// A hash join holds its build side, so the side with fewer *bytes* is the cheaper one to
 /// build: a 15M-row table of four columns costs more than 20M rows of one key column.
 pub fn estimate_bytes(plan: &LogicalPlan) -> f64 {
+    estimate_rows(plan) * row_width(plan)
+}
+
+/// Estimated in-memory bytes of one row of a plan's output (at least 1).
+pub fn row_width(plan: &LogicalPlan) -> f64 {
     let width: f64 = plan
         .schema()
         .fields()
         .iter()
         .map(|f| value_width(f.field.data_type()))
         .sum();
-    estimate_rows(plan) * width.max(1.0)
+    width.max(1.0)
 }
 
 /// Estimated in-memory bytes of one value of type `t` (strings: a view plus a short payload).

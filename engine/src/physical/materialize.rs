@@ -2,20 +2,42 @@
 //!
 //! A common table expression referenced more than once (TPC-H Q15's `revenue0`) is planned as
 //! one `MaterializeExec` shared by all references. The first consumer to open a stream runs the
-//! input to completion while the others wait; the batches are held (and reserved in the memory
-//! pool) until the query ends, and each consumer reads them in order.
+//! input to completion while the others wait; each consumer then reads the result in order.
+//!
+//! The result is held in memory (and reserved in the pool) until the query ends, as long as
+//! the budget has room for it. When a batch does not fit, or the pool asks this operator to
+//! make room for one that cannot spill, everything held so far and every later batch go to one
+//! spill file instead, and the memory is given back; consumers then read that file, each with
+//! its own reader, one batch at a time.
+//!
+//! ```text
+//!   input ──► batches in memory ──(no room)──► spill file ─┬─► consumer 1
+//!                                                         └─► consumer 2
+//! ```
+//!
+//! The choice is made once, while computing: a result that fitted stays in memory until its
+//! last reader is done with it (the planner counts the readers), or until the query ends.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{EngineError, Result};
-use crate::memory::MemoryReservation;
+use crate::memory::{MemoryReservation, SpillFile};
 use crate::metrics::OperatorMetrics;
-use crate::physical::{compact_views, instrument, BatchStream, ExecutionPlan, TaskContext};
+use crate::physical::spool::{Spool, Spooled};
+use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
-type Computed = std::result::Result<Arc<Vec<RecordBatch>>, String>;
+/// Where the computed result lives.
+#[derive(Debug)]
+enum Stored {
+    Memory(Vec<RecordBatch>),
+    Disk(SpillFile),
+}
+
+type Computed = std::result::Result<Arc<Stored>, String>;
 
 /// Computes its (single-partition) input once; every `execute` replays the result.
 #[derive(Debug)]
@@ -23,6 +45,10 @@ pub struct MaterializeExec {
     input: Arc<dyn ExecutionPlan>,
     name: String,
     state: Mutex<Option<(Computed, Option<MemoryReservation>)>>,
+    /// Readers in the plan ([`add_reader`](Self::add_reader)) and readers done so far: the
+    /// result is released when the last one finishes.
+    readers: AtomicUsize,
+    finished: AtomicUsize,
     metrics: Arc<OperatorMetrics>,
 }
 
@@ -33,41 +59,66 @@ impl MaterializeExec {
             input,
             name,
             state: Mutex::new(None),
+            readers: AtomicUsize::new(0),
+            finished: AtomicUsize::new(0),
             metrics: Arc::default(),
         }
     }
 
-    fn compute(&self, ctx: &Arc<TaskContext>) -> Result<Arc<Vec<RecordBatch>>> {
+    /// Count one more reader of the result (one per reference in the plan).
+    pub fn add_reader(&self) {
+        self.readers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A reader has read the whole result; after the last one, the result and its memory
+    /// (or spill file) are released. A reader opened again later would compute it anew.
+    fn reader_done(&self) {
+        let done = self.finished.fetch_add(1, Ordering::AcqRel) + 1;
+        if done == self.readers.load(Ordering::Relaxed) {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if matches!(state.as_ref(), Some((Ok(_), _))) {
+                *state = None;
+            }
+            self.finished.store(0, Ordering::Relaxed);
+        }
+    }
+
+    fn compute(&self, ctx: &Arc<TaskContext>) -> Result<Arc<Stored>> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((computed, _)) = state.as_ref() {
             return computed.clone().map_err(EngineError::Execution);
         }
-        let mut reservation = MemoryReservation::new(
-            &ctx.memory_pool,
-            format!("Materialize({})", self.name),
-            Some(Arc::clone(&self.metrics)),
-        );
-        let result = (|| -> Result<Vec<RecordBatch>> {
-            let mut batches = Vec::new();
-            for batch in Arc::clone(&self.input).execute(0, Arc::clone(ctx))? {
-                let batch = compact_views(&batch?);
-                self.metrics.add_rows_in(batch.num_rows());
-                reservation.try_grow_or_spill_others(batch.get_array_memory_size())?;
-                batches.push(batch);
-            }
-            Ok(batches)
-        })();
-        match result {
-            Ok(batches) => {
-                let batches = Arc::new(batches);
-                *state = Some((Ok(Arc::clone(&batches)), Some(reservation)));
-                Ok(batches)
+        match self.run(ctx) {
+            Ok((stored, reservation)) => {
+                let stored = Arc::new(stored);
+                *state = Some((Ok(Arc::clone(&stored)), reservation));
+                Ok(stored)
             }
             Err(e) => {
                 *state = Some((Err(e.to_string()), None));
                 Err(e)
             }
         }
+    }
+
+    /// Run the input to its end, in memory while the budget has room, else into a spill file.
+    fn run(&self, ctx: &Arc<TaskContext>) -> Result<(Stored, Option<MemoryReservation>)> {
+        let reservation = MemoryReservation::new_spillable(
+            &ctx.memory_pool,
+            format!("Materialize({})", self.name),
+            Some(Arc::clone(&self.metrics)),
+        );
+        let mut spool = Spool::new(reservation, self.input.schema(), "materialize", None);
+        for batch in Arc::clone(&self.input).execute(0, Arc::clone(ctx))? {
+            ctx.check_cancelled()?;
+            let batch = batch?;
+            self.metrics.add_rows_in(batch.num_rows());
+            spool.push(ctx, &batch)?;
+        }
+        Ok(match spool.finish(&self.metrics)? {
+            Spooled::Memory(batches, reservation) => (Stored::Memory(batches), Some(reservation)),
+            Spooled::Disk(file) => (Stored::Disk(file), None),
+        })
     }
 }
 
@@ -96,21 +147,46 @@ impl ExecutionPlan for MaterializeExec {
         true
     }
 
+    fn can_spill(&self) -> bool {
+        true
+    }
+
     fn execute(self: Arc<Self>, _partition: usize, ctx: Arc<TaskContext>) -> Result<BatchStream> {
         let this = Arc::clone(&self);
-        let mut batches: Option<Arc<Vec<RecordBatch>>> = None;
-        let mut next = 0;
+        let mut replay: Option<Replay> = None;
         let stream = std::iter::from_fn(move || {
-            if batches.is_none() {
-                match this.compute(&ctx) {
-                    Ok(b) => batches = Some(b),
+            if replay.is_none() {
+                let opened = this.compute(&ctx).and_then(|stored| {
+                    Ok(match &*stored {
+                        Stored::Memory(_) => Replay::Memory(Arc::clone(&stored), 0),
+                        Stored::Disk(file) => Replay::Disk {
+                            reader: Box::new(file.read()?),
+                            _file: Arc::clone(&stored),
+                        },
+                    })
+                });
+                match opened {
+                    Ok(r) => replay = Some(r),
                     Err(e) => return Some(Err(e)),
                 }
             }
-            let all = batches.as_ref()?;
-            let batch = all.get(next)?.clone();
-            next += 1;
-            Some(Ok(batch))
+            let next = match replay.as_mut()? {
+                Replay::Memory(stored, next) => {
+                    let Stored::Memory(batches) = &**stored else {
+                        return None;
+                    };
+                    let batch = batches.get(*next).cloned();
+                    *next += 1;
+                    batch.map(Ok)
+                }
+                Replay::Disk { reader, .. } => reader.next(),
+                Replay::Done => return None,
+            };
+            if next.is_none() {
+                replay = Some(Replay::Done);
+                this.reader_done();
+            }
+            next
         });
         Ok(instrument(Box::new(stream), Arc::clone(&self.metrics)))
     }
@@ -118,4 +194,16 @@ impl ExecutionPlan for MaterializeExec {
     fn metrics(&self) -> &Arc<OperatorMetrics> {
         &self.metrics
     }
+}
+
+/// One consumer's position in the result: the next batch held in memory, or its own reader
+/// of the spill file (holding the result, so the file outlives the reader).
+enum Replay {
+    Memory(Arc<Stored>, usize),
+    Disk {
+        reader: BatchStream,
+        _file: Arc<Stored>,
+    },
+    /// Read to its end.
+    Done,
 }

@@ -27,6 +27,7 @@ pub mod repartition;
 pub mod scan;
 pub mod sort;
 pub mod sort_order;
+mod spool;
 pub mod topk;
 pub mod union;
 

@@ -16,7 +16,7 @@ use crate::error::{EngineError, Result};
 use crate::logical::expr::{BinaryOp, Column, Expr};
 use crate::logical::plan::{JoinType, LogicalPlan, SortKey, TableScan};
 use crate::logical::schema::PlanSchema;
-use crate::optimizer::cardinality::{estimate_bytes, estimate_rows};
+use crate::optimizer::cardinality::{estimate_bytes, estimate_rows, row_width};
 use crate::physical::aggregate::accumulator::state_fields;
 use crate::physical::aggregate::{AggregateExec, AggregateMode, AggregateSpec};
 use crate::physical::coalesce::CoalesceExec;
@@ -56,7 +56,7 @@ pub struct PhysicalPlanner {
     /// Group-key columns of an aggregate above each scan, for claiming whole row groups.
     segment_columns: HashMap<usize, Vec<String>>,
     /// Shared CTEs already planned, by id.
-    shared: HashMap<usize, Arc<dyn ExecutionPlan>>,
+    shared: HashMap<usize, Arc<MaterializeExec>>,
 }
 
 impl PhysicalPlanner {
@@ -112,6 +112,13 @@ impl PhysicalPlanner {
             LogicalPlan::Sort { input, keys, fetch } => {
                 let physical_keys = sort_keys(keys, input.schema())?;
                 match fetch {
+                    Some(k) if !self.topk_fits(*k, input) => {
+                        // Too many rows to hold: a sort, which spills, cut to k rows.
+                        let child = self.create(input)?;
+                        let sort: Arc<dyn ExecutionPlan> =
+                            Arc::new(SortExec::new(coalesce(child), physical_keys));
+                        Arc::new(LimitExec::new(sort, 0, Some(*k)))
+                    }
                     Some(k) => {
                         let publisher = self.register_topk_filter(input, keys);
                         let child = self.create(input)?;
@@ -169,15 +176,17 @@ impl PhysicalPlanner {
                 Arc::new(UnionExec::new(children, schema.to_arrow()))
             }
             LogicalPlan::SharedCte { id, name, input } => {
-                if let Some(existing) = self.shared.get(id) {
-                    Arc::clone(existing)
-                } else {
-                    let child = coalesce(self.create(input)?);
-                    let exec: Arc<dyn ExecutionPlan> =
-                        Arc::new(MaterializeExec::new(child, name.clone()));
-                    self.shared.insert(*id, Arc::clone(&exec));
-                    exec
-                }
+                let exec = match self.shared.get(id) {
+                    Some(existing) => Arc::clone(existing),
+                    None => {
+                        let child = coalesce(self.create(input)?);
+                        let exec = Arc::new(MaterializeExec::new(child, name.clone()));
+                        self.shared.insert(*id, Arc::clone(&exec));
+                        exec
+                    }
+                };
+                exec.add_reader();
+                exec
             }
         })
     }
@@ -542,6 +551,18 @@ impl PhysicalPlanner {
             specs,
             output_schema,
         )))
+    }
+
+    /// Whether a top-k of `k` rows of `input` stays well inside the memory budget. Each
+    /// partition holds up to `2k` rows (its best k and as many pending), and so does the
+    /// final top-k above them; beyond half the budget a sort (which spills) and a limit run
+    /// instead.
+    fn topk_fits(&self, k: usize, input: &LogicalPlan) -> bool {
+        let Some(limit) = self.options.memory_limit else {
+            return true;
+        };
+        let holders = (self.options.threads + 1) as f64;
+        2.0 * k as f64 * row_width(input) * holders <= limit as f64 / 2.0
     }
 
     /// If the first sort key traces back to a plain scan column, create the dynamic filter the

@@ -246,7 +246,12 @@ impl ExecutionPlan for AggregateExec {
     }
 
     fn grows_with_input(&self) -> bool {
-        !self.group_exprs.is_empty() || self.aggregates.iter().any(|a| a.distinct)
+        // A partial aggregate holds at most its share of the budget: it emits its groups
+        // early instead of growing (see `soft_limit`).
+        let partial_groups =
+            self.mode == AggregateMode::Partial && !self.aggregates.iter().any(|a| a.distinct);
+        !partial_groups
+            && (!self.group_exprs.is_empty() || self.aggregates.iter().any(|a| a.distinct))
     }
 
     fn can_spill(&self) -> bool {
