@@ -4,11 +4,12 @@
 //! one `MaterializeExec` shared by all references. The first consumer to open a stream runs the
 //! input to completion while the others wait; each consumer then reads the result in order.
 //!
-//! The result is held in memory (and reserved in the pool) until the query ends, as long as
-//! the budget has room for it. When a batch does not fit, or the pool asks this operator to
-//! make room for one that cannot spill, everything held so far and every later batch go to one
-//! spill file instead, and the memory is given back; consumers then read that file, each with
-//! its own reader, one batch at a time.
+//! The result is held in memory (and reserved in the pool) as long as it takes at most a
+//! quarter of the budget (the rest of the query runs beside it), through a spool
+//! (`physical::spool`). When a batch does not fit, or the pool asks this operator to make
+//! room for one that cannot spill, everything held so far and every later batch go to one
+//! spill file instead, and the memory is given back; consumers then read that file, each
+//! with its own reader, one batch at a time.
 //!
 //! ```text
 //!   input ──► batches in memory ──(no room)──► spill file ─┬─► consumer 1
@@ -108,7 +109,9 @@ impl MaterializeExec {
             format!("Materialize({})", self.name),
             Some(Arc::clone(&self.metrics)),
         );
-        let mut spool = Spool::new(reservation, self.input.schema(), "materialize", None);
+        // The result is held while the rest of the query runs: a quarter of the budget at most.
+        let share = ctx.memory_pool.limit() / 4;
+        let mut spool = Spool::new(reservation, share, self.input.schema(), "materialize", None);
         for batch in Arc::clone(&self.input).execute(0, Arc::clone(ctx))? {
             ctx.check_cancelled()?;
             let batch = batch?;

@@ -4,9 +4,11 @@
 //! Operators that must hold a whole input before they can use it, and read it back whole
 //! (the result of a shared common table expression, the build side of a nested loop join),
 //! push its batches here. Each batch is reserved as it arrives; when the reservation cannot
-//! grow, or the pool asks the spool to make room for an operator that cannot spill, the
-//! batches held so far and every later one go to a single spill file and the memory is given
-//! back. The file can be read any number of times, by several readers at once.
+//! grow, would pass the spool's share of the budget (what it holds stays held while the rest
+//! of the query runs, so it must leave room for it), or the pool asks the spool to make room
+//! for an operator that cannot spill, the batches held so far and every later one go to a
+//! single spill file and the memory is given back. The file can be read any number of times,
+//! by several readers at once.
 //!
 //! ```text
 //!   batches ──► held in memory (reserved) ──(no room)──► one spill file, optionally in slices
@@ -34,6 +36,8 @@ pub(crate) enum Spooled {
 /// Batches held in memory until the budget has no room, then written to disk.
 pub(crate) struct Spool {
     reservation: MemoryReservation,
+    /// Most bytes held in memory.
+    share: usize,
     schema: SchemaRef,
     label: &'static str,
     /// Write batches in slices of about this many bytes, so that readers can regroup them.
@@ -45,15 +49,18 @@ pub(crate) struct Spool {
 
 impl Spool {
     /// A spool of batches of `schema` reserved by `reservation` (a spillable one, so that the
-    /// pool can ask it to make room); `label` names its spill file.
+    /// pool can ask it to make room), holding at most `share` bytes in memory; `label` names
+    /// its spill file.
     pub(crate) fn new(
         reservation: MemoryReservation,
+        share: usize,
         schema: SchemaRef,
         label: &'static str,
         slice_bytes: Option<usize>,
     ) -> Self {
         Self {
             reservation,
+            share,
             schema,
             label,
             slice_bytes,
@@ -67,12 +74,11 @@ impl Spool {
     /// held so far.
     pub(crate) fn push(&mut self, ctx: &TaskContext, batch: &RecordBatch) -> Result<()> {
         let batch = compact_views(batch);
+        let size = batch.get_array_memory_size();
         if self.writer.is_none()
             && !self.reservation.spill_requested()
-            && self
-                .reservation
-                .try_grow(batch.get_array_memory_size())
-                .is_ok()
+            && self.reservation.size() + size <= self.share
+            && self.reservation.try_grow(size).is_ok()
         {
             self.held.push(batch);
             return Ok(());
@@ -180,10 +186,16 @@ mod tests {
     #[test]
     fn batches_stay_in_memory_while_they_fit_and_go_to_one_file_after() {
         let metrics = OperatorMetrics::default();
-        for (limit, on_disk) in [(usize::MAX, false), (20_000, true)] {
+        // No limit; a limit too small; a limit that has room but a share that has not.
+        for (limit, share, on_disk) in [
+            (usize::MAX, usize::MAX, false),
+            (20_000, usize::MAX, true),
+            (1 << 30, 50_000, true),
+        ] {
             let ctx = context(limit);
             let reservation = MemoryReservation::new_spillable(&ctx.memory_pool, "spool", None);
-            let mut spool = Spool::new(reservation, batch(0, 0).schema(), "spool", Some(800));
+            let mut spool =
+                Spool::new(reservation, share, batch(0, 0).schema(), "spool", Some(800));
             for i in 0..10 {
                 spool.push(&ctx, &batch(i * 1000, 1000)).unwrap();
             }
@@ -207,6 +219,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(metrics.spill_count(), 1);
+        assert_eq!(metrics.spill_count(), 2);
     }
 }

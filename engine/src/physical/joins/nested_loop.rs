@@ -7,7 +7,7 @@
 //! condition is evaluated on those pairs. Only joins that preserve the probe side are
 //! supported: inner, probe-outer, probe-semi/anti and single.
 //!
-//! A build side that does not fit in the budget (or that the pool asks to make room) is
+//! A build side larger than a quarter of the budget (or one the pool asks to make room) is
 //! written to a spill file instead, in slices of at most one *block*: a quarter of the
 //! budget shared by the probe partitions. The join then runs block by block: each probe
 //! partition gathers probe batches up to a block, reads the build file back one block at a
@@ -147,8 +147,10 @@ impl NestedLoopJoinExec {
         );
         let block_bytes = self.block_bytes(ctx);
         // Slices of a quarter block: blocks read back are made of whole slices.
+        // Held for the whole join, beside the probe pipeline: a quarter of the budget at most.
         let mut spool = Spool::new(
             reservation,
+            ctx.memory_pool.limit() / 4,
             self.build.schema(),
             "nested-loop-build",
             Some(block_bytes / 4),
