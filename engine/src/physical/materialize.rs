@@ -22,30 +22,23 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{EngineError, Result};
-use crate::memory::{MemoryReservation, SpillFile};
+use crate::memory::MemoryReservation;
 use crate::metrics::OperatorMetrics;
 use crate::physical::spool::{Spool, Spooled};
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
-/// Where the computed result lives.
-#[derive(Debug)]
-enum Stored {
-    Memory(Vec<RecordBatch>),
-    Disk(SpillFile),
-}
-
-type Computed = std::result::Result<Arc<Stored>, String>;
+/// The result (with the reservation holding it, if in memory), or the error computing it.
+type Computed = std::result::Result<Arc<Spooled>, String>;
 
 /// Computes its (single-partition) input once; every `execute` replays the result.
 #[derive(Debug)]
 pub struct MaterializeExec {
     input: Arc<dyn ExecutionPlan>,
     name: String,
-    state: Mutex<Option<(Computed, Option<MemoryReservation>)>>,
+    state: Mutex<Option<Computed>>,
     /// Readers in the plan ([`add_reader`](Self::add_reader)) and readers done so far: the
     /// result is released when the last one finishes.
     readers: AtomicUsize,
@@ -77,33 +70,25 @@ impl MaterializeExec {
         let done = self.finished.fetch_add(1, Ordering::AcqRel) + 1;
         if done == self.readers.load(Ordering::Relaxed) {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            if matches!(state.as_ref(), Some((Ok(_), _))) {
+            if matches!(state.as_ref(), Some(Ok(_))) {
                 *state = None;
             }
             self.finished.store(0, Ordering::Relaxed);
         }
     }
 
-    fn compute(&self, ctx: &Arc<TaskContext>) -> Result<Arc<Stored>> {
+    fn compute(&self, ctx: &Arc<TaskContext>) -> Result<Arc<Spooled>> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((computed, _)) = state.as_ref() {
+        if let Some(computed) = state.as_ref() {
             return computed.clone().map_err(EngineError::Execution);
         }
-        match self.run(ctx) {
-            Ok((stored, reservation)) => {
-                let stored = Arc::new(stored);
-                *state = Some((Ok(Arc::clone(&stored)), reservation));
-                Ok(stored)
-            }
-            Err(e) => {
-                *state = Some((Err(e.to_string()), None));
-                Err(e)
-            }
-        }
+        let result = self.run(ctx).map(Arc::new);
+        *state = Some(result.as_ref().map(Arc::clone).map_err(|e| e.to_string()));
+        result
     }
 
     /// Run the input to its end, in memory while the budget has room, else into a spill file.
-    fn run(&self, ctx: &Arc<TaskContext>) -> Result<(Stored, Option<MemoryReservation>)> {
+    fn run(&self, ctx: &Arc<TaskContext>) -> Result<Spooled> {
         let reservation = MemoryReservation::new_spillable(
             &ctx.memory_pool,
             format!("Materialize({})", self.name),
@@ -118,10 +103,7 @@ impl MaterializeExec {
             self.metrics.add_rows_in(batch.num_rows());
             spool.push(ctx, &batch)?;
         }
-        Ok(match spool.finish(&self.metrics)? {
-            Spooled::Memory(batches, reservation) => (Stored::Memory(batches), Some(reservation)),
-            Spooled::Disk(file) => (Stored::Disk(file), None),
-        })
+        spool.finish(&self.metrics)
     }
 }
 
@@ -161,8 +143,8 @@ impl ExecutionPlan for MaterializeExec {
             if replay.is_none() {
                 let opened = this.compute(&ctx).and_then(|stored| {
                     Ok(match &*stored {
-                        Stored::Memory(_) => Replay::Memory(Arc::clone(&stored), 0),
-                        Stored::Disk(file) => Replay::Disk {
+                        Spooled::Memory(..) => Replay::Memory(Arc::clone(&stored), 0),
+                        Spooled::Disk(file) => Replay::Disk {
                             reader: Box::new(file.read()?),
                             _file: Arc::clone(&stored),
                         },
@@ -175,7 +157,7 @@ impl ExecutionPlan for MaterializeExec {
             }
             let next = match replay.as_mut()? {
                 Replay::Memory(stored, next) => {
-                    let Stored::Memory(batches) = &**stored else {
+                    let Spooled::Memory(batches, _) = &**stored else {
                         return None;
                     };
                     let batch = batches.get(*next).cloned();
@@ -202,10 +184,10 @@ impl ExecutionPlan for MaterializeExec {
 /// One consumer's position in the result: the next batch held in memory, or its own reader
 /// of the spill file (holding the result, so the file outlives the reader).
 enum Replay {
-    Memory(Arc<Stored>, usize),
+    Memory(Arc<Spooled>, usize),
     Disk {
         reader: BatchStream,
-        _file: Arc<Stored>,
+        _file: Arc<Spooled>,
     },
     /// Read to its end.
     Done,

@@ -84,15 +84,17 @@ impl Spool {
             return Ok(());
         }
         let start = Instant::now();
-        if self.writer.is_none() {
-            let mut writer = ctx.spill.create(self.label, &self.schema)?;
-            for held in std::mem::take(&mut self.held) {
-                write_sliced(&mut writer, &held, self.slice_bytes)?;
+        let writer = match &mut self.writer {
+            Some(writer) => writer,
+            None => {
+                let mut writer = ctx.spill.create(self.label, &self.schema)?;
+                for held in std::mem::take(&mut self.held) {
+                    write_sliced(&mut writer, &held, self.slice_bytes)?;
+                }
+                self.reservation.free();
+                self.writer.insert(writer)
             }
-            self.reservation.free();
-            self.writer = Some(writer);
-        }
-        let writer = self.writer.as_mut().expect("created above");
+        };
         write_sliced(writer, &batch, self.slice_bytes)?;
         self.spill_time += start.elapsed();
         Ok(())

@@ -284,7 +284,9 @@ impl NestedLoopJoinExec {
                         .with_row_count(Some(filtered.num_rows())),
                 )?))
             }
-            _ => unreachable!("checked in try_new"),
+            other => Err(EngineError::Internal(format!(
+                "a nested loop join cannot run a {other:?} join"
+            ))),
         }
     }
 }
@@ -302,19 +304,21 @@ struct Cursor {
     reservation: Option<MemoryReservation>,
 }
 
-/// The next build block of a spilled build side: slices read back until they reach half a
-/// block (or the file ends).
+/// The next block of `batches`: batches read until they reach half of `block_bytes` (or the
+/// stream ends), each shown to `seen`, in one batch.
 fn next_block(
-    blocks: &mut BatchStream,
+    batches: &mut BatchStream,
     schema: &SchemaRef,
     block_bytes: usize,
+    mut seen: impl FnMut(&RecordBatch),
 ) -> Result<Option<RecordBatch>> {
     let mut parts = Vec::new();
     let mut bytes = 0;
     while bytes < block_bytes / 2 {
-        match blocks.next() {
+        match batches.next() {
             Some(batch) => {
                 let batch = batch?;
+                seen(&batch);
                 bytes += batch.get_array_memory_size();
                 parts.push(batch);
             }
@@ -411,7 +415,9 @@ impl NestedLoopStream {
                     None => return Ok(None),
                 }
             }
-            let cursor = self.cursor.as_mut().expect("opened above");
+            let Some(cursor) = self.cursor.as_mut() else {
+                return Ok(None);
+            };
             if let Some(block) = &cursor.block {
                 let n = cursor.probe.num_rows();
                 if cursor.next_row < n {
@@ -435,7 +441,8 @@ impl NestedLoopStream {
                 if let (Some(blocks), Build::Disk { block_bytes, .. }) =
                     (cursor.blocks.as_mut(), &*build)
                 {
-                    cursor.block = next_block(blocks, &self.exec.build.schema(), *block_bytes)?;
+                    cursor.block =
+                        next_block(blocks, &self.exec.build.schema(), *block_bytes, |_| {})?;
                     if let (Some(reservation), Some(block)) =
                         (cursor.reservation.as_mut(), &cursor.block)
                     {
@@ -447,7 +454,9 @@ impl NestedLoopStream {
                 continue;
             }
             // Every build block has met this probe block.
-            let cursor = self.cursor.take().expect("checked above");
+            let Some(cursor) = self.cursor.take() else {
+                return Ok(None);
+            };
             let template = match &*build {
                 Build::Memory { batch, .. } => batch,
                 Build::Disk { empty, .. } => empty,
@@ -468,7 +477,9 @@ impl NestedLoopStream {
             self.input =
                 Some(Arc::clone(&self.exec.probe).execute(self.partition, Arc::clone(&self.ctx))?);
         }
-        let input = self.input.as_mut().expect("opened above");
+        let Some(input) = self.input.as_mut() else {
+            return Ok(None);
+        };
         match build {
             Build::Memory { batch, .. } => {
                 let Some(probe) = input.next().transpose()? else {
@@ -487,24 +498,14 @@ impl NestedLoopStream {
             Build::Disk {
                 file, block_bytes, ..
             } => {
-                let mut parts = Vec::new();
-                let mut bytes = 0;
-                while bytes < *block_bytes / 2 {
-                    match input.next() {
-                        Some(batch) => {
-                            let batch = batch?;
-                            self.exec.metrics.add_rows_in(batch.num_rows());
-                            bytes += batch.get_array_memory_size();
-                            parts.push(batch);
-                        }
-                        None => break,
-                    }
-                }
-                if parts.is_empty() {
+                let metrics = &self.exec.metrics;
+                let Some(probe) =
+                    next_block(input, &self.exec.probe.schema(), *block_bytes, |b| {
+                        metrics.add_rows_in(b.num_rows())
+                    })?
+                else {
                     return Ok(None);
-                }
-                let probe = concat_batches(&self.exec.probe.schema(), &parts)?;
-                drop(parts);
+                };
                 let mut reservation = MemoryReservation::new(
                     &self.ctx.memory_pool,
                     format!("NestedLoopJoin(blocks)[partition {}]", self.partition),
@@ -512,7 +513,8 @@ impl NestedLoopStream {
                 );
                 reservation.try_grow_or_spill_others(probe.get_array_memory_size())?;
                 let mut blocks: BatchStream = Box::new(file.read()?);
-                let block = next_block(&mut blocks, &self.exec.build.schema(), *block_bytes)?;
+                let block =
+                    next_block(&mut blocks, &self.exec.build.schema(), *block_bytes, |_| {})?;
                 if let Some(block) = &block {
                     reservation.try_grow_or_spill_others(block.get_array_memory_size())?;
                 }
