@@ -1,15 +1,52 @@
 //! # ooc
 //!
 //! An out-of-core columnar dataframe engine: SQL and dataframe queries over Parquet data much
-//! larger than memory, with bounded peak memory. This facade re-exports the engine
-//! ([`ooc_engine`]) and the Parquet layer ([`ooc_io`]); the `ooc` binary is the command-line
-//! front end (`ooc query`, `ooc schema`).
+//! larger than memory, with bounded peak memory.
+//!
+//! This crate is ooc's public Rust API; everything it re-exports is stable to use, everything
+//! else in the workspace is internal. Start with a [`Session`]: register Parquet tables, then
+//! [`Session::sql`] or [`Session::scan_parquet`] hand out lazy [`DataFrame`]s; build on them
+//! with the [`expr_fn`] helpers, and [`DataFrame::collect`], [`DataFrame::execute`] (a
+//! [`QueryStream`] of batches with per-operator [`OperatorStats`]) or [`sink::write_file`]
+//! run them.
 //!
 //! ```no_run
+//! use ooc::expr_fn::{col, lit, sum};
+//!
+//! # fn main() -> ooc::Result<()> {
 //! let session = ooc::Session::default();
-//! session.register_parquet("lineitem", "data/sf1/lineitem.parquet").unwrap();
-//! let batches = session.sql("SELECT count(*) FROM lineitem").unwrap().collect().unwrap();
+//! session.register_parquet("lineitem", "data/sf1/lineitem.parquet")?;
+//! let by_sql = session
+//!     .sql("SELECT l_returnflag, sum(l_quantity) FROM lineitem GROUP BY 1")?
+//!     .collect()?;
+//! let by_builder = session
+//!     .table("lineitem")?
+//!     .filter(col("l_quantity").lt(lit(10i64)))?
+//!     .aggregate(vec![col("l_returnflag")], vec![sum(col("l_quantity")).alias("qty")])?
+//!     .collect()?;
+//! # Ok(()) }
 //! ```
+//!
+//! The `ooc` binary built from this package is the command-line front end (`ooc query`,
+//! `ooc schema`); the Python library (`import ooc`) is built on this same API.
 
-pub use ooc_engine::*;
-pub use ooc_io as io;
+#![warn(missing_docs)]
+
+pub mod allocator;
+
+pub use ooc_engine::logical::expr::{
+    AggregateFunction, BinaryOp, Column, DatePart, ScalarFunction,
+};
+pub use ooc_engine::logical::expr_fn;
+pub use ooc_engine::logical::scalar::ScalarValue;
+pub use ooc_engine::sink;
+pub use ooc_engine::{
+    default_memory_limit, parse_size, peak_rss_bytes, DataFrame, EngineError, Expr, JoinType,
+    LogicalPlan, OperatorStats, Progress, QueryStream, Result, Session, SessionConfig, SortKey,
+};
+
+/// Reading Parquet files directly: data sets (a file, a glob or a directory, with their
+/// schemas unified) and a human-readable description of their footers.
+pub mod io {
+    pub use ooc_io::{describe, IoError, ParquetDataset};
+}

@@ -11,39 +11,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use ooc_engine::sink::{
-    format_table, write_batches, AtomicFile, OutputFormat, WriteOptions, TABLE_MAX_ROWS,
-};
-use ooc_engine::{EngineError, Session, SessionConfig};
+use ooc::sink::{write_batches, write_file, OutputFormat, TableCut, WriteOptions, TABLE_MAX_ROWS};
+use ooc::{EngineError, Session, SessionConfig};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-extern "C" {
-    /// mimalloc's runtime option setter (`mi_option_set` in mimalloc.h).
-    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
-}
-
-/// `mi_option_purge_delay` in mimalloc's option enum (the same in its v2 and v3 headers).
-const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
-
-/// How long mimalloc keeps freed memory before giving it back to the OS, in ms.
-///
-/// Every page given back and allocated again is faulted in and zeroed by the kernel, which
-/// was 15–25% of the CPU time of the spilling queries at 1 ms. At SF10 under 256MB, 10 ms made
-/// the 22 TPC-H queries 12% faster (geometric mean) for at most 19 MiB more peak RSS (Q9: 378
-/// → 397 MiB, promise 416); 100 ms made them 16% faster but Q9 reached 411 MiB, too close to
-/// the promise. Under 1GB the memory-suite queries moved by −28% to +5% in wall time and
-/// ±20 MiB in peak RSS. A `MIMALLOC_PURGE_DELAY` set in the environment is left as it is.
-const PURGE_DELAY_MS: std::ffi::c_long = 10;
-
-fn tune_allocator() {
-    // SAFETY: mi_option_set only stores an integer option; mimalloc is linked as the global
-    // allocator above and is initialised before main runs.
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
-    }
-}
 
 /// ooc: out-of-core SQL over Parquet files, in bounded memory.
 #[derive(Parser, Debug)]
@@ -133,11 +105,11 @@ fn parse_limit(text: &str) -> std::result::Result<MemoryLimit, String> {
 }
 
 fn parse_size(text: &str) -> std::result::Result<usize, String> {
-    ooc_engine::parse_size(text)
+    ooc::parse_size(text)
 }
 
 fn main() -> ExitCode {
-    tune_allocator();
+    ooc::allocator::tune_mimalloc();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Query(args) => run_query(*args),
@@ -206,8 +178,8 @@ impl std::fmt::Display for SqlContext {
 impl std::error::Error for SqlContext {}
 
 fn run_schema(path: &str) -> Result<()> {
-    let dataset = ooc_io::ParquetDataset::open(path)?;
-    let text = ooc_io::describe(&dataset);
+    let dataset = ooc::io::ParquetDataset::open(path)?;
+    let text = ooc::io::describe(&dataset);
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
@@ -260,6 +232,10 @@ fn run_query(args: QueryArgs) -> Result<()> {
             })
             .context(e));
         }
+        Err(e @ EngineError::TableNotFound { .. }) if session.table_names().is_empty() => {
+            return Err(anyhow::Error::new(e)
+                .context("no tables are registered: use --data DIR or --table NAME=PATH"));
+        }
         Err(e) => return Err(e.into()),
     };
 
@@ -303,9 +279,7 @@ fn run_query(args: QueryArgs) -> Result<()> {
             if format == OutputFormat::Table {
                 bail!("-o needs a file format (csv, json, ndjson or parquet), not table");
             }
-            let mut file = AtomicFile::create(path)?;
-            let rows = write_batches(schema, stream.by_ref(), format, &options, file.writer())?;
-            file.commit()?;
+            let rows = write_file(path, schema, stream.by_ref(), format, &options)?;
             drop(progress);
             eprintln!(
                 "wrote {rows} rows to {} in {:.2?}",
@@ -314,24 +288,18 @@ fn run_query(args: QueryArgs) -> Result<()> {
             );
         }
         None if format == OutputFormat::Table => {
-            let mut shown = Vec::new();
-            let mut shown_rows = 0usize;
-            let mut total = 0usize;
+            let mut cut = TableCut::new(schema, TABLE_MAX_ROWS);
             for batch in stream.by_ref() {
-                let batch = batch?;
-                total += batch.num_rows();
-                if shown_rows < TABLE_MAX_ROWS {
-                    let take = (TABLE_MAX_ROWS - shown_rows).min(batch.num_rows());
-                    shown.push(batch.slice(0, take));
-                    shown_rows += take;
-                }
+                cut.push(&batch?);
             }
             drop(progress);
-            if shown.is_empty() {
-                shown.push(arrow::array::RecordBatch::new_empty(schema));
+            let mut text = cut.format()?;
+            if cut.is_cut() && text.ends_with(')') {
+                text.pop();
+                text.push_str("; use --format csv or -o FILE for all)");
             }
             let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "{}", format_table(&shown, total)?)?;
+            writeln!(stdout, "{text}")?;
             stdout.flush()?;
         }
         None => {
@@ -352,7 +320,7 @@ struct ProgressDisplay {
 }
 
 impl ProgressDisplay {
-    fn start(progress: Arc<ooc_engine::physical::Progress>) -> Self {
+    fn start(progress: Arc<ooc::Progress>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {

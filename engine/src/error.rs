@@ -38,7 +38,7 @@ pub enum EngineError {
         suggestion: Option<String>,
     },
     /// A table name that is not registered.
-    #[error("table '{name}' not found{}; known tables: {}", suggestion_suffix(suggestion), if valid.is_empty() { "(none; use --data DIR or --table NAME=PATH)".to_string() } else { valid.join(", ") })]
+    #[error("table '{name}' not found{}; known tables: {}", suggestion_suffix(suggestion), if valid.is_empty() { "(none registered)".to_string() } else { valid.join(", ") })]
     TableNotFound {
         /// The name as written.
         name: String,

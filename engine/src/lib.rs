@@ -57,18 +57,28 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "bench")]
+#[doc(hidden)]
+pub mod bench;
+mod config;
+mod dataframe;
 pub mod error;
-pub mod frontend;
+mod eval;
+mod execution;
+mod frontend;
 pub mod logical;
-pub mod memory;
-pub mod metrics;
-pub mod optimizer;
-pub mod physical;
-pub mod session;
+mod memory;
+mod metrics;
+mod optimizer;
+mod physical;
+mod session;
 pub mod sink;
 
+pub use config::{default_memory_limit, parse_size, SessionConfig};
+pub use dataframe::DataFrame;
 pub use error::{EngineError, Result};
-pub use frontend::dataframe::{peak_rss_bytes, DataFrame, QueryStream};
+pub use execution::{peak_rss_bytes, OperatorStats, QueryStream};
 pub use logical::expr::Expr;
 pub use logical::plan::{JoinType, LogicalPlan, SortKey};
-pub use session::{default_memory_limit, parse_size, Session, SessionConfig};
+pub use metrics::Progress;
+pub use session::Session;

@@ -127,6 +127,17 @@ impl OperatorMetrics {
     }
 }
 
+/// Progress of a running query: morsels (row-group slices) done out of the total planned.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Morsels planned.
+    pub total: AtomicU64,
+    /// Morsels finished or skipped.
+    pub done: AtomicU64,
+    /// Rows read from scans.
+    pub rows: AtomicU64,
+}
+
 /// Format a byte count for humans (`1.5 MiB`).
 pub fn format_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

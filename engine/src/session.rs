@@ -1,150 +1,32 @@
-//! Sessions: configuration, registered tables, and the entry points for SQL and dataframes.
+//! Sessions: registered tables and views, and the entry points that hand out [`DataFrame`]s
+//! (`sql`, `table`, `scan_parquet`, `read_batches`).
+//!
+//! A session only turns names and SQL text into logical plans (through the front ends); the
+//! frames it hands out run through [`execution`](crate::execution) with the session's
+//! [`SessionConfig`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
 use ooc_io::ParquetDataset;
 
+use crate::config::SessionConfig;
+use crate::dataframe::DataFrame;
 use crate::error::{closest_name, EngineError, Result};
-use crate::frontend::dataframe::DataFrame;
 use crate::frontend::sql::{SqlPlanner, TableResolver};
 use crate::logical::plan::{LogicalPlan, TableScan};
 
-/// Engine settings.
-#[derive(Clone, Debug)]
-pub struct SessionConfig {
-    /// Worker threads (scan partitions). Default: the number of CPUs.
-    pub threads: usize,
-    /// Target rows per batch. Default: 8192.
-    pub batch_size: usize,
-    /// Most rows of one morsel, the unit of work a scan thread claims: a row group with more
-    /// rows is read in slices. A page that straddles two slices (and each column's dictionary
-    /// page) is decompressed by both, so slices cost more the smaller they are; the memory
-    /// budget and the number of threads may make them smaller still. Default: 1048576.
-    pub morsel_rows: usize,
-    /// Memory budget in bytes for operator state (`None`: unlimited). Default: half of the
-    /// machine's memory (or of the cgroup limit, when lower); see [`default_memory_limit`].
-    pub memory_limit: Option<usize>,
-    /// Directory under which spill files are written. Default: the system temp directory.
-    pub temp_dir: Option<PathBuf>,
-    /// Most bytes of spill files a query may hold at once. Default: unlimited.
-    pub max_temp_size: Option<u64>,
-}
-
-/// The default memory budget: half of the physical memory, or of the cgroup memory limit when
-/// that is lower; `None` where neither can be read.
-pub fn default_memory_limit() -> Option<usize> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
-    let total = meminfo.as_deref().and_then(|text| {
-        let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
-        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib * 1024)
-    });
-    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
-        .ok()
-        .and_then(|t| t.trim().parse::<u64>().ok());
-    let physical = match (total, cgroup) {
-        (Some(t), Some(c)) => t.min(c),
-        (t, c) => t.or(c)?,
-    };
-    Some((physical / 2) as usize)
-}
-
-/// Parse a size such as `512MB`, `2GB`, `1.5GiB` or `4096` (bytes); units are powers of 1024.
-pub fn parse_size(text: &str) -> std::result::Result<usize, String> {
-    let t = text.trim().to_uppercase();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid size '{text}' (examples: 512MB, 2GB)"))?;
-    let multiplier: f64 = match unit.trim() {
-        "" | "B" => 1.0,
-        "K" | "KB" | "KIB" => 1024.0,
-        "M" | "MB" | "MIB" => 1024.0 * 1024.0,
-        "G" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
-        "T" | "TB" | "TIB" => 1024.0f64.powi(4),
-        other => {
-            return Err(format!(
-                "unknown size unit '{other}' in '{text}' (use KB, MB, GB)"
-            ))
-        }
-    };
-    Ok((number * multiplier) as usize)
-}
-
-impl Default for SessionConfig {
-    fn default() -> Self {
-        Self {
-            threads: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
-            batch_size: 8192,
-            morsel_rows: 1 << 20,
-            memory_limit: default_memory_limit(),
-            temp_dir: None,
-            max_temp_size: None,
-        }
-    }
-}
-
-impl SessionConfig {
-    /// Set the number of worker threads (at least 1).
-    pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
-        self
-    }
-
-    /// Set the batch size in rows (at least 1).
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size.max(1);
-        self
-    }
-
-    /// Set the memory budget in bytes (`None`: unlimited).
-    pub fn with_memory_limit(mut self, limit: Option<usize>) -> Self {
-        self.memory_limit = limit;
-        self
-    }
-
-    /// Set the directory for spill files.
-    pub fn with_temp_dir(mut self, dir: Option<PathBuf>) -> Self {
-        self.temp_dir = dir;
-        self
-    }
-
-    /// Set the most bytes of spill files a query may hold at once (`None`: unlimited).
-    pub fn with_max_temp_size(mut self, bytes: Option<u64>) -> Self {
-        self.max_temp_size = bytes;
-        self
-    }
-}
-
 /// Shared state of a session.
 #[derive(Debug, Default)]
-pub struct SessionState {
-    pub(crate) config: SessionConfig,
+struct SessionState {
+    config: Arc<SessionConfig>,
     tables: RwLock<BTreeMap<String, String>>,
     views: RwLock<BTreeMap<String, LogicalPlan>>,
     datasets: Mutex<HashMap<String, Arc<ParquetDataset>>>,
 }
 
 impl SessionState {
-    pub(crate) fn with_config(config: SessionConfig) -> Self {
-        Self {
-            config,
-            ..Default::default()
-        }
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &SessionConfig {
-        &self.config
-    }
-
     fn open_dataset(&self, location: &str) -> Result<Arc<ParquetDataset>> {
         let mut cache = self.datasets.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(ds) = cache.get(location) {
@@ -156,7 +38,7 @@ impl SessionState {
     }
 
     /// Registered table names (files and views).
-    pub fn table_names(&self) -> Vec<String> {
+    fn table_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .tables
             .read()
@@ -194,10 +76,10 @@ impl TableResolver for SessionState {
             tables.get(&lower).cloned()
         };
         match location {
-            Some(location) => Ok(LogicalPlan::TableScan(TableScan::new(
+            Some(location) => Ok(LogicalPlan::TableScan(TableScan::try_new(
                 lower,
                 self.open_dataset(&location)?,
-            ))),
+            )?)),
             None => {
                 let valid = self.table_names();
                 let suggestion = closest_name(name, valid.iter().map(String::as_str));
@@ -218,7 +100,7 @@ impl TableResolver for SessionState {
             .filter(|s| !s.contains('*'))
             .unwrap_or("parquet")
             .to_string();
-        Ok(LogicalPlan::TableScan(TableScan::new(name, dataset)))
+        Ok(LogicalPlan::TableScan(TableScan::try_new(name, dataset)?))
     }
 }
 
@@ -259,7 +141,7 @@ impl Session {
     pub fn new(config: SessionConfig) -> Self {
         Self {
             state: Arc::new(SessionState {
-                config,
+                config: Arc::new(config),
                 ..Default::default()
             }),
         }
@@ -299,7 +181,7 @@ impl Session {
     ) -> Result<DataFrame> {
         let table = crate::logical::plan::MemoryTable::try_new(name, schema, batches)?;
         Ok(DataFrame::new(
-            Arc::clone(&self.state),
+            Arc::clone(&self.state.config),
             LogicalPlan::Memory(table),
         ))
     }
@@ -351,13 +233,13 @@ impl Session {
     /// Plan a SQL query.
     pub fn sql(&self, sql: &str) -> Result<DataFrame> {
         let plan = SqlPlanner::new(self.state.as_ref()).plan_sql(sql)?;
-        Ok(DataFrame::new(Arc::clone(&self.state), plan))
+        Ok(DataFrame::new(Arc::clone(&self.state.config), plan))
     }
 
     /// A dataframe over a file, glob or directory.
     pub fn scan_parquet(&self, location: &str) -> Result<DataFrame> {
         let plan = self.state.path(location)?;
-        Ok(DataFrame::new(Arc::clone(&self.state), plan))
+        Ok(DataFrame::new(Arc::clone(&self.state.config), plan))
     }
 
     /// A dataframe over several files, globs or directories read as one table (their schemas
@@ -367,13 +249,13 @@ impl Session {
             return self.scan_parquet(one);
         }
         let dataset = Arc::new(ParquetDataset::open_many(locations)?);
-        let plan = LogicalPlan::TableScan(TableScan::new("parquet", dataset));
-        Ok(DataFrame::new(Arc::clone(&self.state), plan))
+        let plan = LogicalPlan::TableScan(TableScan::try_new("parquet", dataset)?);
+        Ok(DataFrame::new(Arc::clone(&self.state.config), plan))
     }
 
     /// A dataframe over a registered table.
     pub fn table(&self, name: &str) -> Result<DataFrame> {
         let plan = self.state.table(name)?;
-        Ok(DataFrame::new(Arc::clone(&self.state), plan))
+        Ok(DataFrame::new(Arc::clone(&self.state.config), plan))
     }
 }

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray, UInt32Array};
-use ooc_engine::physical::display_plan;
 
 mod common;
 
@@ -121,7 +120,7 @@ fn check(data: &Path, spill_dir: &Path, template: &str, limit: usize, batch_size
         .by_ref()
         .collect::<Result<_, _>>()
         .unwrap_or_else(|e| panic!("{label}: {e}"));
-    let report = display_plan(stream.plan(), true);
+    let report = stream.report();
     let rows = render(&batches);
     assert_eq!(rows.len(), reference.len(), "{label}: row count\n{report}");
     assert!(rows == reference, "{label}: rows differ\n{report}");
@@ -237,7 +236,7 @@ fn a_shuffled_probe_side_keeps_the_hash_partitions() {
     let sql = "SELECT pri, max(c) FROM fact_shuffled JOIN dim ON o = k GROUP BY pri";
     let mut stream = s.sql(sql).unwrap().execute().unwrap();
     let _: Vec<RecordBatch> = stream.by_ref().collect::<Result<_, _>>().unwrap();
-    let report = display_plan(stream.plan(), true);
+    let report = stream.report();
     assert!(!report.contains("key_windows"), "{report}");
     assert!(report.contains("spilled"), "{report}");
     let plan = s

@@ -10,8 +10,7 @@ use arrow::array::{
     ArrayRef, Decimal128Array, Float64Array, Int64Array, RecordBatch, StringArray, StringViewArray,
 };
 use arrow::datatypes::{Field, Schema};
-use ooc_engine::physical::ExecutionPlan;
-use ooc_engine::{Session, SessionConfig};
+use ooc_engine::{QueryStream, Session, SessionConfig};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 
@@ -251,10 +250,7 @@ fn budgets_and_batch_sizes_give_the_unlimited_answer() {
                     "{label}: rows differ from the unlimited run"
                 );
                 if let (Some(op), 16) = (case.spiller, limit / MIB) {
-                    assert!(
-                        spills(stream.plan(), op) > 0,
-                        "{label}: expected {op} to spill"
-                    );
+                    assert!(spills(&stream, op) > 0, "{label}: expected {op} to spill");
                     assert!(stream.peak_spill_bytes() > 0, "{label}");
                 }
                 assert_eq!(stream.reserved(), 0, "{label}: pool back to zero");
@@ -270,16 +266,14 @@ fn budgets_and_batch_sizes_give_the_unlimited_answer() {
 }
 
 /// Largest peak of reserved memory of an operator whose name starts with `prefix`.
-fn memory_peak(plan: &Arc<dyn ExecutionPlan>, prefix: &str) -> u64 {
-    let own = if plan.name().starts_with(prefix) {
-        plan.metrics().memory_peak()
-    } else {
-        0
-    };
-    plan.children()
+fn memory_peak(stream: &QueryStream, prefix: &str) -> u64 {
+    stream
+        .operator_stats()
         .iter()
-        .map(|c| memory_peak(c, prefix))
-        .fold(own, u64::max)
+        .filter(|op| op.name.starts_with(prefix))
+        .map(|op| op.peak_memory)
+        .max()
+        .unwrap_or(0)
 }
 
 /// A top-k holds its k rows, not the string buffers of every batch they were picked from.
@@ -322,7 +316,7 @@ fn top_k_accounts_for_its_rows_not_their_source_buffers() {
         let mut stream = s.sql(sql).unwrap().execute().unwrap();
         let batches: Vec<RecordBatch> = stream.by_ref().collect::<Result<_, _>>().unwrap();
         assert_eq!(render(&batches), reference, "batch size {batch_size}");
-        let peak = memory_peak(stream.plan(), "TopK");
+        let peak = memory_peak(&stream, "TopK");
         // 20 rows of ~40 bytes, the strings compacted; without compaction this was the
         // buffers of every batch that contributed a row, several MiB.
         assert!(
@@ -334,16 +328,13 @@ fn top_k_accounts_for_its_rows_not_their_source_buffers() {
 
 /// The `name=value` pairs an operator whose name starts with `prefix` reports, anywhere in
 /// the plan.
-fn extras(plan: &Arc<dyn ExecutionPlan>, prefix: &str) -> Vec<(String, String)> {
-    let mut out = if plan.name().starts_with(prefix) {
-        plan.metrics().extra()
-    } else {
-        Vec::new()
-    };
-    for child in plan.children() {
-        out.extend(extras(&child, prefix));
-    }
-    out
+fn extras(stream: &QueryStream, prefix: &str) -> Vec<(String, String)> {
+    stream
+        .operator_stats()
+        .into_iter()
+        .filter(|op| op.name.starts_with(prefix))
+        .flat_map(|op| op.extra)
+        .collect()
 }
 
 #[test]
@@ -369,14 +360,14 @@ fn a_group_by_on_a_nearly_unique_key_partitions_its_input_straight_to_disk() {
         let mut rows = render(&batches);
         rows.sort();
         assert!(rows == reference, "batch size {batch_size}: rows differ");
-        let reported = extras(stream.plan(), "HashAggregate(final)");
+        let reported = extras(&stream, "HashAggregate(final)");
         assert!(
             reported
                 .iter()
                 .any(|(k, v)| k == "direct_spill" && v == "yes"),
             "batch size {batch_size}: {reported:?}"
         );
-        assert!(spills(stream.plan(), "HashAggregate(final)") > 1);
+        assert!(spills(&stream, "HashAggregate(final)") > 1);
         assert_eq!(stream.reserved(), 0, "pool back to zero");
         drop(stream);
         assert!(entries(spill_dir.path()).is_empty());
@@ -410,7 +401,7 @@ fn a_spilled_partition_that_fits_is_merged_in_pieces_of_disjoint_keys() {
         let mut rows = render(&batches);
         rows.sort();
         assert!(rows == reference, "batch size {batch_size}: rows differ");
-        let reported = extras(stream.plan(), "HashAggregate");
+        let reported = extras(&stream, "HashAggregate");
         assert!(
             reported
                 .iter()
@@ -464,7 +455,7 @@ fn a_large_table_of_nearly_unique_keys_spills_before_the_budget_is_reached() {
     let mut rows = render(&batches);
     rows.sort();
     assert!(rows == reference, "rows differ from the unlimited run");
-    let reported = extras(stream.plan(), "HashAggregate(final)");
+    let reported = extras(&stream, "HashAggregate(final)");
     assert!(
         reported
             .iter()
@@ -515,8 +506,7 @@ fn direct_spilling_counts_the_strings_rows_reference_not_shared_buffers() {
     let mut got = render(&batches);
     got.sort();
     assert!(got == reference, "rows differ from the unlimited run");
-    let plan = stream.plan();
-    let reported = extras(plan, "HashAggregate(final)");
+    let reported = extras(&stream, "HashAggregate(final)");
     assert!(
         reported
             .iter()
@@ -525,7 +515,7 @@ fn direct_spilling_counts_the_strings_rows_reference_not_shared_buffers() {
     );
     // 400,000 input rows in about 50 batches of 8192: counting each batch's shared label
     // buffer made about one round per batch (47); counting what the rows reference, 22.
-    let rounds = spills(plan, "HashAggregate(final)");
+    let rounds = spills(&stream, "HashAggregate(final)");
     assert!(
         (1..=32).contains(&rounds),
         "{rounds} spill rounds for about 25 MB of state rows"
@@ -613,10 +603,7 @@ fn too_small_a_budget_is_a_named_error_and_joins_without_keys_spill() {
     let mut stream = s.sql(sql).unwrap().execute().unwrap();
     let batches: Vec<RecordBatch> = stream.by_ref().collect::<Result<_, _>>().unwrap();
     assert_eq!(render(&batches), reference, "{sql}");
-    assert!(
-        spills(stream.plan(), "NestedLoopJoin") > 0,
-        "{sql}: no spill"
-    );
+    assert!(spills(&stream, "NestedLoopJoin") > 0, "{sql}: no spill");
     assert_eq!(stream.reserved(), 0);
     drop(stream);
     assert!(entries(spill_dir.path()).is_empty());
@@ -660,7 +647,7 @@ fn sort_with_a_budget_below_one_batch_spills_each_batch() {
         render(&batches) == reference,
         "rows differ from the unlimited run"
     );
-    assert!(spills(stream.plan(), "Sort") >= 8, "each batch is a run");
+    assert!(spills(&stream, "Sort") >= 8, "each batch is a run");
     assert_eq!(stream.reserved(), 0);
     drop(stream);
     assert!(entries(spill_dir.path()).is_empty());

@@ -11,7 +11,6 @@ use arrow::array::{
     ArrayRef, Date32Array, Decimal128Array, Int64Array, RecordBatch, StringArray, UInt32Array,
 };
 use arrow::datatypes::{Field, Schema};
-use ooc_engine::physical::display_plan;
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 
@@ -142,7 +141,7 @@ fn segmented_group_by_equals_the_two_phase_answer() {
                     .by_ref()
                     .collect::<Result<_, _>>()
                     .unwrap_or_else(|e| panic!("{label}: {e}"));
-                let plan = display_plan(stream.plan(), false);
+                let plan = stream.plan_text();
                 assert!(
                     plan.contains("per_row_group_of"),
                     "{label}: expected a segmented aggregate:\n{plan}"
@@ -193,7 +192,7 @@ fn a_segment_too_large_for_the_budget_spills_and_is_merged_before_the_next() {
             .unwrap();
         let batches: Vec<RecordBatch> = stream.by_ref().collect::<Result<_, _>>().unwrap();
         assert!(
-            display_plan(stream.plan(), false).contains("per_row_group_of=o"),
+            stream.plan_text().contains("per_row_group_of=o"),
             "batch size {batch_size}: not segmented"
         );
         assert!(
@@ -201,9 +200,9 @@ fn a_segment_too_large_for_the_budget_spills_and_is_merged_before_the_next() {
             "batch size {batch_size}: rows differ"
         );
         assert!(
-            spills(stream.plan(), "HashAggregate") >= 6,
+            spills(&stream, "HashAggregate") >= 6,
             "batch size {batch_size}: expected each segment to spill, got {}",
-            spills(stream.plan(), "HashAggregate")
+            spills(&stream, "HashAggregate")
         );
         assert_eq!(stream.reserved(), 0, "pool back to zero");
         drop(stream);

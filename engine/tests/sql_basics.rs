@@ -219,7 +219,7 @@ fn full_sorts_key_on_select_list_columns_without_hidden_copies() {
     ] {
         let plan = s.sql(sql).unwrap().explain(false).unwrap();
         assert!(
-            !plan.contains("__ooc_sort"),
+            !plan.contains("#sort"),
             "{sql}: a key copied through the sort\n{plan}"
         );
         let ids: Vec<i64> = rows(&s, sql)
@@ -234,7 +234,7 @@ fn full_sorts_key_on_select_list_columns_without_hidden_copies() {
         .unwrap()
         .explain(false)
         .unwrap();
-    assert!(!plan.contains("__ooc_sort"), "{plan}");
+    assert!(!plan.contains("#sort"), "{plan}");
     assert_eq!(
         rows(&s, "SELECT id AS i FROM t ORDER BY id DESC LIMIT 2"),
         vec!["999", "998"]
@@ -268,8 +268,8 @@ fn having_ctes_and_derived_tables() {
         .explain(false)
         .unwrap();
     assert!(
-        plan.contains("name AS __ooc_distinct_value_0")
-            && plan.contains("group_by=[t.k, __ooc_distinct_value_0]"),
+        plan.contains("name AS #distinct0")
+            && plan.contains("group_by=[t.k, #distinct0]"),
         "{plan}"
     );
     // Several distinct arguments beside an average: each argument's copy is grouped by the
@@ -278,9 +278,9 @@ fn having_ctes_and_derived_tables() {
                avg(price) AS mean, count(*) AS n FROM t GROUP BY k ORDER BY k NULLS FIRST";
     let plan = s.sql(sql).unwrap().explain(false).unwrap();
     assert!(
-        plan.contains("group_by=[t.k, __ooc_distinct_value_0] aggregates=[]")
-            && plan.contains("group_by=[t.k, __ooc_distinct_value_1] aggregates=[]")
-            && !plan.contains("__ooc_distinct_value_0, __ooc_distinct_value_1]"),
+        plan.contains("group_by=[t.k, #distinct0] aggregates=[]")
+            && plan.contains("group_by=[t.k, #distinct1] aggregates=[]")
+            && !plan.contains("#distinct0, #distinct1]"),
         "{plan}"
     );
     let by_hand = "SELECT a.k, a.names, b.residues, c.mean, c.n \

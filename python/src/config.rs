@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
-use ooc_engine::{parse_size, SessionConfig};
+use ooc::{parse_size, SessionConfig};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;

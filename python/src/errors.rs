@@ -5,7 +5,7 @@
 //! `CorruptFileError.path`, ...). A panic inside the engine is caught on its worker thread and
 //! surfaces as `InternalError`, never as pyo3's `PanicException`.
 
-use ooc_engine::EngineError;
+use ooc::EngineError;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -211,8 +211,8 @@ fn convert(py: Python<'_>, error: EngineError) -> PyErr {
     }
 }
 
-fn io_error(py: Python<'_>, error: ooc_io::IoError, message: String) -> PyErr {
-    use ooc_io::IoError;
+fn io_error(py: Python<'_>, error: ooc::io::IoError, message: String) -> PyErr {
+    use ooc::io::IoError;
     match error {
         IoError::CorruptFile { path, .. } => with_attrs(
             py,

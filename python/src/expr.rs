@@ -9,10 +9,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, TimeUnit, DECIMAL128_MAX_PRECISION};
-use ooc_engine::logical::expr::{
-    AggregateFunction, BinaryOp, Column, DatePart, Expr, ScalarFunction,
-};
-use ooc_engine::logical::scalar::ScalarValue;
+use ooc::{AggregateFunction, BinaryOp, Column, DatePart, Expr, ScalarFunction, ScalarValue};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 

@@ -8,10 +8,9 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use ooc_engine::logical::expr::Expr;
-use ooc_engine::logical::expr_fn;
-use ooc_engine::sink::{format_table, OutputFormat};
-use ooc_engine::{DataFrame, JoinType, Session, SessionConfig, SortKey};
+use ooc::expr_fn;
+use ooc::sink::{OutputFormat, TableCut};
+use ooc::{DataFrame, Expr, JoinType, Session, SessionConfig, SortKey};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict};
@@ -149,13 +148,11 @@ impl PyLazyFrame {
         for name in &subset {
             if schema.index_of(name).is_err() {
                 let valid: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-                return Err(crate::errors::to_py_err(
-                    ooc_engine::EngineError::ColumnNotFound {
-                        name: name.clone(),
-                        valid,
-                        suggestion: None,
-                    },
-                ));
+                return Err(crate::errors::to_py_err(ooc::EngineError::ColumnNotFound {
+                    name: name.clone(),
+                    valid,
+                    suggestion: None,
+                }));
             }
         }
         let keys: Vec<Expr> = subset.iter().map(|n| Expr::col(n.clone())).collect();
@@ -365,20 +362,11 @@ impl PyDataFrame {
 
     /// The first `max_rows` rows as an aligned text table.
     fn format(&self, max_rows: usize) -> PyResult<String> {
-        let mut shown = Vec::new();
-        let mut left = max_rows;
+        let mut cut = TableCut::new(Arc::clone(&self.schema), max_rows);
         for batch in &self.batches {
-            if left == 0 {
-                break;
-            }
-            let take = left.min(batch.num_rows());
-            shown.push(batch.slice(0, take));
-            left -= take;
+            cut.push(batch);
         }
-        if shown.is_empty() {
-            shown.push(RecordBatch::new_empty(Arc::clone(&self.schema)));
-        }
-        format_table(&shown, self.num_rows()).py()
+        cut.format().py()
     }
 }
 
@@ -433,10 +421,7 @@ fn scan_parquet(py: Python<'_>, locations: Vec<String>, hive: bool) -> PyResult<
     let mut frame = py.detach(|| session().scan_parquet_many(&locations)).py()?;
     if !hive {
         // Leave out the columns that come from key=value folders.
-        let folders = match frame.logical_plan() {
-            ooc_engine::LogicalPlan::TableScan(scan) => scan.dataset.partition_columns().to_vec(),
-            _ => Vec::new(),
-        };
+        let folders = frame.hive_partition_columns();
         if !folders.is_empty() {
             frame = frame.drop_columns(&folders).py()?;
         }

@@ -17,9 +17,8 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use ooc_engine::physical::ExecutionPlan;
-use ooc_engine::sink::{write_batches, AtomicFile, OutputFormat, WriteOptions};
-use ooc_engine::{peak_rss_bytes, DataFrame, EngineError, QueryStream};
+use ooc::sink::{write_file, OutputFormat, WriteOptions};
+use ooc::{peak_rss_bytes, DataFrame, EngineError, OperatorStats, QueryStream};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -41,22 +40,9 @@ pub(crate) struct QueryStats {
     operators: Vec<OperatorStats>,
 }
 
-#[derive(Clone, Debug)]
-struct OperatorStats {
-    depth: usize,
-    name: String,
-    details: String,
-    rows: u64,
-    time: Duration,
-    peak_bytes: u64,
-    spills: u64,
-    spilled_bytes: u64,
-}
-
 impl QueryStats {
     fn of(stream: &QueryStream, rows: usize) -> Self {
-        let mut operators = Vec::new();
-        collect_operators(stream.plan(), 0, &mut operators);
+        let operators = stream.operator_stats();
         Self {
             rows,
             wall: stream.elapsed(),
@@ -89,9 +75,9 @@ impl QueryStats {
             d.set_item("depth", op.depth)?;
             d.set_item("operator", &op.name)?;
             d.set_item("details", &op.details)?;
-            d.set_item("rows", op.rows)?;
-            d.set_item("seconds", op.time.as_secs_f64())?;
-            d.set_item("peak_bytes", op.peak_bytes)?;
+            d.set_item("rows", op.rows_out)?;
+            d.set_item("seconds", op.total_time.as_secs_f64())?;
+            d.set_item("peak_bytes", op.peak_memory)?;
             d.set_item("spills", op.spills)?;
             d.set_item("spilled_bytes", op.spilled_bytes)?;
             operators.append(d)?;
@@ -99,23 +85,6 @@ impl QueryStats {
         out.set_item("operators", operators)?;
         out.set_item("report", &self.report)?;
         Ok(out)
-    }
-}
-
-fn collect_operators(plan: &Arc<dyn ExecutionPlan>, depth: usize, out: &mut Vec<OperatorStats>) {
-    let m = plan.metrics();
-    out.push(OperatorStats {
-        depth,
-        name: plan.name().to_string(),
-        details: plan.details(),
-        rows: m.rows_out(),
-        time: m.elapsed(),
-        peak_bytes: m.memory_peak(),
-        spills: m.spill_count(),
-        spilled_bytes: m.spilled_bytes(),
-    });
-    for child in plan.children() {
-        collect_operators(&child, depth + 1, out);
     }
 }
 
@@ -264,10 +233,7 @@ fn work_on(mut stream: QueryStream, work: Work, sender: SyncSender<Message>) {
                         threads: Some(stream.threads()),
                         ..WriteOptions::default()
                     };
-                    let mut file = AtomicFile::create(&path)?;
-                    let rows =
-                        write_batches(schema, stream.by_ref(), format, &options, file.writer())?;
-                    file.commit()?;
+                    let rows = write_file(&path, schema, stream.by_ref(), format, &options)?;
                     Ok(QueryStats::of(&stream, rows))
                 }
             }

@@ -1,8 +1,8 @@
 //! Expression kernels: the engine's arithmetic and filter evaluation, and in-place versus
 //! allocating primitive kernels.
 //!
-//! Group `kernels`: logical expressions are type-checked (`coerce`), constant-folded and
-//! compiled with `create_physical_expr`, as the planner does, then evaluated on 1 Mi
+//! Group `kernels`: logical expressions are type-checked, constant-folded and compiled as the
+//! planner does (the engine's `bench::CompiledExpr`), then evaluated on 1 Mi
 //! `lineitem` rows in 8192-row batches (the engine's batch size). Throughput is input rows/s.
 //!
 //! | benchmark               | expression                                                     |
@@ -18,7 +18,7 @@
 //! (`PrimitiveArray::unary`, `arrow::compute::binary`) or into the uniquely owned input's
 //! buffer (`unary_mut`, `binary_mut`), over 1 Mi values held either as 128 arrays of 8192
 //! (what the engine sees per batch) or as one array (where fresh buffers are large). The
-//! `engine_decimal_mul` pair runs the engine's own `physical::in_place::binary`, which writes
+//! `engine_decimal_mul` pair runs the engine's own `eval::in_place::binary`, which writes
 //! into an operand when nothing else holds it (`unique`) and allocates otherwise (`shared`).
 //! Inputs are fresh deep copies made outside the timed part; outputs are dropped outside it.
 
@@ -28,16 +28,12 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, PrimitiveArray, RecordBatch};
 use arrow::buffer::ScalarBuffer;
 use arrow::compute::{binary, binary_mut, cast, filter_record_batch};
+use arrow::datatypes::Schema;
 use arrow::datatypes::{ArrowPrimitiveType, DataType, Decimal128Type, Float64Type};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use ooc_engine::logical::expr_fn::{col, lit};
-use ooc_engine::logical::scalar::ScalarValue;
-use ooc_engine::logical::schema::PlanSchema;
-use ooc_engine::logical::types::coerce;
-use ooc_engine::optimizer::fold_expr;
-use ooc_engine::physical::expr::{create_physical_expr, PhysicalExpr};
-use ooc_engine::physical::in_place;
-use ooc_engine::Expr;
+use ooc::expr_fn::{col, lit};
+use ooc::{Expr, ScalarValue};
+use ooc_engine::bench::{in_place_binary, CompiledExpr};
 use ooc_micro_bench::{
     lineitem, split, tune_allocator, BATCH_ROWS, MEASUREMENT, MONEY, SAMPLE_SIZE, WARM_UP,
 };
@@ -45,10 +41,8 @@ use ooc_micro_bench::{
 const ROWS: usize = 1 << 20;
 
 /// Type-check, fold and compile `expr` as the planner would.
-fn compile(expr: Expr, schema: &PlanSchema) -> PhysicalExpr {
-    let expr = coerce(expr, schema).expect("expression type-checks");
-    let expr = fold_expr(expr).expect("constants fold");
-    create_physical_expr(&expr, schema).expect("expression compiles")
+fn compile(expr: Expr, schema: &Schema) -> CompiledExpr {
+    CompiledExpr::compile(expr, schema).expect("expression compiles")
 }
 
 /// A DECIMAL(15,2) literal from its unscaled value (`5` is 0.05).
@@ -82,7 +76,7 @@ fn kernel_input() -> RecordBatch {
 fn engine_kernels(c: &mut Criterion) {
     let input = kernel_input();
     let batches = split(&input, BATCH_ROWS);
-    let schema = PlanSchema::from_arrow(None, &input.schema());
+    let schema = input.schema();
     assert_eq!(input.schema().field(3).data_type(), &MONEY);
 
     let q1_charge_decimal = compile(
@@ -301,7 +295,7 @@ fn engine_in_place(
                     let out: Vec<_> = pairs
                         .iter()
                         .map(|(x, y)| {
-                            in_place::binary::<Decimal128Type, _>(
+                            in_place_binary::<Decimal128Type, _>(
                                 Arc::clone(x),
                                 Arc::clone(y),
                                 multiply,
@@ -325,7 +319,7 @@ fn engine_in_place(
                         .into_iter()
                         .map(|(x, y)| {
                             let keep = Arc::clone(&y);
-                            let out = in_place::binary::<Decimal128Type, _>(x, y, multiply)
+                            let out = in_place_binary::<Decimal128Type, _>(x, y, multiply)
                                 .expect("same lengths");
                             (out, keep)
                         })

@@ -1,5 +1,5 @@
-//! Spill file throughput: the engine's [`SpillManager`] writing batches to a compressed
-//! Arrow IPC stream (zstd level 1, buffered) and reading them back.
+//! Spill file throughput: the engine's spill files (through its `bench` entry points) writing
+//! batches to a compressed Arrow IPC stream (zstd level 1, buffered) and reading them back.
 //!
 //! Two inputs of 1 Mi rows in 8192-row batches: `lineitem` (nine mixed columns, strings
 //! included) and `keys_values` (two BIGINT columns of random values below 2^20). `write` creates a
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ooc_engine::memory::{SpillFile, SpillManager};
+use ooc_engine::bench::{SpillFiles, WrittenSpill};
 use ooc_micro_bench::{
     keys_and_values, lineitem, slice_bytes, split, tune_allocator, BATCH_ROWS, MIB, SAMPLE_SIZE,
     WARM_UP,
@@ -21,27 +21,21 @@ use ooc_micro_bench::{
 
 const ROWS: usize = 1 << 20;
 
-/// Write `batches` to a new spill file of `manager`.
-fn write(manager: &SpillManager, batches: &[RecordBatch]) -> SpillFile {
-    let mut writer = manager
-        .create("bench", &batches[0].schema())
-        .expect("create spill file");
-    for batch in batches {
-        writer.write(batch).expect("spill write");
-    }
-    writer.finish().expect("finish spill file")
+/// Write `batches` to a new spill file.
+fn write(files: &SpillFiles, batches: &[RecordBatch]) -> WrittenSpill {
+    files.write(batches).expect("spill write")
 }
 
 /// Read `file` back; returns its rows.
-fn read(file: &SpillFile) -> usize {
-    file.read()
-        .expect("open spill file")
-        .map(|batch| black_box(batch.expect("spill read")).num_rows())
-        .sum()
+fn read(file: &WrittenSpill) -> usize {
+    file.read(|batch| {
+        black_box(batch);
+    })
+    .expect("spill read")
 }
 
 fn spill(c: &mut Criterion) {
-    let manager = SpillManager::new(None, u64::MAX);
+    let manager = SpillFiles::default();
     let inputs = [
         ("lineitem", split(&lineitem(ROWS), BATCH_ROWS)),
         (

@@ -15,8 +15,8 @@
 //!  sort                ORDER BY an int or a string key, unlimited and   rows/s
 //!                      under a budget that forces spilled runs
 //!  spill               write a spill file (IPC + zstd), read it back    in-memory bytes/s
-//!  join                HashJoinExec build + probe, in memory and as a   build + probe rows/s
-//!                      grace hash join under a small budget
+//!  join                an equi-join's hash build + probe through a      build + probe rows/s
+//!                      Session, in memory and as a grace hash join
 //! ```
 //!
 //! Run everything with `make micro-bench` (or `cargo bench -p ooc-micro-bench`; append
@@ -26,40 +26,27 @@
 //! group takes ten samples so the whole suite finishes in a few minutes on two cores.
 //!
 //! The benches link mimalloc with the same purge delay as the `ooc` binary and the Python
-//! extension, so allocation-heavy kernels are measured with the allocator that ships.
+//! extension, so allocation-heavy kernels are measured with the allocator that ships. Whole
+//! operators run through the public API ([`ooc::Session`] over in-memory batches); kernels
+//! without one (compiled expressions, in-place arithmetic, spill files) through the engine's
+//! `bench` feature, which exists only for these benchmarks.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{ArrayRef, Date32Array, Decimal128Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use ooc_engine::memory::{MemoryPool, SpillManager};
-use ooc_engine::physical::{BatchStream, ExecutionPlan, TaskContext};
-use ooc_engine::{DataFrame, Session, SessionConfig};
+use ooc::{DataFrame, QueryStream, Session, SessionConfig};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-extern "C" {
-    /// mimalloc's runtime option setter (`mi_option_set` in mimalloc.h).
-    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
-}
-
-/// `mi_option_purge_delay` in mimalloc's option enum.
-const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
-
-/// Configure the allocator as the `ooc` binary does: freed pages go back to the OS after 1 ms.
-/// The environment variable `OOC_MICRO_BENCH_PURGE_DELAY_MS` sets another delay (mimalloc's
-/// own default is 10), to see what the shipped setting costs allocation-heavy kernels. Call
-/// once before measuring; calling again is harmless.
+/// Configure the allocator as the `ooc` binary and the Python library do
+/// ([`ooc::allocator::tune_mimalloc`]); `MIMALLOC_PURGE_DELAY` in the environment sets another
+/// purge delay, to see what the shipped setting costs allocation-heavy kernels. Call once
+/// before measuring; calling again is harmless.
 pub fn tune_allocator() {
-    let delay = std::env::var("OOC_MICRO_BENCH_PURGE_DELAY_MS")
-        .ok()
-        .and_then(|v| v.trim().parse::<std::ffi::c_long>().ok())
-        .unwrap_or(1);
-    // SAFETY: mi_option_set stores an integer option; mimalloc is this process's global
-    // allocator (declared above) and initialises itself before main.
-    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, delay) };
+    ooc::allocator::tune_mimalloc();
 }
 
 /// Samples per benchmark (criterion's minimum).
@@ -276,59 +263,19 @@ pub fn drain_explained(frame: DataFrame) -> (Outcome, String) {
     }
     let outcome = Outcome {
         rows,
-        spills: spill_count(stream.plan()),
+        spills: spill_count(&stream),
     };
     let report = format!(
         "{}peak spill files: {:.1} MiB\n",
-        ooc_engine::physical::display_plan(stream.plan(), true),
+        stream.report(),
         stream.peak_spill_bytes() as f64 / MIB as f64
     );
     (outcome, report)
 }
 
-/// Spills of every operator in `plan`.
-pub fn spill_count(plan: &Arc<dyn ExecutionPlan>) -> u64 {
-    plan.metrics().spill_count() + plan.children().iter().map(spill_count).sum::<u64>()
-}
-
-/// A task context for driving physical operators directly: the given budget, the default
-/// batch size and thread count, spill files in the system temp directory.
-pub fn task_context(memory_limit: Option<usize>) -> Arc<TaskContext> {
-    Arc::new(TaskContext {
-        memory_pool: match memory_limit {
-            Some(limit) => MemoryPool::new(limit),
-            None => MemoryPool::unbounded(),
-        },
-        batch_size: BATCH_ROWS,
-        threads: threads(),
-        morsel_rows: 1 << 20,
-        bytes_read: Arc::default(),
-        progress: Arc::default(),
-        cancelled: Arc::default(),
-        spill: Arc::new(SpillManager::new(None, u64::MAX)),
-    })
-}
-
-/// Run every output partition of `plan` on its own thread; returns the rows produced.
-pub fn run_partitions(plan: &Arc<dyn ExecutionPlan>, ctx: &Arc<TaskContext>) -> usize {
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..plan.output_partitions())
-            .map(|partition| {
-                let plan = Arc::clone(plan);
-                let ctx = Arc::clone(ctx);
-                scope.spawn(move || {
-                    let stream: BatchStream = plan.execute(partition, ctx).expect("plan starts");
-                    stream
-                        .map(|batch| batch.expect("plan runs").num_rows())
-                        .sum::<usize>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("partition thread"))
-            .sum()
-    })
+/// Spills of every operator of a query.
+pub fn spill_count(stream: &QueryStream) -> u64 {
+    stream.operator_stats().iter().map(|op| op.spills).sum()
 }
 
 /// The data type of DECIMAL(15,2), TPC-H's money type.

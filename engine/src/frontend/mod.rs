@@ -1,5 +1,10 @@
-//! Front ends: SQL text and the Rust dataframe builder, both producing logical plans.
+//! Front ends: SQL text and dataframe builder calls, turned into logical plans. Nothing here
+//! optimizes, plans operators or runs anything.
+//!
+//! - [`sql`]: `sqlparser` AST → logical plan, including subquery decorrelation;
+//! - [`builder`]: the plans behind [`DataFrame`](crate::DataFrame)'s builder methods;
+//! - [`aggregates`]: aggregate extraction, shared by both.
 
-pub mod dataframe;
-pub mod sql;
-pub mod subquery;
+pub(crate) mod aggregates;
+pub(crate) mod builder;
+pub(crate) mod sql;

@@ -11,6 +11,7 @@ use std::fmt;
 use arrow::datatypes::{DataType, Field, TimeUnit};
 
 use crate::error::{EngineError, Result};
+use crate::logical::hidden;
 use crate::logical::scalar::ScalarValue;
 use crate::logical::schema::PlanSchema;
 
@@ -43,9 +44,10 @@ impl Column {
 
 impl fmt::Display for Column {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = hidden::display(&self.name);
         match &self.relation {
-            Some(r) => write!(f, "{r}.{}", self.name),
-            None => f.write_str(&self.name),
+            Some(r) => write!(f, "{}.{name}", hidden::display(r)),
+            None => f.write_str(&name),
         }
     }
 }
@@ -393,6 +395,19 @@ impl Expr {
             Expr::Column(c) => c.name.clone(),
             other => other.to_string(),
         }
+    }
+
+    /// True when the expression has at least one column and every column resolves
+    /// (unambiguously) in `schema`.
+    pub fn references_only(&self, schema: &PlanSchema) -> bool {
+        let columns = self.columns();
+        !columns.is_empty()
+            && columns.iter().all(|c| {
+                matches!(
+                    schema.try_index_of(c.relation.as_deref(), &c.name),
+                    Ok(Some(_))
+                )
+            })
     }
 
     /// The children of this node.
@@ -818,7 +833,7 @@ impl fmt::Display for Expr {
                     if *distinct { "DISTINCT " } else { "" }
                 )
             }
-            Expr::Alias { expr, name } => write!(f, "{expr} AS {name}"),
+            Expr::Alias { expr, name } => write!(f, "{expr} AS {}", hidden::display(name)),
         }
     }
 }

@@ -1,8 +1,12 @@
-//! The logical layer: expressions, schemas, types and plans, independent of execution.
+//! The logical layer: what a query computes, independent of how it runs. Plans, expressions,
+//! schemas, types and values, plus the helpers every layer above uses on them: plan traversal,
+//! hidden column names and cardinality estimates. It knows nothing of operators.
 
+pub(crate) mod cardinality;
 pub mod expr;
 pub mod expr_fn;
+pub(crate) mod hidden;
 pub mod plan;
 pub mod scalar;
 pub mod schema;
-pub mod types;
+pub(crate) mod types;

@@ -13,6 +13,7 @@ use ooc_io::ParquetDataset;
 
 use crate::error::{plan_err, EngineError, Result};
 use crate::logical::expr::{Column, Expr};
+use crate::logical::hidden;
 use crate::logical::schema::{PlanField, PlanSchema};
 use crate::logical::types::coerce;
 
@@ -53,21 +54,34 @@ pub struct TableScan {
     /// Stop after this many rows (only set when no filter remains above).
     pub fetch: Option<usize>,
     schema: PlanSchema,
+    /// Identifies the scan within one plan (see [`LogicalPlan::number_scans`]).
+    id: usize,
 }
 
 impl TableScan {
-    /// A scan of all columns.
-    pub fn new(table_name: impl Into<String>, dataset: Arc<ParquetDataset>) -> Self {
+    /// A scan of all columns. Fails if a column name could be taken for one of planning's
+    /// hidden names (see [`hidden`](crate::logical::hidden)).
+    pub fn try_new(table_name: impl Into<String>, dataset: Arc<ParquetDataset>) -> Result<Self> {
         let table_name = table_name.into();
-        let schema = PlanSchema::from_arrow(Some(&table_name), &dataset.schema());
-        Self {
+        let arrow_schema = dataset.schema();
+        for field in arrow_schema.fields() {
+            hidden::check_user_name(field.name(), "column name")?;
+        }
+        let schema = PlanSchema::from_arrow(Some(&table_name), &arrow_schema);
+        Ok(Self {
             table_name,
             dataset,
             projection: None,
             filters: Vec::new(),
             fetch: None,
             schema,
-        }
+            id: 0,
+        })
+    }
+
+    /// The scan's number in its plan, once [`LogicalPlan::number_scans`] has run (0 before).
+    pub(crate) fn id(&self) -> usize {
+        self.id
     }
 
     /// The full (unprojected) schema of the data set, qualified by the table name.
@@ -134,6 +148,9 @@ impl MemoryTable {
         batches: Vec<arrow::array::RecordBatch>,
     ) -> Result<Self> {
         let name = name.into();
+        for field in schema.fields() {
+            hidden::check_user_name(field.name(), "column name")?;
+        }
         for batch in &batches {
             let fields = batch.schema_ref().fields();
             let same = fields.len() == schema.fields().len()
@@ -365,6 +382,40 @@ impl LogicalPlan {
             LogicalPlan::Join { left, right, .. } => vec![left, right],
             LogicalPlan::Union { inputs, .. } => inputs.iter().collect(),
         }
+    }
+
+    /// Rebuild the plan with `f` applied to each input (a leaf is returned as it is).
+    pub fn map_inputs(
+        self,
+        f: &mut dyn FnMut(LogicalPlan) -> Result<LogicalPlan>,
+    ) -> Result<LogicalPlan> {
+        let inputs = self
+            .inputs()
+            .into_iter()
+            .cloned()
+            .map(&mut *f)
+            .collect::<Result<Vec<_>>>()?;
+        if inputs.is_empty() {
+            return Ok(self);
+        }
+        self.with_new_inputs(inputs)
+    }
+
+    /// The same plan with its scans numbered 1, 2, ... in depth-first order, so that the
+    /// physical planner can tell every scan apart (two scans of one table, or the two sides of
+    /// a self-join built from one dataframe, are different scans).
+    pub(crate) fn number_scans(self) -> Result<LogicalPlan> {
+        fn number(plan: LogicalPlan, next: &mut usize) -> Result<LogicalPlan> {
+            match plan {
+                LogicalPlan::TableScan(mut scan) => {
+                    *next += 1;
+                    scan.id = *next;
+                    Ok(LogicalPlan::TableScan(scan))
+                }
+                other => other.map_inputs(&mut |p| number(p, next)),
+            }
+        }
+        number(self, &mut 0)
     }
 
     /// A single row with no columns.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
 
 use crate::error::{closest_name, EngineError, Result};
+use crate::logical::hidden;
 
 /// A field of a plan's output together with the relation it belongs to.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,9 +37,10 @@ impl PlanField {
 
     /// `qualifier.name` or `name`.
     pub fn qualified_name(&self) -> String {
+        let name = hidden::display(self.field.name());
         match &self.qualifier {
-            Some(q) => format!("{q}.{}", self.field.name()),
-            None => self.field.name().clone(),
+            Some(q) => format!("{}.{name}", hidden::display(q)),
+            None => name.into_owned(),
         }
     }
 }
@@ -168,7 +170,14 @@ impl PlanSchema {
 
     /// The error for a name that is not in this schema.
     pub fn not_found(&self, qualifier: Option<&str>, name: &str) -> EngineError {
-        let valid: Vec<String> = self.fields.iter().map(|f| f.name().to_string()).collect();
+        // Hidden columns are planning's own: never offered to the user.
+        let valid: Vec<String> = self
+            .fields
+            .iter()
+            .map(|f| f.name())
+            .filter(|n| !hidden::is_hidden(n))
+            .map(str::to_string)
+            .collect();
         let suggestion = closest_name(name, valid.iter().map(String::as_str));
         let name = match qualifier {
             Some(q) => format!("{q}.{name}"),

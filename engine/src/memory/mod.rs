@@ -22,10 +22,12 @@
 //! request is retried for up to two seconds before it fails with an error naming the consumer
 //! it asked.
 
+mod accounting;
 mod narrow;
 mod pool;
 mod spill;
 
-pub use narrow::Narrowing;
-pub use pool::{MemoryPool, MemoryReservation};
-pub use spill::{SpillFile, SpillManager, SpillWriter};
+pub(crate) use accounting::{referenced_bytes, used_bytes};
+pub(crate) use narrow::Narrowing;
+pub(crate) use pool::{MemoryPool, MemoryReservation};
+pub(crate) use spill::{SpillFile, SpillManager, SpillWriter};

@@ -112,23 +112,20 @@ impl SpillManager {
     }
 
     /// The spill directory, once created.
-    pub fn path(&self) -> Option<&Path> {
+    #[cfg(test)]
+    pub(crate) fn path(&self) -> Option<&Path> {
         self.dir.get().map(|(_, d)| d.path())
     }
 
     /// Bytes currently held in spill files.
-    pub fn bytes_on_disk(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn bytes_on_disk(&self) -> u64 {
         self.written.load(Ordering::Relaxed)
     }
 
     /// The most bytes held in spill files at once.
     pub fn peak_bytes_on_disk(&self) -> u64 {
         self.peak.load(Ordering::Relaxed)
-    }
-
-    /// The quota in bytes.
-    pub fn quota(&self) -> u64 {
-        self.quota
     }
 
     /// Start a new spill file for batches of `schema`; `label` names it (for errors).
@@ -311,13 +308,8 @@ impl SpillWriter {
             message: e.to_string(),
         })?;
         self.rows += batch.num_rows();
-        self.raw_bytes += crate::physical::referenced_bytes(batch);
+        self.raw_bytes += crate::memory::referenced_bytes(batch);
         Ok(())
-    }
-
-    /// Rows written so far.
-    pub fn rows(&self) -> usize {
-        self.rows
     }
 
     /// Compressed bytes written so far, including what is still buffered: the position in
@@ -457,11 +449,6 @@ impl SpillFile {
     /// Compressed bytes on disk.
     pub fn bytes(&self) -> u64 {
         self.bytes
-    }
-
-    /// The schema of its batches.
-    pub fn schema(&self) -> &SchemaRef {
-        &self.schema
     }
 
     /// Read the batches back in the order they were written.

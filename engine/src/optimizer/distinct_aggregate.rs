@@ -37,14 +37,10 @@
 
 use crate::error::Result;
 use crate::logical::expr::{AggregateFunction, Column, Expr, ScalarFunction};
+use crate::logical::hidden;
 use crate::logical::plan::LogicalPlan;
 use crate::logical::scalar::ScalarValue;
 use crate::logical::schema::PlanSchema;
-use crate::optimizer::map_inputs;
-
-const DISTINCT_COLUMN: &str = "__ooc_distinct_value";
-const PLAIN_COLUMN: &str = "__ooc_plain_argument_";
-const PARTIAL_COLUMN: &str = "__ooc_partial_";
 
 /// What one aggregate of the node computes.
 #[derive(Clone, Debug)]
@@ -62,7 +58,7 @@ enum Role {
 }
 
 pub(super) fn rewrite_distinct_aggregates(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let plan = map_inputs(plan, &mut rewrite_distinct_aggregates)?;
+    let plan = plan.map_inputs(&mut rewrite_distinct_aggregates)?;
     let LogicalPlan::Aggregate {
         input,
         group_by,
@@ -243,9 +239,9 @@ fn grouped_twice(
             plain.push((i, *func, arg, data_type));
         }
     }
-    let value_column = |i: usize| format!("{DISTINCT_COLUMN}_{i}");
-    let plain_column = |i: usize| format!("{PLAIN_COLUMN}{i}");
-    let partial_column = |i: usize| format!("{PARTIAL_COLUMN}{i}");
+    let value_column = |i: usize| hidden::name(hidden::Role::DistinctValue, i);
+    let plain_column = |i: usize| hidden::name(hidden::Role::PlainArgument, i);
+    let partial_column = |i: usize| hidden::name(hidden::Role::PartialAggregate, i);
     let partials = || -> Vec<Expr> {
         plain
             .iter()

@@ -13,7 +13,7 @@
 //!    `ps_partkey = l_partkey` (TPC-H Q9) also join `part` to `partsupp` directly, so the
 //!    filtered `part` can shrink `partsupp` before either meets `lineitem`;
 //! 4. repeatedly joins the two connected components whose join is estimated smallest
-//!    ([`cardinality`](super::cardinality)), with the smaller side on the right (the hash
+//!    ([`cardinality`](crate::logical::cardinality)), with the smaller side on the right (the hash
 //!    join's build side), using the equalities between them as keys (but none that the keys
 //!    already chosen and the equalities inside each side imply) and any other condition that
 //!    becomes evaluable as the join's residual filter. Components with no connecting equality
@@ -24,11 +24,10 @@
 //! order.
 
 use crate::error::{EngineError, Result};
+use crate::logical::cardinality::{estimate_rows, join_divisor};
 use crate::logical::expr::{BinaryOp, Column, Expr};
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::schema::PlanSchema;
-use crate::optimizer::cardinality::{estimate_rows, join_divisor};
-use crate::optimizer::map_inputs;
 
 pub(super) fn reorder_joins(plan: LogicalPlan) -> Result<LogicalPlan> {
     if is_region_root(&plan) {
@@ -43,7 +42,7 @@ pub(super) fn reorder_joins(plan: LogicalPlan) -> Result<LogicalPlan> {
             return order(leaves, conjuncts, plan.schema());
         }
     }
-    map_inputs(plan, &mut reorder_joins)
+    plan.map_inputs(&mut reorder_joins)
 }
 
 fn is_inner_join(plan: &LogicalPlan) -> bool {

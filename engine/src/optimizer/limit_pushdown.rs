@@ -3,10 +3,9 @@
 
 use crate::error::Result;
 use crate::logical::plan::LogicalPlan;
-use crate::optimizer::map_inputs;
 
 pub(super) fn push_down_limits(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let plan = map_inputs(plan, &mut push_down_limits)?;
+    let plan = plan.map_inputs(&mut push_down_limits)?;
     Ok(match plan {
         LogicalPlan::Limit {
             input,

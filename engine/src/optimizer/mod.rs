@@ -5,7 +5,6 @@
 //! scan reads the columns its filters need; top-k is formed before the limit is pushed so a
 //! `LIMIT` above a sort is not pushed into the scan.
 
-pub mod cardinality;
 mod constant_folding;
 mod distinct_aggregate;
 mod join_reorder;
@@ -17,11 +16,8 @@ mod topk;
 use crate::error::Result;
 use crate::logical::plan::LogicalPlan;
 
-pub use constant_folding::fold_expr;
-pub(crate) use predicate_pushdown::references_only;
-
 /// Apply every rule once, in order.
-pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan> {
+pub(crate) fn optimize(plan: LogicalPlan) -> Result<LogicalPlan> {
     let plan = constant_folding::fold_constants(plan)?;
     let plan = join_reorder::reorder_joins(plan)?;
     let plan = predicate_pushdown::push_down_predicates(plan)?;
@@ -29,21 +25,4 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan> {
     let plan = topk::form_topk(plan)?;
     let plan = limit_pushdown::push_down_limits(plan)?;
     projection_pushdown::push_down_projections(plan)
-}
-
-/// Rebuild `plan` with `f` applied to each input.
-pub(crate) fn map_inputs(
-    plan: LogicalPlan,
-    f: &mut dyn FnMut(LogicalPlan) -> Result<LogicalPlan>,
-) -> Result<LogicalPlan> {
-    let inputs = plan
-        .inputs()
-        .into_iter()
-        .cloned()
-        .map(&mut *f)
-        .collect::<Result<Vec<_>>>()?;
-    if inputs.is_empty() {
-        return Ok(plan);
-    }
-    plan.with_new_inputs(inputs)
 }

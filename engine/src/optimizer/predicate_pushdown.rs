@@ -10,14 +10,13 @@ use crate::error::Result;
 use crate::logical::expr::{Column, Expr};
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::schema::PlanSchema;
-use crate::optimizer::map_inputs;
 
 pub(super) fn push_down_predicates(plan: LogicalPlan) -> Result<LogicalPlan> {
     match plan {
         LogicalPlan::Filter { input, predicate } => {
             push_into(*input, predicate.split_conjunction())
         }
-        other => map_inputs(other, &mut push_down_predicates),
+        other => other.map_inputs(&mut push_down_predicates),
     }
 }
 
@@ -174,11 +173,9 @@ fn push_into(plan: LogicalPlan, conjuncts: Vec<Expr>) -> Result<LogicalPlan> {
             let mut to_right = Vec::new();
             let mut kept = Vec::new();
             for c in conjuncts {
-                if to_left_ok && references_only(&c, left.schema()) {
+                if to_left_ok && c.references_only(left.schema()) {
                     to_left.push(c);
-                } else if to_right_ok
-                    && !join_type.left_only()
-                    && references_only(&c, right.schema())
+                } else if to_right_ok && !join_type.left_only() && c.references_only(right.schema())
                 {
                     to_right.push(c);
                 } else {
@@ -197,17 +194,4 @@ fn push_into(plan: LogicalPlan, conjuncts: Vec<Expr>) -> Result<LogicalPlan> {
             filter_above(other, conjuncts)
         }
     }
-}
-
-/// True when every column of `expr` resolves (unambiguously) in `schema` and it has at least
-/// one column.
-pub(crate) fn references_only(expr: &Expr, schema: &PlanSchema) -> bool {
-    let columns = expr.columns();
-    !columns.is_empty()
-        && columns.iter().all(|c| {
-            matches!(
-                schema.try_index_of(c.relation.as_deref(), &c.name),
-                Ok(Some(_))
-            )
-        })
 }

@@ -4,10 +4,9 @@
 
 use crate::error::Result;
 use crate::logical::plan::LogicalPlan;
-use crate::optimizer::map_inputs;
 
 pub(super) fn form_topk(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let plan = map_inputs(plan, &mut form_topk)?;
+    let plan = plan.map_inputs(&mut form_topk)?;
     Ok(match plan {
         LogicalPlan::Limit {
             input,

@@ -6,8 +6,8 @@ use arrow::compute::filter_record_batch;
 use arrow::datatypes::SchemaRef;
 
 use crate::error::Result;
+use crate::eval::PhysicalExpr;
 use crate::metrics::OperatorMetrics;
-use crate::physical::expr::PhysicalExpr;
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
 /// Streaming filter; keeps its input's partitioning.

@@ -6,8 +6,8 @@ use arrow::array::{RecordBatch, RecordBatchOptions};
 use arrow::datatypes::SchemaRef;
 
 use crate::error::Result;
+use crate::eval::PhysicalExpr;
 use crate::metrics::OperatorMetrics;
-use crate::physical::expr::PhysicalExpr;
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
 /// Streaming projection; keeps its input's partitioning.

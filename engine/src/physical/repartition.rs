@@ -28,8 +28,8 @@ use arrow::compute::take_record_batch;
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{EngineError, Result};
+use crate::eval::PhysicalExpr;
 use crate::metrics::OperatorMetrics;
-use crate::physical::expr::PhysicalExpr;
 use crate::physical::hashing::hash_columns;
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 

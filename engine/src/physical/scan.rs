@@ -257,16 +257,6 @@ impl ParquetScanExec {
         })
     }
 
-    /// Pruning decisions per file.
-    pub fn prune_stats(&self) -> &PruneStats {
-        &self.prune_stats
-    }
-
-    /// Number of morsels planned.
-    pub fn morsel_count(&self) -> usize {
-        self.morsels.len()
-    }
-
     fn apply_key_sets(
         &self,
         mut batch: arrow::array::RecordBatch,

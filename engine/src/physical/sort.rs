@@ -34,13 +34,11 @@ use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, Rows, SortField};
 
 use crate::error::{EngineError, Result};
-use crate::memory::{MemoryReservation, Narrowing, SpillFile};
+use crate::eval::{normalize_zero_array, PhysicalExpr};
+use crate::memory::{used_bytes, MemoryReservation, Narrowing, SpillFile};
 use crate::metrics::OperatorMetrics;
-use crate::physical::expr::{normalize_zero_array, PhysicalExpr};
 use crate::physical::sort_order::sort_indices;
-use crate::physical::{
-    compact_views, instrument, used_bytes, BatchStream, ExecutionPlan, TaskContext,
-};
+use crate::physical::{compact_views, instrument, BatchStream, ExecutionPlan, TaskContext};
 
 /// Most runs merged at once, whatever the budget.
 const MAX_FAN_IN: usize = 128;

@@ -20,9 +20,10 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use crate::error::Result;
+use crate::memory::referenced_bytes;
 use crate::memory::{MemoryReservation, SpillFile, SpillWriter};
 use crate::metrics::OperatorMetrics;
-use crate::physical::{compact_views, referenced_bytes, TaskContext};
+use crate::physical::{compact_views, TaskContext};
 
 /// A spool's content once its input has ended.
 #[derive(Debug)]
@@ -157,7 +158,6 @@ mod tests {
             memory_pool: MemoryPool::new(limit),
             batch_size: 1024,
             threads: 1,
-            morsel_rows: 1 << 17,
             bytes_read: Arc::default(),
             progress: Arc::default(),
             cancelled: Arc::default(),

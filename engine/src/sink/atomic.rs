@@ -8,7 +8,7 @@ use crate::error::{EngineError, Result};
 
 /// A file that appears under its final name only when [`commit`](AtomicFile::commit) succeeds.
 /// Dropping it uncommitted deletes the temporary file.
-pub struct AtomicFile {
+pub(crate) struct AtomicFile {
     destination: PathBuf,
     temporary: PathBuf,
     writer: Option<BufWriter<File>>,
@@ -16,7 +16,7 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     /// Create the temporary file next to `destination`.
-    pub fn create(destination: &Path) -> Result<Self> {
+    pub(crate) fn create(destination: &Path) -> Result<Self> {
         let dir = destination
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -40,12 +40,12 @@ impl AtomicFile {
     }
 
     /// The writer for the content.
-    pub fn writer(&mut self) -> &mut BufWriter<File> {
+    pub(crate) fn writer(&mut self) -> &mut BufWriter<File> {
         self.writer.as_mut().expect("writer present until commit")
     }
 
     /// Flush, sync and rename over the destination.
-    pub fn commit(mut self) -> Result<()> {
+    pub(crate) fn commit(mut self) -> Result<()> {
         let output_err = |source| EngineError::Output {
             path: self.destination.display().to_string(),
             source,

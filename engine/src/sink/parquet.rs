@@ -35,16 +35,16 @@ use crate::error::{EngineError, Result};
 
 /// Rows buffered before the workers encode them: enough that each worker has real work per
 /// round, few enough that the buffer stays a few MiB.
-pub const DISPATCH_ROWS: usize = 64 * 1024;
+pub(crate) const DISPATCH_ROWS: usize = 64 * 1024;
 
 /// Most rows in one row group.
-pub const MAX_ROW_GROUP_ROWS: usize = 1 << 20;
+pub(crate) const MAX_ROW_GROUP_ROWS: usize = 1 << 20;
 
 /// Most bytes of encoded data held before a row group is closed.
-pub const MAX_ROW_GROUP_BYTES: usize = 32 * 1024 * 1024;
+pub(crate) const MAX_ROW_GROUP_BYTES: usize = 32 * 1024 * 1024;
 
 /// A Parquet file being written, see the module docs.
-pub struct ParallelParquetWriter<W: Write + Send> {
+pub(crate) struct ParallelParquetWriter<W: Write + Send> {
     file: SerializedFileWriter<W>,
     factory: ArrowRowGroupWriterFactory,
     schema: SchemaRef,
@@ -59,7 +59,7 @@ pub struct ParallelParquetWriter<W: Write + Send> {
 
 impl<W: Write + Send> ParallelParquetWriter<W> {
     /// Start a file of batches of `schema` on `out`, encoding with up to `threads` threads.
-    pub fn try_new(
+    pub(crate) fn try_new(
         out: W,
         schema: SchemaRef,
         mut props: WriterProperties,
@@ -87,7 +87,7 @@ impl<W: Write + Send> ParallelParquetWriter<W> {
     }
 
     /// Append a batch.
-    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         let mut batch = batch.clone();
         // A row group ends exactly at MAX_ROW_GROUP_ROWS: split a batch that crosses it.
         while self.rows_in_group + self.buffered_rows + batch.num_rows() > MAX_ROW_GROUP_ROWS {
@@ -108,7 +108,7 @@ impl<W: Write + Send> ParallelParquetWriter<W> {
     }
 
     /// Write what is buffered, the footer, and flush the output.
-    pub fn close(mut self) -> Result<()> {
+    pub(crate) fn close(mut self) -> Result<()> {
         self.encode_buffer()?;
         self.close_row_group()?;
         self.file.close()?;

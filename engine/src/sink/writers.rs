@@ -1,6 +1,7 @@
 //! Streaming writers for each output format.
 
 use std::io::Write;
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use arrow::datatypes::SchemaRef;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
+use super::atomic::AtomicFile;
 use super::parquet::ParallelParquetWriter;
 use crate::error::{EngineError, Result};
 
@@ -65,9 +67,30 @@ impl FromStr for OutputFormat {
 pub struct WriteOptions {
     /// How NULL is written in CSV (default: empty).
     pub null_string: String,
-    /// Threads encoding Parquet column chunks (default, `None`: one per core). The query's
-    /// `--threads` setting, so that a query limited to some cores writes on as many.
+    /// Threads encoding Parquet column chunks (default, `None`: one per core). Front ends pass
+    /// the query's thread count, so that a query limited to some cores writes on as many.
     pub threads: Option<usize>,
+}
+
+/// Stream `batches` into the file `path` in `format`, atomically: the rows go to a temporary
+/// file next to it, renamed to `path` only once the last one is written, so a failed or
+/// killed query never leaves a partial file under that name. Returns the rows written.
+pub fn write_file(
+    path: &Path,
+    schema: SchemaRef,
+    batches: impl Iterator<Item = Result<RecordBatch>>,
+    format: OutputFormat,
+    options: &WriteOptions,
+) -> Result<usize> {
+    if format == OutputFormat::Table {
+        return Err(EngineError::Plan(
+            "a file needs a file format (csv, json, ndjson or parquet), not table".into(),
+        ));
+    }
+    let mut file = AtomicFile::create(path)?;
+    let rows = write_batches(schema, batches, format, options, file.writer())?;
+    file.commit()?;
+    Ok(rows)
 }
 
 /// Stream `batches` into `out` in `format`; returns the number of rows written.

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::{Field, Schema};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use ooc_engine::physical::ExecutionPlan;
-use ooc_engine::{Session, SessionConfig};
+use ooc_engine::{QueryStream, Session, SessionConfig};
 
 /// A pseudo-random but reproducible sequence (SplitMix64).
 pub fn mix(i: u64) -> u64 {
@@ -94,15 +93,11 @@ pub fn entries(dir: &Path) -> Vec<String> {
 }
 
 /// Spill rounds of the operators whose name starts with `prefix`.
-pub fn spills(plan: &Arc<dyn ExecutionPlan>, prefix: &str) -> u64 {
-    let own = if plan.name().starts_with(prefix) {
-        plan.metrics().spill_count()
-    } else {
-        0
-    };
-    own + plan
-        .children()
+pub fn spills(stream: &QueryStream, prefix: &str) -> u64 {
+    stream
+        .operator_stats()
         .iter()
-        .map(|c| spills(c, prefix))
-        .sum::<u64>()
+        .filter(|op| op.name.starts_with(prefix))
+        .map(|op| op.spills)
+        .sum()
 }

@@ -15,8 +15,8 @@ use arrow::row::{OwnedRow, RowConverter, SortField};
 use hashbrown::HashSet;
 
 use crate::error::{EngineError, Result};
+use crate::eval::cast_array;
 use crate::logical::expr::AggregateFunction;
-use crate::physical::expr::cast_array;
 
 /// Running state of one aggregate for all groups.
 pub trait GroupAccumulator: Send {

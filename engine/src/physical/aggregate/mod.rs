@@ -62,12 +62,13 @@ use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::error::{EngineError, Result};
+use crate::eval::{normalize_zero_array, ExprCache, PhysicalExpr};
 use crate::logical::expr::AggregateFunction;
+use crate::memory::referenced_bytes;
 use crate::memory::{MemoryReservation, SpillFile};
 use crate::metrics::OperatorMetrics;
-use crate::physical::expr::{normalize_zero_array, ExprCache, PhysicalExpr};
 use crate::physical::key_segments::KeySegments;
-use crate::physical::{instrument, referenced_bytes, BatchStream, ExecutionPlan, TaskContext};
+use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 use accumulator::{create_accumulator, state_fields, GroupAccumulator};
 use group_values::GroupValues;
 use spill::{split_pieces, SpillPartitions, Written};
@@ -1057,7 +1058,7 @@ fn key_mask(keys: &ArrayRef, values: &[i64]) -> Result<arrow::array::BooleanArra
     use arrow::array::AsArray;
     let ints = match keys.data_type() {
         DataType::Int64 => Arc::clone(keys),
-        _ => crate::physical::expr::cast_array(keys, &DataType::Int64)?,
+        _ => crate::eval::cast_array(keys, &DataType::Int64)?,
     };
     let ints = ints.as_primitive::<arrow::datatypes::Int64Type>();
     Ok(ints
@@ -1076,7 +1077,7 @@ fn conform(columns: Vec<ArrayRef>, schema: &SchemaRef, rows: usize) -> Result<Re
             if c.data_type() == f.data_type() {
                 Ok(c)
             } else {
-                crate::physical::expr::cast_array(&c, f.data_type())
+                crate::eval::cast_array(&c, f.data_type())
             }
         })
         .collect::<Result<Vec<_>>>()?;

@@ -23,6 +23,8 @@
 
 mod hash_join;
 mod nested_loop;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

@@ -30,9 +30,9 @@ use arrow::datatypes::SchemaRef;
 
 use super::{assemble, pair_batch, JoinSide, PhysicalJoinType};
 use crate::error::{EngineError, Result};
+use crate::eval::PhysicalExpr;
 use crate::memory::{MemoryReservation, SpillFile};
 use crate::metrics::OperatorMetrics;
-use crate::physical::expr::PhysicalExpr;
 use crate::physical::spool::{Spool, Spooled};
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 

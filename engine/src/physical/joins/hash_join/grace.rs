@@ -305,7 +305,6 @@ mod tests {
             memory_pool: MemoryPool::new(64 << 20),
             batch_size: 1024,
             threads: 1,
-            morsel_rows: 1 << 17,
             bytes_read: Arc::default(),
             progress: Arc::default(),
             cancelled: Arc::default(),

@@ -42,9 +42,9 @@ use self::table::{int_values, BuildFacts, BuildSide, KeyEncoding, MAX_LEVEL, NON
 use self::windows::{Acquired, KeyWindows, Window};
 use super::{assemble, pair_batch, JoinSide, PhysicalJoinType};
 use crate::error::{EngineError, Result};
+use crate::eval::PhysicalExpr;
 use crate::memory::{MemoryReservation, SpillFile};
 use crate::metrics::OperatorMetrics;
-use crate::physical::expr::PhysicalExpr;
 use crate::physical::key_segments::KeySegments;
 use crate::physical::scan::{DynamicFilter, KeySetFilter};
 use crate::physical::{

@@ -26,8 +26,8 @@ use arrow::row::{RowConverter, Rows, SortField};
 use hashbrown::hash_table::HashTable;
 
 use crate::error::{EngineError, Result};
+use crate::eval::{normalize_zero_array, PhysicalExpr};
 use crate::memory::MemoryReservation;
-use crate::physical::expr::{normalize_zero_array, PhysicalExpr};
 
 /// "No row": the end of a chain.
 pub(super) const NONE: u32 = u32::MAX;

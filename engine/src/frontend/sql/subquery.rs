@@ -25,36 +25,34 @@
 
 use sqlparser::ast::{self, Query};
 
+use super::from::rename_columns;
+use super::SqlPlanner;
 use crate::error::{EngineError, Result};
-use crate::frontend::sql::SqlPlanner;
+use crate::logical::cardinality::{estimate_rows, selectivity};
 use crate::logical::expr::{BinaryOp, Column, Expr, ScalarFunction};
+use crate::logical::hidden::{self, Role};
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::scalar::ScalarValue;
 use crate::logical::schema::PlanSchema;
-use crate::optimizer::cardinality::{estimate_rows, selectivity};
-use crate::optimizer::references_only;
-
-/// Prefix of the relation of a column that refers to the outer query.
-const OUTER: &str = "\u{1}outer\u{1}";
-
-/// Prefix of the aliases given to planned subqueries.
-pub(crate) const SUBQUERY_PREFIX: &str = "__sq";
 
 /// True for a column reference into the outer query.
-pub fn is_outer(c: &Column) -> bool {
-    c.relation.as_deref().is_some_and(|r| r.starts_with(OUTER))
+pub(super) fn is_outer(c: &Column) -> bool {
+    c.relation
+        .as_deref()
+        .is_some_and(|r| hidden::strip_outer(r).is_some())
 }
 
 /// A reference to column `name` of the outer query.
-pub(super) fn outer_column(qualifier: Option<&str>, name: &str) -> Column {
-    Column::qualified(Some(format!("{OUTER}{}", qualifier.unwrap_or(""))), name)
+fn outer_column(qualifier: Option<&str>, name: &str) -> Column {
+    Column::qualified(Some(hidden::outer_relation(qualifier)), name)
 }
 
+/// The outer query's own reference for an outer reference.
 fn strip_outer(c: &Column) -> Column {
     let relation = c
         .relation
         .as_deref()
-        .and_then(|r| r.strip_prefix(OUTER))
+        .and_then(hidden::strip_outer)
         .filter(|r| !r.is_empty())
         .map(str::to_string);
     Column::qualified(relation, c.name.clone())
@@ -64,14 +62,14 @@ fn has_outer(e: &Expr) -> bool {
     e.columns().iter().any(is_outer)
 }
 
-/// True for hidden columns added by subquery planning (never shown by `SELECT *`).
-pub fn is_hidden_qualifier(q: Option<&str>) -> bool {
-    q.is_some_and(|q| q.starts_with(SUBQUERY_PREFIX))
+/// True for the relation of a planned subquery, whose columns `SELECT *` never shows.
+pub(super) fn is_hidden_qualifier(q: Option<&str>) -> bool {
+    q.is_some_and(|q| hidden::has_role(q, Role::Subquery))
 }
 
 /// What the outer query does with a subquery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SubqueryKind {
+pub(super) enum SubqueryKind {
     Exists,
     In,
     Scalar,
@@ -79,16 +77,16 @@ pub(crate) enum SubqueryKind {
 
 /// State of a subquery being planned.
 #[derive(Debug)]
-pub(crate) struct SubqueryFrame {
+pub(super) struct SubqueryFrame {
     /// The schema outer references resolve against.
-    pub outer: PlanSchema,
-    pub kind: SubqueryKind,
+    pub(super) outer: PlanSchema,
+    pub(super) kind: SubqueryKind,
     /// True until the subquery's top-level SELECT starts planning.
-    pub pending_top: bool,
+    pub(super) pending_top: bool,
     /// Correlated conjuncts taken out of the subquery's WHERE.
-    pub correlated: Vec<Expr>,
+    pub(super) correlated: Vec<Expr>,
     /// Inner columns the correlated conjuncts use, and their output names.
-    pub corr_names: Vec<(Column, String)>,
+    pub(super) corr_names: Vec<(Column, String)>,
 }
 
 /// A subquery planned as the right side of a join.
@@ -191,11 +189,11 @@ impl SqlPlanner<'_> {
             ));
         }
         self.next_subquery += 1;
-        let alias = format!("{SUBQUERY_PREFIX}{}", self.next_subquery);
+        let alias = hidden::name(Role::Subquery, self.next_subquery);
         // The value column gets a fixed name, so it never clashes with an outer column
         // (`HAVING count(*) > (SELECT count(*) ...)`).
         let plan = if kind != SubqueryKind::Exists && !plan.schema().is_empty() {
-            super::sql::rename_columns(plan, vec!["__value".to_string()])?
+            rename_columns(plan, vec![hidden::name(Role::SubqueryValue, 0)])?
         } else {
             plan
         };
@@ -484,7 +482,7 @@ impl SqlPlanner<'_> {
             .map(|r| {
                 let own: f64 = plain
                     .iter()
-                    .filter(|c| references_only(c, r.schema()))
+                    .filter(|c| c.references_only(r.schema()))
                     .map(selectivity)
                     .product();
                 estimate_rows(r) * own
@@ -591,7 +589,7 @@ impl SqlPlanner<'_> {
         }
         let mut keys = Vec::new();
         for (i, col) in inner.into_iter().enumerate() {
-            let name = format!("__corr{i}");
+            let name = hidden::name(Role::Correlation, i);
             select_exprs.push(Expr::Column(col.clone()).alias(name.clone()));
             keys.push(Expr::Column(col.clone()));
             frame.corr_names.push((col, name));

@@ -13,15 +13,15 @@ use arrow::datatypes::{DataType, Schema};
 use ooc_io::{CmpOp, PruneExpr};
 
 use crate::error::{EngineError, Result};
+use crate::eval::{create_physical_expr, PhysicalExpr};
+use crate::logical::cardinality::{estimate_bytes, estimate_rows, row_width};
 use crate::logical::expr::{BinaryOp, Column, Expr};
 use crate::logical::plan::{JoinType, LogicalPlan, SortKey, TableScan};
 use crate::logical::schema::PlanSchema;
-use crate::optimizer::cardinality::{estimate_bytes, estimate_rows, row_width};
 use crate::physical::aggregate::accumulator::state_fields;
 use crate::physical::aggregate::{AggregateExec, AggregateMode, AggregateSpec};
 use crate::physical::coalesce::CoalesceExec;
 use crate::physical::empty::EmptyRowExec;
-use crate::physical::expr::{create_physical_expr, PhysicalExpr};
 use crate::physical::filter::FilterExec;
 use crate::physical::joins::{HashJoinExec, JoinSide, NestedLoopJoinExec, PhysicalJoinType};
 use crate::physical::limit::LimitExec;
@@ -49,7 +49,7 @@ pub struct PlannerOptions {
 /// Builds physical plans.
 pub struct PhysicalPlanner {
     options: PlannerOptions,
-    /// Dynamic filters waiting for their scan, keyed by the scan node's address.
+    /// Dynamic filters waiting for their scan, keyed by the scan's id.
     pending_filters: HashMap<usize, Vec<Arc<DynamicFilter>>>,
     /// Preferred row-group order per scan (column, descending), from a top-k above it.
     preferred_order: HashMap<usize, (String, bool)>,
@@ -72,8 +72,9 @@ impl PhysicalPlanner {
     }
 
     /// Plan `plan`; the result always has exactly one output partition.
-    pub fn create_plan(&mut self, plan: &LogicalPlan) -> Result<Arc<dyn ExecutionPlan>> {
-        let physical = self.create(plan)?;
+    pub fn create_plan(&mut self, plan: LogicalPlan) -> Result<Arc<dyn ExecutionPlan>> {
+        let plan = plan.number_scans()?;
+        let physical = self.create(&plan)?;
         Ok(coalesce(physical))
     }
 
@@ -356,7 +357,7 @@ impl PhysicalPlanner {
     }
 
     fn create_scan(&mut self, scan: &TableScan) -> Result<Arc<dyn ExecutionPlan>> {
-        let key = scan as *const TableScan as usize;
+        let key = scan.id();
         let dynamic_filters = self.pending_filters.remove(&key).unwrap_or_default();
         let prune_parts: Vec<PruneExpr> = scan
             .filters
@@ -623,10 +624,7 @@ fn trace_scan_column(plan: &LogicalPlan, column: &Column) -> Option<(usize, Stri
                 .schema()
                 .try_index_of(column.relation.as_deref(), &column.name)
                 .ok()??;
-            Some((
-                scan as *const TableScan as usize,
-                scan.schema().field(index).name().to_string(),
-            ))
+            Some((scan.id(), scan.schema().field(index).name().to_string()))
         }
         LogicalPlan::Projection {
             input,

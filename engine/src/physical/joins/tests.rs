@@ -6,15 +6,15 @@
 
 use std::sync::Arc;
 
+use crate::error::{EngineError, Result};
+use crate::eval::PhysicalExpr;
+use crate::logical::expr::BinaryOp;
+use crate::memory::MemoryPool;
+use crate::metrics::OperatorMetrics;
+use crate::physical::joins::{HashJoinExec, JoinSide, NestedLoopJoinExec, PhysicalJoinType};
+use crate::physical::{BatchStream, ExecutionPlan, TaskContext};
 use arrow::array::{Array, AsArray, Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
-use ooc_engine::logical::expr::BinaryOp;
-use ooc_engine::memory::MemoryPool;
-use ooc_engine::metrics::OperatorMetrics;
-use ooc_engine::physical::expr::PhysicalExpr;
-use ooc_engine::physical::joins::{HashJoinExec, JoinSide, NestedLoopJoinExec, PhysicalJoinType};
-use ooc_engine::physical::{BatchStream, ExecutionPlan, TaskContext};
-use ooc_engine::{EngineError, Result};
 
 /// Serves fixed batches, one list per partition.
 #[derive(Debug)]
@@ -90,11 +90,10 @@ fn context(batch_size: usize, limit: usize) -> Arc<TaskContext> {
         memory_pool: MemoryPool::new(limit),
         batch_size,
         threads: 2,
-        morsel_rows: 1 << 17,
         bytes_read: Arc::default(),
         progress: Arc::default(),
         cancelled: Arc::default(),
-        spill: Arc::new(ooc_engine::memory::SpillManager::new(None, u64::MAX)),
+        spill: Arc::new(crate::memory::SpillManager::new(None, u64::MAX)),
     })
 }
 

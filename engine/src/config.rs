@@ -1,0 +1,116 @@
+//! Engine settings: threads, batch and morsel sizes, the memory budget and where spill files
+//! go. A leaf module: every layer may read a [`SessionConfig`], none is needed to build one.
+
+use std::path::PathBuf;
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Worker threads (scan partitions). Default: the number of CPUs.
+    pub threads: usize,
+    /// Target rows per batch. Default: 8192.
+    pub batch_size: usize,
+    /// Most rows of one morsel, the unit of work a scan thread claims: a row group with more
+    /// rows is read in slices. A page that straddles two slices (and each column's dictionary
+    /// page) is decompressed by both, so slices cost more the smaller they are; the memory
+    /// budget and the number of threads may make them smaller still. Default: 1048576.
+    pub morsel_rows: usize,
+    /// Memory budget in bytes for operator state (`None`: unlimited). Default: half of the
+    /// machine's memory (or of the cgroup limit, when lower); see [`default_memory_limit`].
+    pub memory_limit: Option<usize>,
+    /// Directory under which spill files are written. Default: the system temp directory.
+    pub temp_dir: Option<PathBuf>,
+    /// Most bytes of spill files a query may hold at once. Default: unlimited.
+    pub max_temp_size: Option<u64>,
+}
+
+/// The default memory budget: half of the physical memory, or of the cgroup memory limit when
+/// that is lower; `None` where neither can be read.
+pub fn default_memory_limit() -> Option<usize> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
+    let total = meminfo.as_deref().and_then(|text| {
+        let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    });
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok());
+    let physical = match (total, cgroup) {
+        (Some(t), Some(c)) => t.min(c),
+        (t, c) => t.or(c)?,
+    };
+    Some((physical / 2) as usize)
+}
+
+/// Parse a size such as `512MB`, `2GB`, `1.5GiB` or `4096` (bytes); units are powers of 1024.
+pub fn parse_size(text: &str) -> std::result::Result<usize, String> {
+    let t = text.trim().to_uppercase();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid size '{text}' (examples: 512MB, 2GB)"))?;
+    let multiplier: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "K" | "KB" | "KIB" => 1024.0,
+        "M" | "MB" | "MIB" => 1024.0 * 1024.0,
+        "G" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
+        "T" | "TB" | "TIB" => 1024.0f64.powi(4),
+        other => {
+            return Err(format!(
+                "unknown size unit '{other}' in '{text}' (use KB, MB, GB)"
+            ))
+        }
+    };
+    Ok((number * multiplier) as usize)
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            batch_size: 8192,
+            morsel_rows: 1 << 20,
+            memory_limit: default_memory_limit(),
+            temp_dir: None,
+            max_temp_size: None,
+        }
+    }
+}
+
+impl SessionConfig {
+    /// Set the number of worker threads (at least 1).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Set the batch size in rows (at least 1).
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// Set the memory budget in bytes (`None`: unlimited).
+    pub fn with_memory_limit(mut self, limit: Option<usize>) -> Self {
+        self.memory_limit = limit;
+        self
+    }
+
+    /// Set the directory for spill files.
+    pub fn with_temp_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.temp_dir = dir;
+        self
+    }
+
+    /// Set the most bytes of spill files a query may hold at once (`None`: unlimited).
+    pub fn with_max_temp_size(mut self, bytes: Option<u64>) -> Self {
+        self.max_temp_size = bytes;
+        self
+    }
+}

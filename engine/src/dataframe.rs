@@ -1,0 +1,180 @@
+//! [`DataFrame`]: a lazy query, the logical plan it will run plus the settings it runs with.
+//!
+//! The builder methods turn calls into logical plan nodes (the plans themselves are made in
+//! [`frontend::builder`](crate::frontend::builder), the same plans SQL produces); the run
+//! methods ([`collect`](DataFrame::collect), [`execute`](DataFrame::execute),
+//! [`explain`](DataFrame::explain)) hand the plan to [`execution`](crate::execution).
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+
+use crate::config::SessionConfig;
+use crate::error::Result;
+use crate::execution::{self, QueryStream};
+use crate::frontend::builder;
+use crate::logical::expr::Expr;
+use crate::logical::plan::{JoinType, LogicalPlan, SortKey};
+
+/// A lazy query: a logical plan plus the settings it runs with. Building one reads no data;
+/// [`collect`](Self::collect) or [`execute`](Self::execute) runs it.
+#[derive(Clone, Debug)]
+pub struct DataFrame {
+    config: Arc<SessionConfig>,
+    plan: LogicalPlan,
+}
+
+impl DataFrame {
+    pub(crate) fn new(config: Arc<SessionConfig>, plan: LogicalPlan) -> Self {
+        Self { config, plan }
+    }
+
+    fn with_plan(&self, plan: LogicalPlan) -> Self {
+        Self {
+            config: Arc::clone(&self.config),
+            plan,
+        }
+    }
+
+    /// Keep rows where `predicate` is TRUE.
+    pub fn filter(self, predicate: Expr) -> Result<Self> {
+        let plan = LogicalPlan::filter(self.plan.clone(), predicate)?;
+        Ok(self.with_plan(plan))
+    }
+
+    /// Compute `exprs` (use [`Expr::alias`] to name them).
+    pub fn select(self, exprs: Vec<Expr>) -> Result<Self> {
+        let plan = builder::select(self.plan.clone(), exprs)?;
+        Ok(self.with_plan(plan))
+    }
+
+    /// Group by `group_by` and compute `aggregates` (e.g. `sum(col("x")).alias("total")`).
+    pub fn aggregate(self, group_by: Vec<Expr>, aggregates: Vec<Expr>) -> Result<Self> {
+        let plan = builder::aggregate(self.plan.clone(), group_by, aggregates)?;
+        Ok(self.with_plan(plan))
+    }
+
+    /// Order by `keys`.
+    pub fn sort(self, keys: Vec<SortKey>) -> Result<Self> {
+        let plan = LogicalPlan::sort(self.plan.clone(), keys)?;
+        Ok(self.with_plan(plan))
+    }
+
+    /// Skip `skip` rows and keep at most `fetch`.
+    pub fn limit(self, skip: usize, fetch: Option<usize>) -> Result<Self> {
+        Ok(self.with_plan(LogicalPlan::limit(self.plan.clone(), skip, fetch)))
+    }
+
+    /// Group by `keys` and compute `exprs`, each an expression over aggregates (for example
+    /// `sum(col("a")) / count(col("b"))`). Output: the keys, then one column per expression,
+    /// named by its alias (or its text). Unlike [`aggregate`](Self::aggregate), the
+    /// expressions may combine several aggregates and literals.
+    pub fn group_by(self, keys: Vec<Expr>, exprs: Vec<Expr>) -> Result<Self> {
+        let plan = builder::group_by(self.plan.clone(), keys, exprs)?;
+        Ok(self.with_plan(plan))
+    }
+
+    /// Add or replace columns: each expression's output name replaces the input column of
+    /// that name in place, or is appended.
+    pub fn with_columns(self, exprs: Vec<Expr>) -> Result<Self> {
+        let plan = builder::with_columns(self.plan.clone(), exprs)?;
+        Ok(self.with_plan(plan))
+    }
+
+    /// Rename columns (`(old, new)` pairs); other columns are kept as they are.
+    pub fn rename(self, pairs: &[(String, String)]) -> Result<Self> {
+        let plan = builder::rename(self.plan.clone(), pairs)?;
+        Ok(self.with_plan(plan))
+    }
+
+    /// Drop the named columns.
+    pub fn drop_columns(self, names: &[String]) -> Result<Self> {
+        let plan = builder::drop_columns(self.plan.clone(), names)?;
+        Ok(self.with_plan(plan))
+    }
+
+    /// Distinct rows (`SELECT DISTINCT *`).
+    pub fn distinct(self) -> Result<Self> {
+        let plan = builder::distinct(self.plan.clone())?;
+        Ok(self.with_plan(plan))
+    }
+
+    /// Join with `right` on `left_on[i] = right_on[i]` (NULL keys never match), with the
+    /// output columns named the way dataframe users expect: the left input's columns, then the
+    /// right input's, where a right column whose name is taken gets `suffix` appended. Key
+    /// columns of the right input are left out when they would repeat the left key (inner and
+    /// left joins on plain columns); a right join keeps the right keys and drops the left
+    /// ones; a full join keeps both; semi and anti joins output the left columns only.
+    pub fn join(
+        self,
+        right: DataFrame,
+        join_type: JoinType,
+        left_on: Vec<Expr>,
+        right_on: Vec<Expr>,
+        suffix: &str,
+    ) -> Result<Self> {
+        let plan = builder::join(
+            self.plan.clone(),
+            right.plan,
+            join_type,
+            left_on,
+            right_on,
+            suffix,
+        )?;
+        Ok(self.with_plan(plan))
+    }
+
+    /// Run with `config` instead of the session's configuration (memory limit, threads, ...).
+    pub fn with_config(self, config: SessionConfig) -> Self {
+        Self {
+            config: Arc::new(config),
+            plan: self.plan,
+        }
+    }
+
+    /// The settings this frame runs with.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// The output schema.
+    pub fn schema(&self) -> SchemaRef {
+        self.plan.schema().to_arrow()
+    }
+
+    /// The unoptimized logical plan.
+    pub fn logical_plan(&self) -> &LogicalPlan {
+        &self.plan
+    }
+
+    /// The optimized logical plan.
+    pub fn optimized_plan(&self) -> Result<LogicalPlan> {
+        execution::optimize(&self.plan)
+    }
+
+    /// The columns that come from `key=value` folders of the scanned files, when this frame is
+    /// a plain scan of Parquet files (empty otherwise).
+    pub fn hive_partition_columns(&self) -> Vec<String> {
+        match &self.plan {
+            LogicalPlan::TableScan(scan) => scan.dataset.partition_columns().to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// EXPLAIN: the physical plan with pruning decisions. With `analyze`, runs the query
+    /// (discarding rows) and adds per-operator metrics and the query's totals.
+    pub fn explain(&self, analyze: bool) -> Result<String> {
+        execution::explain(&self.plan, &self.config, analyze)
+    }
+
+    /// Start executing; batches arrive as the plan produces them.
+    pub fn execute(self) -> Result<QueryStream> {
+        execution::execute(&self.plan, &self.config)
+    }
+
+    /// Run and gather all result batches.
+    pub fn collect(self) -> Result<Vec<RecordBatch>> {
+        self.execute()?.collect()
+    }
+}

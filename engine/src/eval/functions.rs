@@ -1,0 +1,220 @@
+//! The scalar function library: string functions (`upper`, `substring`, `trim`, `LIKE`
+//! helpers, ...), date parts, `coalesce`, `abs`, `round`. One `match` on
+//! [`ScalarFunction`] dispatches to Arrow kernels or to small loops here.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, Scalar, StringBuilder};
+use arrow::compute::kernels::{cmp, numeric, zip::zip};
+use arrow::compute::DatePart as ArrowDatePart;
+use arrow::datatypes::DataType;
+
+use super::{cast_array, datum_kernel, ColumnarValue};
+use crate::error::{EngineError, Result};
+use crate::logical::expr::{DatePart, ScalarFunction};
+use crate::logical::scalar::ScalarValue;
+
+fn string_map(
+    value: &ColumnarValue,
+    n: usize,
+    f: impl Fn(&str) -> String,
+) -> Result<ColumnarValue> {
+    let scalar = matches!(value, ColumnarValue::Scalar(_));
+    let array = cast_array(
+        &value.clone().into_array(if scalar { 1 } else { n })?,
+        &DataType::Utf8,
+    )?;
+    let strings = array.as_string::<i32>();
+    let mut builder = StringBuilder::with_capacity(strings.len(), strings.value_data().len());
+    for s in strings.iter() {
+        match s {
+            Some(s) => builder.append_value(f(s)),
+            None => builder.append_null(),
+        }
+    }
+    let out: ArrayRef = Arc::new(builder.finish());
+    Ok(if scalar {
+        ColumnarValue::Scalar(ScalarValue::from_array(out))
+    } else {
+        ColumnarValue::Array(out)
+    })
+}
+
+pub(super) fn evaluate_function(
+    func: ScalarFunction,
+    args: Vec<ColumnarValue>,
+    result_type: &DataType,
+    n: usize,
+) -> Result<ColumnarValue> {
+    let all_scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    let rows = if all_scalar { 1 } else { n };
+    let wrap = |a: ArrayRef| {
+        if all_scalar {
+            ColumnarValue::Scalar(ScalarValue::from_array(a))
+        } else {
+            ColumnarValue::Array(a)
+        }
+    };
+    match func {
+        ScalarFunction::Upper => string_map(&args[0], n, |s| s.to_uppercase()),
+        ScalarFunction::Lower => string_map(&args[0], n, |s| s.to_lowercase()),
+        ScalarFunction::Trim => string_map(&args[0], n, |s| s.trim_matches(' ').to_string()),
+        ScalarFunction::LTrim => string_map(&args[0], n, |s| s.trim_start_matches(' ').to_string()),
+        ScalarFunction::RTrim => string_map(&args[0], n, |s| s.trim_end_matches(' ').to_string()),
+        ScalarFunction::Length => {
+            let array = cast_array(&args[0].clone().into_array(rows)?, &DataType::Utf8)?;
+            let out: Int64Array = array
+                .as_string::<i32>()
+                .iter()
+                .map(|s| s.map(|s| s.chars().count() as i64))
+                .collect();
+            Ok(wrap(Arc::new(out)))
+        }
+        ScalarFunction::Substring => {
+            let strings = cast_array(&args[0].clone().into_array(rows)?, &DataType::Utf8)?;
+            let strings = strings.as_string::<i32>();
+            let starts = args[1].clone().into_array(rows)?;
+            let starts = starts.as_primitive::<arrow::datatypes::Int64Type>();
+            let lengths = match args.get(2) {
+                Some(l) => Some(l.clone().into_array(rows)?),
+                None => None,
+            };
+            let lengths = lengths
+                .as_ref()
+                .map(|l| l.as_primitive::<arrow::datatypes::Int64Type>());
+            let mut builder = StringBuilder::with_capacity(rows, 0);
+            for i in 0..rows {
+                if strings.is_null(i) || starts.is_null(i) || lengths.is_some_and(|l| l.is_null(i))
+                {
+                    builder.append_null();
+                    continue;
+                }
+                builder.append_value(sql_substring(
+                    strings.value(i),
+                    starts.value(i),
+                    lengths.map(|l| l.value(i)),
+                ));
+            }
+            Ok(wrap(Arc::new(builder.finish())))
+        }
+        ScalarFunction::StartsWith | ScalarFunction::EndsWith | ScalarFunction::Contains => {
+            use arrow::compute::kernels::comparison as like;
+            datum_kernel(&args[0], &args[1], move |a, b| {
+                let out = match func {
+                    ScalarFunction::StartsWith => like::starts_with(a, b)?,
+                    ScalarFunction::EndsWith => like::ends_with(a, b)?,
+                    _ => like::contains(a, b)?,
+                };
+                Ok(Arc::new(out))
+            })
+        }
+        ScalarFunction::RegexpMatches => {
+            let pattern = match &args[1] {
+                ColumnarValue::Scalar(s) => match s.as_str() {
+                    Some(p) => p,
+                    None => {
+                        return Ok(ColumnarValue::Scalar(ScalarValue::null(&DataType::Boolean)))
+                    }
+                },
+                ColumnarValue::Array(_) => {
+                    return Err(EngineError::NotSupported(
+                        "regexp_matches() with a non-constant pattern".into(),
+                    ))
+                }
+            };
+            let strings = cast_array(&args[0].clone().into_array(rows)?, &DataType::Utf8)?;
+            let out =
+                arrow::compute::regexp_is_match_scalar(strings.as_string::<i32>(), &pattern, None)?;
+            Ok(wrap(Arc::new(out)))
+        }
+        ScalarFunction::Coalesce => {
+            let mut iter = args.into_iter().rev();
+            let mut acc = iter
+                .next()
+                .expect("coalesce has arguments")
+                .into_array(rows)?;
+            for value in iter {
+                let value = value.into_array(rows)?;
+                let mask = arrow::compute::is_not_null(&value)?;
+                acc = zip(&mask, &value, &acc)?;
+            }
+            if acc.data_type() != result_type {
+                acc = cast_array(&acc, result_type)?;
+            }
+            Ok(wrap(acc))
+        }
+        ScalarFunction::Extract(part) => {
+            let array = args[0].clone().into_array(rows)?;
+            let arrow_part = match part {
+                DatePart::Year => ArrowDatePart::Year,
+                DatePart::Quarter => ArrowDatePart::Quarter,
+                DatePart::Month => ArrowDatePart::Month,
+                DatePart::Week => ArrowDatePart::Week,
+                DatePart::Day => ArrowDatePart::Day,
+                DatePart::DayOfWeek => ArrowDatePart::DayOfWeekSunday0,
+                DatePart::DayOfYear => ArrowDatePart::DayOfYear,
+                DatePart::Hour => ArrowDatePart::Hour,
+                DatePart::Minute => ArrowDatePart::Minute,
+                DatePart::Second => ArrowDatePart::Second,
+            };
+            let out = arrow::compute::date_part(&array, arrow_part)?;
+            Ok(wrap(cast_array(&out, &DataType::Int64)?))
+        }
+        ScalarFunction::Abs => {
+            let array = args[0].clone().into_array(rows)?;
+            let zero = ScalarValue::int32(0).cast_to(array.data_type())?;
+            let negative = cmp::lt(&array, &Scalar::new(zero.array()))?;
+            let negated = numeric::neg(&array)?;
+            Ok(wrap(zip(&negative, &negated, &array)?))
+        }
+        ScalarFunction::Round => {
+            let array = args[0].clone().into_array(rows)?;
+            let digits = match args.get(1) {
+                Some(ColumnarValue::Scalar(s)) => s.as_i64().unwrap_or(0),
+                Some(_) => {
+                    return Err(EngineError::NotSupported(
+                        "round() with non-constant digits".into(),
+                    ))
+                }
+                None => 0,
+            };
+            let as_f64 = cast_array(&array, &DataType::Float64)?;
+            let factor = 10f64.powi(digits as i32);
+            let out: arrow::array::Float64Array = as_f64
+                .as_primitive::<arrow::datatypes::Float64Type>()
+                .unary(|v| (v * factor).round() / factor);
+            Ok(wrap(cast_array(&out, result_type)?))
+        }
+    }
+}
+
+/// SQL `substring(s, start, length)`: 1-based character positions; positions before the start
+/// of the string count against the length.
+pub(crate) fn sql_substring(s: &str, start: i64, length: Option<i64>) -> String {
+    let end = match length {
+        Some(l) if l < 0 => return String::new(),
+        Some(l) => start.saturating_add(l),
+        None => i64::MAX,
+    };
+    let first = start.max(1);
+    if end <= first {
+        return String::new();
+    }
+    s.chars()
+        .skip((first - 1) as usize)
+        .take(usize::try_from(end - first).unwrap_or(usize::MAX))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substring_follows_sql() {
+        assert_eq!(sql_substring("hello", 2, Some(3)), "ell");
+        assert_eq!(sql_substring("hello", 0, Some(3)), "he");
+        assert_eq!(sql_substring("straße", 5, None), "ße");
+        assert_eq!(sql_substring("abc", 5, Some(2)), "");
+    }
+}

@@ -1,0 +1,452 @@
+//! Compiled expressions: logical expressions with their columns resolved to input positions,
+//! evaluated a batch at a time with Arrow kernels.
+//!
+//! This is a leaf that every layer above `logical` may use: operators evaluate their
+//! predicates, projections, keys and aggregate arguments with it, and the optimizer and the
+//! SQL front end fold constant expressions with it ([`constant`]). It knows expressions, types
+//! and values; it knows no plans and no operators.
+//!
+//! Literals stay scalars ([`ColumnarValue::Scalar`]) through the kernels instead of being
+//! broadcast to full arrays, so `l_discount * (1 - 0.05)` allocates one array, not three.
+//!
+//! | module          | what it holds                                                      |
+//! |-----------------|--------------------------------------------------------------------|
+//! | this one        | [`PhysicalExpr`], compiling and evaluating it, the sub-expression cache |
+//! | [`arithmetic`]  | binary operators: comparisons, Kleene logic, exact decimal and IEEE float arithmetic |
+//! | [`cast`]        | casts with SQL semantics (errors, not NULLs; DuckDB's rounding)     |
+//! | [`functions`]   | the scalar function library (strings, dates, numbers)              |
+//! | [`constant`]    | evaluating constant sub-expressions once, at planning time         |
+//! | [`in_place`]    | kernels that write into a uniquely owned operand's buffer          |
+
+pub(crate) mod arithmetic;
+pub(crate) mod cast;
+pub(crate) mod constant;
+pub(crate) mod functions;
+pub(crate) mod in_place;
+
+use std::sync::Arc;
+
+use arrow::array::{new_null_array, Array, ArrayRef, AsArray, BooleanArray, RecordBatch, Scalar};
+use arrow::compute::kernels::{boolean, cmp, numeric, zip::zip};
+use arrow::datatypes::DataType;
+
+use crate::error::{EngineError, Result};
+use crate::logical::expr::{BinaryOp, Expr, ScalarFunction};
+use crate::logical::scalar::ScalarValue;
+use crate::logical::schema::PlanSchema;
+
+pub(crate) use self::arithmetic::normalize_zero_array;
+use self::arithmetic::{evaluate_binary_owned, kleene};
+pub(crate) use self::cast::cast_array;
+use self::functions::evaluate_function;
+
+/// The result of evaluating an expression on a batch.
+#[derive(Clone, Debug)]
+pub enum ColumnarValue {
+    /// One value per row.
+    Array(ArrayRef),
+    /// The same value for every row.
+    Scalar(ScalarValue),
+}
+
+impl ColumnarValue {
+    /// Materialize as an array of `num_rows` rows.
+    pub fn into_array(self, num_rows: usize) -> Result<ArrayRef> {
+        match self {
+            ColumnarValue::Array(a) => Ok(a),
+            ColumnarValue::Scalar(s) => s.to_array_of_size(num_rows),
+        }
+    }
+
+    pub(crate) fn data_type(&self) -> DataType {
+        match self {
+            ColumnarValue::Array(a) => a.data_type().clone(),
+            ColumnarValue::Scalar(s) => s.data_type().clone(),
+        }
+    }
+}
+
+/// Apply a Datum kernel to two columnar values, keeping scalar ⊕ scalar a scalar.
+pub(crate) fn datum_kernel(
+    l: &ColumnarValue,
+    r: &ColumnarValue,
+    f: impl Fn(
+        &dyn arrow::array::Datum,
+        &dyn arrow::array::Datum,
+    ) -> std::result::Result<ArrayRef, arrow::error::ArrowError>,
+) -> Result<ColumnarValue> {
+    let out = match (l, r) {
+        (ColumnarValue::Array(a), ColumnarValue::Array(b)) => ColumnarValue::Array(f(a, b)?),
+        (ColumnarValue::Array(a), ColumnarValue::Scalar(b)) => {
+            ColumnarValue::Array(f(a, &Scalar::new(b.array()))?)
+        }
+        (ColumnarValue::Scalar(a), ColumnarValue::Array(b)) => {
+            ColumnarValue::Array(f(&Scalar::new(a.array()), b)?)
+        }
+        (ColumnarValue::Scalar(a), ColumnarValue::Scalar(b)) => ColumnarValue::Scalar(
+            ScalarValue::from_array(f(&Scalar::new(a.array()), &Scalar::new(b.array()))?),
+        ),
+    };
+    Ok(out)
+}
+
+/// Results of sub-expressions already computed for the current batch, so that expressions
+/// sharing a sub-expression (`price * (1 - discount)` in two aggregates) compute it once.
+///
+/// Only sub-expressions that occur more than once are kept: a kept result is held by the
+/// cache, so the arithmetic above it cannot write into its buffer (see [`in_place`]).
+#[derive(Default)]
+pub struct ExprCache {
+    entries: Vec<(PhysicalExpr, ColumnarValue)>,
+    /// Sub-expressions that occur more than once; `None`: keep every result.
+    shared: Option<Vec<PhysicalExpr>>,
+}
+
+impl ExprCache {
+    /// A cache for evaluating all of `exprs` on each batch.
+    pub fn for_exprs<'a>(exprs: impl IntoIterator<Item = &'a PhysicalExpr>) -> Self {
+        let mut seen: Vec<(&PhysicalExpr, usize)> = Vec::new();
+        fn count<'a>(e: &'a PhysicalExpr, seen: &mut Vec<(&'a PhysicalExpr, usize)>) {
+            let children: Vec<&PhysicalExpr> = match e {
+                PhysicalExpr::Binary(l, _, r, _) => vec![l, r],
+                PhysicalExpr::Cast(c, _) => vec![c],
+                _ => return,
+            };
+            match seen.iter_mut().find(|(s, _)| *s == e) {
+                Some((_, n)) => *n += 1,
+                None => seen.push((e, 1)),
+            }
+            for c in children {
+                count(c, seen);
+            }
+        }
+        for e in exprs {
+            count(e, &mut seen);
+        }
+        Self {
+            entries: Vec::new(),
+            shared: Some(
+                seen.into_iter()
+                    .filter(|&(_, n)| n > 1)
+                    .map(|(e, _)| e.clone())
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Forget everything (call once per batch).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    fn get(&self, expr: &PhysicalExpr) -> Option<ColumnarValue> {
+        self.entries
+            .iter()
+            .find(|(e, _)| e == expr)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn keeps(&self, expr: &PhysicalExpr) -> bool {
+        self.shared
+            .as_ref()
+            .is_none_or(|shared| shared.contains(expr))
+    }
+
+    fn keep(&mut self, expr: &PhysicalExpr, value: &ColumnarValue) {
+        if self.keeps(expr) {
+            self.entries.push((expr.clone(), value.clone()));
+        }
+    }
+}
+
+/// An executable expression over a known input schema.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PhysicalExpr {
+    /// Input column by position.
+    Column(usize, String),
+    /// Constant.
+    Literal(ScalarValue),
+    /// Binary operator.
+    Binary(Box<PhysicalExpr>, BinaryOp, Box<PhysicalExpr>, DataType),
+    /// Boolean NOT.
+    Not(Box<PhysicalExpr>),
+    /// Arithmetic negation.
+    Negative(Box<PhysicalExpr>),
+    /// IS [NOT] NULL.
+    IsNull(Box<PhysicalExpr>, bool),
+    /// [NOT] IN list of values.
+    InList(Box<PhysicalExpr>, Vec<PhysicalExpr>, bool),
+    /// [NOT] [I]LIKE.
+    Like(Box<PhysicalExpr>, Box<PhysicalExpr>, bool, bool),
+    /// Searched CASE (simple CASE is rewritten into equality conditions).
+    Case(
+        Vec<(PhysicalExpr, PhysicalExpr)>,
+        Option<Box<PhysicalExpr>>,
+        DataType,
+    ),
+    /// CAST.
+    Cast(Box<PhysicalExpr>, DataType),
+    /// Scalar function.
+    Function(ScalarFunction, Vec<PhysicalExpr>, DataType),
+}
+
+/// Compile a (coerced) logical expression against `schema`.
+pub fn create_physical_expr(expr: &Expr, schema: &PlanSchema) -> Result<PhysicalExpr> {
+    let compile = |e: &Expr| create_physical_expr(e, schema);
+    Ok(match expr {
+        Expr::Column(c) => PhysicalExpr::Column(
+            schema.index_of(c.relation.as_deref(), &c.name)?,
+            c.name.clone(),
+        ),
+        Expr::Literal(v) => PhysicalExpr::Literal(v.clone()),
+        Expr::Alias { expr, .. } => compile(expr)?,
+        Expr::Binary { left, op, right } => PhysicalExpr::Binary(
+            Box::new(compile(left)?),
+            *op,
+            Box::new(compile(right)?),
+            expr.data_type(schema)?,
+        ),
+        Expr::Not(e) => PhysicalExpr::Not(Box::new(compile(e)?)),
+        Expr::Negative(e) => PhysicalExpr::Negative(Box::new(compile(e)?)),
+        Expr::IsNull { expr, negated } => PhysicalExpr::IsNull(Box::new(compile(expr)?), *negated),
+        Expr::Between {
+            expr: e,
+            low,
+            high,
+            negated,
+        } => {
+            let e = compile(e)?;
+            let ge = PhysicalExpr::Binary(
+                Box::new(e.clone()),
+                BinaryOp::GtEq,
+                Box::new(compile(low)?),
+                DataType::Boolean,
+            );
+            let le = PhysicalExpr::Binary(
+                Box::new(e),
+                BinaryOp::LtEq,
+                Box::new(compile(high)?),
+                DataType::Boolean,
+            );
+            let both =
+                PhysicalExpr::Binary(Box::new(ge), BinaryOp::And, Box::new(le), DataType::Boolean);
+            if *negated {
+                PhysicalExpr::Not(Box::new(both))
+            } else {
+                both
+            }
+        }
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => PhysicalExpr::InList(
+            Box::new(compile(expr)?),
+            list.iter().map(compile).collect::<Result<_>>()?,
+            *negated,
+        ),
+        Expr::Like {
+            expr,
+            pattern,
+            negated,
+            case_insensitive,
+        } => PhysicalExpr::Like(
+            Box::new(compile(expr)?),
+            Box::new(compile(pattern)?),
+            *negated,
+            *case_insensitive,
+        ),
+        Expr::Case {
+            operand,
+            when_then,
+            otherwise,
+        } => {
+            let result_type = expr.data_type(schema)?;
+            let mut branches = Vec::new();
+            for (w, t) in when_then {
+                let condition = match operand {
+                    Some(o) => PhysicalExpr::Binary(
+                        Box::new(compile(o)?),
+                        BinaryOp::Eq,
+                        Box::new(compile(w)?),
+                        DataType::Boolean,
+                    ),
+                    None => compile(w)?,
+                };
+                branches.push((condition, compile(t)?));
+            }
+            let otherwise = otherwise
+                .as_ref()
+                .map(|o| compile(o).map(Box::new))
+                .transpose()?;
+            PhysicalExpr::Case(branches, otherwise, result_type)
+        }
+        Expr::Cast { expr, to } => PhysicalExpr::Cast(Box::new(compile(expr)?), to.clone()),
+        Expr::Function { func, args } => PhysicalExpr::Function(
+            *func,
+            args.iter().map(compile).collect::<Result<_>>()?,
+            expr.data_type(schema)?,
+        ),
+        Expr::Aggregate { .. } => {
+            return Err(EngineError::Internal(format!(
+                "aggregate {expr} reached expression evaluation"
+            )))
+        }
+    })
+}
+
+impl PhysicalExpr {
+    /// Evaluate on a batch, reusing and recording shared sub-expressions in `cache`.
+    pub fn evaluate_cached(
+        &self,
+        batch: &RecordBatch,
+        cache: &mut ExprCache,
+    ) -> Result<ColumnarValue> {
+        match self {
+            PhysicalExpr::Binary(l, op, r, result_type) => {
+                if let Some(v) = cache.get(self) {
+                    return Ok(v);
+                }
+                let lv = l.evaluate_cached(batch, cache)?;
+                let rv = r.evaluate_cached(batch, cache)?;
+                let v = evaluate_binary_owned(lv, *op, rv, result_type)?;
+                cache.keep(self, &v);
+                Ok(v)
+            }
+            PhysicalExpr::Cast(e, to) => {
+                if let Some(v) = cache.get(self) {
+                    return Ok(v);
+                }
+                let to = to.clone();
+                let v = map_unary(e.evaluate_cached(batch, cache)?, move |a| {
+                    cast_array(a, &to)
+                })?;
+                cache.keep(self, &v);
+                Ok(v)
+            }
+            other => other.evaluate(batch),
+        }
+    }
+
+    /// Evaluate on a batch.
+    pub fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
+        match self {
+            PhysicalExpr::Column(i, _) => Ok(ColumnarValue::Array(Arc::clone(batch.column(*i)))),
+            PhysicalExpr::Literal(v) => Ok(ColumnarValue::Scalar(v.clone())),
+            PhysicalExpr::Binary(l, op, r, result_type) => {
+                let lv = l.evaluate(batch)?;
+                let rv = r.evaluate(batch)?;
+                evaluate_binary_owned(lv, *op, rv, result_type)
+            }
+            PhysicalExpr::Not(e) => map_unary(e.evaluate(batch)?, |a| {
+                Ok(Arc::new(boolean::not(a.as_boolean())?))
+            }),
+            PhysicalExpr::Negative(e) => map_unary(e.evaluate(batch)?, |a| Ok(numeric::neg(a)?)),
+            PhysicalExpr::IsNull(e, negated) => {
+                let negated = *negated;
+                map_unary(e.evaluate(batch)?, move |a| {
+                    let out = if negated {
+                        arrow::compute::is_not_null(a)?
+                    } else {
+                        arrow::compute::is_null(a)?
+                    };
+                    Ok(Arc::new(out))
+                })
+            }
+            PhysicalExpr::InList(e, list, negated) => {
+                let value = e.evaluate(batch)?;
+                let mut acc: Option<ColumnarValue> = None;
+                for item in list {
+                    let item = item.evaluate(batch)?;
+                    let eq = datum_kernel(&value, &item, |a, b| Ok(Arc::new(cmp::eq(a, b)?)))?;
+                    acc = Some(match acc {
+                        None => eq,
+                        Some(prev) => kleene(&prev, &eq, BinaryOp::Or)?,
+                    });
+                }
+                let acc = acc.unwrap_or(ColumnarValue::Scalar(ScalarValue::boolean(false)));
+                if *negated {
+                    map_unary(acc, |a| Ok(Arc::new(boolean::not(a.as_boolean())?)))
+                } else {
+                    Ok(acc)
+                }
+            }
+            PhysicalExpr::Like(e, pattern, negated, case_insensitive) => {
+                let value = e.evaluate(batch)?;
+                let pattern = pattern.evaluate(batch)?;
+                let (negated, ci) = (*negated, *case_insensitive);
+                datum_kernel(&value, &pattern, move |a, b| {
+                    use arrow::compute::kernels::comparison as like;
+                    let out = match (negated, ci) {
+                        (false, false) => like::like(a, b)?,
+                        (true, false) => like::nlike(a, b)?,
+                        (false, true) => like::ilike(a, b)?,
+                        (true, true) => like::nilike(a, b)?,
+                    };
+                    Ok(Arc::new(out))
+                })
+            }
+            PhysicalExpr::Case(branches, otherwise, result_type) => {
+                let n = batch.num_rows();
+                let mut acc = match otherwise {
+                    Some(o) => o.evaluate(batch)?.into_array(n)?,
+                    None => new_null_array(result_type, n),
+                };
+                for (condition, then) in branches.iter().rev() {
+                    let mask = condition.evaluate(batch)?.into_array(n)?;
+                    let mask = null_as_false(mask.as_boolean());
+                    let then = then.evaluate(batch)?;
+                    acc = match then {
+                        ColumnarValue::Array(t) => zip(&mask, &t, &acc)?,
+                        ColumnarValue::Scalar(t) => zip(&mask, &Scalar::new(t.array()), &acc)?,
+                    };
+                }
+                Ok(ColumnarValue::Array(acc))
+            }
+            PhysicalExpr::Cast(e, to) => {
+                let to = to.clone();
+                map_unary(e.evaluate(batch)?, move |a| cast_array(a, &to))
+            }
+            PhysicalExpr::Function(func, args, result_type) => {
+                let values = args
+                    .iter()
+                    .map(|a| a.evaluate(batch))
+                    .collect::<Result<Vec<_>>>()?;
+                evaluate_function(*func, values, result_type, batch.num_rows())
+            }
+        }
+    }
+
+    /// Evaluate a boolean expression into a filter mask (NULL counts as false).
+    pub fn evaluate_mask(&self, batch: &RecordBatch) -> Result<BooleanArray> {
+        let value = self.evaluate(batch)?.into_array(batch.num_rows())?;
+        let mask = value.as_boolean_opt().ok_or_else(|| {
+            EngineError::Internal(format!("predicate evaluated to {}", value.data_type()))
+        })?;
+        Ok(if mask.null_count() > 0 {
+            null_as_false(mask)
+        } else {
+            mask.clone()
+        })
+    }
+}
+
+/// A filter mask where NULL counts as false.
+pub fn null_as_false(mask: &BooleanArray) -> BooleanArray {
+    match mask.nulls() {
+        Some(nulls) if nulls.null_count() > 0 => {
+            BooleanArray::new(mask.values() & nulls.inner(), None)
+        }
+        _ => BooleanArray::new(mask.values().clone(), None),
+    }
+}
+
+pub(crate) fn map_unary(
+    value: ColumnarValue,
+    f: impl Fn(&dyn Array) -> Result<ArrayRef>,
+) -> Result<ColumnarValue> {
+    Ok(match value {
+        ColumnarValue::Array(a) => ColumnarValue::Array(f(&a)?),
+        ColumnarValue::Scalar(s) => ColumnarValue::Scalar(ScalarValue::from_array(f(s.array())?)),
+    })
+}

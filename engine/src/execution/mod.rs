@@ -1,0 +1,87 @@
+//! Execution: the one layer that knows every layer below it. It takes a logical plan and the
+//! settings it runs with, and
+//!
+//! 1. optimizes the plan ([`optimizer`](crate::optimizer));
+//! 2. plans its physical operators ([`planner`]);
+//! 3. builds the query's [`TaskContext`]: its memory pool (the budget), its spill manager
+//!    (temporary directory and quota), batch and morsel sizes, cancel flag and progress;
+//! 4. starts the root operator and hands out a [`QueryStream`], which front ends iterate for
+//!    batches and ask for the query's figures ([`QueryStream::operator_stats`],
+//!    [`QueryStream::report`]).
+//!
+//! Front ends (SQL, the dataframe builder, Python, the CLI) only ever reach operators through
+//! here.
+
+pub(crate) mod planner;
+mod stream;
+
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Arc;
+
+use crate::config::SessionConfig;
+use crate::error::Result;
+use crate::logical::plan::LogicalPlan;
+use crate::memory::{MemoryPool, SpillManager};
+use crate::metrics::Progress;
+use crate::physical::{display_plan, ExecutionPlan, TaskContext};
+
+use self::planner::{PhysicalPlanner, PlannerOptions};
+pub use self::stream::{peak_rss_bytes, OperatorStats, QueryStream};
+
+/// The optimized form of `plan`.
+pub(crate) fn optimize(plan: &LogicalPlan) -> Result<LogicalPlan> {
+    crate::optimizer::optimize(plan.clone())
+}
+
+/// The physical plan `plan` runs as under `config` (optimized first).
+pub(crate) fn physical_plan(
+    plan: &LogicalPlan,
+    config: &SessionConfig,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let optimized = optimize(plan)?;
+    let mut planner = PhysicalPlanner::new(PlannerOptions {
+        threads: config.threads,
+        morsel_rows: config.morsel_rows,
+        memory_limit: config.memory_limit,
+    });
+    planner.create_plan(optimized)
+}
+
+/// EXPLAIN: the physical plan with its pruning decisions; with `analyze`, the query is run
+/// (its rows discarded) and the plan shows each operator's metrics and the query's totals.
+pub(crate) fn explain(plan: &LogicalPlan, config: &SessionConfig, analyze: bool) -> Result<String> {
+    if !analyze {
+        return Ok(display_plan(&physical_plan(plan, config)?, false));
+    }
+    let mut stream = execute(plan, config)?;
+    let mut rows = 0;
+    for batch in stream.by_ref() {
+        rows += batch?.num_rows();
+    }
+    Ok(format!("{}\noutput rows: {rows}\n", stream.report()))
+}
+
+/// Start running `plan` under `config`.
+pub(crate) fn execute(plan: &LogicalPlan, config: &SessionConfig) -> Result<QueryStream> {
+    let physical = physical_plan(plan, config)?;
+    QueryStream::start(physical, task_context(config))
+}
+
+/// A fresh per-query context: its own memory pool and spill manager.
+fn task_context(config: &SessionConfig) -> Arc<TaskContext> {
+    Arc::new(TaskContext {
+        memory_pool: match config.memory_limit {
+            Some(limit) => MemoryPool::new(limit),
+            None => MemoryPool::unbounded(),
+        },
+        batch_size: config.batch_size,
+        threads: config.threads,
+        bytes_read: Arc::new(AtomicU64::new(0)),
+        progress: Arc::new(Progress::default()),
+        cancelled: Arc::new(AtomicBool::new(false)),
+        spill: Arc::new(SpillManager::new(
+            config.temp_dir.as_deref(),
+            config.max_temp_size.unwrap_or(u64::MAX),
+        )),
+    })
+}

@@ -1,0 +1,305 @@
+//! `FROM`: registered tables, paths and `read_parquet(...)`, CTE references, derived tables
+//! with their aliases, and explicit joins (`JOIN ... ON/USING`), whose one-sided conditions
+//! filter the side they may filter before the join.
+
+use sqlparser::ast::{self, FunctionArg, FunctionArgExpr, ObjectNamePart, TableFactor, Value};
+
+use super::literals::defined_name;
+use super::subquery;
+use super::SqlPlanner;
+use crate::error::{EngineError, Result};
+use crate::logical::expr::{BinaryOp, Column, Expr};
+use crate::logical::plan::{JoinType, LogicalPlan};
+use crate::logical::schema::PlanSchema;
+
+impl SqlPlanner<'_> {
+    /// The relations of a FROM clause, each with its explicit joins applied. Inner joins
+    /// (`JOIN ... ON`) are kept as inner joins with their condition as a filter; the join
+    /// reordering rule later treats them exactly like comma-separated tables.
+    pub(super) fn plan_from_relations(
+        &mut self,
+        from: &[ast::TableWithJoins],
+    ) -> Result<Vec<LogicalPlan>> {
+        if from.is_empty() {
+            return Ok(vec![LogicalPlan::empty_row()]);
+        }
+        let mut relations = Vec::with_capacity(from.len());
+        for twj in from {
+            let mut plan = self.plan_table_factor(&twj.relation)?;
+            for join in &twj.joins {
+                let right = self.plan_table_factor(&join.relation)?;
+                plan = self.plan_explicit_join(plan, right, &join.join_operator)?;
+            }
+            relations.push(plan);
+        }
+        Ok(relations)
+    }
+
+    fn plan_explicit_join(
+        &mut self,
+        left: LogicalPlan,
+        right: LogicalPlan,
+        operator: &ast::JoinOperator,
+    ) -> Result<LogicalPlan> {
+        use ast::JoinOperator as J;
+        let (join_type, constraint) = match operator {
+            J::Join(c) | J::Inner(c) => (JoinType::Inner, c),
+            J::Left(c) | J::LeftOuter(c) => (JoinType::Left, c),
+            J::Right(c) | J::RightOuter(c) => (JoinType::Right, c),
+            J::FullOuter(c) => (JoinType::Full, c),
+            J::CrossJoin(c) => (JoinType::Inner, c),
+            J::Semi(c) | J::LeftSemi(c) => (JoinType::Semi, c),
+            J::Anti(c) | J::LeftAnti(c) => (JoinType::Anti, c),
+            other => {
+                return Err(EngineError::NotSupported(format!(
+                    "join operator {}",
+                    format!("{other:?}").split('(').next().unwrap_or("?")
+                )))
+            }
+        };
+        let combined = left.schema().join(right.schema());
+        let condition = match constraint {
+            ast::JoinConstraint::On(e) => Some(self.sql_to_expr(e, &combined)?),
+            ast::JoinConstraint::None => None,
+            ast::JoinConstraint::Using(names) => {
+                let mut parts = Vec::new();
+                for n in names {
+                    let name = n.to_string().to_lowercase();
+                    let l = left.schema().index_of(None, &name)?;
+                    let r = right.schema().index_of(None, &name)?;
+                    let lf = left.schema().field(l);
+                    let rf = right.schema().field(r);
+                    parts.push(
+                        Expr::Column(Column::qualified(lf.qualifier.clone(), lf.name())).binary(
+                            BinaryOp::Eq,
+                            Expr::Column(Column::qualified(rf.qualifier.clone(), rf.name())),
+                        ),
+                    );
+                }
+                Expr::conjunction(parts)
+            }
+            other => {
+                return Err(EngineError::NotSupported(format!(
+                    "join constraint {other:?}"
+                )))
+            }
+        };
+        let Some(condition) = condition else {
+            if join_type == JoinType::Inner {
+                return LogicalPlan::join(left, right, JoinType::Inner, vec![], None);
+            }
+            return Err(EngineError::Plan(format!(
+                "{join_type} JOIN needs an ON or USING condition"
+            )));
+        };
+        if condition.columns().iter().any(subquery::is_outer) {
+            return Err(EngineError::NotSupported(
+                "correlated references in a JOIN condition".into(),
+            ));
+        }
+        let (on, residual) = split_join_condition(condition, left.schema(), right.schema());
+        // Conditions on one side only: a side whose rows are all kept (the preserved side of
+        // an outer join) cannot be filtered, the other side can.
+        let (mut left, mut right) = (left, right);
+        let mut kept = Vec::new();
+        let left_filterable = matches!(
+            join_type,
+            JoinType::Inner | JoinType::Right | JoinType::Semi | JoinType::Anti
+        );
+        let right_filterable = matches!(
+            join_type,
+            JoinType::Inner | JoinType::Left | JoinType::Semi | JoinType::Anti
+        );
+        let mut left_filters = Vec::new();
+        let mut right_filters = Vec::new();
+        for c in residual {
+            let refs_left = c.references_only(left.schema());
+            let refs_right = c.references_only(right.schema());
+            if refs_left && left_filterable {
+                left_filters.push(c);
+            } else if refs_right && right_filterable {
+                right_filters.push(c);
+            } else {
+                kept.push(c);
+            }
+        }
+        if let Some(p) = Expr::conjunction(left_filters) {
+            left = LogicalPlan::filter(left, p)?;
+        }
+        if let Some(p) = Expr::conjunction(right_filters) {
+            right = LogicalPlan::filter(right, p)?;
+        }
+        LogicalPlan::join(left, right, join_type, on, Expr::conjunction(kept))
+    }
+
+    fn plan_table_factor(&mut self, factor: &TableFactor) -> Result<LogicalPlan> {
+        match factor {
+            TableFactor::Table {
+                name, alias, args, ..
+            } => {
+                let parts: Vec<String> = name
+                    .0
+                    .iter()
+                    .map(|p| match p {
+                        ObjectNamePart::Identifier(i) => Ok(i.value.clone()),
+                        other => Err(EngineError::NotSupported(format!(
+                            "table name part {other}"
+                        ))),
+                    })
+                    .collect::<Result<_>>()?;
+                let plan = if let Some(args) = args {
+                    let function = parts.join(".").to_lowercase();
+                    if function != "read_parquet" && function != "parquet_scan" {
+                        return Err(EngineError::NotSupported(format!(
+                            "table function {function}(); only read_parquet('path') is available"
+                        )));
+                    }
+                    let locations = table_function_paths(&args.args)?;
+                    let mut plans = locations
+                        .iter()
+                        .map(|l| self.resolver.path(l))
+                        .collect::<Result<Vec<_>>>()?;
+                    if plans.len() != 1 {
+                        return Err(EngineError::NotSupported(
+                            "read_parquet with a list of paths; use a glob".into(),
+                        ));
+                    }
+                    plans.remove(0)
+                } else {
+                    let joined = parts.join(".");
+                    let quoted_path = name.0.len() == 1
+                        && matches!(&name.0[0], ObjectNamePart::Identifier(i) if i.quote_style.is_some())
+                        && looks_like_path(&joined);
+                    if quoted_path {
+                        self.resolver.path(&joined)?
+                    } else if let Some(cte) = self.lookup_cte(&joined.to_lowercase()) {
+                        cte
+                    } else if looks_like_path(&joined) {
+                        self.resolver.path(&joined)?
+                    } else {
+                        self.resolver.table(&joined)?
+                    }
+                };
+                apply_alias(plan, alias.as_ref())
+            }
+            TableFactor::Derived {
+                subquery,
+                alias,
+                lateral,
+                ..
+            } => {
+                if *lateral {
+                    return Err(EngineError::NotSupported("LATERAL".into()));
+                }
+                let plan = self.plan_query(subquery)?;
+                match alias {
+                    Some(a) => apply_alias(plan, Some(a)),
+                    None => Ok(LogicalPlan::alias(plan, "subquery")),
+                }
+            }
+            other => Err(EngineError::NotSupported(format!("FROM {other}"))),
+        }
+    }
+}
+
+fn looks_like_path(name: &str) -> bool {
+    name.contains('/') || name.contains('*') || name.ends_with(".parquet")
+}
+
+fn table_function_paths(args: &[FunctionArg]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for arg in args {
+        match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(ast::Expr::Value(v))) => match &v.value {
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => out.push(s.clone()),
+                other => {
+                    return Err(EngineError::Plan(format!(
+                        "read_parquet() needs a path string, got {other}"
+                    )))
+                }
+            },
+            FunctionArg::Named { .. } | FunctionArg::ExprNamed { .. } => {
+                // Options such as hive_partitioning=true: partitions are always detected.
+            }
+            other => {
+                return Err(EngineError::Plan(format!(
+                    "read_parquet() needs a path string, got {other}"
+                )))
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(EngineError::Plan("read_parquet() needs a path".into()));
+    }
+    Ok(out)
+}
+
+fn apply_alias(plan: LogicalPlan, alias: Option<&ast::TableAlias>) -> Result<LogicalPlan> {
+    let Some(alias) = alias else { return Ok(plan) };
+    let mut plan = plan;
+    if !alias.columns.is_empty() {
+        plan = rename_columns(
+            plan,
+            alias
+                .columns
+                .iter()
+                .map(|c| defined_name(&c.name))
+                .collect::<Result<_>>()?,
+        )?;
+    }
+    Ok(LogicalPlan::alias(plan, defined_name(&alias.name)?))
+}
+
+pub(super) fn rename_columns(plan: LogicalPlan, names: Vec<String>) -> Result<LogicalPlan> {
+    let schema = plan.schema().clone();
+    if names.len() > schema.len() {
+        return Err(EngineError::Plan(format!(
+            "{} column aliases given for a relation with {} columns",
+            names.len(),
+            schema.len()
+        )));
+    }
+    let exprs = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let column = Expr::Column(Column::qualified(f.qualifier.clone(), f.name()));
+            match names.get(i) {
+                Some(n) => column.alias(n.clone()),
+                None => column,
+            }
+        })
+        .collect();
+    LogicalPlan::project(plan, exprs)
+}
+
+/// Split a join condition into equi-join key pairs (left expression, right expression) and
+/// the remaining conjuncts.
+pub(super) fn split_join_condition(
+    condition: Expr,
+    left: &PlanSchema,
+    right: &PlanSchema,
+) -> (Vec<(Expr, Expr)>, Vec<Expr>) {
+    let mut on = Vec::new();
+    let mut rest = Vec::new();
+    for c in condition.split_conjunction() {
+        if let Expr::Binary {
+            left: a,
+            op: BinaryOp::Eq,
+            right: b,
+        } = &c
+        {
+            if a.references_only(left) && b.references_only(right) {
+                on.push(((**a).clone(), (**b).clone()));
+                continue;
+            }
+            if b.references_only(left) && a.references_only(right) {
+                on.push(((**b).clone(), (**a).clone()));
+                continue;
+            }
+        }
+        rest.push(c);
+    }
+    (on, rest)
+}

@@ -1,0 +1,400 @@
+//! One `SELECT`: the select list (wildcards expanded), `GROUP BY`, aggregates (through the
+//! shared [`Aggregation`](crate::frontend::aggregates::Aggregation)), `HAVING`, `ORDER BY`
+//! keys resolved against the select list or the input, and `DISTINCT`.
+
+use sqlparser::ast::{self, GroupByExpr, Select, SelectItem};
+
+use super::expr::{ordinal, output_column, sort_key};
+use super::literals::defined_name;
+use super::subquery;
+use super::SqlPlanner;
+use crate::error::{EngineError, Result};
+use crate::frontend::aggregates::Aggregation;
+use crate::logical::expr::{Column, Expr};
+use crate::logical::hidden::{self, Role};
+use crate::logical::plan::{JoinType, LogicalPlan};
+use crate::logical::schema::PlanSchema;
+use crate::logical::types::coerce;
+
+/// Where an `ORDER BY` key of a `SELECT` points.
+enum OrderTarget {
+    /// A column of the select list, by position.
+    Output(usize),
+    /// An expression over the `SELECT`'s input.
+    Input(Expr),
+}
+
+impl SqlPlanner<'_> {
+    pub(super) fn plan_select(
+        &mut self,
+        select: &Select,
+        order_by: &[ast::OrderByExpr],
+    ) -> Result<LogicalPlan> {
+        // The top SELECT of a subquery collects its correlated conjuncts.
+        let subquery_top = self
+            .frames
+            .last_mut()
+            .is_some_and(|f| std::mem::take(&mut f.pending_top));
+        let relations = self.plan_from_relations(&select.from)?;
+        let mut plan = self.plan_where(relations, select.selection.as_ref(), subquery_top)?;
+        let input_schema = plan.schema().clone();
+
+        let mut select_exprs = self.select_list(&select.projection, &input_schema)?;
+        if select_exprs
+            .iter()
+            .any(|e| e.columns().iter().any(subquery::is_outer))
+        {
+            return Err(EngineError::NotSupported(
+                "correlated references in a subquery's select list".into(),
+            ));
+        }
+        let user_select_len = select_exprs.len();
+        let correlated_keys = if subquery_top && self.has_correlation() {
+            self.export_correlated_columns(&mut select_exprs)
+        } else {
+            vec![]
+        };
+
+        let mut group_by = self.group_by_exprs(&select.group_by, &select_exprs, &input_schema)?;
+        if !correlated_keys.is_empty()
+            && (select_exprs[..user_select_len]
+                .iter()
+                .any(Expr::contains_aggregate)
+                || select.having.is_some())
+        {
+            // An aggregate per outer row becomes an aggregate per correlation key.
+            if !group_by.is_empty() {
+                return Err(EngineError::NotSupported(
+                    "GROUP BY in a correlated subquery".into(),
+                ));
+            }
+            if self.current_kind() == Some(subquery::SubqueryKind::Exists) {
+                return Err(EngineError::NotSupported(
+                    "aggregates in a correlated EXISTS subquery".into(),
+                ));
+            }
+            group_by = correlated_keys;
+        }
+
+        // HAVING, with its scalar subqueries joined in after the aggregation.
+        let mut having_joins = Vec::new();
+        let having = match &select.having {
+            Some(h) => {
+                let (h, joins) = self.having_subqueries(h, &input_schema)?;
+                let schema = joins
+                    .iter()
+                    .fold(input_schema.clone(), |acc, j| acc.join(j.schema()));
+                having_joins = joins;
+                Some(self.sql_to_expr(&h, &schema)?)
+            }
+            None => None,
+        };
+        let having_extra = having_joins
+            .iter()
+            .fold(PlanSchema::default(), |acc, j| acc.join(j.schema()));
+
+        let order_targets = self.order_targets(order_by, &select_exprs, &input_schema)?;
+        let order_inputs = || {
+            order_targets.iter().filter_map(|t| match t {
+                OrderTarget::Input(e) => Some(e),
+                OrderTarget::Output(_) => None,
+            })
+        };
+        let has_aggregates = !group_by.is_empty()
+            || select_exprs.iter().any(Expr::contains_aggregate)
+            || having.as_ref().is_some_and(Expr::contains_aggregate)
+            || order_inputs().any(Expr::contains_aggregate);
+
+        let (mut select_exprs, having, order_targets) = if has_aggregates {
+            let aggregation = Aggregation::new(
+                plan,
+                group_by,
+                select_exprs
+                    .iter()
+                    .chain(having.iter())
+                    .chain(order_inputs()),
+            )?;
+            let rewrite = |e: Expr| aggregation.rewrite(e, &having_extra);
+            let select_exprs = select_exprs
+                .into_iter()
+                .map(|e| match e {
+                    Expr::Alias { expr, name } => Ok(rewrite(*expr)?.alias(name)),
+                    other => {
+                        let name = other.output_name();
+                        let r = rewrite(other)?;
+                        Ok(if r.output_name() == name {
+                            r
+                        } else {
+                            r.alias(name)
+                        })
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let having = having.map(rewrite).transpose()?;
+            let order_targets = order_targets
+                .into_iter()
+                .map(|t| match t {
+                    OrderTarget::Input(e) => Ok(OrderTarget::Input(rewrite(e)?)),
+                    other => Ok(other),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            plan = aggregation.into_plan();
+            (select_exprs, having, order_targets)
+        } else {
+            (select_exprs, having, order_targets)
+        };
+
+        for j in having_joins {
+            plan = LogicalPlan::join(plan, j, JoinType::Single, vec![], None)?;
+        }
+        if let Some(h) = having {
+            plan = LogicalPlan::filter(plan, h)?;
+        }
+
+        // Sort keys that are not in the select list become hidden projected columns.
+        let visible = select_exprs.len();
+        let keys = sort_positions(
+            order_by,
+            order_targets,
+            &mut select_exprs,
+            plan.schema(),
+            select.distinct.is_some(),
+        )?;
+        plan = LogicalPlan::project(plan, select_exprs)?;
+        if let Some(distinct) = &select.distinct {
+            if let ast::Distinct::On(_) = distinct {
+                return Err(EngineError::NotSupported("DISTINCT ON".into()));
+            }
+            let columns: Vec<Expr> = plan
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
+                .collect();
+            plan = LogicalPlan::aggregate(plan, columns, vec![])?;
+        }
+        if !keys.is_empty() {
+            let schema = plan.schema().clone();
+            let sort_keys = keys
+                .into_iter()
+                .map(|(i, o)| Ok(sort_key(output_column(&schema, i)?, o)))
+                .collect::<Result<Vec<_>>>()?;
+            plan = LogicalPlan::sort(plan, sort_keys)?;
+        }
+        if plan.schema().len() > visible {
+            let schema = plan.schema().clone();
+            let exprs = (0..visible)
+                .map(|i| output_column(&schema, i))
+                .collect::<Result<Vec<_>>>()?;
+            plan = LogicalPlan::project(plan, exprs)?;
+        }
+        Ok(plan)
+    }
+
+    /// The select list over `input`, wildcards expanded; an item that is not a plain column
+    /// is named by its alias or its SQL text.
+    fn select_list(&self, projection: &[SelectItem], input: &PlanSchema) -> Result<Vec<Expr>> {
+        let mut select_exprs: Vec<Expr> = Vec::new();
+        for item in projection {
+            match item {
+                SelectItem::UnnamedExpr(e) => {
+                    let expr = self.sql_to_expr(e, input)?;
+                    let name = match e {
+                        ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_) => None,
+                        other => Some(other.to_string()),
+                    };
+                    select_exprs.push(match name {
+                        Some(n) => {
+                            hidden::check_user_name(&n, "column name")?;
+                            expr.alias(n)
+                        }
+                        None => expr,
+                    });
+                }
+                SelectItem::ExprWithAlias { expr, alias } => {
+                    select_exprs.push(self.sql_to_expr(expr, input)?.alias(defined_name(alias)?));
+                }
+                SelectItem::Wildcard(_) => {
+                    for f in input.fields() {
+                        if subquery::is_hidden_qualifier(f.qualifier.as_deref())
+                            || hidden::is_hidden(f.name())
+                        {
+                            continue;
+                        }
+                        select_exprs.push(Expr::Column(Column::qualified(
+                            f.qualifier.clone(),
+                            f.name(),
+                        )));
+                    }
+                }
+                SelectItem::QualifiedWildcard(kind, _) => {
+                    let qualifier = match kind {
+                        ast::SelectItemQualifiedWildcardKind::ObjectName(n) => n.to_string(),
+                        ast::SelectItemQualifiedWildcardKind::Expr(e) => e.to_string(),
+                    };
+                    let mut any = false;
+                    for f in input.fields() {
+                        if f.qualifier
+                            .as_deref()
+                            .is_some_and(|q| q.eq_ignore_ascii_case(&qualifier))
+                        {
+                            select_exprs.push(Expr::Column(Column::qualified(
+                                f.qualifier.clone(),
+                                f.name(),
+                            )));
+                            any = true;
+                        }
+                    }
+                    if !any {
+                        return Err(EngineError::Plan(format!(
+                            "{qualifier}.* does not match any table in FROM"
+                        )));
+                    }
+                }
+                other => return Err(EngineError::NotSupported(format!("select item {other}"))),
+            }
+        }
+        Ok(select_exprs)
+    }
+
+    /// `GROUP BY` expressions: expressions over the input, select-list aliases, positions in
+    /// the select list, or `ALL` (every select item without an aggregate).
+    fn group_by_exprs(
+        &self,
+        group_by: &GroupByExpr,
+        select_exprs: &[Expr],
+        input: &PlanSchema,
+    ) -> Result<Vec<Expr>> {
+        let (exprs, modifiers) = match group_by {
+            GroupByExpr::Expressions(exprs, modifiers) => (exprs, modifiers),
+            GroupByExpr::All(_) => {
+                return Ok(select_exprs
+                    .iter()
+                    .filter(|e| !e.contains_aggregate())
+                    .map(|e| e.clone().unalias())
+                    .collect())
+            }
+        };
+        if !modifiers.is_empty() {
+            return Err(EngineError::NotSupported(
+                "GROUP BY modifiers (ROLLUP/CUBE)".into(),
+            ));
+        }
+        let mut out = Vec::new();
+        for e in exprs {
+            if let Some(i) = ordinal(e)? {
+                let item = select_exprs.get(i).ok_or_else(|| {
+                    EngineError::Plan(format!(
+                        "GROUP BY position {} is not in the select list",
+                        i + 1
+                    ))
+                })?;
+                out.push(item.clone().unalias());
+                continue;
+            }
+            let expr = match self.sql_to_expr(e, input) {
+                Ok(expr) => expr,
+                // A select-list alias.
+                Err(err @ EngineError::ColumnNotFound { .. }) => match e {
+                    ast::Expr::Identifier(ident) => select_exprs
+                        .iter()
+                        .find(|s| {
+                            matches!(s, Expr::Alias { name, .. }
+                                if name.eq_ignore_ascii_case(&ident.value))
+                        })
+                        .map(|s| s.clone().unalias())
+                        .ok_or(err)?,
+                    _ => return Err(err),
+                },
+                Err(other) => return Err(other),
+            };
+            out.push(expr);
+        }
+        Ok(out)
+    }
+
+    /// `ORDER BY` keys, resolved against the select list first (positions, aliases), then
+    /// against the input.
+    fn order_targets(
+        &self,
+        order_by: &[ast::OrderByExpr],
+        select_exprs: &[Expr],
+        input: &PlanSchema,
+    ) -> Result<Vec<OrderTarget>> {
+        let mut targets = Vec::with_capacity(order_by.len());
+        for o in order_by {
+            let target = if let Some(i) = ordinal(&o.expr)? {
+                if i >= select_exprs.len() {
+                    return Err(EngineError::Plan(format!(
+                        "ORDER BY position {} is not in the select list",
+                        i + 1
+                    )));
+                }
+                OrderTarget::Output(i)
+            } else {
+                let by_name = match &o.expr {
+                    ast::Expr::Identifier(ident) => select_exprs.iter().position(|s| {
+                        matches!(s, Expr::Alias { name, .. }
+                            if name.eq_ignore_ascii_case(&ident.value))
+                    }),
+                    _ => None,
+                };
+                match by_name {
+                    Some(i) => OrderTarget::Output(i),
+                    None => OrderTarget::Input(self.sql_to_expr(&o.expr, input)?),
+                }
+            };
+            targets.push(target);
+        }
+        Ok(targets)
+    }
+}
+
+/// The select-list position of each `ORDER BY` key. A key that is not in the select list is
+/// appended to it under a hidden name (and projected away after the sort); `schema` is the
+/// schema the select list is evaluated against.
+fn sort_positions<'o>(
+    order_by: &'o [ast::OrderByExpr],
+    targets: Vec<OrderTarget>,
+    select_exprs: &mut Vec<Expr>,
+    schema: &PlanSchema,
+    distinct: bool,
+) -> Result<Vec<(usize, &'o ast::OrderByExpr)>> {
+    let mut keys = Vec::with_capacity(order_by.len());
+    for (o, target) in order_by.iter().zip(targets) {
+        let index = match target {
+            OrderTarget::Output(i) => i,
+            OrderTarget::Input(e) => {
+                let coerced = coerce(e.clone(), schema)?;
+                // A column is the same column however it is qualified (`SELECT *` lists
+                // `lineitem.l_shipdate`, `ORDER BY l_shipdate` names it bare): sorting by the
+                // select list's copy saves a hidden duplicate through the sort.
+                let column_index = |e: &Expr| match e {
+                    Expr::Column(c) => schema.index_of(c.relation.as_deref(), &c.name).ok(),
+                    _ => None,
+                };
+                let key_column = column_index(&coerced);
+                let existing = select_exprs.iter().position(|s| {
+                    let s = coerce(s.clone().unalias(), schema).ok();
+                    s.as_ref() == Some(&coerced)
+                        || (key_column.is_some() && s.as_ref().and_then(column_index) == key_column)
+                });
+                match existing {
+                    Some(i) => i,
+                    None => {
+                        if distinct {
+                            return Err(EngineError::Plan(format!(
+                                "for SELECT DISTINCT, ORDER BY expressions must appear in the \
+                                 select list: {e}"
+                            )));
+                        }
+                        select_exprs.push(e.alias(hidden::name(Role::SortKey, select_exprs.len())));
+                        select_exprs.len() - 1
+                    }
+                }
+            }
+        };
+        keys.push((index, o));
+    }
+    Ok(keys)
+}
