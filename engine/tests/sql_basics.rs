@@ -268,8 +268,7 @@ fn having_ctes_and_derived_tables() {
         .explain(false)
         .unwrap();
     assert!(
-        plan.contains("name AS #distinct0")
-            && plan.contains("group_by=[t.k, #distinct0]"),
+        plan.contains("name AS #distinct0") && plan.contains("group_by=[t.k, #distinct0]"),
         "{plan}"
     );
     // Several distinct arguments beside an average: each argument's copy is grouped by the

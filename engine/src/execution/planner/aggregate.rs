@@ -1,0 +1,169 @@
+//! Planning an aggregation: single-phase per row group when the scan below reads row groups
+//! with disjoint ranges of a group key, single-phase over one partition when it must be
+//! (`DISTINCT` aggregates, one input partition), otherwise two phases: a partial aggregate per
+//! partition, a repartition by key, and a final aggregate per partition.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Schema};
+
+use super::trace::{trace_scan, Through};
+use super::{coalesce, PhysicalPlanner};
+use crate::error::{EngineError, Result};
+use crate::eval::{create_physical_expr, PhysicalExpr};
+use crate::logical::expr::Expr;
+use crate::logical::plan::LogicalPlan;
+use crate::logical::schema::PlanSchema;
+use crate::physical::aggregate::accumulator::state_fields;
+use crate::physical::aggregate::{AggregateExec, AggregateMode, AggregateSpec};
+use crate::physical::repartition::RepartitionExec;
+use crate::physical::ExecutionPlan;
+
+impl PhysicalPlanner {
+    pub(super) fn create_aggregate(
+        &mut self,
+        input: &LogicalPlan,
+        group_by: &[Expr],
+        aggregates: &[Expr],
+        schema: &PlanSchema,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        // A group key read straight from a scan: if that scan's row groups hold disjoint
+        // ranges of it, the aggregate runs row group by row group in a single phase.
+        let distinct = aggregates
+            .iter()
+            .any(|a| matches!(a.clone().unalias(), Expr::Aggregate { distinct: true, .. }));
+        let mut segment_keys: Vec<(usize, String)> = Vec::new();
+        if !distinct {
+            for (i, key) in group_by.iter().enumerate() {
+                if let Expr::Column(c) = key {
+                    if let Some(traced) = trace_scan(input, c, Through::Values) {
+                        self.segment_columns
+                            .entry(traced.scan)
+                            .or_default()
+                            .push(traced.column.clone());
+                        segment_keys.push((i, traced.column));
+                    }
+                }
+            }
+        }
+        let child = self.create(input)?;
+        // The group key the scan segments by (the first that traces to its column).
+        let segments = child.key_segments().and_then(|s| {
+            let key = segment_keys
+                .iter()
+                .position(|(_, name)| *name == s.column)
+                .map(|i| segment_keys[i].0)?;
+            Some((s, key))
+        });
+        let input_schema = input.schema();
+        let group_exprs = group_by
+            .iter()
+            .map(|e| create_physical_expr(e, input_schema))
+            .collect::<Result<Vec<_>>>()?;
+        let group_types = group_by
+            .iter()
+            .map(|e| e.data_type(input_schema))
+            .collect::<Result<Vec<_>>>()?;
+        let group_names: Vec<String> = group_by.iter().map(|e| e.to_string()).collect();
+        let mut specs = Vec::new();
+        for agg in aggregates {
+            let name = agg.to_string();
+            let Expr::Aggregate {
+                func,
+                args,
+                distinct,
+            } = agg.clone().unalias()
+            else {
+                return Err(EngineError::Internal(format!("not an aggregate: {agg}")));
+            };
+            let input_type = match args.first() {
+                Some(a) => a.data_type(input_schema)?,
+                None => DataType::Null,
+            };
+            let output_type = agg.data_type(input_schema)?;
+            let state_width = state_fields(func, &input_type, &name)?.len();
+            specs.push(AggregateSpec {
+                func,
+                distinct,
+                args: args
+                    .iter()
+                    .map(|a| create_physical_expr(a, input_schema))
+                    .collect::<Result<_>>()?,
+                input_type,
+                output_type,
+                state_width,
+                name,
+            });
+        }
+        let output_schema = schema.to_arrow();
+        if let Some((segments, key)) = segments {
+            return Ok(Arc::new(
+                AggregateExec::new(
+                    AggregateMode::Single,
+                    child,
+                    group_exprs,
+                    group_types,
+                    group_names,
+                    specs,
+                    output_schema,
+                )
+                .with_key_segments(segments, key),
+            ));
+        }
+        let single = specs.iter().any(|s| s.distinct) || child.output_partitions() == 1;
+        if single {
+            return Ok(Arc::new(AggregateExec::new(
+                AggregateMode::Single,
+                coalesce(child),
+                group_exprs,
+                group_types,
+                group_names,
+                specs,
+                output_schema,
+            )));
+        }
+        let mut partial_fields = Vec::new();
+        for (i, t) in group_types.iter().enumerate() {
+            partial_fields.push(arrow::datatypes::Field::new(
+                format!("group_{i}"),
+                t.clone(),
+                true,
+            ));
+        }
+        for spec in &specs {
+            partial_fields.extend(state_fields(spec.func, &spec.input_type, &spec.name)?);
+        }
+        let partial: Arc<dyn ExecutionPlan> = Arc::new(AggregateExec::new(
+            AggregateMode::Partial,
+            child,
+            group_exprs,
+            group_types.clone(),
+            group_names.clone(),
+            specs.clone(),
+            Arc::new(Schema::new(partial_fields)),
+        ));
+        let final_groups: Vec<PhysicalExpr> = (0..group_types.len())
+            .map(|i| PhysicalExpr::Column(i, format!("group_{i}")))
+            .collect();
+        // Grouped: the partial states are redistributed by key so that the final aggregate
+        // runs in parallel, one share of the groups per partition.
+        let final_input = if final_groups.is_empty() || self.options.threads <= 1 {
+            coalesce(partial)
+        } else {
+            Arc::new(RepartitionExec::new(
+                partial,
+                final_groups.clone(),
+                self.options.threads,
+            ))
+        };
+        Ok(Arc::new(AggregateExec::new(
+            AggregateMode::Final,
+            final_input,
+            final_groups,
+            group_types,
+            group_names,
+            specs,
+            output_schema,
+        )))
+    }
+}

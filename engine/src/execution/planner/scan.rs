@@ -1,0 +1,245 @@
+//! Planning a scan: its projection, the statistics-pruning predicate translated from the
+//! filters pushed into it, its morsel size under the memory budget, and the dynamic filters,
+//! preferred row-group order and segment columns that operators above registered for it.
+
+use std::sync::Arc;
+
+use arrow::datatypes::DataType;
+use ooc_io::{CmpOp, PruneExpr};
+
+use super::PhysicalPlanner;
+use crate::error::Result;
+use crate::eval::create_physical_expr;
+use crate::logical::expr::{BinaryOp, Expr};
+use crate::logical::plan::TableScan;
+use crate::logical::schema::PlanSchema;
+use crate::physical::filter::FilterExec;
+use crate::physical::scan::{ParquetScanExec, ScanSpec};
+use crate::physical::ExecutionPlan;
+
+impl PhysicalPlanner {
+    pub(super) fn create_scan(&mut self, scan: &TableScan) -> Result<Arc<dyn ExecutionPlan>> {
+        let key = scan.id();
+        let dynamic_filters = self.pending_filters.remove(&key).unwrap_or_default();
+        let prune_parts: Vec<PruneExpr> = scan
+            .filters
+            .iter()
+            .map(|f| to_prune_expr(f, scan.schema()))
+            .collect();
+        let pruning_predicate = match prune_parts.len() {
+            0 => None,
+            1 => prune_parts.into_iter().next(),
+            _ => Some(PruneExpr::And(prune_parts)),
+        }
+        .filter(|p| !matches!(p, PruneExpr::Unknown));
+        let projection = scan.projected_names();
+        let morsel_rows = budget_morsel_rows(
+            self.options.morsel_rows,
+            self.options.memory_limit,
+            self.options.threads,
+            scan.dataset.compressed_bytes_per_row(&projection),
+        );
+        let exec = ParquetScanExec::try_new(ScanSpec {
+            table_name: scan.table_name.clone(),
+            dataset: Arc::clone(&scan.dataset),
+            projection,
+            pruning_predicate,
+            partitions: self.options.threads,
+            morsel_rows,
+            fetch: if scan.filters.is_empty() {
+                scan.fetch
+            } else {
+                None
+            },
+            dynamic_filters,
+            preferred_order: self.preferred_order.remove(&key),
+            segment_columns: self.segment_columns.remove(&key).unwrap_or_default(),
+        })?;
+        let exec: Arc<dyn ExecutionPlan> = Arc::new(exec);
+        match Expr::conjunction(scan.filters.iter().cloned()) {
+            Some(predicate) => {
+                let physical = create_physical_expr(&predicate, scan.schema())?;
+                Ok(Arc::new(FilterExec::new(
+                    exec,
+                    physical,
+                    predicate.to_string(),
+                )))
+            }
+            None => Ok(exec),
+        }
+    }
+}
+
+/// The scan column an expression reads, looking through casts that preserve order.
+fn pruning_column(expr: &Expr, schema: &PlanSchema) -> Option<String> {
+    match expr {
+        Expr::Column(c) => {
+            let index = schema.try_index_of(c.relation.as_deref(), &c.name).ok()??;
+            Some(schema.field(index).name().to_string())
+        }
+        Expr::Cast { expr: inner, to } => {
+            let from = inner.data_type(schema).ok()?;
+            let numeric = |t: &DataType| {
+                t.is_integer() || t.is_floating() || matches!(t, DataType::Decimal128(_, _))
+            };
+            let string = |t: &DataType| {
+                matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+            };
+            let order_preserving = (numeric(&from) && numeric(to))
+                || (string(&from) && string(to))
+                || (from == DataType::Date32 && matches!(to, DataType::Timestamp(_, _)));
+            if order_preserving {
+                pruning_column(inner, schema)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+fn literal(expr: &Expr) -> Option<arrow::array::ArrayRef> {
+    match expr {
+        Expr::Literal(v) if !v.is_null() => Some(Arc::clone(v.array())),
+        _ => None,
+    }
+}
+
+fn cmp_op(op: BinaryOp) -> Option<CmpOp> {
+    Some(match op {
+        BinaryOp::Eq => CmpOp::Eq,
+        BinaryOp::NotEq => CmpOp::NotEq,
+        BinaryOp::Lt => CmpOp::Lt,
+        BinaryOp::LtEq => CmpOp::LtEq,
+        BinaryOp::Gt => CmpOp::Gt,
+        BinaryOp::GtEq => CmpOp::GtEq,
+        _ => return None,
+    })
+}
+
+/// Translate a predicate over a scan's columns into a statistics-pruning expression.
+/// Anything not understood becomes [`PruneExpr::Unknown`] (never prunes).
+fn to_prune_expr(expr: &Expr, schema: &PlanSchema) -> PruneExpr {
+    match expr {
+        Expr::Binary {
+            left,
+            op: BinaryOp::And,
+            right,
+        } => PruneExpr::And(vec![
+            to_prune_expr(left, schema),
+            to_prune_expr(right, schema),
+        ]),
+        Expr::Binary {
+            left,
+            op: BinaryOp::Or,
+            right,
+        } => PruneExpr::Or(vec![
+            to_prune_expr(left, schema),
+            to_prune_expr(right, schema),
+        ]),
+        Expr::Binary { left, op, right } if op.is_comparison() => {
+            let Some(op_cmp) = cmp_op(*op) else {
+                return PruneExpr::Unknown;
+            };
+            if let (Some(column), Some(value)) = (pruning_column(left, schema), literal(right)) {
+                return PruneExpr::Compare {
+                    column,
+                    op: op_cmp,
+                    value,
+                };
+            }
+            if let (Some(column), Some(value)) = (pruning_column(right, schema), literal(left)) {
+                let swapped = cmp_op(op.swap()).unwrap_or(op_cmp);
+                return PruneExpr::Compare {
+                    column,
+                    op: swapped,
+                    value,
+                };
+            }
+            PruneExpr::Unknown
+        }
+        Expr::Not(inner) => PruneExpr::Not(Box::new(to_prune_expr(inner, schema))),
+        Expr::IsNull { expr, negated } => match pruning_column(expr, schema) {
+            Some(column) => PruneExpr::IsNull {
+                column,
+                negated: *negated,
+            },
+            None => PruneExpr::Unknown,
+        },
+        Expr::Between {
+            expr,
+            low,
+            high,
+            negated,
+        } => match (pruning_column(expr, schema), literal(low), literal(high)) {
+            (Some(column), Some(low), Some(high)) => PruneExpr::Between {
+                column,
+                low,
+                high,
+                negated: *negated,
+            },
+            _ => PruneExpr::Unknown,
+        },
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => {
+            let values: Option<Vec<_>> = list.iter().map(literal).collect();
+            match (pruning_column(expr, schema), values) {
+                (Some(column), Some(values)) if values.len() == list.len() => PruneExpr::InList {
+                    column,
+                    values,
+                    negated: *negated,
+                },
+                _ => PruneExpr::Unknown,
+            }
+        }
+        Expr::Alias { expr, .. } => to_prune_expr(expr, schema),
+        _ => PruneExpr::Unknown,
+    }
+}
+
+/// Rows per morsel under a memory budget. A scan partition keeps one morsel's compressed pages
+/// mapped while it decodes them a batch at a time, so the morsels of all partitions together
+/// are held to an eighth of the budget (from the footers' compressed bytes per row); never
+/// fewer than 8192 rows (a batch) nor more than `max_rows`.
+fn budget_morsel_rows(
+    max_rows: usize,
+    limit: Option<usize>,
+    partitions: usize,
+    compressed_bytes_per_row: Option<f64>,
+) -> usize {
+    let (Some(limit), Some(per_row)) = (limit, compressed_bytes_per_row) else {
+        return max_rows;
+    };
+    let share = limit as f64 / 8.0 / partitions.max(1) as f64;
+    let rows = (share / per_row.max(1.0)) as usize;
+    rows.clamp(8192.min(max_rows), max_rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::budget_morsel_rows;
+
+    #[test]
+    fn morsels_shrink_with_the_budget() {
+        // 40 compressed bytes per row, two partitions.
+        assert_eq!(budget_morsel_rows(131_072, None, 2, Some(40.0)), 131_072);
+        assert_eq!(
+            budget_morsel_rows(131_072, Some(1 << 30), 2, Some(40.0)),
+            131_072
+        );
+        // 16 MiB: 1 MiB per partition → 26214 rows.
+        assert_eq!(
+            budget_morsel_rows(131_072, Some(16 << 20), 2, Some(40.0)),
+            26_214
+        );
+        // Never below a batch.
+        assert_eq!(
+            budget_morsel_rows(131_072, Some(1 << 20), 2, Some(40.0)),
+            8192
+        );
+        assert_eq!(budget_morsel_rows(1000, Some(1 << 20), 2, Some(40.0)), 1000);
+    }
+}
