@@ -109,6 +109,26 @@ fn global_aggregates() {
     );
 }
 
+/// A condition without columns over an aggregate without GROUP BY filters its one row; it was
+/// pushed below the aggregate, which then returned a row of zeros (found by the optimizer's
+/// unit tests).
+#[test]
+fn a_constant_condition_over_a_global_aggregate_filters_its_row() {
+    let (_dir, s) = fixture();
+    assert!(rows(&s, "SELECT count(*) FROM t HAVING 1 = 0").is_empty());
+    assert!(rows(
+        &s,
+        "SELECT * FROM (SELECT count(*) AS n FROM t) x WHERE 1 = 0"
+    )
+    .is_empty());
+    assert_eq!(
+        rows(&s, "SELECT count(*) FROM t HAVING 1 = 1"),
+        vec!["1000"]
+    );
+    // Grouped, the condition may go below the aggregate: no input row, no group.
+    assert!(rows(&s, "SELECT k, count(*) FROM t GROUP BY k HAVING 1 = 0").is_empty());
+}
+
 #[test]
 fn group_by_with_nulls_and_order() {
     let (_dir, s) = fixture();

@@ -64,6 +64,190 @@ pub(super) fn fold_constants(plan: LogicalPlan) -> Result<LogicalPlan> {
                 .collect::<Result<_>>()?;
             LogicalPlan::TableScan(scan)
         }
+        LogicalPlan::Join {
+            left,
+            right,
+            join_type,
+            on,
+            filter,
+            schema,
+        } => LogicalPlan::Join {
+            left,
+            right,
+            join_type,
+            on: on
+                .into_iter()
+                .map(|(l, r)| Ok((fold_expr(l)?, fold_expr(r)?)))
+                .collect::<Result<_>>()?,
+            filter: filter.map(fold_expr).transpose()?,
+            schema,
+        },
         other => other,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::DataType;
+
+    use super::fold_constants;
+    use crate::logical::expr_fn::{col, lit, sum};
+    use crate::logical::plan::{JoinType, LogicalPlan, SortKey};
+    use crate::optimizer::test_util::{abs_scan, assert_plan, with_scan_filters};
+
+    #[test]
+    fn constant_arithmetic_in_a_filter_becomes_a_literal() {
+        let predicate = col("t.a").gt(lit(1i64) + lit(2i64));
+        let plan = LogicalPlan::filter(abs_scan("t"), predicate).unwrap();
+        assert_plan(
+            &fold_constants(plan).unwrap(),
+            "
+            Filter: (t.a > 3)
+              TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_filter_that_folds_to_true_disappears() {
+        // `x OR TRUE` is TRUE whatever x is, NULL included.
+        let predicate = col("t.a").gt(lit(5i64)).or(lit(1i64).eq(lit(1i64)));
+        let plan = LogicalPlan::filter(abs_scan("t"), predicate).unwrap();
+        assert_plan(
+            &fold_constants(plan).unwrap(),
+            "
+            TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_conjunct_that_folds_to_true_is_dropped_from_the_filter() {
+        let predicate = col("t.a").gt(lit(5i64)).and(lit(2i64).gt(lit(1i64)));
+        let plan = LogicalPlan::filter(abs_scan("t"), predicate).unwrap();
+        assert_plan(
+            &fold_constants(plan).unwrap(),
+            "
+            Filter: (t.a > 5)
+              TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_filter_that_folds_to_false_stays() {
+        let predicate = col("t.a").gt(lit(5i64)).and(lit(1i64).gt(lit(2i64)));
+        let plan = LogicalPlan::filter(abs_scan("t"), predicate).unwrap();
+        assert_plan(
+            &fold_constants(plan).unwrap(),
+            "
+            Filter: false
+              TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn expressions_over_columns_are_left_alone() {
+        let predicate = (col("t.a") + col("t.b")).gt(col("t.a") * lit(2i64));
+        let filtered = LogicalPlan::filter(abs_scan("t"), predicate).unwrap();
+        let plan =
+            LogicalPlan::project(filtered, vec![(col("t.a") + col("t.b")).alias("total")]).unwrap();
+        assert_plan(
+            &fold_constants(plan).unwrap(),
+            "
+            Projection: (t.a + t.b) AS total
+              Filter: ((t.a + t.b) > (t.a * 2))
+                TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn an_invalid_cast_is_left_for_execution_to_report() {
+        let plan = LogicalPlan::project(
+            abs_scan("t"),
+            vec![lit("abc").cast(DataType::Int64).alias("n"), col("t.a")],
+        )
+        .unwrap();
+        assert_plan(
+            &fold_constants(plan).unwrap(),
+            "
+            Projection: CAST('abc' AS Int64) AS n, t.a
+              TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_folded_projection_keeps_its_column_name() {
+        let plan =
+            LogicalPlan::project(abs_scan("t"), vec![lit(1i64) + lit(2i64), col("t.a")]).unwrap();
+        let folded = fold_constants(plan).unwrap();
+        assert_plan(
+            &folded,
+            "
+            Projection: 3 AS (1 + 2), t.a
+              TableScan: t columns=[a, b, s]
+            ",
+        );
+        assert_eq!(folded.schema().field(0).name(), "(1 + 2)");
+    }
+
+    #[test]
+    fn aggregate_arguments_and_scan_filters_are_folded() {
+        let scan = with_scan_filters(abs_scan("t"), vec![col("t.b").gt(lit(2i64) + lit(2i64))]);
+        let plan = LogicalPlan::aggregate(
+            scan,
+            vec![col("t.s")],
+            vec![sum(col("t.a") * (lit(1i64) + lit(1i64)))],
+        )
+        .unwrap();
+        assert_plan(
+            &fold_constants(plan).unwrap(),
+            "
+            Aggregate: group_by=[t.s] aggregates=[sum((t.a * 2)) AS sum((t.a * (1 + 1)))]
+              TableScan: t columns=[a, b, s] filters=[(t.b > 4)]
+            ",
+        );
+    }
+
+    #[test]
+    fn sort_keys_are_folded() {
+        let key = SortKey {
+            expr: col("t.a") + lit(2i64) * lit(3i64),
+            ascending: false,
+            nulls_first: false,
+        };
+        let plan = LogicalPlan::sort(abs_scan("t"), vec![key]).unwrap();
+        assert_plan(
+            &fold_constants(plan).unwrap(),
+            "
+            Sort: (t.a + 6) DESC NULLS LAST
+              TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn constants_in_a_join_condition_are_folded() {
+        // `t LEFT JOIN u ON t.a = u.a AND u.b > t.b + (1 + 1)`: the SQL front end keeps the
+        // two-sided conjunct as the join's residual filter.
+        let plan = LogicalPlan::join(
+            abs_scan("t"),
+            abs_scan("u"),
+            JoinType::Left,
+            vec![(col("t.a"), col("u.a"))],
+            Some(col("u.b").gt(col("t.b") + (lit(1i64) + lit(1i64)))),
+        )
+        .unwrap();
+        assert_plan(
+            &fold_constants(plan).unwrap(),
+            "
+            Join: Left on=[t.a = u.a] filter=(u.b > (t.b + 2))
+              TableScan: t columns=[a, b, s]
+              TableScan: u columns=[a, b, s]
+            ",
+        );
+    }
 }

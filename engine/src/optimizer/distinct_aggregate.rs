@@ -384,3 +384,175 @@ fn same_columns(new: &PlanSchema, old: &PlanSchema) -> bool {
                 && new.field.data_type() == old.field.data_type()
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::rewrite_distinct_aggregates;
+    use crate::logical::expr::{AggregateFunction, Expr};
+    use crate::logical::expr_fn::{avg, col, count, count_distinct, count_star, min, sum};
+    use crate::logical::plan::LogicalPlan;
+    use crate::optimizer::test_util::{abs_scan, assert_plan};
+
+    fn distinct(func: AggregateFunction, args: Vec<Expr>) -> Expr {
+        Expr::Aggregate {
+            func,
+            args,
+            distinct: true,
+        }
+    }
+
+    fn aggregate(group_by: Vec<Expr>, aggregates: Vec<Expr>) -> LogicalPlan {
+        LogicalPlan::aggregate(abs_scan("t"), group_by, aggregates).unwrap()
+    }
+
+    #[test]
+    fn an_aggregate_without_distinct_is_left_alone() {
+        let plan = aggregate(vec![col("t.s")], vec![count(col("t.a")), sum(col("t.b"))]);
+        assert_plan(
+            &rewrite_distinct_aggregates(plan).unwrap(),
+            "
+            Aggregate: group_by=[t.s] aggregates=[count(t.a) AS count(t.a), sum(t.b) AS sum(t.b)]
+              TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn min_and_max_distinct_only_lose_their_distinct() {
+        let plan = aggregate(
+            vec![col("t.s")],
+            vec![
+                distinct(AggregateFunction::Min, vec![col("t.a")]),
+                distinct(AggregateFunction::Max, vec![col("t.b")]),
+            ],
+        );
+        assert_plan(
+            &rewrite_distinct_aggregates(plan).unwrap(),
+            "
+            Aggregate: group_by=[t.s] aggregates=[min(t.a) AS min(DISTINCT t.a), max(t.b) AS max(DISTINCT t.b)]
+              TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_distinct_count_of_two_arguments_is_left_alone() {
+        let plan = aggregate(
+            vec![col("t.s")],
+            vec![distinct(
+                AggregateFunction::Count,
+                vec![col("t.a"), col("t.b")],
+            )],
+        );
+        assert_plan(
+            &rewrite_distinct_aggregates(plan).unwrap(),
+            "
+            Aggregate: group_by=[t.s] aggregates=[count(DISTINCT t.a, t.b) AS count(DISTINCT t.a, t.b)]
+              TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_distinct_count_groups_by_the_value_and_then_by_the_groups() {
+        let plan = aggregate(vec![col("t.s")], vec![count_distinct(col("t.a"))]);
+        assert_plan(
+            &rewrite_distinct_aggregates(plan).unwrap(),
+            "
+            Aggregate: group_by=[t.s] aggregates=[count(#distinct0) AS count(DISTINCT t.a)]
+              Aggregate: group_by=[t.s, #distinct0] aggregates=[]
+                Projection: t.s, t.a AS #distinct0
+                  TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn plain_count_sum_and_min_ride_on_the_first_copy_as_partial_results() {
+        let plan = aggregate(
+            vec![col("t.s")],
+            vec![
+                count_distinct(col("t.a")),
+                count_star(),
+                sum(col("t.b")),
+                min(col("t.b")),
+            ],
+        );
+        assert_plan(
+            &rewrite_distinct_aggregates(plan).unwrap(),
+            "
+            Aggregate: group_by=[t.s] aggregates=[count(#distinct0) AS count(DISTINCT t.a), sum(#partial1) AS count(*), sum(#partial2) AS sum(t.b), min(#partial3) AS min(t.b)]
+              Aggregate: group_by=[t.s, #distinct0] aggregates=[count(#arg1) AS #partial1, sum(#arg2) AS #partial2, min(#arg3) AS #partial3]
+                Projection: t.s, t.a AS #distinct0, 1 AS #arg1, t.b AS #arg2, t.b AS #arg3
+                  TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn without_group_by_plain_counts_are_wrapped_in_coalesce() {
+        let plan = aggregate(
+            vec![],
+            vec![count_distinct(col("t.a")), count_star(), sum(col("t.b"))],
+        );
+        assert_plan(
+            &rewrite_distinct_aggregates(plan).unwrap(),
+            "
+            Projection: count(DISTINCT t.a), coalesce(count(*), 0) AS count(*), sum(t.b)
+              Aggregate: group_by=[] aggregates=[count(#distinct0) AS count(DISTINCT t.a), sum(#partial1) AS count(*), sum(#partial2) AS sum(t.b)]
+                Aggregate: group_by=[#distinct0] aggregates=[count(#arg1) AS #partial1, sum(#arg2) AS #partial2]
+                  Projection: t.a AS #distinct0, 1 AS #arg1, t.b AS #arg2
+                    TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn two_distinct_arguments_are_grouped_apart_and_lined_up_in_a_union() {
+        let plan = aggregate(
+            vec![col("t.s")],
+            vec![
+                count_distinct(col("t.a")),
+                distinct(AggregateFunction::Sum, vec![col("t.b")]),
+            ],
+        );
+        assert_plan(
+            &rewrite_distinct_aggregates(plan).unwrap(),
+            "
+            Aggregate: group_by=[t.s] aggregates=[count(#distinct0) AS count(DISTINCT t.a), sum(#distinct1) AS sum(DISTINCT t.b)]
+              Union
+                Projection: t.s, #distinct0, NULL AS #distinct1
+                  Aggregate: group_by=[t.s, #distinct0] aggregates=[]
+                    Projection: t.s, t.a AS #distinct0
+                      TableScan: t columns=[a, b, s]
+                Projection: t.s, NULL AS #distinct0, #distinct1
+                  Aggregate: group_by=[t.s, #distinct1] aggregates=[]
+                    Projection: t.s, t.b AS #distinct1
+                      TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn avg_beside_a_distinct_aggregate_is_computed_over_its_own_copy() {
+        let plan = aggregate(
+            vec![col("t.s")],
+            vec![count_distinct(col("t.a")), avg(col("t.b"))],
+        );
+        assert_plan(
+            &rewrite_distinct_aggregates(plan).unwrap(),
+            "
+            Aggregate: group_by=[t.s] aggregates=[count(#distinct0) AS count(DISTINCT t.a), min(#partial1) AS avg(t.b)]
+              Union
+                Projection: t.s, #distinct0, NULL AS #partial1
+                  Aggregate: group_by=[t.s, #distinct0] aggregates=[]
+                    Projection: t.s, t.a AS #distinct0
+                      TableScan: t columns=[a, b, s]
+                Projection: t.s, NULL AS #distinct0, #partial1
+                  Aggregate: group_by=[t.s] aggregates=[avg(#arg1) AS #partial1]
+                    Projection: t.s, t.b AS #arg1
+                      TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+}

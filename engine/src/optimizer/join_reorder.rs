@@ -500,3 +500,247 @@ fn keys_between(edges: &[Edge], a: &Component, b: &Component) -> JoinKeys {
         equal,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::reorder_joins;
+    use crate::logical::expr::Expr;
+    use crate::logical::expr_fn::{col, lit};
+    use crate::logical::plan::{JoinType, LogicalPlan};
+    use crate::optimizer::test_util::{
+        abs_scan, assert_plan, ints, items, parquet_scan, sales, stores,
+    };
+
+    /// `FROM left, right`.
+    fn cross(left: LogicalPlan, right: LogicalPlan) -> LogicalPlan {
+        LogicalPlan::join(left, right, JoinType::Inner, vec![], None).unwrap()
+    }
+
+    fn equi_join(
+        left: LogicalPlan,
+        right: LogicalPlan,
+        join_type: JoinType,
+        keys: (&str, &str),
+    ) -> LogicalPlan {
+        LogicalPlan::join(
+            left,
+            right,
+            join_type,
+            vec![(col(keys.0), col(keys.1))],
+            None,
+        )
+        .unwrap()
+    }
+
+    fn conjunction(parts: Vec<Expr>) -> Expr {
+        Expr::conjunction(parts).unwrap()
+    }
+
+    #[test]
+    fn cross_joined_tables_become_an_equi_join_with_the_smaller_on_the_build_side() {
+        let plan = LogicalPlan::filter(
+            cross(stores(), sales()),
+            col("sales.store").eq(col("stores.id")),
+        )
+        .unwrap();
+        assert_plan(
+            &reorder_joins(plan).unwrap(),
+            "
+            Projection: stores.id, stores.region, sales.store, sales.item, sales.amount
+              Join: Inner on=[sales.store = stores.id]
+                TableScan: sales columns=[store, item, amount]
+                TableScan: stores columns=[id, region]
+            ",
+        );
+    }
+
+    #[test]
+    fn the_pair_with_the_smallest_estimated_join_is_joined_first() {
+        // items filtered to ~10 rows joins sales into ~50 rows; stores would keep all 1000.
+        let predicate = conjunction(vec![
+            col("sales.store").eq(col("stores.id")),
+            col("sales.item").eq(col("items.id")),
+            col("items.price").eq(lit(3i64)),
+        ]);
+        let from = cross(cross(sales(), stores()), items());
+        let plan = LogicalPlan::filter(from, predicate).unwrap();
+        assert_plan(
+            &reorder_joins(plan).unwrap(),
+            "
+            Projection: sales.store, sales.item, sales.amount, stores.id, stores.region, items.id, items.price
+              Join: Inner on=[sales.store = stores.id]
+                Join: Inner on=[sales.item = items.id]
+                  TableScan: sales columns=[store, item, amount]
+                  Filter: (items.price = 3)
+                    TableScan: items columns=[id, price]
+                TableScan: stores columns=[id, region]
+            ",
+        );
+    }
+
+    #[test]
+    fn equalities_are_closed_transitively_so_a_filtered_table_meets_its_peer_first() {
+        // TPC-H Q9's shape: part and partsupp both join lineitem on the part key, so part
+        // (filtered) can shrink partsupp before either meets lineitem.
+        let part = parquet_scan(
+            "part",
+            vec![
+                ("p_id", ints(0..100)),
+                ("p_size", ints((0..100).map(|i| i % 50))),
+            ],
+        );
+        let partsupp = parquet_scan(
+            "partsupp",
+            vec![
+                ("ps_part", ints((0..400).map(|i| i % 100))),
+                ("ps_supp", ints((0..400).map(|i| i / 100))),
+            ],
+        );
+        let lineitem = parquet_scan(
+            "lineitem",
+            vec![
+                ("l_part", ints((0..1000).map(|i| i % 100))),
+                ("l_qty", ints(0..1000)),
+            ],
+        );
+        let predicate = conjunction(vec![
+            col("part.p_id").eq(col("lineitem.l_part")),
+            col("partsupp.ps_part").eq(col("lineitem.l_part")),
+            col("part.p_size").eq(lit(3i64)),
+        ]);
+        let plan = LogicalPlan::filter(cross(cross(part, partsupp), lineitem), predicate).unwrap();
+        // The second join needs one key: lineitem.l_part = partsupp.ps_part follows.
+        assert_plan(
+            &reorder_joins(plan).unwrap(),
+            "
+            Projection: part.p_id, part.p_size, partsupp.ps_part, partsupp.ps_supp, lineitem.l_part, lineitem.l_qty
+              Join: Inner on=[lineitem.l_part = part.p_id]
+                TableScan: lineitem columns=[l_part, l_qty]
+                Join: Inner on=[partsupp.ps_part = part.p_id]
+                  TableScan: partsupp columns=[ps_part, ps_supp]
+                  Filter: (part.p_size = 3)
+                    TableScan: part columns=[p_id, p_size]
+            ",
+        );
+    }
+
+    #[test]
+    fn an_or_is_factored_into_a_join_key_per_table_filters_and_a_residual() {
+        // TPC-H Q19's shape: every branch repeats the join equality.
+        let branch = |price: i64, amount: i64| {
+            conjunction(vec![
+                col("sales.item").eq(col("items.id")),
+                col("items.price").eq(lit(price)),
+                col("sales.amount").gt(lit(amount)),
+            ])
+        };
+        let plan =
+            LogicalPlan::filter(cross(sales(), items()), branch(1, 5).or(branch(2, 7))).unwrap();
+        assert_plan(
+            &reorder_joins(plan).unwrap(),
+            "
+            Projection: sales.store, sales.item, sales.amount, items.id, items.price
+              Join: Inner on=[sales.item = items.id] filter=(((items.price = 1) AND (sales.amount > 5)) OR ((items.price = 2) AND (sales.amount > 7)))
+                Filter: ((sales.amount > 5) OR (sales.amount > 7))
+                  TableScan: sales columns=[store, item, amount]
+                Filter: ((items.price = 1) OR (items.price = 2))
+                  TableScan: items columns=[id, price]
+            ",
+        );
+    }
+
+    #[test]
+    fn relations_without_a_connecting_equality_are_cross_joined_last() {
+        let from = cross(cross(items(), sales()), stores());
+        let plan = LogicalPlan::filter(from, col("sales.store").eq(col("stores.id"))).unwrap();
+        assert_plan(
+            &reorder_joins(plan).unwrap(),
+            "
+            Projection: items.id, items.price, sales.store, sales.item, sales.amount, stores.id, stores.region
+              Join: Inner on=[]
+                Join: Inner on=[sales.store = stores.id]
+                  TableScan: sales columns=[store, item, amount]
+                  TableScan: stores columns=[id, region]
+                TableScan: items columns=[id, price]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_left_join_is_left_alone() {
+        let plan = equi_join(
+            stores(),
+            sales(),
+            JoinType::Left,
+            ("stores.id", "sales.store"),
+        );
+        assert_plan(
+            &reorder_joins(plan).unwrap(),
+            "
+            Join: Left on=[stores.id = sales.store]
+              TableScan: stores columns=[id, region]
+              TableScan: sales columns=[store, item, amount]
+            ",
+        );
+    }
+
+    #[test]
+    fn an_outer_join_inside_an_inner_join_region_moves_as_one_relation() {
+        let outer = equi_join(
+            sales(),
+            stores(),
+            JoinType::Left,
+            ("sales.store", "stores.id"),
+        );
+        let plan = equi_join(items(), outer, JoinType::Inner, ("items.id", "sales.item"));
+        assert_plan(
+            &reorder_joins(plan).unwrap(),
+            "
+            Projection: items.id, items.price, sales.store, sales.item, sales.amount, stores.id, stores.region
+              Join: Inner on=[sales.item = items.id]
+                Join: Left on=[sales.store = stores.id]
+                  TableScan: sales columns=[store, item, amount]
+                  TableScan: stores columns=[id, region]
+                TableScan: items columns=[id, price]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_single_join_with_the_smaller_side_already_on_the_right_keeps_its_order() {
+        let plan = equi_join(
+            sales(),
+            stores(),
+            JoinType::Inner,
+            ("sales.store", "stores.id"),
+        );
+        // Only the projection restoring the column order is added (here it changes nothing).
+        assert_plan(
+            &reorder_joins(plan).unwrap(),
+            "
+            Projection: sales.store, sales.item, sales.amount, stores.id, stores.region
+              Join: Inner on=[sales.store = stores.id]
+                TableScan: sales columns=[store, item, amount]
+                TableScan: stores columns=[id, region]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_join_of_two_relations_with_the_same_name_is_left_alone() {
+        let plan = equi_join(
+            abs_scan("t"),
+            abs_scan("t"),
+            JoinType::Inner,
+            ("t.a", "t.a"),
+        );
+        assert_plan(
+            &reorder_joins(plan).unwrap(),
+            "
+            Join: Inner on=[t.a = t.a]
+              TableScan: t columns=[a, b, s]
+              TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+}

@@ -11,6 +11,8 @@ mod join_reorder;
 mod limit_pushdown;
 mod predicate_pushdown;
 mod projection_pushdown;
+#[cfg(test)]
+mod test_util;
 mod topk;
 
 use crate::error::Result;

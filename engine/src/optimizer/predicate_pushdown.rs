@@ -117,6 +117,12 @@ fn push_into(plan: LogicalPlan, conjuncts: Vec<Expr>) -> Result<LogicalPlan> {
             let mut kept = Vec::new();
             let groups = group_by.len();
             for c in conjuncts {
+                // Without GROUP BY the aggregate returns one row even for no input: a
+                // predicate (necessarily without columns) must stay above it.
+                if groups == 0 {
+                    kept.push(c);
+                    continue;
+                }
                 match substitute(&c, &schema, &|i| {
                     (i < groups).then(|| group_by[i].clone().unalias())
                 }) {
@@ -193,5 +199,207 @@ fn push_into(plan: LogicalPlan, conjuncts: Vec<Expr>) -> Result<LogicalPlan> {
             let other = push_down_predicates(other)?;
             filter_above(other, conjuncts)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_down_predicates;
+    use crate::logical::expr_fn::{col, count_star, lit, sum};
+    use crate::logical::plan::{JoinType, LogicalPlan, SortKey};
+    use crate::optimizer::test_util::{abs_scan, assert_plan, sales, stores};
+
+    fn by_a() -> Vec<SortKey> {
+        vec![SortKey {
+            expr: col("t.a"),
+            ascending: true,
+            nulls_first: false,
+        }]
+    }
+
+    fn sales_join_stores(join_type: JoinType) -> LogicalPlan {
+        LogicalPlan::join(
+            sales(),
+            stores(),
+            join_type,
+            vec![(col("sales.store"), col("stores.id"))],
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn conjuncts_over_a_scan_become_its_filters() {
+        let predicate = col("t.a").gt(lit(1i64)).and(col("t.b").eq(lit(20i64)));
+        let plan = LogicalPlan::filter(abs_scan("t"), predicate).unwrap();
+        assert_plan(
+            &push_down_predicates(plan).unwrap(),
+            "
+            TableScan: t columns=[a, b, s] filters=[(t.a > 1), (t.b = 20)]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_filter_moves_through_a_projection_onto_the_projected_expressions() {
+        let projected = LogicalPlan::project(
+            abs_scan("t"),
+            vec![(col("t.a") + col("t.b")).alias("total"), col("t.s")],
+        )
+        .unwrap();
+        let predicate = col("total").gt(lit(10i64)).and(col("s").eq(lit("x")));
+        let plan = LogicalPlan::filter(projected, predicate).unwrap();
+        assert_plan(
+            &push_down_predicates(plan).unwrap(),
+            "
+            Projection: (t.a + t.b) AS total, t.s
+              TableScan: t columns=[a, b, s] filters=[((t.a + t.b) > 10), (t.s = 'x')]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_filter_on_a_grouping_key_moves_below_the_aggregate_and_one_on_an_aggregate_stays() {
+        let aggregated = LogicalPlan::aggregate(
+            abs_scan("t"),
+            vec![col("t.s")],
+            vec![sum(col("t.a")).alias("total")],
+        )
+        .unwrap();
+        let predicate = col("total").gt(lit(5i64)).and(col("t.s").eq(lit("x")));
+        let plan = LogicalPlan::filter(aggregated, predicate).unwrap();
+        assert_plan(
+            &push_down_predicates(plan).unwrap(),
+            "
+            Filter: (total > 5)
+              Aggregate: group_by=[t.s] aggregates=[sum(t.a) AS total]
+                TableScan: t columns=[a, b, s] filters=[(t.s = 'x')]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_filter_moves_through_an_alias_with_its_columns_requalified() {
+        let aliased = LogicalPlan::alias(abs_scan("t"), "x");
+        let plan = LogicalPlan::filter(aliased, col("x.a").gt(lit(1i64))).unwrap();
+        assert_plan(
+            &push_down_predicates(plan).unwrap(),
+            "
+            SubqueryAlias: x
+              TableScan: t columns=[a, b, s] filters=[(t.a > 1)]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_filter_moves_below_a_sort() {
+        let sorted = LogicalPlan::sort(abs_scan("t"), by_a()).unwrap();
+        let plan = LogicalPlan::filter(sorted, col("t.b").lt(lit(30i64))).unwrap();
+        assert_plan(
+            &push_down_predicates(plan).unwrap(),
+            "
+            Sort: t.a ASC NULLS LAST
+              TableScan: t columns=[a, b, s] filters=[(t.b < 30)]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_filter_stays_above_a_sort_that_keeps_only_its_first_rows() {
+        let top_two = LogicalPlan::Sort {
+            input: Box::new(abs_scan("t")),
+            keys: by_a(),
+            fetch: Some(2),
+        };
+        let plan = LogicalPlan::filter(top_two, col("t.b").lt(lit(30i64))).unwrap();
+        assert_plan(
+            &push_down_predicates(plan).unwrap(),
+            "
+            Filter: (t.b < 30)
+              Sort: t.a ASC NULLS LAST fetch=2
+                TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_filter_stays_above_a_limit() {
+        let limited = LogicalPlan::limit(abs_scan("t"), 0, Some(2));
+        let plan = LogicalPlan::filter(limited, col("t.a").gt(lit(1i64))).unwrap();
+        assert_plan(
+            &push_down_predicates(plan).unwrap(),
+            "
+            Filter: (t.a > 1)
+              Limit: skip=0 fetch=2
+                TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn conjuncts_go_to_the_inner_join_side_they_reference_and_mixed_ones_stay_above() {
+        let predicate = col("sales.amount")
+            .gt(lit(5i64))
+            .and(col("stores.region").eq(lit("north")))
+            .and(col("sales.amount").gt(col("stores.id")));
+        let plan = LogicalPlan::filter(sales_join_stores(JoinType::Inner), predicate).unwrap();
+        assert_plan(
+            &push_down_predicates(plan).unwrap(),
+            "
+            Filter: (sales.amount > stores.id)
+              Join: Inner on=[sales.store = stores.id]
+                TableScan: sales columns=[store, item, amount] filters=[(sales.amount > 5)]
+                TableScan: stores columns=[id, region] filters=[(stores.region = 'north')]
+            ",
+        );
+    }
+
+    #[test]
+    fn filter_does_not_move_below_the_null_supplying_side_of_a_left_join() {
+        let predicate = col("sales.amount")
+            .gt(lit(5i64))
+            .and(col("stores.region").is_null());
+        let plan = LogicalPlan::filter(sales_join_stores(JoinType::Left), predicate).unwrap();
+        assert_plan(
+            &push_down_predicates(plan).unwrap(),
+            "
+            Filter: stores.region IS NULL
+              Join: Left on=[sales.store = stores.id]
+                TableScan: sales columns=[store, item, amount] filters=[(sales.amount > 5)]
+                TableScan: stores columns=[id, region]
+            ",
+        );
+    }
+
+    #[test]
+    fn filter_does_not_move_below_either_side_of_a_full_join() {
+        let predicate = col("sales.amount")
+            .gt(lit(5i64))
+            .and(col("stores.region").eq(lit("north")));
+        let plan = LogicalPlan::filter(sales_join_stores(JoinType::Full), predicate).unwrap();
+        assert_plan(
+            &push_down_predicates(plan).unwrap(),
+            "
+            Filter: ((sales.amount > 5) AND (stores.region = 'north'))
+              Join: Full on=[sales.store = stores.id]
+                TableScan: sales columns=[store, item, amount]
+                TableScan: stores columns=[id, region]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_predicate_without_columns_stays_above_an_aggregate_without_group_by() {
+        // `SELECT count(*) FROM t HAVING 1 = 0` after constant folding.
+        let aggregated = LogicalPlan::aggregate(abs_scan("t"), vec![], vec![count_star()]).unwrap();
+        let plan = LogicalPlan::filter(aggregated, lit(false)).unwrap();
+        assert_plan(
+            &push_down_predicates(plan).unwrap(),
+            "
+            Filter: false
+              Aggregate: group_by=[] aggregates=[count(*) AS count(*)]
+                TableScan: t columns=[a, b, s]
+            ",
+        );
     }
 }

@@ -59,14 +59,10 @@ fn prune(plan: LogicalPlan, required: Option<BTreeSet<usize>>) -> Result<Logical
             })
         }
         LogicalPlan::Sort { input, keys, fetch } => {
+            // The sort keeps what its parent reads and its keys; the parent resolves its columns
+            // by name, so a narrower input below the sort is fine.
             let mut needed = required.unwrap_or_else(|| all(input.schema()));
             columns_of(keys.iter().map(|k| &k.expr), input.schema(), &mut needed)?;
-            // Sort passes its input schema through: keep the parent's indices valid by not
-            // narrowing below a sort (the projection above it already narrowed).
-            let needed = all(input.schema())
-                .into_iter()
-                .filter(|i| needed.contains(i))
-                .collect::<BTreeSet<_>>();
             let new_input = prune(*input, Some(needed))?;
             Ok(LogicalPlan::Sort {
                 input: Box::new(new_input),
@@ -226,4 +222,180 @@ fn cheapest_column(scan: &crate::logical::plan::TableScan) -> usize {
         }
     }
     best.1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_down_projections;
+    use crate::logical::expr_fn::{col, count_star, lit, sum};
+    use crate::logical::plan::{JoinType, LogicalPlan, SortKey};
+    use crate::optimizer::test_util::{
+        abs_scan, assert_plan, bools, ints, memory_table, parquet_scan, sales, stores, strings,
+        with_scan_filters,
+    };
+
+    #[test]
+    fn a_scan_reads_only_the_columns_the_projection_uses() {
+        let plan = LogicalPlan::project(abs_scan("t"), vec![col("t.b")]).unwrap();
+        assert_plan(
+            &push_down_projections(plan).unwrap(),
+            "
+            Projection: t.b
+              TableScan: t columns=[b]
+            ",
+        );
+    }
+
+    #[test]
+    fn columns_a_filter_reads_are_kept_below_it() {
+        let all =
+            LogicalPlan::project(abs_scan("t"), vec![col("t.a"), col("t.b"), col("t.s")]).unwrap();
+        let filtered = LogicalPlan::filter(all, col("t.b").gt(lit(15i64))).unwrap();
+        let plan = LogicalPlan::project(filtered, vec![col("t.a")]).unwrap();
+        assert_plan(
+            &push_down_projections(plan).unwrap(),
+            "
+            Projection: t.a
+              Filter: (t.b > 15)
+                Projection: t.a, t.b
+                  TableScan: t columns=[a, b]
+            ",
+        );
+    }
+
+    #[test]
+    fn sort_keys_are_kept_below_the_sort() {
+        let key = SortKey {
+            expr: col("t.a"),
+            ascending: true,
+            nulls_first: false,
+        };
+        let sorted = LogicalPlan::sort(abs_scan("t"), vec![key]).unwrap();
+        let plan = LogicalPlan::project(sorted, vec![col("t.s")]).unwrap();
+        assert_plan(
+            &push_down_projections(plan).unwrap(),
+            "
+            Projection: t.s
+              Sort: t.a ASC NULLS LAST
+                TableScan: t columns=[a, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_scan_keeps_the_columns_its_own_filters_read() {
+        let scan = with_scan_filters(abs_scan("t"), vec![col("t.s").eq(lit("x"))]);
+        let plan = LogicalPlan::project(scan, vec![col("t.a")]).unwrap();
+        assert_plan(
+            &push_down_projections(plan).unwrap(),
+            "
+            Projection: t.a
+              TableScan: t columns=[a, s] filters=[(t.s = 'x')]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_join_input_keeps_its_keys_and_drops_columns_only_its_scan_filter_reads() {
+        let filtered_sales = with_scan_filters(sales(), vec![col("sales.amount").gt(lit(5i64))]);
+        let join = LogicalPlan::join(
+            filtered_sales,
+            stores(),
+            JoinType::Inner,
+            vec![(col("sales.store"), col("stores.id"))],
+            None,
+        )
+        .unwrap();
+        let plan = LogicalPlan::project(join, vec![col("stores.region")]).unwrap();
+        assert_plan(
+            &push_down_projections(plan).unwrap(),
+            "
+            Projection: stores.region
+              Join: Inner on=[sales.store = stores.id]
+                Projection: sales.store
+                  TableScan: sales columns=[store, amount] filters=[(sales.amount > 5)]
+                TableScan: stores columns=[id, region]
+            ",
+        );
+    }
+
+    #[test]
+    fn columns_a_residual_join_filter_reads_are_kept() {
+        let join = LogicalPlan::join(
+            sales(),
+            stores(),
+            JoinType::Inner,
+            vec![(col("sales.store"), col("stores.id"))],
+            Some(col("stores.region").eq(lit("north"))),
+        )
+        .unwrap();
+        let plan = LogicalPlan::project(join, vec![col("sales.amount")]).unwrap();
+        assert_plan(
+            &push_down_projections(plan).unwrap(),
+            "
+            Projection: sales.amount
+              Join: Inner on=[sales.store = stores.id] filter=(stores.region = 'north')
+                TableScan: sales columns=[store, amount]
+                TableScan: stores columns=[id, region]
+            ",
+        );
+    }
+
+    #[test]
+    fn an_aggregate_reads_only_its_group_and_argument_columns() {
+        let plan =
+            LogicalPlan::aggregate(abs_scan("t"), vec![col("t.s")], vec![sum(col("t.b"))]).unwrap();
+        assert_plan(
+            &push_down_projections(plan).unwrap(),
+            "
+            Aggregate: group_by=[t.s] aggregates=[sum(t.b) AS sum(t.b)]
+              TableScan: t columns=[b, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn count_star_reads_only_the_cheapest_column() {
+        let long = |i: i64| format!("a long and unique text value number {i:>8}");
+        let scan = parquet_scan(
+            "w",
+            vec![
+                ("text", strings((0..64).map(long))),
+                ("flag", bools((0..64).map(|i| i % 2 == 0))),
+            ],
+        );
+        let plan = LogicalPlan::aggregate(scan, vec![], vec![count_star()]).unwrap();
+        assert_plan(
+            &push_down_projections(plan).unwrap(),
+            "
+            Aggregate: group_by=[] aggregates=[count(*) AS count(*)]
+              TableScan: w columns=[flag]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_plan_without_a_projection_keeps_every_column() {
+        let plan = LogicalPlan::filter(abs_scan("t"), col("t.a").gt(lit(1i64))).unwrap();
+        assert_plan(
+            &push_down_projections(plan).unwrap(),
+            "
+            Filter: (t.a > 1)
+              TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_memory_table_is_left_whole() {
+        let table = memory_table("m", vec![("a", ints([1, 2])), ("b", ints([3, 4]))]);
+        let plan = LogicalPlan::project(table, vec![col("m.a")]).unwrap();
+        assert_plan(
+            &push_down_projections(plan).unwrap(),
+            "
+            Projection: m.a
+              MemoryTable: m (2 rows in 1 batches)
+            ",
+        );
+    }
 }
