@@ -120,6 +120,9 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", render_error(&e));
+            if let Some(hint) = hint_for(&e) {
+                eprintln!("hint: {hint}");
+            }
             ExitCode::from(1)
         }
     }
@@ -140,6 +143,20 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         }
         cause.to_string().contains("Broken pipe")
     })
+}
+
+/// What to change on the command line, for errors whose engine message names a setting.
+fn hint_for(e: &anyhow::Error) -> Option<&'static str> {
+    e.chain()
+        .find_map(|cause| match cause.downcast_ref::<EngineError>() {
+            Some(EngineError::Spill { message, .. }) if message.contains("max_temp_size") => {
+                Some("raise the spill quota with --max-temp-size SIZE (or OOC_MAX_TEMP_SIZE)")
+            }
+            Some(EngineError::ResourcesExhausted { .. }) => {
+                Some("raise the budget with --memory-limit SIZE (or OOC_MEMORY_LIMIT)")
+            }
+            _ => None,
+        })
 }
 
 /// Errors with their context chain; syntax errors also show the offending line.

@@ -3,7 +3,7 @@
 //! The builder methods turn calls into logical plan nodes (the plans themselves are made in
 //! [`frontend::builder`](crate::frontend::builder), the same plans SQL produces); the run
 //! methods ([`collect`](DataFrame::collect), [`execute`](DataFrame::execute),
-//! [`explain`](DataFrame::explain)) hand the plan to [`execution`](crate::execution).
+//! [`explain`](DataFrame::explain)) hand the plan to [`execution`].
 
 use std::sync::Arc;
 

@@ -135,7 +135,7 @@ fn suggestion_suffix(suggestion: &Option<String>) -> String {
 }
 
 /// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo.
-pub fn closest_name<'a>(
+pub(crate) fn closest_name<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
@@ -169,13 +169,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Shorthand for building an [`EngineError::Plan`].
-pub fn plan_err<T>(message: impl fmt::Display) -> Result<T> {
+pub(crate) fn plan_err<T>(message: impl fmt::Display) -> Result<T> {
     Err(EngineError::Plan(message.to_string()))
-}
-
-/// Shorthand for building an [`EngineError::Internal`].
-pub fn internal_err<T>(message: impl fmt::Display) -> Result<T> {
-    Err(EngineError::Internal(message.to_string()))
 }
 
 #[cfg(test)]

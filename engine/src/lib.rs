@@ -57,6 +57,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
+
 #[cfg(feature = "bench")]
 #[doc(hidden)]
 pub mod bench;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// Counters of one operator, summed over its partitions.
 #[derive(Debug, Default)]
-pub struct OperatorMetrics {
+pub(crate) struct OperatorMetrics {
     rows_in: AtomicU64,
     rows_out: AtomicU64,
     batches_out: AtomicU64,
@@ -27,31 +27,31 @@ pub struct OperatorMetrics {
 
 impl OperatorMetrics {
     /// Count input rows.
-    pub fn add_rows_in(&self, rows: usize) {
+    pub(crate) fn add_rows_in(&self, rows: usize) {
         self.rows_in.fetch_add(rows as u64, Ordering::Relaxed);
     }
 
     /// Count an output batch.
-    pub fn add_output(&self, rows: usize) {
+    pub(crate) fn add_output(&self, rows: usize) {
         self.rows_out.fetch_add(rows as u64, Ordering::Relaxed);
         self.batches_out.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Add time spent producing output (including the time spent in children).
-    pub fn add_elapsed(&self, elapsed: Duration) {
+    pub(crate) fn add_elapsed(&self, elapsed: Duration) {
         self.elapsed_ns
             .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
     }
 
     /// Track held bytes (positive grows, negative shrinks) and the peak.
-    pub fn add_memory(&self, delta: i64) {
+    pub(crate) fn add_memory(&self, delta: i64) {
         let now = self.memory_current.fetch_add(delta, Ordering::Relaxed) + delta;
         self.memory_peak.fetch_max(now, Ordering::Relaxed);
     }
 
     /// Record one spill: `rows` rows taking `raw_bytes` in memory written as `bytes` compressed
     /// bytes in `elapsed`.
-    pub fn add_spill(&self, rows: usize, raw_bytes: usize, bytes: u64, elapsed: Duration) {
+    pub(crate) fn add_spill(&self, rows: usize, raw_bytes: usize, bytes: u64, elapsed: Duration) {
         self.spills.fetch_add(1, Ordering::Relaxed);
         self.spilled_rows.fetch_add(rows as u64, Ordering::Relaxed);
         self.spilled_raw_bytes
@@ -62,32 +62,32 @@ impl OperatorMetrics {
     }
 
     /// How many times the operator spilled.
-    pub fn spill_count(&self) -> u64 {
+    pub(crate) fn spill_count(&self) -> u64 {
         self.spills.load(Ordering::Relaxed)
     }
 
     /// Rows written to spill files.
-    pub fn spilled_rows(&self) -> u64 {
+    pub(crate) fn spilled_rows(&self) -> u64 {
         self.spilled_rows.load(Ordering::Relaxed)
     }
 
     /// Compressed bytes written to spill files.
-    pub fn spilled_bytes(&self) -> u64 {
+    pub(crate) fn spilled_bytes(&self) -> u64 {
         self.spilled_bytes.load(Ordering::Relaxed)
     }
 
     /// In-memory bytes of what was spilled.
-    pub fn spilled_raw_bytes(&self) -> u64 {
+    pub(crate) fn spilled_raw_bytes(&self) -> u64 {
         self.spilled_raw_bytes.load(Ordering::Relaxed)
     }
 
     /// Time spent writing spill files.
-    pub fn spill_time(&self) -> Duration {
+    pub(crate) fn spill_time(&self) -> Duration {
         Duration::from_nanos(self.spill_ns.load(Ordering::Relaxed))
     }
 
     /// Record a named extra value shown by explain-analyze (e.g. `row_groups_skipped_by_topk`).
-    pub fn set_extra(&self, name: &str, value: impl ToString) {
+    pub(crate) fn set_extra(&self, name: &str, value: impl ToString) {
         let mut extra = self.extra.lock().unwrap_or_else(|e| e.into_inner());
         let value = value.to_string();
         match extra.iter_mut().find(|(n, _)| n == name) {
@@ -97,32 +97,32 @@ impl OperatorMetrics {
     }
 
     /// Rows received from children.
-    pub fn rows_in(&self) -> u64 {
+    pub(crate) fn rows_in(&self) -> u64 {
         self.rows_in.load(Ordering::Relaxed)
     }
 
     /// Rows produced.
-    pub fn rows_out(&self) -> u64 {
+    pub(crate) fn rows_out(&self) -> u64 {
         self.rows_out.load(Ordering::Relaxed)
     }
 
     /// Batches produced.
-    pub fn batches_out(&self) -> u64 {
+    pub(crate) fn batches_out(&self) -> u64 {
         self.batches_out.load(Ordering::Relaxed)
     }
 
     /// Time spent in this operator and its children, summed over threads.
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         Duration::from_nanos(self.elapsed_ns.load(Ordering::Relaxed))
     }
 
     /// Highest number of bytes held at once.
-    pub fn memory_peak(&self) -> u64 {
+    pub(crate) fn memory_peak(&self) -> u64 {
         self.memory_peak.load(Ordering::Relaxed).max(0) as u64
     }
 
     /// Extra named values.
-    pub fn extra(&self) -> Vec<(String, String)> {
+    pub(crate) fn extra(&self) -> Vec<(String, String)> {
         self.extra.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
@@ -139,7 +139,7 @@ pub struct Progress {
 }
 
 /// Format a byte count for humans (`1.5 MiB`).
-pub fn format_bytes(bytes: u64) -> String {
+pub(crate) fn format_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -155,7 +155,7 @@ pub fn format_bytes(bytes: u64) -> String {
 }
 
 /// Format a duration for humans (`12.3 ms`).
-pub fn format_duration(duration: Duration) -> String {
+pub(crate) fn format_duration(duration: Duration) -> String {
     let secs = duration.as_secs_f64();
     if secs >= 1.0 {
         format!("{secs:.2} s")

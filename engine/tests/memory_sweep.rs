@@ -541,7 +541,9 @@ fn spill_quota_exceeded_is_a_named_error_and_leaves_nothing() {
     ] {
         let err = s.sql(sql).unwrap().collect().unwrap_err().to_string();
         assert!(err.contains("quota"), "{sql}: {err}");
-        assert!(err.contains("--max-temp-size"), "{sql}: {err}");
+        // The setting is named as the library calls it, never by a CLI flag.
+        assert!(err.contains("max_temp_size"), "{sql}: {err}");
+        assert!(!err.contains("--"), "{sql}: {err}");
         assert!(
             entries(spill_dir.path()).is_empty(),
             "{sql}: left behind {:?}",

@@ -11,6 +11,8 @@
 //!   decodes one morsel's projected columns from a memory map, releasing the mapped pages
 //!   afterwards, so neither a huge row group nor a huge file sets the memory peak.
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod dataset;
 mod describe;
 mod error;

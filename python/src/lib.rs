@@ -6,7 +6,7 @@
 //! no second engine: a lazy query builds the same logical plan SQL does.
 //!
 //! Execution happens on a worker thread with the GIL released; the calling thread waits for
-//! batches and checks for signals so that Ctrl-C cancels the query (see [`run`]).
+//! batches and checks for signals so that Ctrl-C cancels the query (see the `run` module).
 
 mod arrow_ffi;
 mod config;

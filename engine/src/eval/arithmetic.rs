@@ -1,7 +1,7 @@
 //! Binary operators: comparisons (with -0.0 equal to 0.0), Kleene AND/OR, and arithmetic
 //! that stays exact on decimals (checked, rescaled to the planned type) and follows IEEE on
 //! doubles. Where an operand's buffer is held by nothing else, decimal and float arithmetic
-//! write into it ([`in_place`](super::in_place)).
+//! write into it (see the `in_place` module).
 
 use std::sync::Arc;
 

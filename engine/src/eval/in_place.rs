@@ -23,7 +23,7 @@ fn owned<T: ArrowPrimitiveType>(array: ArrayRef) -> PrimitiveArray<T> {
 /// `f(a[i], b[i])` for every row (NULL where either is NULL), written into `a`'s or `b`'s
 /// buffer when one is uniquely owned. `f` must not fail: it also runs on the values under
 /// NULLs. The result has `a`'s data type (callers set decimal precision and scale).
-pub fn binary<T, F>(a: ArrayRef, b: ArrayRef, f: F) -> Result<PrimitiveArray<T>, ArrowError>
+pub(crate) fn binary<T, F>(a: ArrayRef, b: ArrayRef, f: F) -> Result<PrimitiveArray<T>, ArrowError>
 where
     T: ArrowPrimitiveType,
     F: Fn(T::Native, T::Native) -> T::Native,
@@ -41,7 +41,7 @@ where
 }
 
 /// `f(a[i])` for every row, written into `a`'s buffer when it is uniquely owned.
-pub fn unary<T, F>(a: ArrayRef, f: F) -> PrimitiveArray<T>
+pub(crate) fn unary<T, F>(a: ArrayRef, f: F) -> PrimitiveArray<T>
 where
     T: ArrowPrimitiveType,
     F: Fn(T::Native) -> T::Native,

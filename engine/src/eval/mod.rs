@@ -42,7 +42,7 @@ use self::functions::evaluate_function;
 
 /// The result of evaluating an expression on a batch.
 #[derive(Clone, Debug)]
-pub enum ColumnarValue {
+pub(crate) enum ColumnarValue {
     /// One value per row.
     Array(ArrayRef),
     /// The same value for every row.
@@ -51,7 +51,7 @@ pub enum ColumnarValue {
 
 impl ColumnarValue {
     /// Materialize as an array of `num_rows` rows.
-    pub fn into_array(self, num_rows: usize) -> Result<ArrayRef> {
+    pub(crate) fn into_array(self, num_rows: usize) -> Result<ArrayRef> {
         match self {
             ColumnarValue::Array(a) => Ok(a),
             ColumnarValue::Scalar(s) => s.to_array_of_size(num_rows),
@@ -96,7 +96,7 @@ pub(crate) fn datum_kernel(
 /// Only sub-expressions that occur more than once are kept: a kept result is held by the
 /// cache, so the arithmetic above it cannot write into its buffer (see [`in_place`]).
 #[derive(Default)]
-pub struct ExprCache {
+pub(crate) struct ExprCache {
     entries: Vec<(PhysicalExpr, ColumnarValue)>,
     /// Sub-expressions that occur more than once; `None`: keep every result.
     shared: Option<Vec<PhysicalExpr>>,
@@ -104,7 +104,7 @@ pub struct ExprCache {
 
 impl ExprCache {
     /// A cache for evaluating all of `exprs` on each batch.
-    pub fn for_exprs<'a>(exprs: impl IntoIterator<Item = &'a PhysicalExpr>) -> Self {
+    pub(crate) fn for_exprs<'a>(exprs: impl IntoIterator<Item = &'a PhysicalExpr>) -> Self {
         let mut seen: Vec<(&PhysicalExpr, usize)> = Vec::new();
         fn count<'a>(e: &'a PhysicalExpr, seen: &mut Vec<(&'a PhysicalExpr, usize)>) {
             let children: Vec<&PhysicalExpr> = match e {
@@ -135,7 +135,7 @@ impl ExprCache {
     }
 
     /// Forget everything (call once per batch).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.entries.clear();
     }
 
@@ -161,7 +161,7 @@ impl ExprCache {
 
 /// An executable expression over a known input schema.
 #[derive(Clone, Debug, PartialEq)]
-pub enum PhysicalExpr {
+pub(crate) enum PhysicalExpr {
     /// Input column by position.
     Column(usize, String),
     /// Constant.
@@ -172,11 +172,11 @@ pub enum PhysicalExpr {
     Not(Box<PhysicalExpr>),
     /// Arithmetic negation.
     Negative(Box<PhysicalExpr>),
-    /// IS [NOT] NULL.
+    /// `IS [NOT] NULL`.
     IsNull(Box<PhysicalExpr>, bool),
-    /// [NOT] IN list of values.
+    /// `[NOT] IN` a list of values.
     InList(Box<PhysicalExpr>, Vec<PhysicalExpr>, bool),
-    /// [NOT] [I]LIKE.
+    /// `[NOT] [I]LIKE`.
     Like(Box<PhysicalExpr>, Box<PhysicalExpr>, bool, bool),
     /// Searched CASE (simple CASE is rewritten into equality conditions).
     Case(
@@ -191,7 +191,7 @@ pub enum PhysicalExpr {
 }
 
 /// Compile a (coerced) logical expression against `schema`.
-pub fn create_physical_expr(expr: &Expr, schema: &PlanSchema) -> Result<PhysicalExpr> {
+pub(crate) fn create_physical_expr(expr: &Expr, schema: &PlanSchema) -> Result<PhysicalExpr> {
     let compile = |e: &Expr| create_physical_expr(e, schema);
     Ok(match expr {
         Expr::Column(c) => PhysicalExpr::Column(
@@ -297,7 +297,7 @@ pub fn create_physical_expr(expr: &Expr, schema: &PlanSchema) -> Result<Physical
 
 impl PhysicalExpr {
     /// Evaluate on a batch, reusing and recording shared sub-expressions in `cache`.
-    pub fn evaluate_cached(
+    pub(crate) fn evaluate_cached(
         &self,
         batch: &RecordBatch,
         cache: &mut ExprCache,
@@ -329,7 +329,7 @@ impl PhysicalExpr {
     }
 
     /// Evaluate on a batch.
-    pub fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
+    pub(crate) fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
         match self {
             PhysicalExpr::Column(i, _) => Ok(ColumnarValue::Array(Arc::clone(batch.column(*i)))),
             PhysicalExpr::Literal(v) => Ok(ColumnarValue::Scalar(v.clone())),
@@ -418,7 +418,7 @@ impl PhysicalExpr {
     }
 
     /// Evaluate a boolean expression into a filter mask (NULL counts as false).
-    pub fn evaluate_mask(&self, batch: &RecordBatch) -> Result<BooleanArray> {
+    pub(crate) fn evaluate_mask(&self, batch: &RecordBatch) -> Result<BooleanArray> {
         let value = self.evaluate(batch)?.into_array(batch.num_rows())?;
         let mask = value.as_boolean_opt().ok_or_else(|| {
             EngineError::Internal(format!("predicate evaluated to {}", value.data_type()))
@@ -432,7 +432,7 @@ impl PhysicalExpr {
 }
 
 /// A filter mask where NULL counts as false.
-pub fn null_as_false(mask: &BooleanArray) -> BooleanArray {
+pub(crate) fn null_as_false(mask: &BooleanArray) -> BooleanArray {
     match mask.nulls() {
         Some(nulls) if nulls.null_count() > 0 => {
             BooleanArray::new(mask.values() & nulls.inner(), None)

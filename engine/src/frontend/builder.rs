@@ -4,7 +4,7 @@
 //! users expect), written as functions from logical plans to a logical plan.
 //!
 //! Names users give (aliases, renames) are checked here, so a user name can never be taken
-//! for one of planning's hidden names (see [`hidden`](crate::logical::hidden)).
+//! for one of planning's hidden names (see [`crate::logical::hidden`]).
 
 use crate::error::{EngineError, Result};
 use crate::frontend::aggregates::Aggregation;

@@ -18,7 +18,7 @@ use crate::logical::expr::{BinaryOp, Column, Expr};
 use crate::logical::plan::{JoinType, LogicalPlan, TableScan};
 
 /// Fraction of rows a predicate keeps.
-pub fn selectivity(expr: &Expr) -> f64 {
+pub(crate) fn selectivity(expr: &Expr) -> f64 {
     match expr {
         Expr::Binary {
             left,
@@ -79,7 +79,7 @@ pub fn selectivity(expr: &Expr) -> f64 {
 }
 
 /// Estimated output rows of `plan`.
-pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
+pub(crate) fn estimate_rows(plan: &LogicalPlan) -> f64 {
     let rows = match plan {
         LogicalPlan::TableScan(scan) => {
             let base = scan.dataset.num_rows() as f64;
@@ -156,12 +156,12 @@ pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
 /// Estimated bytes a plan's output takes in memory: its rows times an estimated row width.
 /// A hash join holds its build side, so the side with fewer *bytes* is the cheaper one to
 /// build: a 15M-row table of four columns costs more than 20M rows of one key column.
-pub fn estimate_bytes(plan: &LogicalPlan) -> f64 {
+pub(crate) fn estimate_bytes(plan: &LogicalPlan) -> f64 {
     estimate_rows(plan) * row_width(plan)
 }
 
 /// Estimated in-memory bytes of one row of a plan's output (at least 1).
-pub fn row_width(plan: &LogicalPlan) -> f64 {
+pub(crate) fn row_width(plan: &LogicalPlan) -> f64 {
     let width: f64 = plan
         .schema()
         .fields()
@@ -185,7 +185,7 @@ fn value_width(t: &DataType) -> f64 {
 /// The divisor of `|L| × |R|` for an equi-join on `on`: the product of each key pair's
 /// smaller distinct count, capped by the larger side's row count before filters (a join can
 /// produce no fewer rows than "each row of the bigger table matches at most once" implies).
-pub fn join_divisor(left: &LogicalPlan, right: &LogicalPlan, on: &[(Expr, Expr)]) -> f64 {
+pub(crate) fn join_divisor(left: &LogicalPlan, right: &LogicalPlan, on: &[(Expr, Expr)]) -> f64 {
     if on.is_empty() {
         return 1.0;
     }
@@ -212,7 +212,7 @@ fn key_ndv(plan: &LogicalPlan, key: &Expr) -> f64 {
 }
 
 /// Rows of `plan` ignoring filters (the size of the tables it reads).
-pub fn base_rows(plan: &LogicalPlan) -> f64 {
+pub(crate) fn base_rows(plan: &LogicalPlan) -> f64 {
     match plan {
         LogicalPlan::TableScan(scan) => (scan.dataset.num_rows() as f64).max(1.0),
         LogicalPlan::Filter { input, .. }
@@ -233,7 +233,7 @@ pub fn base_rows(plan: &LogicalPlan) -> f64 {
 
 /// Upper bound of the distinct values of `column` in `plan`'s output, from the scan it comes
 /// from: the table's row count, and the width of the value range for integer columns.
-pub fn column_ndv(plan: &LogicalPlan, column: &Column) -> Option<f64> {
+pub(crate) fn column_ndv(plan: &LogicalPlan, column: &Column) -> Option<f64> {
     let (scan, name) = trace_to_scan(plan, column)?;
     let rows = (scan.dataset.num_rows() as f64).max(1.0);
     Some(match scan.dataset.integer_range(&name) {
@@ -243,7 +243,7 @@ pub fn column_ndv(plan: &LogicalPlan, column: &Column) -> Option<f64> {
 }
 
 /// Follow a column through projections, filters, aliases and joins to its scan.
-pub fn trace_to_scan<'a>(
+pub(crate) fn trace_to_scan<'a>(
     plan: &'a LogicalPlan,
     column: &Column,
 ) -> Option<(&'a TableScan, String)> {

@@ -2,7 +2,7 @@
 //!
 //! Both front ends (SQL and the dataframe builder) produce [`Expr`] trees. Before an expression
 //! is placed in a plan node it is type-checked and coerced against the node's input schema by
-//! [`coerce`](crate::logical::types::coerce), so every expression in a plan has exact operand
+//! `logical::types::coerce`, so every expression in a plan has exact operand
 //! types (e.g. an `INTEGER` compared to a `DECIMAL(15,2)` column is cast explicitly).
 
 use std::collections::BTreeSet;
@@ -10,7 +10,7 @@ use std::fmt;
 
 use arrow::datatypes::{DataType, Field, TimeUnit};
 
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 use crate::logical::hidden;
 use crate::logical::scalar::ScalarValue;
 use crate::logical::schema::PlanSchema;
@@ -87,23 +87,15 @@ pub enum BinaryOp {
 
 impl BinaryOp {
     /// True for `= <> < <= > >=`.
-    pub fn is_comparison(self) -> bool {
+    pub(crate) fn is_comparison(self) -> bool {
         matches!(
             self,
             Self::Eq | Self::NotEq | Self::Lt | Self::LtEq | Self::Gt | Self::GtEq
         )
     }
 
-    /// True for `+ - * / %`.
-    pub fn is_arithmetic(self) -> bool {
-        matches!(
-            self,
-            Self::Plus | Self::Minus | Self::Multiply | Self::Divide | Self::Modulo
-        )
-    }
-
     /// The comparison with operands swapped (`a < b` ⇔ `b > a`).
-    pub fn swap(self) -> Self {
+    pub(crate) fn swap(self) -> Self {
         match self {
             Self::Lt => Self::Gt,
             Self::LtEq => Self::GtEq,
@@ -399,7 +391,7 @@ impl Expr {
 
     /// True when the expression has at least one column and every column resolves
     /// (unambiguously) in `schema`.
-    pub fn references_only(&self, schema: &PlanSchema) -> bool {
+    pub(crate) fn references_only(&self, schema: &PlanSchema) -> bool {
         let columns = self.columns();
         !columns.is_empty()
             && columns.iter().all(|c| {
@@ -411,7 +403,7 @@ impl Expr {
     }
 
     /// The children of this node.
-    pub fn children(&self) -> Vec<&Expr> {
+    pub(crate) fn children(&self) -> Vec<&Expr> {
         match self {
             Expr::Column(_) | Expr::Literal(_) => vec![],
             Expr::Binary { left, right, .. } => vec![left, right],
@@ -450,7 +442,7 @@ impl Expr {
     }
 
     /// Rebuild this node bottom-up, applying `f` to every node after its children.
-    pub fn transform_up(self, f: &mut dyn FnMut(Expr) -> Result<Expr>) -> Result<Expr> {
+    pub(crate) fn transform_up(self, f: &mut dyn FnMut(Expr) -> Result<Expr>) -> Result<Expr> {
         fn up(e: Expr, f: &mut dyn FnMut(Expr) -> Result<Expr>) -> Result<Expr> {
             e.transform_up(f)
         }
@@ -555,7 +547,7 @@ impl Expr {
 
     /// Rewrite top-down: `f` returns `Some(replacement)` to replace a node without visiting its
     /// children, or `None` to descend.
-    pub fn transform_down(self, f: &mut dyn FnMut(&Expr) -> Option<Expr>) -> Result<Expr> {
+    pub(crate) fn transform_down(self, f: &mut dyn FnMut(&Expr) -> Option<Expr>) -> Result<Expr> {
         if let Some(replacement) = f(&self) {
             return Ok(replacement);
         }
@@ -680,7 +672,7 @@ impl Expr {
     }
 
     /// True if the expression references no columns and no aggregates.
-    pub fn is_constant(&self) -> bool {
+    pub(crate) fn is_constant(&self) -> bool {
         let mut constant = true;
         self.walk(&mut |e| constant &= !matches!(e, Expr::Column(_) | Expr::Aggregate { .. }));
         constant
@@ -692,7 +684,7 @@ impl Expr {
     }
 
     /// The output field against `schema`.
-    pub fn to_field(&self, schema: &PlanSchema) -> Result<Field> {
+    pub(crate) fn to_field(&self, schema: &PlanSchema) -> Result<Field> {
         Ok(Field::new(
             self.output_name(),
             self.data_type(schema)?,
@@ -701,7 +693,7 @@ impl Expr {
     }
 
     /// Whether the result may be NULL (conservative).
-    pub fn nullable(&self, schema: &PlanSchema) -> bool {
+    pub(crate) fn nullable(&self, schema: &PlanSchema) -> bool {
         match self {
             Expr::Column(c) => schema
                 .try_index_of(c.relation.as_deref(), &c.name)
@@ -721,7 +713,7 @@ impl Expr {
     }
 
     /// Split a conjunction into its parts.
-    pub fn split_conjunction(self) -> Vec<Expr> {
+    pub(crate) fn split_conjunction(self) -> Vec<Expr> {
         match self {
             Expr::Binary {
                 left,
@@ -738,7 +730,7 @@ impl Expr {
     }
 
     /// AND of all parts (`None` when empty).
-    pub fn conjunction(parts: impl IntoIterator<Item = Expr>) -> Option<Expr> {
+    pub(crate) fn conjunction(parts: impl IntoIterator<Item = Expr>) -> Option<Expr> {
         parts.into_iter().reduce(|a, b| a.binary(BinaryOp::And, b))
     }
 }
@@ -836,9 +828,4 @@ impl fmt::Display for Expr {
             Expr::Alias { expr, name } => write!(f, "{expr} AS {}", hidden::display(name)),
         }
     }
-}
-
-/// Build a column-not-found style error for an expression context.
-pub fn unsupported(what: impl fmt::Display) -> EngineError {
-    EngineError::NotSupported(what.to_string())
 }

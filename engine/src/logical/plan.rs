@@ -1,7 +1,7 @@
 //! Logical plans: a tree of relational operators describing *what* a query computes.
 //!
 //! Plans are built by the SQL front end and the dataframe builder through the checked
-//! constructors here ([`LogicalPlan::filter`], [`LogicalPlan::project`], ...), which coerce
+//! constructors here (`LogicalPlan::filter`, `LogicalPlan::project`, ...), which coerce
 //! expressions and compute output schemas, so every plan that exists is well-typed. The
 //! optimizer rewrites plans; the physical planner turns them into streaming operators.
 
@@ -60,8 +60,11 @@ pub struct TableScan {
 
 impl TableScan {
     /// A scan of all columns. Fails if a column name could be taken for one of planning's
-    /// hidden names (see [`hidden`](crate::logical::hidden)).
-    pub fn try_new(table_name: impl Into<String>, dataset: Arc<ParquetDataset>) -> Result<Self> {
+    /// hidden names (see [`crate::logical::hidden`]).
+    pub(crate) fn try_new(
+        table_name: impl Into<String>,
+        dataset: Arc<ParquetDataset>,
+    ) -> Result<Self> {
         let table_name = table_name.into();
         let arrow_schema = dataset.schema();
         for field in arrow_schema.fields() {
@@ -85,12 +88,12 @@ impl TableScan {
     }
 
     /// The full (unprojected) schema of the data set, qualified by the table name.
-    pub fn source_schema(&self) -> PlanSchema {
+    pub(crate) fn source_schema(&self) -> PlanSchema {
         PlanSchema::from_arrow(Some(&self.table_name), &self.dataset.schema())
     }
 
     /// Restrict the columns read.
-    pub fn with_projection(mut self, projection: Option<Vec<usize>>) -> Self {
+    pub(crate) fn with_projection(mut self, projection: Option<Vec<usize>>) -> Self {
         let source = self.source_schema();
         self.schema = match &projection {
             Some(indices) => {
@@ -108,7 +111,7 @@ impl TableScan {
     }
 
     /// Names of the projected columns in output order.
-    pub fn projected_names(&self) -> Vec<String> {
+    pub(crate) fn projected_names(&self) -> Vec<String> {
         self.schema
             .fields()
             .iter()
@@ -142,7 +145,7 @@ pub struct MemoryTable {
 
 impl MemoryTable {
     /// A table over `batches` of `schema`. Fails if a batch has a different schema.
-    pub fn try_new(
+    pub(crate) fn try_new(
         name: impl Into<String>,
         schema: arrow::datatypes::SchemaRef,
         batches: Vec<arrow::array::RecordBatch>,
@@ -385,7 +388,7 @@ impl LogicalPlan {
     }
 
     /// Rebuild the plan with `f` applied to each input (a leaf is returned as it is).
-    pub fn map_inputs(
+    pub(crate) fn map_inputs(
         self,
         f: &mut dyn FnMut(LogicalPlan) -> Result<LogicalPlan>,
     ) -> Result<LogicalPlan> {
@@ -419,14 +422,14 @@ impl LogicalPlan {
     }
 
     /// A single row with no columns.
-    pub fn empty_row() -> Self {
+    pub(crate) fn empty_row() -> Self {
         LogicalPlan::EmptyRow {
             schema: PlanSchema::default(),
         }
     }
 
     /// `input WHERE predicate` (type-checked; the predicate must be BOOLEAN).
-    pub fn filter(input: LogicalPlan, predicate: Expr) -> Result<Self> {
+    pub(crate) fn filter(input: LogicalPlan, predicate: Expr) -> Result<Self> {
         let predicate = coerce(predicate, input.schema())?;
         if predicate.contains_aggregate() {
             return plan_err("aggregate functions are not allowed in WHERE");
@@ -445,7 +448,7 @@ impl LogicalPlan {
     }
 
     /// `SELECT exprs FROM input` (type-checked).
-    pub fn project(input: LogicalPlan, exprs: Vec<Expr>) -> Result<Self> {
+    pub(crate) fn project(input: LogicalPlan, exprs: Vec<Expr>) -> Result<Self> {
         let exprs = exprs
             .into_iter()
             .map(stable_name)
@@ -469,7 +472,7 @@ impl LogicalPlan {
     }
 
     /// `GROUP BY group_by` computing `aggregates` (type-checked).
-    pub fn aggregate(
+    pub(crate) fn aggregate(
         input: LogicalPlan,
         group_by: Vec<Expr>,
         aggregates: Vec<Expr>,
@@ -524,7 +527,7 @@ impl LogicalPlan {
     }
 
     /// `ORDER BY keys` (type-checked).
-    pub fn sort(input: LogicalPlan, keys: Vec<SortKey>) -> Result<Self> {
+    pub(crate) fn sort(input: LogicalPlan, keys: Vec<SortKey>) -> Result<Self> {
         let keys = keys
             .into_iter()
             .map(|k| {
@@ -542,7 +545,7 @@ impl LogicalPlan {
     }
 
     /// `LIMIT fetch OFFSET skip`.
-    pub fn limit(input: LogicalPlan, skip: usize, fetch: Option<usize>) -> Self {
+    pub(crate) fn limit(input: LogicalPlan, skip: usize, fetch: Option<usize>) -> Self {
         LogicalPlan::Limit {
             input: Box::new(input),
             skip,
@@ -551,7 +554,7 @@ impl LogicalPlan {
     }
 
     /// `(input) AS alias`.
-    pub fn alias(input: LogicalPlan, alias: impl Into<String>) -> Self {
+    pub(crate) fn alias(input: LogicalPlan, alias: impl Into<String>) -> Self {
         let alias = alias.into();
         let schema = input.schema().with_qualifier(&alias);
         LogicalPlan::SubqueryAlias {
@@ -563,7 +566,7 @@ impl LogicalPlan {
 
     /// Join `left` and `right`. Key pairs are coerced to a common type; the residual filter is
     /// type-checked against the combined schema.
-    pub fn join(
+    pub(crate) fn join(
         left: LogicalPlan,
         right: LogicalPlan,
         join_type: JoinType,
@@ -642,7 +645,7 @@ impl LogicalPlan {
     }
 
     /// `UNION ALL` of `inputs`: columns are matched by position and cast to common types.
-    pub fn union(inputs: Vec<LogicalPlan>) -> Result<Self> {
+    pub(crate) fn union(inputs: Vec<LogicalPlan>) -> Result<Self> {
         let Some(first) = inputs.first() else {
             return plan_err("UNION needs at least one input");
         };
@@ -741,7 +744,7 @@ impl LogicalPlan {
     }
 
     /// Rebuild this node over new inputs (same number and order as [`inputs`](Self::inputs)).
-    pub fn with_new_inputs(&self, mut inputs: Vec<LogicalPlan>) -> Result<Self> {
+    pub(crate) fn with_new_inputs(&self, mut inputs: Vec<LogicalPlan>) -> Result<Self> {
         let mut next = || {
             inputs
                 .pop()
@@ -900,9 +903,4 @@ fn qualifier_of(e: &Expr, schema: &PlanSchema) -> Option<String> {
             .and_then(|i| schema.field(i).qualifier.clone()),
         _ => None,
     }
-}
-
-/// A field for a computed column.
-pub fn computed_field(name: &str, data_type: DataType) -> PlanField {
-    PlanField::new(None, Field::new(name, data_type, true))
 }

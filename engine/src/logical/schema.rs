@@ -23,7 +23,7 @@ pub struct PlanField {
 
 impl PlanField {
     /// A field with a qualifier.
-    pub fn new(qualifier: Option<String>, field: Field) -> Self {
+    pub(crate) fn new(qualifier: Option<String>, field: Field) -> Self {
         Self {
             qualifier,
             field: Arc::new(field),
@@ -53,12 +53,12 @@ pub struct PlanSchema {
 
 impl PlanSchema {
     /// A schema from fields.
-    pub fn new(fields: Vec<PlanField>) -> Self {
+    pub(crate) fn new(fields: Vec<PlanField>) -> Self {
         Self { fields }
     }
 
     /// All fields of an Arrow schema, qualified by `qualifier`.
-    pub fn from_arrow(qualifier: Option<&str>, schema: &Schema) -> Self {
+    pub(crate) fn from_arrow(qualifier: Option<&str>, schema: &Schema) -> Self {
         Self {
             fields: schema
                 .fields()
@@ -92,7 +92,7 @@ impl PlanSchema {
     }
 
     /// The same fields re-qualified with `qualifier`.
-    pub fn with_qualifier(&self, qualifier: &str) -> Self {
+    pub(crate) fn with_qualifier(&self, qualifier: &str) -> Self {
         Self {
             fields: self
                 .fields
@@ -116,14 +116,18 @@ impl PlanSchema {
     }
 
     /// Find a column by optional qualifier and name.
-    pub fn index_of(&self, qualifier: Option<&str>, name: &str) -> Result<usize> {
+    pub(crate) fn index_of(&self, qualifier: Option<&str>, name: &str) -> Result<usize> {
         self.try_index_of(qualifier, name)?
             .ok_or_else(|| self.not_found(qualifier, name))
     }
 
     /// Like [`index_of`](Self::index_of) but `Ok(None)` when the name is absent (still an error
     /// when it is ambiguous).
-    pub fn try_index_of(&self, qualifier: Option<&str>, name: &str) -> Result<Option<usize>> {
+    pub(crate) fn try_index_of(
+        &self,
+        qualifier: Option<&str>,
+        name: &str,
+    ) -> Result<Option<usize>> {
         for case_insensitive in [false, true] {
             let matches: Vec<usize> = self
                 .fields
@@ -169,7 +173,7 @@ impl PlanSchema {
     }
 
     /// The error for a name that is not in this schema.
-    pub fn not_found(&self, qualifier: Option<&str>, name: &str) -> EngineError {
+    pub(crate) fn not_found(&self, qualifier: Option<&str>, name: &str) -> EngineError {
         // Hidden columns are planning's own: never offered to the user.
         let valid: Vec<String> = self
             .fields
@@ -191,7 +195,7 @@ impl PlanSchema {
     }
 
     /// Concatenate two schemas (used by joins).
-    pub fn join(&self, other: &PlanSchema) -> Self {
+    pub(crate) fn join(&self, other: &PlanSchema) -> Self {
         let mut fields = self.fields.clone();
         fields.extend(other.fields.iter().cloned());
         Self { fields }

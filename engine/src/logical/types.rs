@@ -5,7 +5,8 @@
 //! * `DECIMAL ± DECIMAL` → `DECIMAL(max(p1-s1, p2-s2) + max(s1, s2) + 1, max(s1, s2))`,
 //!   `DECIMAL * DECIMAL` → `DECIMAL(p1 + p2 + 1, s1 + s2)` (precision capped at 38); both exact.
 //! * `/` on numbers returns `DOUBLE` (so `1 / 2 = 0.5`), and any `DOUBLE` operand makes the
-//!   result `DOUBLE`. Division or modulo by zero yields NULL.
+//!   result `DOUBLE`; dividing by zero follows IEEE (`1 / 0` is `inf`, `0 / 0` is `NaN`), and
+//!   modulo by zero yields NULL.
 //! * Integers mixed with decimals become `DECIMAL(width, 0)`; integers widen to the wider type.
 //! * Comparisons cast both sides to a common type; a string literal compared with a date,
 //!   timestamp, number or boolean is cast to that type.
@@ -21,7 +22,7 @@ use crate::logical::scalar::ScalarValue;
 use crate::logical::schema::PlanSchema;
 
 /// The result type of `expr` over `schema`.
-pub fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
+pub(crate) fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
     Ok(match expr {
         Expr::Column(c) => {
             let index = schema.index_of(c.relation.as_deref(), &c.name)?;
@@ -93,7 +94,7 @@ pub fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
 }
 
 /// The type `sum` returns for an input type.
-pub fn sum_type(input: &DataType) -> Result<DataType> {
+pub(crate) fn sum_type(input: &DataType) -> Result<DataType> {
     Ok(match input {
         t if t.is_integer() => DataType::Int64,
         DataType::Decimal128(_, s) => DataType::Decimal128(DECIMAL128_MAX_PRECISION, *s),
@@ -109,7 +110,7 @@ pub fn sum_type(input: &DataType) -> Result<DataType> {
 }
 
 /// Human (SQL) name of an Arrow type for error messages.
-pub fn sql_type_name(t: &DataType) -> String {
+pub(crate) fn sql_type_name(t: &DataType) -> String {
     match t {
         DataType::Int8 => "TINYINT".into(),
         DataType::Int16 => "SMALLINT".into(),
@@ -182,7 +183,7 @@ fn wider_integer(a: &DataType, b: &DataType) -> DataType {
 }
 
 /// Result type of `l op r` for arithmetic operators.
-pub fn arithmetic_type(l: &DataType, op: BinaryOp, r: &DataType) -> Result<DataType> {
+pub(crate) fn arithmetic_type(l: &DataType, op: BinaryOp, r: &DataType) -> Result<DataType> {
     let err = || {
         EngineError::Type(format!(
             "cannot apply '{}' to {} and {}",
@@ -257,7 +258,7 @@ fn decimal_arithmetic(op: BinaryOp, p1: u8, s1: i8, p2: u8, s2: i8) -> Result<Da
 }
 
 /// The common type two values are compared (or unified) in.
-pub fn comparison_type(l: &DataType, r: &DataType) -> Option<DataType> {
+pub(crate) fn comparison_type(l: &DataType, r: &DataType) -> Option<DataType> {
     use DataType::*;
     if l == r {
         return Some(l.clone());
@@ -300,7 +301,7 @@ pub fn comparison_type(l: &DataType, r: &DataType) -> Option<DataType> {
 }
 
 /// The common type of several values (CASE branches, COALESCE, IN lists).
-pub fn common_type_of(types: &[DataType]) -> Result<DataType> {
+pub(crate) fn common_type_of(types: &[DataType]) -> Result<DataType> {
     let mut acc = DataType::Null;
     for t in types {
         acc = comparison_type(&acc, t).ok_or_else(|| {
@@ -329,7 +330,7 @@ fn cast_to(expr: Expr, from: &DataType, to: &DataType) -> Expr {
 }
 
 /// Type-check `expr` against `schema` and insert the implicit casts SQL requires.
-pub fn coerce(expr: Expr, schema: &PlanSchema) -> Result<Expr> {
+pub(crate) fn coerce(expr: Expr, schema: &PlanSchema) -> Result<Expr> {
     expr.transform_up(&mut |e| coerce_node(e, schema))
 }
 

@@ -1,10 +1,13 @@
-//! Memory accounting: one budget per query, shared by every operator that holds data.
+//! Memory accounting: one budget per query, shared by every operator that holds data, and
+//! the compressed spill files operators write when their share does not fit. This module
+//! knows bytes, reservations and files; it knows no operator.
 //!
 //! ```text
 //!   MemoryPool (limit, reserved, peak)
-//!     ├── MemoryReservation "HashAggregate[partial, partition 0]"  ── grows with groups
-//!     ├── MemoryReservation "Sort"                                 ── grows with buffered rows
-//!     └── MemoryReservation "Collect"                              ── grows with the result
+//!     ├── MemoryReservation "HashAggregate(final)"  ── grows with groups      (spillable)
+//!     ├── MemoryReservation "Sort"                  ── grows with buffered rows (spillable)
+//!     ├── MemoryReservation "HashJoin(build)"       ── grows with build rows  (spillable)
+//!     └── MemoryReservation "TopK"                  ── k rows at most         (not spillable)
 //! ```
 //!
 //! Operators never allocate against the budget directly: they hold a [`MemoryReservation`] and
@@ -14,13 +17,16 @@
 //! Each reservation also updates its operator's metrics, so `--explain-analyze` can show the
 //! peak bytes every operator held.
 //!
-//! Operators that can spill (sorts, spilling aggregates, hash join builds) create their
-//! reservation with [`MemoryReservation::new_spillable`]. When an operator that cannot spill
-//! (a materialized CTE, a nested loop join's build, a top-k heap) finds the budget full, it
-//! calls `try_grow_or_spill_others`: the pool raises a flag on the spillable reservation
-//! holding the most, that operator writes its state out at its next batch boundary, and the
-//! request is retried for up to two seconds before it fails with an error naming the consumer
-//! it asked.
+//! Operators whose state grows with their input create their reservation with
+//! [`MemoryReservation::new_spillable`] and spill when it cannot grow: sorts, final and single
+//! aggregates, hash join builds, materialized CTEs and nested loop join build sides (through
+//! the spool). What stays is small and bounded (a top-k's k rows, a partial aggregate, which
+//! flushes early, the working set of one spilled partition being merged). When such a
+//! consumer, or a spilling operator's own bounded working set, finds the budget full, it calls
+//! `try_grow_or_spill_others`: the pool raises a flag on the spillable reservation holding the
+//! most, that operator writes its state out at its next batch boundary, and the request is
+//! retried for up to two seconds before it fails with an error naming the consumer that asked
+//! and the budget.
 
 mod accounting;
 mod narrow;

@@ -31,7 +31,7 @@ use crate::error::{EngineError, Result};
 
 /// How each column of a schema is stored in a spill file.
 #[derive(Clone, Debug)]
-pub struct Narrowing {
+pub(crate) struct Narrowing {
     /// The in-memory schema.
     schema: SchemaRef,
     /// The on-disk schema.
@@ -43,7 +43,7 @@ const INT64_DECIMAL_PRECISION: u8 = 18;
 
 impl Narrowing {
     /// Narrow by type only: decimals of precision ≤ 18 as `Int64`.
-    pub fn by_type(schema: &SchemaRef) -> Self {
+    pub(crate) fn by_type(schema: &SchemaRef) -> Self {
         let stored = schema
             .fields()
             .iter()
@@ -59,14 +59,14 @@ impl Narrowing {
 
     /// Narrow every decimal and `Int64` column to the smallest integer type that holds all of
     /// `batch`'s values in that column.
-    pub fn fitted(batch: &RecordBatch) -> Self {
+    pub(crate) fn fitted(batch: &RecordBatch) -> Self {
         Self::fitted_to(&batch.schema(), &[batch])
     }
 
     /// Narrow every decimal and `Int64` column to the smallest integer type that holds the
     /// values of all of `batches` (of `schema`) in that column: for a file whose batches are
     /// all known before it is written, such as a sorted run.
-    pub fn fitted_to(schema: &SchemaRef, batches: &[&RecordBatch]) -> Self {
+    pub(crate) fn fitted_to(schema: &SchemaRef, batches: &[&RecordBatch]) -> Self {
         let by_type = Self::by_type(schema);
         let widest = |a: Option<(i128, i128)>, b: Option<(i128, i128)>| match (a, b) {
             (Some((l1, h1)), Some((l2, h2))) => Some((l1.min(l2), h1.max(h2))),
@@ -123,22 +123,22 @@ impl Narrowing {
     }
 
     /// The in-memory schema.
-    pub fn schema_ref(&self) -> &SchemaRef {
+    pub(crate) fn schema_ref(&self) -> &SchemaRef {
         &self.schema
     }
 
     /// The schema of the batches in the file.
-    pub fn stored_schema(&self) -> &SchemaRef {
+    pub(crate) fn stored_schema(&self) -> &SchemaRef {
         &self.stored
     }
 
     /// Whether any column is stored narrower than it is held.
-    pub fn narrows(&self) -> bool {
+    pub(crate) fn narrows(&self) -> bool {
         self.schema != self.stored
     }
 
     /// `batch` (of the in-memory schema) in the stored types.
-    pub fn narrow(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+    pub(crate) fn narrow(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         if !self.narrows() {
             return Ok(batch.clone());
         }
@@ -152,7 +152,7 @@ impl Narrowing {
     }
 
     /// `batch` (of the stored schema) back in the in-memory types.
-    pub fn widen(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+    pub(crate) fn widen(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         if !self.narrows() {
             return Ok(batch.clone());
         }

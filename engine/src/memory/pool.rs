@@ -9,7 +9,7 @@ use crate::metrics::OperatorMetrics;
 
 /// A budget of bytes shared by all reservations of a query.
 #[derive(Debug)]
-pub struct MemoryPool {
+pub(crate) struct MemoryPool {
     limit: usize,
     reserved: AtomicUsize,
     peak: AtomicUsize,
@@ -31,7 +31,7 @@ struct SpillRequest {
 
 impl MemoryPool {
     /// A pool with the given limit in bytes (`usize::MAX` for no limit).
-    pub fn new(limit: usize) -> Arc<Self> {
+    pub(crate) fn new(limit: usize) -> Arc<Self> {
         Arc::new(Self {
             limit,
             reserved: AtomicUsize::new(0),
@@ -40,23 +40,24 @@ impl MemoryPool {
         })
     }
 
-    /// A pool without a limit (the default until the bounded-memory work lands).
-    pub fn unbounded() -> Arc<Self> {
+    /// A pool without a limit (`memory_limit: None`; the default limit is half of the
+    /// machine's memory, see [`default_memory_limit`](crate::default_memory_limit)).
+    pub(crate) fn unbounded() -> Arc<Self> {
         Self::new(usize::MAX)
     }
 
     /// The budget in bytes.
-    pub fn limit(&self) -> usize {
+    pub(crate) fn limit(&self) -> usize {
         self.limit
     }
 
     /// Bytes currently reserved by all consumers.
-    pub fn reserved(&self) -> usize {
+    pub(crate) fn reserved(&self) -> usize {
         self.reserved.load(Ordering::Relaxed)
     }
 
     /// The highest value `reserved` has had.
-    pub fn peak(&self) -> usize {
+    pub(crate) fn peak(&self) -> usize {
         self.peak.load(Ordering::Relaxed)
     }
 
@@ -113,7 +114,7 @@ impl MemoryPool {
 
 /// Bytes held by one consumer; returned to the pool on drop.
 #[derive(Debug)]
-pub struct MemoryReservation {
+pub(crate) struct MemoryReservation {
     pool: Arc<MemoryPool>,
     consumer: String,
     size: usize,
@@ -124,7 +125,7 @@ pub struct MemoryReservation {
 
 impl MemoryReservation {
     /// An empty reservation for `consumer`, reporting to `metrics` if given.
-    pub fn new(
+    pub(crate) fn new(
         pool: &Arc<MemoryPool>,
         consumer: impl Into<String>,
         metrics: Option<Arc<OperatorMetrics>>,
@@ -140,7 +141,7 @@ impl MemoryReservation {
 
     /// An empty reservation of a consumer that spills when the pool asks it to (see
     /// [`spill_requested`](Self::spill_requested)).
-    pub fn new_spillable(
+    pub(crate) fn new_spillable(
         pool: &Arc<MemoryPool>,
         consumer: impl Into<String>,
         metrics: Option<Arc<OperatorMetrics>>,
@@ -157,14 +158,14 @@ impl MemoryReservation {
     }
 
     /// Stop answering spill requests (the state became something that cannot be written out).
-    pub fn stop_spilling(&mut self) {
+    pub(crate) fn stop_spilling(&mut self) {
         self.request = None;
     }
 
     /// Whether the pool asked this consumer to spill (since the last call): another consumer,
     /// one that cannot spill, needs memory. The operator should write its state out and free
     /// the reservation at its next opportunity.
-    pub fn spill_requested(&self) -> bool {
+    pub(crate) fn spill_requested(&self) -> bool {
         self.request
             .as_ref()
             .is_some_and(|r| r.requested.swap(false, Ordering::Relaxed))
@@ -173,7 +174,7 @@ impl MemoryReservation {
     /// Grow by `bytes`; if the budget has no room, ask the largest spillable consumer to make
     /// some and wait for it (up to two seconds) before failing. For consumers that cannot
     /// spill themselves and have no other way out.
-    pub fn try_grow_or_spill_others(&mut self, bytes: usize) -> Result<()> {
+    pub(crate) fn try_grow_or_spill_others(&mut self, bytes: usize) -> Result<()> {
         let first = match self.try_grow(bytes) {
             Ok(()) => return Ok(()),
             Err(e) => e,
@@ -207,7 +208,7 @@ impl MemoryReservation {
 
     /// [`try_resize`](Self::try_resize) that grows with
     /// [`try_grow_or_spill_others`](Self::try_grow_or_spill_others).
-    pub fn try_resize_or_spill_others(&mut self, size: usize) -> Result<()> {
+    pub(crate) fn try_resize_or_spill_others(&mut self, size: usize) -> Result<()> {
         if size > self.size {
             self.try_grow_or_spill_others(size - self.size)
         } else {
@@ -217,12 +218,12 @@ impl MemoryReservation {
     }
 
     /// Bytes currently held.
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         self.size
     }
 
     /// Grow by `bytes` or fail without changing anything.
-    pub fn try_grow(&mut self, bytes: usize) -> Result<()> {
+    pub(crate) fn try_grow(&mut self, bytes: usize) -> Result<()> {
         self.pool.try_grow(&self.consumer, bytes)?;
         self.size += bytes;
         if let Some(r) = &self.request {
@@ -235,7 +236,7 @@ impl MemoryReservation {
     }
 
     /// Give back `bytes` (at most what is held).
-    pub fn shrink(&mut self, bytes: usize) {
+    pub(crate) fn shrink(&mut self, bytes: usize) {
         let bytes = bytes.min(self.size);
         self.pool.shrink(bytes);
         self.size -= bytes;
@@ -248,7 +249,7 @@ impl MemoryReservation {
     }
 
     /// Grow or shrink to exactly `size` bytes.
-    pub fn try_resize(&mut self, size: usize) -> Result<()> {
+    pub(crate) fn try_resize(&mut self, size: usize) -> Result<()> {
         if size > self.size {
             self.try_grow(size - self.size)
         } else {
@@ -259,7 +260,7 @@ impl MemoryReservation {
 
     /// Move `bytes` (at most what is held) to a new reservation of the same consumer, which
     /// cannot spill; the pool's total does not change.
-    pub fn split(&mut self, bytes: usize) -> MemoryReservation {
+    pub(crate) fn split(&mut self, bytes: usize) -> MemoryReservation {
         let bytes = bytes.min(self.size);
         self.size -= bytes;
         if let Some(r) = &self.request {
@@ -275,7 +276,7 @@ impl MemoryReservation {
     }
 
     /// Release everything.
-    pub fn free(&mut self) {
+    pub(crate) fn free(&mut self) {
         self.shrink(self.size);
     }
 }

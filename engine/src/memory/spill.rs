@@ -49,7 +49,7 @@ use crate::error::{EngineError, Result};
 
 /// Owner of a query's spill directory.
 #[derive(Debug)]
-pub struct SpillManager {
+pub(crate) struct SpillManager {
     parent: PathBuf,
     /// The directory and its locked `.lock` file (closed, and so unlocked, first on drop;
     /// `None` where the file system has no advisory locks).
@@ -65,7 +65,7 @@ pub struct SpillManager {
 impl SpillManager {
     /// A spill location under `parent` (the system temp directory when `None`) allowing at
     /// most `quota` bytes of spill files at once. Nothing is created until the first file.
-    pub fn new(parent: Option<&Path>, quota: u64) -> Self {
+    pub(crate) fn new(parent: Option<&Path>, quota: u64) -> Self {
         Self {
             parent: parent
                 .map(Path::to_path_buf)
@@ -124,13 +124,13 @@ impl SpillManager {
     }
 
     /// The most bytes held in spill files at once.
-    pub fn peak_bytes_on_disk(&self) -> u64 {
+    pub(crate) fn peak_bytes_on_disk(&self) -> u64 {
         self.peak.load(Ordering::Relaxed)
     }
 
     /// Start a new spill file for batches of `schema`; `label` names it (for errors).
     /// Decimals of precision up to 18 are stored in 8 bytes.
-    pub fn create(&self, label: &str, schema: &SchemaRef) -> Result<SpillWriter> {
+    pub(crate) fn create(&self, label: &str, schema: &SchemaRef) -> Result<SpillWriter> {
         self.create_narrowed(label, Narrowing::by_type(schema))
     }
 
@@ -138,7 +138,7 @@ impl SpillManager {
     /// iterator is advanced) into one new spill file, and return one [`SpillFile`] per part,
     /// in order, each reading back only its own part. The parts share one compression context
     /// and one stream header; the file is removed when the last of them is dropped.
-    pub fn write_parts(
+    pub(crate) fn write_parts(
         &self,
         label: &str,
         narrowing: Narrowing,
@@ -185,7 +185,7 @@ impl SpillManager {
 
     /// Start a new spill file whose columns are stored as `narrowing` says (for example
     /// [`Narrowing::fitted_to`] the batches a sorted run will hold).
-    pub fn create_narrowed(&self, label: &str, narrowing: Narrowing) -> Result<SpillWriter> {
+    pub(crate) fn create_narrowed(&self, label: &str, narrowing: Narrowing) -> Result<SpillWriter> {
         let schema = Arc::clone(narrowing.schema_ref());
         let n = self.files.fetch_add(1, Ordering::Relaxed);
         let path = self.dir()?.join(format!("{n:05}-{label}.arrows"));
@@ -251,7 +251,7 @@ impl Write for CountingWriter {
         if total > self.quota {
             self.shared.fetch_sub(buf.len() as u64, Ordering::Relaxed);
             return Err(std::io::Error::other(format!(
-                "the spill quota (--max-temp-size) of {} bytes is exceeded",
+                "the spill quota of {} bytes (the max_temp_size setting) is exceeded",
                 self.quota
             )));
         }
@@ -277,7 +277,7 @@ impl Write for CountingWriter {
 }
 
 /// An open spill file being written.
-pub struct SpillWriter {
+pub(crate) struct SpillWriter {
     writer: StreamWriter<CountingWriter>,
     path: PathBuf,
     narrowing: Arc<Narrowing>,
@@ -301,7 +301,7 @@ impl SpillWriter {
     /// Append a batch. String-view columns need no compaction first, however large the
     /// buffers they reference: they are stored as `Utf8`/`Binary`, which copies only the bytes
     /// the rows use (see [`Narrowing`]).
-    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         let stored = self.narrowing.narrow(batch)?;
         self.writer.write(&stored).map_err(|e| EngineError::Spill {
             path: self.path.display().to_string(),
@@ -314,12 +314,12 @@ impl SpillWriter {
 
     /// Compressed bytes written so far, including what is still buffered: the position in
     /// the file where the next batch starts.
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.writer.get_ref().bytes
     }
 
     /// Close the file and hand it over for reading.
-    pub fn finish(mut self) -> Result<SpillFile> {
+    pub(crate) fn finish(mut self) -> Result<SpillFile> {
         let err = |e: String| EngineError::Spill {
             path: self.path.display().to_string(),
             message: e,
@@ -424,7 +424,7 @@ impl Drop for DiskFile {
 /// A finished spill file, or one part of a file written by [`SpillManager::write_parts`]. The
 /// file is deleted (and its bytes returned to the quota) when its last part is dropped.
 #[derive(Debug)]
-pub struct SpillFile {
+pub(crate) struct SpillFile {
     file: Arc<DiskFile>,
     /// For a part: the stream header, and the part's byte offset and length in the file.
     range: Option<(Arc<[u8]>, u64, u64)>,
@@ -437,22 +437,24 @@ pub struct SpillFile {
 
 impl SpillFile {
     /// Rows in the file.
-    pub fn rows(&self) -> usize {
+    pub(crate) fn rows(&self) -> usize {
         self.rows
     }
 
     /// In-memory size of the batches written (before compression).
-    pub fn raw_bytes(&self) -> usize {
+    pub(crate) fn raw_bytes(&self) -> usize {
         self.raw_bytes
     }
 
     /// Compressed bytes on disk.
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.bytes
     }
 
     /// Read the batches back in the order they were written.
-    pub fn read(&self) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + 'static> {
+    pub(crate) fn read(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + 'static> {
         let path = self.file.path.display().to_string();
         let spill_err = |e: &dyn std::fmt::Display| EngineError::Spill {
             path: path.clone(),

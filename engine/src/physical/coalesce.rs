@@ -23,14 +23,14 @@ use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
 /// Merge all partitions of `input` into one, in arrival order.
 #[derive(Debug)]
-pub struct CoalesceExec {
+pub(crate) struct CoalesceExec {
     input: Arc<dyn ExecutionPlan>,
     metrics: Arc<OperatorMetrics>,
 }
 
 impl CoalesceExec {
     /// Merge the partitions of `input`.
-    pub fn new(input: Arc<dyn ExecutionPlan>) -> Self {
+    pub(crate) fn new(input: Arc<dyn ExecutionPlan>) -> Self {
         Self {
             input,
             metrics: Arc::default(),

@@ -11,7 +11,7 @@ use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
 /// Produces one row with no columns.
 #[derive(Debug, Default)]
-pub struct EmptyRowExec {
+pub(crate) struct EmptyRowExec {
     metrics: Arc<OperatorMetrics>,
 }
 

@@ -12,7 +12,7 @@ use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
 /// Streaming filter; keeps its input's partitioning.
 #[derive(Debug)]
-pub struct FilterExec {
+pub(crate) struct FilterExec {
     input: Arc<dyn ExecutionPlan>,
     predicate: PhysicalExpr,
     display: String,
@@ -21,7 +21,11 @@ pub struct FilterExec {
 
 impl FilterExec {
     /// Filter `input` by `predicate` (`display` is its SQL text for EXPLAIN).
-    pub fn new(input: Arc<dyn ExecutionPlan>, predicate: PhysicalExpr, display: String) -> Self {
+    pub(crate) fn new(
+        input: Arc<dyn ExecutionPlan>,
+        predicate: PhysicalExpr,
+        display: String,
+    ) -> Self {
         Self {
             input,
             predicate,

@@ -31,7 +31,7 @@ use crate::error::{EngineError, Result};
 const NULL_HASH: u64 = 0x6e75_6c6c;
 
 /// One hash per row of `columns` (all of one length).
-pub fn hash_columns(columns: &[ArrayRef], state: &RandomState) -> Result<Vec<u64>> {
+pub(crate) fn hash_columns(columns: &[ArrayRef], state: &RandomState) -> Result<Vec<u64>> {
     let Some((first, rest)) = columns.split_first() else {
         return Ok(Vec::new());
     };

@@ -25,7 +25,7 @@ use arrow::array::RecordBatch;
 /// Segments of a scan whose row groups hold disjoint ranges of `column` (but for shared
 /// boundary values).
 #[derive(Debug)]
-pub struct KeySegments {
+pub(crate) struct KeySegments {
     /// The key column, as the scan names it.
     pub column: String,
     /// Per segment (a row group, in the scan's claiming order): its `[min, max]` of the key.
@@ -46,7 +46,7 @@ impl KeySegments {
     /// Segments for row groups with these `[min, max]` bounds of `column` (in claiming order),
     /// read by `partitions` partitions; `None` unless the ranges overlap at most in single
     /// boundary values.
-    pub fn plan(column: String, bounds: &[(i64, i64)], partitions: usize) -> Option<Self> {
+    pub(crate) fn plan(column: String, bounds: &[(i64, i64)], partitions: usize) -> Option<Self> {
         let mut sorted = bounds.to_vec();
         sorted.sort_unstable();
         if sorted.windows(2).any(|w| w[0].1 > w[1].0) {
@@ -93,14 +93,14 @@ impl KeySegments {
     }
 
     /// Record that `partition` claimed segment `segment` (called by the scan).
-    pub fn claim(&self, partition: usize, segment: usize) {
+    pub(crate) fn claim(&self, partition: usize, segment: usize) {
         if let Some(c) = self.claimed.get(partition) {
             c.store(segment + 1, Ordering::Relaxed);
         }
     }
 
     /// The segment (plus one; 0 before the first) that `partition`'s latest batch came from.
-    pub fn current(&self, partition: usize) -> usize {
+    pub(crate) fn current(&self, partition: usize) -> usize {
         self.claimed
             .get(partition)
             .map_or(0, |c| c.load(Ordering::Relaxed))
@@ -108,7 +108,7 @@ impl KeySegments {
 
     /// The key values segment `current` (as returned by [`current`](Self::current)) shares
     /// with other segments.
-    pub fn shared_keys(&self, current: usize) -> &[i64] {
+    pub(crate) fn shared_keys(&self, current: usize) -> &[i64] {
         current
             .checked_sub(1)
             .and_then(|i| self.shared.get(i))
@@ -117,7 +117,11 @@ impl KeySegments {
 
     /// Hand over one holder's partial states of `key`'s groups (possibly none). Returns every
     /// deposit of `key` once all its holders have made theirs.
-    pub fn deposit(&self, key: i64, states: Option<RecordBatch>) -> Option<Vec<RecordBatch>> {
+    pub(crate) fn deposit(
+        &self,
+        key: i64,
+        states: Option<RecordBatch>,
+    ) -> Option<Vec<RecordBatch>> {
         let holders = *self.holders.get(&key)?;
         let mut deposits = self.deposits.lock().unwrap_or_else(|e| e.into_inner());
         let entry = deposits.entry(key).or_insert_with(|| (holders, Vec::new()));
@@ -131,7 +135,7 @@ impl KeySegments {
 
     /// One partition's aggregate consumed all of its input. For the last of them, every
     /// deposit still waiting for a holder (one that never delivered rows).
-    pub fn finish_partition(&self) -> Option<Vec<RecordBatch>> {
+    pub(crate) fn finish_partition(&self) -> Option<Vec<RecordBatch>> {
         let done = self.finished.fetch_add(1, Ordering::AcqRel) + 1;
         if done < self.claimed.len() {
             return None;
@@ -146,7 +150,7 @@ impl KeySegments {
     }
 
     /// The `[min, max]` key bounds of each segment, in claiming order.
-    pub fn bounds(&self) -> &[(i64, i64)] {
+    pub(crate) fn bounds(&self) -> &[(i64, i64)] {
         &self.bounds
     }
 
@@ -154,12 +158,12 @@ impl KeySegments {
     /// least as large as those of the segments claimed before it (a boundary value may be
     /// shared). Partitions claim segments in order, so then no partition ever receives a key
     /// below the smallest key of the segments being read.
-    pub fn ascending(&self) -> bool {
+    pub(crate) fn ascending(&self) -> bool {
         self.bounds.windows(2).all(|w| w[0].1 <= w[1].0)
     }
 
     /// Number of partitions reading the segments.
-    pub fn partitions(&self) -> usize {
+    pub(crate) fn partitions(&self) -> usize {
         self.claimed.len()
     }
 }

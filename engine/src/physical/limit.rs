@@ -13,7 +13,7 @@ use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
 /// Per-partition skip/fetch.
 #[derive(Debug)]
-pub struct LimitExec {
+pub(crate) struct LimitExec {
     input: Arc<dyn ExecutionPlan>,
     skip: usize,
     fetch: Option<usize>,
@@ -22,7 +22,7 @@ pub struct LimitExec {
 
 impl LimitExec {
     /// Skip `skip` rows then return up to `fetch` rows of each input partition.
-    pub fn new(input: Arc<dyn ExecutionPlan>, skip: usize, fetch: Option<usize>) -> Self {
+    pub(crate) fn new(input: Arc<dyn ExecutionPlan>, skip: usize, fetch: Option<usize>) -> Self {
         Self {
             input,
             skip,

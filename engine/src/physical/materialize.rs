@@ -35,7 +35,7 @@ type Computed = std::result::Result<Arc<Spooled>, String>;
 
 /// Computes its (single-partition) input once; every `execute` replays the result.
 #[derive(Debug)]
-pub struct MaterializeExec {
+pub(crate) struct MaterializeExec {
     input: Arc<dyn ExecutionPlan>,
     name: String,
     state: Mutex<Option<Computed>>,
@@ -48,7 +48,7 @@ pub struct MaterializeExec {
 
 impl MaterializeExec {
     /// Materialize `input` (one partition); `name` is shown in plans.
-    pub fn new(input: Arc<dyn ExecutionPlan>, name: String) -> Self {
+    pub(crate) fn new(input: Arc<dyn ExecutionPlan>, name: String) -> Self {
         Self {
             input,
             name,
@@ -60,7 +60,7 @@ impl MaterializeExec {
     }
 
     /// Count one more reader of the result (one per reference in the plan).
-    pub fn add_reader(&self) {
+    pub(crate) fn add_reader(&self) {
         self.readers.fetch_add(1, Ordering::Relaxed);
     }
 

@@ -15,7 +15,7 @@ use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
 /// Streams shared in-memory batches.
 #[derive(Debug)]
-pub struct MemoryExec {
+pub(crate) struct MemoryExec {
     schema: SchemaRef,
     batches: Arc<Vec<RecordBatch>>,
     partitions: usize,
@@ -24,7 +24,11 @@ pub struct MemoryExec {
 
 impl MemoryExec {
     /// A source over `batches` (of `schema`), split into at most `partitions` partitions.
-    pub fn new(schema: SchemaRef, batches: Arc<Vec<RecordBatch>>, partitions: usize) -> Self {
+    pub(crate) fn new(
+        schema: SchemaRef,
+        batches: Arc<Vec<RecordBatch>>,
+        partitions: usize,
+    ) -> Self {
         let partitions = partitions.clamp(1, batches.len().max(1));
         Self {
             schema,

@@ -12,7 +12,7 @@ use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
 /// Streaming projection; keeps its input's partitioning.
 #[derive(Debug)]
-pub struct ProjectExec {
+pub(crate) struct ProjectExec {
     input: Arc<dyn ExecutionPlan>,
     exprs: Vec<PhysicalExpr>,
     display: Vec<String>,
@@ -22,7 +22,7 @@ pub struct ProjectExec {
 
 impl ProjectExec {
     /// Compute `exprs` over `input`, producing `schema`.
-    pub fn new(
+    pub(crate) fn new(
         input: Arc<dyn ExecutionPlan>,
         exprs: Vec<PhysicalExpr>,
         display: Vec<String>,

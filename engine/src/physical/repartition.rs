@@ -40,7 +40,7 @@ static HASHER: ahash::RandomState =
 
 /// Hash-repartition the input into `partitions` outputs by `keys`.
 #[derive(Debug)]
-pub struct RepartitionExec {
+pub(crate) struct RepartitionExec {
     input: Arc<dyn ExecutionPlan>,
     keys: Vec<PhysicalExpr>,
     partitions: usize,
@@ -76,7 +76,11 @@ impl Drop for Producers {
 
 impl RepartitionExec {
     /// Repartition `input` by `keys` (evaluated on the input) into `partitions` outputs.
-    pub fn new(input: Arc<dyn ExecutionPlan>, keys: Vec<PhysicalExpr>, partitions: usize) -> Self {
+    pub(crate) fn new(
+        input: Arc<dyn ExecutionPlan>,
+        keys: Vec<PhysicalExpr>,
+        partitions: usize,
+    ) -> Self {
         Self {
             input,
             keys,

@@ -32,14 +32,14 @@ use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
 /// A predicate published at run time by a downstream operator (one slot per publisher).
 #[derive(Debug, Default)]
-pub struct DynamicFilter {
+pub(crate) struct DynamicFilter {
     slots: Mutex<Vec<Option<PruneExpr>>>,
     keys: Mutex<Option<Arc<KeySetFilter>>>,
 }
 
 /// Rows pass when the integer `column` holds one of `keys` (a hash join's build keys).
 #[derive(Debug)]
-pub struct KeySetFilter {
+pub(crate) struct KeySetFilter {
     /// Column name in the scan's output.
     pub column: String,
     /// The accepted values (as `i64`).
@@ -48,7 +48,10 @@ pub struct KeySetFilter {
 
 impl KeySetFilter {
     /// Keep only the rows of `batch` whose key is in the set (NULL keys never are).
-    pub fn apply(&self, batch: arrow::array::RecordBatch) -> Result<arrow::array::RecordBatch> {
+    pub(crate) fn apply(
+        &self,
+        batch: arrow::array::RecordBatch,
+    ) -> Result<arrow::array::RecordBatch> {
         use arrow::array::{Array, AsArray};
         let Ok(index) = batch.schema().index_of(&self.column) else {
             return Ok(batch);
@@ -74,7 +77,7 @@ impl KeySetFilter {
 
 impl DynamicFilter {
     /// A filter with `publishers` slots.
-    pub fn new(publishers: usize) -> Arc<Self> {
+    pub(crate) fn new(publishers: usize) -> Arc<Self> {
         Arc::new(Self {
             slots: Mutex::new(vec![None; publishers]),
             keys: Mutex::new(None),
@@ -82,7 +85,7 @@ impl DynamicFilter {
     }
 
     /// Replace the predicate of `slot`.
-    pub fn publish(&self, slot: usize, predicate: PruneExpr) {
+    pub(crate) fn publish(&self, slot: usize, predicate: PruneExpr) {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         if slot < slots.len() {
             slots[slot] = Some(predicate);
@@ -90,17 +93,17 @@ impl DynamicFilter {
     }
 
     /// Publish a key set (replacing an earlier one).
-    pub fn publish_keys(&self, filter: KeySetFilter) {
+    pub(crate) fn publish_keys(&self, filter: KeySetFilter) {
         *self.keys.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(filter));
     }
 
     /// The published key set, if any.
-    pub fn key_set(&self) -> Option<Arc<KeySetFilter>> {
+    pub(crate) fn key_set(&self) -> Option<Arc<KeySetFilter>> {
         self.keys.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The currently published predicates.
-    pub fn current(&self) -> Vec<PruneExpr> {
+    pub(crate) fn current(&self) -> Vec<PruneExpr> {
         self.slots
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -113,7 +116,7 @@ impl DynamicFilter {
 
 /// Scan of a Parquet data set.
 #[derive(Debug)]
-pub struct ParquetScanExec {
+pub(crate) struct ParquetScanExec {
     table_name: String,
     dataset: Arc<ParquetDataset>,
     projection: Vec<String>,
@@ -137,7 +140,7 @@ pub struct ParquetScanExec {
 
 /// Everything the planner decided about a scan.
 #[derive(Debug)]
-pub struct ScanSpec {
+pub(crate) struct ScanSpec {
     /// Name shown in plans.
     pub table_name: String,
     /// The files.
@@ -185,7 +188,7 @@ fn parallel_morsel_rows(row_group_rows: &[usize], max_rows: usize, partitions: u
 
 impl ParquetScanExec {
     /// Plan the morsels of a scan, pruning row groups with the static predicate.
-    pub fn try_new(spec: ScanSpec) -> Result<Self> {
+    pub(crate) fn try_new(spec: ScanSpec) -> Result<Self> {
         let schema = spec.dataset.project_schema(Some(&spec.projection))?;
         let (mut row_groups, prune_stats) = match &spec.pruning_predicate {
             Some(predicate) => spec.dataset.prune(predicate),

@@ -48,7 +48,7 @@ const RUN_WRITERS: usize = 2;
 
 /// A physical sort key.
 #[derive(Clone, Debug)]
-pub struct PhysicalSortKey {
+pub(crate) struct PhysicalSortKey {
     /// Key expression over the input.
     pub expr: PhysicalExpr,
     /// Direction and null placement.
@@ -58,7 +58,7 @@ pub struct PhysicalSortKey {
 }
 
 /// Sort `batch` by `keys`, keeping only the first `limit` rows if given.
-pub fn sort_batch(
+pub(crate) fn sort_batch(
     batch: &RecordBatch,
     keys: &[PhysicalSortKey],
     limit: Option<usize>,
@@ -88,7 +88,7 @@ fn sort_columns(batch: &RecordBatch, keys: &[PhysicalSortKey]) -> Result<Vec<Sor
 
 /// Full sort of a single-partition input.
 #[derive(Debug)]
-pub struct SortExec {
+pub(crate) struct SortExec {
     input: Arc<dyn ExecutionPlan>,
     keys: Vec<PhysicalSortKey>,
     metrics: Arc<OperatorMetrics>,
@@ -96,7 +96,7 @@ pub struct SortExec {
 
 impl SortExec {
     /// Sort `input` (one partition) by `keys`.
-    pub fn new(input: Arc<dyn ExecutionPlan>, keys: Vec<PhysicalSortKey>) -> Self {
+    pub(crate) fn new(input: Arc<dyn ExecutionPlan>, keys: Vec<PhysicalSortKey>) -> Self {
         Self {
             input,
             keys,
@@ -658,7 +658,7 @@ impl Merger {
 }
 
 /// Evaluate sort keys as columns (used by top-k to read the k-th value).
-pub fn key_columns(batch: &RecordBatch, keys: &[PhysicalSortKey]) -> Result<Vec<ArrayRef>> {
+pub(crate) fn key_columns(batch: &RecordBatch, keys: &[PhysicalSortKey]) -> Result<Vec<ArrayRef>> {
     keys.iter()
         .map(|k| k.expr.evaluate(batch)?.into_array(batch.num_rows()))
         .collect()

@@ -30,7 +30,7 @@ use crate::error::{EngineError, Result};
 
 /// The permutation that sorts `columns` (all of one length), stable: equal rows keep their
 /// input order.
-pub fn sort_indices(columns: &[SortColumn]) -> Result<Vec<u32>> {
+pub(crate) fn sort_indices(columns: &[SortColumn]) -> Result<Vec<u32>> {
     let Some(first) = columns.first() else {
         return Ok(Vec::new());
     };

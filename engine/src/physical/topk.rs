@@ -27,7 +27,7 @@ use crate::physical::{compact_views, instrument, BatchStream, ExecutionPlan, Tas
 
 /// Where a top-k publishes its bound: the scan column its first key reads.
 #[derive(Clone, Debug)]
-pub struct TopKPublisher {
+pub(crate) struct TopKPublisher {
     /// Shared with the scan.
     pub filter: Arc<DynamicFilter>,
     /// Scan column name of the first sort key.
@@ -38,7 +38,7 @@ pub struct TopKPublisher {
 
 /// Per-partition top-k.
 #[derive(Debug)]
-pub struct TopKExec {
+pub(crate) struct TopKExec {
     input: Arc<dyn ExecutionPlan>,
     keys: Vec<PhysicalSortKey>,
     k: usize,
@@ -48,7 +48,7 @@ pub struct TopKExec {
 
 impl TopKExec {
     /// Keep the first `k` rows of each input partition in `keys` order.
-    pub fn new(
+    pub(crate) fn new(
         input: Arc<dyn ExecutionPlan>,
         keys: Vec<PhysicalSortKey>,
         k: usize,

@@ -15,7 +15,7 @@ use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
 /// `UNION ALL` of inputs with identical column types.
 #[derive(Debug)]
-pub struct UnionExec {
+pub(crate) struct UnionExec {
     inputs: Vec<Arc<dyn ExecutionPlan>>,
     schema: SchemaRef,
     metrics: Arc<OperatorMetrics>,
@@ -23,7 +23,7 @@ pub struct UnionExec {
 
 impl UnionExec {
     /// Concatenate `inputs`; `schema` gives the output names.
-    pub fn new(inputs: Vec<Arc<dyn ExecutionPlan>>, schema: SchemaRef) -> Self {
+    pub(crate) fn new(inputs: Vec<Arc<dyn ExecutionPlan>>, schema: SchemaRef) -> Self {
         Self {
             inputs,
             schema,

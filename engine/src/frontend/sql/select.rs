@@ -1,5 +1,5 @@
 //! One `SELECT`: the select list (wildcards expanded), `GROUP BY`, aggregates (through the
-//! shared [`Aggregation`](crate::frontend::aggregates::Aggregation)), `HAVING`, `ORDER BY`
+//! shared [`crate::frontend::aggregates::Aggregation`]), `HAVING`, `ORDER BY`
 //! keys resolved against the select list or the input, and `DISTINCT`.
 
 use sqlparser::ast::{self, GroupByExpr, Select, SelectItem};

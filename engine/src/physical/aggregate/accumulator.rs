@@ -19,7 +19,7 @@ use crate::eval::cast_array;
 use crate::logical::expr::AggregateFunction;
 
 /// Running state of one aggregate for all groups.
-pub trait GroupAccumulator: Send {
+pub(crate) trait GroupAccumulator: Send {
     /// Add raw argument values; `groups[i]` is the group of row `i`.
     fn update(&mut self, values: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()>;
     /// Merge partial states (as produced by [`state`](Self::state)).
@@ -35,7 +35,11 @@ pub trait GroupAccumulator: Send {
 }
 
 /// How an aggregate's partial state is laid out.
-pub fn state_fields(func: AggregateFunction, input: &DataType, name: &str) -> Result<Vec<Field>> {
+pub(crate) fn state_fields(
+    func: AggregateFunction,
+    input: &DataType,
+    name: &str,
+) -> Result<Vec<Field>> {
     Ok(match func {
         AggregateFunction::Count => {
             vec![Field::new(format!("{name}[count]"), DataType::Int64, true)]
@@ -62,7 +66,7 @@ pub fn state_fields(func: AggregateFunction, input: &DataType, name: &str) -> Re
 }
 
 /// Create the accumulator for `func` over arguments of type `input`, producing `output`.
-pub fn create_accumulator(
+pub(crate) fn create_accumulator(
     func: AggregateFunction,
     distinct: bool,
     input: &DataType,

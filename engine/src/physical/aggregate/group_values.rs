@@ -25,7 +25,7 @@ use super::primitive_groups::{self, KeyTable};
 use crate::error::Result;
 
 /// The distinct group keys seen so far.
-pub struct GroupValues {
+pub(crate) struct GroupValues {
     /// The key's groups, when a layout of their own holds them.
     by_value: Option<Box<dyn KeyTable>>,
     converter: Option<RowConverter>,
@@ -37,7 +37,7 @@ pub struct GroupValues {
 
 impl GroupValues {
     /// Groups keyed by columns of `types` (no types: a single global group).
-    pub fn try_new(types: &[DataType]) -> Result<Self> {
+    pub(crate) fn try_new(types: &[DataType]) -> Result<Self> {
         let by_value = match types {
             [] => None,
             [only] => primitive_groups::for_type(only).or_else(|| packed_groups::for_types(types)),
@@ -76,7 +76,7 @@ impl GroupValues {
     }
 
     /// Number of groups.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match &self.by_value {
             Some(p) => p.len(),
             None => self.num_groups,
@@ -85,17 +85,17 @@ impl GroupValues {
 
     /// Whether an emptied table may be used again as is (a layout of its own keeps its
     /// allocations for the next round; the row format's state must be rebuilt).
-    pub fn reusable(&self) -> bool {
+    pub(crate) fn reusable(&self) -> bool {
         self.by_value.is_some()
     }
 
     /// True when no group exists yet.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Assign a group index to every row of `keys` (creating groups as needed).
-    pub fn intern(
+    pub(crate) fn intern(
         &mut self,
         keys: &[ArrayRef],
         num_rows: usize,
@@ -147,14 +147,14 @@ impl GroupValues {
     }
 
     /// Make sure the global group exists even without input (for `SELECT count(*) FROM empty`).
-    pub fn ensure_global_group(&mut self) {
+    pub(crate) fn ensure_global_group(&mut self) {
         if self.converter.is_none() && self.by_value.is_none() {
             self.num_groups = 1;
         }
     }
 
     /// The key columns of all groups in group-index order; resets the table.
-    pub fn take_keys(&mut self) -> Result<Vec<ArrayRef>> {
+    pub(crate) fn take_keys(&mut self) -> Result<Vec<ArrayRef>> {
         if let Some(by_value) = &mut self.by_value {
             return by_value.take_keys();
         }
@@ -173,7 +173,7 @@ impl GroupValues {
     }
 
     /// Bytes held.
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         if let Some(by_value) = &self.by_value {
             return by_value.size();
         }

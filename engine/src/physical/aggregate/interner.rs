@@ -23,7 +23,7 @@ use hashbrown::HashTable;
 use crate::error::{EngineError, Result};
 
 /// The distinct values of one string or binary key column.
-pub struct Interner {
+pub(super) struct Interner {
     /// Every distinct value's bytes, back to back.
     bytes: Vec<u8>,
     /// Value `i` is `bytes[ends[i - 1]..ends[i]]` (`ends[-1]` being 0).
@@ -66,7 +66,7 @@ fn value_of<'a>(bytes: &'a [u8], ends: &[usize], id: u32) -> &'a [u8] {
 
 impl Interner {
     /// An empty interner.
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             bytes: Vec::new(),
             ends: Vec::new(),
@@ -78,7 +78,7 @@ impl Interner {
     }
 
     /// Number of ids handed out (NULL's included).
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.ends.len()
     }
 
@@ -90,7 +90,7 @@ impl Interner {
 
     /// The id of `value`, a new one if it was not seen before.
     #[inline]
-    pub fn intern(&mut self, value: &[u8]) -> Result<u32> {
+    pub(super) fn intern(&mut self, value: &[u8]) -> Result<u32> {
         let hash = self.hasher.hash_one(value);
         let Self {
             bytes,
@@ -112,7 +112,7 @@ impl Interner {
     }
 
     /// The id standing for NULL.
-    pub fn intern_null(&mut self) -> Result<u32> {
+    pub(super) fn intern_null(&mut self) -> Result<u32> {
         if let Some(id) = self.null_id {
             return Ok(id);
         }
@@ -141,7 +141,7 @@ impl Interner {
     /// An array of `data_type` (a string or binary type) whose row `i` is the value of id
     /// `ids[i]` (NULL's id a null). A view type takes the interner's bytes as its buffer
     /// without copying them.
-    pub fn into_array(self, ids: &[u32], data_type: &DataType) -> Result<ArrayRef> {
+    pub(super) fn into_array(self, ids: &[u32], data_type: &DataType) -> Result<ArrayRef> {
         let nulls = self.null_id.and_then(|null| {
             let nulls = NullBuffer::from_iter(ids.iter().map(|&id| id != null));
             (nulls.null_count() > 0).then_some(nulls)
@@ -178,7 +178,7 @@ impl Interner {
 
     /// Every id's value as an array of `data_type` (a string or binary type), id `i` at row
     /// `i`, NULL's id as a null.
-    pub fn values(&self, data_type: &DataType) -> Result<ArrayRef> {
+    pub(super) fn values(&self, data_type: &DataType) -> Result<ArrayRef> {
         let n = self.ends.len();
         let value = |id: usize| {
             (Some(id as u32) != self.null_id).then(|| value_of(&self.bytes, &self.ends, id as u32))
@@ -228,7 +228,7 @@ impl Interner {
     }
 
     /// Bytes held.
-    pub fn size(&self) -> usize {
+    pub(super) fn size(&self) -> usize {
         self.bytes.capacity()
             + self.ends.capacity() * 8
             + self.table.allocation_size()
@@ -237,7 +237,7 @@ impl Interner {
 }
 
 /// Whether `data_type` is a string or binary type an [`Interner`] stores.
-pub fn internable(data_type: &DataType) -> bool {
+pub(super) fn internable(data_type: &DataType) -> bool {
     matches!(
         data_type,
         DataType::Utf8
@@ -250,7 +250,7 @@ pub fn internable(data_type: &DataType) -> bool {
 }
 
 /// Call `f(row, id)` for every row of `array` (a string or binary array) with its value's id.
-pub fn intern_array(
+pub(super) fn intern_array(
     interner: &mut Interner,
     array: &dyn Array,
     mut f: impl FnMut(usize, u32),

@@ -58,8 +58,8 @@
 //! | [`group_values`]     | group keys → group ids, by key layout (`primitive_groups`, `pair_groups`, `packed_groups`, `interner`) |
 //! | [`accumulator`]      | per-aggregate accumulators and their state columns               |
 
-pub mod accumulator;
-pub mod group_values;
+pub(crate) mod accumulator;
+pub(crate) mod group_values;
 mod interner;
 mod packed_groups;
 mod pair_groups;
@@ -87,7 +87,7 @@ use state::AggregateState;
 use stream::AggregateStream;
 
 /// How many times a spilled partition may be split again before the aggregate gives up.
-pub const MAX_SPILL_LEVEL: u32 = 4;
+pub(crate) const MAX_SPILL_LEVEL: u32 = 4;
 
 /// A partial aggregate emits its state and starts over once it holds this many groups.
 const PARTIAL_FLUSH_GROUPS: usize = 256 * 1024;
@@ -97,7 +97,7 @@ const PASS_THROUGH_MIN_ROWS: usize = 64 * 1024;
 
 /// Input bytes a spilling aggregate that partitions its input directly buffers before it
 /// writes them to the partitions (at most half its share of the budget).
-pub const DIRECT_SPILL_BYTES: usize = 32 * 1024 * 1024;
+pub(crate) const DIRECT_SPILL_BYTES: usize = 32 * 1024 * 1024;
 
 /// A spilled partition is merged in pieces of at most about this many rows each when it fits
 /// in memory (see `AggregateStream::merge_in_pieces`), in at most `1 << MAX_MERGE_PIECE_BITS`.
@@ -116,7 +116,7 @@ const DIRECT_SPILL_DIVISOR: usize = 2;
 
 /// Which half of a two-phase aggregation an operator performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AggregateMode {
+pub(crate) enum AggregateMode {
     /// Raw rows in, states out.
     Partial,
     /// States in, final values out.
@@ -127,7 +127,7 @@ pub enum AggregateMode {
 
 /// One aggregate call.
 #[derive(Clone, Debug)]
-pub struct AggregateSpec {
+pub(crate) struct AggregateSpec {
     /// The function.
     pub func: AggregateFunction,
     /// `DISTINCT` inside the call.
@@ -146,7 +146,7 @@ pub struct AggregateSpec {
 
 /// Hash aggregate operator.
 #[derive(Debug)]
-pub struct AggregateExec {
+pub(crate) struct AggregateExec {
     mode: AggregateMode,
     input: Arc<dyn ExecutionPlan>,
     group_exprs: Vec<PhysicalExpr>,
@@ -167,7 +167,7 @@ pub struct AggregateExec {
 impl AggregateExec {
     /// Create an aggregate. In `Final` mode `group_exprs` must be the first input columns and
     /// the states follow in aggregate order.
-    pub fn new(
+    pub(crate) fn new(
         mode: AggregateMode,
         input: Arc<dyn ExecutionPlan>,
         group_exprs: Vec<PhysicalExpr>,
@@ -205,7 +205,7 @@ impl AggregateExec {
     /// Aggregate each input partition on its own, segment by segment (single mode only): the
     /// input's batches come from whole row groups whose ranges of group key `key` are disjoint
     /// but for shared boundary values, and `segments` says which row group each came from.
-    pub fn with_key_segments(mut self, segments: Arc<KeySegments>, key: usize) -> Self {
+    pub(crate) fn with_key_segments(mut self, segments: Arc<KeySegments>, key: usize) -> Self {
         self.segments = Some((segments, key));
         self
     }

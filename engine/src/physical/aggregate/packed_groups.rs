@@ -26,7 +26,7 @@ use crate::error::{EngineError, Result};
 
 /// Groups for key columns of `types`, if every one is a fixed-width type whose equality is
 /// equality of its bits, a boolean or a string or binary type.
-pub fn for_types(types: &[DataType]) -> Option<Box<dyn KeyTable>> {
+pub(super) fn for_types(types: &[DataType]) -> Option<Box<dyn KeyTable>> {
     if let [only] = types {
         if internable(only) {
             return Some(Box::new(StringGroups {

@@ -19,7 +19,7 @@ use crate::error::{EngineError, Result};
 
 /// Groups for key columns of types `first` and `second`, if both are integers, dates, times or
 /// timestamps of at most 8 bytes.
-pub fn for_types(first: &DataType, second: &DataType) -> Option<Box<dyn KeyTable>> {
+pub(super) fn for_types(first: &DataType, second: &DataType) -> Option<Box<dyn KeyTable>> {
     let widths = [key_width(first)?, key_width(second)?];
     Some(Box::new(PairGroups {
         types: [first.clone(), second.clone()],

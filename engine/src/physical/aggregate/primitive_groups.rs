@@ -27,7 +27,7 @@ use crate::error::{EngineError, Result};
 
 /// Groups of a few fixed-width key columns held by value (one column here, two in
 /// [`super::pair_groups`]).
-pub trait KeyTable: Send {
+pub(super) trait KeyTable: Send {
     /// Assign a group index to every row of `keys` (the key columns), creating groups as
     /// needed.
     fn intern(&mut self, keys: &[ArrayRef], groups: &mut Vec<u32>) -> Result<()>;
@@ -41,7 +41,7 @@ pub trait KeyTable: Send {
 }
 
 /// Groups for a key column of type `data_type`, if it is one this path handles.
-pub fn for_type(data_type: &DataType) -> Option<Box<dyn KeyTable>> {
+pub(super) fn for_type(data_type: &DataType) -> Option<Box<dyn KeyTable>> {
     fn make<T>(data_type: &DataType) -> Option<Box<dyn KeyTable>>
     where
         T: ArrowPrimitiveType,

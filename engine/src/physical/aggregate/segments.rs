@@ -2,7 +2,7 @@
 //! ranges of a group key, the groups of a row group are final once the scan moves past it.
 //! They are emitted and the table starts over; rows whose key is a boundary value shared with
 //! another row group go to a side table, merged across partitions once every holder of the
-//! value has delivered its states (see [`KeySegments`]).
+//! value has delivered its states (see [`KeySegments`](crate::physical::key_segments::KeySegments)).
 
 use std::sync::Arc;
 

@@ -23,10 +23,10 @@ use crate::physical::{compact_views, concat_releasing, TaskContext};
 const PARTITION_BITS: u32 = 6;
 
 /// Number of hash partitions per spill level.
-pub const PARTITIONS: usize = 1 << PARTITION_BITS;
+pub(super) const PARTITIONS: usize = 1 << PARTITION_BITS;
 
 /// Open spill files of one partitioning level.
-pub struct SpillPartitions {
+pub(super) struct SpillPartitions {
     level: u32,
     schema: SchemaRef,
     files: Vec<Vec<SpillFile>>,
@@ -34,7 +34,7 @@ pub struct SpillPartitions {
 
 /// Hash each row of `columns` (compared as SQL group keys: NULLs equal) with a seed: equal
 /// keys hash alike, which is all the partitioning needs.
-pub fn hash_rows(columns: &[ArrayRef], seed: u64) -> Result<Vec<u64>> {
+pub(super) fn hash_rows(columns: &[ArrayRef], seed: u64) -> Result<Vec<u64>> {
     let state = ahash::RandomState::with_seeds(seed, 0x0dd5_ee0d, 0x5eed_a66e, 0xa99_2e9a7e);
     hash_columns(columns, &state)
 }
@@ -42,7 +42,7 @@ pub fn hash_rows(columns: &[ArrayRef], seed: u64) -> Result<Vec<u64>> {
 /// Split `batch`, rows of one partition of `level` whose first `key_columns` columns are the
 /// group keys, into `1 << piece_bits` pieces by the hash bits just below those that chose the
 /// partition: pieces hold disjoint keys, so each can be merged in a table of its own.
-pub fn split_pieces(
+pub(super) fn split_pieces(
     batch: &RecordBatch,
     key_columns: usize,
     level: u32,
@@ -71,7 +71,7 @@ pub fn split_pieces(
 
 impl SpillPartitions {
     /// Empty partitions for spills at `level` (0 for the input, n + 1 to split a level-n file).
-    pub fn new(level: u32, schema: SchemaRef) -> Self {
+    pub(super) fn new(level: u32, schema: SchemaRef) -> Self {
         Self {
             level,
             schema,
@@ -81,7 +81,7 @@ impl SpillPartitions {
 
     /// A writer for this level's partitions, to run on another thread; its parts come back
     /// through [`add`](Self::add).
-    pub fn writer(&self) -> PartitionWriter {
+    pub(super) fn writer(&self) -> PartitionWriter {
         PartitionWriter {
             level: self.level,
             schema: Arc::clone(&self.schema),
@@ -89,7 +89,7 @@ impl SpillPartitions {
     }
 
     /// File the parts of a finished write under their partitions.
-    pub fn add(&mut self, written: Written) {
+    pub(super) fn add(&mut self, written: Written) {
         for (p, file) in written.parts {
             self.files[p].push(file);
         }
@@ -97,7 +97,7 @@ impl SpillPartitions {
 
     /// The non-empty partitions, each with the level its contents must be merged at, in the
     /// order they should be merged (last first).
-    pub fn finish(self) -> Vec<(Vec<SpillFile>, u32)> {
+    pub(super) fn finish(self) -> Vec<(Vec<SpillFile>, u32)> {
         let level = self.level;
         let mut parts: Vec<_> = self
             .files
@@ -111,13 +111,13 @@ impl SpillPartitions {
 }
 
 /// Writes batches into the partitions of one level; made by [`SpillPartitions::writer`].
-pub struct PartitionWriter {
+pub(super) struct PartitionWriter {
     level: u32,
     schema: SchemaRef,
 }
 
 /// What one write produced: each part with its partition, and the totals for the metrics.
-pub struct Written {
+pub(super) struct Written {
     parts: Vec<(usize, SpillFile)>,
     /// Rows written.
     pub rows: usize,
@@ -132,7 +132,7 @@ pub struct Written {
 impl PartitionWriter {
     /// Write `batches` (of one schema), whose first `key_columns` columns are the group keys,
     /// into one file with a part per non-empty partition.
-    pub fn write(
+    pub(super) fn write(
         &self,
         batches: Vec<RecordBatch>,
         key_columns: usize,

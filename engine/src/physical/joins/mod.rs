@@ -34,12 +34,12 @@ use arrow::datatypes::SchemaRef;
 
 use crate::error::Result;
 
-pub use hash_join::HashJoinExec;
-pub use nested_loop::NestedLoopJoinExec;
+pub(crate) use hash_join::HashJoinExec;
+pub(crate) use nested_loop::NestedLoopJoinExec;
 
 /// Which input a join output column comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JoinSide {
+pub(crate) enum JoinSide {
     /// The streamed input.
     Probe,
     /// The buffered input.
@@ -48,7 +48,7 @@ pub enum JoinSide {
 
 /// Join semantics relative to the probe (streamed) and build (buffered) inputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PhysicalJoinType {
+pub(crate) enum PhysicalJoinType {
     /// Matching pairs.
     Inner,
     /// Matching pairs and unmatched probe rows (NULL build columns).
@@ -76,7 +76,7 @@ pub enum PhysicalJoinType {
 impl PhysicalJoinType {
     /// True when unmatched probe rows are dropped (so the probe scan may skip rows whose key
     /// cannot match).
-    pub fn drops_unmatched_probe_rows(self) -> bool {
+    pub(crate) fn drops_unmatched_probe_rows(self) -> bool {
         matches!(
             self,
             PhysicalJoinType::Inner
@@ -87,7 +87,7 @@ impl PhysicalJoinType {
     }
 
     /// True when the build side emits rows after probing finished.
-    pub fn emits_build_rows_at_end(self) -> bool {
+    pub(crate) fn emits_build_rows_at_end(self) -> bool {
         matches!(
             self,
             PhysicalJoinType::BuildOuter

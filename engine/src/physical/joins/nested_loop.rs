@@ -68,7 +68,7 @@ type SharedBuild = Arc<Build>;
 
 /// Nested loop join of a streamed probe input with a buffered build input.
 #[derive(Debug)]
-pub struct NestedLoopJoinExec {
+pub(crate) struct NestedLoopJoinExec {
     probe: Arc<dyn ExecutionPlan>,
     build: Arc<dyn ExecutionPlan>,
     filter: Option<PhysicalExpr>,
@@ -85,7 +85,7 @@ pub struct NestedLoopJoinExec {
 
 impl NestedLoopJoinExec {
     /// A nested loop join (see the module docs for the supported join types).
-    pub fn try_new(
+    pub(crate) fn try_new(
         probe: Arc<dyn ExecutionPlan>,
         build: Arc<dyn ExecutionPlan>,
         filter: Option<PhysicalExpr>,

@@ -81,7 +81,7 @@ pub(super) struct PartitionBuffers {
 impl PartitionBuffers {
     /// Buffers for `partitions` partitions' files named `label-p<N>`, flushing a partition
     /// at a share of the budget.
-    pub fn new(
+    pub(super) fn new(
         label: String,
         partitions: usize,
         schema: SchemaRef,
@@ -107,7 +107,7 @@ impl PartitionBuffers {
 
     /// Queue the rows of partition `p`; write them out once enough are buffered or the
     /// budget has no room for them.
-    pub fn push(
+    pub(super) fn push(
         &mut self,
         p: usize,
         batch: RecordBatch,
@@ -174,7 +174,7 @@ impl PartitionBuffers {
     }
 
     /// Write whatever is buffered; the files of each partition.
-    pub fn finish(
+    pub(super) fn finish(
         mut self,
         ctx: &TaskContext,
         metrics: &OperatorMetrics,
@@ -201,7 +201,7 @@ pub(super) struct Job {
 
 impl Job {
     /// Rows of the job's build side.
-    pub fn build_rows(&self) -> usize {
+    pub(super) fn build_rows(&self) -> usize {
         self.build.iter().map(SpillFile::rows).sum()
     }
 }
@@ -238,7 +238,7 @@ pub(super) struct ProbeBits {
 
 impl ProbeBits {
     /// Bits for `rows` probe rows, reserved in the pool.
-    pub fn new(
+    pub(super) fn new(
         rows: usize,
         ctx: &TaskContext,
         metrics: &std::sync::Arc<OperatorMetrics>,
@@ -259,7 +259,7 @@ impl ProbeBits {
 
     /// Record `count` matches (in the current chunk) of probe row `row`.
     #[inline]
-    pub fn record(&mut self, row: usize, count: u32) {
+    pub(super) fn record(&mut self, row: usize, count: u32) {
         if count == 0 {
             return;
         }
@@ -272,13 +272,13 @@ impl ProbeBits {
 
     /// Whether probe row `row` matched in any chunk.
     #[inline]
-    pub fn is_matched(&self, row: usize) -> bool {
+    pub(super) fn is_matched(&self, row: usize) -> bool {
         self.matched[row / 64] & (1 << (row % 64)) != 0
     }
 
     /// Whether probe row `row` matched more than one build row over all chunks.
     #[inline]
-    pub fn is_multiple(&self, row: usize) -> bool {
+    pub(super) fn is_multiple(&self, row: usize) -> bool {
         self.multiple[row / 64] & (1 << (row % 64)) != 0
     }
 }

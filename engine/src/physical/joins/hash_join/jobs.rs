@@ -1,5 +1,5 @@
 //! Joining spilled partitions after the probe input has ended (the grace hash join's second
-//! phase). Every probe stream takes jobs from the shared queue ([`GraceQueue`]) in turn: a job
+//! phase). Every probe stream takes jobs from the shared queue ([`GraceQueue`](super::grace::GraceQueue)) in turn: a job
 //! loads one partition's build files into an index and streams its probe files through it. A
 //! partition too big for the budget is split again by the next hash bits, or, when its rows
 //! share one key, joined a chunk of build rows at a time.

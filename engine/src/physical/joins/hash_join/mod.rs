@@ -63,7 +63,7 @@ use self::probe::{Phase, ProbeStream};
 
 /// Hash join of a streamed probe input with a buffered build input.
 #[derive(Debug)]
-pub struct HashJoinExec {
+pub(crate) struct HashJoinExec {
     probe: Arc<dyn ExecutionPlan>,
     build: Arc<dyn ExecutionPlan>,
     on: Vec<(PhysicalExpr, PhysicalExpr)>,
@@ -105,7 +105,7 @@ impl HashJoinExec {
     /// A hash join; see the module docs of [`crate::physical::joins`] for the parameters'
     /// meaning. `build` must have exactly one partition; key pairs must have equal types.
     #[allow(clippy::too_many_arguments)]
-    pub fn try_new(
+    pub(crate) fn try_new(
         probe: Arc<dyn ExecutionPlan>,
         build: Arc<dyn ExecutionPlan>,
         on: Vec<(PhysicalExpr, PhysicalExpr)>,
@@ -169,13 +169,13 @@ impl HashJoinExec {
     /// Also publish the set of build keys (up to 4 Mi distinct keys) to the probe scan, which
     /// then drops rows whose key is not in it right after decoding. Worth it when the rows
     /// pass through expensive work before reaching the join (an aggregate grouped by the key).
-    pub fn with_key_set_filter(mut self, publish: bool) -> Self {
+    pub(crate) fn with_key_set_filter(mut self, publish: bool) -> Self {
         self.publish_keys = publish;
         self
     }
 
     /// Which key pair (by position in `on`) the dynamic filter is about (default: the first).
-    pub fn with_dynamic_key(mut self, index: usize) -> Self {
+    pub(crate) fn with_dynamic_key(mut self, index: usize) -> Self {
         self.dynamic_key = index;
         self
     }
@@ -184,7 +184,7 @@ impl HashJoinExec {
     /// `segments` (row groups in key order). Taken only for a single integer key that is the
     /// segments' column on the probe side (the caller checks that), and for joins that emit
     /// no build rows of their own.
-    pub fn with_probe_segments(mut self, segments: Option<Arc<KeySegments>>) -> Self {
+    pub(crate) fn with_probe_segments(mut self, segments: Option<Arc<KeySegments>>) -> Self {
         use PhysicalJoinType as T;
         let eligible = matches!(self.encoding, KeyEncoding::Int)
             && self.on.len() == 1

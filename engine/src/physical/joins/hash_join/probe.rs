@@ -42,7 +42,7 @@ pub(super) struct ProbeStream {
     /// Whether this stream told the others that it finished its input.
     pub(super) registered: bool,
     pub(super) job: Option<RunningJob>,
-    /// Whether this stream counts in [`GraceQueue::working`].
+    /// Whether this stream counts in [`GraceQueue::working`](super::grace::GraceQueue::working).
     pub(super) working: bool,
     pub(super) facts: BuildFacts,
     /// With key windows: the window of the latest probe batch and its build rows (`None`:

@@ -133,12 +133,12 @@ pub(super) struct Keys {
 impl Keys {
     /// Whether row `i` has no NULL key.
     #[inline]
-    pub fn is_valid(&self, i: usize) -> bool {
+    pub(super) fn is_valid(&self, i: usize) -> bool {
         self.valid.as_ref().is_none_or(|v| v.is_valid(i))
     }
 
     /// The partition of each row at `level`; rows with a NULL key go to partition 0.
-    pub fn partitions(&self, level: u32) -> Vec<u8> {
+    pub(super) fn partitions(&self, level: u32) -> Vec<u8> {
         (0..self.hashes.len())
             .map(|i| {
                 if self.is_valid(i) {
@@ -156,7 +156,7 @@ const STRING_KEY_BYTES: usize = 1 + 4 * (8 + 1);
 
 impl KeyEncoding {
     /// The encoding for keys of these types.
-    pub fn for_types(types: &[DataType]) -> Result<Self> {
+    pub(super) fn for_types(types: &[DataType]) -> Result<Self> {
         if types.len() == 1 && is_int_key(&types[0]) {
             Ok(Self::Int)
         } else if types.len() > 1 && types.iter().all(is_int_key) {
@@ -179,7 +179,7 @@ impl KeyEncoding {
 
     /// Evaluate `exprs` (one side's keys) on `batch`, encode and hash them. `-0.0` is
     /// normalized to `0.0` first, so the two zeros join.
-    pub fn keys(&self, exprs: &[&PhysicalExpr], batch: &RecordBatch) -> Result<Keys> {
+    pub(super) fn keys(&self, exprs: &[&PhysicalExpr], batch: &RecordBatch) -> Result<Keys> {
         let n = batch.num_rows();
         let arrays = exprs
             .iter()
@@ -444,7 +444,7 @@ pub(super) fn index_bytes_per_row(encoding: &KeyEncoding) -> usize {
 impl BuildSide {
     /// Index `batch` by the keys `exprs`. `reservation` already holds the batch; it grows by
     /// the index and becomes the build side's.
-    pub fn index(
+    pub(super) fn index(
         batch: RecordBatch,
         exprs: &[&PhysicalExpr],
         encoding: &KeyEncoding,
@@ -659,13 +659,13 @@ impl BuildSide {
     }
 
     /// Whether some partitions are in spill files.
-    pub fn any_spilled(&self) -> bool {
+    pub(super) fn any_spilled(&self) -> bool {
         self.spilled.iter().any(|&s| s)
     }
 
     /// The first build row whose key equals probe row `row`'s, or [`NONE`].
     #[inline]
-    pub fn first_match(&self, probe: &Keys, row: usize) -> u32 {
+    pub(super) fn first_match(&self, probe: &Keys, row: usize) -> u32 {
         let h = probe.hashes[row];
         match &self.table {
             KeyTable::Int {
@@ -735,7 +735,7 @@ impl BuildSide {
     /// How the keys are indexed, for `--explain-analyze`: `dense`, `hash` (`+bitmap` when
     /// a bitmap of the keys goes first), `packed`, `columns` or `rows`, and `unique` when no
     /// two build rows share a key.
-    pub fn index_kind(&self) -> String {
+    pub(super) fn index_kind(&self) -> String {
         let kind = match &self.table {
             KeyTable::Dense { .. } => "dense",
             KeyTable::Int {
@@ -758,19 +758,19 @@ impl BuildSide {
 
     /// The build row after `build_row` with the same key, or [`NONE`].
     #[inline]
-    pub fn next_match(&self, build_row: u32) -> u32 {
+    pub(super) fn next_match(&self, build_row: u32) -> u32 {
         self.next.get(build_row as usize).copied().unwrap_or(NONE)
     }
 
     /// Record that build row `build_row` matched.
     #[inline]
-    pub fn mark(&self, build_row: u32) {
+    pub(super) fn mark(&self, build_row: u32) {
         let i = build_row as usize;
         self.matched[i / 64].fetch_or(1 << (i % 64), Ordering::Relaxed);
     }
 
     /// Whether build row `build_row` matched.
-    pub fn is_marked(&self, build_row: usize) -> bool {
+    pub(super) fn is_marked(&self, build_row: usize) -> bool {
         self.matched[build_row / 64].load(Ordering::Relaxed) & (1 << (build_row % 64)) != 0
     }
 }

@@ -92,7 +92,7 @@ pub(super) struct KeyWindows {
 impl KeyWindows {
     /// Windows over the probe segments, or `None` unless they are claimed in ascending key
     /// order and there are at least two of them.
-    pub fn plan(segments: Arc<KeySegments>) -> Option<Self> {
+    pub(super) fn plan(segments: Arc<KeySegments>) -> Option<Self> {
         let bounds = segments.bounds();
         if bounds.len() < 2 || !segments.ascending() {
             return None;
@@ -119,13 +119,13 @@ impl KeyWindows {
     }
 
     /// Number of windows.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.ranges.len()
     }
 
     /// Per window, the rows of `keys` that belong to it (a shared boundary value belongs to
     /// every window holding it; a NULL or out-of-range key to none).
-    pub fn route(&self, keys: &Int64Array) -> Vec<Vec<u32>> {
+    pub(super) fn route(&self, keys: &Int64Array) -> Vec<Vec<u32>> {
         let mut members: Vec<Vec<u32>> = vec![Vec::new(); self.ranges.len()];
         for row in 0..keys.len() {
             if keys.is_null(row) {
@@ -144,7 +144,7 @@ impl KeyWindows {
     }
 
     /// Install the windows as the build left them.
-    pub fn install(&self, windows: Vec<Window>) {
+    pub(super) fn install(&self, windows: Vec<Window>) {
         self.lock().windows = windows;
     }
 
@@ -153,7 +153,7 @@ impl KeyWindows {
     }
 
     /// The window of the row group `partition` is reading.
-    pub fn window_of_partition(&self, partition: usize) -> Option<usize> {
+    pub(super) fn window_of_partition(&self, partition: usize) -> Option<usize> {
         let segment = self.segments.current(partition).checked_sub(1)?;
         self.window_of_segment.get(segment).copied()
     }
@@ -195,7 +195,7 @@ impl KeyWindows {
     /// are on disk. `load` gives the files back when the budget has no room; the partition
     /// then waits for the windows behind it to be released, and defers the window when that
     /// does not help.
-    pub fn acquire(
+    pub(super) fn acquire(
         &self,
         w: usize,
         ctx: &TaskContext,
@@ -280,13 +280,13 @@ impl KeyWindows {
     }
 
     /// Whether some window was deferred.
-    pub fn any_deferred(&self) -> bool {
+    pub(super) fn any_deferred(&self) -> bool {
         self.lock().deferred > 0
     }
 
     /// At the end of the probe input: release every window and hand over the deferred ones
     /// (window, build files).
-    pub fn finish(&self) -> Vec<(usize, Vec<SpillFile>)> {
+    pub(super) fn finish(&self) -> Vec<(usize, Vec<SpillFile>)> {
         let mut state = self.lock();
         let mut deferred = Vec::new();
         for (w, window) in state.windows.iter_mut().enumerate() {
@@ -299,7 +299,7 @@ impl KeyWindows {
     }
 
     /// A line for the metrics: windows, how many were loaded and deferred.
-    pub fn summary(&self, in_memory: usize) -> String {
+    pub(super) fn summary(&self, in_memory: usize) -> String {
         let state = self.lock();
         format!(
             "{} by {} ({in_memory} kept from the build, {} loaded, {} deferred)",
