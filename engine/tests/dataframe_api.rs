@@ -220,3 +220,134 @@ fn a_missing_join_key_is_named_as_written_with_its_sides_columns() {
         }
     }
 }
+
+/// A table whose column names look like the names planning used to give its own columns
+/// (`__agg0`, `__sq1`, `__value`, `__corr0`, `__left`, `__ooc_sort_1`, `#agg0`).
+fn lookalike_table(session: &Session) -> DataFrame {
+    let names = [
+        "__agg0",
+        "__agg1",
+        "__sq1",
+        "__value",
+        "__corr0",
+        "__left",
+        "__ooc_sort_1",
+        "#agg0",
+    ];
+    let schema = Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(*n, DataType::Int64, false))
+            .collect::<Vec<_>>(),
+    ));
+    let column =
+        |f: fn(i64) -> i64| -> ArrayRef { Arc::new(Int64Array::from_iter_values((0..6).map(f))) };
+    let columns = vec![
+        column(|i| i % 2),   // __agg0: a group key
+        column(|i| i * 10),  // __agg1
+        column(|i| i),       // __sq1
+        column(|i| i + 1),   // __value
+        column(|i| i % 3),   // __corr0
+        column(|i| i % 2),   // __left
+        column(|i| 5 - i),   // __ooc_sort_1
+        column(|i| 100 + i), // #agg0
+    ];
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns).unwrap();
+    session.read_batches("t", schema, vec![batch]).unwrap()
+}
+
+/// Planning's hidden names cannot collide with user columns, however those are named: a user
+/// column named `__agg1` was taken for an aggregate of `group_by`, and one named `__agg0`
+/// grouped by beside an aggregate made two output columns of that name.
+#[test]
+fn user_columns_named_like_internal_ones_are_ordinary_columns() {
+    let session = Session::new(SessionConfig::default().with_threads(2));
+    let t = lookalike_table(&session);
+    let grouped = t
+        .clone()
+        .group_by(
+            vec![col("__agg0")],
+            vec![
+                (sum(col("__agg1")) + col("__agg0")).alias("__agg1"),
+                sum(col("#agg0")).alias("#agg0"),
+                count_star().alias("n"),
+            ],
+        )
+        .unwrap()
+        .sort(vec![SortKey {
+            expr: col("__agg0"),
+            ascending: true,
+            nulls_first: false,
+        }])
+        .unwrap();
+    let (names, rows) = render(grouped);
+    assert_eq!(names, ["__agg0", "__agg1", "#agg0", "n"]);
+    // Keys 0 (rows 0, 2, 4) and 1 (rows 1, 3, 5).
+    assert_eq!(rows, ["0|60|306|3", "1|91|309|3"]);
+    // A column outside any aggregate is still refused, even when named like an aggregate.
+    let err = t
+        .clone()
+        .group_by(vec![col("__agg0")], vec![col("__agg1")])
+        .unwrap_err();
+    assert!(err.to_string().contains("'__agg1'"), "{err}");
+
+    // SQL over the same columns: grouping, a hidden sort key, a scalar subquery, a correlated
+    // subquery and a join side, each beside a user column of the old internal name.
+    session.register_view("t", &t);
+    let sql = |q: &str| -> Vec<String> {
+        common::render(
+            &session
+                .sql(q)
+                .unwrap_or_else(|e| panic!("{q}: {e}"))
+                .collect()
+                .unwrap(),
+        )
+    };
+    assert_eq!(
+        sql("SELECT __agg0, sum(__agg1) AS s FROM t GROUP BY __agg0 ORDER BY sum(__ooc_sort_1)"),
+        ["1|90", "0|60"]
+    );
+    assert_eq!(
+        sql("SELECT __value FROM t WHERE __value > (SELECT avg(__value) FROM t) ORDER BY __ooc_sort_1"),
+        ["6", "5", "4"]
+    );
+    assert_eq!(
+        sql("SELECT __sq1 FROM t a WHERE __agg1 = (SELECT max(b.__agg1) FROM t b WHERE b.__corr0 = a.__corr0) ORDER BY __sq1"),
+        ["3", "4", "5"]
+    );
+    assert_eq!(
+        sql("SELECT count(*) FROM t a JOIN t b ON a.__left = b.__agg0"),
+        ["18"]
+    );
+}
+
+/// A name containing the character planning reserves for its own names is refused, wherever
+/// it comes from, with an error that says why.
+#[test]
+fn names_with_the_reserved_character_are_refused() {
+    let session = Session::new(SessionConfig::default());
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "\u{1}agg0",
+        DataType::Int64,
+        false,
+    )]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![Arc::new(Int64Array::from(vec![1]))],
+    )
+    .unwrap();
+    let err = session.read_batches("t", schema, vec![batch]).unwrap_err();
+    assert!(err.to_string().contains("U+0001"), "{err}");
+    let (_, left, _) = fixture();
+    let err = left
+        .clone()
+        .select(vec![col("id").alias("\u{1}x")])
+        .unwrap_err();
+    assert!(err.to_string().contains("reserves"), "{err}");
+    let err = left
+        .rename(&[("id".to_string(), "a\u{1}".to_string())])
+        .unwrap_err();
+    assert!(err.to_string().contains("reserves"), "{err}");
+    let err = session.sql("SELECT 1 AS \"\u{1}agg0\"").unwrap_err();
+    assert!(err.to_string().contains("reserves"), "{err}");
+}

@@ -334,6 +334,33 @@ def test_group_by_expressions_combining_aggregates(tpch, duck):
     assert all(isinstance(r[5], Decimal) for r in got)
 
 
+def test_columns_named_like_internal_ones_are_ordinary_columns():
+    """A user column named `__agg1` (or `__agg0`, `__value`, ...) is never taken for one of
+    the names planning gives its own columns (issue #25)."""
+    table = pa.table(
+        {
+            "__agg0": [0, 1, 0, 1, 0, 1],
+            "__agg1": [0, 10, 20, 30, 40, 50],
+            "__value": [1, 2, 3, 4, 5, 6],
+        }
+    )
+    got = (
+        ooc.from_arrow(table)
+        .lazy()
+        .group_by("__agg0")
+        .agg(
+            (col("__agg1").sum() + col("__value").max()).alias("__agg1"),
+            __value=col("__value").sum(),
+        )
+        .sort("__agg0")
+        .collect()
+    )
+    assert got.columns == ["__agg0", "__agg1", "__value"]
+    assert got.rows() == [(0, 65, 9), (1, 96, 12)]
+    with pytest.raises(ValueError, match="__agg1"):
+        ooc.from_arrow(table).lazy().group_by("__agg0").agg(col("__agg1")).collect()
+
+
 def test_group_by_expression_keys_and_filter_after(tpch, duck):
     got = (
         scan(tpch, "orders")
