@@ -25,7 +25,10 @@ fn rules(layer: &str) -> Option<(&'static [&'static str], &'static [&'static str
         // What a query computes: knows nothing of how it runs.
         "logical" => (&["error"], &[]),
         // Compiled expressions: a leaf above logical that every layer above may use.
-        "eval" => (&["error", "logical"], &["logical::plan", "logical::cardinality"]),
+        "eval" => (
+            &["error", "logical"],
+            &["logical::plan", "logical::cardinality"],
+        ),
         // Rules rewrite logical plans only.
         "optimizer" => (&["error", "logical", "eval"], &[]),
         // Front ends produce logical plans only.
@@ -437,7 +440,12 @@ fn check_source(file: &str, module: &[String], code: &str) -> Vec<Violation> {
             }
         }
         let target = segments[0];
-        let two = segments.iter().take(2).copied().collect::<Vec<_>>().join("::");
+        let two = segments
+            .iter()
+            .take(2)
+            .copied()
+            .collect::<Vec<_>>()
+            .join("::");
         let ok = (target == layer || allowed.contains(&target)) && !denied.contains(&two.as_str());
         if !ok {
             out.push(Violation {
@@ -615,7 +623,10 @@ fn the_checker_catches_the_optimizer_evaluating_with_physical_expressions() {
     let text = "use crate::error::Result;\nuse crate::physical::expr::{create_physical_expr, ColumnarValue};\n";
     assert_eq!(
         violations_of("optimizer/constant_folding.rs", text),
-        ["physical::expr::ColumnarValue", "physical::expr::create_physical_expr"]
+        [
+            "physical::expr::ColumnarValue",
+            "physical::expr::create_physical_expr"
+        ]
     );
 }
 
@@ -668,7 +679,10 @@ fn the_checker_catches_the_dataframe_importing_the_session_and_logical_importing
         ["eval::PhysicalExpr"]
     );
     assert_eq!(
-        violations_of("logical/plan.rs", "use super::super::physical::ExecutionPlan;"),
+        violations_of(
+            "logical/plan.rs",
+            "use super::super::physical::ExecutionPlan;"
+        ),
         ["physical::ExecutionPlan"]
     );
 }

@@ -3,10 +3,13 @@
 //! hidden column names and cardinality estimates. It knows nothing of operators.
 
 pub(crate) mod cardinality;
+mod constructors;
 pub mod expr;
 pub mod expr_fn;
+mod functions;
 pub(crate) mod hidden;
 pub mod plan;
 pub mod scalar;
 pub mod schema;
+mod source;
 pub(crate) mod types;

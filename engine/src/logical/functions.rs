@@ -1,0 +1,196 @@
+//! What an expression can apply: binary operators, scalar functions (with the date parts
+//! `extract` takes) and aggregate functions, with their SQL names. Their evaluation lives in
+//! `eval`; their result types in [`types`](crate::logical::types).
+
+/// Binary operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    /// `+`
+    Plus,
+    /// `-`
+    Minus,
+    /// `*`
+    Multiply,
+    /// `/`
+    Divide,
+    /// `%`
+    Modulo,
+    /// `=`
+    Eq,
+    /// `<>`
+    NotEq,
+    /// `<`
+    Lt,
+    /// `<=`
+    LtEq,
+    /// `>`
+    Gt,
+    /// `>=`
+    GtEq,
+    /// `AND` (three-valued)
+    And,
+    /// `OR` (three-valued)
+    Or,
+    /// `||`
+    StringConcat,
+}
+
+impl BinaryOp {
+    /// True for `= <> < <= > >=`.
+    pub(crate) fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            Self::Eq | Self::NotEq | Self::Lt | Self::LtEq | Self::Gt | Self::GtEq
+        )
+    }
+
+    /// The comparison with operands swapped (`a < b` ⇔ `b > a`).
+    pub(crate) fn swap(self) -> Self {
+        match self {
+            Self::Lt => Self::Gt,
+            Self::LtEq => Self::GtEq,
+            Self::Gt => Self::Lt,
+            Self::GtEq => Self::LtEq,
+            other => other,
+        }
+    }
+
+    /// The SQL spelling.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::Plus => "+",
+            Self::Minus => "-",
+            Self::Multiply => "*",
+            Self::Divide => "/",
+            Self::Modulo => "%",
+            Self::Eq => "=",
+            Self::NotEq => "<>",
+            Self::Lt => "<",
+            Self::LtEq => "<=",
+            Self::Gt => ">",
+            Self::GtEq => ">=",
+            Self::And => "AND",
+            Self::Or => "OR",
+            Self::StringConcat => "||",
+        }
+    }
+}
+
+/// Parts of a date or timestamp for `extract`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DatePart {
+    /// Calendar year.
+    Year,
+    /// Quarter 1–4.
+    Quarter,
+    /// Month 1–12.
+    Month,
+    /// ISO week.
+    Week,
+    /// Day of month.
+    Day,
+    /// Day of week, Sunday = 0.
+    DayOfWeek,
+    /// Day of year.
+    DayOfYear,
+    /// Hour.
+    Hour,
+    /// Minute.
+    Minute,
+    /// Second.
+    Second,
+}
+
+/// Scalar (row-by-row) functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScalarFunction {
+    /// `upper(s)`
+    Upper,
+    /// `lower(s)`
+    Lower,
+    /// `length(s)` in characters
+    Length,
+    /// `trim(s)`
+    Trim,
+    /// `ltrim(s)`
+    LTrim,
+    /// `rtrim(s)`
+    RTrim,
+    /// `substring(s, start [, length])`, 1-based, in characters
+    Substring,
+    /// `starts_with(s, prefix)`
+    StartsWith,
+    /// `ends_with(s, suffix)`
+    EndsWith,
+    /// `contains(s, needle)`
+    Contains,
+    /// `regexp_matches(s, pattern)`: the pattern (a constant) matches somewhere in `s`
+    RegexpMatches,
+    /// `coalesce(a, b, ...)`
+    Coalesce,
+    /// `extract(part from d)`
+    Extract(DatePart),
+    /// `abs(x)`
+    Abs,
+    /// `round(x [, digits])`
+    Round,
+}
+
+impl ScalarFunction {
+    /// The SQL name.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Upper => "upper".into(),
+            Self::Lower => "lower".into(),
+            Self::Length => "length".into(),
+            Self::Trim => "trim".into(),
+            Self::LTrim => "ltrim".into(),
+            Self::RTrim => "rtrim".into(),
+            Self::Substring => "substring".into(),
+            Self::StartsWith => "starts_with".into(),
+            Self::EndsWith => "ends_with".into(),
+            Self::Contains => "contains".into(),
+            Self::RegexpMatches => "regexp_matches".into(),
+            Self::Coalesce => "coalesce".into(),
+            Self::Extract(part) => format!("extract_{}", format!("{part:?}").to_lowercase()),
+            Self::Abs => "abs".into(),
+            Self::Round => "round".into(),
+        }
+    }
+}
+
+/// Aggregate functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AggregateFunction {
+    /// `count(*)` (no arguments) or `count(x)`
+    Count,
+    /// `sum(x)`
+    Sum,
+    /// `avg(x)`
+    Avg,
+    /// `min(x)`
+    Min,
+    /// `max(x)`
+    Max,
+    /// `first(x)`: the value of the first row of the group in arrival order (NULL included).
+    /// Deterministic with one thread; with several, rows of different scan partitions arrive
+    /// in no fixed order.
+    First,
+    /// `last(x)`: like [`First`](Self::First), the last row's value.
+    Last,
+}
+
+impl AggregateFunction {
+    /// The SQL name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Count => "count",
+            Self::Sum => "sum",
+            Self::Avg => "avg",
+            Self::Min => "min",
+            Self::Max => "max",
+            Self::First => "first",
+            Self::Last => "last",
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The leaves of a plan that read data: [`TableScan`] (a Parquet data set, with the
+//! projection, filters and limit pushed into it) and [`MemoryTable`] (record batches already
+//! in memory).
+
+use std::fmt;
+use std::sync::Arc;
+
+use ooc_io::ParquetDataset;
+
+use crate::error::{plan_err, Result};
+use crate::logical::expr::Expr;
+use crate::logical::hidden;
+use crate::logical::schema::PlanSchema;
+
+/// A scan of a Parquet data set with the projection, filters and limit pushed into it.
+#[derive(Clone)]
+pub struct TableScan {
+    /// Name or alias the scan's columns are qualified with.
+    pub table_name: String,
+    /// The files.
+    pub dataset: Arc<ParquetDataset>,
+    /// Indices into the data set's schema of the columns read (`None`: all).
+    pub projection: Option<Vec<usize>>,
+    /// Predicates the scan must apply (also used to prune files and row groups).
+    pub filters: Vec<Expr>,
+    /// Stop after this many rows (only set when no filter remains above).
+    pub fetch: Option<usize>,
+    schema: PlanSchema,
+    /// Identifies the scan within one plan (see `LogicalPlan::number_scans`).
+    pub(crate) id: usize,
+}
+
+impl TableScan {
+    /// A scan of all columns. Fails if a column name could be taken for one of planning's
+    /// hidden names (see [`crate::logical::hidden`]).
+    pub(crate) fn try_new(
+        table_name: impl Into<String>,
+        dataset: Arc<ParquetDataset>,
+    ) -> Result<Self> {
+        let table_name = table_name.into();
+        let arrow_schema = dataset.schema();
+        for field in arrow_schema.fields() {
+            hidden::check_user_name(field.name(), "column name")?;
+        }
+        let schema = PlanSchema::from_arrow(Some(&table_name), &arrow_schema);
+        Ok(Self {
+            table_name,
+            dataset,
+            projection: None,
+            filters: Vec::new(),
+            fetch: None,
+            schema,
+            id: 0,
+        })
+    }
+
+    /// The scan's number in its plan, once [`LogicalPlan::number_scans`] has run (0 before).
+    pub(crate) fn id(&self) -> usize {
+        self.id
+    }
+
+    /// The full (unprojected) schema of the data set, qualified by the table name.
+    pub(crate) fn source_schema(&self) -> PlanSchema {
+        PlanSchema::from_arrow(Some(&self.table_name), &self.dataset.schema())
+    }
+
+    /// Restrict the columns read.
+    pub(crate) fn with_projection(mut self, projection: Option<Vec<usize>>) -> Self {
+        let source = self.source_schema();
+        self.schema = match &projection {
+            Some(indices) => {
+                PlanSchema::new(indices.iter().map(|&i| source.field(i).clone()).collect())
+            }
+            None => source,
+        };
+        self.projection = projection;
+        self
+    }
+
+    /// The output schema.
+    pub fn schema(&self) -> &PlanSchema {
+        &self.schema
+    }
+
+    /// Names of the projected columns in output order.
+    pub(crate) fn projected_names(&self) -> Vec<String> {
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect()
+    }
+}
+
+impl fmt::Debug for TableScan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TableScan")
+            .field("table_name", &self.table_name)
+            .field("projection", &self.projection)
+            .field("filters", &self.filters)
+            .field("fetch", &self.fetch)
+            .finish()
+    }
+}
+
+/// Record batches already in memory (e.g. handed over from Python through the Arrow C stream
+/// interface). They are owned by the caller and shared, not copied, so they are not counted
+/// against the query's memory budget.
+#[derive(Clone)]
+pub struct MemoryTable {
+    /// Name the columns are qualified with.
+    pub name: String,
+    /// The batches, all with the same schema.
+    pub batches: Arc<Vec<arrow::array::RecordBatch>>,
+    schema: PlanSchema,
+}
+
+impl MemoryTable {
+    /// A table over `batches` of `schema`. Fails if a batch has a different schema.
+    pub(crate) fn try_new(
+        name: impl Into<String>,
+        schema: arrow::datatypes::SchemaRef,
+        batches: Vec<arrow::array::RecordBatch>,
+    ) -> Result<Self> {
+        let name = name.into();
+        for field in schema.fields() {
+            hidden::check_user_name(field.name(), "column name")?;
+        }
+        for batch in &batches {
+            let fields = batch.schema_ref().fields();
+            let same = fields.len() == schema.fields().len()
+                && fields
+                    .iter()
+                    .zip(schema.fields())
+                    .all(|(a, b)| a.data_type() == b.data_type());
+            if !same {
+                return plan_err(format!(
+                    "in-memory table {name}: a batch has schema {:?}, expected {:?}",
+                    batch.schema_ref(),
+                    schema
+                ));
+            }
+        }
+        let plan_schema = PlanSchema::from_arrow(Some(&name), &schema);
+        Ok(Self {
+            name,
+            batches: Arc::new(batches),
+            schema: plan_schema,
+        })
+    }
+
+    /// The output schema.
+    pub fn schema(&self) -> &PlanSchema {
+        &self.schema
+    }
+
+    /// Total rows.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+}
+
+impl fmt::Debug for MemoryTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryTable")
+            .field("name", &self.name)
+            .field("batches", &self.batches.len())
+            .field("rows", &self.num_rows())
+            .finish()
+    }
+}
