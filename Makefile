@@ -51,9 +51,12 @@ bench: build
 micro-bench:
 	$(CARGO) bench -p ooc-micro-bench
 
+## Formatting, clippy (warnings are errors) and the API docs (no broken or private links);
+## CI runs this before `make test`.
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 
 ## Compare ooc with DuckDB on every query in tests/queries (creates a virtualenv).
 oracle: build

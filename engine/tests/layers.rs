@@ -130,10 +130,16 @@ impl std::fmt::Display for Violation {
 /// `text` with comments, string and char literals blanked out (newlines kept, so line
 /// numbers stay right).
 fn strip_comments_and_strings(text: &str) -> String {
+    strip(text, true)
+}
+
+/// `text` with comments blanked out, and string and char literals too when `strings`.
+fn strip(text: &str, strings: bool) -> String {
     let bytes: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     let blank = |c: char| if c == '\n' { '\n' } else { ' ' };
+    let literal = |c: char| if strings { blank(c) } else { c };
     while i < bytes.len() {
         let c = bytes[i];
         let next = bytes.get(i + 1).copied();
@@ -177,30 +183,32 @@ fn strip_comments_and_strings(text: &str) -> String {
                 j += 1;
             }
             for &b in &bytes[i..j.min(bytes.len())] {
-                out.push(blank(b));
+                out.push(literal(b));
             }
             i = j;
         } else if c == '"' {
-            out.push(' ');
+            out.push(literal(c));
             i += 1;
             while i < bytes.len() && bytes[i] != '"' {
                 if bytes[i] == '\\' {
-                    out.push(' ');
+                    out.push(literal(bytes[i]));
                     i += 1;
                 }
                 if i < bytes.len() {
-                    out.push(blank(bytes[i]));
+                    out.push(literal(bytes[i]));
                     i += 1;
                 }
             }
-            out.push(' ');
+            if i < bytes.len() {
+                out.push(literal(bytes[i]));
+            }
             i += 1;
         } else if c == '\'' {
             // A char literal ('a', '\n', '\u{1}') or a lifetime ('a).
             let rest: String = bytes[i..(i + 12).min(bytes.len())].iter().collect();
             let len = char_literal_len(&rest);
             if len > 0 {
-                out.extend(std::iter::repeat_n(' ', len));
+                out.extend(bytes[i..i + len].iter().map(|&b| literal(b)));
                 i += len;
             } else {
                 out.push(c);
@@ -531,37 +539,28 @@ fn every_layer_uses_only_the_layers_below_it() {
     );
 }
 
-/// String literals of `text` (comments removed first), with their line numbers.
+/// The string literals of `text` with their line numbers (comments are not literals).
 fn string_literals(text: &str) -> Vec<(usize, String)> {
+    // Blanking literals (and comments) leaves the literals where the two texts differ and the
+    // stripped text has a blank; comments are blanked first so that they never count.
+    let without_comments = strip(text, false);
+    let stripped = strip(text, true);
     let mut out = Vec::new();
-    let without_comments: String = text
-        .lines()
-        .map(|l| match l.trim_start().starts_with("//") {
-            true => "",
-            false => l,
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let stripped = strip_comments_and_strings(&without_comments);
-    // Literals are where the stripped text is blank but the source is not.
-    let original: Vec<char> = without_comments.chars().collect();
-    let blanked: Vec<char> = stripped.chars().collect();
     let mut line = 1;
-    let mut current = String::new();
-    let mut start_line = 1;
-    for (o, b) in original.iter().zip(&blanked) {
-        if *o == '\n' {
+    let mut current: Option<(usize, String)> = None;
+    for (o, b) in without_comments.chars().zip(stripped.chars()) {
+        if o == '\n' {
             line += 1;
         }
-        if *b == ' ' && *o != ' ' || (*b == ' ' && !current.is_empty()) {
-            if current.is_empty() {
-                start_line = line;
-            }
-            current.push(*o);
-        } else if !current.is_empty() {
-            out.push((start_line, std::mem::take(&mut current)));
+        let in_literal = o != b || (b == ' ' && current.is_some() && o == ' ');
+        match (&mut current, in_literal) {
+            (Some((_, literal)), true) => literal.push(o),
+            (None, true) => current = Some((line, o.to_string())),
+            (Some(_), false) => out.extend(current.take()),
+            (None, false) => {}
         }
     }
+    out.extend(current);
     out
 }
 
@@ -694,8 +693,11 @@ fn the_checker_ignores_comments_strings_and_tests() {
     assert!(violations_of("optimizer/topk.rs", text).is_empty());
     assert!(names_a_flag("use --data DIR"));
     assert!(!names_a_flag("x -- y") && !names_a_flag("a---b") && !names_a_flag("max_temp_size"));
-    assert_eq!(
-        string_literals("let a = 1;\nlet m = \"use --data DIR\";\n"),
-        [(2, "\"use --data DIR\"".to_string())]
+    let literals = string_literals("let a = 1; // \"--x\"\nlet m = \"use --data DIR\";\n");
+    assert_eq!(literals.len(), 1, "{literals:?}");
+    assert_eq!(literals[0].0, 2);
+    assert!(
+        literals[0].1.starts_with("\"use --data DIR\""),
+        "{literals:?}"
     );
 }
