@@ -204,7 +204,7 @@ pub fn keys_and_values(rows: usize, groups: usize) -> RecordBatch {
 }
 
 /// Bytes of the rows of `batches`: for slices, only the sliced ranges of their buffers (the
-/// engine's `physical::used_bytes` counts a slice's buffers whole).
+/// engine's `memory::used_bytes` counts a slice's buffers whole).
 pub fn slice_bytes(batches: &[RecordBatch]) -> u64 {
     batches
         .iter()
