@@ -5,7 +5,7 @@
 use sqlparser::ast::{self, BinaryOperator, UnaryOperator, Value};
 
 use super::literals::{date_part, interval_literal, normalize_ident, sql_type, value_to_scalar};
-use super::SqlPlanner;
+use super::{not_supported, SqlPlanner};
 use crate::error::{EngineError, Result};
 use crate::eval::constant::fold_expr;
 use crate::logical::expr::{BinaryOp, Column, Expr, ScalarFunction};
@@ -52,7 +52,13 @@ impl SqlPlanner<'_> {
             }
             ast::Expr::Value(v) => Expr::Literal(value_to_scalar(&v.value)?),
             ast::Expr::TypedString(ts) => {
-                let text = match &ts.value.value {
+                // `{d '2025-07-16'}` is `DATE '2025-07-16'`.
+                let ast::TypedString {
+                    data_type,
+                    value,
+                    uses_odbc_syntax: _,
+                } = ts;
+                let text = match &value.value {
                     Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
                     other => {
                         return Err(EngineError::Plan(format!(
@@ -60,9 +66,9 @@ impl SqlPlanner<'_> {
                         )))
                     }
                 };
-                let to = sql_type(&ts.data_type)?;
+                let to = sql_type(data_type)?;
                 Expr::Literal(ScalarValue::utf8(&text).cast_to(&to).map_err(|_| {
-                    EngineError::Type(format!("'{text}' is not a valid {}", ts.data_type))
+                    EngineError::Type(format!("'{text}' is not a valid {data_type}"))
                 })?)
             }
             ast::Expr::Interval(interval) => Expr::Literal(interval_literal(interval)?),
@@ -134,16 +140,18 @@ impl SqlPlanner<'_> {
                 expr,
                 target,
                 negated,
-                ..
+                global,
             } => match target {
+                _ if *global => return Err(not_supported("GLOBAL IN", e)),
                 ast::InTarget::List(list) => Expr::InList {
                     expr: boxed(expr)?,
                     list: list.iter().map(convert).collect::<Result<_>>()?,
                     negated: *negated,
                 },
                 _ => {
-                    return Err(EngineError::NotSupported(
-                        "IN (subquery) here; subqueries are supported in WHERE conjuncts".into(),
+                    return Err(not_supported(
+                        "IN (subquery) here; subqueries are supported in WHERE conjuncts",
+                        e,
                     ))
                 }
             },
@@ -162,7 +170,7 @@ impl SqlPlanner<'_> {
                 escape_char,
             } => {
                 if *any || escape_char.is_some() {
-                    return Err(EngineError::NotSupported("LIKE ANY / ESCAPE".into()));
+                    return Err(not_supported("LIKE ANY / ESCAPE", e));
                 }
                 Expr::Like {
                     expr: boxed(expr)?,
@@ -172,10 +180,11 @@ impl SqlPlanner<'_> {
                 }
             }
             ast::Expr::Case {
+                case_token: _,
+                end_token: _,
                 operand,
                 conditions,
                 else_result,
-                ..
             } => Expr::Case {
                 operand: operand.as_ref().map(|o| boxed(o)).transpose()?,
                 when_then: conditions
@@ -185,28 +194,38 @@ impl SqlPlanner<'_> {
                 otherwise: else_result.as_ref().map(|o| boxed(o)).transpose()?,
             },
             ast::Expr::Cast {
+                kind,
                 expr,
                 data_type,
-                kind,
-                ..
+                format,
             } => {
                 if matches!(kind, ast::CastKind::TryCast | ast::CastKind::SafeCast) {
-                    return Err(EngineError::NotSupported("TRY_CAST".into()));
+                    return Err(not_supported("TRY_CAST", e));
+                }
+                if format.is_some() {
+                    return Err(not_supported("CAST ... FORMAT", e));
                 }
                 Expr::Cast {
                     expr: boxed(expr)?,
                     to: sql_type(data_type)?,
                 }
             }
-            ast::Expr::Extract { field, expr, .. } => Expr::Function {
+            // `EXTRACT(part FROM x)` and `EXTRACT(part, x)` mean the same.
+            ast::Expr::Extract {
+                field,
+                syntax: _,
+                expr,
+            } => Expr::Function {
                 func: ScalarFunction::Extract(date_part(&field.to_string())?),
                 args: vec![convert(expr)?],
             },
+            // `SUBSTRING(x FROM a FOR b)`, `SUBSTRING(x, a, b)` and `SUBSTR(...)` are one.
             ast::Expr::Substring {
                 expr,
                 substring_from,
                 substring_for,
-                ..
+                special: _,
+                shorthand: _,
             } => {
                 let mut args = vec![convert(expr)?];
                 args.push(match substring_from {
@@ -228,9 +247,7 @@ impl SqlPlanner<'_> {
                 trim_characters,
             } => {
                 if trim_what.is_some() || trim_characters.is_some() {
-                    return Err(EngineError::NotSupported(
-                        "TRIM of characters other than spaces".into(),
-                    ));
+                    return Err(not_supported("TRIM of characters other than spaces", e));
                 }
                 let func = match trim_where {
                     Some(ast::TrimWhereField::Leading) => ScalarFunction::LTrim,
@@ -244,11 +261,12 @@ impl SqlPlanner<'_> {
             }
             ast::Expr::Function(function) => self.function_to_expr(function, schema)?,
             ast::Expr::Subquery(_) | ast::Expr::Exists { .. } => {
-                return Err(EngineError::NotSupported(
-                    "subqueries here; they are supported in WHERE and HAVING conditions".into(),
+                return Err(not_supported(
+                    "subqueries here; they are supported in WHERE and HAVING conditions",
+                    e,
                 ))
             }
-            other => return Err(EngineError::NotSupported(format!("expression {other}"))),
+            other => return Err(not_supported(format!("expression {other}"), other)),
         })
     }
 }

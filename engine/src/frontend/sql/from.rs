@@ -6,7 +6,7 @@ use sqlparser::ast::{self, FunctionArg, FunctionArgExpr, ObjectNamePart, TableFa
 
 use super::literals::defined_name;
 use super::subquery;
-use super::SqlPlanner;
+use super::{not_supported, SqlPlanner};
 use crate::error::{EngineError, Result};
 use crate::logical::expr::{BinaryOp, Column, Expr};
 use crate::logical::plan::{JoinType, LogicalPlan};
@@ -25,10 +25,19 @@ impl SqlPlanner<'_> {
         }
         let mut relations = Vec::with_capacity(from.len());
         for twj in from {
-            let mut plan = self.plan_table_factor(&twj.relation)?;
-            for join in &twj.joins {
-                let right = self.plan_table_factor(&join.relation)?;
-                plan = self.plan_explicit_join(plan, right, &join.join_operator)?;
+            let ast::TableWithJoins { relation, joins } = twj;
+            let mut plan = self.plan_table_factor(relation)?;
+            for join in joins {
+                let ast::Join {
+                    relation,
+                    global,
+                    join_operator,
+                } = join;
+                if *global {
+                    return Err(not_supported("GLOBAL JOIN", join));
+                }
+                let right = self.plan_table_factor(relation)?;
+                plan = self.plan_explicit_join(plan, right, join_operator)?;
             }
             relations.push(plan);
         }
@@ -135,36 +144,58 @@ impl SqlPlanner<'_> {
     fn plan_table_factor(&mut self, factor: &TableFactor) -> Result<LogicalPlan> {
         match factor {
             TableFactor::Table {
-                name, alias, args, ..
+                name,
+                alias,
+                args,
+                with_hints,
+                version,
+                with_ordinality,
+                partitions,
+                json_path,
+                sample,
+                index_directives,
+                inheritance,
             } => {
+                let refused = [
+                    (!with_hints.is_empty(), "table hints (WITH (...))"),
+                    (version.is_some(), "time travel (FOR SYSTEM_TIME / AT)"),
+                    (*with_ordinality, "WITH ORDINALITY"),
+                    (!partitions.is_empty(), "PARTITION (...) selection"),
+                    (json_path.is_some(), "a JSON path on a table"),
+                    (sample.is_some(), "TABLESAMPLE"),
+                    (!index_directives.is_empty(), "index hints"),
+                    (inheritance.is_some(), "ONLY / table inheritance"),
+                ];
+                if let Some((_, what)) = refused.iter().find(|(present, _)| *present) {
+                    return Err(not_supported(what, factor));
+                }
                 let parts: Vec<String> = name
                     .0
                     .iter()
                     .map(|p| match p {
                         ObjectNamePart::Identifier(i) => Ok(i.value.clone()),
-                        other => Err(EngineError::NotSupported(format!(
-                            "table name part {other}"
-                        ))),
+                        other => Err(not_supported(format!("table name part {other}"), factor)),
                     })
                     .collect::<Result<_>>()?;
                 let plan = if let Some(args) = args {
+                    let ast::TableFunctionArgs { args, settings } = args;
+                    if settings.is_some() {
+                        return Err(not_supported("SETTINGS in a table function", factor));
+                    }
                     let function = parts.join(".").to_lowercase();
                     if function != "read_parquet" && function != "parquet_scan" {
-                        return Err(EngineError::NotSupported(format!(
-                            "table function {function}(); only read_parquet('path') is available"
-                        )));
-                    }
-                    let locations = table_function_paths(&args.args)?;
-                    let mut plans = locations
-                        .iter()
-                        .map(|l| self.resolver.path(l))
-                        .collect::<Result<Vec<_>>>()?;
-                    if plans.len() != 1 {
-                        return Err(EngineError::NotSupported(
-                            "read_parquet with a list of paths; use a glob".into(),
+                        return Err(not_supported(
+                            format!("table function {function}(); only read_parquet('path') is available"),
+                            factor,
                         ));
                     }
-                    plans.remove(0)
+                    let (location, hive) = table_function_args(args, factor)?;
+                    let plan = self.resolver.path(&location)?;
+                    if hive {
+                        plan
+                    } else {
+                        without_partition_columns(plan)?
+                    }
                 } else {
                     let joined = parts.join(".");
                     let quoted_path = name.0.len() == 1
@@ -183,13 +214,16 @@ impl SqlPlanner<'_> {
                 apply_alias(plan, alias.as_ref())
             }
             TableFactor::Derived {
+                lateral,
                 subquery,
                 alias,
-                lateral,
-                ..
+                sample,
             } => {
                 if *lateral {
-                    return Err(EngineError::NotSupported("LATERAL".into()));
+                    return Err(not_supported("LATERAL", factor));
+                }
+                if sample.is_some() {
+                    return Err(not_supported("TABLESAMPLE", factor));
                 }
                 let plan = self.plan_query(subquery)?;
                 match alias {
@@ -197,7 +231,7 @@ impl SqlPlanner<'_> {
                     None => Ok(LogicalPlan::alias(plan, "subquery")),
                 }
             }
-            other => Err(EngineError::NotSupported(format!("FROM {other}"))),
+            other => Err(not_supported(format!("FROM {other}"), other)),
         }
     }
 }
@@ -206,20 +240,39 @@ fn looks_like_path(name: &str) -> bool {
     name.contains('/') || name.contains('*') || name.ends_with(".parquet")
 }
 
-fn table_function_paths(args: &[FunctionArg]) -> Result<Vec<String>> {
-    let mut out = Vec::new();
+fn table_function_args(args: &[FunctionArg], at: &TableFactor) -> Result<(String, bool)> {
+    let mut locations = Vec::new();
+    let mut hive = true;
     for arg in args {
         match arg {
             FunctionArg::Unnamed(FunctionArgExpr::Expr(ast::Expr::Value(v))) => match &v.value {
-                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => out.push(s.clone()),
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
+                    locations.push(s.clone())
+                }
                 other => {
                     return Err(EngineError::Plan(format!(
                         "read_parquet() needs a path string, got {other}"
                     )))
                 }
             },
-            FunctionArg::Named { .. } | FunctionArg::ExprNamed { .. } => {
-                // Options such as hive_partitioning=true: partitions are always detected.
+            FunctionArg::Named { name, arg, .. } => {
+                // `hive_partitioning`: columns from key=value folders (the default: true).
+                let value = match arg {
+                    FunctionArgExpr::Expr(ast::Expr::Value(v)) => match &v.value {
+                        Value::Boolean(b) => Some(*b),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                match (name.value.to_lowercase().as_str(), value) {
+                    ("hive_partitioning", Some(b)) => hive = b,
+                    (option, _) => {
+                        return Err(not_supported(
+                            format!("read_parquet option {option} = {arg}"),
+                            at,
+                        ))
+                    }
+                }
             }
             other => {
                 return Err(EngineError::Plan(format!(
@@ -228,26 +281,70 @@ fn table_function_paths(args: &[FunctionArg]) -> Result<Vec<String>> {
             }
         }
     }
-    if out.is_empty() {
-        return Err(EngineError::Plan("read_parquet() needs a path".into()));
+    match locations.as_slice() {
+        [one] => Ok((one.clone(), hive)),
+        [] => Err(EngineError::Plan("read_parquet() needs a path".into())),
+        _ => Err(not_supported(
+            "read_parquet with several paths; use a glob",
+            at,
+        )),
     }
-    Ok(out)
+}
+
+/// A scan without the columns that come from `key=value` folders.
+fn without_partition_columns(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let LogicalPlan::TableScan(scan) = &plan else {
+        return Ok(plan);
+    };
+    let folders = scan.dataset.partition_columns().to_vec();
+    if folders.is_empty() {
+        return Ok(plan);
+    }
+    let keep: Vec<Expr> = plan
+        .schema()
+        .fields()
+        .iter()
+        .filter(|f| !folders.iter().any(|c| c == f.name()))
+        .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
+        .collect();
+    LogicalPlan::project(plan, keep)
 }
 
 fn apply_alias(plan: LogicalPlan, alias: Option<&ast::TableAlias>) -> Result<LogicalPlan> {
     let Some(alias) = alias else { return Ok(plan) };
-    let mut plan = plan;
-    if !alias.columns.is_empty() {
-        plan = rename_columns(
-            plan,
-            alias
-                .columns
-                .iter()
-                .map(|c| defined_name(&c.name))
-                .collect::<Result<_>>()?,
-        )?;
+    let (name, columns) = alias_parts(alias)?;
+    let plan = if columns.is_empty() {
+        plan
+    } else {
+        rename_columns(plan, columns)?
+    };
+    Ok(LogicalPlan::alias(plan, name))
+}
+
+/// The name and column names of `AS name (columns)`, refused when it says more (column types,
+/// `AT`).
+pub(super) fn alias_parts(alias: &ast::TableAlias) -> Result<(String, Vec<String>)> {
+    let ast::TableAlias {
+        explicit: _,
+        name,
+        columns,
+        at,
+    } = alias;
+    if at.is_some() {
+        return Err(not_supported("a table alias with AT", alias));
     }
-    Ok(LogicalPlan::alias(plan, defined_name(&alias.name)?))
+    let mut names = Vec::with_capacity(columns.len());
+    for column in columns {
+        let ast::TableAliasColumnDef { name, data_type } = column;
+        if let Some(t) = data_type {
+            return Err(not_supported(
+                format!("a column type ({t}) in a table alias"),
+                alias,
+            ));
+        }
+        names.push(defined_name(name)?);
+    }
+    Ok((defined_name(name)?, names))
 }
 
 pub(super) fn rename_columns(plan: LogicalPlan, names: Vec<String>) -> Result<LogicalPlan> {

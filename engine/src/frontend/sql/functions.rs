@@ -5,7 +5,7 @@
 use sqlparser::ast::{self, DuplicateTreatment, FunctionArg, FunctionArgExpr, FunctionArguments};
 
 use super::literals::date_part;
-use super::SqlPlanner;
+use super::{not_supported, SqlPlanner};
 use crate::error::{EngineError, Result};
 use crate::logical::expr::{AggregateFunction, Expr, ScalarFunction};
 use crate::logical::schema::PlanSchema;
@@ -16,39 +16,70 @@ impl SqlPlanner<'_> {
         function: &ast::Function,
         schema: &PlanSchema,
     ) -> Result<Expr> {
-        let name = function.name.to_string().to_lowercase();
-        let (args, distinct) = match &function.args {
+        let ast::Function {
+            name,
+            // `{fn f(x)}` is f(x).
+            uses_odbc_syntax: _,
+            parameters,
+            args,
+            within_group,
+            filter,
+            null_treatment,
+            over,
+        } = function;
+        let name = name.to_string().to_lowercase();
+        let refused = [
+            (
+                over.is_some(),
+                "OVER (window functions are not supported yet)",
+            ),
+            (filter.is_some(), "FILTER (WHERE ...) on an aggregate"),
+            (!within_group.is_empty(), "WITHIN GROUP"),
+            (null_treatment.is_some(), "IGNORE NULLS / RESPECT NULLS"),
+            (
+                !matches!(parameters, FunctionArguments::None),
+                "parametric functions",
+            ),
+        ];
+        if let Some((_, what)) = refused.iter().find(|(present, _)| *present) {
+            return Err(not_supported(format!("{name}() with {what}"), function));
+        }
+        let (args, distinct) = match args {
             FunctionArguments::None => (vec![], false),
             FunctionArguments::List(list) => {
-                let distinct =
-                    matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct));
-                let mut args = Vec::new();
-                for arg in &list.args {
+                let ast::FunctionArgumentList {
+                    duplicate_treatment,
+                    args,
+                    clauses,
+                } = list;
+                if let Some(clause) = clauses.first() {
+                    return Err(not_supported(
+                        format!("{name}() with {clause} among its arguments"),
+                        function,
+                    ));
+                }
+                let distinct = matches!(duplicate_treatment, Some(DuplicateTreatment::Distinct));
+                let mut converted = Vec::new();
+                for arg in args {
                     match arg {
                         FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => {
-                            args.push(Some(self.sql_to_expr(e, schema)?))
+                            converted.push(Some(self.sql_to_expr(e, schema)?))
                         }
-                        FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => args.push(None),
+                        FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => converted.push(None),
                         other => {
-                            return Err(EngineError::NotSupported(format!(
-                                "function argument {other}"
-                            )))
+                            return Err(not_supported(
+                                format!("function argument {other}"),
+                                function,
+                            ))
                         }
                     }
                 }
-                (args, distinct)
+                (converted, distinct)
             }
             FunctionArguments::Subquery(_) => {
-                return Err(EngineError::NotSupported(
-                    "subquery as a function argument".into(),
-                ))
+                return Err(not_supported("a subquery as a function argument", function))
             }
         };
-        if function.filter.is_some() || function.over.is_some() {
-            return Err(EngineError::NotSupported(format!(
-                "{name}() with FILTER or OVER (window functions)"
-            )));
-        }
         let aggregate = match name.as_str() {
             "count" => Some(AggregateFunction::Count),
             "sum" => Some(AggregateFunction::Sum),

@@ -100,7 +100,27 @@ pub(super) fn date_part(name: &str) -> Result<DatePart> {
 }
 
 pub(super) fn interval_literal(interval: &ast::Interval) -> Result<ScalarValue> {
-    let text = match interval.value.as_ref() {
+    let ast::Interval {
+        value,
+        leading_field,
+        leading_precision,
+        last_field,
+        fractional_seconds_precision,
+    } = interval;
+    if let Some(last) = last_field {
+        return Err(EngineError::NotSupported(format!(
+            "an interval ending in a field ({} TO {last})",
+            leading_field
+                .as_ref()
+                .map_or(String::new(), |f| f.to_string())
+        )));
+    }
+    if leading_precision.is_some() || fractional_seconds_precision.is_some() {
+        return Err(EngineError::NotSupported(
+            "an interval with a field precision".into(),
+        ));
+    }
+    let text = match value.as_ref() {
         ast::Expr::Value(v) => match &v.value {
             Value::SingleQuotedString(s) => s.clone(),
             Value::Number(n, _) => n.clone(),
@@ -113,7 +133,7 @@ pub(super) fn interval_literal(interval: &ast::Interval) -> Result<ScalarValue> 
         }
     };
     let mut parts: Vec<String> = text.split_whitespace().map(str::to_string).collect();
-    if let Some(field) = &interval.leading_field {
+    if let Some(field) = leading_field {
         parts.push(field.to_string());
     }
     let (mut months, mut days, mut nanos) = (0i64, 0i64, 0i64);

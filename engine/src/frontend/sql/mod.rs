@@ -28,7 +28,7 @@ mod subquery;
 
 use std::collections::HashMap;
 
-use sqlparser::ast::{Query, Statement};
+use sqlparser::ast::{Query, Spanned, Statement};
 use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::{Parser, ParserError};
 
@@ -116,12 +116,29 @@ fn syntax_error(e: ParserError, sql: &str) -> EngineError {
     }
 }
 
+/// The error for a construct the planner does not implement: "not supported: {what}", with
+/// its position in the SQL text when the parser recorded one.
+pub(super) fn not_supported(what: impl std::fmt::Display, at: &impl Spanned) -> EngineError {
+    let start = at.span().start;
+    if start.line == 0 {
+        EngineError::NotSupported(what.to_string())
+    } else {
+        EngineError::NotSupported(format!(
+            "{what} (at line {}, column {})",
+            start.line, start.column
+        ))
+    }
+}
+
 /// Plans SQL queries.
 pub(crate) struct SqlPlanner<'a> {
     resolver: &'a dyn TableResolver,
     /// CTEs in scope, innermost last.
     ctes: Vec<HashMap<String, LogicalPlan>>,
     next_cte_id: usize,
+    /// CTEs that say `AS MATERIALIZED` (true: always shared) or `AS NOT MATERIALIZED`
+    /// (false: always inlined), by id.
+    cte_policy: HashMap<usize, bool>,
     /// Subqueries being planned, innermost last (see [`subquery`]).
     frames: Vec<subquery::SubqueryFrame>,
     /// Counter for the hidden names of planned subqueries.
@@ -135,6 +152,7 @@ impl<'a> SqlPlanner<'a> {
             resolver,
             ctes: Vec::new(),
             next_cte_id: 0,
+            cte_policy: HashMap::new(),
             frames: Vec::new(),
             next_subquery: 0,
         }
@@ -144,12 +162,16 @@ impl<'a> SqlPlanner<'a> {
     pub(crate) fn plan_sql(&mut self, sql: &str) -> Result<LogicalPlan> {
         let query = parse_sql(sql)?;
         let plan = self.plan_query(&query)?;
-        unshare_single_references(plan)
+        unshare_single_references(plan, &self.cte_policy)
     }
 }
 
-/// Inline CTEs that ended up referenced only once (sharing only pays for several references).
-fn unshare_single_references(plan: LogicalPlan) -> Result<LogicalPlan> {
+/// Inline CTEs that ended up referenced only once (sharing only pays for several references),
+/// and those that say `AS NOT MATERIALIZED`; keep those that say `AS MATERIALIZED` shared.
+fn unshare_single_references(
+    plan: LogicalPlan,
+    policy: &HashMap<usize, bool>,
+) -> Result<LogicalPlan> {
     fn count(plan: &LogicalPlan, counts: &mut HashMap<usize, usize>) {
         if let LogicalPlan::SharedCte { id, .. } = plan {
             *counts.entry(*id).or_default() += 1;
@@ -158,14 +180,18 @@ fn unshare_single_references(plan: LogicalPlan) -> Result<LogicalPlan> {
             count(input, counts);
         }
     }
-    fn rewrite(plan: LogicalPlan, counts: &HashMap<usize, usize>) -> Result<LogicalPlan> {
+    fn rewrite(plan: LogicalPlan, inline: &dyn Fn(usize) -> bool) -> Result<LogicalPlan> {
         let plan = match plan {
-            LogicalPlan::SharedCte { id, input, .. } if counts.get(&id) == Some(&1) => *input,
+            LogicalPlan::SharedCte { id, input, .. } if inline(id) => *input,
             other => other,
         };
-        plan.map_inputs(&mut |p| rewrite(p, counts))
+        plan.map_inputs(&mut |p| rewrite(p, inline))
     }
     let mut counts = HashMap::new();
     count(&plan, &mut counts);
-    rewrite(plan, &counts)
+    let inline = |id: usize| match policy.get(&id) {
+        Some(&materialized) => !materialized,
+        None => counts.get(&id) == Some(&1),
+    };
+    rewrite(plan, &inline)
 }

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use sqlparser::ast::{self, LimitClause, OrderByKind, Query, SetExpr};
 
 use super::expr::{ordinal, output_column, sort_key};
+use super::from::alias_parts;
 use super::from::rename_columns;
-use super::literals::defined_name;
-use super::SqlPlanner;
+use super::{not_supported, SqlPlanner};
 use crate::error::{EngineError, Result};
 use crate::eval::constant::fold_expr;
 use crate::logical::expr::{Column, Expr};
@@ -18,71 +18,150 @@ use crate::logical::schema::PlanSchema;
 use crate::logical::types::coerce;
 
 impl SqlPlanner<'_> {
-    /// Plan a parsed query.
+    /// Plan a parsed query. Every part of it is planned or refused by name.
     pub(super) fn plan_query(&mut self, query: &Query) -> Result<LogicalPlan> {
+        let Query {
+            with,
+            body,
+            order_by,
+            limit_clause,
+            fetch,
+            locks,
+            for_clause,
+            settings,
+            format_clause,
+            pipe_operators,
+        } = query;
+        if let Some(lock) = locks.first() {
+            return Err(not_supported(format!("{lock}"), query));
+        }
+        if let Some(clause) = for_clause {
+            return Err(not_supported(format!("{clause}"), query));
+        }
+        if settings.is_some() {
+            return Err(not_supported("SETTINGS", query));
+        }
+        if let Some(format) = format_clause {
+            return Err(not_supported(format!("{format}"), query));
+        }
+        if !pipe_operators.is_empty() {
+            return Err(not_supported("pipe operators (|>)", query));
+        }
         let mut scope = HashMap::new();
-        if let Some(with) = &query.with {
-            if with.recursive {
-                return Err(EngineError::NotSupported("WITH RECURSIVE".into()));
+        if let Some(with) = with {
+            let ast::With {
+                with_token: _,
+                recursive,
+                cte_tables,
+            } = with;
+            if *recursive {
+                return Err(not_supported("WITH RECURSIVE", with));
             }
-            for cte in &with.cte_tables {
-                self.ctes.push(scope.clone());
-                let planned = self.plan_query(&cte.query);
-                self.ctes.pop();
-                let mut plan = planned?;
-                let name = defined_name(&cte.alias.name)?;
-                if !cte.alias.columns.is_empty() {
-                    plan = rename_columns(
-                        plan,
-                        cte.alias
-                            .columns
-                            .iter()
-                            .map(|c| defined_name(&c.name))
-                            .collect::<Result<_>>()?,
-                    )?;
-                }
-                // Every reference shares one computation; a CTE referenced once is inlined
-                // again by `unshare_single_references`.
-                self.next_cte_id += 1;
-                let shared = LogicalPlan::SharedCte {
-                    id: self.next_cte_id,
-                    name: name.clone(),
-                    input: Box::new(plan),
-                };
+            for cte in cte_tables {
+                let (name, shared) = self.plan_cte(cte, &scope)?;
                 scope.insert(name.clone(), LogicalPlan::alias(shared, name));
             }
         }
         self.ctes.push(scope);
-        let result = self.plan_query_body(query);
+        let result = self.plan_query_body(
+            body,
+            order_by.as_ref(),
+            limit_clause.as_ref(),
+            fetch.as_ref(),
+        );
         self.ctes.pop();
         result
     }
 
-    fn plan_query_body(&mut self, query: &Query) -> Result<LogicalPlan> {
-        let order_by: Vec<ast::OrderByExpr> = match &query.order_by {
-            Some(o) => match &o.kind {
-                OrderByKind::Expressions(exprs) => exprs.clone(),
-                OrderByKind::All(_) => {
-                    return Err(EngineError::NotSupported("ORDER BY ALL".into()))
+    /// One common table expression, planned with the CTEs before it in `scope`, as a shared
+    /// plan: every reference shares one computation (a CTE referenced once is inlined again
+    /// by `unshare_single_references`, unless it says `AS MATERIALIZED`).
+    fn plan_cte(
+        &mut self,
+        cte: &ast::Cte,
+        scope: &HashMap<String, LogicalPlan>,
+    ) -> Result<(String, LogicalPlan)> {
+        let ast::Cte {
+            alias,
+            query,
+            from,
+            materialized,
+            closing_paren_token: _,
+        } = cte;
+        if let Some(from) = from {
+            return Err(not_supported(format!("CTE ... FROM {from}"), cte));
+        }
+        self.ctes.push(scope.clone());
+        let planned = self.plan_query(query);
+        self.ctes.pop();
+        let mut plan = planned?;
+        let (name, columns) = alias_parts(alias)?;
+        if !columns.is_empty() {
+            plan = rename_columns(plan, columns)?;
+        }
+        self.next_cte_id += 1;
+        let id = self.next_cte_id;
+        if let Some(m) = materialized {
+            self.cte_policy
+                .insert(id, matches!(m, ast::CteAsMaterialized::Materialized));
+        }
+        let shared = LogicalPlan::SharedCte {
+            id,
+            name: name.clone(),
+            input: Box::new(plan),
+        };
+        Ok((name, shared))
+    }
+
+    fn plan_query_body(
+        &mut self,
+        body: &SetExpr,
+        order_by: Option<&ast::OrderBy>,
+        limit_clause: Option<&LimitClause>,
+        fetch: Option<&ast::Fetch>,
+    ) -> Result<LogicalPlan> {
+        let order_by: Vec<ast::OrderByExpr> = match order_by {
+            Some(o) => {
+                let ast::OrderBy { kind, interpolate } = o;
+                if interpolate.is_some() {
+                    return Err(not_supported("ORDER BY ... INTERPOLATE", o));
                 }
-            },
+                match kind {
+                    OrderByKind::Expressions(exprs) => exprs.clone(),
+                    OrderByKind::All(_) => return Err(not_supported("ORDER BY ALL", o)),
+                }
+            }
             None => vec![],
         };
-        let plan = match query.body.as_ref() {
+        for o in &order_by {
+            if o.with_fill.is_some() {
+                return Err(not_supported("ORDER BY ... WITH FILL", o));
+            }
+        }
+        let plan = match body {
             SetExpr::Select(select) => self.plan_select(select, &order_by)?,
             SetExpr::Query(inner) => {
                 let plan = self.plan_query(inner)?;
                 self.order_plain(plan, &order_by)?
             }
             SetExpr::SetOperation { .. } => {
-                let plan = self.plan_set_expr(query.body.as_ref())?;
+                let plan = self.plan_set_expr(body)?;
                 self.order_plain(plan, &order_by)?
             }
-            other => return Err(EngineError::NotSupported(format!("query body: {other}"))),
+            other => return Err(not_supported(format!("query body: {other}"), other)),
         };
-        let (skip, fetch) = match &query.limit_clause {
+        let (skip, mut limit) = match limit_clause {
             None => (0, None),
-            Some(LimitClause::LimitOffset { limit, offset, .. }) => {
+            Some(
+                clause @ LimitClause::LimitOffset {
+                    limit,
+                    offset,
+                    limit_by,
+                },
+            ) => {
+                if !limit_by.is_empty() {
+                    return Err(not_supported("LIMIT ... BY", clause));
+                }
                 let fetch = limit
                     .as_ref()
                     .map(|l| self.constant_usize(l, "LIMIT"))
@@ -99,14 +178,35 @@ impl SqlPlanner<'_> {
                 Some(self.constant_usize(limit, "LIMIT")?),
             ),
         };
-        if skip == 0 && fetch.is_none() {
+        if let Some(f) = fetch {
+            let ast::Fetch {
+                with_ties,
+                percent,
+                quantity,
+            } = f;
+            if *with_ties {
+                return Err(not_supported("FETCH ... WITH TIES", body));
+            }
+            if *percent {
+                return Err(not_supported("FETCH ... PERCENT", body));
+            }
+            if limit.is_some() {
+                return Err(not_supported("LIMIT together with FETCH", body));
+            }
+            // `FETCH FIRST ROW ONLY` without a count is one row.
+            limit = Some(match quantity {
+                Some(q) => self.constant_usize(q, "FETCH")?,
+                None => 1,
+            });
+        }
+        if skip == 0 && limit.is_none() {
             Ok(plan)
         } else {
-            Ok(LogicalPlan::limit(plan, skip, fetch))
+            Ok(LogicalPlan::limit(plan, skip, limit))
         }
     }
 
-    fn constant_usize(&self, e: &ast::Expr, what: &str) -> Result<usize> {
+    pub(super) fn constant_usize(&self, e: &ast::Expr, what: &str) -> Result<usize> {
         let expr = self.sql_to_expr(e, &PlanSchema::default())?;
         let folded = fold_expr(coerce(expr, &PlanSchema::default())?)?;
         match folded {

@@ -5,15 +5,15 @@
 use sqlparser::ast::{self, GroupByExpr, Select, SelectItem};
 
 use super::expr::{ordinal, output_column, sort_key};
-use super::literals::defined_name;
+use super::literals::{defined_name, normalize_ident};
 use super::subquery;
-use super::SqlPlanner;
+use super::{not_supported, SqlPlanner};
 use crate::error::{EngineError, Result};
 use crate::frontend::aggregates::Aggregation;
 use crate::logical::expr::{Column, Expr};
 use crate::logical::hidden::{self, Role};
 use crate::logical::plan::{JoinType, LogicalPlan};
-use crate::logical::schema::PlanSchema;
+use crate::logical::schema::{PlanField, PlanSchema};
 use crate::logical::types::coerce;
 
 /// Where an `ORDER BY` key of a `SELECT` points.
@@ -30,16 +30,73 @@ impl SqlPlanner<'_> {
         select: &Select,
         order_by: &[ast::OrderByExpr],
     ) -> Result<LogicalPlan> {
+        // Every field is planned or refused here: a new field of a new parser version fails
+        // to compile until it is one or the other.
+        let Select {
+            select_token: _,
+            optimizer_hints,
+            distinct,
+            select_modifiers,
+            top,
+            top_before_distinct: _,
+            projection,
+            exclude,
+            into,
+            from,
+            lateral_views,
+            prewhere,
+            selection,
+            connect_by,
+            group_by,
+            cluster_by,
+            distribute_by,
+            sort_by,
+            having,
+            named_window,
+            qualify,
+            window_before_qualify: _,
+            value_table_mode,
+            // `FROM t SELECT ...` and `FROM t` (all columns) mean what `SELECT ... FROM t` does.
+            flavor: _,
+        } = select;
+        let refused = [
+            (!optimizer_hints.is_empty(), "optimizer hints"),
+            (
+                select_modifiers.is_some(),
+                "SELECT modifiers (HIGH_PRIORITY, SQL_CACHE, ...)",
+            ),
+            (exclude.is_some(), "EXCLUDE after the select list"),
+            (into.is_some(), "SELECT ... INTO"),
+            (!lateral_views.is_empty(), "LATERAL VIEW"),
+            (prewhere.is_some(), "PREWHERE"),
+            (!connect_by.is_empty(), "CONNECT BY"),
+            (!cluster_by.is_empty(), "CLUSTER BY"),
+            (!distribute_by.is_empty(), "DISTRIBUTE BY"),
+            (!sort_by.is_empty(), "SORT BY"),
+            (
+                !named_window.is_empty(),
+                "WINDOW (named windows; window functions are not supported yet)",
+            ),
+            (
+                qualify.is_some(),
+                "QUALIFY (it filters window functions, which are not supported yet)",
+            ),
+            (value_table_mode.is_some(), "SELECT AS STRUCT / AS VALUE"),
+        ];
+        if let Some((_, what)) = refused.iter().find(|(present, _)| *present) {
+            return Err(not_supported(what, select));
+        }
+        let top = top.as_ref().map(|t| self.top_rows(t, select)).transpose()?;
         // The top SELECT of a subquery collects its correlated conjuncts.
         let subquery_top = self
             .frames
             .last_mut()
             .is_some_and(|f| std::mem::take(&mut f.pending_top));
-        let relations = self.plan_from_relations(&select.from)?;
-        let mut plan = self.plan_where(relations, select.selection.as_ref(), subquery_top)?;
+        let relations = self.plan_from_relations(from)?;
+        let mut plan = self.plan_where(relations, selection.as_ref(), subquery_top)?;
         let input_schema = plan.schema().clone();
 
-        let mut select_exprs = self.select_list(&select.projection, &input_schema)?;
+        let mut select_exprs = self.select_list(projection, &input_schema)?;
         if select_exprs
             .iter()
             .any(|e| e.columns().iter().any(subquery::is_outer))
@@ -55,12 +112,12 @@ impl SqlPlanner<'_> {
             vec![]
         };
 
-        let mut group_by = self.group_by_exprs(&select.group_by, &select_exprs, &input_schema)?;
+        let mut group_by = self.group_by_exprs(group_by, &select_exprs, &input_schema)?;
         if !correlated_keys.is_empty()
             && (select_exprs[..user_select_len]
                 .iter()
                 .any(Expr::contains_aggregate)
-                || select.having.is_some())
+                || having.is_some())
         {
             // An aggregate per outer row becomes an aggregate per correlation key.
             if !group_by.is_empty() {
@@ -78,7 +135,7 @@ impl SqlPlanner<'_> {
 
         // HAVING, with its scalar subqueries joined in after the aggregation.
         let mut having_joins = Vec::new();
-        let having = match &select.having {
+        let having = match having {
             Some(h) => {
                 let (h, joins) = self.having_subqueries(h, &input_schema)?;
                 let schema = joins
@@ -158,10 +215,10 @@ impl SqlPlanner<'_> {
             order_targets,
             &mut select_exprs,
             plan.schema(),
-            select.distinct.is_some(),
+            distinct.is_some(),
         )?;
         plan = LogicalPlan::project(plan, select_exprs)?;
-        if let Some(distinct) = &select.distinct {
+        if let Some(distinct) = distinct {
             if let ast::Distinct::On(_) = distinct {
                 return Err(EngineError::NotSupported("DISTINCT ON".into()));
             }
@@ -180,6 +237,9 @@ impl SqlPlanner<'_> {
                 .map(|(i, o)| Ok(sort_key(output_column(&schema, i)?, o)))
                 .collect::<Result<Vec<_>>>()?;
             plan = LogicalPlan::sort(plan, sort_keys)?;
+        }
+        if let Some(rows) = top {
+            plan = LogicalPlan::limit(plan, 0, Some(rows));
         }
         if plan.schema().len() > visible {
             let schema = plan.schema().clone();
@@ -214,47 +274,160 @@ impl SqlPlanner<'_> {
                 SelectItem::ExprWithAlias { expr, alias } => {
                     select_exprs.push(self.sql_to_expr(expr, input)?.alias(defined_name(alias)?));
                 }
-                SelectItem::Wildcard(_) => {
-                    for f in input.fields() {
-                        if subquery::is_hidden_qualifier(f.qualifier.as_deref())
-                            || hidden::is_hidden(f.name())
-                        {
-                            continue;
-                        }
-                        select_exprs.push(Expr::Column(Column::qualified(
-                            f.qualifier.clone(),
-                            f.name(),
-                        )));
-                    }
+                SelectItem::Wildcard(options) => {
+                    let fields = input
+                        .fields()
+                        .iter()
+                        .filter(|f| {
+                            !subquery::is_hidden_qualifier(f.qualifier.as_deref())
+                                && !hidden::is_hidden(f.name())
+                        })
+                        .collect();
+                    select_exprs.extend(self.wildcard(fields, options, input, item)?);
                 }
-                SelectItem::QualifiedWildcard(kind, _) => {
+                SelectItem::QualifiedWildcard(kind, options) => {
                     let qualifier = match kind {
                         ast::SelectItemQualifiedWildcardKind::ObjectName(n) => n.to_string(),
                         ast::SelectItemQualifiedWildcardKind::Expr(e) => e.to_string(),
                     };
-                    let mut any = false;
-                    for f in input.fields() {
-                        if f.qualifier
-                            .as_deref()
-                            .is_some_and(|q| q.eq_ignore_ascii_case(&qualifier))
-                        {
-                            select_exprs.push(Expr::Column(Column::qualified(
-                                f.qualifier.clone(),
-                                f.name(),
-                            )));
-                            any = true;
-                        }
-                    }
-                    if !any {
+                    let fields: Vec<&PlanField> = input
+                        .fields()
+                        .iter()
+                        .filter(|f| {
+                            f.qualifier
+                                .as_deref()
+                                .is_some_and(|q| q.eq_ignore_ascii_case(&qualifier))
+                        })
+                        .collect();
+                    if fields.is_empty() {
                         return Err(EngineError::Plan(format!(
                             "{qualifier}.* does not match any table in FROM"
                         )));
                     }
+                    select_exprs.extend(self.wildcard(fields, options, input, item)?);
                 }
-                other => return Err(EngineError::NotSupported(format!("select item {other}"))),
+                other => return Err(not_supported(format!("select item {other}"), other)),
             }
         }
         Ok(select_exprs)
+    }
+
+    /// The columns `*` or `t.*` stands for (`fields`), with its options applied: `EXCLUDE`
+    /// (or `EXCEPT`) leaves columns out, `REPLACE (expr AS c)` computes a column instead,
+    /// `RENAME (c AS d)` renames one; a name an option gives must be one of the columns.
+    fn wildcard(
+        &self,
+        fields: Vec<&PlanField>,
+        options: &ast::WildcardAdditionalOptions,
+        input: &PlanSchema,
+        at: &SelectItem,
+    ) -> Result<Vec<Expr>> {
+        let ast::WildcardAdditionalOptions {
+            wildcard_token: _,
+            opt_ilike,
+            opt_exclude,
+            opt_except,
+            opt_replace,
+            opt_rename,
+            opt_alias,
+        } = options;
+        if opt_ilike.is_some() {
+            return Err(not_supported("* ILIKE", at));
+        }
+        if opt_alias.is_some() {
+            return Err(not_supported("an alias of *", at));
+        }
+        let names: Vec<String> = fields.iter().map(|f| f.name().to_string()).collect();
+        let find = |ident: &ast::Ident, clause: &str| -> Result<usize> {
+            let wanted = normalize_ident(ident);
+            names
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case(&wanted))
+                .ok_or_else(|| EngineError::ColumnNotFound {
+                    name: format!("{wanted} (in {clause})"),
+                    valid: names.clone(),
+                    suggestion: crate::error::closest_name(
+                        &wanted,
+                        names.iter().map(String::as_str),
+                    ),
+                })
+        };
+        let mut excluded = vec![false; fields.len()];
+        let mut excluded_names: Vec<&ast::Ident> = Vec::new();
+        match opt_exclude {
+            Some(ast::ExcludeSelectItem::Single(name)) => {
+                excluded_names.extend(name.0.last().and_then(|p| p.as_ident()))
+            }
+            Some(ast::ExcludeSelectItem::Multiple(names)) => excluded_names.extend(
+                names
+                    .iter()
+                    .filter_map(|n| n.0.last().and_then(|p| p.as_ident())),
+            ),
+            None => {}
+        }
+        if let Some(except) = opt_except {
+            excluded_names.push(&except.first_element);
+            excluded_names.extend(&except.additional_elements);
+        }
+        for ident in excluded_names {
+            excluded[find(ident, "EXCLUDE")?] = true;
+        }
+        let mut replaced: Vec<Option<Expr>> = vec![None; fields.len()];
+        if let Some(replace) = opt_replace {
+            for element in &replace.items {
+                let ast::ReplaceSelectElement {
+                    expr,
+                    column_name,
+                    as_keyword: _,
+                } = element.as_ref();
+                let i = find(column_name, "REPLACE")?;
+                replaced[i] = Some(self.sql_to_expr(expr, input)?.alias(fields[i].name()));
+            }
+        }
+        let mut renamed: Vec<Option<String>> = vec![None; fields.len()];
+        let renames: Vec<&ast::IdentWithAlias> = match opt_rename {
+            Some(ast::RenameSelectItem::Single(one)) => vec![one],
+            Some(ast::RenameSelectItem::Multiple(many)) => many.iter().collect(),
+            None => vec![],
+        };
+        for rename in renames {
+            let i = find(&rename.ident, "RENAME")?;
+            renamed[i] = Some(defined_name(&rename.alias)?);
+        }
+        let mut out = Vec::new();
+        for (i, f) in fields.iter().enumerate() {
+            if excluded[i] {
+                continue;
+            }
+            let mut e = replaced[i]
+                .take()
+                .unwrap_or_else(|| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())));
+            if let Some(name) = renamed[i].take() {
+                e = e.unalias().alias(name);
+            }
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    /// The rows `TOP n` keeps.
+    fn top_rows(&self, top: &ast::Top, at: &Select) -> Result<usize> {
+        let ast::Top {
+            with_ties,
+            percent,
+            quantity,
+        } = top;
+        if *with_ties {
+            return Err(not_supported("TOP ... WITH TIES", at));
+        }
+        if *percent {
+            return Err(not_supported("TOP ... PERCENT", at));
+        }
+        match quantity {
+            Some(ast::TopQuantity::Constant(n)) => Ok(*n as usize),
+            Some(ast::TopQuantity::Expr(e)) => self.constant_usize(e, "TOP"),
+            None => Err(EngineError::Plan("TOP needs a row count".into())),
+        }
     }
 
     /// `GROUP BY` expressions: expressions over the input, select-list aliases, positions in

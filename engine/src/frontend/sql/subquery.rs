@@ -26,7 +26,7 @@
 use sqlparser::ast::{self, Query};
 
 use super::from::rename_columns;
-use super::SqlPlanner;
+use super::{not_supported, SqlPlanner};
 use crate::error::{EngineError, Result};
 use crate::logical::cardinality::{estimate_rows, selectivity};
 use crate::logical::expr::{BinaryOp, Column, Expr, ScalarFunction};
@@ -368,8 +368,11 @@ impl SqlPlanner<'_> {
                     expr,
                     target: ast::InTarget::Subquery(subquery),
                     negated: n,
-                    ..
+                    global,
                 } => {
+                    if *global {
+                        return Err(not_supported("GLOBAL IN", core));
+                    }
                     let probe = self.sql_to_expr(expr, &combined)?;
                     if has_outer(&probe) {
                         return Err(EngineError::NotSupported(
