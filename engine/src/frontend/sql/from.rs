@@ -255,7 +255,12 @@ fn table_function_args(args: &[FunctionArg], at: &TableFactor) -> Result<(String
                     )))
                 }
             },
-            FunctionArg::Named { name, arg, .. } => {
+            // `name = value`, `name => value` and `name := value` are one.
+            FunctionArg::Named {
+                name,
+                arg,
+                operator: _,
+            } => {
                 // `hive_partitioning`: columns from key=value folders (the default: true).
                 let value = match arg {
                     FunctionArgExpr::Expr(ast::Expr::Value(v)) => match &v.value {
