@@ -108,6 +108,8 @@ golden_tests! {
     edge_empty_aggregate,
     edge_empty_rows,
     edge_grouped_empty_result,
+    edge_set_operations,
+    tpch_set_operations,
 }
 
 #[test]

@@ -182,6 +182,11 @@ fn clauses_that_are_not_planned_are_refused_by_name_and_position() {
             "WITH RECURSIVE",
         ),
         (
+            "SELECT k FROM t INTERSECT ALL SELECT k FROM t",
+            "INTERSECT ALL",
+        ),
+        ("SELECT k FROM t EXCEPT ALL SELECT id FROM t", "EXCEPT ALL"),
+        (
             "SELECT id FROM t WHERE id IN (SELECT k FROM t) AND INTERVAL '1' DAY TO SECOND IS NULL",
             "interval",
         ),

@@ -50,10 +50,12 @@ def main() -> int:
             def select(table, names):
                 parts = []
                 for (_, kind), name in zip(columns, names):
+                    # A column name may hold double quotes (DuckDB names `"main"."f"(x)` so).
+                    quoted = '"' + name.replace('"', '""') + '"'
                     if kind in ("DOUBLE", "FLOAT"):
-                        parts.append(f'round("{name}"::DOUBLE / greatest(1, abs("{name}"::DOUBLE)), 9)')
+                        parts.append(f"round({quoted}::DOUBLE / greatest(1, abs({quoted}::DOUBLE)), 9)")
                     else:
-                        parts.append(f'"{name}"::VARCHAR')
+                        parts.append(f"{quoted}::VARCHAR")
                 return f"SELECT {', '.join(parts)} FROM {table}"
 
             expected_sql = select("expected", [c[0] for c in columns])

@@ -277,18 +277,6 @@ impl LogicalPlan {
             .iter()
             .map(|f| f.name().to_string())
             .collect();
-        // A column keeps its qualifier when every input has the same one (copies of one
-        // plan, as the distinct-aggregate rewrite makes).
-        let qualifiers: Vec<Option<String>> = (0..width)
-            .map(|i| {
-                let q = &first.schema().field(i).qualifier;
-                inputs
-                    .iter()
-                    .all(|input| input.schema().field(i).qualifier == *q)
-                    .then(|| q.clone())
-                    .flatten()
-            })
-            .collect();
         let mut aligned = Vec::with_capacity(inputs.len());
         for input in inputs {
             let needs_cast = input
@@ -307,15 +295,18 @@ impl LogicalPlan {
                     .zip(&names)
                     .map(|((f, t), n)| {
                         let c = Expr::Column(Column::qualified(f.qualifier.clone(), f.name()));
-                        let e = if f.field.data_type() == t {
+                        if f.field.data_type() == t && f.name() == n {
+                            // Unchanged: a bare column keeps its qualifier.
                             c
+                        } else if f.field.data_type() == t {
+                            c.alias(n.clone())
                         } else {
                             Expr::Cast {
                                 expr: Box::new(c),
                                 to: t.clone(),
                             }
-                        };
-                        e.alias(n.clone())
+                            .alias(n.clone())
+                        }
                     })
                     .collect();
                 aligned.push(LogicalPlan::project(input, exprs)?);
@@ -323,6 +314,19 @@ impl LogicalPlan {
                 aligned.push(input);
             }
         }
+        // A column keeps its qualifier when every (aligned) input has the same one (copies of
+        // one plan, as the distinct-aggregate rewrite makes). Taken from the aligned inputs, so
+        // that rebuilding the union from its own inputs gives the same schema.
+        let qualifiers: Vec<Option<String>> = (0..width)
+            .map(|i| {
+                let q = &aligned[0].schema().field(i).qualifier;
+                aligned
+                    .iter()
+                    .all(|input| input.schema().field(i).qualifier == *q)
+                    .then(|| q.clone())
+                    .flatten()
+            })
+            .collect();
         let fields = names
             .iter()
             .zip(&types)

@@ -45,6 +45,9 @@ pub(crate) enum Role {
     PartialAggregate,
     /// The relation of a union planned for a `UNION` without `ALL`.
     Union,
+    /// `INTERSECT`/`EXCEPT`: which input a row came from (0: left, 1: right), and the
+    /// smallest and largest of it per distinct row.
+    SetSide,
 }
 
 impl Role {
@@ -62,6 +65,7 @@ impl Role {
             Role::PlainArgument => "arg",
             Role::PartialAggregate => "partial",
             Role::Union => "union",
+            Role::SetSide => "side",
         }
     }
 }

@@ -11,9 +11,10 @@ use super::from::rename_columns;
 use super::{not_supported, SqlPlanner};
 use crate::error::{EngineError, Result};
 use crate::eval::constant::fold_expr;
-use crate::logical::expr::{Column, Expr};
+use crate::logical::expr::{AggregateFunction, BinaryOp, Column, Expr};
 use crate::logical::hidden::{self, Role};
 use crate::logical::plan::LogicalPlan;
+use crate::logical::scalar::ScalarValue;
 use crate::logical::schema::PlanSchema;
 use crate::logical::types::coerce;
 
@@ -253,18 +254,24 @@ impl SqlPlanner<'_> {
                 set_quantifier,
                 right,
             } => {
-                if !matches!(op, ast::SetOperator::Union) {
-                    return Err(EngineError::NotSupported(format!(
-                        "{op} (only UNION and UNION ALL are supported)"
-                    )));
-                }
                 let all = match set_quantifier {
                     ast::SetQuantifier::All => true,
                     ast::SetQuantifier::Distinct | ast::SetQuantifier::None => false,
-                    other => {
-                        return Err(EngineError::NotSupported(format!("UNION {other}")));
-                    }
+                    other => return Err(not_supported(format!("{op} {other}"), body)),
                 };
+                let intersect = match op {
+                    ast::SetOperator::Union => None,
+                    ast::SetOperator::Intersect => Some(true),
+                    ast::SetOperator::Except | ast::SetOperator::Minus => Some(false),
+                };
+                if let Some(intersect) = intersect {
+                    if all {
+                        return Err(not_supported(format!("{op} ALL"), body));
+                    }
+                    let l = self.plan_set_expr(left)?;
+                    let r = self.plan_set_expr(right)?;
+                    return counted_set_operation(l, r, intersect);
+                }
                 let l = self.plan_set_expr(left)?;
                 let r = self.plan_set_expr(right)?;
                 // Flatten chains of UNION ALL into one node.
@@ -290,7 +297,7 @@ impl SqlPlanner<'_> {
                         .map(|p| LogicalPlan::alias(p, hidden::name(Role::Union, 0)))
                 }
             }
-            other => Err(EngineError::NotSupported(format!("query body: {other}"))),
+            other => Err(not_supported(format!("query body: {other}"), other)),
         }
     }
 
@@ -300,4 +307,80 @@ impl SqlPlanner<'_> {
             .rev()
             .find_map(|scope| scope.get(name).cloned())
     }
+}
+
+/// `left INTERSECT right` (`intersect`) or `left EXCEPT right`, with SQL's set semantics
+/// (distinct rows; NULLs equal each other), as a counted aggregation: the rows of both inputs,
+/// each tagged with its side, grouped by all columns; a group is kept when both sides have it
+/// (INTERSECT) or only the left one does (EXCEPT). It runs, and spills, as any group-by.
+fn counted_set_operation(
+    left: LogicalPlan,
+    right: LogicalPlan,
+    intersect: bool,
+) -> Result<LogicalPlan> {
+    let what = if intersect { "INTERSECT" } else { "EXCEPT" };
+    if left.schema().len() != right.schema().len() {
+        return Err(EngineError::Plan(format!(
+            "{what} inputs have different numbers of columns: {} and {}",
+            left.schema().len(),
+            right.schema().len()
+        )));
+    }
+    let tag = hidden::name(Role::SetSide, 0);
+    let tagged = |plan: LogicalPlan, side: i32| -> Result<LogicalPlan> {
+        let mut exprs: Vec<Expr> = plan
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
+            .collect();
+        exprs.push(Expr::Literal(ScalarValue::int32(side)).alias(tag.clone()));
+        LogicalPlan::project(plan, exprs)
+    };
+    let union = LogicalPlan::union(vec![tagged(left, 0)?, tagged(right, 1)?])?;
+    let width = union.schema().len() - 1;
+    let keys: Vec<Expr> = union.schema().fields()[..width]
+        .iter()
+        .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
+        .collect();
+    let (lowest, highest) = (
+        hidden::name(Role::SetSide, 1),
+        hidden::name(Role::SetSide, 2),
+    );
+    let side = || Expr::Column(Column::new(tag.clone()));
+    let aggregates = vec![
+        Expr::Aggregate {
+            func: AggregateFunction::Min,
+            args: vec![side()],
+            distinct: false,
+        }
+        .alias(lowest.clone()),
+        Expr::Aggregate {
+            func: AggregateFunction::Max,
+            args: vec![side()],
+            distinct: false,
+        }
+        .alias(highest.clone()),
+    ];
+    let grouped = LogicalPlan::aggregate(union, keys, aggregates)?;
+    let is = |name: &str, value: i32| {
+        Expr::Column(Column::new(name))
+            .binary(BinaryOp::Eq, Expr::Literal(ScalarValue::int32(value)))
+    };
+    let keep = if intersect {
+        // Both sides: the smallest tag is the left's, the largest the right's.
+        is(&lowest, 0).binary(BinaryOp::And, is(&highest, 1))
+    } else {
+        is(&highest, 0)
+    };
+    let kept = LogicalPlan::filter(grouped, keep)?;
+    let columns = kept.schema().fields()[..width]
+        .iter()
+        .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
+        .collect();
+    // Aliased like a distinct UNION, so that a following UNION ALL does not flatten into it.
+    Ok(LogicalPlan::alias(
+        LogicalPlan::project(kept, columns)?,
+        hidden::name(Role::Union, 0),
+    ))
 }
