@@ -110,6 +110,8 @@ golden_tests! {
     edge_grouped_empty_result,
     edge_set_operations,
     tpch_set_operations,
+    tpch_statistics_concat,
+    edge_statistics,
 }
 
 #[test]

@@ -127,6 +127,29 @@ pub(super) fn evaluate_function(
                 arrow::compute::regexp_is_match_scalar(strings.as_string::<i32>(), &pattern, None)?;
             Ok(wrap(Arc::new(out)))
         }
+        ScalarFunction::Concat => {
+            let strings = args
+                .into_iter()
+                .map(|a| cast_array(&a.into_array(rows)?, &DataType::Utf8))
+                .collect::<Result<Vec<_>>>()?;
+            let bytes: usize = strings
+                .iter()
+                .map(|s| s.as_string::<i32>().value_data().len())
+                .sum();
+            let mut builder = StringBuilder::with_capacity(rows, bytes);
+            let mut row = String::new();
+            for i in 0..rows {
+                row.clear();
+                for s in &strings {
+                    let s = s.as_string::<i32>();
+                    if s.is_valid(i) {
+                        row.push_str(s.value(i));
+                    }
+                }
+                builder.append_value(&row);
+            }
+            Ok(wrap(Arc::new(builder.finish())))
+        }
         ScalarFunction::Coalesce => {
             let mut iter = args.into_iter().rev();
             let mut acc = iter

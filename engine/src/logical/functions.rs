@@ -128,6 +128,8 @@ pub enum ScalarFunction {
     RegexpMatches,
     /// `coalesce(a, b, ...)`
     Coalesce,
+    /// `concat(a, b, ...)`: the arguments as strings, a NULL as the empty string
+    Concat,
     /// `extract(part from d)`
     Extract(DatePart),
     /// `abs(x)`
@@ -152,6 +154,7 @@ impl ScalarFunction {
             Self::Contains => "contains".into(),
             Self::RegexpMatches => "regexp_matches".into(),
             Self::Coalesce => "coalesce".into(),
+            Self::Concat => "concat".into(),
             Self::Extract(part) => format!("extract_{}", format!("{part:?}").to_lowercase()),
             Self::Abs => "abs".into(),
             Self::Round => "round".into(),
@@ -178,6 +181,14 @@ pub enum AggregateFunction {
     First,
     /// `last(x)`: like [`First`](Self::First), the last row's value.
     Last,
+    /// `stddev_samp(x)` (also `stddev`): the sample standard deviation, NULL under two rows
+    StddevSamp,
+    /// `stddev_pop(x)`: the population standard deviation
+    StddevPop,
+    /// `var_samp(x)` (also `variance`): the sample variance, NULL under two rows
+    VarSamp,
+    /// `var_pop(x)`: the population variance
+    VarPop,
 }
 
 impl AggregateFunction {
@@ -191,6 +202,10 @@ impl AggregateFunction {
             Self::Max => "max",
             Self::First => "first",
             Self::Last => "last",
+            Self::StddevSamp => "stddev_samp",
+            Self::StddevPop => "stddev_pop",
+            Self::VarSamp => "var_samp",
+            Self::VarPop => "var_pop",
         }
     }
 }

@@ -66,7 +66,8 @@ pub(crate) fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
             | ScalarFunction::Trim
             | ScalarFunction::LTrim
             | ScalarFunction::RTrim
-            | ScalarFunction::Substring => DataType::Utf8,
+            | ScalarFunction::Substring
+            | ScalarFunction::Concat => DataType::Utf8,
             ScalarFunction::Length | ScalarFunction::Extract(_) => DataType::Int64,
             ScalarFunction::StartsWith
             | ScalarFunction::EndsWith
@@ -83,7 +84,11 @@ pub(crate) fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
         },
         Expr::Aggregate { func, args, .. } => match func {
             AggregateFunction::Count => DataType::Int64,
-            AggregateFunction::Avg => DataType::Float64,
+            AggregateFunction::Avg
+            | AggregateFunction::StddevSamp
+            | AggregateFunction::StddevPop
+            | AggregateFunction::VarSamp
+            | AggregateFunction::VarPop => DataType::Float64,
             AggregateFunction::Sum => sum_type(&expr_type(&args[0], schema)?)?,
             AggregateFunction::Min
             | AggregateFunction::Max
@@ -568,7 +573,12 @@ fn coerce_node(expr: Expr, schema: &PlanSchema) -> Result<Expr> {
             if let Some(arg) = args.first() {
                 let t = expr_type(arg, schema)?;
                 match func {
-                    AggregateFunction::Sum | AggregateFunction::Avg
+                    AggregateFunction::Sum
+                    | AggregateFunction::Avg
+                    | AggregateFunction::StddevSamp
+                    | AggregateFunction::StddevPop
+                    | AggregateFunction::VarSamp
+                    | AggregateFunction::VarPop
                         if !is_numeric(&t) && t != DataType::Null =>
                     {
                         return Err(EngineError::Type(format!(
@@ -683,6 +693,19 @@ fn coerce_function(func: ScalarFunction, args: Vec<Expr>, schema: &PlanSchema) -
                 .into_iter()
                 .zip(types.iter())
                 .map(|(a, t)| cast_to(a, t, &common))
+                .collect();
+            Expr::Function { func, args: out }
+        }
+        ScalarFunction::Concat => {
+            if args.is_empty() {
+                return Err(EngineError::Plan(
+                    "concat() needs at least one argument".into(),
+                ));
+            }
+            let out = args
+                .into_iter()
+                .zip(types.iter())
+                .map(|(a, t)| cast_to(a, t, &DataType::Utf8))
                 .collect();
             Expr::Function { func, args: out }
         }

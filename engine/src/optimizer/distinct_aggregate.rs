@@ -157,7 +157,13 @@ fn roles(aggregates: &[Expr]) -> Option<(Vec<Role>, Vec<Expr>)> {
         let needs_distinct = distinct
             && matches!(
                 func,
-                AggregateFunction::Count | AggregateFunction::Sum | AggregateFunction::Avg
+                AggregateFunction::Count
+                    | AggregateFunction::Sum
+                    | AggregateFunction::Avg
+                    | AggregateFunction::StddevSamp
+                    | AggregateFunction::StddevPop
+                    | AggregateFunction::VarSamp
+                    | AggregateFunction::VarPop
             );
         if needs_distinct {
             let [arg] = <[Expr; 1]>::try_from(args).ok()?;
@@ -201,7 +207,11 @@ fn combining(func: AggregateFunction) -> AggregateFunction {
         AggregateFunction::Min
         | AggregateFunction::Avg
         | AggregateFunction::First
-        | AggregateFunction::Last => AggregateFunction::Min,
+        | AggregateFunction::Last
+        | AggregateFunction::StddevSamp
+        | AggregateFunction::StddevPop
+        | AggregateFunction::VarSamp
+        | AggregateFunction::VarPop => AggregateFunction::Min,
     }
 }
 

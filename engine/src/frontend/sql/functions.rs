@@ -88,6 +88,10 @@ impl SqlPlanner<'_> {
             "max" => Some(AggregateFunction::Max),
             "first" => Some(AggregateFunction::First),
             "last" => Some(AggregateFunction::Last),
+            "stddev" | "stddev_samp" => Some(AggregateFunction::StddevSamp),
+            "stddev_pop" => Some(AggregateFunction::StddevPop),
+            "variance" | "var_samp" => Some(AggregateFunction::VarSamp),
+            "var_pop" => Some(AggregateFunction::VarPop),
             _ => None,
         };
         if let Some(func) = aggregate {
@@ -128,6 +132,7 @@ impl SqlPlanner<'_> {
             "contains" => ScalarFunction::Contains,
             "regexp_matches" => ScalarFunction::RegexpMatches,
             "coalesce" | "ifnull" => ScalarFunction::Coalesce,
+            "concat" => ScalarFunction::Concat,
             "abs" => ScalarFunction::Abs,
             "round" => ScalarFunction::Round,
             "year" | "month" | "day" | "quarter" | "hour" | "minute" | "second" | "dayofweek"
@@ -166,6 +171,11 @@ impl SqlPlanner<'_> {
                     "contains",
                     "regexp_matches",
                     "coalesce",
+                    "concat",
+                    "stddev_samp",
+                    "stddev_pop",
+                    "var_samp",
+                    "var_pop",
                     "abs",
                     "round",
                     "year",

@@ -62,6 +62,14 @@ pub(crate) fn state_fields(
             Field::new(format!("{name}[value]"), input.clone(), true),
             Field::new(format!("{name}[seen]"), DataType::Boolean, true),
         ],
+        AggregateFunction::StddevSamp
+        | AggregateFunction::StddevPop
+        | AggregateFunction::VarSamp
+        | AggregateFunction::VarPop => vec![
+            Field::new(format!("{name}[count]"), DataType::Int64, true),
+            Field::new(format!("{name}[mean]"), DataType::Float64, true),
+            Field::new(format!("{name}[m2]"), DataType::Float64, true),
+        ],
     })
 }
 
@@ -114,6 +122,10 @@ pub(crate) fn create_accumulator(
         AggregateFunction::Max => Box::new(MinMax::new(input, true)?),
         AggregateFunction::First => Box::new(FirstLast::new(input, false)?),
         AggregateFunction::Last => Box::new(FirstLast::new(input, true)?),
+        AggregateFunction::StddevSamp => Box::new(Variance::new(true, true)),
+        AggregateFunction::StddevPop => Box::new(Variance::new(true, false)),
+        AggregateFunction::VarSamp => Box::new(Variance::new(false, true)),
+        AggregateFunction::VarPop => Box::new(Variance::new(false, false)),
     })
 }
 
@@ -377,6 +389,115 @@ impl GroupAccumulator for FloatSum {
 
     fn size(&self) -> usize {
         self.sums.capacity() * 8 + self.counts.capacity() * 8
+    }
+}
+
+/// Variance and standard deviation (sample or population), by Welford's update per value and
+/// Chan et al.'s merge of partial states: each group keeps its count, mean and sum of squared
+/// deviations from the mean (`m2`), which stays accurate where summing squares would cancel.
+struct Variance {
+    counts: Vec<i64>,
+    means: Vec<f64>,
+    m2s: Vec<f64>,
+    /// The square root of the variance.
+    deviation: bool,
+    /// Divide by `n - 1` (sample) instead of `n` (population).
+    sample: bool,
+}
+
+impl Variance {
+    fn new(deviation: bool, sample: bool) -> Self {
+        Self {
+            counts: vec![],
+            means: vec![],
+            m2s: vec![],
+            deviation,
+            sample,
+        }
+    }
+
+    /// Fold a partial state `(n, mean, m2)` into group `g`.
+    fn combine(&mut self, g: usize, n: i64, mean: f64, m2: f64) {
+        let total = self.counts[g] + n;
+        if n == 0 {
+            return;
+        }
+        let delta = mean - self.means[g];
+        let weight = n as f64 / total as f64;
+        self.means[g] += delta * weight;
+        self.m2s[g] += m2 + delta * delta * self.counts[g] as f64 * weight;
+        self.counts[g] = total;
+    }
+}
+
+impl GroupAccumulator for Variance {
+    fn ensure_groups(&mut self, n: usize) {
+        grow(&mut self.counts, n, 0);
+        grow(&mut self.means, n, 0.0);
+        grow(&mut self.m2s, n, 0.0);
+    }
+
+    fn update(&mut self, values: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
+        self.ensure_groups(total_groups);
+        let a = cast_array(&values[0], &DataType::Float64)?;
+        let a = a.as_primitive::<Float64Type>();
+        for (&g, v) in groups.iter().zip(a.iter()) {
+            if let Some(v) = v {
+                let g = g as usize;
+                self.counts[g] += 1;
+                let delta = v - self.means[g];
+                self.means[g] += delta / self.counts[g] as f64;
+                self.m2s[g] += delta * (v - self.means[g]);
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, states: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
+        self.ensure_groups(total_groups);
+        let counts = states[0].as_primitive::<Int64Type>();
+        let means = states[1].as_primitive::<Float64Type>();
+        let m2s = states[2].as_primitive::<Float64Type>();
+        for (i, &g) in groups.iter().enumerate() {
+            self.combine(g as usize, counts.value(i), means.value(i), m2s.value(i));
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ArrayRef>> {
+        Ok(vec![
+            Arc::new(Int64Array::from(std::mem::take(&mut self.counts))),
+            Arc::new(Float64Array::from(std::mem::take(&mut self.means))),
+            Arc::new(Float64Array::from(std::mem::take(&mut self.m2s))),
+        ])
+    }
+
+    fn evaluate(&mut self) -> Result<ArrayRef> {
+        let counts = std::mem::take(&mut self.counts);
+        let m2s = std::mem::take(&mut self.m2s);
+        self.means.clear();
+        let (deviation, sample) = (self.deviation, self.sample);
+        let out: Float64Array = counts
+            .iter()
+            .zip(&m2s)
+            .map(|(&n, &m2)| {
+                let divisor = if sample { n - 1 } else { n };
+                (divisor > 0).then(|| {
+                    // Rounding can leave a tiny negative m2 for equal values.
+                    let variance = (m2 / divisor as f64).max(0.0);
+                    if deviation {
+                        variance.sqrt()
+                    } else {
+                        variance
+                    }
+                })
+            })
+            .collect();
+        Ok(Arc::new(out))
+    }
+
+    fn size(&self) -> usize {
+        (self.counts.capacity() + self.means.capacity() + self.m2s.capacity()) * 8
     }
 }
 
