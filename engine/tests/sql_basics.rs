@@ -109,6 +109,22 @@ fn global_aggregates() {
     );
 }
 
+/// Several scalar subqueries in one condition go where the condition's columns are: the first
+/// was attached to the first FROM relation and the condition, on another, could not see its
+/// value (TPC-DS 54: "column 'sq1.value0' not found").
+#[test]
+fn scalar_subqueries_of_one_condition_join_the_same_relation() {
+    let (_dir, s) = fixture();
+    assert_eq!(
+        rows(
+            &s,
+            "SELECT count(*) FROM t a, t b WHERE a.id = b.id \
+             AND b.id BETWEEN (SELECT min(id) + 10 FROM t) AND (SELECT min(id) + 19 FROM t)"
+        ),
+        vec!["10"]
+    );
+}
+
 /// A condition without columns over an aggregate without GROUP BY filters its one row; it was
 /// pushed below the aggregate, which then returned a row of zeros (found by the optimizer's
 /// unit tests).

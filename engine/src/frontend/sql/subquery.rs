@@ -98,6 +98,10 @@ struct SubqueryJoin {
     residual: Vec<Expr>,
     /// `[NOT] EXISTS` (attached where the sizes say; `IN` sets go to their relation).
     from_exists: bool,
+    /// The condition this join serves, when it is one of several scalar subqueries of one
+    /// conjunct (`x BETWEEN (q1) AND (q2)`): all of them go where that condition's columns
+    /// are, so that the condition, applied after the last, sees every subquery's value.
+    anchor: Option<Expr>,
 }
 
 struct PlannedSubquery {
@@ -359,6 +363,7 @@ impl SqlPlanner<'_> {
                             on: sq.on,
                             residual: sq.residual,
                             from_exists: true,
+                            anchor: None,
                         },
                         None,
                     ));
@@ -400,6 +405,7 @@ impl SqlPlanner<'_> {
                             on,
                             residual: sq.residual,
                             from_exists: false,
+                            anchor: None,
                         },
                         None,
                     ));
@@ -473,6 +479,7 @@ impl SqlPlanner<'_> {
                         on: sq.on,
                         residual: vec![],
                         from_exists: false,
+                        anchor: Some(e.clone()),
                     },
                     filter,
                 ));
@@ -498,6 +505,7 @@ impl SqlPlanner<'_> {
             let mut needed: Vec<Expr> = join.on.iter().map(|(o, _)| o.clone()).collect();
             needed.extend(join.residual.iter().cloned());
             needed.extend(filter.iter().cloned());
+            needed.extend(join.anchor.iter().cloned());
             let outer_columns: Vec<Column> = needed
                 .iter()
                 .flat_map(|e| e.columns())
