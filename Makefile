@@ -6,7 +6,7 @@ DATA ?= data/sf$(SF)
 ROW_GROUP_ROWS ?= 1000000
 CARGO ?= cargo
 
-.PHONY: demo build data test lint oracle golden clean-data bench micro-bench
+.PHONY: demo build data data-tpcds test lint oracle golden clean-data bench micro-bench
 
 ## Build ooc, generate TPC-H at scale factor $(SF) into $(DATA), run Q1 (a scan and aggregate)
 ## and Q5 (a six-table join) with --explain-analyze.
@@ -23,6 +23,11 @@ build:
 ## Generate TPC-H data (skipped if already present).
 data: build
 	./target/release/ooc-datagen tpch --sf $(SF) --out $(DATA) --row-group-rows $(ROW_GROUP_ROWS)
+
+## Generate TPC-DS data at scale factor $(SF) into data/tpcds-sf$(SF) (the 25 tables, the data
+## `tpcgen-cli tpcds parquet` writes; skipped if already present).
+data-tpcds: build
+	./target/release/ooc-datagen tpcds --sf $(SF) --out data/tpcds-sf$(SF) --row-group-rows $(ROW_GROUP_ROWS)
 
 ## Every test: Rust unit, integration and golden tests, then the Python library's tests
 ## (pytest and docstring examples, in python/.venv; needs python3 with venv).

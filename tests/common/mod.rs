@@ -81,6 +81,27 @@ pub fn tpch_sf01_dir() -> PathBuf {
 
 const TPCH_SF01_VERSION: &str = "ooc-test-data v1: tpch sf0.1 rg100000";
 
+/// TPC-DS at scale factor 0.1 (row groups of 100,000 rows), generated once per target
+/// directory: the data `tests/tpcds.rs` runs on and `tests/oracle/make_tpcds_golden.sh`
+/// computed the golden answers from.
+pub fn tpcds_sf01_dir() -> PathBuf {
+    static DATA_DIR: OnceLock<PathBuf> = OnceLock::new();
+    DATA_DIR
+        .get_or_init(|| {
+            let root = test_data_root();
+            prepare(&root.join("tpcds-sf0.1"), TPCDS_SF01_VERSION, &|dir| {
+                ooc_datagen::generate_tpcds(dir, 0.1, 100_000, false)?;
+                Ok(())
+            })
+            .unwrap_or_else(|error| {
+                panic!("cannot prepare test data under {}: {error}", root.display())
+            })
+        })
+        .clone()
+}
+
+const TPCDS_SF01_VERSION: &str = "ooc-test-data v1: tpcds sf0.1 rg100000";
+
 type Generator = dyn Fn(&Path) -> Result<(), Box<dyn std::error::Error>>;
 
 fn prepare_data_dir(final_dir: &Path) -> Result<PathBuf, Box<dyn std::error::Error>> {

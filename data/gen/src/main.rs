@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! ooc-datagen tpch --sf 1 --out data/sf1 [--row-group-rows 1000000] [--force]
+//! ooc-datagen tpcds --sf 1 --out data/tpcds-sf1 [--row-group-rows 1000000] [--force]
 //! ooc-datagen edge --out data/edge [--huge-row-group]
 //! ```
 //!
@@ -12,7 +13,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ooc_datagen::{generate_edge, generate_tpch_with_options, TpchOptions, WrittenFile};
+use ooc_datagen::{
+    generate_edge, generate_tpcds, generate_tpch_with_options, TpchOptions, WrittenFile,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "ooc-datagen", about = "Generate Parquet test data for ooc")]
@@ -26,6 +29,21 @@ enum Command {
     /// TPC-H tables (lineitem, orders, customer, part, partsupp, supplier, nation, region).
     Tpch {
         /// Scale factor (1 ≈ 6M lineitem rows).
+        #[arg(long = "sf", default_value_t = 1.0)]
+        scale_factor: f64,
+        /// Output folder (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Maximum rows per Parquet row group.
+        #[arg(long, default_value_t = 1_000_000)]
+        row_group_rows: usize,
+        /// Rewrite tables whose file already exists (default: skip them).
+        #[arg(long)]
+        force: bool,
+    },
+    /// TPC-DS tables (the 25 of the benchmark: store_sales, catalog_sales, web_sales, ...).
+    Tpcds {
+        /// Scale factor (1 ≈ 2.9M store_sales rows).
         #[arg(long = "sf", default_value_t = 1.0)]
         scale_factor: f64,
         /// Output folder (created if missing).
@@ -66,6 +84,14 @@ fn main() -> anyhow::Result<()> {
                 format!("generating TPC-H SF{scale_factor} into {}", out.display())
             })?
         }
+        Command::Tpcds {
+            scale_factor,
+            out,
+            row_group_rows,
+            force,
+        } => generate_tpcds(&out, scale_factor, row_group_rows, force).with_context(|| {
+            format!("generating TPC-DS SF{scale_factor} into {}", out.display())
+        })?,
         Command::Edge {
             out,
             huge_row_group,
