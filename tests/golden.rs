@@ -111,6 +111,7 @@ golden_tests! {
     edge_set_operations,
     tpch_set_operations,
     tpch_statistics_concat,
+    tpch_select_subqueries,
     edge_statistics,
 }
 

@@ -262,7 +262,7 @@ impl SqlPlanner<'_> {
             ast::Expr::Function(function) => self.function_to_expr(function, schema)?,
             ast::Expr::Subquery(_) | ast::Expr::Exists { .. } => {
                 return Err(not_supported(
-                    "subqueries here; they are supported in WHERE and HAVING conditions",
+                    "subqueries here; they are supported in WHERE and HAVING conditions and, uncorrelated, in the select list",
                     e,
                 ))
             }

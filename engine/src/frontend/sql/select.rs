@@ -96,7 +96,7 @@ impl SqlPlanner<'_> {
         let mut plan = self.plan_where(relations, selection.as_ref(), subquery_top)?;
         let input_schema = plan.schema().clone();
 
-        let mut select_exprs = self.select_list(projection, &input_schema)?;
+        let (mut select_exprs, select_joins) = self.select_list(projection, &input_schema)?;
         if select_exprs
             .iter()
             .any(|e| e.columns().iter().any(subquery::is_outer))
@@ -133,15 +133,16 @@ impl SqlPlanner<'_> {
             group_by = correlated_keys;
         }
 
-        // HAVING, with its scalar subqueries joined in after the aggregation.
-        let mut having_joins = Vec::new();
+        // HAVING, with its scalar subqueries (and the select list's) joined in after the
+        // aggregation.
+        let mut having_joins = select_joins;
         let having = match having {
             Some(h) => {
-                let (h, joins) = self.having_subqueries(h, &input_schema)?;
-                let schema = joins
+                let (h, joins) = self.uncorrelated_subqueries(h, &input_schema, "HAVING")?;
+                having_joins.extend(joins);
+                let schema = having_joins
                     .iter()
                     .fold(input_schema.clone(), |acc, j| acc.join(j.schema()));
-                having_joins = joins;
                 Some(self.sql_to_expr(&h, &schema)?)
             }
             None => None,
@@ -252,13 +253,27 @@ impl SqlPlanner<'_> {
     }
 
     /// The select list over `input`, wildcards expanded; an item that is not a plain column
-    /// is named by its alias or its SQL text.
-    fn select_list(&self, projection: &[SelectItem], input: &PlanSchema) -> Result<Vec<Expr>> {
+    /// is named by its alias or its SQL text. Uncorrelated scalar subqueries in it come back as
+    /// plans to single-join before the projection; the items refer to their values.
+    fn select_list(
+        &mut self,
+        projection: &[SelectItem],
+        input: &PlanSchema,
+    ) -> Result<(Vec<Expr>, Vec<LogicalPlan>)> {
         let mut select_exprs: Vec<Expr> = Vec::new();
+        let mut joins: Vec<LogicalPlan> = Vec::new();
+        let convert = |this: &mut Self, e: &ast::Expr, joins: &mut Vec<LogicalPlan>| {
+            let (e, planned) = this.uncorrelated_subqueries(e, input, "the select list")?;
+            joins.extend(planned);
+            let schema = joins
+                .iter()
+                .fold(input.clone(), |acc, j| acc.join(j.schema()));
+            this.sql_to_expr(&e, &schema)
+        };
         for item in projection {
             match item {
                 SelectItem::UnnamedExpr(e) => {
-                    let expr = self.sql_to_expr(e, input)?;
+                    let expr = convert(self, e, &mut joins)?;
                     let name = match e {
                         ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_) => None,
                         other => Some(other.to_string()),
@@ -272,7 +287,8 @@ impl SqlPlanner<'_> {
                     });
                 }
                 SelectItem::ExprWithAlias { expr, alias } => {
-                    select_exprs.push(self.sql_to_expr(expr, input)?.alias(defined_name(alias)?));
+                    let converted = convert(self, expr, &mut joins)?;
+                    select_exprs.push(converted.alias(defined_name(alias)?));
                 }
                 SelectItem::Wildcard(options) => {
                     let fields = input
@@ -309,7 +325,7 @@ impl SqlPlanner<'_> {
                 other => return Err(not_supported(format!("select item {other}"), other)),
             }
         }
-        Ok(select_exprs)
+        Ok((select_exprs, joins))
     }
 
     /// The columns `*` or `t.*` stands for (`fields`), with its options applied: `EXCLUDE`

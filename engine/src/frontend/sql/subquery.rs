@@ -314,6 +314,38 @@ impl SqlPlanner<'_> {
             },
             A::IsNull(inner) => A::IsNull(rec(inner, out)?),
             A::IsNotNull(inner) => A::IsNotNull(rec(inner, out)?),
+            A::Case {
+                case_token,
+                end_token,
+                operand,
+                conditions,
+                else_result,
+            } => A::Case {
+                case_token: case_token.clone(),
+                end_token: end_token.clone(),
+                operand: operand.as_ref().map(|o| rec(o, out)).transpose()?,
+                conditions: conditions
+                    .iter()
+                    .map(|c| {
+                        Ok(ast::CaseWhen {
+                            condition: *rec(&c.condition, out)?,
+                            result: *rec(&c.result, out)?,
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+                else_result: else_result.as_ref().map(|e| rec(e, out)).transpose()?,
+            },
+            A::Function(function) => {
+                let mut function = function.clone();
+                if let ast::FunctionArguments::List(list) = &mut function.args {
+                    for arg in &mut list.args {
+                        if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) = arg {
+                            *e = *rec(e, out)?;
+                        }
+                    }
+                }
+                A::Function(function)
+            }
             other => other.clone(),
         })
     }
@@ -554,20 +586,23 @@ impl SqlPlanner<'_> {
         Ok(plan)
     }
 
-    /// Scalar subqueries in HAVING (uncorrelated only): returns the rewritten AST and the
-    /// subquery plans to single-join after the aggregation.
-    pub(super) fn having_subqueries(
+    /// Scalar subqueries in HAVING or the select list (uncorrelated only): returns the
+    /// rewritten AST and the subquery plans to single-join after the aggregation (or, without
+    /// one, after WHERE).
+    pub(super) fn uncorrelated_subqueries(
         &mut self,
-        having: &ast::Expr,
+        e: &ast::Expr,
         input: &PlanSchema,
+        clause: &str,
     ) -> Result<(ast::Expr, Vec<LogicalPlan>)> {
         let mut scalars = Vec::new();
-        let rewritten = self.replace_scalar_subqueries(having, input, &mut scalars)?;
+        let rewritten = self.replace_scalar_subqueries(e, input, &mut scalars)?;
         let mut plans = Vec::new();
         for sq in scalars {
             if !sq.on.is_empty() || !sq.residual.is_empty() {
-                return Err(EngineError::NotSupported(
-                    "correlated subqueries in HAVING".into(),
+                return Err(not_supported(
+                    format!("correlated subqueries in {clause}"),
+                    e,
                 ));
             }
             plans.push(sq.plan);
