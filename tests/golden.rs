@@ -112,6 +112,7 @@ golden_tests! {
     tpch_set_operations,
     tpch_statistics_concat,
     tpch_select_subqueries,
+    edge_mark_joins,
     edge_statistics,
 }
 

@@ -48,6 +48,9 @@ pub(crate) enum Role {
     /// `INTERSECT`/`EXCEPT`: which input a row came from (0: left, 1: right), and the
     /// smallest and largest of it per distinct row.
     SetSide,
+    /// The marker of a mark join: whether an `EXISTS` or `IN` subquery inside an expression
+    /// (`a OR EXISTS (...)`) found a row, and the statistics of an `IN` subquery's values.
+    Mark,
 }
 
 impl Role {
@@ -66,6 +69,7 @@ impl Role {
             Role::PartialAggregate => "partial",
             Role::Union => "union",
             Role::SetSide => "side",
+            Role::Mark => "mark",
         }
     }
 }

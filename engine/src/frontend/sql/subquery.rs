@@ -29,7 +29,7 @@ use super::from::rename_columns;
 use super::{not_supported, SqlPlanner};
 use crate::error::{EngineError, Result};
 use crate::logical::cardinality::{estimate_rows, selectivity};
-use crate::logical::expr::{BinaryOp, Column, Expr, ScalarFunction};
+use crate::logical::expr::{AggregateFunction, BinaryOp, Column, Expr, ScalarFunction};
 use crate::logical::hidden::{self, Role};
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::scalar::ScalarValue;
@@ -111,6 +111,8 @@ struct PlannedSubquery {
     on: Vec<(Expr, Expr)>,
     residual: Vec<Expr>,
     count_like: bool,
+    /// A mark join's subquery (left-joined; its marker says whether a row matched).
+    mark: bool,
 }
 
 /// Conjuncts of an AST expression.
@@ -256,6 +258,7 @@ impl SqlPlanner<'_> {
             on,
             residual,
             count_like: is_count_query(query),
+            mark: false,
         })
     }
 
@@ -335,6 +338,32 @@ impl SqlPlanner<'_> {
                     .collect::<Result<_>>()?,
                 else_result: else_result.as_ref().map(|e| rec(e, out)).transpose()?,
             },
+            A::Exists { subquery, negated } => {
+                let planned = self.plan_subquery(subquery, outer, SubqueryKind::Exists)?;
+                let (planned, reference) = exists_mark(planned, e)?;
+                out.push(planned);
+                negate_if(reference, *negated)
+            }
+            A::In {
+                expr,
+                target: ast::InTarget::Subquery(subquery),
+                negated,
+                global,
+            } => {
+                if *global {
+                    return Err(not_supported("GLOBAL IN", e));
+                }
+                let probe = self.sql_to_expr(expr, outer)?;
+                if has_outer(&probe) {
+                    return Err(not_supported(
+                        "outer references on the left of IN (subquery)",
+                        e,
+                    ));
+                }
+                let planned = self.plan_subquery(subquery, outer, SubqueryKind::In)?;
+                let reference = self.in_mark(planned, probe, expr, e, out)?;
+                negate_if(reference, *negated)
+            }
             A::Function(function) => {
                 let mut function = function.clone();
                 if let ast::FunctionArguments::List(list) = &mut function.args {
@@ -347,6 +376,123 @@ impl SqlPlanner<'_> {
                 A::Function(function)
             }
             other => other.clone(),
+        })
+    }
+
+    /// `probe IN (subquery)` inside an expression (`a OR x IN (q)`), as a mark join: the
+    /// subquery's distinct values left-joined on `probe = value` with a marker, and their
+    /// statistics (rows, non-NULL values) single-joined, so the result has SQL's three values:
+    /// TRUE on a match; FALSE for an empty subquery; NULL when `probe` is NULL or the values
+    /// hold a NULL; FALSE otherwise. Pushes both joins to `out`; returns the expression.
+    fn in_mark(
+        &mut self,
+        planned: PlannedSubquery,
+        probe: Expr,
+        probe_ast: &ast::Expr,
+        at: &ast::Expr,
+        out: &mut Vec<PlannedSubquery>,
+    ) -> Result<ast::Expr> {
+        if !planned.on.is_empty() || !planned.residual.is_empty() {
+            return Err(not_supported(
+                "a correlated IN (subquery) inside an expression; use EXISTS",
+                at,
+            ));
+        }
+        let value = Expr::Column(Column::qualified(
+            Some(planned.alias.clone()),
+            planned.value.clone(),
+        ));
+        let mark = hidden::name(Role::Mark, 0);
+        let (rows, values) = (hidden::name(Role::Mark, 1), hidden::name(Role::Mark, 2));
+        // The statistics, under an alias of their own.
+        self.next_subquery += 1;
+        let stats_alias = hidden::name(Role::Subquery, self.next_subquery);
+        let count = |args: Vec<Expr>, name: &str| {
+            Expr::Aggregate {
+                func: AggregateFunction::Count,
+                args,
+                distinct: false,
+            }
+            .alias(name)
+        };
+        let stats = LogicalPlan::aggregate(
+            planned.plan.clone(),
+            vec![],
+            vec![count(vec![], &rows), count(vec![value.clone()], &values)],
+        )?;
+        let stats = LogicalPlan::alias(stats, stats_alias.clone());
+        let distinct = LogicalPlan::aggregate(planned.plan, vec![value.clone()], vec![])?;
+        let marked = LogicalPlan::project(
+            distinct,
+            vec![
+                value.clone(),
+                Expr::Literal(ScalarValue::boolean(true)).alias(mark.clone()),
+            ],
+        )?;
+        out.push(PlannedSubquery {
+            plan: LogicalPlan::alias(marked, planned.alias.clone()),
+            alias: planned.alias.clone(),
+            value: mark.clone(),
+            on: vec![(probe, value)],
+            residual: vec![],
+            count_like: false,
+            mark: true,
+        });
+        out.push(PlannedSubquery {
+            plan: stats,
+            alias: stats_alias.clone(),
+            value: rows.clone(),
+            on: vec![],
+            residual: vec![],
+            count_like: false,
+            mark: true,
+        });
+        let column = |alias: &str, name: &str| {
+            ast::Expr::CompoundIdentifier(vec![
+                ast::Ident::with_quote('"', alias),
+                ast::Ident::with_quote('"', name),
+            ])
+        };
+        let boolean = |b: bool| ast::Expr::value(ast::Value::Boolean(b));
+        let number = |n: &str| ast::Expr::value(ast::Value::Number(n.into(), false));
+        let binary =
+            |left: ast::Expr, op: ast::BinaryOperator, right: ast::Expr| ast::Expr::BinaryOp {
+                left: Box::new(left),
+                op,
+                right: Box::new(right),
+            };
+        let when = |condition: ast::Expr, result: ast::Expr| ast::CaseWhen { condition, result };
+        Ok(ast::Expr::Case {
+            case_token: ast::helpers::attached_token::AttachedToken::empty(),
+            end_token: ast::helpers::attached_token::AttachedToken::empty(),
+            operand: None,
+            conditions: vec![
+                when(
+                    ast::Expr::IsNotNull(Box::new(column(&planned.alias, &mark))),
+                    boolean(true),
+                ),
+                when(
+                    binary(
+                        column(&stats_alias, &rows),
+                        ast::BinaryOperator::Eq,
+                        number("0"),
+                    ),
+                    boolean(false),
+                ),
+                when(
+                    binary(
+                        ast::Expr::IsNull(Box::new(ast::Expr::Nested(Box::new(probe_ast.clone())))),
+                        ast::BinaryOperator::Or,
+                        binary(
+                            column(&stats_alias, &values),
+                            ast::BinaryOperator::Lt,
+                            column(&stats_alias, &rows),
+                        ),
+                    ),
+                    ast::Expr::value(ast::Value::Null),
+                ),
+            ],
+            else_result: Some(Box::new(boolean(false))),
         })
     }
 
@@ -484,6 +630,9 @@ impl SqlPlanner<'_> {
                 let value = Expr::Column(Column::qualified(Some(sq.alias.clone()), sq.value));
                 let join_type = if sq.on.is_empty() {
                     JoinType::Single
+                } else if sq.mark {
+                    // Every outer row stays; the marker says whether it matched.
+                    JoinType::Left
                 } else if sq.count_like {
                     // No row for a key means a count of 0, not NULL.
                     let zero = Expr::Literal(ScalarValue::int64(0));
@@ -599,6 +748,12 @@ impl SqlPlanner<'_> {
         let rewritten = self.replace_scalar_subqueries(e, input, &mut scalars)?;
         let mut plans = Vec::new();
         for sq in scalars {
+            if sq.mark && !sq.on.is_empty() {
+                return Err(not_supported(
+                    format!("IN (subquery) or correlated EXISTS inside an expression in {clause}"),
+                    e,
+                ));
+            }
             if !sq.on.is_empty() || !sq.residual.is_empty() {
                 return Err(not_supported(
                     format!("correlated subqueries in {clause}"),
@@ -665,5 +820,86 @@ fn attach(plan: LogicalPlan, join: SubqueryJoin, filter: Option<Expr>) -> Result
     match filter {
         Some(f) => LogicalPlan::filter(joined, f),
         None => Ok(joined),
+    }
+}
+
+/// `[NOT] EXISTS (subquery)` inside an expression (`a OR EXISTS (q)`), as a mark join. A
+/// subquery correlated by equalities is reduced to its distinct correlation keys with a marker
+/// and left-joined on them: the outer row has a match exactly when the marker is there. An
+/// uncorrelated one is reduced to one row saying whether it has any. Returns the join and the
+/// expression standing for `EXISTS`.
+fn exists_mark(planned: PlannedSubquery, at: &ast::Expr) -> Result<(PlannedSubquery, ast::Expr)> {
+    if !planned.residual.is_empty() {
+        return Err(not_supported(
+            "EXISTS correlated by something other than equalities, inside an expression",
+            at,
+        ));
+    }
+    let mark = hidden::name(Role::Mark, 0);
+    let alias = planned.alias.clone();
+    let reference = ast::Expr::CompoundIdentifier(vec![
+        ast::Ident::with_quote('"', alias.clone()),
+        ast::Ident::with_quote('"', mark.clone()),
+    ]);
+    if planned.on.is_empty() {
+        let rows = hidden::name(Role::Mark, 1);
+        let counted = LogicalPlan::aggregate(
+            planned.plan,
+            vec![],
+            vec![Expr::Aggregate {
+                func: AggregateFunction::Count,
+                args: vec![],
+                distinct: false,
+            }
+            .alias(rows.clone())],
+        )?;
+        let any = Expr::Column(Column::new(rows))
+            .binary(BinaryOp::Gt, Expr::Literal(ScalarValue::int64(0)))
+            .alias(mark.clone());
+        let plan = LogicalPlan::alias(LogicalPlan::project(counted, vec![any])?, alias.clone());
+        let joined = PlannedSubquery {
+            plan,
+            alias,
+            value: mark,
+            on: vec![],
+            residual: vec![],
+            count_like: false,
+            mark: true,
+        };
+        return Ok((joined, reference));
+    }
+    let keys: Vec<Expr> = planned.on.iter().map(|(_, inner)| inner.clone()).collect();
+    if !keys.iter().all(|k| matches!(k, Expr::Column(_))) {
+        return Err(not_supported(
+            "EXISTS correlated through expressions of the subquery's columns, inside an \
+             expression",
+            at,
+        ));
+    }
+    let distinct = LogicalPlan::aggregate(planned.plan, keys.clone(), vec![])?;
+    let mut columns = keys;
+    columns.push(Expr::Literal(ScalarValue::boolean(true)).alias(mark.clone()));
+    let plan = LogicalPlan::alias(LogicalPlan::project(distinct, columns)?, alias.clone());
+    let joined = PlannedSubquery {
+        plan,
+        alias,
+        value: mark,
+        on: planned.on,
+        residual: vec![],
+        count_like: false,
+        mark: true,
+    };
+    Ok((joined, ast::Expr::IsNotNull(Box::new(reference))))
+}
+
+/// `NOT (e)` when `negated`.
+fn negate_if(e: ast::Expr, negated: bool) -> ast::Expr {
+    if negated {
+        ast::Expr::UnaryOp {
+            op: ast::UnaryOperator::Not,
+            expr: Box::new(ast::Expr::Nested(Box::new(e))),
+        }
+    } else {
+        e
     }
 }
