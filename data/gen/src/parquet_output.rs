@@ -7,8 +7,11 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
+use std::thread;
 
 use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -111,4 +114,54 @@ where
     let metadata = writer.close().map_err(parquet_error)?;
     let rows = metadata.file_metadata().num_rows() as u64;
     Ok((rows, metadata.num_row_groups()))
+}
+
+/// Decoded batches that may wait between a generator thread and the writer.
+const CHANNEL_BATCHES: usize = 4;
+
+/// The batches of one generated table.
+pub(crate) type GeneratedBatches =
+    Box<dyn Iterator<Item = std::result::Result<RecordBatch, ArrowError>> + Send>;
+
+/// Write the table `name` to `path`: a helper thread runs `generate` into a bounded channel
+/// while this thread encodes what arrives, so generation and encoding overlap on two cores and
+/// at most `CHANNEL_BATCHES` decoded batches plus one encoded row group are in memory.
+pub(crate) fn write_generated_table(
+    name: &str,
+    path: &Path,
+    schema: SchemaRef,
+    row_group_rows: usize,
+    generate: impl FnOnce() -> GeneratedBatches + Send + 'static,
+) -> Result<WrittenFile> {
+    let properties = writer_properties(Some(row_group_rows))?;
+    let (sender, receiver) = sync_channel(CHANNEL_BATCHES);
+    let generator = thread::Builder::new()
+        .name(format!("generate-{name}"))
+        .spawn(move || {
+            for batch in generate() {
+                // A closed channel means the writer failed; it reports the error itself.
+                if sender.send(batch).is_err() {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| DatagenError::io(path, e))?;
+    let table = name.to_string();
+    let written = write_parquet_atomically(
+        path,
+        schema,
+        properties,
+        receiver.into_iter().map(move |batch| {
+            batch.map_err(|source| DatagenError::Arrow {
+                table: table.clone(),
+                source,
+            })
+        }),
+    );
+    generator
+        .join()
+        .map_err(|_| DatagenError::GeneratorPanicked {
+            table: name.to_string(),
+        })?;
+    written
 }

@@ -4,12 +4,8 @@
 //! so memory stays flat whatever the scale factor.
 
 use std::path::Path;
-use std::sync::mpsc::sync_channel;
-use std::thread;
 
 use arrow::datatypes::SchemaRef;
-use arrow::error::ArrowError;
-use arrow::record_batch::RecordBatch;
 use tpcdsgen::config::{Session, SessionBuilder};
 use tpcdsgen_arrow::{
     CallCenterArrow, CatalogPageArrow, CatalogReturnsArrow, CatalogSalesArrow,
@@ -20,18 +16,13 @@ use tpcdsgen_arrow::{
 };
 
 use crate::error::{DatagenError, Result};
-use crate::parquet_output::{write_parquet_atomically, writer_properties, WrittenFile};
-
-/// Decoded batches that may wait between the generator thread and the writer.
-const CHANNEL_BATCHES: usize = 4;
-
-type Batches = Box<dyn Iterator<Item = std::result::Result<RecordBatch, ArrowError>> + Send>;
+use crate::parquet_output::{write_generated_table, GeneratedBatches, WrittenFile};
 
 /// One TPC-DS table: its name (also the file stem), schema and generator.
 struct Table {
     name: &'static str,
     schema: fn() -> SchemaRef,
-    batches: fn(Session) -> Batches,
+    batches: fn(Session) -> GeneratedBatches,
 }
 
 macro_rules! tables {
@@ -106,48 +97,14 @@ pub fn generate_tpcds(
             });
             continue;
         }
-        written.push(write_table(&table, &path, session.clone(), row_group_rows)?);
+        let (session, batches) = (session.clone(), table.batches);
+        written.push(write_generated_table(
+            table.name,
+            &path,
+            (table.schema)(),
+            row_group_rows,
+            move || batches(session),
+        )?);
     }
     Ok(written)
-}
-
-/// Generates one table on a helper thread and writes it on this one.
-fn write_table(
-    table: &Table,
-    path: &Path,
-    session: Session,
-    row_group_rows: usize,
-) -> Result<WrittenFile> {
-    let properties = writer_properties(Some(row_group_rows))?;
-    let (sender, receiver) = sync_channel(CHANNEL_BATCHES);
-    let batches = table.batches;
-    let generator = thread::Builder::new()
-        .name(format!("tpcdsgen-{}", table.name))
-        .spawn(move || {
-            for batch in batches(session) {
-                // A closed channel means the writer failed; it reports the error itself.
-                if sender.send(batch).is_err() {
-                    return;
-                }
-            }
-        })
-        .map_err(|e| DatagenError::io(path, e))?;
-    let name = table.name;
-    let written = write_parquet_atomically(
-        path,
-        (table.schema)(),
-        properties,
-        receiver.into_iter().map(move |batch| {
-            batch.map_err(|source| DatagenError::Arrow {
-                table: name.to_string(),
-                source,
-            })
-        }),
-    );
-    generator
-        .join()
-        .map_err(|_| DatagenError::GeneratorPanicked {
-            table: table.name.to_string(),
-        })?;
-    written
 }

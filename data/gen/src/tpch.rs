@@ -9,12 +9,8 @@
 //! dates and `Utf8View` strings.
 
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver};
-use std::thread;
 
 use arrow::datatypes::SchemaRef;
-use arrow::error::ArrowError;
-use arrow::record_batch::RecordBatch;
 use tpchgen::generators::{
     CustomerGenerator, LineItemGenerator, NationGenerator, OrderGenerator, PartGenerator,
     PartSuppGenerator, RegionGenerator, SupplierGenerator,
@@ -25,10 +21,7 @@ use tpchgen_arrow::{
 };
 
 use crate::error::{DatagenError, Result};
-use crate::parquet_output::{write_parquet_atomically, writer_properties, WrittenFile};
-
-/// Decoded batches that may wait between the generator thread and the writer.
-const CHANNEL_BATCHES: usize = 4;
+use crate::parquet_output::{write_generated_table, GeneratedBatches, WrittenFile};
 
 /// The eight TPC-H tables, largest first (so the long one starts first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,10 +77,7 @@ impl TpchTable {
     }
 
     /// A fresh batch iterator over the whole table at `scale_factor`.
-    fn batches(
-        self,
-        scale_factor: f64,
-    ) -> Box<dyn Iterator<Item = std::result::Result<RecordBatch, ArrowError>>> {
+    fn batches(self, scale_factor: f64) -> GeneratedBatches {
         let (sf, part, parts) = (scale_factor, 1, 1);
         match self {
             TpchTable::LineItem => {
@@ -187,58 +177,14 @@ pub fn generate_tpch_with_options(
             });
             continue;
         }
-        written.push(write_table(
-            table,
+        let scale_factor = options.scale_factor;
+        written.push(write_generated_table(
+            table.name(),
             &path,
-            options.scale_factor,
+            table.schema(),
             options.row_group_rows,
+            move || table.batches(scale_factor),
         )?);
     }
     Ok(written)
-}
-
-/// Generates one table on a helper thread and writes it on this one.
-fn write_table(
-    table: TpchTable,
-    path: &Path,
-    scale_factor: f64,
-    row_group_rows: usize,
-) -> Result<WrittenFile> {
-    let properties = writer_properties(Some(row_group_rows))?;
-    let (sender, receiver) = sync_channel(CHANNEL_BATCHES);
-    let generator = thread::Builder::new()
-        .name(format!("tpchgen-{}", table.name()))
-        .spawn(move || {
-            for batch in table.batches(scale_factor) {
-                // A closed channel means the writer failed; it reports the error itself.
-                if sender.send(batch).is_err() {
-                    return;
-                }
-            }
-        })
-        .map_err(|e| DatagenError::io(path, e))?;
-    let written = write_parquet_atomically(
-        path,
-        table.schema(),
-        properties,
-        received_batches(receiver, table),
-    );
-    generator
-        .join()
-        .map_err(|_| DatagenError::GeneratorPanicked {
-            table: table.name().to_string(),
-        })?;
-    written
-}
-
-fn received_batches(
-    receiver: Receiver<std::result::Result<RecordBatch, ArrowError>>,
-    table: TpchTable,
-) -> impl Iterator<Item = Result<RecordBatch>> {
-    receiver.into_iter().map(move |batch| {
-        batch.map_err(|source| DatagenError::Arrow {
-            table: table.name().to_string(),
-            source,
-        })
-    })
 }
