@@ -59,6 +59,11 @@ macro_rules! golden_tests {
 }
 
 golden_tests! {
+    edge_window_ranking,
+    edge_window_frames,
+    edge_window_values,
+    tpch_windows,
+    tpch_windows_moving,
     tpch_q01,
     tpch_q06,
     tpch_groupby_orderkey,

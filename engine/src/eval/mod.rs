@@ -194,6 +194,11 @@ pub(crate) enum PhysicalExpr {
 pub(crate) fn create_physical_expr(expr: &Expr, schema: &PlanSchema) -> Result<PhysicalExpr> {
     let compile = |e: &Expr| create_physical_expr(e, schema);
     Ok(match expr {
+        Expr::Window(w) => {
+            return Err(EngineError::Internal(format!(
+                "window call {w} outside of a window node"
+            )))
+        }
         Expr::Column(c) => PhysicalExpr::Column(
             schema.index_of(c.relation.as_deref(), &c.name)?,
             c.name.clone(),

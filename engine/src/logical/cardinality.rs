@@ -91,6 +91,7 @@ pub(crate) fn estimate_rows(plan: &LogicalPlan) -> f64 {
         }
         LogicalPlan::Filter { input, predicate } => estimate_rows(input) * selectivity(predicate),
         LogicalPlan::Projection { input, .. }
+        | LogicalPlan::Window { input, .. }
         | LogicalPlan::SubqueryAlias { input, .. }
         | LogicalPlan::SharedCte { input, .. } => estimate_rows(input),
         LogicalPlan::Sort { input, fetch, .. } => {

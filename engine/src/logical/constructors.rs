@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field};
 
 use crate::error::{plan_err, EngineError, Result};
-use crate::logical::expr::{Column, Expr};
+use crate::logical::expr::{Column, Expr, WindowExpr};
 use crate::logical::plan::{JoinType, LogicalPlan, SortKey};
 use crate::logical::schema::{PlanField, PlanSchema};
 use crate::logical::types::coerce;
@@ -25,6 +25,11 @@ impl LogicalPlan {
         let predicate = coerce(predicate, input.schema())?;
         if predicate.contains_aggregate() {
             return plan_err("aggregate functions are not allowed in WHERE");
+        }
+        if predicate.contains_window() {
+            return plan_err(
+                "window functions are not allowed in WHERE (filter on them with QUALIFY)",
+            );
         }
         let t = predicate.data_type(input.schema())?;
         if !matches!(t, DataType::Boolean | DataType::Null) {
@@ -50,6 +55,9 @@ impl LogicalPlan {
         for e in &exprs {
             if e.contains_aggregate() {
                 return plan_err(format!("aggregate {e} outside of an aggregation"));
+            }
+            if e.contains_window() {
+                return plan_err(format!("window function {e} outside of a window"));
             }
             fields.push(PlanField {
                 qualifier: qualifier_of(e, input.schema()),
@@ -114,6 +122,57 @@ impl LogicalPlan {
             input: Box::new(input),
             group_by,
             aggregates,
+            schema: PlanSchema::new(fields),
+        })
+    }
+
+    /// Window calls over `input`: each of `exprs` is an `Expr::Window` (possibly aliased), all
+    /// with the same partitioning and ordering. The output is the input's columns followed by
+    /// one column per call.
+    pub(crate) fn window(input: LogicalPlan, exprs: Vec<Expr>) -> Result<Self> {
+        let exprs = exprs
+            .into_iter()
+            .map(stable_name)
+            .map(|e| coerce(e, input.schema()))
+            .collect::<Result<Vec<_>>>()?;
+        let mut fields = input.schema().fields().to_vec();
+        let mut first: Option<&WindowExpr> = None;
+        for e in &exprs {
+            let inner = match e {
+                Expr::Alias { expr, .. } => expr.as_ref(),
+                other => other,
+            };
+            let Expr::Window(w) = inner else {
+                return Err(EngineError::Internal(format!("not a window call: {e}")));
+            };
+            let nested = w
+                .args
+                .iter()
+                .chain(&w.partition_by)
+                .chain(w.order_by.iter().map(|k| &k.expr))
+                .any(|a| a.contains_window() || a.contains_aggregate());
+            if nested {
+                return plan_err(format!(
+                    "window function calls cannot contain other window or aggregate calls                      here: {e}"
+                ));
+            }
+            match first {
+                Some(f) if !f.same_window(w) => {
+                    return Err(EngineError::Internal(format!(
+                        "one window node with two windows: {f} and {w}"
+                    )))
+                }
+                _ => first = Some(w),
+            }
+            w.frame.validate(&w.order_by)?;
+            fields.push(PlanField {
+                qualifier: None,
+                field: Arc::new(e.to_field(input.schema())?),
+            });
+        }
+        Ok(LogicalPlan::Window {
+            input: Box::new(input),
+            exprs,
             schema: PlanSchema::new(fields),
         })
     }

@@ -12,10 +12,13 @@ use arrow::datatypes::{DataType, Field, TimeUnit};
 
 use crate::error::Result;
 use crate::logical::hidden;
+use crate::logical::plan::SortKey;
+use crate::logical::window::WindowFunction;
 
 pub use crate::logical::functions::{AggregateFunction, BinaryOp, DatePart, ScalarFunction};
 use crate::logical::scalar::ScalarValue;
 use crate::logical::schema::PlanSchema;
+pub use crate::logical::window::WindowExpr;
 
 /// A possibly qualified column reference.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -144,6 +147,8 @@ pub enum Expr {
         /// `DISTINCT` inside the call.
         distinct: bool,
     },
+    /// A window function call (only inside window plan nodes).
+    Window(Box<WindowExpr>),
     /// `expr AS name`.
     Alias {
         /// The expression.
@@ -247,6 +252,12 @@ impl Expr {
                 out
             }
             Expr::Function { args, .. } | Expr::Aggregate { args, .. } => args.iter().collect(),
+            Expr::Window(w) => w
+                .args
+                .iter()
+                .chain(&w.partition_by)
+                .chain(w.order_by.iter().map(|k| &k.expr))
+                .collect(),
         }
     }
 
@@ -350,6 +361,25 @@ impl Expr {
                 args: up_vec(args, f)?,
                 distinct,
             },
+            Expr::Window(w) => {
+                let w = *w;
+                let order_by = w
+                    .order_by
+                    .into_iter()
+                    .map(|k| {
+                        Ok(SortKey {
+                            expr: up(k.expr, f)?,
+                            ..k
+                        })
+                    })
+                    .collect::<Result<_>>()?;
+                Expr::Window(Box::new(WindowExpr {
+                    args: up_vec(w.args, f)?,
+                    partition_by: up_vec(w.partition_by, f)?,
+                    order_by,
+                    ..w
+                }))
+            }
         };
         f(rebuilt)
     }
@@ -450,6 +480,32 @@ impl Expr {
                     .collect::<Result<_>>()?,
                 distinct,
             },
+            Expr::Window(w) => {
+                let w = *w;
+                let down_vec = |v: Vec<Expr>, f: &mut dyn FnMut(&Expr) -> Option<Expr>| {
+                    v.into_iter()
+                        .map(|e| e.transform_down(f))
+                        .collect::<Result<Vec<_>>>()
+                };
+                let args = down_vec(w.args, f)?;
+                let partition_by = down_vec(w.partition_by, f)?;
+                let order_by = w
+                    .order_by
+                    .into_iter()
+                    .map(|k| {
+                        Ok(SortKey {
+                            expr: k.expr.transform_down(f)?,
+                            ..k
+                        })
+                    })
+                    .collect::<Result<_>>()?;
+                Expr::Window(Box::new(WindowExpr {
+                    args,
+                    partition_by,
+                    order_by,
+                    ..w
+                }))
+            }
         };
         Ok(children_rewritten)
     }
@@ -480,10 +536,22 @@ impl Expr {
         found
     }
 
-    /// True if the expression references no columns and no aggregates.
+    /// True if the expression contains a window function call.
+    pub fn contains_window(&self) -> bool {
+        let mut found = false;
+        self.walk(&mut |e| found |= matches!(e, Expr::Window(_)));
+        found
+    }
+
+    /// True if the expression references no columns, aggregates or windows.
     pub(crate) fn is_constant(&self) -> bool {
         let mut constant = true;
-        self.walk(&mut |e| constant &= !matches!(e, Expr::Column(_) | Expr::Aggregate { .. }));
+        self.walk(&mut |e| {
+            constant &= !matches!(
+                e,
+                Expr::Column(_) | Expr::Aggregate { .. } | Expr::Window(_)
+            )
+        });
         constant
     }
 
@@ -516,6 +584,16 @@ impl Expr {
                 func: AggregateFunction::Count,
                 ..
             } => false,
+            Expr::Window(w) => !matches!(
+                w.func,
+                WindowFunction::RowNumber
+                    | WindowFunction::Rank
+                    | WindowFunction::DenseRank
+                    | WindowFunction::PercentRank
+                    | WindowFunction::CumeDist
+                    | WindowFunction::Ntile
+                    | WindowFunction::Aggregate(AggregateFunction::Count)
+            ),
             Expr::Alias { expr, .. } => expr.nullable(schema),
             _ => true,
         }
@@ -634,6 +712,7 @@ impl fmt::Display for Expr {
                     if *distinct { "DISTINCT " } else { "" }
                 )
             }
+            Expr::Window(w) => write!(f, "{w}"),
             Expr::Alias { expr, name } => write!(f, "{expr} AS {}", hidden::display(name)),
         }
     }

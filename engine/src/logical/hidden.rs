@@ -51,6 +51,8 @@ pub(crate) enum Role {
     /// The marker of a mark join: whether an `EXISTS` or `IN` subquery inside an expression
     /// (`a OR EXISTS (...)`) found a row, and the statistics of an `IN` subquery's values.
     Mark,
+    /// The result of a window function call in the output of a window node.
+    Window,
 }
 
 impl Role {
@@ -70,6 +72,7 @@ impl Role {
             Role::Union => "union",
             Role::SetSide => "side",
             Role::Mark => "mark",
+            Role::Window => "win",
         }
     }
 }

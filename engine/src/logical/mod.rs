@@ -13,3 +13,4 @@ pub mod scalar;
 pub mod schema;
 mod source;
 pub(crate) mod types;
+pub mod window;

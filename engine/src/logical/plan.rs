@@ -121,6 +121,16 @@ pub enum LogicalPlan {
         /// Output schema: group columns then aggregates.
         schema: PlanSchema,
     },
+    /// Compute window functions: the input's columns, then one column per call.
+    Window {
+        /// Input.
+        input: Box<LogicalPlan>,
+        /// Window calls (`Expr::Window`, aliased), all with the same partitioning and
+        /// ordering: one sort serves them all.
+        exprs: Vec<Expr>,
+        /// Output schema.
+        schema: PlanSchema,
+    },
     /// Order rows; with `fetch`, keep only the first rows (top-k).
     Sort {
         /// Input.
@@ -199,6 +209,7 @@ impl LogicalPlan {
             | LogicalPlan::Limit { input, .. } => input.schema(),
             LogicalPlan::Projection { schema, .. }
             | LogicalPlan::Aggregate { schema, .. }
+            | LogicalPlan::Window { schema, .. }
             | LogicalPlan::SubqueryAlias { schema, .. }
             | LogicalPlan::EmptyRow { schema }
             | LogicalPlan::Join { schema, .. }
@@ -216,6 +227,7 @@ impl LogicalPlan {
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Projection { input, .. }
             | LogicalPlan::Aggregate { input, .. }
+            | LogicalPlan::Window { input, .. }
             | LogicalPlan::Sort { input, .. }
             | LogicalPlan::Limit { input, .. }
             | LogicalPlan::SubqueryAlias { input, .. }
@@ -280,6 +292,7 @@ impl LogicalPlan {
                 aggregates,
                 ..
             } => LogicalPlan::aggregate(next()?, group_by.clone(), aggregates.clone())?,
+            LogicalPlan::Window { exprs, .. } => LogicalPlan::window(next()?, exprs.clone())?,
             LogicalPlan::Sort { keys, fetch, .. } => LogicalPlan::Sort {
                 input: Box::new(next()?),
                 keys: keys.clone(),
@@ -351,6 +364,10 @@ impl LogicalPlan {
                     g.join(", "),
                     a.join(", ")
                 ));
+            }
+            LogicalPlan::Window { exprs, .. } => {
+                let e: Vec<String> = exprs.iter().map(|e| e.to_string()).collect();
+                out.push_str(&format!("Window: {}", e.join(", ")));
             }
             LogicalPlan::Sort { keys, fetch, .. } => {
                 let k: Vec<String> = keys.iter().map(|k| k.to_string()).collect();

@@ -17,9 +17,10 @@
 use arrow::datatypes::{DataType, IntervalUnit, DECIMAL128_MAX_PRECISION};
 
 use crate::error::{EngineError, Result};
-use crate::logical::expr::{AggregateFunction, BinaryOp, Expr, ScalarFunction};
+use crate::logical::expr::{AggregateFunction, BinaryOp, Expr, ScalarFunction, WindowExpr};
 use crate::logical::scalar::ScalarValue;
 use crate::logical::schema::PlanSchema;
+use crate::logical::window::WindowFunction;
 
 /// The result type of `expr` over `schema`.
 pub(crate) fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
@@ -94,6 +95,24 @@ pub(crate) fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
             | AggregateFunction::Max
             | AggregateFunction::First
             | AggregateFunction::Last => expr_type(&args[0], schema)?,
+        },
+        Expr::Window(w) => match w.func {
+            WindowFunction::Aggregate(func) => expr_type(
+                &Expr::Aggregate {
+                    func,
+                    args: w.args.clone(),
+                    distinct: false,
+                },
+                schema,
+            )?,
+            _ => {
+                let types = w
+                    .args
+                    .iter()
+                    .map(|a| expr_type(a, schema))
+                    .collect::<Result<Vec<_>>>()?;
+                w.result_type(&types)?
+            }
         },
     })
 }
@@ -565,6 +584,7 @@ fn coerce_node(expr: Expr, schema: &PlanSchema) -> Result<Expr> {
             }
         }
         Expr::Function { func, args } => coerce_function(func, args, schema)?,
+        Expr::Window(w) => coerce_window(*w, schema)?,
         Expr::Aggregate {
             func,
             args,
@@ -598,6 +618,96 @@ fn coerce_node(expr: Expr, schema: &PlanSchema) -> Result<Expr> {
         }
         other => other,
     })
+}
+
+/// Check a window call's arguments and cast them: offsets and counts to `BIGINT`, a `lag` or
+/// `lead` default to the value's type.
+fn coerce_window(mut w: WindowExpr, schema: &PlanSchema) -> Result<Expr> {
+    let (min, max) = w.func.arity();
+    if w.args.len() < min || w.args.len() > max {
+        return Err(EngineError::Plan(format!(
+            "{}() takes {} argument(s), got {}",
+            w.func.name(),
+            if min == max {
+                min.to_string()
+            } else {
+                format!("{min} to {max}")
+            },
+            w.args.len()
+        )));
+    }
+    if w.ignore_nulls
+        && !matches!(
+            w.func,
+            WindowFunction::Lag
+                | WindowFunction::Lead
+                | WindowFunction::FirstValue
+                | WindowFunction::LastValue
+                | WindowFunction::NthValue
+        )
+    {
+        return Err(EngineError::Plan(format!(
+            "IGNORE NULLS applies to lag, lead, first_value, last_value and nth_value, not {}()",
+            w.func.name()
+        )));
+    }
+    let count_arg = |e: Expr, what: &str| -> Result<Expr> {
+        let t = expr_type(&e, schema)?;
+        if !(t.is_integer() || t == DataType::Null) {
+            return Err(EngineError::Type(format!(
+                "the {what} of {}() must be an integer, not {}",
+                w.func.name(),
+                sql_type_name(&t)
+            )));
+        }
+        Ok(cast_to(e, &t, &DataType::Int64))
+    };
+    match w.func {
+        WindowFunction::Aggregate(func) => {
+            let coerced = coerce_node(
+                Expr::Aggregate {
+                    func,
+                    args: std::mem::take(&mut w.args),
+                    distinct: false,
+                },
+                schema,
+            )?;
+            let Expr::Aggregate { args, .. } = coerced else {
+                return Err(EngineError::Internal("aggregate coercion".into()));
+            };
+            w.args = args;
+        }
+        WindowFunction::Ntile => {
+            let n = w.args.remove(0);
+            w.args.push(count_arg(n, "bucket count")?);
+        }
+        WindowFunction::NthValue => {
+            let n = w.args.remove(1);
+            w.args.push(count_arg(n, "row number")?);
+        }
+        WindowFunction::Lag | WindowFunction::Lead => {
+            let value_type = expr_type(&w.args[0], schema)?;
+            let mut rest = w.args.split_off(1).into_iter();
+            if let Some(offset) = rest.next() {
+                w.args.push(count_arg(offset, "offset")?);
+            }
+            if let Some(default) = rest.next() {
+                let t = expr_type(&default, schema)?;
+                let common = common_type_of(&[value_type.clone(), t.clone()])?;
+                if common != value_type {
+                    return Err(EngineError::Type(format!(
+                        "the default of {}() is {}, which does not fit the value's type {}",
+                        w.func.name(),
+                        sql_type_name(&t),
+                        sql_type_name(&value_type)
+                    )));
+                }
+                w.args.push(cast_to(default, &t, &value_type));
+            }
+        }
+        _ => {}
+    }
+    Ok(Expr::Window(Box::new(w)))
 }
 
 fn coerce_function(func: ScalarFunction, args: Vec<Expr>, schema: &PlanSchema) -> Result<Expr> {

@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::logical::expr::{Column, Expr};
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::schema::PlanSchema;
+use crate::logical::window;
 
 pub(super) fn push_down_predicates(plan: LogicalPlan) -> Result<LogicalPlan> {
     match plan {
@@ -135,6 +136,17 @@ fn push_into(plan: LogicalPlan, conjuncts: Vec<Expr>) -> Result<LogicalPlan> {
                 LogicalPlan::aggregate(new_input, group_by, aggregates)?,
                 kept,
             )
+        }
+        LogicalPlan::Window { input, exprs, .. } => {
+            // A conjunct over partition keys only removes whole partitions, which leaves the
+            // others' results alone: it can filter the window's input.
+            let keys = window::partition_columns(&exprs);
+            let (pushed, kept): (Vec<Expr>, Vec<Expr>) = conjuncts.into_iter().partition(|c| {
+                let columns = c.columns();
+                !columns.is_empty() && columns.iter().all(|col| keys.contains(col))
+            });
+            let new_input = push_into(*input, pushed)?;
+            filter_above(LogicalPlan::window(new_input, exprs)?, kept)
         }
         LogicalPlan::Sort {
             input,

@@ -93,6 +93,27 @@ fn prune(plan: LogicalPlan, required: Option<BTreeSet<usize>>) -> Result<Logical
             let new_input = prune(*input, Some(needed))?;
             LogicalPlan::aggregate(new_input, group_by, aggregates)
         }
+        LogicalPlan::Window { input, exprs, .. } => {
+            // Calls nobody reads are dropped (and the node with them when none is left); the
+            // parent resolves columns by name, so the narrower output is fine.
+            let input_len = input.schema().len();
+            let required = required.unwrap_or_else(|| (0..input_len + exprs.len()).collect());
+            let kept: Vec<Expr> = exprs
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| required.contains(&(input_len + i)))
+                .map(|(_, e)| e)
+                .collect();
+            let mut needed: BTreeSet<usize> =
+                required.into_iter().filter(|&i| i < input_len).collect();
+            columns_of(&kept, input.schema(), &mut needed)?;
+            let new_input = prune(*input, Some(needed))?;
+            if kept.is_empty() {
+                Ok(new_input)
+            } else {
+                LogicalPlan::window(new_input, kept)
+            }
+        }
         LogicalPlan::SubqueryAlias { input, alias, .. } => {
             let new_input = prune(*input, required)?;
             Ok(LogicalPlan::alias(new_input, alias))

@@ -36,6 +36,7 @@ pub(crate) mod sort_order;
 mod spool;
 pub(crate) mod topk;
 pub(crate) mod union;
+pub(crate) mod window;
 
 use std::fmt::Debug;
 use std::sync::Arc;

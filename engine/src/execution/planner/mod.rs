@@ -14,6 +14,7 @@ mod aggregate;
 mod join;
 mod scan;
 mod trace;
+mod window;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -115,6 +116,11 @@ impl PhysicalPlanner {
                 aggregates,
                 schema,
             } => self.create_aggregate(input, group_by, aggregates, schema)?,
+            LogicalPlan::Window {
+                input,
+                exprs,
+                schema,
+            } => self.create_window(input, exprs, schema)?,
             LogicalPlan::Sort { input, keys, fetch } => {
                 let physical_keys = sort_keys(keys, input.schema())?;
                 match fetch {

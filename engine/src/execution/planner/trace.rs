@@ -84,6 +84,21 @@ pub(super) fn trace_scan(
             }),
             _ => None,
         },
+        // An input column of a window node: its values pass unchanged, and only whole
+        // partitions may be dropped below one.
+        LogicalPlan::Window { input, exprs, .. } => {
+            let index = position(input.schema(), column)?;
+            let field = input.schema().field(index);
+            let inner = Column::qualified(field.qualifier.clone(), field.name());
+            if every_row
+                && !crate::logical::window::partition_columns(exprs)
+                    .iter()
+                    .any(|k| position(input.schema(), k) == Some(index))
+            {
+                return None;
+            }
+            trace_scan(input, &inner, through)
+        }
         // Through the row-preserving side of an inner or semi join.
         LogicalPlan::Join {
             left,

@@ -9,6 +9,7 @@ use super::{not_supported, SqlPlanner};
 use crate::error::{EngineError, Result};
 use crate::logical::expr::{AggregateFunction, Expr, ScalarFunction};
 use crate::logical::schema::PlanSchema;
+use crate::logical::window::WindowFunction;
 
 impl SqlPlanner<'_> {
     pub(super) fn function_to_expr(
@@ -29,13 +30,12 @@ impl SqlPlanner<'_> {
         } = function;
         let name = name.to_string().to_lowercase();
         let refused = [
-            (
-                over.is_some(),
-                "OVER (window functions are not supported yet)",
-            ),
             (filter.is_some(), "FILTER (WHERE ...) on an aggregate"),
             (!within_group.is_empty(), "WITHIN GROUP"),
-            (null_treatment.is_some(), "IGNORE NULLS / RESPECT NULLS"),
+            (
+                null_treatment.is_some() && over.is_none(),
+                "IGNORE NULLS / RESPECT NULLS outside a window function",
+            ),
             (
                 !matches!(parameters, FunctionArguments::None),
                 "parametric functions",
@@ -44,6 +44,7 @@ impl SqlPlanner<'_> {
         if let Some((_, what)) = refused.iter().find(|(present, _)| *present) {
             return Err(not_supported(format!("{name}() with {what}"), function));
         }
+        let mut ignore_nulls = matches!(null_treatment, Some(ast::NullTreatment::IgnoreNulls));
         let (args, distinct) = match args {
             FunctionArguments::None => (vec![], false),
             FunctionArguments::List(list) => {
@@ -52,11 +53,20 @@ impl SqlPlanner<'_> {
                     args,
                     clauses,
                 } = list;
-                if let Some(clause) = clauses.first() {
-                    return Err(not_supported(
-                        format!("{name}() with {clause} among its arguments"),
-                        function,
-                    ));
+                for clause in clauses {
+                    match clause {
+                        ast::FunctionArgumentClause::IgnoreOrRespectNulls(treatment)
+                            if over.is_some() =>
+                        {
+                            ignore_nulls = *treatment == ast::NullTreatment::IgnoreNulls;
+                        }
+                        other => {
+                            return Err(not_supported(
+                                format!("{name}() with {other} among its arguments"),
+                                function,
+                            ))
+                        }
+                    }
                 }
                 let distinct = matches!(duplicate_treatment, Some(DuplicateTreatment::Distinct));
                 let mut converted = Vec::new();
@@ -94,6 +104,36 @@ impl SqlPlanner<'_> {
             "var_pop" => Some(AggregateFunction::VarPop),
             _ => None,
         };
+        if let Some(over) = over {
+            let func = match (aggregate, WindowFunction::from_name(&name)) {
+                (Some(a), _) => WindowFunction::Aggregate(a),
+                (None, Some(w)) => w,
+                (None, None) => {
+                    return Err(EngineError::Plan(format!(
+                        "{name}() is not a window or aggregate function, so it cannot have OVER"
+                    )))
+                }
+            };
+            if distinct {
+                return Err(not_supported(
+                    format!("{name}(DISTINCT ...) as a window function"),
+                    function,
+                ));
+            }
+            let args: Vec<Expr> = match (func, args.as_slice()) {
+                (WindowFunction::Aggregate(AggregateFunction::Count), [None]) => vec![],
+                _ => args
+                    .into_iter()
+                    .map(|a| a.ok_or_else(|| EngineError::Plan(format!("{name}(*) is not valid"))))
+                    .collect::<Result<_>>()?,
+            };
+            return self.window_call(func, args, over, ignore_nulls, schema);
+        }
+        if WindowFunction::from_name(&name).is_some() {
+            return Err(EngineError::Plan(format!(
+                "{name}() is a window function: it needs an OVER clause"
+            )));
+        }
         if let Some(func) = aggregate {
             let args: Vec<Expr> = match (func, args.as_slice()) {
                 (AggregateFunction::Count, [None]) | (AggregateFunction::Count, []) => vec![],

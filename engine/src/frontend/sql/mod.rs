@@ -18,6 +18,7 @@
 //! | [`literals`]    | literals, intervals, type names, date parts                       |
 //! | [`subquery`]    | subqueries in `WHERE`/`HAVING` as joins (decorrelation)            |
 
+mod dialect;
 mod expr;
 mod from;
 mod functions;
@@ -25,11 +26,11 @@ mod literals;
 mod query;
 mod select;
 mod subquery;
+mod window;
 
 use std::collections::HashMap;
 
 use sqlparser::ast::{Query, Spanned, Statement};
-use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::{Parser, ParserError};
 
 use crate::error::{EngineError, Result};
@@ -45,7 +46,7 @@ pub(crate) trait TableResolver {
 
 /// Parse one SQL statement.
 pub(crate) fn parse_sql(sql: &str) -> Result<Query> {
-    let dialect = DuckDbDialect {};
+    let dialect = dialect::OocDialect::default();
     let statements = Parser::parse_sql(&dialect, sql).map_err(|e| syntax_error(e, sql))?;
     let mut iter = statements.into_iter();
     let Some(statement) = iter.next() else {
@@ -143,6 +144,10 @@ pub(crate) struct SqlPlanner<'a> {
     frames: Vec<subquery::SubqueryFrame>,
     /// Counter for the hidden names of planned subqueries.
     next_subquery: usize,
+    /// The named windows of the `SELECT` being planned.
+    windows: HashMap<String, sqlparser::ast::WindowSpec>,
+    /// Counter for the hidden names of window results.
+    next_window: usize,
 }
 
 impl<'a> SqlPlanner<'a> {
@@ -155,6 +160,8 @@ impl<'a> SqlPlanner<'a> {
             cte_policy: HashMap::new(),
             frames: Vec::new(),
             next_subquery: 0,
+            windows: HashMap::new(),
+            next_window: 0,
         }
     }
 

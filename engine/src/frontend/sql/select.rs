@@ -7,6 +7,7 @@ use sqlparser::ast::{self, GroupByExpr, Select, SelectItem};
 use super::expr::{ordinal, output_column, sort_key};
 use super::literals::{defined_name, normalize_ident};
 use super::subquery;
+use super::window::Windows;
 use super::{not_supported, SqlPlanner};
 use crate::error::{EngineError, Result};
 use crate::frontend::aggregates::Aggregation;
@@ -35,23 +36,23 @@ impl SqlPlanner<'_> {
         let Select {
             select_token: _,
             optimizer_hints,
-            distinct,
+            distinct: _,
             select_modifiers,
             top,
             top_before_distinct: _,
-            projection,
+            projection: _,
             exclude,
             into,
-            from,
+            from: _,
             lateral_views,
             prewhere,
-            selection,
+            selection: _,
             connect_by,
-            group_by,
+            group_by: _,
             cluster_by,
             distribute_by,
             sort_by,
-            having,
+            having: _,
             named_window,
             qualify,
             window_before_qualify: _,
@@ -73,20 +74,36 @@ impl SqlPlanner<'_> {
             (!cluster_by.is_empty(), "CLUSTER BY"),
             (!distribute_by.is_empty(), "DISTRIBUTE BY"),
             (!sort_by.is_empty(), "SORT BY"),
-            (
-                !named_window.is_empty(),
-                "WINDOW (named windows; window functions are not supported yet)",
-            ),
-            (
-                qualify.is_some(),
-                "QUALIFY (it filters window functions, which are not supported yet)",
-            ),
             (value_table_mode.is_some(), "SELECT AS STRUCT / AS VALUE"),
         ];
         if let Some((_, what)) = refused.iter().find(|(present, _)| *present) {
             return Err(not_supported(what, select));
         }
         let top = top.as_ref().map(|t| self.top_rows(t, select)).transpose()?;
+        // Named windows are in scope for this SELECT only (not its subqueries').
+        let windows = self.named_windows(named_window)?;
+        let outer_windows = std::mem::replace(&mut self.windows, windows);
+        let planned = self.plan_select_body(select, order_by, top, qualify.as_ref());
+        self.windows = outer_windows;
+        planned
+    }
+
+    fn plan_select_body(
+        &mut self,
+        select: &Select,
+        order_by: &[ast::OrderByExpr],
+        top: Option<usize>,
+        qualify: Option<&ast::Expr>,
+    ) -> Result<LogicalPlan> {
+        let Select {
+            distinct,
+            projection,
+            from,
+            selection,
+            group_by,
+            having,
+            ..
+        } = select;
         // The top SELECT of a subquery collects its correlated conjuncts.
         let subquery_top = self
             .frames
@@ -151,6 +168,10 @@ impl SqlPlanner<'_> {
             .iter()
             .fold(PlanSchema::default(), |acc, j| acc.join(j.schema()));
 
+        let qualify = match qualify {
+            Some(q) => Some(self.sql_to_expr(q, &input_schema.join(&having_extra))?),
+            None => None,
+        };
         let order_targets = self.order_targets(order_by, &select_exprs, &input_schema)?;
         let order_inputs = || {
             order_targets.iter().filter_map(|t| match t {
@@ -161,15 +182,17 @@ impl SqlPlanner<'_> {
         let has_aggregates = !group_by.is_empty()
             || select_exprs.iter().any(Expr::contains_aggregate)
             || having.as_ref().is_some_and(Expr::contains_aggregate)
+            || qualify.as_ref().is_some_and(Expr::contains_aggregate)
             || order_inputs().any(Expr::contains_aggregate);
 
-        let (mut select_exprs, having, order_targets) = if has_aggregates {
+        let (select_exprs, having, qualify, order_targets) = if has_aggregates {
             let aggregation = Aggregation::new(
                 plan,
                 group_by,
                 select_exprs
                     .iter()
                     .chain(having.iter())
+                    .chain(qualify.iter())
                     .chain(order_inputs()),
             )?;
             let rewrite = |e: Expr| aggregation.rewrite(e, &having_extra);
@@ -189,6 +212,7 @@ impl SqlPlanner<'_> {
                 })
                 .collect::<Result<Vec<_>>>()?;
             let having = having.map(rewrite).transpose()?;
+            let qualify = qualify.map(rewrite).transpose()?;
             let order_targets = order_targets
                 .into_iter()
                 .map(|t| match t {
@@ -197,16 +221,61 @@ impl SqlPlanner<'_> {
                 })
                 .collect::<Result<Vec<_>>>()?;
             plan = aggregation.into_plan();
-            (select_exprs, having, order_targets)
+            (select_exprs, having, qualify, order_targets)
         } else {
-            (select_exprs, having, order_targets)
+            (select_exprs, having, qualify, order_targets)
         };
 
         for j in having_joins {
             plan = LogicalPlan::join(plan, j, JoinType::Single, vec![], None)?;
         }
         if let Some(h) = having {
+            if h.contains_window() {
+                return Err(EngineError::Plan(
+                    "window functions are not allowed in HAVING (filter on them with QUALIFY)"
+                        .into(),
+                ));
+            }
             plan = LogicalPlan::filter(plan, h)?;
+        }
+
+        // Window calls, computed after grouping and HAVING, then QUALIFY on their results.
+        let window_sources =
+            select_exprs
+                .iter()
+                .chain(qualify.iter())
+                .chain(order_targets.iter().filter_map(|t| match t {
+                    OrderTarget::Input(e) => Some(e),
+                    OrderTarget::Output(_) => None,
+                }));
+        let (windowed, windows) = Windows::plan(plan, window_sources, &mut self.next_window)?;
+        plan = windowed;
+        let mut select_exprs = select_exprs
+            .into_iter()
+            .map(|e| match e {
+                Expr::Alias { expr, name } => Ok(windows.rewrite(*expr)?.alias(name)),
+                other if other.contains_window() => {
+                    let name = other.output_name();
+                    Ok(windows.rewrite(other)?.alias(name))
+                }
+                other => Ok(other),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let order_targets = order_targets
+            .into_iter()
+            .map(|t| match t {
+                OrderTarget::Input(e) => Ok(OrderTarget::Input(windows.rewrite(e)?)),
+                other => Ok(other),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        match qualify {
+            Some(q) if !q.contains_window() => {
+                return Err(EngineError::Plan(format!(
+                    "QUALIFY {q} has no window function (filter with WHERE or HAVING instead)"
+                )))
+            }
+            Some(q) => plan = LogicalPlan::filter(plan, windows.rewrite(q)?)?,
+            None => {}
         }
 
         // Sort keys that are not in the select list become hidden projected columns.
