@@ -98,12 +98,13 @@ impl FrameCursor {
     /// One bound of row `i`'s frame (`is_end`: the exclusive end, else the start).
     fn bound(&self, bound: Bound, is_end: bool, i: usize, rows: &PartitionRows) -> Option<usize> {
         let received = rows.end();
-        // A position past the rows received: decided (and clipped) once the partition ends.
+        // A position past the rows received: decided once the partition's size is known and
+        // the position is past it (clipped to it), or once the rows up to it arrive.
         let clip = |p: usize| {
             if p <= received {
                 Some(p)
             } else {
-                rows.complete().then_some(received)
+                rows.total().filter(|&n| p >= n)
             }
         };
         let after = usize::from(is_end);

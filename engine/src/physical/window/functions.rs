@@ -53,6 +53,19 @@ pub(super) trait WindowEvaluator: Send {
     fn take_output(&mut self, rows: &PartitionRows) -> Result<ArrayRef>;
     /// Start over for the next partition.
     fn reset(&mut self);
+    /// What a first pass over a partition replayed from disk found, for frames that reach
+    /// its end before its rows arrive again.
+    fn set_totals(&mut self, _totals: PartitionTotals) {}
+}
+
+/// What a first pass over a spilled partition computed for one function.
+#[derive(Debug, Default)]
+pub(super) struct PartitionTotals {
+    /// The aggregate's state over the whole partition.
+    pub(super) aggregate: Option<State>,
+    /// The value of the partition's last row (or last non-NULL value, with IGNORE NULLS),
+    /// and its row.
+    pub(super) last: Option<(usize, ArrayRef)>,
 }
 
 /// Where a value result comes from.
@@ -131,7 +144,7 @@ impl Gather {
 
 /// A row's value that may have to outlive the row: copied out before the row is released.
 #[derive(Clone, Debug)]
-struct Pinned {
+pub(super) struct Pinned {
     row: usize,
     copy: Option<ArrayRef>,
 }
@@ -246,8 +259,8 @@ impl WindowEvaluator for Ranking {
                             "ntile() needs a positive number of buckets, got {b}"
                         )));
                     }
-                    self.integers
-                        .push(Some(ntile(i, rows.end(), b as usize) as i64));
+                    let n = rows.total().expect("ready: size known");
+                    self.integers.push(Some(ntile(i, n, b as usize) as i64));
                 }
             }
         }
@@ -364,7 +377,8 @@ impl WindowEvaluator for Offset {
             self.scan_ahead(i, rows);
             Ok(self.non_null.len() >= self.offset)
         } else {
-            Ok(i + self.offset < rows.end())
+            let target = i.saturating_add(self.offset);
+            Ok(target < rows.end() || rows.total().is_some_and(|n| target >= n))
         }
     }
 
@@ -464,6 +478,8 @@ pub(super) struct Value {
     fixed: Option<Pinned>,
     /// `last_value` IGNORE NULLS with an unbounded start: the last non-NULL row so far.
     last_non_null: Option<Pinned>,
+    /// A replayed partition's last (non-NULL) value, for frames ending at its end.
+    last_of_partition: Option<(usize, ArrayRef)>,
 }
 
 impl Value {
@@ -488,6 +504,14 @@ impl Value {
             end: 0,
             fixed: None,
             last_non_null: None,
+            last_of_partition: None,
+        }
+    }
+
+    fn nth(&self) -> usize {
+        match self.pick {
+            Pick::Nth(n) => n,
+            _ => 1,
         }
     }
 
@@ -499,12 +523,37 @@ impl Value {
 impl WindowEvaluator for Value {
     fn ready(&mut self, i: usize, rows: &PartitionRows) -> Result<bool> {
         self.pending = self.cursor.frame(i, rows);
-        Ok(self.pending.is_some())
+        let Some((s, e)) = self.pending else {
+            return Ok(false);
+        };
+        if e <= rows.end() {
+            return Ok(true);
+        }
+        // A replayed partition whose frame reaches its end before its last rows arrive: the
+        // last value comes from the first pass, the first or n-th row must have arrived.
+        Ok(match self.pick {
+            Pick::Last => self.last_of_partition.is_some() || s >= e,
+            Pick::First | Pick::Nth(_) => {
+                !self.ignore_nulls && (s + self.nth() - 1 < rows.end() || s + self.nth() > e)
+            }
+        })
     }
 
     fn evaluate(&mut self, _i: usize, rows: &PartitionRows) -> Result<()> {
         let (s, e) = self.pending.take().expect("ready before evaluate");
         let f = self.function;
+        if e > rows.end() && self.pick == Pick::Last {
+            self.start = s;
+            self.end = e;
+            let source = match &self.last_of_partition {
+                Some((row, value)) if s < e && *row >= s => {
+                    Source::Held(self.gather.hold(Arc::clone(value)))
+                }
+                _ => Source::Null,
+            };
+            self.gather.sources.push(source);
+            return Ok(());
+        }
         let source = if !self.ignore_nulls {
             self.start = s;
             self.end = e;
@@ -635,6 +684,11 @@ impl WindowEvaluator for Value {
         self.end = 0;
         self.fixed = None;
         self.last_non_null = None;
+        self.last_of_partition = None;
+    }
+
+    fn set_totals(&mut self, totals: PartitionTotals) {
+        self.last_of_partition = totals.last;
     }
 }
 
@@ -642,8 +696,8 @@ impl WindowEvaluator for Value {
 // Aggregates over frames
 
 /// The running state of an aggregate over the rows in the frame.
-#[derive(Debug)]
-enum State {
+#[derive(Clone, Debug)]
+pub(super) enum State {
     /// `count(*)` or `count(x)`.
     Count { star: bool, count: i64 },
     /// Exact sums (integers, decimals) and their averages.
@@ -677,6 +731,8 @@ pub(super) struct FrameAggregate {
     exact: Vec<Option<i128>>,
     floats: Vec<Option<f64>>,
     gather: Gather,
+    /// A replayed partition's state over all its rows, for frames ending at its end.
+    whole: Option<State>,
 }
 
 impl FrameAggregate {
@@ -706,7 +762,23 @@ impl FrameAggregate {
             exact: vec![],
             floats: vec![],
             gather: Gather::default(),
+            whole: None,
         })
+    }
+
+    /// Add rows up to `to` (exclusive) to a frame that only grows, copying out what the
+    /// state keeps of them: a first pass over a partition going to disk.
+    pub(super) fn accumulate(&mut self, rows: &PartitionRows, to: usize) -> Result<()> {
+        while self.end < to {
+            self.update(self.end, true, rows)?;
+            self.end += 1;
+        }
+        self.before_release(to, rows)
+    }
+
+    /// The state over every row added.
+    pub(super) fn into_state(self) -> State {
+        self.state
     }
 
     fn empty_state(
@@ -959,11 +1031,25 @@ impl FrameAggregate {
 impl WindowEvaluator for FrameAggregate {
     fn ready(&mut self, i: usize, rows: &PartitionRows) -> Result<bool> {
         self.pending = self.cursor.frame(i, rows);
-        Ok(self.pending.is_some())
+        let Some((s, e)) = self.pending else {
+            return Ok(false);
+        };
+        // A frame reaching past the rows received: only a replayed partition's frames to its
+        // end, from the first pass's state (rows leaving at the start must have arrived).
+        Ok(e <= rows.end() || (self.whole.is_some() && s <= rows.end()))
     }
 
     fn evaluate(&mut self, _i: usize, rows: &PartitionRows) -> Result<()> {
         let (s, e) = self.pending.take().expect("ready before evaluate");
+        if e > rows.end() && self.end < e {
+            let whole = self
+                .whole
+                .clone()
+                .ok_or_else(|| EngineError::Internal("window frame past its rows".into()))?;
+            self.state = whole;
+            self.start = 0;
+            self.end = e;
+        }
         if s >= self.end {
             // The new frame starts past everything held: start from empty.
             self.clear_state();
@@ -1050,5 +1136,10 @@ impl WindowEvaluator for FrameAggregate {
         self.clear_state();
         self.start = 0;
         self.end = 0;
+        self.whole = None;
+    }
+
+    fn set_totals(&mut self, totals: PartitionTotals) {
+        self.whole = totals.aggregate;
     }
 }

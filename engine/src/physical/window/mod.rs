@@ -27,7 +27,7 @@ mod rows;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::compute::{cast, concat_batches};
+use arrow::compute::{cast, concat_batches, interleave};
 use arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Float64Type, Int64Type, SchemaRef,
     TimestampMicrosecondType, DECIMAL128_MAX_PRECISION,
@@ -35,13 +35,15 @@ use arrow::datatypes::{
 use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 
 pub(crate) use self::frame::{Bound, FrameSpec, Units};
-use self::functions::{FrameAggregate, Offset, Pick, RankKind, Ranking, Value, WindowEvaluator};
+use self::functions::{
+    FrameAggregate, Offset, PartitionTotals, Pick, RankKind, Ranking, Value, WindowEvaluator,
+};
 pub(crate) use self::rows::KeyValue;
 use self::rows::{Chunk, FunctionInput, KeyColumn, Numbers, PartitionRows};
 use crate::error::{EngineError, Result};
 use crate::eval::{normalize_zero_array, PhysicalExpr};
 use crate::logical::expr::AggregateFunction;
-use crate::memory::MemoryReservation;
+use crate::memory::{MemoryReservation, SpillFile, SpillWriter};
 use crate::metrics::OperatorMetrics;
 use crate::physical::sort::PhysicalSortKey;
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
@@ -103,6 +105,38 @@ impl WindowCall {
             self.kind,
             WindowKind::PercentRank | WindowKind::CumeDist | WindowKind::Ntile
         ) || (self.uses_frame() && self.frame.end == Bound::UnboundedFollowing)
+    }
+
+    /// The value function a call is evaluated as, if any.
+    fn value_function(&self) -> Option<Pick> {
+        match self.kind {
+            WindowKind::FirstValue | WindowKind::Aggregate(AggregateFunction::First) => {
+                Some(Pick::First)
+            }
+            WindowKind::LastValue | WindowKind::Aggregate(AggregateFunction::Last) => {
+                Some(Pick::Last)
+            }
+            WindowKind::NthValue(n) => Some(Pick::Nth(n)),
+            _ => None,
+        }
+    }
+
+    /// Whether the call can be computed over a partition read back from disk, with what a
+    /// first pass found: frames ending at the partition's end need the aggregate over all
+    /// rows (removing rows from it as their start moves only for sums, counts, averages and
+    /// variances) or the last value.
+    fn computable_from_disk(&self) -> bool {
+        if !self.uses_frame() || self.frame.end != Bound::UnboundedFollowing {
+            return true;
+        }
+        match (self.value_function(), &self.kind) {
+            (Some(Pick::Last), _) => true,
+            (Some(_), _) => !self.ignore_nulls,
+            (None, WindowKind::Aggregate(AggregateFunction::Min | AggregateFunction::Max)) => {
+                self.frame.unbounded_start()
+            }
+            _ => true,
+        }
     }
 
     fn uses_frame(&self) -> bool {
@@ -280,6 +314,10 @@ impl ExecutionPlan for WindowExec {
             .collect::<Result<Vec<_>, _>>()?;
         let stream = WindowStream {
             exec: Arc::clone(&self),
+            ctx: Arc::clone(&ctx),
+            pending: None,
+            spilling: None,
+            replay: None,
             input: Some(input),
             partition_keys: None,
             order_keys: None,
@@ -301,10 +339,15 @@ impl ExecutionPlan for WindowExec {
     fn grows_with_input(&self) -> bool {
         self.calls.iter().any(WindowCall::needs_whole_partition)
     }
+
+    fn can_spill(&self) -> bool {
+        self.grows_with_input() && self.calls.iter().all(WindowCall::computable_from_disk)
+    }
 }
 
 struct WindowStream {
     exec: Arc<WindowExec>,
+    ctx: Arc<TaskContext>,
     input: Option<BatchStream>,
     /// Row-format converters of the partition and order keys (made on the first batch).
     partition_keys: Option<RowConverter>,
@@ -319,6 +362,50 @@ struct WindowStream {
     /// The next row of the partition to compute.
     next_emit: usize,
     reservation: MemoryReservation,
+    /// An input batch being cut into partitions.
+    pending: Option<Prepared>,
+    /// The current partition, too large to hold, going to disk.
+    spilling: Option<Spilling>,
+    /// A spilled partition being computed from disk.
+    replay: Option<Replay>,
+}
+
+/// An input batch with what the window reads of it.
+struct Prepared {
+    batch: RecordBatch,
+    /// Rows that start a partition, and rows that start a peer group.
+    new_partition: Vec<bool>,
+    new_group: Vec<bool>,
+    keys: Option<KeyColumn>,
+    values: Vec<Option<ArrayRef>>,
+    extras: Vec<Option<ArrayRef>>,
+    numbers: Vec<Option<Numbers>>,
+    /// Bytes of the batch and its evaluated arguments.
+    bytes: usize,
+    /// The next row to take.
+    next: usize,
+}
+
+/// A partition going to disk, and the first pass over it.
+struct Spilling {
+    writer: SpillWriter,
+    /// The rows passing through the first pass (each chunk released once read).
+    rows: PartitionRows,
+    /// Per call: an aggregate over all rows (frames to the partition's end).
+    aggregates: Vec<Option<FrameAggregate>>,
+    /// Per call: the last (non-NULL) value so far (`last_value` to the partition's end).
+    last: Vec<Option<Option<(usize, ArrayRef)>>>,
+    /// Time spent writing.
+    time: std::time::Duration,
+}
+
+/// A spilled partition read back.
+struct Replay {
+    batches: Box<dyn Iterator<Item = Result<RecordBatch>> + Send>,
+    /// The file (deleted, and its bytes returned to the spill quota, when dropped).
+    _file: SpillFile,
+    /// The last row's order keys, for peer groups across batches.
+    last_order: Option<OwnedRow>,
 }
 
 impl Iterator for WindowStream {
@@ -326,34 +413,25 @@ impl Iterator for WindowStream {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let input = self.input.as_mut()?;
             let mut out = Vec::new();
-            let step = match input.next() {
-                Some(Ok(batch)) => {
-                    self.exec.metrics.add_rows_in(batch.num_rows());
-                    self.push_batch(&batch, &mut out)
-                }
-                Some(Err(e)) => Err(e),
-                None => {
-                    self.input = None;
-                    self.finish_partition(&mut out)
-                }
-            };
-            let batch = step.and_then(|()| {
+            let step = self.step(&mut out).and_then(|finished| {
                 if out.is_empty() {
-                    return Ok(None);
+                    return Ok((None, finished));
                 }
-                Ok(Some(concat_batches(&self.exec.schema, &out)?))
+                Ok((Some(concat_batches(&self.exec.schema, &out)?), finished))
             });
-            match batch {
-                Ok(Some(b)) => return Some(Ok(b)),
-                Ok(None) if self.input.is_none() => {
+            match step {
+                Ok((Some(batch), _)) => return Some(Ok(batch)),
+                Ok((None, true)) => {
                     self.reservation.free();
                     return None;
                 }
-                Ok(None) => continue,
+                Ok((None, false)) => continue,
                 Err(e) => {
                     self.input = None;
+                    self.pending = None;
+                    self.replay = None;
+                    self.spilling = None;
                     return Some(Err(e));
                 }
             }
@@ -362,6 +440,51 @@ impl Iterator for WindowStream {
 }
 
 impl WindowStream {
+    /// Make progress: replay a spilled partition, cut the pending batch, or read the next.
+    /// Returns true once everything has been emitted.
+    fn step(&mut self, out: &mut Vec<RecordBatch>) -> Result<bool> {
+        if let Some(replay) = self.replay.as_mut() {
+            match replay.batches.next() {
+                Some(batch) => {
+                    let batch = batch?;
+                    self.replay_batch(&batch, out)?;
+                }
+                None => {
+                    self.replay = None;
+                    self.finish_partition(out)?;
+                }
+            }
+            return Ok(false);
+        }
+        if self.pending.is_some() {
+            self.take_pending(out)?;
+            return Ok(false);
+        }
+        let Some(input) = self.input.as_mut() else {
+            return Ok(true);
+        };
+        match input.next() {
+            Some(Ok(batch)) => {
+                self.exec.metrics.add_rows_in(batch.num_rows());
+                if batch.num_rows() > 0 {
+                    let mut last_partition = self.last_partition.take();
+                    let mut last_order = self.last_order.take();
+                    let prepared = self.prepare(batch, Some(&mut last_partition), &mut last_order);
+                    self.last_partition = last_partition;
+                    self.last_order = last_order;
+                    self.pending = Some(prepared?);
+                    self.take_pending(out)?;
+                }
+            }
+            Some(Err(e)) => return Err(e),
+            None => {
+                self.input = None;
+                self.end_partition(out)?;
+            }
+        }
+        Ok(false)
+    }
+
     /// Rows of `keys` in row format.
     fn key_rows(converter: &mut Option<RowConverter>, keys: &[ArrayRef]) -> Result<Option<Rows>> {
         if keys.is_empty() {
@@ -399,26 +522,37 @@ impl WindowStream {
         out
     }
 
-    fn push_batch(&mut self, batch: &RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
+    /// Evaluate what the window reads of `batch`: keys, boundaries, arguments.
+    fn prepare(
+        &mut self,
+        batch: RecordBatch,
+        last_partition: Option<&mut Option<OwnedRow>>,
+        last_order: &mut Option<OwnedRow>,
+    ) -> Result<Prepared> {
         let n = batch.num_rows();
-        if n == 0 {
-            return Ok(());
-        }
         let exec = Arc::clone(&self.exec);
-        let partition_columns = exec
-            .partition_by
+        // Without `last_partition`, the rows are known to be of one partition.
+        let partition_exprs = if last_partition.is_some() {
+            exec.partition_by.as_slice()
+        } else {
+            &[]
+        };
+        let partition_columns = partition_exprs
             .iter()
-            .map(|e| normalize_zero_array(e.evaluate(batch)?.into_array(n)?))
+            .map(|e| normalize_zero_array(e.evaluate(&batch)?.into_array(n)?))
             .collect::<Result<Vec<_>>>()?;
         let order_columns = exec
             .order_by
             .iter()
-            .map(|k| normalize_zero_array(k.expr.evaluate(batch)?.into_array(n)?))
+            .map(|k| normalize_zero_array(k.expr.evaluate(&batch)?.into_array(n)?))
             .collect::<Result<Vec<_>>>()?;
         let partition_rows = Self::key_rows(&mut self.partition_keys, &partition_columns)?;
         let order_rows = Self::key_rows(&mut self.order_keys, &order_columns)?;
-        let new_partition = Self::starts(partition_rows.as_ref(), &mut self.last_partition, n);
-        let mut new_group = Self::starts(order_rows.as_ref(), &mut self.last_order, n);
+        let new_partition = match last_partition {
+            Some(last) => Self::starts(partition_rows.as_ref(), last, n),
+            None => vec![false; n],
+        };
+        let mut new_group = Self::starts(order_rows.as_ref(), last_order, n);
         for (g, p) in new_group.iter_mut().zip(&new_partition) {
             *g |= *p;
         }
@@ -432,7 +566,7 @@ impl WindowStream {
             .map(|c| {
                 c.value
                     .as_ref()
-                    .map(|e| e.evaluate(batch)?.into_array(n))
+                    .map(|e| e.evaluate(&batch)?.into_array(n))
                     .transpose()
             })
             .collect::<Result<Vec<_>>>()?;
@@ -442,7 +576,7 @@ impl WindowStream {
             .map(|c| {
                 c.extra
                     .as_ref()
-                    .map(|e| e.evaluate(batch)?.into_array(n))
+                    .map(|e| e.evaluate(&batch)?.into_array(n))
                     .transpose()
             })
             .collect::<Result<Vec<_>>>()?;
@@ -459,100 +593,149 @@ impl WindowStream {
         for a in values.iter().chain(&extras).flatten() {
             bytes += a.get_array_memory_size();
         }
+        Ok(Prepared {
+            batch,
+            new_partition,
+            new_group,
+            keys,
+            values,
+            extras,
+            numbers,
+            bytes,
+            next: 0,
+        })
+    }
 
-        let mut start = 0;
-        while start < n {
+    /// Rows `start..stop` of a prepared batch as a chunk (numbered when pushed).
+    fn chunk(&mut self, p: &Prepared, start: usize, stop: usize) -> Result<Chunk> {
+        let len = stop - start;
+        let n = p.batch.num_rows();
+        let mut inputs = Vec::with_capacity(self.exec.calls.len());
+        for f in 0..self.exec.calls.len() {
+            let value = p.values[f].as_ref().map(|v| v.slice(start, len));
+            let ordered = match (&mut self.ordered[f], &value) {
+                (Some(converter), Some(v)) => Some(converter.convert_columns(&[Arc::clone(v)])?),
+                _ => None,
+            };
+            let numbers = p.numbers[f].as_ref().map(|n| match n {
+                Numbers::Exact(a) => Numbers::Exact(a.slice(start, len)),
+                Numbers::Float(a) => Numbers::Float(a.slice(start, len)),
+            });
+            inputs.push(FunctionInput {
+                values: value,
+                numbers,
+                ordered,
+                extra: p.extras[f].as_ref().map(|e| e.slice(start, len)),
+            });
+        }
+        let ordered_bytes: usize = inputs
+            .iter()
+            .filter_map(|i| i.ordered.as_ref().map(Rows::size))
+            .sum();
+        Ok(Chunk {
+            start: 0,
+            batch: p.batch.slice(start, len),
+            groups: vec![],
+            keys: p.keys.as_ref().map(|k| match k {
+                KeyColumn::Exact(v) => KeyColumn::Exact(v[start..stop].to_vec()),
+                KeyColumn::Float(v) => KeyColumn::Float(v[start..stop].to_vec()),
+            }),
+            inputs,
+            bytes: p.bytes * len / n + ordered_bytes + if p.keys.is_some() { 24 * len } else { 0 },
+        })
+    }
+
+    /// Cut the pending batch at partition changes and compute what each part decides. Stops
+    /// early when a partition that went to disk ends: it is computed first.
+    fn take_pending(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
+        let mut p = self.pending.take().expect("a pending batch");
+        let n = p.batch.num_rows();
+        while p.next < n {
+            let start = p.next;
+            if p.new_partition[start] && (self.rows.end() > 0 || self.spilling.is_some()) {
+                p.new_partition[start] = false;
+                self.end_partition(out)?;
+                if self.replay.is_some() {
+                    self.pending = Some(p);
+                    return Ok(());
+                }
+            }
             let mut stop = start + 1;
-            while stop < n && !new_partition[stop] {
+            while stop < n && !p.new_partition[stop] {
                 stop += 1;
             }
-            if new_partition[start] && self.rows.end() > 0 {
-                self.finish_partition(out)?;
+            let chunk = self.chunk(&p, start, stop)?;
+            if self.spilling.is_some() {
+                self.spill_chunk(chunk)?;
+            } else {
+                self.rows.push(chunk, &p.new_group[start..stop]);
+                self.reserve()?;
+                if self.spilling.is_none() {
+                    self.drain(out)?;
+                }
             }
-            let len = stop - start;
-            let mut inputs = Vec::with_capacity(exec.calls.len());
-            for (f, call) in exec.calls.iter().enumerate() {
-                let value = values[f].as_ref().map(|v| v.slice(start, len));
-                let ordered = match (&mut self.ordered[f], &value) {
-                    (Some(converter), Some(v)) => {
-                        Some(converter.convert_columns(&[Arc::clone(v)])?)
-                    }
-                    _ => None,
-                };
-                let numbers = numbers[f].as_ref().map(|n| match n {
-                    Numbers::Exact(a) => Numbers::Exact(a.slice(start, len)),
-                    Numbers::Float(a) => Numbers::Float(a.slice(start, len)),
-                });
-                let _ = call;
-                inputs.push(FunctionInput {
-                    values: value,
-                    numbers,
-                    ordered,
-                    extra: extras[f].as_ref().map(|e| e.slice(start, len)),
-                });
-            }
-            let ordered_bytes: usize = inputs
-                .iter()
-                .filter_map(|i| i.ordered.as_ref().map(Rows::size))
-                .sum();
-            let chunk = Chunk {
-                start: 0,
-                batch: batch.slice(start, len),
-                groups: vec![],
-                keys: keys.as_ref().map(|k| match k {
-                    KeyColumn::Exact(v) => KeyColumn::Exact(v[start..stop].to_vec()),
-                    KeyColumn::Float(v) => KeyColumn::Float(v[start..stop].to_vec()),
-                }),
-                inputs,
-                bytes: bytes * len / n + ordered_bytes + if keys.is_some() { 24 * len } else { 0 },
-            };
-            self.rows.push(chunk, &new_group[start..stop]);
-            self.reserve()?;
-            self.drain(out)?;
-            start = stop;
+            p.next = stop;
         }
         Ok(())
     }
 
-    /// Account for the rows held (and fail, naming why they are held, when they do not fit).
-    fn reserve(&mut self) -> Result<()> {
-        match self
-            .reservation
-            .try_resize_or_spill_others(self.rows.bytes())
-        {
-            Ok(()) => Ok(()),
-            Err(EngineError::ResourcesExhausted {
-                consumer,
-                requested,
-                reserved,
-                limit,
-            }) => {
-                let whole: Vec<&str> = self
-                    .exec
-                    .calls
-                    .iter()
-                    .filter(|c| c.needs_whole_partition())
-                    .map(|c| c.display.as_str())
-                    .collect();
-                let why = if whole.is_empty() {
-                    "the rows its frames span".to_string()
-                } else {
-                    format!("{} needs the whole partition", whole.join(", "))
-                };
-                Err(EngineError::ResourcesExhausted {
-                    consumer: format!(
-                        "{consumer}: {} rows of one window partition are held ({why})",
-                        self.rows.end() - self.rows.chunks().front().map_or(0, |c| c.start)
-                    ),
-                    requested,
-                    reserved,
-                    limit,
-                })
-            }
-            Err(e) => Err(e),
+    /// The current partition has ended: compute what is left of it, or start reading it back
+    /// if it went to disk.
+    fn end_partition(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
+        let Some(spilling) = self.spilling.take() else {
+            return self.finish_partition(out);
+        };
+        let Spilling {
+            writer,
+            rows,
+            aggregates,
+            last,
+            time,
+        } = spilling;
+        let started = std::time::Instant::now();
+        let file = writer.finish()?;
+        self.exec.metrics.add_spill(
+            file.rows(),
+            file.raw_bytes(),
+            file.bytes(),
+            time + started.elapsed(),
+        );
+        self.rows.reset();
+        self.rows.set_known_total(rows.end());
+        for ((e, aggregate), last) in self.evaluators.iter_mut().zip(aggregates).zip(last) {
+            e.reset();
+            e.set_totals(PartitionTotals {
+                aggregate: aggregate.map(FrameAggregate::into_state),
+                last: last.flatten(),
+            });
         }
+        self.next_emit = 0;
+        self.replay = Some(Replay {
+            batches: Box::new(file.read()?),
+            _file: file,
+            last_order: None,
+        });
+        Ok(())
     }
 
+    /// One batch of a spilled partition, read back.
+    fn replay_batch(&mut self, batch: &RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        // All rows are of one partition: only peer groups are told apart.
+        let mut last_order = self.replay.as_mut().and_then(|r| r.last_order.take());
+        let prepared = self.prepare(batch.clone(), None, &mut last_order);
+        if let Some(replay) = self.replay.as_mut() {
+            replay.last_order = last_order;
+        }
+        let prepared = prepared?;
+        let chunk = self.chunk(&prepared, 0, n)?;
+        self.rows.push(chunk, &prepared.new_group);
+        self.reserve()?;
+        self.drain(out)
+    }
     /// Compute every row whose results are decided, emit them, and release what no later
     /// row needs.
     fn drain(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
@@ -615,6 +798,134 @@ impl WindowStream {
             e.reset();
         }
         self.reservation.shrink(self.reservation.size());
+        Ok(())
+    }
+
+    /// Account for the rows held. When they do not fit and a function needs the whole
+    /// partition, the partition goes to disk (see [`Spilling`]); otherwise the error says
+    /// how many rows one partition's frames hold.
+    fn reserve(&mut self) -> Result<()> {
+        let error = match self
+            .reservation
+            .try_resize_or_spill_others(self.rows.bytes())
+        {
+            Ok(()) => return Ok(()),
+            Err(e @ EngineError::ResourcesExhausted { .. }) => e,
+            Err(e) => return Err(e),
+        };
+        let whole: Vec<&WindowCall> = self
+            .exec
+            .calls
+            .iter()
+            .filter(|c| c.needs_whole_partition())
+            .collect();
+        let unspillable = self.exec.calls.iter().find(|c| !c.computable_from_disk());
+        if self.replay.is_none() && !whole.is_empty() && unspillable.is_none() {
+            return self.start_spilling();
+        }
+        let EngineError::ResourcesExhausted {
+            consumer,
+            requested,
+            reserved,
+            limit,
+        } = error
+        else {
+            unreachable!("matched above")
+        };
+        let why = match (whole.first(), unspillable) {
+            (Some(_), Some(c)) => format!(
+                "{} cannot be computed from disk, so the partition must fit",
+                c.display
+            ),
+            (Some(c), None) => format!("{} needs the whole partition", c.display),
+            (None, _) => "the rows its frames span".to_string(),
+        };
+        Err(EngineError::ResourcesExhausted {
+            consumer: format!(
+                "{consumer}: {} rows of one window partition are held ({why})",
+                self.rows.end() - self.rows.chunks().front().map_or(0, |c| c.start)
+            ),
+            requested,
+            reserved,
+            limit,
+        })
+    }
+
+    /// Send the current partition to disk: the rows held so far, then the rest as it comes;
+    /// a first pass over them computes what frames reaching the partition's end need.
+    fn start_spilling(&mut self) -> Result<()> {
+        debug_assert_eq!(self.next_emit, 0, "a partition going to disk emitted rows");
+        let writer = self
+            .ctx
+            .spill
+            .create("window-partition", &self.exec.input.schema())?;
+        let mut aggregates = Vec::with_capacity(self.exec.calls.len());
+        let mut last = Vec::with_capacity(self.exec.calls.len());
+        for (i, call) in self.exec.calls.iter().enumerate() {
+            let to_end = call.uses_frame() && call.frame.end == Bound::UnboundedFollowing;
+            aggregates.push(match &call.kind {
+                WindowKind::Aggregate(func) if to_end && call.value_function().is_none() => {
+                    Some(FrameAggregate::new(
+                        i,
+                        *func,
+                        call.value.is_none(),
+                        FrameSpec {
+                            units: Units::Rows,
+                            start: Bound::UnboundedPreceding,
+                            end: Bound::CurrentRow,
+                        },
+                        &call.input_type,
+                        call.output_type.clone(),
+                    )?)
+                }
+                _ => None,
+            });
+            last.push((to_end && call.value_function() == Some(Pick::Last)).then_some(None));
+        }
+        let spilling = Spilling {
+            writer,
+            rows: PartitionRows::default(),
+            aggregates,
+            last,
+            time: std::time::Duration::ZERO,
+        };
+        let held = std::mem::take(&mut self.rows);
+        for e in &mut self.evaluators {
+            e.reset();
+        }
+        self.reservation.shrink(self.reservation.size());
+        self.spilling = Some(spilling);
+        for chunk in held.into_chunks() {
+            self.spill_chunk(chunk)?;
+        }
+        Ok(())
+    }
+
+    /// Write rows of a partition going to disk, after the first pass has read them.
+    fn spill_chunk(&mut self, chunk: Chunk) -> Result<()> {
+        let spilling = self.spilling.as_mut().expect("spilling");
+        let flags = vec![false; chunk.len()];
+        spilling.rows.push(chunk, &flags);
+        let end = spilling.rows.end();
+        let chunk = spilling.rows.chunks().back().expect("pushed");
+        let started = std::time::Instant::now();
+        spilling.writer.write(&chunk.batch)?;
+        spilling.time += started.elapsed();
+        for (i, last) in spilling.last.iter_mut().enumerate() {
+            let Some(last) = last else { continue };
+            let values = chunk.inputs[i].values.as_ref().expect("value argument");
+            let ignore_nulls = self.exec.calls[i].ignore_nulls;
+            let found = (0..chunk.len())
+                .rev()
+                .find(|&r| !ignore_nulls || values.is_valid(r));
+            if let Some(r) = found {
+                *last = Some((chunk.start + r, interleave(&[values.as_ref()], &[(0, r)])?));
+            }
+        }
+        for aggregate in spilling.aggregates.iter_mut().flatten() {
+            aggregate.accumulate(&spilling.rows, end)?;
+        }
+        spilling.rows.release(end);
         Ok(())
     }
 }

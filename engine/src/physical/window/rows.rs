@@ -105,6 +105,9 @@ pub(super) struct PartitionRows {
     end: usize,
     /// The partition's last row has been received.
     complete: bool,
+    /// The partition's size when known before its rows arrive (a partition replayed from
+    /// disk).
+    known_total: Option<usize>,
     /// First row of each peer group from `first_group` on.
     group_starts: VecDeque<usize>,
     first_group: usize,
@@ -125,7 +128,16 @@ impl PartitionRows {
 
     /// The partition's row count, once known.
     pub(super) fn total(&self) -> Option<usize> {
-        self.complete.then_some(self.end)
+        if self.complete {
+            Some(self.end)
+        } else {
+            self.known_total
+        }
+    }
+
+    /// The partition has `total` rows, of which none has been received yet.
+    pub(super) fn set_known_total(&mut self, total: usize) {
+        self.known_total = Some(total);
     }
 
     /// Mark the partition as complete.
@@ -224,6 +236,11 @@ impl PartitionRows {
             self.group_starts.pop_front();
             self.first_group += 1;
         }
+    }
+
+    /// The retained chunks, taken out.
+    pub(super) fn into_chunks(self) -> VecDeque<Chunk> {
+        self.chunks
     }
 
     /// Start over for the next partition.
