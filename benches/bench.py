@@ -17,6 +17,8 @@ Suites:
           `--memory-limit` for every engine that has such a setting (Polars has none)
   scale   Q1, Q5, Q18 and the one-group-per-order aggregate at each of `--scale-sfs`, at
           `--memory-limit`: how time and peak memory grow with the data
+  tpcds   the 103 TPC-DS queries (tests/tpcds/queries) at `--sf`, at `--memory-limit`; data
+          generated with `ooc-datagen tpcds` into `data/tpcds-sf<SF>`
 
 Every run is its own process, started under `/usr/bin/time -f %M` (peak RSS of that process
 alone: `time` is a small parent, so the runner's own memory does not leak into the figure) and
@@ -121,13 +123,27 @@ def sf_label(sf: float) -> str:
     return f"{sf:g}"
 
 
-def ensure_data(sf: float, datagen: str, root: pathlib.Path) -> pathlib.Path:
-    out = root / f"sf{sf_label(sf)}"
-    tables = ["customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier"]
+TPCDS_TABLES = [
+    "call_center", "catalog_page", "catalog_returns", "catalog_sales", "customer",
+    "customer_address", "customer_demographics", "date_dim", "household_demographics",
+    "income_band", "inventory", "item", "promotion", "reason", "ship_mode", "store",
+    "store_returns", "store_sales", "time_dim", "warehouse", "web_page", "web_returns",
+    "web_sales", "web_site",
+]
+
+
+def ensure_data(sf: float, datagen: str, root: pathlib.Path, benchmark: str = "tpch") -> pathlib.Path:
+    if benchmark == "tpcds":
+        out = root / f"tpcds-sf{sf_label(sf)}"
+        tables = TPCDS_TABLES
+    else:
+        out = root / f"sf{sf_label(sf)}"
+        tables = ["customer", "lineitem", "nation", "orders", "part", "partsupp", "region",
+                  "supplier"]
     if all((out / f"{t}.parquet").exists() for t in tables):
         return out
-    log(f"generating TPC-H SF{sf_label(sf)} into {out}")
-    subprocess.run([datagen, "tpch", "--sf", str(sf), "--out", str(out),
+    log(f"generating {benchmark.upper()} SF{sf_label(sf)} into {out}")
+    subprocess.run([datagen, benchmark, "--sf", str(sf), "--out", str(out),
                     "--row-group-rows", "1000000"], check=True)
     return out
 
@@ -337,6 +353,9 @@ def run_suite(args, suite: str, engines: list[str]) -> pathlib.Path:
     limit = args.tpch_memory_limit if suite == "tpch" else args.memory_limit
     if suite == "tpch":
         plan = [(args.sf, q, limit) for q in tpch_queries]
+    elif suite == "tpcds":
+        plan = [(args.sf, q, limit)
+                for q in sorted((REPO / "tests" / "tpcds" / "queries").glob("*.sql"))]
     elif suite == "memory":
         plan = [(args.sf, q, args.memory_limit) for q in memory_queries]
     else:
@@ -369,7 +388,8 @@ def run_suite(args, suite: str, engines: list[str]) -> pathlib.Path:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ooc-bench-", dir=args.work) as work:
         for sf, query, limit in plan:
-            data = ensure_data(sf, args.datagen, args.data_root)
+            data = ensure_data(sf, args.datagen, args.data_root,
+                               "tpcds" if suite == "tpcds" else "tpch")
             entry = measure_query(args, engines, data, query, limit, pathlib.Path(work))
             entry["sf"] = sf
             report["results"].append(entry)
@@ -418,8 +438,8 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown engines {sorted(unknown)}; known: {', '.join(ENGINES)}")
     for suite in [s for s in args.suites.split(",") if s]:
-        if suite not in ("tpch", "memory", "scale"):
-            raise SystemExit(f"unknown suite {suite!r}; known: tpch, memory, scale")
+        if suite not in ("tpch", "memory", "scale", "tpcds"):
+            raise SystemExit(f"unknown suite {suite!r}; known: tpch, memory, scale, tpcds")
         path = run_suite(args, suite, engines)
         log(f"suite {suite} done: {path.with_suffix('.md')}")
 

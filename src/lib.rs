@@ -39,6 +39,9 @@ pub use ooc_engine::logical::expr::{
 };
 pub use ooc_engine::logical::expr_fn;
 pub use ooc_engine::logical::scalar::ScalarValue;
+pub use ooc_engine::logical::window::{
+    FrameBound, FrameUnits, WindowExpr, WindowFrame, WindowFunction,
+};
 pub use ooc_engine::sink;
 pub use ooc_engine::{
     default_memory_limit, parse_size, peak_rss_bytes, DataFrame, EngineError, Expr, JoinType,

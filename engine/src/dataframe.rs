@@ -37,9 +37,9 @@ impl DataFrame {
         }
     }
 
-    /// Keep rows where `predicate` is TRUE.
+    /// Keep rows where `predicate` is TRUE (it may use window functions).
     pub fn filter(self, predicate: Expr) -> Result<Self> {
-        let plan = LogicalPlan::filter(self.plan.clone(), predicate)?;
+        let plan = builder::filter(self.plan.clone(), predicate)?;
         Ok(self.with_plan(plan))
     }
 

@@ -351,3 +351,41 @@ fn names_with_the_reserved_character_are_refused() {
     let err = session.sql("SELECT 1 AS \"\u{1}agg0\"").unwrap_err();
     assert!(err.to_string().contains("reserves"), "{err}");
 }
+
+/// Window calls through the builder: `with_columns` computes them (several windows in one
+/// call), and `filter` on one keeps the input's columns.
+#[test]
+fn windows_in_with_columns_and_filter() {
+    use ooc_engine::logical::expr::AggregateFunction;
+    use ooc_engine::logical::expr_fn::window;
+    use ooc_engine::logical::window::WindowFunction;
+
+    let (_session, _left, right) = fixture();
+    let ranked = right
+        .clone()
+        .with_columns(vec![
+            window(WindowFunction::RowNumber, vec![])
+                .over(vec![col("id")], vec![(col("x"), false)])
+                .alias("n"),
+            window(WindowFunction::Aggregate(AggregateFunction::Count), vec![])
+                .over(vec![col("id")], vec![])
+                .alias("size"),
+        ])
+        .unwrap();
+    let (names, rows) = render(ranked);
+    assert_eq!(names, ["id", "x", "n", "size"]);
+    assert_eq!(
+        rows,
+        ["1|a|1|1", "3|b|2|2", "3|c|1|2", "4|d|1|1", "NULL|e|1|1"]
+    );
+    let last_per_id = right
+        .filter(
+            window(WindowFunction::RowNumber, vec![])
+                .over(vec![col("id")], vec![(col("x"), false)])
+                .eq(lit(1i64)),
+        )
+        .unwrap();
+    let (names, rows) = render(last_per_id);
+    assert_eq!(names, ["id", "x"]);
+    assert_eq!(rows, ["1|a", "3|c", "4|d", "NULL|e"]);
+}

@@ -82,6 +82,14 @@ def _flatten(items: Iterable[Any]) -> list:
     return out
 
 
+def _ddof(name: str, ddof: int) -> str:
+    if ddof == 1:
+        return name
+    if ddof == 0:
+        return name + "_pop"
+    raise ValueError(f"{name}() supports ddof=0 (population) or ddof=1 (sample), not {ddof}")
+
+
 class Expr:
     """A column expression, e.g. ``(col("price") * (1 - col("discount"))).alias("net")``.
 
@@ -275,6 +283,15 @@ class Expr:
         """Largest non-NULL value."""
         return Expr(self._e.agg("max"))
 
+    def std(self, ddof: int = 1) -> "Expr":
+        """Standard deviation of the non-NULL values: the sample's (``ddof=1``) or the
+        population's (``ddof=0``), as Float64."""
+        return Expr(self._e.agg(_ddof("std", ddof)))
+
+    def var(self, ddof: int = 1) -> "Expr":
+        """Variance of the non-NULL values (``ddof`` as for ``std``), as Float64."""
+        return Expr(self._e.agg(_ddof("var", ddof)))
+
     def count(self) -> "Expr":
         """Number of non-NULL values (``ooc.len()`` counts rows)."""
         return Expr(self._e.agg("count"))
@@ -302,6 +319,104 @@ class Expr:
     def last(self) -> "Expr":
         """The value of each group's last row (see ``first`` for the order)."""
         return Expr(self._e.agg("last"))
+
+    # -- windows -----------------------------------------------------------------------------
+    def over(
+        self,
+        partition_by: Any = None,
+        *more_partition_by: Any,
+        order_by: Any = None,
+        descending: bool = False,
+        nulls_last: bool = True,
+    ) -> "Expr":
+        """Compute this expression per group of ``partition_by``, keeping every row:
+        aggregates in it are over the row's whole group; order-dependent functions
+        (``shift``, ``cum_sum``, ``rolling_mean``, ...) follow ``order_by``. With no
+        ``partition_by``, the whole input is one group.
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> lf = ooc.from_arrow(pa.table({"g": ["a", "a", "b"], "t": [1, 2, 1], "v": [1, 2, 5]})).lazy()
+            >>> lf.with_columns(
+            ...     total=ooc.col("v").sum().over("g"),
+            ...     previous=ooc.col("v").shift(1).over("g", order_by="t"),
+            ... ).sort("g", "t").collect().rows()
+            [('a', 1, 1, 3, None), ('a', 2, 2, 3, 1), ('b', 1, 5, 5, None)]
+        """
+        keys = [] if partition_by is None else _flatten([partition_by, *more_partition_by])
+        order = [] if order_by is None else _flatten([order_by])
+        return Expr(
+            self._e.over(
+                [_to_expr(k) for k in keys],
+                [_to_expr(o) for o in order],
+                descending,
+                nulls_last,
+            )
+        )
+
+    def rank(self, method: str = "average", *, descending: bool = False) -> "Expr":
+        """Rank of each value (1 for the smallest; NULL stays NULL), over the whole input
+        or per group with ``.over(...)``. Ties: ``average`` (Float64), ``min``, ``max``,
+        ``dense`` (no gaps) or ``ordinal`` (ties in no particular order), as UInt32.
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> lf = ooc.from_arrow(pa.table({"v": [10, 20, 20, None]})).lazy()
+            >>> lf.select(ooc.col("v"), r=ooc.col("v").rank("min")).sort("v").collect().rows()
+            [(None, None), (10, 1), (20, 2), (20, 2)]
+        """
+        return Expr(self._e.rank(method, descending))
+
+    def cum_sum(self) -> "Expr":
+        """Running sum, in the order of ``.over(..., order_by=...)``."""
+        return Expr(self._e.cumulative("sum"))
+
+    def cum_min(self) -> "Expr":
+        """Running minimum, in the order of ``.over(..., order_by=...)``."""
+        return Expr(self._e.cumulative("min"))
+
+    def cum_max(self) -> "Expr":
+        """Running maximum, in the order of ``.over(..., order_by=...)``."""
+        return Expr(self._e.cumulative("max"))
+
+    def cum_count(self) -> "Expr":
+        """Running count of non-NULL values, in the order of ``.over(..., order_by=...)``."""
+        return Expr(self._e.cumulative("count"))
+
+    def shift(self, n: int = 1, *, fill_value: Any = None) -> "Expr":
+        """The value ``n`` rows before (after, for a negative ``n``) in the order of
+        ``.over(..., order_by=...)``; ``fill_value`` (default NULL) where there is none."""
+        fill = None if fill_value is None else _to_expr_or_lit(fill_value)
+        return Expr(self._e.shift(n, fill))
+
+    def _rolling(self, func: str, window_size: int, min_samples: Optional[int]) -> "Expr":
+        return Expr(self._e.rolling(func, window_size, min_samples))
+
+    def rolling_mean(self, window_size: int, min_samples: Optional[int] = None) -> "Expr":
+        """Mean of the current row and the ``window_size - 1`` before it (in the order of
+        ``.over(..., order_by=...)``); NULL until ``min_samples`` (default ``window_size``)
+        of them are not NULL."""
+        return self._rolling("mean", window_size, min_samples)
+
+    def rolling_sum(self, window_size: int, min_samples: Optional[int] = None) -> "Expr":
+        """Sum over a sliding window (see ``rolling_mean``)."""
+        return self._rolling("sum", window_size, min_samples)
+
+    def rolling_min(self, window_size: int, min_samples: Optional[int] = None) -> "Expr":
+        """Minimum over a sliding window (see ``rolling_mean``)."""
+        return self._rolling("min", window_size, min_samples)
+
+    def rolling_max(self, window_size: int, min_samples: Optional[int] = None) -> "Expr":
+        """Maximum over a sliding window (see ``rolling_mean``)."""
+        return self._rolling("max", window_size, min_samples)
+
+    def rolling_std(self, window_size: int, min_samples: Optional[int] = None) -> "Expr":
+        """Sample standard deviation over a sliding window (see ``rolling_mean``)."""
+        return self._rolling("std", window_size, min_samples)
+
+    def rolling_var(self, window_size: int, min_samples: Optional[int] = None) -> "Expr":
+        """Sample variance over a sliding window (see ``rolling_mean``)."""
+        return self._rolling("var", window_size, min_samples)
 
     # -- namespaces --------------------------------------------------------------------------
     @property

@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, TimeUnit, DECIMAL128_MAX_PRECISION};
-use ooc::{AggregateFunction, BinaryOp, Column, DatePart, Expr, ScalarFunction, ScalarValue};
+use ooc::{
+    AggregateFunction, BinaryOp, Column, DatePart, Expr, FrameBound, FrameUnits, ScalarFunction,
+    ScalarValue, SortKey, WindowExpr, WindowFrame, WindowFunction,
+};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -37,6 +40,66 @@ fn aggregate(func: AggregateFunction, arg: Option<Expr>, distinct: bool) -> Expr
         func,
         args: arg.into_iter().collect(),
         distinct,
+    }
+}
+
+/// A window call over the whole input (`.over(...)` narrows it to partitions and may order it).
+fn window(
+    func: WindowFunction,
+    args: Vec<Expr>,
+    order_by: Vec<SortKey>,
+    frame: WindowFrame,
+) -> Expr {
+    Expr::Window(Box::new(WindowExpr {
+        func,
+        args,
+        partition_by: vec![],
+        order_by,
+        frame,
+        ignore_nulls: false,
+    }))
+}
+
+/// `ROWS BETWEEN start AND CURRENT ROW`.
+fn rows_to_current(start: FrameBound) -> WindowFrame {
+    WindowFrame {
+        units: FrameUnits::Rows,
+        start,
+        end: FrameBound::CurrentRow,
+    }
+}
+
+/// Whether a window call's result depends on the order of rows, so that it needs one.
+fn needs_order(w: &WindowExpr) -> bool {
+    match w.func {
+        WindowFunction::RowNumber
+        | WindowFunction::Lag
+        | WindowFunction::Lead
+        | WindowFunction::FirstValue
+        | WindowFunction::LastValue
+        | WindowFunction::NthValue => true,
+        WindowFunction::Aggregate(_) => !w.frame.is_whole_partition(),
+        _ => false,
+    }
+}
+
+/// An error naming the first window call of `expr` that depends on row order but has none
+/// (ooc's streams have no row order of their own, so "the previous row" needs an order).
+pub(crate) fn check_window_order(expr: &Expr) -> PyResult<()> {
+    let mut missing: Option<String> = None;
+    expr.walk(&mut |n| {
+        if let Expr::Window(w) = n {
+            if missing.is_none() && w.order_by.is_empty() && needs_order(w) {
+                missing = Some(w.func.name().to_string());
+            }
+        }
+    });
+    match missing {
+        Some(name) => Err(PyValueError::new_err(format!(
+            "{name} depends on the order of rows, and ooc's rows have no order of their own: \
+             give one with .over(..., order_by=...)"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -336,7 +399,8 @@ impl PyExpr {
         .into()
     }
 
-    /// An aggregate of this expression: sum, mean, min, max, count, n_unique, first, last.
+    /// An aggregate of this expression: sum, mean, min, max, count, n_unique, first, last,
+    /// std, std_pop, var, var_pop.
     fn agg(&self, func: &str) -> PyResult<PyExpr> {
         let e = self.expr.clone();
         let simple = |f| aggregate(f, Some(e.clone()), false);
@@ -348,6 +412,10 @@ impl PyExpr {
             "count" => simple(AggregateFunction::Count),
             "first" => simple(AggregateFunction::First),
             "last" => simple(AggregateFunction::Last),
+            "std" => simple(AggregateFunction::StddevSamp),
+            "std_pop" => simple(AggregateFunction::StddevPop),
+            "var" => simple(AggregateFunction::VarSamp),
+            "var_pop" => simple(AggregateFunction::VarPop),
             "n_unique" => {
                 // Distinct values, NULL counted as one value when present (as dataframe
                 // libraries count it; SQL's count(DISTINCT) leaves NULL out).
@@ -415,6 +483,220 @@ impl PyExpr {
         .into()
     }
 
+    /// `rank(method, descending)`: ranks of the values (NULL stays NULL), over the whole input
+    /// unless `.over(...)` narrows it; methods as dataframe libraries name them.
+    fn rank(&self, method: &str, descending: bool) -> PyResult<PyExpr> {
+        let x = self.expr.clone();
+        let order = vec![SortKey {
+            expr: x.clone(),
+            ascending: !descending,
+            nulls_first: false,
+        }];
+        let default_frame = WindowFrame::default_for(true);
+        let ranked = |func| window(func, vec![], order.clone(), default_frame.clone());
+        // The number of rows up to the last tie: the largest rank of the ties.
+        let max = window(
+            WindowFunction::Aggregate(AggregateFunction::Count),
+            vec![],
+            order.clone(),
+            default_frame.clone(),
+        );
+        let (value, integer) = match method {
+            "min" => (ranked(WindowFunction::Rank), true),
+            "max" => (max, true),
+            "dense" => (ranked(WindowFunction::DenseRank), true),
+            "ordinal" => (ranked(WindowFunction::RowNumber), true),
+            "average" => {
+                let sum = ranked(WindowFunction::Rank) + max;
+                let as_float = Expr::Cast {
+                    expr: Box::new(sum),
+                    to: DataType::Float64,
+                };
+                (as_float / Expr::Literal(ScalarValue::float64(2.0)), false)
+            }
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "rank method must be 'average', 'min', 'max', 'dense' or 'ordinal', \
+                     not '{other}'"
+                )))
+            }
+        };
+        let value = if integer {
+            Expr::Cast {
+                expr: Box::new(value),
+                to: DataType::UInt32,
+            }
+        } else {
+            value
+        };
+        Ok(Expr::Case {
+            operand: None,
+            when_then: vec![(
+                x.is_null(),
+                Expr::Literal(ScalarValue::null(&value_type(integer))),
+            )],
+            otherwise: Some(Box::new(value)),
+        }
+        .into())
+    }
+
+    /// `cum_sum`, `cum_min`, `cum_max`, `cum_count`: running aggregates in the order
+    /// `.over(..., order_by=...)` gives (NULL where the value is NULL, but for the count).
+    fn cumulative(&self, func: &str) -> PyResult<PyExpr> {
+        let func = match func {
+            "sum" => AggregateFunction::Sum,
+            "min" => AggregateFunction::Min,
+            "max" => AggregateFunction::Max,
+            "count" => AggregateFunction::Count,
+            other => return Err(PyValueError::new_err(format!("unknown cumulative {other}"))),
+        };
+        let running = window(
+            WindowFunction::Aggregate(func),
+            vec![self.expr.clone()],
+            vec![],
+            rows_to_current(FrameBound::UnboundedPreceding),
+        );
+        if func == AggregateFunction::Count {
+            return Ok(running.into());
+        }
+        // A NULL value's running sum (or min, max) is NULL, as dataframe libraries have it.
+        Ok(Expr::Case {
+            operand: None,
+            when_then: vec![(self.expr.clone().is_not_null(), running)],
+            otherwise: None,
+        }
+        .into())
+    }
+
+    /// `shift(n, fill_value)`: the value `n` rows before (after, for a negative `n`).
+    #[pyo3(signature = (n, fill_value=None))]
+    fn shift(&self, n: i64, fill_value: Option<PyRef<'_, PyExpr>>) -> PyExpr {
+        let func = if n >= 0 {
+            WindowFunction::Lag
+        } else {
+            WindowFunction::Lead
+        };
+        let mut args = vec![
+            self.expr.clone(),
+            Expr::Literal(ScalarValue::int64(n.unsigned_abs() as i64)),
+        ];
+        args.extend(fill_value.map(|f| f.expr.clone()));
+        window(func, args, vec![], WindowFrame::default_for(true)).into()
+    }
+
+    /// `rolling_mean/sum/min/max/std/var(window_size, min_samples)`: the aggregate of the
+    /// current row and the `window_size - 1` before it, NULL until `min_samples` (by
+    /// default `window_size`) of them are not NULL.
+    #[pyo3(signature = (func, window_size, min_samples=None))]
+    fn rolling(
+        &self,
+        func: &str,
+        window_size: usize,
+        min_samples: Option<usize>,
+    ) -> PyResult<PyExpr> {
+        let agg = match func {
+            "mean" => AggregateFunction::Avg,
+            "sum" => AggregateFunction::Sum,
+            "min" => AggregateFunction::Min,
+            "max" => AggregateFunction::Max,
+            "std" => AggregateFunction::StddevSamp,
+            "var" => AggregateFunction::VarSamp,
+            other => return Err(PyValueError::new_err(format!("unknown rolling {other}"))),
+        };
+        if window_size == 0 {
+            return Err(PyValueError::new_err("window_size must be at least 1"));
+        }
+        let min_samples = min_samples.unwrap_or(window_size);
+        let frame = rows_to_current(FrameBound::Preceding(ScalarValue::int64(
+            window_size as i64 - 1,
+        )));
+        let x = self.expr.clone();
+        let value = window(
+            WindowFunction::Aggregate(agg),
+            vec![x.clone()],
+            vec![],
+            frame.clone(),
+        );
+        let samples = window(
+            WindowFunction::Aggregate(AggregateFunction::Count),
+            vec![x],
+            vec![],
+            frame,
+        );
+        Ok(Expr::Case {
+            operand: None,
+            when_then: vec![(
+                samples.gt_eq(Expr::Literal(ScalarValue::int64(min_samples as i64))),
+                value,
+            )],
+            otherwise: None,
+        }
+        .into())
+    }
+
+    /// Compute this expression per partition of `partition_by` (every aggregate in it over
+    /// its whole partition, broadcast to its rows), with `order_by` ordering the rows of
+    /// order-dependent functions (`shift`, `cum_sum`, `rolling_*`).
+    #[pyo3(signature = (partition_by, order_by, descending, nulls_last))]
+    fn over(
+        &self,
+        partition_by: Vec<PyRef<'_, PyExpr>>,
+        order_by: Vec<PyRef<'_, PyExpr>>,
+        descending: bool,
+        nulls_last: bool,
+    ) -> PyResult<PyExpr> {
+        let partition_by: Vec<Expr> = partition_by.iter().map(|e| e.expr.clone()).collect();
+        let order_by: Vec<SortKey> = order_by
+            .iter()
+            .map(|e| SortKey {
+                expr: e.expr.clone(),
+                ascending: !descending,
+                nulls_first: !nulls_last,
+            })
+            .collect();
+        let mut error: Option<PyErr> = None;
+        let rewritten = self
+            .expr
+            .clone()
+            .transform_up(&mut |n| {
+                Ok(match n {
+                    Expr::Aggregate {
+                        func,
+                        args,
+                        distinct,
+                    } => {
+                        if distinct && error.is_none() {
+                            error = Some(PyValueError::new_err(
+                                "n_unique() over a window is not supported",
+                            ));
+                        }
+                        Expr::Window(Box::new(WindowExpr {
+                            func: WindowFunction::Aggregate(func),
+                            args,
+                            partition_by: partition_by.clone(),
+                            order_by: vec![],
+                            frame: WindowFrame::default_for(false),
+                            ignore_nulls: false,
+                        }))
+                    }
+                    Expr::Window(mut w) if w.partition_by.is_empty() => {
+                        w.partition_by = partition_by.clone();
+                        if w.order_by.is_empty() && needs_order(&w) {
+                            w.order_by = order_by.clone();
+                        }
+                        Expr::Window(w)
+                    }
+                    other => other,
+                })
+            })
+            .py()?;
+        if let Some(e) = error {
+            return Err(e);
+        }
+        check_window_order(&rewritten)?;
+        Ok(rewritten.into())
+    }
+
     /// The output name: the alias, else the first column read, else `literal`.
     fn output_name(&self) -> String {
         output_name(&self.expr)
@@ -426,6 +708,15 @@ impl PyExpr {
 
     fn __repr__(&self) -> String {
         self.expr.to_string()
+    }
+}
+
+/// The type of a rank's NULL: `UInt32`, or `Float64` for the average method.
+fn value_type(integer: bool) -> DataType {
+    if integer {
+        DataType::UInt32
+    } else {
+        DataType::Float64
     }
 }
 

@@ -18,7 +18,7 @@ use pyo3::types::{PyCapsule, PyDict};
 use crate::arrow_ffi::{self, ArrowBatch};
 use crate::config;
 use crate::errors::IntoPyResult;
-use crate::expr::{dtype_name, named, PyExpr};
+use crate::expr::{check_window_order, dtype_name, named, PyExpr};
 use crate::run::{QueryStats, Running, Work};
 
 /// A session for building plans. Settings are applied when a query runs, not here.
@@ -53,6 +53,9 @@ impl PyLazyFrame {
 impl PyLazyFrame {
     fn select(&self, exprs_: Vec<PyRef<'_, PyExpr>>) -> PyResult<Self> {
         let list = exprs(&exprs_);
+        for e in &list {
+            check_window_order(e)?;
+        }
         let aggregated = list.iter().filter(|e| e.contains_aggregate()).count();
         let frame = self.frame.clone();
         let out = if aggregated == 0 {
@@ -73,9 +76,12 @@ impl PyLazyFrame {
         let list = exprs(&exprs_);
         if list.iter().any(Expr::contains_aggregate) {
             return Err(PyValueError::new_err(
-                "with_columns() does not take aggregates (they would need a window); use \
-                 group_by().agg() and join the result",
+                "with_columns() does not take aggregates over the whole input; compute them \
+                 per group with .over(...), or use group_by().agg()",
             ));
+        }
+        for e in &list {
+            check_window_order(e)?;
         }
         Ok(self.with(self.frame.clone().with_columns(list).py()?))
     }
@@ -83,9 +89,11 @@ impl PyLazyFrame {
     fn filter(&self, predicate: PyRef<'_, PyExpr>) -> PyResult<Self> {
         if predicate.expr.contains_aggregate() {
             return Err(PyValueError::new_err(
-                "filter() does not take aggregates; filter the result of group_by().agg()",
+                "filter() does not take aggregates over the whole input; compute them per \
+                 group with .over(...), or filter the result of group_by().agg()",
             ));
         }
+        check_window_order(&predicate.expr)?;
         Ok(self.with(self.frame.clone().filter(predicate.expr.clone()).py()?))
     }
 

@@ -8,6 +8,7 @@
 
 use crate::error::{EngineError, Result};
 use crate::frontend::aggregates::Aggregation;
+use crate::frontend::windows::Windows;
 use crate::logical::expr::{Column, Expr};
 use crate::logical::hidden::{self, Role};
 use crate::logical::plan::{JoinType, LogicalPlan};
@@ -21,10 +22,43 @@ pub(crate) fn check_output_names<'a>(exprs: impl IntoIterator<Item = &'a Expr>) 
     Ok(())
 }
 
-/// `input` projected to `exprs`, whose output names are the user's.
+/// `input` projected to `exprs`, whose output names are the user's; window calls in them are
+/// computed first.
 pub(crate) fn select(input: LogicalPlan, exprs: Vec<Expr>) -> Result<LogicalPlan> {
     check_output_names(&exprs)?;
-    LogicalPlan::project(input, exprs)
+    let (plan, exprs) = with_windows(input, exprs)?;
+    LogicalPlan::project(plan, exprs)
+}
+
+/// Rows of `input` where `predicate` (which may use window functions) is TRUE.
+pub(crate) fn filter(input: LogicalPlan, predicate: Expr) -> Result<LogicalPlan> {
+    if !predicate.contains_window() {
+        return LogicalPlan::filter(input, predicate);
+    }
+    let columns: Vec<Expr> = input.schema().fields().iter().map(column_of).collect();
+    let (plan, mut rewritten) = with_windows(input, vec![predicate])?;
+    let filtered = LogicalPlan::filter(plan, rewritten.remove(0))?;
+    LogicalPlan::project(filtered, columns)
+}
+
+/// Window calls of `exprs` computed over `input`, and `exprs` rewritten onto their results
+/// (keeping their output names).
+fn with_windows(input: LogicalPlan, exprs: Vec<Expr>) -> Result<(LogicalPlan, Vec<Expr>)> {
+    if !exprs.iter().any(Expr::contains_window) {
+        return Ok((input, exprs));
+    }
+    let (plan, windows) = Windows::plan(input, &exprs, &mut 0)?;
+    let exprs = exprs
+        .into_iter()
+        .map(|e| {
+            if !e.contains_window() {
+                return Ok(e);
+            }
+            let name = e.output_name();
+            Ok(windows.rewrite(e.unalias())?.alias(name))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((plan, exprs))
 }
 
 /// `input` grouped by `keys` computing `aggregates` (aggregate calls, aliased by the user).
@@ -68,6 +102,7 @@ pub(crate) fn group_by(
 pub(crate) fn with_columns(input: LogicalPlan, exprs: Vec<Expr>) -> Result<LogicalPlan> {
     check_output_names(&exprs)?;
     let schema = input.schema().clone();
+    let (input, exprs) = with_windows(input, exprs)?;
     let mut out: Vec<Expr> = schema.fields().iter().map(column_of).collect();
     for e in exprs {
         let name = e.output_name();

@@ -262,7 +262,7 @@ impl Expr {
     }
 
     /// Rebuild this node bottom-up, applying `f` to every node after its children.
-    pub(crate) fn transform_up(self, f: &mut dyn FnMut(Expr) -> Result<Expr>) -> Result<Expr> {
+    pub fn transform_up(self, f: &mut dyn FnMut(Expr) -> Result<Expr>) -> Result<Expr> {
         fn up(e: Expr, f: &mut dyn FnMut(Expr) -> Result<Expr>) -> Result<Expr> {
             e.transform_up(f)
         }

@@ -1,7 +1,10 @@
 //! Functions for building expressions in Rust: `col("a").gt(lit(5)).and(col("b").is_null())`.
 
+use crate::logical::expr::WindowExpr;
 use crate::logical::expr::{AggregateFunction, BinaryOp, Column, DatePart, Expr, ScalarFunction};
+use crate::logical::plan::SortKey;
 use crate::logical::scalar::ScalarValue;
+use crate::logical::window::{WindowFrame, WindowFunction};
 
 /// A column reference; `"t.c"` refers to column `c` of relation `t`.
 pub fn col(name: &str) -> Expr {
@@ -237,4 +240,72 @@ pub fn first(e: Expr) -> Expr {
 /// `last(e)`: the value of each group's last row (see [`AggregateFunction::Last`]).
 pub fn last(e: Expr) -> Expr {
     aggregate(AggregateFunction::Last, e, false)
+}
+
+/// A window function call over the whole input: `func(args) OVER ()` with SQL's default frame.
+/// Narrow it with [`Expr::over`] (partitions and order) and [`Expr::frame`].
+///
+/// ```
+/// use ooc_engine::logical::expr_fn::{col, window};
+/// use ooc_engine::logical::window::{FrameBound, FrameUnits, WindowFrame, WindowFunction};
+/// use ooc_engine::logical::expr::AggregateFunction;
+/// // avg(price) OVER (PARTITION BY supplier ORDER BY day ROWS BETWEEN 6 PRECEDING AND CURRENT ROW)
+/// let moving = window(WindowFunction::Aggregate(AggregateFunction::Avg), vec![col("price")])
+///     .over(vec![col("supplier")], vec![(col("day"), true)])
+///     .frame(WindowFrame {
+///         units: FrameUnits::Rows,
+///         start: FrameBound::Preceding(6i64.into()),
+///         end: FrameBound::CurrentRow,
+///     });
+/// assert!(moving.to_string().starts_with("avg(price) OVER (PARTITION BY supplier"));
+/// ```
+pub fn window(func: WindowFunction, args: Vec<Expr>) -> Expr {
+    Expr::Window(Box::new(WindowExpr {
+        func,
+        args,
+        partition_by: vec![],
+        order_by: vec![],
+        frame: WindowFrame::default_for(false),
+        ignore_nulls: false,
+    }))
+}
+
+impl Expr {
+    /// A window call partitioned by `partition_by` and ordered by `order_by` (expression,
+    /// ascending; NULLs last). The frame becomes SQL's default for the ordering unless one
+    /// was set. Other expressions are returned unchanged.
+    pub fn over(self, partition_by: Vec<Expr>, order_by: Vec<(Expr, bool)>) -> Expr {
+        match self {
+            Expr::Window(mut w) => {
+                let default_before = w.frame == WindowFrame::default_for(!w.order_by.is_empty());
+                w.partition_by = partition_by;
+                w.order_by = order_by
+                    .into_iter()
+                    .map(|(expr, ascending)| SortKey {
+                        expr,
+                        ascending,
+                        nulls_first: false,
+                    })
+                    .collect();
+                if default_before {
+                    w.frame = WindowFrame::default_for(!w.order_by.is_empty());
+                }
+                Expr::Window(w)
+            }
+            Expr::Alias { expr, name } => expr.over(partition_by, order_by).alias(name),
+            other => other,
+        }
+    }
+
+    /// A window call with `frame`. Other expressions are returned unchanged.
+    pub fn frame(self, frame: WindowFrame) -> Expr {
+        match self {
+            Expr::Window(mut w) => {
+                w.frame = frame;
+                Expr::Window(w)
+            }
+            Expr::Alias { expr, name } => expr.frame(frame).alias(name),
+            other => other,
+        }
+    }
 }

@@ -86,7 +86,7 @@ fn sort_columns(batch: &RecordBatch, keys: &[PhysicalSortKey]) -> Result<Vec<Sor
         .collect()
 }
 
-/// Full sort of a single-partition input.
+/// Full sort of each input partition on its own (a total order needs one input partition).
 #[derive(Debug)]
 pub(crate) struct SortExec {
     input: Arc<dyn ExecutionPlan>,
@@ -95,7 +95,7 @@ pub(crate) struct SortExec {
 }
 
 impl SortExec {
-    /// Sort `input` (one partition) by `keys`.
+    /// Sort each partition of `input` by `keys`.
     pub(crate) fn new(input: Arc<dyn ExecutionPlan>, keys: Vec<PhysicalSortKey>) -> Self {
         Self {
             input,
@@ -127,7 +127,7 @@ impl ExecutionPlan for SortExec {
     }
 
     fn output_partitions(&self) -> usize {
-        1
+        self.input.output_partitions()
     }
 
     fn grows_with_input(&self) -> bool {
@@ -147,7 +147,8 @@ impl ExecutionPlan for SortExec {
         );
         let stream = SortStream {
             exec: Arc::clone(&self),
-            soft_limit: ctx.memory_pool.limit() / (RUN_WRITERS + 2),
+            // Sorts of several partitions run at once and share the budget.
+            soft_limit: ctx.memory_pool.limit() / (RUN_WRITERS + 2) / self.output_partitions(),
             ctx,
             input: Some(input),
             buffer: Vec::new(),

@@ -18,6 +18,7 @@ use crate::logical::schema::PlanSchema;
 use crate::logical::window::{
     frame_offset_rows, FrameBound, FrameUnits, WindowFrame, WindowFunction,
 };
+use crate::physical::repartition::RepartitionExec;
 use crate::physical::sort::SortExec;
 use crate::physical::window::{
     Bound, FrameSpec, KeyValue, RangeKey, Units, WindowCall, WindowExec, WindowKind,
@@ -58,22 +59,43 @@ impl PhysicalPlanner {
         schema: &PlanSchema,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let keys = window_sort(exprs)?;
-        let child = coalesce(self.create(input)?);
+        let w = window_of(&exprs[0])?;
+        let child = self.create(input)?;
         // A window node right below, sorted by keys that start with these, leaves its rows
-        // in an order that serves this one too.
+        // in an order that serves this one too, if its partitions (split by its partition
+        // keys, a prefix of these) keep each of this node's partitions whole.
         let presorted = match input {
             LogicalPlan::Window { exprs: below, .. } => {
-                let below = window_sort(below)?;
-                below.len() >= keys.len() && below[..keys.len()] == keys[..]
+                let below_keys = window_sort(below)?;
+                let below_partitions = window_of(&below[0])?.partition_by.len();
+                below_keys.len() >= keys.len()
+                    && below_keys[..keys.len()] == keys[..]
+                    && (child.output_partitions() == 1
+                        || (below_partitions > 0 && below_partitions <= w.partition_by.len()))
             }
             _ => false,
         };
-        let sorted: Arc<dyn ExecutionPlan> = if keys.is_empty() || presorted {
+        let sorted: Arc<dyn ExecutionPlan> = if presorted {
             child
+        } else if keys.is_empty() {
+            coalesce(child)
+        } else if w.partition_by.is_empty() || self.options.threads <= 1 {
+            Arc::new(SortExec::new(
+                coalesce(child),
+                sort_keys(&keys, input.schema())?,
+            ))
         } else {
-            Arc::new(SortExec::new(child, sort_keys(&keys, input.schema())?))
+            // Partitions of the window spread over threads by a hash of their keys, each
+            // thread sorting and computing its own.
+            let hash_keys = w
+                .partition_by
+                .iter()
+                .map(|e| create_physical_expr(e, input.schema()))
+                .collect::<Result<Vec<_>>>()?;
+            let spread: Arc<dyn ExecutionPlan> =
+                Arc::new(RepartitionExec::new(child, hash_keys, self.options.threads));
+            Arc::new(SortExec::new(spread, sort_keys(&keys, input.schema())?))
         };
-        let w = window_of(&exprs[0])?;
         let partition_by = w
             .partition_by
             .iter()
