@@ -59,6 +59,7 @@ macro_rules! golden_tests {
 }
 
 golden_tests! {
+    edge_set_operations_all,
     edge_window_ranking,
     edge_window_frames,
     edge_window_values,

@@ -183,11 +183,6 @@ fn clauses_that_are_not_planned_are_refused_by_name_and_position() {
             "WITH RECURSIVE",
         ),
         (
-            "SELECT k FROM t INTERSECT ALL SELECT k FROM t",
-            "INTERSECT ALL",
-        ),
-        ("SELECT k FROM t EXCEPT ALL SELECT id FROM t", "EXCEPT ALL"),
-        (
             "SELECT id FROM t WHERE id IN (SELECT k FROM t) AND INTERVAL '1' DAY TO SECOND IS NULL",
             "interval",
         ),
@@ -202,4 +197,25 @@ fn clauses_that_are_not_planned_are_refused_by_name_and_position() {
     // The position points at the construct's SELECT, FROM item or expression.
     let err = refusal(&s, "SELECT id,\n  count(*) FILTER (WHERE id > 1)\nFROM t");
     assert!(err.contains("line 2, column 3"), "{err}");
+}
+
+#[test]
+fn intersect_all_and_except_all_count_copies() {
+    let (_dir, s) = session();
+    // k = id % 3: left has k = 0 four times, 1 and 2 three times; right (id > 4) has k = 0
+    // twice, 1 once, 2 twice.
+    assert_eq!(
+        rows(
+            &s,
+            "SELECT k FROM t INTERSECT ALL SELECT k FROM t WHERE id > 4 ORDER BY k"
+        ),
+        ["0", "0", "1", "2", "2"]
+    );
+    assert_eq!(
+        rows(
+            &s,
+            "SELECT k FROM t EXCEPT ALL SELECT k FROM t WHERE id > 4 ORDER BY k"
+        ),
+        ["0", "0", "1", "1", "2"]
+    );
 }

@@ -11,12 +11,13 @@ use super::from::rename_columns;
 use super::{not_supported, SqlPlanner};
 use crate::error::{EngineError, Result};
 use crate::eval::constant::fold_expr;
-use crate::logical::expr::{AggregateFunction, BinaryOp, Column, Expr};
+use crate::logical::expr::{AggregateFunction, BinaryOp, Column, Expr, WindowExpr};
 use crate::logical::hidden::{self, Role};
 use crate::logical::plan::LogicalPlan;
 use crate::logical::scalar::ScalarValue;
 use crate::logical::schema::PlanSchema;
 use crate::logical::types::coerce;
+use crate::logical::window::{WindowFrame, WindowFunction};
 
 impl SqlPlanner<'_> {
     /// Plan a parsed query. Every part of it is planned or refused by name.
@@ -243,7 +244,7 @@ impl SqlPlanner<'_> {
         LogicalPlan::sort(plan, keys)
     }
 
-    /// `UNION [ALL]` trees (other set operations are not supported).
+    /// `UNION`, `INTERSECT` and `EXCEPT` trees, each with or without `ALL`.
     fn plan_set_expr(&mut self, body: &SetExpr) -> Result<LogicalPlan> {
         match body {
             SetExpr::Select(select) => self.plan_select(select, &[]),
@@ -265,12 +266,22 @@ impl SqlPlanner<'_> {
                     ast::SetOperator::Except | ast::SetOperator::Minus => Some(false),
                 };
                 if let Some(intersect) = intersect {
-                    if all {
-                        return Err(not_supported(format!("{op} ALL"), body));
-                    }
                     let l = self.plan_set_expr(left)?;
                     let r = self.plan_set_expr(right)?;
-                    return counted_set_operation(l, r, intersect);
+                    if !all || l.schema().len() != r.schema().len() {
+                        return counted_set_operation(l, r, intersect);
+                    }
+                    // Duplicates numbered 1, 2, ... on each side: the n-th copy of a row is
+                    // in the result when the other side has (INTERSECT) or lacks (EXCEPT)
+                    // an n-th copy, which makes min(m, n) or max(m - n, 0) copies.
+                    let result =
+                        counted_set_operation(numbered_copies(l)?, numbered_copies(r)?, intersect)?;
+                    let width = result.schema().len() - 1;
+                    let columns = result.schema().fields()[..width]
+                        .iter()
+                        .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
+                        .collect();
+                    return LogicalPlan::project(result, columns);
                 }
                 let l = self.plan_set_expr(left)?;
                 let r = self.plan_set_expr(right)?;
@@ -307,6 +318,30 @@ impl SqlPlanner<'_> {
             .rev()
             .find_map(|scope| scope.get(name).cloned())
     }
+}
+
+/// `plan` with one more column numbering the copies of each distinct row 1, 2, ... (a
+/// `row_number()` window partitioned by every column).
+fn numbered_copies(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let mut columns: Vec<Expr> = plan
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
+        .collect();
+    let copy = hidden::name(Role::SetSide, 3);
+    let number = Expr::Window(Box::new(WindowExpr {
+        func: WindowFunction::RowNumber,
+        args: vec![],
+        partition_by: columns.clone(),
+        order_by: vec![],
+        frame: WindowFrame::default_for(false),
+        ignore_nulls: false,
+    }))
+    .alias(copy.clone());
+    let numbered = LogicalPlan::window(plan, vec![number])?;
+    columns.push(Expr::Column(Column::new(copy)));
+    LogicalPlan::project(numbered, columns)
 }
 
 /// `left INTERSECT right` (`intersect`) or `left EXCEPT right`, with SQL's set semantics
