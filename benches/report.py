@@ -23,6 +23,11 @@ import sys
 MARK = {True: "✓", False: "✗", None: "?"}
 
 
+def benchmark(report: dict) -> str:
+    """The data set's name: TPC-DS for the tpcds suite, TPC-H for the others."""
+    return "TPC-DS" if report["suite"] == "tpcds" else "TPC-H"
+
+
 def geomean(values: list[float]) -> float:
     return math.exp(sum(math.log(max(v, 1e-9)) for v in values) / len(values))
 
@@ -31,7 +36,8 @@ def header(report: dict) -> list[str]:
     m, v = report["machine"], report["versions"]
     peers = ", ".join(f"{k} {v[k]}" for k in ("duckdb", "polars", "datafusion", "pyarrow") if k in v)
     lines = [
-        f"# Benchmark: {report['suite']} suite, TPC-H SF{report['sf']:g} ({report['date']})",
+        f"# Benchmark: {report['suite']} suite, {benchmark(report)} SF{report['sf']:g} "
+        f"({report['date']})",
         "",
         f"- Machine: {m['cores']} cores, {m['ram_gib']} GiB RAM, {m['cpu']}, {m['os']}",
         f"- ooc {v.get('ooc', '?')}; {peers}; Python {v.get('python', '?')}",
@@ -183,7 +189,8 @@ def plots(report: dict, stem: pathlib.Path) -> list[str]:
     except ImportError:
         return ["", "(matplotlib is not installed: no plots)"]
     engines = engines_of(report)
-    title = f"{report['suite']} suite, TPC-H SF{report['sf']:g}, {report['machine']['cores']} cores"
+    title = (f"{report['suite']} suite, {benchmark(report)} SF{report['sf']:g}, "
+             f"{report['machine']['cores']} cores")
     if report.get("memory_limit"):
         title += f", memory limit {report['memory_limit']}"
     written = []

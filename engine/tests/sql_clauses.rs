@@ -219,3 +219,33 @@ fn intersect_all_and_except_all_count_copies() {
         ["0", "0", "1", "1", "2"]
     );
 }
+
+/// Conjuncts common to every branch of an OR come out of it: `(k = 1 AND id > 5) OR (k = 1 AND
+/// id < 2)` is `k = 1 AND (id > 5 OR id < 2)`, and a branch that is only the common part makes
+/// the rest true. A correlation repeated in each branch is then one (TPC-DS 41).
+#[test]
+fn conjuncts_common_to_every_branch_of_an_or() {
+    let (_dir, s) = session();
+    assert_eq!(
+        rows(
+            &s,
+            "SELECT id FROM t WHERE (k = 1 AND id > 5) OR (id < 2 AND k = 1) ORDER BY id"
+        ),
+        ["1", "7"]
+    );
+    assert_eq!(
+        rows(
+            &s,
+            "SELECT id FROM t WHERE k = 1 OR (k = 1 AND id > 5) ORDER BY id"
+        ),
+        ["1", "4", "7"]
+    );
+    assert_eq!(
+        rows(
+            &s,
+            "SELECT a.id FROM t a WHERE (SELECT count(*) FROM t b WHERE (b.k = a.k AND b.id > 7) \
+             OR (b.k = a.k AND b.id < 1)) > 0 ORDER BY a.id"
+        ),
+        ["0", "2", "3", "5", "6", "8", "9"]
+    );
+}

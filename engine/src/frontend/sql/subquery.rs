@@ -141,6 +141,95 @@ fn split_ast_conjunction(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
     }
 }
 
+/// The disjuncts of `e` (`a OR (b OR c)` → `a, b, c`), through parentheses.
+fn split_ast_disjunction(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
+    match e {
+        ast::Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::Or,
+            right,
+        } => {
+            split_ast_disjunction(left, out);
+            split_ast_disjunction(right, out);
+        }
+        ast::Expr::Nested(inner)
+            if matches!(
+                inner.as_ref(),
+                ast::Expr::BinaryOp {
+                    op: ast::BinaryOperator::Or,
+                    ..
+                }
+            ) =>
+        {
+            split_ast_disjunction(inner, out)
+        }
+        other => out.push(other.clone()),
+    }
+}
+
+/// `(a AND b) OR (a AND c)` as `a` and `b OR c`: conjuncts common to every disjunct of an OR
+/// come out of it (valid in SQL's three-valued logic too), so that a correlation or join
+/// condition repeated in each branch is seen as one (TPC-DS 41). Other conjuncts are returned
+/// as they are.
+fn factor_disjunction(conjunct: ast::Expr, out: &mut Vec<ast::Expr>) {
+    let mut disjuncts = Vec::new();
+    split_ast_disjunction(&conjunct, &mut disjuncts);
+    if disjuncts.len() < 2 {
+        out.push(conjunct);
+        return;
+    }
+    let branches: Vec<Vec<ast::Expr>> = disjuncts
+        .iter()
+        .map(|d| {
+            let mut parts = Vec::new();
+            split_ast_conjunction(d, &mut parts);
+            parts
+        })
+        .collect();
+    let text = |e: &ast::Expr| e.to_string();
+    let common: Vec<ast::Expr> = branches[0]
+        .iter()
+        .filter(|c| {
+            branches[1..]
+                .iter()
+                .all(|b| b.iter().any(|o| text(o) == text(c)))
+        })
+        .cloned()
+        .collect();
+    if common.is_empty() {
+        out.push(conjunct);
+        return;
+    }
+    let common_text: Vec<String> = common.iter().map(text).collect();
+    let mut rest: Vec<ast::Expr> = Vec::with_capacity(branches.len());
+    for branch in branches {
+        let remaining: Vec<ast::Expr> = branch
+            .into_iter()
+            .filter(|c| !common_text.contains(&text(c)))
+            .collect();
+        let Some(joined) = remaining.into_iter().reduce(|a, b| ast::Expr::BinaryOp {
+            left: Box::new(a),
+            op: ast::BinaryOperator::And,
+            right: Box::new(b),
+        }) else {
+            // A branch that is only the common part makes the OR true once it holds.
+            out.extend(common);
+            return;
+        };
+        rest.push(ast::Expr::Nested(Box::new(joined)));
+    }
+    out.extend(common);
+    let or = rest
+        .into_iter()
+        .reduce(|a, b| ast::Expr::BinaryOp {
+            left: Box::new(a),
+            op: ast::BinaryOperator::Or,
+            right: Box::new(b),
+        })
+        .expect("two or more branches");
+    out.push(ast::Expr::Nested(Box::new(or)));
+}
+
 fn is_count_query(query: &Query) -> bool {
     let ast::SetExpr::Select(select) = query.body.as_ref() else {
         return false;
@@ -510,7 +599,11 @@ impl SqlPlanner<'_> {
         let mut joins: Vec<(SubqueryJoin, Option<Expr>)> = Vec::new();
         let mut conjuncts = Vec::new();
         if let Some(selection) = selection {
-            split_ast_conjunction(selection, &mut conjuncts);
+            let mut split = Vec::new();
+            split_ast_conjunction(selection, &mut split);
+            for conjunct in split {
+                factor_disjunction(conjunct, &mut conjuncts);
+            }
         }
         for conjunct in &conjuncts {
             let (negated, core) = match conjunct {
