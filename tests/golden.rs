@@ -59,6 +59,8 @@ macro_rules! golden_tests {
 }
 
 golden_tests! {
+    edge_grouping_sets,
+    tpch_rollup,
     edge_set_operations_all,
     edge_window_ranking,
     edge_window_frames,

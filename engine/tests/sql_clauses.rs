@@ -249,3 +249,26 @@ fn conjuncts_common_to_every_branch_of_an_or() {
         ["0", "2", "3", "5", "6", "8", "9"]
     );
 }
+
+#[test]
+fn grouping_sets_answer_and_grouping_takes_keys() {
+    let (_dir, s) = session();
+    assert_eq!(
+        rows(
+            &s,
+            "SELECT k, grouping(k), count(*) FROM t GROUP BY ROLLUP (k) ORDER BY 2, 1"
+        ),
+        ["0|0|4", "1|0|3", "2|0|3", "NULL|1|10"]
+    );
+    assert_eq!(
+        rows(
+            &s,
+            "SELECT grouping(k), count(*) FROM t GROUP BY k ORDER BY 2 LIMIT 1"
+        ),
+        ["0|3"]
+    );
+    match s.sql("SELECT grouping(name) FROM t GROUP BY ROLLUP (k)") {
+        Err(e) => assert!(e.to_string().contains("not one"), "{e}"),
+        Ok(df) => panic!("expected an error, got {:?}", df.collect().map(|b| b.len())),
+    }
+}

@@ -183,6 +183,9 @@ pub(super) fn evaluate_function(
             let out = arrow::compute::date_part(&array, arrow_part)?;
             Ok(wrap(cast_array(&out, &DataType::Int64)?))
         }
+        ScalarFunction::Grouping => Err(EngineError::Plan(
+            "grouping() is only valid in a SELECT with GROUP BY".into(),
+        )),
         ScalarFunction::Abs => {
             let array = args[0].clone().into_array(rows)?;
             let zero = ScalarValue::int32(0).cast_to(array.data_type())?;

@@ -136,6 +136,9 @@ pub enum ScalarFunction {
     Abs,
     /// `round(x [, digits])`
     Round,
+    /// `grouping(k1, k2, ...)`: bits of the keys a grouping set leaves out (k1 the highest);
+    /// planning replaces it with its value, so it is never evaluated.
+    Grouping,
 }
 
 impl ScalarFunction {
@@ -158,6 +161,7 @@ impl ScalarFunction {
             Self::Extract(part) => format!("extract_{}", format!("{part:?}").to_lowercase()),
             Self::Abs => "abs".into(),
             Self::Round => "round".into(),
+            Self::Grouping => "grouping".into(),
         }
     }
 }

@@ -53,6 +53,9 @@ pub(crate) enum Role {
     Mark,
     /// The result of a window function call in the output of a window node.
     Window,
+    /// A grouping key (NULL where a grouping set leaves it out) or the set's number, in the
+    /// expanded input of a `GROUP BY` with grouping sets.
+    GroupingSet,
 }
 
 impl Role {
@@ -73,6 +76,7 @@ impl Role {
             Role::SetSide => "side",
             Role::Mark => "mark",
             Role::Window => "win",
+            Role::GroupingSet => "gset",
         }
     }
 }

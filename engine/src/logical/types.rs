@@ -69,7 +69,9 @@ pub(crate) fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
             | ScalarFunction::RTrim
             | ScalarFunction::Substring
             | ScalarFunction::Concat => DataType::Utf8,
-            ScalarFunction::Length | ScalarFunction::Extract(_) => DataType::Int64,
+            ScalarFunction::Length | ScalarFunction::Extract(_) | ScalarFunction::Grouping => {
+                DataType::Int64
+            }
             ScalarFunction::StartsWith
             | ScalarFunction::EndsWith
             | ScalarFunction::Contains
@@ -847,6 +849,10 @@ fn coerce_function(func: ScalarFunction, args: Vec<Expr>, schema: &PlanSchema) -
                     )))
                 }
             }
+            Expr::Function { func, args }
+        }
+        ScalarFunction::Grouping => {
+            arity(1, 64)?;
             Expr::Function { func, args }
         }
         ScalarFunction::Abs | ScalarFunction::Round => {

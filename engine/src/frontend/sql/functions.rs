@@ -175,6 +175,7 @@ impl SqlPlanner<'_> {
             "concat" => ScalarFunction::Concat,
             "abs" => ScalarFunction::Abs,
             "round" => ScalarFunction::Round,
+            "grouping" | "grouping_id" => ScalarFunction::Grouping,
             "year" | "month" | "day" | "quarter" | "hour" | "minute" | "second" | "dayofweek"
             | "dayofyear" | "week" => ScalarFunction::Extract(date_part(&name)?),
             "date_part" | "datepart" => {
@@ -218,6 +219,14 @@ impl SqlPlanner<'_> {
                     "var_pop",
                     "abs",
                     "round",
+                    "grouping",
+                    "row_number",
+                    "rank",
+                    "dense_rank",
+                    "lag",
+                    "lead",
+                    "first_value",
+                    "last_value",
                     "year",
                     "month",
                     "day",

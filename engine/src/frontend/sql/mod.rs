@@ -22,6 +22,7 @@ mod dialect;
 mod expr;
 mod from;
 mod functions;
+mod grouping;
 mod literals;
 mod query;
 mod select;

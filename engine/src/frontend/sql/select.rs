@@ -5,6 +5,7 @@
 use sqlparser::ast::{self, GroupByExpr, Select, SelectItem};
 
 use super::expr::{ordinal, output_column, sort_key};
+use super::grouping::{self, GroupKeys};
 use super::literals::{defined_name, normalize_ident};
 use super::subquery;
 use super::{not_supported, SqlPlanner};
@@ -129,7 +130,25 @@ impl SqlPlanner<'_> {
             vec![]
         };
 
-        let mut group_by = self.group_by_exprs(group_by, &select_exprs, &input_schema)?;
+        let GroupKeys { keys, sets } =
+            self.group_by_keys(group_by, &select_exprs, &input_schema)?;
+        let mut group_by = keys.clone();
+        if let Some(sets) = &sets {
+            if !correlated_keys.is_empty() {
+                return Err(EngineError::NotSupported(
+                    "grouping sets in a correlated subquery".into(),
+                ));
+            }
+            self.next_cte_id += 1;
+            let (expanded, set_keys) = grouping::expand(plan, &keys, sets, self.next_cte_id)?;
+            plan = expanded;
+            group_by = set_keys;
+        }
+        // Keys (with grouping sets) and grouping() calls onto the grouped input.
+        let select_exprs = select_exprs
+            .into_iter()
+            .map(|e| grouping::rewrite_named(e, &keys, sets.as_deref()))
+            .collect::<Result<Vec<_>>>()?;
         if !correlated_keys.is_empty()
             && (select_exprs[..user_select_len]
                 .iter()
@@ -172,7 +191,17 @@ impl SqlPlanner<'_> {
             Some(q) => Some(self.sql_to_expr(q, &input_schema.join(&having_extra))?),
             None => None,
         };
-        let order_targets = self.order_targets(order_by, &select_exprs, &input_schema)?;
+        let onto_sets = |e: Expr| grouping::rewrite(e, &keys, sets.as_deref());
+        let having = having.map(onto_sets).transpose()?;
+        let qualify = qualify.map(onto_sets).transpose()?;
+        let order_targets = self
+            .order_targets(order_by, &select_exprs, &input_schema)?
+            .into_iter()
+            .map(|t| match t {
+                OrderTarget::Input(e) => Ok(OrderTarget::Input(onto_sets(e)?)),
+                other => Ok(other),
+            })
+            .collect::<Result<Vec<_>>>()?;
         let order_inputs = || {
             order_targets.iter().filter_map(|t| match t {
                 OrderTarget::Input(e) => Some(e),
@@ -517,41 +546,39 @@ impl SqlPlanner<'_> {
 
     /// `GROUP BY` expressions: expressions over the input, select-list aliases, positions in
     /// the select list, or `ALL` (every select item without an aggregate).
-    fn group_by_exprs(
+    /// The keys (and grouping sets) of `GROUP BY`: expressions over the input, positions in
+    /// the select list, or select-list aliases; `ALL` groups by every select item without an
+    /// aggregate.
+    fn group_by_keys(
         &self,
         group_by: &GroupByExpr,
         select_exprs: &[Expr],
         input: &PlanSchema,
-    ) -> Result<Vec<Expr>> {
+    ) -> Result<GroupKeys> {
         let (exprs, modifiers) = match group_by {
             GroupByExpr::Expressions(exprs, modifiers) => (exprs, modifiers),
-            GroupByExpr::All(_) => {
-                return Ok(select_exprs
-                    .iter()
-                    .filter(|e| !e.contains_aggregate())
-                    .map(|e| e.clone().unalias())
-                    .collect())
+            GroupByExpr::All(modifiers) => {
+                if !modifiers.is_empty() {
+                    return Err(EngineError::NotSupported(
+                        "GROUP BY ALL with WITH ROLLUP / WITH CUBE".into(),
+                    ));
+                }
+                return Ok(GroupKeys {
+                    keys: select_exprs
+                        .iter()
+                        .filter(|e| !e.contains_aggregate())
+                        .map(|e| e.clone().unalias())
+                        .collect(),
+                    sets: None,
+                });
             }
         };
-        if !modifiers.is_empty() {
-            return Err(EngineError::NotSupported(
-                "GROUP BY modifiers (ROLLUP/CUBE)".into(),
-            ));
-        }
-        let mut out = Vec::new();
-        for e in exprs {
-            if let Some(i) = ordinal(e)? {
-                let item = select_exprs.get(i).ok_or_else(|| {
-                    EngineError::Plan(format!(
-                        "GROUP BY position {} is not in the select list",
-                        i + 1
-                    ))
-                })?;
-                out.push(item.clone().unalias());
-                continue;
+        let resolve = |e: &ast::Expr| -> Result<Expr> {
+            if let Some(item) = grouping::select_item(e, select_exprs)? {
+                return Ok(item);
             }
-            let expr = match self.sql_to_expr(e, input) {
-                Ok(expr) => expr,
+            match self.sql_to_expr(e, input) {
+                Ok(expr) => Ok(expr),
                 // A select-list alias.
                 Err(err @ EngineError::ColumnNotFound { .. }) => match e {
                     ast::Expr::Identifier(ident) => select_exprs
@@ -561,14 +588,13 @@ impl SqlPlanner<'_> {
                                 if name.eq_ignore_ascii_case(&ident.value))
                         })
                         .map(|s| s.clone().unalias())
-                        .ok_or(err)?,
-                    _ => return Err(err),
+                        .ok_or(err),
+                    _ => Err(err),
                 },
-                Err(other) => return Err(other),
-            };
-            out.push(expr);
-        }
-        Ok(out)
+                Err(other) => Err(other),
+            }
+        };
+        self.grouping_sets(exprs, modifiers, &resolve)
     }
 
     /// `ORDER BY` keys, resolved against the select list first (positions, aliases), then
