@@ -59,6 +59,8 @@ macro_rules! golden_tests {
 }
 
 golden_tests! {
+    edge_function_library,
+    edge_aggregate_filter,
     edge_grouping_sets,
     tpch_rollup,
     edge_set_operations_all,

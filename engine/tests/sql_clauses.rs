@@ -170,7 +170,7 @@ fn clauses_that_are_not_planned_are_refused_by_name_and_position() {
             "SELECT count(DISTINCT k) OVER () FROM t",
             "as a window function",
         ),
-        ("SELECT count(*) FILTER (WHERE id > 1) FROM t", "FILTER"),
+        ("SELECT first(id) FILTER (WHERE id > 1) FROM t", "FILTER"),
         ("SELECT TOP 10 PERCENT id FROM t", "PERCENT"),
         ("SELECT TOP 2 WITH TIES id FROM t ORDER BY k", "WITH TIES"),
         ("SELECT * FROM t TABLESAMPLE (10 PERCENT)", "TABLESAMPLE"),
@@ -195,7 +195,10 @@ fn clauses_that_are_not_planned_are_refused_by_name_and_position() {
         );
     }
     // The position points at the construct's SELECT, FROM item or expression.
-    let err = refusal(&s, "SELECT id,\n  count(*) FILTER (WHERE id > 1)\nFROM t");
+    let err = refusal(
+        &s,
+        "SELECT k,\n  first(id) FILTER (WHERE id > 1)\nFROM t GROUP BY k",
+    );
     assert!(err.contains("line 2, column 3"), "{err}");
 }
 

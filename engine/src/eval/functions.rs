@@ -183,6 +183,35 @@ pub(super) fn evaluate_function(
             let out = arrow::compute::date_part(&array, arrow_part)?;
             Ok(wrap(cast_array(&out, &DataType::Int64)?))
         }
+        ScalarFunction::Floor
+        | ScalarFunction::Ceil
+        | ScalarFunction::Sqrt
+        | ScalarFunction::Ln
+        | ScalarFunction::Log10
+        | ScalarFunction::Exp
+        | ScalarFunction::Power
+        | ScalarFunction::Sign
+        | ScalarFunction::Greatest
+        | ScalarFunction::Least
+        | ScalarFunction::Replace
+        | ScalarFunction::Reverse
+        | ScalarFunction::Left
+        | ScalarFunction::Right
+        | ScalarFunction::Strpos
+        | ScalarFunction::Lpad
+        | ScalarFunction::Rpad
+        | ScalarFunction::SplitPart
+        | ScalarFunction::ConcatWs
+        | ScalarFunction::DateTrunc(_)
+        | ScalarFunction::DateDiff(_)
+        | ScalarFunction::MakeDate
+        | ScalarFunction::LastDay => {
+            let arrays = args
+                .into_iter()
+                .map(|a| a.into_array(rows))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(wrap(library(func, &arrays)?))
+        }
         ScalarFunction::Grouping => Err(EngineError::Plan(
             "grouping() is only valid in a SELECT with GROUP BY".into(),
         )),
@@ -211,6 +240,41 @@ pub(super) fn evaluate_function(
                 .unary(|v| (v * factor).round() / factor);
             Ok(wrap(cast_array(&out, result_type)?))
         }
+    }
+}
+
+/// The functions of [`super::math`], [`super::strings`] and [`super::dates`], over arrays of
+/// one length.
+fn library(func: ScalarFunction, a: &[ArrayRef]) -> Result<ArrayRef> {
+    use super::{dates, math, strings};
+    match func {
+        ScalarFunction::Floor => math::round_to_integer(&a[0], false),
+        ScalarFunction::Ceil => math::round_to_integer(&a[0], true),
+        ScalarFunction::Sqrt => math::float_map(&a[0], f64::sqrt),
+        ScalarFunction::Ln => math::float_map(&a[0], f64::ln),
+        ScalarFunction::Log10 => math::float_map(&a[0], f64::log10),
+        ScalarFunction::Exp => math::float_map(&a[0], f64::exp),
+        ScalarFunction::Power => math::power(&a[0], &a[1]),
+        ScalarFunction::Sign => math::sign(&a[0]),
+        ScalarFunction::Greatest => math::extreme(a, true),
+        ScalarFunction::Least => math::extreme(a, false),
+        ScalarFunction::Replace => strings::replace(&a[0], &a[1], &a[2]),
+        ScalarFunction::Reverse => strings::reverse(&a[0]),
+        ScalarFunction::Left => strings::edge(&a[0], &a[1], true),
+        ScalarFunction::Right => strings::edge(&a[0], &a[1], false),
+        ScalarFunction::Strpos => strings::strpos(&a[0], &a[1]),
+        ScalarFunction::Lpad => strings::pad(&a[0], &a[1], &a[2], true),
+        ScalarFunction::Rpad => strings::pad(&a[0], &a[1], &a[2], false),
+        ScalarFunction::SplitPart => strings::split_part(&a[0], &a[1], &a[2]),
+        ScalarFunction::ConcatWs => strings::concat_ws(&a[0], &a[1..]),
+        ScalarFunction::DateTrunc(part) => dates::date_trunc(part, &a[0]),
+        ScalarFunction::DateDiff(part) => dates::date_diff(part, &a[0], &a[1]),
+        ScalarFunction::MakeDate => dates::make_date(&a[0], &a[1], &a[2]),
+        ScalarFunction::LastDay => dates::last_day(&a[0]),
+        other => Err(EngineError::Internal(format!(
+            "{} is not a library function",
+            other.name()
+        ))),
     }
 }
 

@@ -21,8 +21,11 @@
 pub(crate) mod arithmetic;
 pub(crate) mod cast;
 pub(crate) mod constant;
+mod dates;
 pub(crate) mod functions;
 pub(crate) mod in_place;
+mod math;
+mod strings;
 
 use std::sync::Arc;
 

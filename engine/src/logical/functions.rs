@@ -136,6 +136,52 @@ pub enum ScalarFunction {
     Abs,
     /// `round(x [, digits])`
     Round,
+    /// `floor(x)`: exact (scale 0) on decimals, `DOUBLE` otherwise
+    Floor,
+    /// `ceil(x)`
+    Ceil,
+    /// `sqrt(x)`
+    Sqrt,
+    /// `ln(x)`
+    Ln,
+    /// `log10(x)`
+    Log10,
+    /// `exp(x)`
+    Exp,
+    /// `power(x, y)`
+    Power,
+    /// `sign(x)`: -1, 0 or 1
+    Sign,
+    /// `greatest(a, b, ...)`: the largest non-NULL argument
+    Greatest,
+    /// `least(a, b, ...)`: the smallest non-NULL argument
+    Least,
+    /// `replace(s, from, to)`
+    Replace,
+    /// `reverse(s)`
+    Reverse,
+    /// `left(s, n)`
+    Left,
+    /// `right(s, n)`
+    Right,
+    /// `strpos(s, sub)` (also `position(sub IN s)`, `instr`): 1-based, 0 if absent
+    Strpos,
+    /// `lpad(s, n, fill)`
+    Lpad,
+    /// `rpad(s, n, fill)`
+    Rpad,
+    /// `split_part(s, delimiter, n)`
+    SplitPart,
+    /// `concat_ws(separator, a, b, ...)`: NULL parts skipped
+    ConcatWs,
+    /// `date_trunc('part', d)` of a date
+    DateTrunc(DatePart),
+    /// `date_diff('part', a, b)`: part boundaries from `a` to `b`
+    DateDiff(DatePart),
+    /// `make_date(year, month, day)`
+    MakeDate,
+    /// `last_day(d)`
+    LastDay,
     /// `grouping(k1, k2, ...)`: bits of the keys a grouping set leaves out (k1 the highest);
     /// planning replaces it with its value, so it is never evaluated.
     Grouping,
@@ -162,6 +208,29 @@ impl ScalarFunction {
             Self::Abs => "abs".into(),
             Self::Round => "round".into(),
             Self::Grouping => "grouping".into(),
+            Self::Floor => "floor".into(),
+            Self::Ceil => "ceil".into(),
+            Self::Sqrt => "sqrt".into(),
+            Self::Ln => "ln".into(),
+            Self::Log10 => "log10".into(),
+            Self::Exp => "exp".into(),
+            Self::Power => "power".into(),
+            Self::Sign => "sign".into(),
+            Self::Greatest => "greatest".into(),
+            Self::Least => "least".into(),
+            Self::Replace => "replace".into(),
+            Self::Reverse => "reverse".into(),
+            Self::Left => "left".into(),
+            Self::Right => "right".into(),
+            Self::Strpos => "strpos".into(),
+            Self::Lpad => "lpad".into(),
+            Self::Rpad => "rpad".into(),
+            Self::SplitPart => "split_part".into(),
+            Self::ConcatWs => "concat_ws".into(),
+            Self::DateTrunc(part) => format!("date_trunc_{}", format!("{part:?}").to_lowercase()),
+            Self::DateDiff(part) => format!("date_diff_{}", format!("{part:?}").to_lowercase()),
+            Self::MakeDate => "make_date".into(),
+            Self::LastDay => "last_day".into(),
         }
     }
 }

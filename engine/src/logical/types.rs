@@ -84,6 +84,35 @@ pub(crate) fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
                 common_type_of(&types)?
             }
             ScalarFunction::Abs | ScalarFunction::Round => expr_type(&args[0], schema)?,
+            ScalarFunction::Floor | ScalarFunction::Ceil => match expr_type(&args[0], schema)? {
+                DataType::Decimal128(p, _) => DataType::Decimal128(p, 0),
+                _ => DataType::Float64,
+            },
+            ScalarFunction::Sqrt
+            | ScalarFunction::Ln
+            | ScalarFunction::Log10
+            | ScalarFunction::Exp
+            | ScalarFunction::Power => DataType::Float64,
+            ScalarFunction::Sign => DataType::Int8,
+            ScalarFunction::Greatest | ScalarFunction::Least => {
+                let types = args
+                    .iter()
+                    .map(|a| expr_type(a, schema))
+                    .collect::<Result<Vec<_>>>()?;
+                common_type_of(&types)?
+            }
+            ScalarFunction::Replace
+            | ScalarFunction::Reverse
+            | ScalarFunction::Left
+            | ScalarFunction::Right
+            | ScalarFunction::Lpad
+            | ScalarFunction::Rpad
+            | ScalarFunction::SplitPart
+            | ScalarFunction::ConcatWs => DataType::Utf8,
+            ScalarFunction::Strpos | ScalarFunction::DateDiff(_) => DataType::Int64,
+            ScalarFunction::DateTrunc(_) | ScalarFunction::MakeDate | ScalarFunction::LastDay => {
+                DataType::Date32
+            }
         },
         Expr::Aggregate { func, args, .. } => match func {
             AggregateFunction::Count => DataType::Int64,
@@ -712,6 +741,23 @@ fn coerce_window(mut w: WindowExpr, schema: &PlanSchema) -> Result<Expr> {
     Ok(Expr::Window(Box::new(w)))
 }
 
+/// A date function's argument must be a `DATE` (or a string that reads as one, cast then).
+fn date_argument(func: ScalarFunction, t: &DataType) -> Result<()> {
+    match t {
+        DataType::Date32 | DataType::Null => Ok(()),
+        t if is_string(t) => Ok(()),
+        DataType::Timestamp(..) => Err(EngineError::NotSupported(format!(
+            "{}() of a TIMESTAMP (cast it to DATE)",
+            func.name()
+        ))),
+        other => Err(EngineError::Type(format!(
+            "{}() needs a DATE, got {}",
+            func.name(),
+            sql_type_name(other)
+        ))),
+    }
+}
+
 fn coerce_function(func: ScalarFunction, args: Vec<Expr>, schema: &PlanSchema) -> Result<Expr> {
     let arity = |min: usize, max: usize| -> Result<()> {
         if args.len() < min || args.len() > max {
@@ -853,6 +899,112 @@ fn coerce_function(func: ScalarFunction, args: Vec<Expr>, schema: &PlanSchema) -
         }
         ScalarFunction::Grouping => {
             arity(1, 64)?;
+            Expr::Function { func, args }
+        }
+        ScalarFunction::Floor
+        | ScalarFunction::Ceil
+        | ScalarFunction::Sqrt
+        | ScalarFunction::Ln
+        | ScalarFunction::Log10
+        | ScalarFunction::Exp
+        | ScalarFunction::Sign
+        | ScalarFunction::Power => {
+            let n = if func == ScalarFunction::Power { 2 } else { 1 };
+            arity(n, n)?;
+            for t in &types {
+                if !is_numeric(t) && *t != DataType::Null {
+                    return Err(EngineError::Type(format!(
+                        "{}() needs a number, got {}",
+                        func.name(),
+                        sql_type_name(t)
+                    )));
+                }
+            }
+            Expr::Function { func, args }
+        }
+        ScalarFunction::Greatest | ScalarFunction::Least => {
+            arity(1, usize::MAX)?;
+            let common = common_type_of(&types)?;
+            let args = args
+                .into_iter()
+                .zip(types.iter())
+                .map(|(a, t)| cast_to(a, t, &common))
+                .collect();
+            Expr::Function { func, args }
+        }
+        ScalarFunction::Replace
+        | ScalarFunction::Reverse
+        | ScalarFunction::Left
+        | ScalarFunction::Right
+        | ScalarFunction::Strpos
+        | ScalarFunction::Lpad
+        | ScalarFunction::Rpad
+        | ScalarFunction::SplitPart
+        | ScalarFunction::ConcatWs => {
+            // Which arguments are counts (BIGINT); the others are strings.
+            let (min, max, counts): (usize, usize, &[usize]) = match func {
+                ScalarFunction::Replace => (3, 3, &[]),
+                ScalarFunction::Reverse => (1, 1, &[]),
+                ScalarFunction::Left | ScalarFunction::Right => (2, 2, &[1]),
+                ScalarFunction::Strpos => (2, 2, &[]),
+                ScalarFunction::Lpad | ScalarFunction::Rpad => (3, 3, &[1]),
+                ScalarFunction::SplitPart => (3, 3, &[2]),
+                _ => (2, usize::MAX, &[]),
+            };
+            arity(min, max)?;
+            let mut out = Vec::with_capacity(args.len());
+            for (i, (a, t)) in args.into_iter().zip(types.iter()).enumerate() {
+                if counts.contains(&i) {
+                    if !(t.is_integer() || *t == DataType::Null) {
+                        return Err(EngineError::Type(format!(
+                            "argument {} of {}() must be an integer, got {}",
+                            i + 1,
+                            func.name(),
+                            sql_type_name(t)
+                        )));
+                    }
+                    out.push(cast_to(a, t, &DataType::Int64));
+                } else if func == ScalarFunction::ConcatWs || is_string(t) || *t == DataType::Null {
+                    out.push(a);
+                } else {
+                    return Err(EngineError::Type(format!(
+                        "argument {} of {}() must be a string, got {}",
+                        i + 1,
+                        func.name(),
+                        sql_type_name(t)
+                    )));
+                }
+            }
+            Expr::Function { func, args: out }
+        }
+        ScalarFunction::DateTrunc(_) | ScalarFunction::LastDay => {
+            arity(1, 1)?;
+            date_argument(func, &types[0])?;
+            Expr::Function { func, args }
+        }
+        ScalarFunction::DateDiff(_) => {
+            arity(2, 2)?;
+            for t in &types {
+                date_argument(func, t)?;
+            }
+            Expr::Function { func, args }
+        }
+        ScalarFunction::MakeDate => {
+            arity(3, 3)?;
+            let args = args
+                .into_iter()
+                .zip(types.iter())
+                .map(|(a, t)| {
+                    if t.is_integer() || *t == DataType::Null {
+                        Ok(cast_to(a, t, &DataType::Int64))
+                    } else {
+                        Err(EngineError::Type(format!(
+                            "make_date() takes integers, got {}",
+                            sql_type_name(t)
+                        )))
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?;
             Expr::Function { func, args }
         }
         ScalarFunction::Abs | ScalarFunction::Round => {

@@ -259,6 +259,28 @@ impl SqlPlanner<'_> {
                     args: vec![convert(expr)?],
                 }
             }
+            ast::Expr::Ceil { expr, field } | ast::Expr::Floor { expr, field } => {
+                let plain = match field {
+                    ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime) => true,
+                    ast::CeilFloorKind::DateTimeField(_) => false,
+                    ast::CeilFloorKind::Scale(_) => false,
+                };
+                if !plain {
+                    return Err(not_supported(format!("{e} (only CEIL(x) and FLOOR(x))"), e));
+                }
+                Expr::Function {
+                    func: if matches!(e, ast::Expr::Ceil { .. }) {
+                        ScalarFunction::Ceil
+                    } else {
+                        ScalarFunction::Floor
+                    },
+                    args: vec![convert(expr)?],
+                }
+            }
+            ast::Expr::Position { expr, r#in } => Expr::Function {
+                func: ScalarFunction::Strpos,
+                args: vec![convert(r#in)?, convert(expr)?],
+            },
             ast::Expr::Function(function) => self.function_to_expr(function, schema)?,
             ast::Expr::Subquery(_) | ast::Expr::Exists { .. } => {
                 return Err(not_supported(

@@ -30,7 +30,10 @@ impl SqlPlanner<'_> {
         } = function;
         let name = name.to_string().to_lowercase();
         let refused = [
-            (filter.is_some(), "FILTER (WHERE ...) on an aggregate"),
+            (
+                filter.is_some() && over.is_some(),
+                "FILTER (WHERE ...) on a window function",
+            ),
             (!within_group.is_empty(), "WITHIN GROUP"),
             (
                 null_treatment.is_some() && over.is_none(),
@@ -134,8 +137,13 @@ impl SqlPlanner<'_> {
                 "{name}() is a window function: it needs an OVER clause"
             )));
         }
+        if filter.is_some() && aggregate.is_none() {
+            return Err(EngineError::Plan(format!(
+                "FILTER (WHERE ...) applies to aggregate functions, not {name}()"
+            )));
+        }
         if let Some(func) = aggregate {
-            let args: Vec<Expr> = match (func, args.as_slice()) {
+            let mut args: Vec<Expr> = match (func, args.as_slice()) {
                 (AggregateFunction::Count, [None]) | (AggregateFunction::Count, []) => vec![],
                 (_, [Some(a)]) => vec![a.clone()],
                 _ => {
@@ -144,6 +152,26 @@ impl SqlPlanner<'_> {
                     )))
                 }
             };
+            if let Some(condition) = filter {
+                // `agg(x) FILTER (WHERE c)` is `agg(CASE WHEN c THEN x END)` for aggregates
+                // that skip NULLs (`count(*)` counts a constant); `first` and `last` keep
+                // NULLs, so there it would differ.
+                if matches!(func, AggregateFunction::First | AggregateFunction::Last) {
+                    return Err(not_supported(
+                        format!("{name}() with FILTER (WHERE ...)"),
+                        function,
+                    ));
+                }
+                let condition = self.sql_to_expr(condition, schema)?;
+                let value = args
+                    .pop()
+                    .unwrap_or(Expr::Literal(crate::logical::scalar::ScalarValue::int64(1)));
+                args = vec![Expr::Case {
+                    operand: None,
+                    when_then: vec![(condition, value)],
+                    otherwise: None,
+                }];
+            }
             return Ok(Expr::Aggregate {
                 func,
                 args,
@@ -176,6 +204,69 @@ impl SqlPlanner<'_> {
             "abs" => ScalarFunction::Abs,
             "round" => ScalarFunction::Round,
             "grouping" | "grouping_id" => ScalarFunction::Grouping,
+            "floor" => ScalarFunction::Floor,
+            "ceil" | "ceiling" => ScalarFunction::Ceil,
+            "sqrt" => ScalarFunction::Sqrt,
+            "ln" => ScalarFunction::Ln,
+            "log10" => ScalarFunction::Log10,
+            "exp" => ScalarFunction::Exp,
+            "power" | "pow" => ScalarFunction::Power,
+            "sign" => ScalarFunction::Sign,
+            "greatest" => ScalarFunction::Greatest,
+            "least" => ScalarFunction::Least,
+            "replace" => ScalarFunction::Replace,
+            "reverse" => ScalarFunction::Reverse,
+            "left" => ScalarFunction::Left,
+            "right" => ScalarFunction::Right,
+            "strpos" | "instr" => ScalarFunction::Strpos,
+            "lpad" => ScalarFunction::Lpad,
+            "rpad" => ScalarFunction::Rpad,
+            "split_part" => ScalarFunction::SplitPart,
+            "concat_ws" => ScalarFunction::ConcatWs,
+            "make_date" => ScalarFunction::MakeDate,
+            "last_day" => ScalarFunction::LastDay,
+            "nullif" => {
+                let [a, b] = <[Expr; 2]>::try_from(args).map_err(|args| {
+                    EngineError::Plan(format!("nullif() takes 2 arguments, got {}", args.len()))
+                })?;
+                // NULL when equal, else the first: a CASE (typed by its first argument).
+                return Ok(Expr::Case {
+                    operand: None,
+                    when_then: vec![(
+                        a.clone().binary(crate::logical::expr::BinaryOp::Eq, b),
+                        Expr::Cast {
+                            expr: Box::new(Expr::Literal(
+                                crate::logical::scalar::ScalarValue::null(
+                                    &arrow::datatypes::DataType::Null,
+                                ),
+                            )),
+                            to: a.data_type(schema)?,
+                        },
+                    )],
+                    otherwise: Some(Box::new(a)),
+                });
+            }
+            "date_trunc" | "datetrunc" | "date_diff" | "datediff" => {
+                let part = match args.first() {
+                    Some(Expr::Literal(v)) => v.as_str(),
+                    _ => None,
+                };
+                let Some(part) = part else {
+                    return Err(EngineError::Plan(format!(
+                        "{name}() needs a constant part name such as 'month'"
+                    )));
+                };
+                let part = date_part(&part.to_lowercase())?;
+                let func = if name.starts_with("date_t") || name == "datetrunc" {
+                    ScalarFunction::DateTrunc(part)
+                } else {
+                    ScalarFunction::DateDiff(part)
+                };
+                return Ok(Expr::Function {
+                    func,
+                    args: args.into_iter().skip(1).collect(),
+                });
+            }
             "year" | "month" | "day" | "quarter" | "hour" | "minute" | "second" | "dayofweek"
             | "dayofyear" | "week" => ScalarFunction::Extract(date_part(&name)?),
             "date_part" | "datepart" => {
@@ -220,6 +311,30 @@ impl SqlPlanner<'_> {
                     "abs",
                     "round",
                     "grouping",
+                    "floor",
+                    "ceil",
+                    "sqrt",
+                    "ln",
+                    "log10",
+                    "exp",
+                    "power",
+                    "sign",
+                    "greatest",
+                    "least",
+                    "nullif",
+                    "replace",
+                    "reverse",
+                    "left",
+                    "right",
+                    "strpos",
+                    "lpad",
+                    "rpad",
+                    "split_part",
+                    "concat_ws",
+                    "date_trunc",
+                    "date_diff",
+                    "make_date",
+                    "last_day",
                     "row_number",
                     "rank",
                     "dense_rank",
