@@ -59,6 +59,8 @@ macro_rules! golden_tests {
 }
 
 golden_tests! {
+    tpch_select_correlated,
+    edge_regexp,
     edge_function_library,
     edge_aggregate_filter,
     edge_grouping_sets,

@@ -123,9 +123,54 @@ pub(super) fn evaluate_function(
                 }
             };
             let strings = cast_array(&args[0].clone().into_array(rows)?, &DataType::Utf8)?;
+            // RE2's ASCII classes, as DuckDB has them.
+            let pattern = super::strings::ascii_classes(&pattern);
             let out =
                 arrow::compute::regexp_is_match_scalar(strings.as_string::<i32>(), &pattern, None)?;
             Ok(wrap(Arc::new(out)))
+        }
+        ScalarFunction::RegexpReplace | ScalarFunction::RegexpExtract => {
+            let text = |i: usize, what: &str| -> Result<Option<String>> {
+                match args.get(i) {
+                    None => Ok(Some(String::new())),
+                    Some(ColumnarValue::Scalar(s)) => Ok(s.as_str()),
+                    Some(ColumnarValue::Array(_)) => Err(EngineError::NotSupported(format!(
+                        "{}() with a non-constant {what}",
+                        func.name()
+                    ))),
+                }
+            };
+            let null = || Ok(ColumnarValue::Scalar(ScalarValue::null(&DataType::Utf8)));
+            let Some(pattern) = text(1, "pattern")? else {
+                return null();
+            };
+            let values = args[0].clone().into_array(rows)?;
+            let out = if func == ScalarFunction::RegexpReplace {
+                let (Some(replacement), Some(flags)) = (text(2, "replacement")?, text(3, "flags")?)
+                else {
+                    return null();
+                };
+                let (re, global) = super::strings::regex(&pattern, &flags)?;
+                super::strings::regexp_replace(&values, &re, &replacement, global)?
+            } else {
+                let group = match args.get(2) {
+                    None => 0,
+                    Some(ColumnarValue::Scalar(s)) => match s.as_i64() {
+                        Some(g) => usize::try_from(g).map_err(|_| {
+                            EngineError::Plan(format!("regexp_extract() group {g} is negative"))
+                        })?,
+                        None => return null(),
+                    },
+                    Some(ColumnarValue::Array(_)) => {
+                        return Err(EngineError::NotSupported(
+                            "regexp_extract() with a non-constant group".into(),
+                        ))
+                    }
+                };
+                let (re, _) = super::strings::regex(&pattern, "")?;
+                super::strings::regexp_extract(&values, &re, group)?
+            };
+            Ok(wrap(out))
         }
         ScalarFunction::Concat => {
             let strings = args

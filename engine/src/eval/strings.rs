@@ -1,6 +1,7 @@
 //! String functions beyond the basics: `replace`, `reverse`, `left`, `right`, `strpos`
-//! (`position`), `lpad`, `rpad`, `split_part`, `concat_ws`. Positions and lengths count
-//! characters, not bytes; NULL in, NULL out (but `concat_ws` skips NULL parts).
+//! (`position`), `lpad`, `rpad`, `split_part`, `concat_ws`, `regexp_replace`,
+//! `regexp_extract`. Positions and lengths count characters, not bytes; NULL in, NULL out (but
+//! `concat_ws` skips NULL parts).
 
 use std::sync::Arc;
 
@@ -173,4 +174,168 @@ pub(super) fn concat_ws(separator: &ArrayRef, parts: &[ArrayRef]) -> Result<Arra
             .collect();
         Some(values.join(sep.value(i)))
     })
+}
+
+/// `pattern` with RE2's (and so DuckDB's) ASCII-only classes: `\w`, `\d`, `\s` and `\b` (and
+/// their negations) mean ASCII there, Unicode in the `regex` crate.
+pub(crate) fn ascii_classes(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut in_class = false;
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(&next) = chars.peek() else {
+                    out.push(c);
+                    continue;
+                };
+                chars.next();
+                let (outside, inside) = match next {
+                    'w' => ("[0-9A-Za-z_]", Some("0-9A-Za-z_")),
+                    'W' => ("[^0-9A-Za-z_]", None),
+                    'd' => ("[0-9]", Some("0-9")),
+                    'D' => ("[^0-9]", None),
+                    's' => ("[\\t\\n\\f\\r ]", Some("\\t\\n\\f\\r ")),
+                    'S' => ("[^\\t\\n\\f\\r ]", None),
+                    'b' if !in_class => ("(?-u:\\b)", None),
+                    'B' if !in_class => ("(?-u:\\B)", None),
+                    _ => {
+                        out.push('\\');
+                        out.push(next);
+                        continue;
+                    }
+                };
+                match (in_class, inside) {
+                    (false, _) => out.push_str(outside),
+                    (true, Some(members)) => out.push_str(members),
+                    (true, None) => {
+                        out.push('\\');
+                        out.push(next);
+                    }
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // A `]` right after `[` or `[^` is a member, not the end.
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') {
+                    out.push(']');
+                    chars.next();
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// A regular expression for a constant pattern and flags (`i`: case-insensitive, `c`:
+/// case-sensitive, `g`: every match, for `regexp_replace`); returns it and the `g` flag.
+pub(super) fn regex(pattern: &str, flags: &str) -> Result<(regex::Regex, bool)> {
+    let mut builder = regex::RegexBuilder::new(&ascii_classes(pattern));
+    let mut global = false;
+    for flag in flags.chars() {
+        match flag {
+            'i' => {
+                builder.case_insensitive(true);
+            }
+            'c' => {
+                builder.case_insensitive(false);
+            }
+            'g' => global = true,
+            other => {
+                return Err(crate::error::EngineError::NotSupported(format!(
+                    "regular expression flag '{other}' (supported: g, i, c)"
+                )))
+            }
+        }
+    }
+    let re = builder.build().map_err(|e| {
+        crate::error::EngineError::Plan(format!("invalid regular expression '{pattern}': {e}"))
+    })?;
+    Ok((re, global))
+}
+
+/// `regexp_replace(s, pattern, replacement[, flags])`: the first match (every match with
+/// `g`) replaced; `\1`..`\9` in the replacement are the groups, as in DuckDB.
+pub(super) fn regexp_replace(
+    s: &ArrayRef,
+    re: &regex::Regex,
+    replacement: &str,
+    global: bool,
+) -> Result<ArrayRef> {
+    // DuckDB's `\N` group references in the regex crate's `${N}` syntax; `$` is literal.
+    let mut template = String::with_capacity(replacement.len());
+    let mut chars = replacement.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' => template.push_str("$$"),
+            '\\' => match chars.peek() {
+                Some(d) if d.is_ascii_digit() => {
+                    template.push_str(&format!("${{{d}}}"));
+                    chars.next();
+                }
+                Some('\\') => {
+                    template.push('\\');
+                    chars.next();
+                }
+                _ => template.push('\\'),
+            },
+            other => template.push(other),
+        }
+    }
+    let s = strings(s)?;
+    let a = s.as_string::<i32>();
+    build(s.len(), &[Arc::clone(&s)], |i| {
+        let text = a.value(i);
+        Some(if global {
+            re.replace_all(text, template.as_str()).into_owned()
+        } else {
+            re.replace(text, template.as_str()).into_owned()
+        })
+    })
+}
+
+/// `regexp_extract(s, pattern[, group])`: the group (0: the whole match) of the first match,
+/// or the empty string when nothing matches.
+pub(super) fn regexp_extract(s: &ArrayRef, re: &regex::Regex, group: usize) -> Result<ArrayRef> {
+    if group >= re.captures_len() {
+        return Err(crate::error::EngineError::Plan(format!(
+            "regexp_extract() group {group} does not exist in '{}'",
+            re.as_str()
+        )));
+    }
+    let s = strings(s)?;
+    let a = s.as_string::<i32>();
+    build(s.len(), &[Arc::clone(&s)], |i| {
+        Some(
+            re.captures(a.value(i))
+                .and_then(|c| c.get(group))
+                .map_or(String::new(), |m| m.as_str().to_string()),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ascii_classes;
+
+    #[test]
+    fn classes_become_ascii_as_in_re2() {
+        assert_eq!(
+            ascii_classes(r"^(\w)(\w*)"),
+            "^([0-9A-Za-z_])([0-9A-Za-z_]*)"
+        );
+        assert_eq!(ascii_classes(r"[\d.]+\b"), r"[0-9.]+(?-u:\b)");
+        assert_eq!(ascii_classes(r"\\w"), r"\\w");
+        assert_eq!(ascii_classes(r"[]\w]"), "[]0-9A-Za-z_]");
+    }
 }

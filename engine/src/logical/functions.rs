@@ -174,6 +174,10 @@ pub enum ScalarFunction {
     SplitPart,
     /// `concat_ws(separator, a, b, ...)`: NULL parts skipped
     ConcatWs,
+    /// `regexp_replace(s, pattern, replacement [, flags])` (constant pattern and flags)
+    RegexpReplace,
+    /// `regexp_extract(s, pattern [, group])` (constant pattern and group)
+    RegexpExtract,
     /// `date_trunc('part', d)` of a date
     DateTrunc(DatePart),
     /// `date_diff('part', a, b)`: part boundaries from `a` to `b`
@@ -227,6 +231,8 @@ impl ScalarFunction {
             Self::Rpad => "rpad".into(),
             Self::SplitPart => "split_part".into(),
             Self::ConcatWs => "concat_ws".into(),
+            Self::RegexpReplace => "regexp_replace".into(),
+            Self::RegexpExtract => "regexp_extract".into(),
             Self::DateTrunc(part) => format!("date_trunc_{}", format!("{part:?}").to_lowercase()),
             Self::DateDiff(part) => format!("date_diff_{}", format!("{part:?}").to_lowercase()),
             Self::MakeDate => "make_date".into(),

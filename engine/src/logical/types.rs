@@ -108,7 +108,9 @@ pub(crate) fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
             | ScalarFunction::Lpad
             | ScalarFunction::Rpad
             | ScalarFunction::SplitPart
-            | ScalarFunction::ConcatWs => DataType::Utf8,
+            | ScalarFunction::ConcatWs
+            | ScalarFunction::RegexpReplace
+            | ScalarFunction::RegexpExtract => DataType::Utf8,
             ScalarFunction::Strpos | ScalarFunction::DateDiff(_) => DataType::Int64,
             ScalarFunction::DateTrunc(_) | ScalarFunction::MakeDate | ScalarFunction::LastDay => {
                 DataType::Date32
@@ -965,6 +967,37 @@ fn coerce_function(func: ScalarFunction, args: Vec<Expr>, schema: &PlanSchema) -
                     }
                     out.push(cast_to(a, t, &DataType::Int64));
                 } else if func == ScalarFunction::ConcatWs || is_string(t) || *t == DataType::Null {
+                    out.push(a);
+                } else {
+                    return Err(EngineError::Type(format!(
+                        "argument {} of {}() must be a string, got {}",
+                        i + 1,
+                        func.name(),
+                        sql_type_name(t)
+                    )));
+                }
+            }
+            Expr::Function { func, args: out }
+        }
+        ScalarFunction::RegexpReplace | ScalarFunction::RegexpExtract => {
+            let (min, max) = if func == ScalarFunction::RegexpReplace {
+                (3, 4)
+            } else {
+                (2, 3)
+            };
+            arity(min, max)?;
+            let mut out = Vec::with_capacity(args.len());
+            for (i, (a, t)) in args.into_iter().zip(types.iter()).enumerate() {
+                let group = func == ScalarFunction::RegexpExtract && i == 2;
+                if group {
+                    if !(t.is_integer() || *t == DataType::Null) {
+                        return Err(EngineError::Type(format!(
+                            "the group of regexp_extract() must be an integer, got {}",
+                            sql_type_name(t)
+                        )));
+                    }
+                    out.push(cast_to(a, t, &DataType::Int64));
+                } else if is_string(t) || *t == DataType::Null {
                     out.push(a);
                 } else {
                     return Err(EngineError::Type(format!(

@@ -223,6 +223,8 @@ impl SqlPlanner<'_> {
             "rpad" => ScalarFunction::Rpad,
             "split_part" => ScalarFunction::SplitPart,
             "concat_ws" => ScalarFunction::ConcatWs,
+            "regexp_replace" => ScalarFunction::RegexpReplace,
+            "regexp_extract" => ScalarFunction::RegexpExtract,
             "make_date" => ScalarFunction::MakeDate,
             "last_day" => ScalarFunction::LastDay,
             "nullif" => {
@@ -331,6 +333,8 @@ impl SqlPlanner<'_> {
                     "rpad",
                     "split_part",
                     "concat_ws",
+                    "regexp_replace",
+                    "regexp_extract",
                     "date_trunc",
                     "date_diff",
                     "make_date",

@@ -7,7 +7,7 @@ use sqlparser::ast::{self, GroupByExpr, Select, SelectItem};
 use super::expr::{ordinal, output_column, sort_key};
 use super::grouping::{self, GroupKeys};
 use super::literals::{defined_name, normalize_ident};
-use super::subquery;
+use super::subquery::{self, ValueSubquery};
 use super::{not_supported, SqlPlanner};
 use crate::error::{EngineError, Result};
 use crate::frontend::aggregates::Aggregation;
@@ -178,14 +178,14 @@ impl SqlPlanner<'_> {
                 having_joins.extend(joins);
                 let schema = having_joins
                     .iter()
-                    .fold(input_schema.clone(), |acc, j| acc.join(j.schema()));
+                    .fold(input_schema.clone(), |acc, j| acc.join(j.plan.schema()));
                 Some(self.sql_to_expr(&h, &schema)?)
             }
             None => None,
         };
         let having_extra = having_joins
             .iter()
-            .fold(PlanSchema::default(), |acc, j| acc.join(j.schema()));
+            .fold(PlanSchema::default(), |acc, j| acc.join(j.plan.schema()));
 
         let qualify = match qualify {
             Some(q) => Some(self.sql_to_expr(q, &input_schema.join(&having_extra))?),
@@ -256,7 +256,12 @@ impl SqlPlanner<'_> {
         };
 
         for j in having_joins {
-            plan = LogicalPlan::join(plan, j, JoinType::Single, vec![], None)?;
+            if !j.on.is_empty() && has_aggregates {
+                return Err(EngineError::NotSupported(
+                    "a correlated subquery in the select list of a grouped SELECT".into(),
+                ));
+            }
+            plan = LogicalPlan::join(plan, j.plan, JoinType::Single, j.on, None)?;
         }
         if let Some(h) = having {
             if h.contains_window() {
@@ -351,22 +356,28 @@ impl SqlPlanner<'_> {
     }
 
     /// The select list over `input`, wildcards expanded; an item that is not a plain column
-    /// is named by its alias or its SQL text. Uncorrelated scalar subqueries in it come back as
-    /// plans to single-join before the projection; the items refer to their values.
+    /// is named by its alias or its SQL text. Scalar subqueries in it (correlated by
+    /// equalities or not) come back as plans to single-join before the projection; the items
+    /// refer to their values.
     fn select_list(
         &mut self,
         projection: &[SelectItem],
         input: &PlanSchema,
-    ) -> Result<(Vec<Expr>, Vec<LogicalPlan>)> {
+    ) -> Result<(Vec<Expr>, Vec<ValueSubquery>)> {
         let mut select_exprs: Vec<Expr> = Vec::new();
-        let mut joins: Vec<LogicalPlan> = Vec::new();
-        let convert = |this: &mut Self, e: &ast::Expr, joins: &mut Vec<LogicalPlan>| {
-            let (e, planned) = this.uncorrelated_subqueries(e, input, "the select list")?;
+        let mut joins: Vec<ValueSubquery> = Vec::new();
+        let convert = |this: &mut Self, e: &ast::Expr, joins: &mut Vec<ValueSubquery>| {
+            let (e, planned) = this.value_subqueries(e, input, "the select list", true)?;
+            let first_new = joins.len();
             joins.extend(planned);
             let schema = joins
                 .iter()
-                .fold(input.clone(), |acc, j| acc.join(j.schema()));
-            this.sql_to_expr(&e, &schema)
+                .fold(input.clone(), |acc, j| acc.join(j.plan.schema()));
+            let mut converted = this.sql_to_expr(&e, &schema)?;
+            for j in &joins[first_new..] {
+                converted = j.fix_count(converted)?;
+            }
+            Ok::<Expr, EngineError>(converted)
         };
         for item in projection {
             match item {

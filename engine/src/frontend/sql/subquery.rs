@@ -115,6 +115,37 @@ struct PlannedSubquery {
     mark: bool,
 }
 
+/// A subquery whose value an expression uses: joined (a single join; on its correlation keys
+/// when it has some) before the expression is computed.
+pub(super) struct ValueSubquery {
+    /// The planned subquery (grouped by its correlation keys, if any).
+    pub(super) plan: LogicalPlan,
+    /// (outer expression, subquery expression) pairs to join on.
+    pub(super) on: Vec<(Expr, Expr)>,
+    /// For a correlated `count`: its value column, which reads 0 (not NULL) for a key without
+    /// rows.
+    pub(super) count_like: Option<Expr>,
+}
+
+impl ValueSubquery {
+    /// `e` with this subquery's count read as 0 where no row joined.
+    pub(super) fn fix_count(&self, e: Expr) -> Result<Expr> {
+        let Some(value) = &self.count_like else {
+            return Ok(e);
+        };
+        e.transform_up(&mut |x| {
+            Ok(if &x == value {
+                Expr::Function {
+                    func: ScalarFunction::Coalesce,
+                    args: vec![x, Expr::Literal(ScalarValue::int64(0))],
+                }
+            } else {
+                x
+            })
+        })
+    }
+}
+
 /// Conjuncts of an AST expression.
 fn split_ast_conjunction(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
     match e {
@@ -836,7 +867,20 @@ impl SqlPlanner<'_> {
         e: &ast::Expr,
         input: &PlanSchema,
         clause: &str,
-    ) -> Result<(ast::Expr, Vec<LogicalPlan>)> {
+    ) -> Result<(ast::Expr, Vec<ValueSubquery>)> {
+        self.value_subqueries(e, input, clause, false)
+    }
+
+    /// The scalar subqueries of `e` (and `EXISTS`/`IN` ones inside it), planned, with `e`
+    /// rewritten to refer to their values. With `correlated`, a subquery may be correlated by
+    /// equalities: it is then grouped by its correlation keys, to be left-joined on them.
+    pub(super) fn value_subqueries(
+        &mut self,
+        e: &ast::Expr,
+        input: &PlanSchema,
+        clause: &str,
+        correlated: bool,
+    ) -> Result<(ast::Expr, Vec<ValueSubquery>)> {
         let mut scalars = Vec::new();
         let rewritten = self.replace_scalar_subqueries(e, input, &mut scalars)?;
         let mut plans = Vec::new();
@@ -847,13 +891,24 @@ impl SqlPlanner<'_> {
                     e,
                 ));
             }
-            if !sq.on.is_empty() || !sq.residual.is_empty() {
+            if !sq.residual.is_empty() {
+                return Err(not_supported(
+                    format!("subqueries in {clause} correlated by something other than equalities"),
+                    e,
+                ));
+            }
+            if !sq.on.is_empty() && !correlated {
                 return Err(not_supported(
                     format!("correlated subqueries in {clause}"),
                     e,
                 ));
             }
-            plans.push(sq.plan);
+            let value = Expr::Column(Column::qualified(Some(sq.alias.clone()), sq.value));
+            plans.push(ValueSubquery {
+                plan: sq.plan,
+                count_like: (sq.count_like && !sq.on.is_empty()).then_some(value),
+                on: sq.on,
+            });
         }
         Ok((rewritten, plans))
     }
