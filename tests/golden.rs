@@ -59,6 +59,7 @@ macro_rules! golden_tests {
 }
 
 golden_tests! {
+    edge_bool_aggregates,
     tpch_select_correlated,
     edge_regexp,
     edge_function_library,

@@ -275,3 +275,30 @@ fn grouping_sets_answer_and_grouping_takes_keys() {
         Ok(df) => panic!("expected an error, got {:?}", df.collect().map(|b| b.len())),
     }
 }
+
+#[test]
+fn current_date_is_todays_date_in_utc() {
+    let (_dir, s) = session();
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 86_400;
+    let expected = rows(
+        &s,
+        &format!("SELECT CAST(DATE '1970-01-01' + INTERVAL '{days}' DAY AS DATE)"),
+    );
+    // Around midnight the two may straddle a day: then they differ by one.
+    let today = rows(&s, "SELECT current_date");
+    let yesterday_or_today = rows(
+        &s,
+        &format!(
+            "SELECT CAST(DATE '1970-01-01' + INTERVAL '{}' DAY AS DATE)",
+            days.saturating_sub(1)
+        ),
+    );
+    assert!(
+        today == expected || today == yesterday_or_today,
+        "{today:?} vs {expected:?}"
+    );
+}

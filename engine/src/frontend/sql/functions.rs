@@ -93,7 +93,25 @@ impl SqlPlanner<'_> {
                 return Err(not_supported("a subquery as a function argument", function))
             }
         };
+        // `bool_and`/`bool_or` are `min`/`max` over booleans (false < true), NULLs skipped.
+        let boolean = matches!(name.as_str(), "bool_and" | "bool_or" | "every");
+        if boolean {
+            if let [Some(a)] = args.as_slice() {
+                let t = a.data_type(schema)?;
+                if !matches!(
+                    t,
+                    arrow::datatypes::DataType::Boolean | arrow::datatypes::DataType::Null
+                ) {
+                    return Err(EngineError::Type(format!(
+                        "{name}() needs a BOOLEAN, got {}",
+                        crate::logical::types::sql_type_name(&t)
+                    )));
+                }
+            }
+        }
         let aggregate = match name.as_str() {
+            "bool_and" | "every" => Some(AggregateFunction::Min),
+            "bool_or" => Some(AggregateFunction::Max),
             "count" => Some(AggregateFunction::Count),
             "sum" => Some(AggregateFunction::Sum),
             "avg" | "mean" => Some(AggregateFunction::Avg),
@@ -227,6 +245,19 @@ impl SqlPlanner<'_> {
             "regexp_extract" => ScalarFunction::RegexpExtract,
             "make_date" => ScalarFunction::MakeDate,
             "last_day" => ScalarFunction::LastDay,
+            "current_date" | "today" => {
+                if !args.is_empty() {
+                    return Err(EngineError::Plan(format!("{name}() takes no arguments")));
+                }
+                // The date when the query is planned (UTC), the same for every row.
+                let seconds = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let days = i32::try_from(seconds / 86_400).unwrap_or(i32::MAX);
+                return Ok(Expr::Literal(crate::logical::scalar::ScalarValue::date32(
+                    days,
+                )));
+            }
             "nullif" => {
                 let [a, b] = <[Expr; 2]>::try_from(args).map_err(|args| {
                     EngineError::Plan(format!("nullif() takes 2 arguments, got {}", args.len()))
@@ -335,6 +366,9 @@ impl SqlPlanner<'_> {
                     "concat_ws",
                     "regexp_replace",
                     "regexp_extract",
+                    "bool_and",
+                    "bool_or",
+                    "current_date",
                     "date_trunc",
                     "date_diff",
                     "make_date",
