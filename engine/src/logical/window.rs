@@ -297,9 +297,13 @@ impl WindowExpr {
             | WindowFunction::Lead
             | WindowFunction::FirstValue
             | WindowFunction::LastValue
-            | WindowFunction::NthValue => arg_types[0].clone(),
+            | WindowFunction::NthValue => arg_types.first().cloned().ok_or_else(|| {
+                EngineError::Plan(format!("{}() needs an argument", self.func.name()))
+            })?,
             WindowFunction::Aggregate(_) => {
-                unreachable!("aggregate windows are typed as aggregates")
+                return Err(EngineError::Internal(
+                    "aggregate windows are typed as aggregates".into(),
+                ))
             }
         })
     }

@@ -250,15 +250,12 @@ fn factor_disjunction(conjunct: ast::Expr, out: &mut Vec<ast::Expr>) {
         rest.push(ast::Expr::Nested(Box::new(joined)));
     }
     out.extend(common);
-    let or = rest
-        .into_iter()
-        .reduce(|a, b| ast::Expr::BinaryOp {
-            left: Box::new(a),
-            op: ast::BinaryOperator::Or,
-            right: Box::new(b),
-        })
-        .expect("two or more branches");
-    out.push(ast::Expr::Nested(Box::new(or)));
+    let or = rest.into_iter().reduce(|a, b| ast::Expr::BinaryOp {
+        left: Box::new(a),
+        op: ast::BinaryOperator::Or,
+        right: Box::new(b),
+    });
+    out.extend(or.map(|or| ast::Expr::Nested(Box::new(or))));
 }
 
 fn is_count_query(query: &Query) -> bool {

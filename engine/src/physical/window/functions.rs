@@ -68,6 +68,11 @@ pub(super) struct PartitionTotals {
     pub(super) last: Option<(usize, ArrayRef)>,
 }
 
+/// A frame evaluated before it was computed (`ready` was not called or said no).
+fn not_ready() -> EngineError {
+    EngineError::Internal("window frame evaluated before it was decided".into())
+}
+
 /// Where a value result comes from.
 #[derive(Clone, Copy, Debug)]
 enum Source {
@@ -122,16 +127,20 @@ impl Gather {
                     let extra = matches!(source, Source::Extra(_));
                     let c = rows.chunk_index(row);
                     let chunk = &rows.chunks()[c];
-                    let a = *numbered.entry((c, extra)).or_insert_with(|| {
-                        let input = &chunk.inputs[function];
-                        let array = if extra {
-                            input.extra.as_ref()
-                        } else {
-                            input.values.as_ref()
-                        };
-                        arrays.push(Arc::clone(array.expect("argument evaluated")));
-                        arrays.len() - 1
-                    });
+                    let a = match numbered.get(&(c, extra)) {
+                        Some(&a) => a,
+                        None => {
+                            let input = &chunk.inputs[function];
+                            let array = if extra {
+                                input.extra()?
+                            } else {
+                                input.values()?
+                            };
+                            arrays.push(Arc::clone(array));
+                            numbered.insert((c, extra), arrays.len() - 1);
+                            arrays.len() - 1
+                        }
+                    };
                     (a, row - chunk.start)
                 }
             };
@@ -158,7 +167,7 @@ impl Pinned {
     fn keep(&mut self, function: usize, floor: usize, rows: &PartitionRows) -> Result<()> {
         if self.copy.is_none() && self.row < floor {
             let (chunk, offset) = rows.locate(self.row);
-            let values = chunk.inputs[function].values.as_ref().expect("argument");
+            let values = chunk.inputs[function].values()?;
             // A copy of its own, not a slice keeping the chunk's buffers alive.
             self.copy = Some(interleave(&[values.as_ref()], &[(0, offset)])?);
         }
@@ -231,7 +240,7 @@ impl WindowEvaluator for Ranking {
             RankKind::Rank => self.integers.push(Some(group_start as i64 + 1)),
             RankKind::DenseRank => self.integers.push(Some(group as i64 + 1)),
             RankKind::PercentRank => {
-                let n = rows.total().expect("ready: size known");
+                let n = rows.known_total()?;
                 self.floats.push(Some(if n <= 1 {
                     0.0
                 } else {
@@ -239,16 +248,14 @@ impl WindowEvaluator for Ranking {
                 }));
             }
             RankKind::CumeDist => {
-                let n = rows.total().expect("ready: size known");
+                let n = rows.known_total()?;
                 let end = rows.group_start(group + 1).unwrap_or(n);
                 self.floats.push(Some(end as f64 / n as f64));
             }
             RankKind::Ntile => {
                 let (chunk, offset) = rows.locate(i);
                 let buckets = chunk.inputs[self.function]
-                    .extra
-                    .as_ref()
-                    .expect("ntile argument")
+                    .extra()?
                     .as_primitive::<Int64Type>();
                 if buckets.is_null(offset) {
                     self.integers.push(None);
@@ -259,7 +266,7 @@ impl WindowEvaluator for Ranking {
                             "ntile() needs a positive number of buckets, got {b}"
                         )));
                     }
-                    let n = rows.total().expect("ready: size known");
+                    let n = rows.known_total()?;
                     self.integers.push(Some(ntile(i, n, b as usize) as i64));
                 }
             }
@@ -540,7 +547,7 @@ impl WindowEvaluator for Value {
     }
 
     fn evaluate(&mut self, _i: usize, rows: &PartitionRows) -> Result<()> {
-        let (s, e) = self.pending.take().expect("ready before evaluate");
+        let (s, e) = self.pending.take().ok_or_else(not_ready)?;
         let f = self.function;
         if e > rows.end() && self.pick == Pick::Last {
             self.start = s;
@@ -919,7 +926,7 @@ impl FrameAggregate {
                 }
             }
             State::Queue(queue) => {
-                let ordered = input.ordered.as_ref().expect("ordered argument");
+                let ordered = input.ordered()?;
                 if add {
                     if input.values.as_ref().is_some_and(|v| v.is_null(offset)) {
                         return Ok(());
@@ -927,11 +934,7 @@ impl FrameAggregate {
                     let new = ordered.row(offset);
                     while let Some(&back) = queue.back() {
                         let (c, o) = rows.locate(back);
-                        let old = c.inputs[self.function]
-                            .ordered
-                            .as_ref()
-                            .expect("ordered")
-                            .row(o);
+                        let old = c.inputs[self.function].ordered()?.row(o);
                         let dominated = if max { old <= new } else { old >= new };
                         if !dominated {
                             break;
@@ -950,11 +953,7 @@ impl FrameAggregate {
                 if input.values.as_ref().is_some_and(|v| v.is_null(offset)) {
                     return Ok(());
                 }
-                let new = input
-                    .ordered
-                    .as_ref()
-                    .expect("ordered argument")
-                    .row(offset);
+                let new = input.ordered()?.row(offset);
                 let better = match best {
                     None => true,
                     Some((old, _)) => {
@@ -1040,7 +1039,7 @@ impl WindowEvaluator for FrameAggregate {
     }
 
     fn evaluate(&mut self, _i: usize, rows: &PartitionRows) -> Result<()> {
-        let (s, e) = self.pending.take().expect("ready before evaluate");
+        let (s, e) = self.pending.take().ok_or_else(not_ready)?;
         if e > rows.end() && self.end < e {
             let whole = self
                 .whole

@@ -490,14 +490,16 @@ impl WindowStream {
         if keys.is_empty() {
             return Ok(None);
         }
-        if converter.is_none() {
-            let fields = keys
-                .iter()
-                .map(|k| SortField::new(k.data_type().clone()))
-                .collect();
-            *converter = Some(RowConverter::new(fields)?);
-        }
-        let converter = converter.as_mut().expect("made above");
+        let converter = match converter {
+            Some(c) => c,
+            None => {
+                let fields = keys
+                    .iter()
+                    .map(|k| SortField::new(k.data_type().clone()))
+                    .collect();
+                converter.insert(RowConverter::new(fields)?)
+            }
+        };
         Ok(Some(converter.convert_columns(keys)?))
     }
 
@@ -648,7 +650,9 @@ impl WindowStream {
     /// Cut the pending batch at partition changes and compute what each part decides. Stops
     /// early when a partition that went to disk ends: it is computed first.
     fn take_pending(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
-        let mut p = self.pending.take().expect("a pending batch");
+        let Some(mut p) = self.pending.take() else {
+            return Ok(());
+        };
         let n = p.batch.num_rows();
         while p.next < n {
             let start = p.next;
@@ -805,12 +809,17 @@ impl WindowStream {
     /// partition, the partition goes to disk (see [`Spilling`]); otherwise the error says
     /// how many rows one partition's frames hold.
     fn reserve(&mut self) -> Result<()> {
-        let error = match self
+        let (consumer, requested, reserved, limit) = match self
             .reservation
             .try_resize_or_spill_others(self.rows.bytes())
         {
             Ok(()) => return Ok(()),
-            Err(e @ EngineError::ResourcesExhausted { .. }) => e,
+            Err(EngineError::ResourcesExhausted {
+                consumer,
+                requested,
+                reserved,
+                limit,
+            }) => (consumer, requested, reserved, limit),
             Err(e) => return Err(e),
         };
         let whole: Vec<&WindowCall> = self
@@ -823,15 +832,6 @@ impl WindowStream {
         if self.replay.is_none() && !whole.is_empty() && unspillable.is_none() {
             return self.start_spilling();
         }
-        let EngineError::ResourcesExhausted {
-            consumer,
-            requested,
-            reserved,
-            limit,
-        } = error
-        else {
-            unreachable!("matched above")
-        };
         let why = match (whole.first(), unspillable) {
             (Some(_), Some(c)) => format!(
                 "{} cannot be computed from disk, so the partition must fit",
@@ -903,17 +903,23 @@ impl WindowStream {
 
     /// Write rows of a partition going to disk, after the first pass has read them.
     fn spill_chunk(&mut self, chunk: Chunk) -> Result<()> {
-        let spilling = self.spilling.as_mut().expect("spilling");
+        let Some(spilling) = self.spilling.as_mut() else {
+            return Err(EngineError::Internal(
+                "window rows spilled outside a spilling partition".into(),
+            ));
+        };
         let flags = vec![false; chunk.len()];
         spilling.rows.push(chunk, &flags);
         let end = spilling.rows.end();
-        let chunk = spilling.rows.chunks().back().expect("pushed");
+        let Some(chunk) = spilling.rows.chunks().back() else {
+            return Ok(());
+        };
         let started = std::time::Instant::now();
         spilling.writer.write(&chunk.batch)?;
         spilling.time += started.elapsed();
         for (i, last) in spilling.last.iter_mut().enumerate() {
             let Some(last) = last else { continue };
-            let values = chunk.inputs[i].values.as_ref().expect("value argument");
+            let values = chunk.inputs[i].values()?;
             let ignore_nulls = self.exec.calls[i].ignore_nulls;
             let found = (0..chunk.len())
                 .rev()

@@ -73,6 +73,33 @@ pub(super) struct FunctionInput {
     pub(super) extra: Option<ArrayRef>,
 }
 
+impl FunctionInput {
+    /// The first argument (an internal error if the call has none).
+    pub(super) fn values(&self) -> crate::error::Result<&ArrayRef> {
+        self.values
+            .as_ref()
+            .ok_or_else(|| missing("value argument"))
+    }
+
+    /// The per-row second argument.
+    pub(super) fn extra(&self) -> crate::error::Result<&ArrayRef> {
+        self.extra
+            .as_ref()
+            .ok_or_else(|| missing("second argument"))
+    }
+
+    /// The first argument in row format.
+    pub(super) fn ordered(&self) -> crate::error::Result<&Rows> {
+        self.ordered
+            .as_ref()
+            .ok_or_else(|| missing("argument in row format"))
+    }
+}
+
+fn missing(what: &str) -> crate::error::EngineError {
+    crate::error::EngineError::Internal(format!("window function without its {what}"))
+}
+
 /// Consecutive rows of one partition.
 #[derive(Debug)]
 pub(super) struct Chunk {
@@ -138,6 +165,15 @@ impl PartitionRows {
     /// The partition has `total` rows, of which none has been received yet.
     pub(super) fn set_known_total(&mut self, total: usize) {
         self.known_total = Some(total);
+    }
+
+    /// The partition's row count, for a function that is only ready once it is known.
+    pub(super) fn known_total(&self) -> crate::error::Result<usize> {
+        self.total().ok_or_else(|| {
+            crate::error::EngineError::Internal(
+                "window function evaluated before its partition's size was known".into(),
+            )
+        })
     }
 
     /// Mark the partition as complete.
