@@ -271,6 +271,19 @@ pub enum AggregateFunction {
 }
 
 impl AggregateFunction {
+    /// True for the aggregates defined over numbers only (sums, averages, variances).
+    pub fn takes_numbers(&self) -> bool {
+        matches!(
+            self,
+            Self::Sum
+                | Self::Avg
+                | Self::StddevSamp
+                | Self::StddevPop
+                | Self::VarSamp
+                | Self::VarPop
+        )
+    }
+
     /// The SQL name.
     pub fn name(&self) -> &'static str {
         match self {

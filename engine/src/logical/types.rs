@@ -625,22 +625,12 @@ fn coerce_node(expr: Expr, schema: &PlanSchema) -> Result<Expr> {
         } => {
             if let Some(arg) = args.first() {
                 let t = expr_type(arg, schema)?;
-                match func {
-                    AggregateFunction::Sum
-                    | AggregateFunction::Avg
-                    | AggregateFunction::StddevSamp
-                    | AggregateFunction::StddevPop
-                    | AggregateFunction::VarSamp
-                    | AggregateFunction::VarPop
-                        if !is_numeric(&t) && t != DataType::Null =>
-                    {
-                        return Err(EngineError::Type(format!(
-                            "{}() is not defined for {}",
-                            func.name(),
-                            sql_type_name(&t)
-                        )));
-                    }
-                    _ => {}
+                if func.takes_numbers() && !is_numeric(&t) && t != DataType::Null {
+                    return Err(EngineError::Type(format!(
+                        "{}() is not defined for {}",
+                        func.name(),
+                        sql_type_name(&t)
+                    )));
                 }
             }
             Expr::Aggregate {
@@ -942,7 +932,9 @@ fn coerce_function(func: ScalarFunction, args: Vec<Expr>, schema: &PlanSchema) -
         | ScalarFunction::Lpad
         | ScalarFunction::Rpad
         | ScalarFunction::SplitPart
-        | ScalarFunction::ConcatWs => {
+        | ScalarFunction::ConcatWs
+        | ScalarFunction::RegexpReplace
+        | ScalarFunction::RegexpExtract => {
             // Which arguments are counts (BIGINT); the others are strings.
             let (min, max, counts): (usize, usize, &[usize]) = match func {
                 ScalarFunction::Replace => (3, 3, &[]),
@@ -951,6 +943,8 @@ fn coerce_function(func: ScalarFunction, args: Vec<Expr>, schema: &PlanSchema) -
                 ScalarFunction::Strpos => (2, 2, &[]),
                 ScalarFunction::Lpad | ScalarFunction::Rpad => (3, 3, &[1]),
                 ScalarFunction::SplitPart => (3, 3, &[2]),
+                ScalarFunction::RegexpReplace => (3, 4, &[]),
+                ScalarFunction::RegexpExtract => (2, 3, &[2]),
                 _ => (2, usize::MAX, &[]),
             };
             arity(min, max)?;
@@ -967,37 +961,6 @@ fn coerce_function(func: ScalarFunction, args: Vec<Expr>, schema: &PlanSchema) -
                     }
                     out.push(cast_to(a, t, &DataType::Int64));
                 } else if func == ScalarFunction::ConcatWs || is_string(t) || *t == DataType::Null {
-                    out.push(a);
-                } else {
-                    return Err(EngineError::Type(format!(
-                        "argument {} of {}() must be a string, got {}",
-                        i + 1,
-                        func.name(),
-                        sql_type_name(t)
-                    )));
-                }
-            }
-            Expr::Function { func, args: out }
-        }
-        ScalarFunction::RegexpReplace | ScalarFunction::RegexpExtract => {
-            let (min, max) = if func == ScalarFunction::RegexpReplace {
-                (3, 4)
-            } else {
-                (2, 3)
-            };
-            arity(min, max)?;
-            let mut out = Vec::with_capacity(args.len());
-            for (i, (a, t)) in args.into_iter().zip(types.iter()).enumerate() {
-                let group = func == ScalarFunction::RegexpExtract && i == 2;
-                if group {
-                    if !(t.is_integer() || *t == DataType::Null) {
-                        return Err(EngineError::Type(format!(
-                            "the group of regexp_extract() must be an integer, got {}",
-                            sql_type_name(t)
-                        )));
-                    }
-                    out.push(cast_to(a, t, &DataType::Int64));
-                } else if is_string(t) || *t == DataType::Null {
                     out.push(a);
                 } else {
                     return Err(EngineError::Type(format!(

@@ -21,7 +21,7 @@ use crate::logical::window::{
 use crate::physical::repartition::RepartitionExec;
 use crate::physical::sort::SortExec;
 use crate::physical::window::{
-    Bound, FrameSpec, KeyValue, RangeKey, Units, WindowCall, WindowExec, WindowKind,
+    Bound, FrameSpec, KeyValue, RangeKey, RankKind, Units, WindowCall, WindowExec, WindowKind,
 };
 use crate::physical::ExecutionPlan;
 
@@ -172,14 +172,14 @@ fn window_call(
     let mut value = w.args.first().map(compile).transpose()?;
     let mut extra = None;
     let kind = match w.func {
-        WindowFunction::RowNumber => WindowKind::RowNumber,
-        WindowFunction::Rank => WindowKind::Rank,
-        WindowFunction::DenseRank => WindowKind::DenseRank,
-        WindowFunction::PercentRank => WindowKind::PercentRank,
-        WindowFunction::CumeDist => WindowKind::CumeDist,
+        WindowFunction::RowNumber => WindowKind::Ranking(RankKind::RowNumber),
+        WindowFunction::Rank => WindowKind::Ranking(RankKind::Rank),
+        WindowFunction::DenseRank => WindowKind::Ranking(RankKind::DenseRank),
+        WindowFunction::PercentRank => WindowKind::Ranking(RankKind::PercentRank),
+        WindowFunction::CumeDist => WindowKind::Ranking(RankKind::CumeDist),
         WindowFunction::Ntile => {
             extra = value.take();
-            WindowKind::Ntile
+            WindowKind::Ranking(RankKind::Ntile)
         }
         WindowFunction::Lag | WindowFunction::Lead => {
             let offset = match w.args.get(1) {
@@ -216,7 +216,7 @@ fn window_call(
         WindowFunction::Aggregate(func) => WindowKind::Aggregate(func),
     };
     let input_type = match w.args.first() {
-        Some(a) if !matches!(kind, WindowKind::Ntile) => a.data_type(input)?,
+        Some(a) if kind != WindowKind::Ranking(RankKind::Ntile) => a.data_type(input)?,
         _ => DataType::Null,
     };
     let (frame, needs_key) = if w.func.uses_frame() {

@@ -197,12 +197,18 @@ pub(super) struct Ranking {
 
 /// Which ranking function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum RankKind {
+pub(crate) enum RankKind {
+    /// `row_number()`.
     RowNumber,
+    /// `rank()`.
     Rank,
+    /// `dense_rank()`.
     DenseRank,
+    /// `percent_rank()`.
     PercentRank,
+    /// `cume_dist()`.
     CumeDist,
+    /// `ntile(n)`.
     Ntile,
 }
 

@@ -35,8 +35,9 @@ use arrow::datatypes::{
 use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 
 pub(crate) use self::frame::{Bound, FrameSpec, Units};
+pub(crate) use self::functions::RankKind;
 use self::functions::{
-    FrameAggregate, Offset, PartitionTotals, Pick, RankKind, Ranking, Value, WindowEvaluator,
+    FrameAggregate, Offset, PartitionTotals, Pick, Ranking, Value, WindowEvaluator,
 };
 pub(crate) use self::rows::KeyValue;
 use self::rows::{Chunk, FunctionInput, KeyColumn, Numbers, PartitionRows};
@@ -51,18 +52,8 @@ use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 /// What a window call computes.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum WindowKind {
-    /// `row_number`.
-    RowNumber,
-    /// `rank`.
-    Rank,
-    /// `dense_rank`.
-    DenseRank,
-    /// `percent_rank`.
-    PercentRank,
-    /// `cume_dist`.
-    CumeDist,
-    /// `ntile` (bucket count: the second argument).
-    Ntile,
+    /// A ranking function (`ntile`'s bucket count: the second argument).
+    Ranking(RankKind),
     /// `lag` by a constant number of rows (default: the second argument, if any).
     Lag { offset: usize, has_default: bool },
     /// `lead` likewise.
@@ -103,7 +94,7 @@ impl WindowCall {
     fn needs_whole_partition(&self) -> bool {
         matches!(
             self.kind,
-            WindowKind::PercentRank | WindowKind::CumeDist | WindowKind::Ntile
+            WindowKind::Ranking(RankKind::PercentRank | RankKind::CumeDist | RankKind::Ntile)
         ) || (self.uses_frame() && self.frame.end == Bound::UnboundedFollowing)
     }
 
@@ -150,7 +141,6 @@ impl WindowCall {
     }
 
     fn evaluator(&self, index: usize) -> Result<Box<dyn WindowEvaluator>> {
-        let ranking = |kind| -> Box<dyn WindowEvaluator> { Box::new(Ranking::new(kind, index)) };
         let value = |pick| -> Box<dyn WindowEvaluator> {
             Box::new(Value::new(
                 index,
@@ -161,12 +151,7 @@ impl WindowCall {
             ))
         };
         Ok(match &self.kind {
-            WindowKind::RowNumber => ranking(RankKind::RowNumber),
-            WindowKind::Rank => ranking(RankKind::Rank),
-            WindowKind::DenseRank => ranking(RankKind::DenseRank),
-            WindowKind::PercentRank => ranking(RankKind::PercentRank),
-            WindowKind::CumeDist => ranking(RankKind::CumeDist),
-            WindowKind::Ntile => ranking(RankKind::Ntile),
+            WindowKind::Ranking(kind) => Box::new(Ranking::new(*kind, index)),
             WindowKind::Lag {
                 offset,
                 has_default,
@@ -202,17 +187,7 @@ impl WindowCall {
 
     /// How its argument is read, per chunk.
     fn reads_numbers(&self) -> bool {
-        matches!(
-            self.kind,
-            WindowKind::Aggregate(
-                AggregateFunction::Sum
-                    | AggregateFunction::Avg
-                    | AggregateFunction::StddevSamp
-                    | AggregateFunction::StddevPop
-                    | AggregateFunction::VarSamp
-                    | AggregateFunction::VarPop
-            )
-        )
+        matches!(self.kind, WindowKind::Aggregate(func) if func.takes_numbers())
     }
 
     fn reads_ordered(&self) -> bool {
@@ -562,26 +537,14 @@ impl WindowStream {
             Some(range) => Some(range_keys(&order_columns[0], range.descending)?),
             None => None,
         };
-        let values = exec
-            .calls
-            .iter()
-            .map(|c| {
-                c.value
-                    .as_ref()
-                    .map(|e| e.evaluate(&batch)?.into_array(n))
-                    .transpose()
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let extras = exec
-            .calls
-            .iter()
-            .map(|c| {
-                c.extra
-                    .as_ref()
-                    .map(|e| e.evaluate(&batch)?.into_array(n))
-                    .transpose()
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let evaluate_each = |exprs: Vec<Option<&PhysicalExpr>>| {
+            exprs
+                .into_iter()
+                .map(|e| e.map(|e| e.evaluate(&batch)?.into_array(n)).transpose())
+                .collect::<Result<Vec<_>>>()
+        };
+        let values = evaluate_each(exec.calls.iter().map(|c| c.value.as_ref()).collect())?;
+        let extras = evaluate_each(exec.calls.iter().map(|c| c.extra.as_ref()).collect())?;
         let numbers = exec
             .calls
             .iter()
