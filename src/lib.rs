@@ -48,8 +48,12 @@ pub use ooc_engine::{
     LogicalPlan, OperatorStats, Progress, QueryStream, Result, Session, SessionConfig, SortKey,
 };
 
-/// Reading Parquet files directly: data sets (a file, a glob or a directory, with their
-/// schemas unified) and a human-readable description of their footers.
+/// Reading files directly: Parquet data sets (a file, a glob or a directory, with their
+/// schemas unified) and a human-readable description of their footers; the options of CSV
+/// and NDJSON scans ([`Session::scan_text`], [`Session::register_text`]).
 pub mod io {
-    pub use ooc_io::{describe, IoError, ParquetDataset};
+    pub use ooc_io::{
+        describe, Compression, CsvOptions, IoError, ParquetDataset, TextDataset, TextFormat,
+        TextOptions,
+    };
 }

@@ -53,7 +53,9 @@ struct QueryArgs {
     /// Register every NAME.parquet file and NAME/ folder in DIR as table NAME.
     #[arg(long, value_name = "DIR")]
     data: Vec<PathBuf>,
-    /// Register a table: NAME=PATH (file, glob or directory).
+    /// Register a table: NAME=PATH (file, glob or directory; `.csv`, `.tsv`, `.json`,
+    /// `.ndjson` and `.jsonl` files, also `.gz` or `.zst`, are read as text, anything else as
+    /// Parquet).
     #[arg(long = "table", value_name = "NAME=PATH")]
     tables: Vec<String>,
     /// Output format (default: table on stdout, or from the -o file's extension).
@@ -236,7 +238,9 @@ fn run_query(args: QueryArgs) -> Result<()> {
             eprintln!("error: --table expects NAME=PATH, got '{table}'");
             std::process::exit(2);
         };
-        session.register_parquet(name.trim(), path.trim())?;
+        session
+            .register_file(name.trim(), path.trim())
+            .with_context(|| format!("cannot register table {}", name.trim()))?;
     }
 
     let df = match session.sql(&sql) {
@@ -291,13 +295,29 @@ fn run_query(args: QueryArgs) -> Result<()> {
     };
     let schema = stream.schema();
 
+    let result = write_output(&args, format, &options, schema, &mut stream);
+    drop(progress);
+    result?;
+    for warning in stream.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    Ok(())
+}
+
+/// Write the query's rows where `args` say (a file, or stdout as a table or a file format).
+fn write_output(
+    args: &QueryArgs,
+    format: OutputFormat,
+    options: &WriteOptions,
+    schema: arrow::datatypes::SchemaRef,
+    stream: &mut ooc::QueryStream,
+) -> anyhow::Result<()> {
     match &args.output {
         Some(path) => {
             if format == OutputFormat::Table {
                 bail!("-o needs a file format (csv, json, ndjson or parquet), not table");
             }
-            let rows = write_file(path, schema, stream.by_ref(), format, &options)?;
-            drop(progress);
+            let rows = write_file(path, schema, stream.by_ref(), format, options)?;
             eprintln!(
                 "wrote {rows} rows to {} in {:.2?}",
                 path.display(),
@@ -309,7 +329,6 @@ fn run_query(args: QueryArgs) -> Result<()> {
             for batch in stream.by_ref() {
                 cut.push(&batch?);
             }
-            drop(progress);
             let mut text = cut.format()?;
             if cut.is_cut() && text.ends_with(')') {
                 text.pop();
@@ -321,9 +340,8 @@ fn run_query(args: QueryArgs) -> Result<()> {
         }
         None => {
             let mut writer = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
-            write_batches(schema, stream.by_ref(), format, &options, &mut writer)?;
+            write_batches(schema, stream.by_ref(), format, options, &mut writer)?;
             writer.flush()?;
-            drop(progress);
         }
     }
     Ok(())

@@ -403,3 +403,92 @@ fn schema_command_prints_statistics() {
     );
     assert!(text.contains("min=0") && text.contains("max=99"), "{text}");
 }
+
+#[test]
+fn csv_and_ndjson_files_are_queried_and_bad_records_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("id,name,amount\n");
+    for i in 0..5000 {
+        text.push_str(&format!("{i},\"name, {i}\",{}.25\n", i % 100));
+    }
+    let good = dir.path().join("sales.csv");
+    std::fs::write(&good, &text).unwrap();
+    let table = format!("sales={}", good.display());
+
+    // --table by extension; quoted delimiters; the data set is registered once.
+    let o = ooc(&[
+        "query",
+        "--table",
+        &table,
+        "--format",
+        "csv",
+        "SELECT count(*) AS n, sum(amount) AS s, max(name) AS m FROM sales",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "n,s,m\n5000,248750.0,\"name, 999\"\n");
+
+    // A value that does not fit: the file, its line, the column and the value.
+    text.push_str("5000,late,12x\n5001,ok,1\n");
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, &text).unwrap();
+    // (The sample that infers the types stops before the bad line.)
+    let sql = format!(
+        "SELECT sum(amount) FROM read_csv('{}', sample_size = 1000)",
+        bad.display()
+    );
+    let o = ooc(&["query", &sql]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.csv:5002") && err.contains("'amount'") && err.contains("12x"),
+        "{err}"
+    );
+
+    // Skipped on request, counted in a warning.
+    let sql = format!(
+        "SELECT count(*) AS n, sum(amount) AS s FROM read_csv('{}', ignore_errors = true, sample_size = 1000)",
+        bad.display()
+    );
+    let o = ooc(&["query", "--format", "csv", &sql]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "n,s\n5001,248751.0\n");
+    assert!(
+        stderr(&o).contains("1 bad records skipped") && stderr(&o).contains("bad.csv:5002"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Options that do not exist are refused by name.
+    let sql = format!(
+        "SELECT * FROM read_csv('{}', dateformat = '%d')",
+        good.display()
+    );
+    let o = ooc(&["query", &sql]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("read_csv option dateformat"),
+        "{}",
+        stderr(&o)
+    );
+
+    // NDJSON, gzip-compressed, with an unknown column named with the valid ones.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(
+        &mut gz,
+        b"{\"k\": \"a\", \"v\": 1}\n{\"k\": \"b\", \"v\": null}\n",
+    )
+    .unwrap();
+    let json = dir.path().join("events.jsonl.gz");
+    std::fs::write(&json, gz.finish().unwrap()).unwrap();
+    let sql = format!("SELECT k, v FROM '{}' ORDER BY k", json.display());
+    let o = ooc(&["query", "--format", "csv", &sql]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "k,v\na,1\nb,\n");
+    let sql = format!("SELECT w FROM '{}'", json.display());
+    let o = ooc(&["query", &sql]);
+    assert!(
+        stderr(&o).contains("k") && stderr(&o).contains("v"),
+        "{}",
+        stderr(&o)
+    );
+}

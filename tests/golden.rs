@@ -59,6 +59,9 @@ macro_rules! golden_tests {
 }
 
 golden_tests! {
+    text_csv_pricing_summary,
+    text_three_formats_join,
+    text_csv_top_comments,
     edge_bool_aggregates,
     tpch_select_correlated,
     edge_regexp,

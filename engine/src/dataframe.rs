@@ -157,7 +157,7 @@ impl DataFrame {
     /// a plain scan of Parquet files (empty otherwise).
     pub fn hive_partition_columns(&self) -> Vec<String> {
         match &self.plan {
-            LogicalPlan::TableScan(scan) => scan.dataset.partition_columns().to_vec(),
+            LogicalPlan::TableScan(scan) => scan.source.partition_columns().to_vec(),
             _ => Vec::new(),
         }
     }

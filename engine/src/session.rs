@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
-use ooc_io::ParquetDataset;
+use ooc_io::{ParquetDataset, TextDataset, TextFormat, TextOptions};
 
 use crate::config::SessionConfig;
 use crate::dataframe::DataFrame;
@@ -24,6 +24,8 @@ struct SessionState {
     tables: RwLock<BTreeMap<String, String>>,
     views: RwLock<BTreeMap<String, LogicalPlan>>,
     datasets: Mutex<HashMap<String, Arc<ParquetDataset>>>,
+    /// CSV and NDJSON tables, opened (schema inferred) when registered.
+    text_tables: RwLock<BTreeMap<String, Arc<TextDataset>>>,
 }
 
 impl SessionState {
@@ -46,6 +48,13 @@ impl SessionState {
             .keys()
             .cloned()
             .collect();
+        names.extend(
+            self.text_tables
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .keys()
+                .cloned(),
+        );
         names.extend(
             self.views
                 .read()
@@ -71,6 +80,15 @@ impl TableResolver for SessionState {
         if let Some(plan) = view {
             return Ok(LogicalPlan::alias(plan, lower));
         }
+        let text = self
+            .text_tables
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&lower)
+            .cloned();
+        if let Some(dataset) = text {
+            return Ok(LogicalPlan::TableScan(TableScan::try_new(lower, dataset)?));
+        }
         let location = {
             let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
             tables.get(&lower).cloned()
@@ -93,15 +111,35 @@ impl TableResolver for SessionState {
     }
 
     fn path(&self, location: &str) -> Result<LogicalPlan> {
+        if let Some(format) = TextFormat::from_path(location) {
+            return self.text(&[location.to_string()], TextOptions::new(format));
+        }
         let dataset = self.open_dataset(location)?;
-        let name = Path::new(location.trim_end_matches('/'))
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .filter(|s| !s.contains('*'))
-            .unwrap_or("parquet")
-            .to_string();
+        let name = table_name_of(location, "parquet");
         Ok(LogicalPlan::TableScan(TableScan::try_new(name, dataset)?))
     }
+
+    fn text(&self, locations: &[String], options: TextOptions) -> Result<LogicalPlan> {
+        let name = match locations {
+            [one] => table_name_of(one, options.format.name()),
+            _ => options.format.name().to_lowercase(),
+        };
+        let dataset = Arc::new(TextDataset::open_many(locations, options)?);
+        Ok(LogicalPlan::TableScan(TableScan::try_new(name, dataset)?))
+    }
+}
+
+/// The name a scan of `location` is qualified with: the file name up to its first dot
+/// (`lineitem.csv.gz` → `lineitem`), or `fallback` for a glob.
+fn table_name_of(location: &str, fallback: &str) -> String {
+    Path::new(location.trim_end_matches('/'))
+        .file_name()
+        .and_then(|s| s.to_str())
+        .filter(|s| !s.contains(['*', '?', '[']))
+        .map(|s| s.split('.').next().unwrap_or(s))
+        .filter(|s| !s.is_empty())
+        .unwrap_or(fallback)
+        .to_lowercase()
 }
 
 /// The entry point: register tables, then run SQL or build dataframes.
@@ -161,6 +199,33 @@ impl Session {
             .unwrap_or_else(|e| e.into_inner())
             .insert(name.to_lowercase(), location.to_string());
         Ok(())
+    }
+
+    /// Register CSV or NDJSON files (a file, glob or directory) as table `name`; the schema
+    /// is inferred now, from a sample of the first file.
+    pub fn register_text(&self, name: &str, location: &str, options: TextOptions) -> Result<()> {
+        let dataset = Arc::new(TextDataset::open(location, options)?);
+        self.state
+            .text_tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_lowercase(), dataset);
+        Ok(())
+    }
+
+    /// Register a file by its extension: CSV/TSV/NDJSON (plain, `.gz` or `.zst`) with the
+    /// default options, anything else as Parquet.
+    pub fn register_file(&self, name: &str, location: &str) -> Result<()> {
+        match TextFormat::from_path(location) {
+            Some(format) => self.register_text(name, location, TextOptions::new(format)),
+            None => self.register_parquet(name, location),
+        }
+    }
+
+    /// A dataframe over CSV or NDJSON files (files, globs or directories, read as one table).
+    pub fn scan_text(&self, locations: &[String], options: TextOptions) -> Result<DataFrame> {
+        let plan = self.state.text(locations, options)?;
+        Ok(DataFrame::new(Arc::clone(&self.state.config), plan))
     }
 
     /// Register a dataframe as table `name` for SQL: references to `name` run its plan.

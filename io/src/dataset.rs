@@ -130,7 +130,12 @@ fn is_hidden(name: &str) -> bool {
     name.starts_with('.') || name.starts_with('_')
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Whether a file name found in a directory is a Parquet file.
+pub(crate) fn is_parquet_name(name: &str) -> bool {
+    name.ends_with(".parquet") || name.ends_with(".parq") || name.ends_with(".pq")
+}
+
+fn walk(dir: &Path, accept: fn(&str) -> bool, out: &mut Vec<PathBuf>) -> Result<()> {
     let entries = std::fs::read_dir(dir).map_err(|source| IoError::Io {
         path: dir.to_path_buf(),
         source,
@@ -146,16 +151,20 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
             continue;
         }
         if path.is_dir() {
-            walk(&path, out)?;
-        } else if name.ends_with(".parquet") || name.ends_with(".parq") || name.ends_with(".pq") {
+            walk(&path, accept, out)?;
+        } else if accept(&name) {
             out.push(path);
         }
     }
     Ok(())
 }
 
-/// Files of one location plus the directory hive folders are relative to.
-fn discover(location: &str) -> Result<(Vec<PathBuf>, PathBuf)> {
+/// Files of one location plus the directory hive folders are relative to. Directories (given,
+/// or matched by a glob) are walked for the files whose names `accept` takes.
+pub(crate) fn discover(
+    location: &str,
+    accept: fn(&str) -> bool,
+) -> Result<(Vec<PathBuf>, PathBuf)> {
     if has_glob(location) {
         let base: PathBuf = {
             let prefix: String = location
@@ -178,7 +187,7 @@ fn discover(location: &str) -> Result<(Vec<PathBuf>, PathBuf)> {
             if p.is_file() {
                 files.push(p);
             } else if p.is_dir() {
-                walk(&p, &mut files)?;
+                walk(&p, accept, &mut files)?;
             }
         }
         return Ok((files, base));
@@ -187,11 +196,12 @@ fn discover(location: &str) -> Result<(Vec<PathBuf>, PathBuf)> {
     if !path.exists() {
         return Err(IoError::NoFiles {
             location: location.to_string(),
+            kind: "Parquet",
         });
     }
     if path.is_dir() {
         let mut files = Vec::new();
-        walk(&path, &mut files)?;
+        walk(&path, accept, &mut files)?;
         Ok((files, path))
     } else {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -296,11 +306,12 @@ impl ParquetDataset {
     pub fn open_many(locations: &[String]) -> Result<Self> {
         let mut found: Vec<(PathBuf, Vec<(String, String)>)> = Vec::new();
         for location in locations {
-            let (mut files, base) = discover(location)?;
+            let (mut files, base) = discover(location, is_parquet_name)?;
             files.sort();
             if files.is_empty() {
                 return Err(IoError::NoFiles {
                     location: location.clone(),
+                    kind: "Parquet",
                 });
             }
             for f in files {

@@ -1,4 +1,4 @@
-//! The error type of `ooc-io`: every failure names the file (and column) it concerns.
+//! The error type of `ooc-io`: every failure names the file (and column, or line) it concerns.
 
 use std::path::PathBuf;
 
@@ -8,7 +8,7 @@ use arrow::error::ArrowError;
 /// Result alias of this crate.
 pub type Result<T, E = IoError> = std::result::Result<T, E>;
 
-/// Errors reading Parquet data sets.
+/// Errors reading data sets (Parquet, CSV, NDJSON).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IoError {
@@ -43,10 +43,22 @@ pub enum IoError {
         second_type: DataType,
     },
     /// Nothing matched the location.
-    #[error("no Parquet files found at '{location}'")]
+    #[error("no {kind} files found at '{location}'")]
     NoFiles {
         /// The path, glob or directory as given.
         location: String,
+        /// What was looked for (`Parquet`, `CSV`, `NDJSON`).
+        kind: &'static str,
+    },
+    /// A record of a text file (CSV, NDJSON) that cannot be read as the schema says.
+    #[error("{}:{line}: {message}", path.display())]
+    BadRecord {
+        /// The file.
+        path: PathBuf,
+        /// The line the record starts on (1-based, counting the header).
+        line: u64,
+        /// What is wrong, naming the column and the value.
+        message: String,
     },
     /// A bad argument (e.g. an unknown column in a projection).
     #[error("{0}")]

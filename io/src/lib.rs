@@ -1,12 +1,15 @@
 //! # ooc-io
 //!
-//! Parquet reading for ooc: turns bytes on disk into Arrow record batches, and nothing more
+//! File reading for ooc (Parquet, CSV, NDJSON): turns bytes on disk into Arrow record batches, and nothing more
 //! (planning lives in the engine).
 //!
 //! * [`ParquetDataset`] discovers files (a file, a list, a glob, or a directory with hive
 //!   `key=value` folders), reads their footers and unifies their schemas.
 //! * [`PruneExpr`] evaluates predicates three-valued against row-group statistics and
 //!   partition values, so row groups that cannot match are never read.
+//! * [`TextDataset`] reads CSV and NDJSON files (plain, gzip or zstd) as a stream of chunks of
+//!   whole records ([`TextChunker`]) decoded in parallel ([`ChunkDecoder`]), with the schema
+//!   inferred from a sample and bad records reported by file and line.
 //! * [`Morsel`]s are row-group slices of bounded row count; [`ParquetDataset::read_morsel`]
 //!   decodes one morsel's projected columns from a memory map, releasing the mapped pages
 //!   afterwards, so neither a huge row group nor a huge file sets the memory peak.
@@ -18,9 +21,14 @@ mod describe;
 mod error;
 mod prune;
 mod read;
+mod text;
 
 pub use dataset::{ParquetDataset, ParquetFile, RowGroupRef};
 pub use describe::describe;
 pub use error::{IoError, Result};
 pub use prune::{CmpOp, FilePruneStats, PruneExpr, PruneOutcome, PruneStats};
 pub use read::{Morsel, MorselReader, ReadOptions};
+pub use text::{
+    ChunkDecoder, Compression, CsvOptions, TextChunk, TextChunker, TextDataset, TextFile,
+    TextFormat, TextOptions,
+};

@@ -36,7 +36,16 @@ from ._dtypes import (
     Utf8,
 )
 from ._expr import Expr, col, len, lit, when
-from ._frame import DataFrame, GroupBy, LazyFrame, from_arrow, scan_parquet, sql
+from ._frame import (
+    DataFrame,
+    GroupBy,
+    LazyFrame,
+    from_arrow,
+    scan_csv,
+    scan_ndjson,
+    scan_parquet,
+    sql,
+)
 from ._ooc import (
     ColumnNotFoundError,
     ComputeError,
@@ -144,6 +153,8 @@ __all__ = [
     "from_arrow",
     "len",
     "lit",
+    "scan_csv",
+    "scan_ndjson",
     "scan_parquet",
     "sql",
     "when",

@@ -452,6 +452,101 @@ def scan_parquet(
     return LazyFrame(_ooc.scan_parquet(locations, hive_partitioning is not False))
 
 
+def _locations(source: Union[PathLike, Sequence[PathLike]]) -> List[str]:
+    if isinstance(source, (str, os.PathLike)):
+        return [os.fspath(source)]
+    return [os.fspath(s) for s in source]
+
+
+def _overrides(schema_overrides: Optional[Dict[str, Any]]) -> List[Tuple[str, str]]:
+    from ._dtypes import engine_name
+
+    return [(name, engine_name(dtype)) for name, dtype in (schema_overrides or {}).items()]
+
+
+def scan_csv(
+    source: Union[PathLike, Sequence[PathLike]],
+    *,
+    separator: Optional[str] = None,
+    has_header: Optional[bool] = None,
+    quote_char: str = '"',
+    escape_char: Optional[str] = None,
+    comment_prefix: Optional[str] = None,
+    null_values: Optional[Union[str, Sequence[str]]] = None,
+    schema_overrides: Optional[Dict[str, Any]] = None,
+    infer_schema_length: Optional[int] = 20480,
+    ignore_errors: bool = False,
+    compression: Optional[str] = None,
+) -> LazyFrame:
+    r"""A lazy scan of delimited text: a file, a directory, a glob, or a list of those read as
+    one table; plain, gzip (``.gz``) or zstd (``.zst``). The file is streamed in chunks, never
+    loaded whole, so it may be far larger than memory.
+
+    The schema is inferred from the first ``infer_schema_length`` records of the first file
+    (``None``: all of them); ``schema_overrides`` replaces the types of named columns (an
+    ``ooc`` dtype or a name such as ``"decimal(15,2)"``). ``separator`` and ``has_header`` are
+    detected when not given. ``null_values`` are read as NULL (the empty field always is). A
+    value that does not fit its column's type raises an error naming the file, the line and
+    the column; with ``ignore_errors=True`` such records are skipped and counted instead.
+
+    Example:
+        >>> import ooc, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "t.csv")
+        >>> _ = open(path, "w").write("a;b\n1;x\n2;NA\n")
+        >>> lf = ooc.scan_csv(path, null_values="NA")
+        >>> lf.collect().rows()
+        [(1, 'x'), (2, None)]
+    """
+    if isinstance(null_values, str):
+        null_values = [null_values]
+    return LazyFrame(
+        _ooc.scan_text(
+            _locations(source),
+            "csv",
+            separator=separator,
+            has_header=has_header,
+            quote_char=quote_char,
+            escape_char=escape_char,
+            comment_prefix=comment_prefix,
+            null_values=list(null_values) if null_values is not None else None,
+            types=_overrides(schema_overrides),
+            sample_rows=infer_schema_length if infer_schema_length is not None else 2**62,
+            skip_bad_rows=ignore_errors,
+            compression=compression,
+        )
+    )
+
+
+def scan_ndjson(
+    source: Union[PathLike, Sequence[PathLike]],
+    *,
+    schema_overrides: Optional[Dict[str, Any]] = None,
+    infer_schema_length: Optional[int] = 20480,
+    ignore_errors: bool = False,
+    compression: Optional[str] = None,
+) -> LazyFrame:
+    r"""A lazy scan of newline-delimited JSON (one object per line), streamed like
+    :func:`scan_csv`, with the same options for the schema, bad records and compression.
+
+    Example:
+        >>> import ooc, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "t.ndjson")
+        >>> _ = open(path, "w").write('{"a": 1, "b": "x"}\n{"a": 2}\n')
+        >>> ooc.scan_ndjson(path).collect().rows()
+        [(1, 'x'), (2, None)]
+    """
+    return LazyFrame(
+        _ooc.scan_text(
+            _locations(source),
+            "ndjson",
+            types=_overrides(schema_overrides),
+            sample_rows=infer_schema_length if infer_schema_length is not None else 2**62,
+            skip_bad_rows=ignore_errors,
+            compression=compression,
+        )
+    )
+
+
 def sql(query: str, **tables: Any) -> LazyFrame:
     """A lazy SQL query. ``tables`` maps each table name used in the query to a path (file,
     directory or glob), a ``LazyFrame`` or a ``DataFrame``. Paths can also be written in the

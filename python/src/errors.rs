@@ -243,10 +243,18 @@ fn io_error(py: Python<'_>, error: ooc::io::IoError, message: String) -> PyErr {
             InputError::new_err(message),
             &[("path", obj(py, path.display().to_string()))],
         ),
-        IoError::NoFiles { location } => with_attrs(
+        IoError::NoFiles { location, .. } => with_attrs(
             py,
             InputError::new_err(message),
             &[("path", obj(py, location))],
+        ),
+        IoError::BadRecord { path, line, .. } => with_attrs(
+            py,
+            InputError::new_err(message),
+            &[
+                ("path", obj(py, path.display().to_string())),
+                ("line", obj(py, line)),
+            ],
         ),
         IoError::InvalidArgument(_) => PlanError::new_err(message),
         IoError::Arrow(_) => ComputeError::new_err(message),

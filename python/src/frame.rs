@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use ooc::expr_fn;
+use ooc::io::{Compression, CsvOptions, TextFormat, TextOptions};
 use ooc::sink::{OutputFormat, TableCut};
 use ooc::{DataFrame, Expr, JoinType, Session, SessionConfig, SortKey};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -18,7 +19,7 @@ use pyo3::types::{PyCapsule, PyDict};
 use crate::arrow_ffi::{self, ArrowBatch};
 use crate::config;
 use crate::errors::IntoPyResult;
-use crate::expr::{check_window_order, dtype_name, named, PyExpr};
+use crate::expr::{check_window_order, dtype_name, named, parse_dtype, PyExpr};
 use crate::run::{QueryStats, Running, Work};
 
 /// A session for building plans. Settings are applied when a query runs, not here.
@@ -437,6 +438,79 @@ fn scan_parquet(py: Python<'_>, locations: Vec<String>, hive: bool) -> PyResult<
     Ok(PyLazyFrame { frame })
 }
 
+/// One byte of a CSV setting (`"\t"`, `";"`).
+fn one_byte(what: &str, value: Option<String>) -> PyResult<Option<u8>> {
+    match value.as_deref().map(str::as_bytes) {
+        None => Ok(None),
+        Some([b]) => Ok(Some(*b)),
+        Some(_) => Err(PyValueError::new_err(format!(
+            "{what} must be a single ASCII character, got {:?}",
+            value.unwrap_or_default()
+        ))),
+    }
+}
+
+/// A lazy scan of CSV (`format="csv"`) or NDJSON (`format="ndjson"`) files.
+#[pyfunction]
+#[pyo3(signature = (locations, format, separator=None, has_header=None, quote_char=None,
+    escape_char=None, comment_prefix=None, null_values=None, types=Vec::new(),
+    sample_rows=None, skip_bad_rows=false, compression=None))]
+#[allow(clippy::too_many_arguments)]
+fn scan_text(
+    py: Python<'_>,
+    locations: Vec<String>,
+    format: &str,
+    separator: Option<String>,
+    has_header: Option<bool>,
+    quote_char: Option<String>,
+    escape_char: Option<String>,
+    comment_prefix: Option<String>,
+    null_values: Option<Vec<String>>,
+    types: Vec<(String, String)>,
+    sample_rows: Option<usize>,
+    skip_bad_rows: bool,
+    compression: Option<String>,
+) -> PyResult<PyLazyFrame> {
+    if locations.is_empty() {
+        return Err(PyValueError::new_err("scan_csv() needs at least one path"));
+    }
+    let text_format = match format {
+        "csv" => TextFormat::Csv(CsvOptions {
+            delimiter: one_byte("separator", separator)?,
+            has_header,
+            quote: one_byte("quote_char", quote_char)?.unwrap_or(b'"'),
+            escape: one_byte("escape_char", escape_char)?,
+            comment: one_byte("comment_prefix", comment_prefix)?,
+        }),
+        "ndjson" => TextFormat::NdJson,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown text format {other:?}"
+            )))
+        }
+    };
+    let mut options = TextOptions::new(text_format);
+    if let Some(nulls) = null_values {
+        options.null_values = nulls;
+    }
+    options.types = types
+        .into_iter()
+        .map(|(name, dtype)| Ok((name, parse_dtype(&dtype)?)))
+        .collect::<PyResult<_>>()?;
+    if let Some(n) = sample_rows {
+        options.sample_rows = n.max(1);
+    }
+    options.skip_bad_rows = skip_bad_rows;
+    if let Some(c) = compression {
+        options.compression =
+            Compression::parse(&c).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    }
+    let frame = py
+        .detach(|| session().scan_text(&locations, options))
+        .py()?;
+    Ok(PyLazyFrame { frame })
+}
+
 /// A lazy SQL query; `tables` maps names to paths or lazy frames.
 #[pyfunction]
 fn sql(py: Python<'_>, query: &str, tables: &Bound<'_, PyDict>) -> PyResult<PyLazyFrame> {
@@ -446,8 +520,7 @@ fn sql(py: Python<'_>, query: &str, tables: &Bound<'_, PyDict>) -> PyResult<PyLa
         if let Ok(frame) = value.cast::<PyLazyFrame>() {
             session.register_view(&name, &frame.get().frame);
         } else if let Ok(location) = value.extract::<String>() {
-            py.detach(|| session.register_parquet(&name, &location))
-                .py()?;
+            py.detach(|| session.register_file(&name, &location)).py()?;
         } else {
             return Err(PyTypeError::new_err(format!(
                 "table '{name}' must be a path or a LazyFrame, not {}",
@@ -477,6 +550,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBatchIter>()?;
     m.add_class::<ArrowBatch>()?;
     m.add_function(wrap_pyfunction!(scan_parquet, m)?)?;
+    m.add_function(wrap_pyfunction!(scan_text, m)?)?;
     m.add_function(wrap_pyfunction!(sql, m)?)?;
     m.add_function(wrap_pyfunction!(from_arrow, m)?)?;
     Ok(())

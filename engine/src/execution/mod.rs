@@ -77,6 +77,7 @@ fn task_context(config: &SessionConfig) -> Arc<TaskContext> {
         batch_size: config.batch_size,
         threads: config.threads,
         bytes_read: Arc::new(AtomicU64::new(0)),
+        warnings: Arc::default(),
         progress: Arc::new(Progress::default()),
         cancelled: Arc::new(AtomicBool::new(false)),
         spill: Arc::new(SpillManager::new(

@@ -153,9 +153,14 @@ impl QueryStream {
         Arc::clone(&self.ctx.cancelled)
     }
 
-    /// Compressed bytes read from Parquet so far.
+    /// Bytes read from files so far (compressed, as on disk).
     pub fn bytes_read(&self) -> u64 {
         self.ctx.bytes_read.load(Ordering::Relaxed)
+    }
+
+    /// Warnings of the query so far (bad records a scan skipped, ...).
+    pub fn warnings(&self) -> Vec<String> {
+        self.ctx.warnings()
     }
 
     /// Peak bytes reserved from the memory pool.
@@ -182,7 +187,7 @@ impl QueryStream {
     pub fn report(&self) -> String {
         let mut out = display_plan(&self.plan, true);
         out.push_str(&format!(
-            "\nwall time: {}\nbytes read from Parquet: {}\npeak reserved operator memory: {}\n",
+            "\nwall time: {}\nbytes read from files: {}\npeak reserved operator memory: {}\n",
             format_duration(self.elapsed()),
             format_bytes(self.bytes_read()),
             format_bytes(self.peak_reserved() as u64),
@@ -193,6 +198,9 @@ impl QueryStream {
                 "peak spill bytes on disk: {}\n",
                 format_bytes(spill.peak_bytes_on_disk())
             ));
+        }
+        for warning in self.warnings() {
+            out.push_str(&format!("warning: {warning}\n"));
         }
         if let Some(rss) = peak_rss_bytes() {
             out.push_str(&format!(

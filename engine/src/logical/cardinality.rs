@@ -82,7 +82,7 @@ pub(crate) fn selectivity(expr: &Expr) -> f64 {
 pub(crate) fn estimate_rows(plan: &LogicalPlan) -> f64 {
     let rows = match plan {
         LogicalPlan::TableScan(scan) => {
-            let base = scan.dataset.num_rows() as f64;
+            let base = scan.source.num_rows() as f64;
             let mut rows = scan.filters.iter().map(selectivity).product::<f64>() * base;
             if let Some(fetch) = scan.fetch {
                 rows = rows.min(fetch as f64);
@@ -215,7 +215,7 @@ fn key_ndv(plan: &LogicalPlan, key: &Expr) -> f64 {
 /// Rows of `plan` ignoring filters (the size of the tables it reads).
 pub(crate) fn base_rows(plan: &LogicalPlan) -> f64 {
     match plan {
-        LogicalPlan::TableScan(scan) => (scan.dataset.num_rows() as f64).max(1.0),
+        LogicalPlan::TableScan(scan) => (scan.source.num_rows() as f64).max(1.0),
         LogicalPlan::Filter { input, .. }
         | LogicalPlan::Projection { input, .. }
         | LogicalPlan::SubqueryAlias { input, .. }
@@ -236,8 +236,8 @@ pub(crate) fn base_rows(plan: &LogicalPlan) -> f64 {
 /// from: the table's row count, and the width of the value range for integer columns.
 pub(crate) fn column_ndv(plan: &LogicalPlan, column: &Column) -> Option<f64> {
     let (scan, name) = trace_to_scan(plan, column)?;
-    let rows = (scan.dataset.num_rows() as f64).max(1.0);
-    Some(match scan.dataset.integer_range(&name) {
+    let rows = (scan.source.num_rows() as f64).max(1.0);
+    Some(match scan.source.integer_range(&name) {
         Some((lo, hi)) => rows.min((hi as f64 - lo as f64) + 1.0),
         None => rows,
     })

@@ -11,7 +11,7 @@ use crate::error::{EngineError, Result};
 use crate::logical::expr::Expr;
 use crate::logical::schema::PlanSchema;
 
-pub use crate::logical::source::{MemoryTable, TableScan};
+pub use crate::logical::source::{MemoryTable, ScanSource, TableScan};
 
 /// One key of an ORDER BY.
 #[derive(Clone, Debug, PartialEq)]

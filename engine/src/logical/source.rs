@@ -1,24 +1,88 @@
-//! The leaves of a plan that read data: [`TableScan`] (a Parquet data set, with the
-//! projection, filters and limit pushed into it) and [`MemoryTable`] (record batches already
-//! in memory).
+//! The leaves of a plan that read data: [`TableScan`] (files — a Parquet data set or text
+//! files — with the projection, filters and limit pushed into it) and [`MemoryTable`] (record
+//! batches already in memory).
 
 use std::fmt;
 use std::sync::Arc;
 
-use ooc_io::ParquetDataset;
+use arrow::datatypes::SchemaRef;
+use ooc_io::{ParquetDataset, TextDataset};
 
 use crate::error::{plan_err, Result};
 use crate::logical::expr::Expr;
 use crate::logical::hidden;
 use crate::logical::schema::PlanSchema;
 
-/// A scan of a Parquet data set with the projection, filters and limit pushed into it.
+/// The files a scan reads.
+#[derive(Clone, Debug)]
+pub enum ScanSource {
+    /// Parquet files: footers, statistics and row groups to plan with.
+    Parquet(Arc<ParquetDataset>),
+    /// CSV or NDJSON files: a stream of records, nothing to prune with.
+    Text(Arc<TextDataset>),
+}
+
+impl From<Arc<ParquetDataset>> for ScanSource {
+    fn from(dataset: Arc<ParquetDataset>) -> Self {
+        ScanSource::Parquet(dataset)
+    }
+}
+
+impl From<Arc<TextDataset>> for ScanSource {
+    fn from(dataset: Arc<TextDataset>) -> Self {
+        ScanSource::Text(dataset)
+    }
+}
+
+impl ScanSource {
+    /// The columns of the files.
+    pub fn schema(&self) -> SchemaRef {
+        match self {
+            ScanSource::Parquet(d) => d.schema(),
+            ScanSource::Text(d) => d.schema(),
+        }
+    }
+
+    /// Rows in the files (estimated for text files).
+    pub fn num_rows(&self) -> u64 {
+        match self {
+            ScanSource::Parquet(d) => d.num_rows(),
+            ScanSource::Text(d) => d.estimated_rows(),
+        }
+    }
+
+    /// Columns that come from `key=value` folders (Parquet only).
+    pub fn partition_columns(&self) -> &[String] {
+        match self {
+            ScanSource::Parquet(d) => d.partition_columns(),
+            ScanSource::Text(_) => &[],
+        }
+    }
+
+    /// The smallest and largest value of an integer or date column, from statistics.
+    pub(crate) fn integer_range(&self, column: &str) -> Option<(i64, i64)> {
+        match self {
+            ScanSource::Parquet(d) => d.integer_range(column),
+            ScanSource::Text(_) => None,
+        }
+    }
+
+    /// The Parquet data set, if that is what the scan reads.
+    pub fn parquet(&self) -> Option<&Arc<ParquetDataset>> {
+        match self {
+            ScanSource::Parquet(d) => Some(d),
+            ScanSource::Text(_) => None,
+        }
+    }
+}
+
+/// A scan of files with the projection, filters and limit pushed into it.
 #[derive(Clone)]
 pub struct TableScan {
     /// Name or alias the scan's columns are qualified with.
     pub table_name: String,
     /// The files.
-    pub dataset: Arc<ParquetDataset>,
+    pub source: ScanSource,
     /// Indices into the data set's schema of the columns read (`None`: all).
     pub projection: Option<Vec<usize>>,
     /// Predicates the scan must apply (also used to prune files and row groups).
@@ -35,17 +99,18 @@ impl TableScan {
     /// hidden names (see [`crate::logical::hidden`]).
     pub(crate) fn try_new(
         table_name: impl Into<String>,
-        dataset: Arc<ParquetDataset>,
+        source: impl Into<ScanSource>,
     ) -> Result<Self> {
         let table_name = table_name.into();
-        let arrow_schema = dataset.schema();
+        let source = source.into();
+        let arrow_schema = source.schema();
         for field in arrow_schema.fields() {
             hidden::check_user_name(field.name(), "column name")?;
         }
         let schema = PlanSchema::from_arrow(Some(&table_name), &arrow_schema);
         Ok(Self {
             table_name,
-            dataset,
+            source,
             projection: None,
             filters: Vec::new(),
             fetch: None,
@@ -61,7 +126,7 @@ impl TableScan {
 
     /// The full (unprojected) schema of the data set, qualified by the table name.
     pub(crate) fn source_schema(&self) -> PlanSchema {
-        PlanSchema::from_arrow(Some(&self.table_name), &self.dataset.schema())
+        PlanSchema::from_arrow(Some(&self.table_name), &self.source.schema())
     }
 
     /// Restrict the columns read.

@@ -218,10 +218,14 @@ fn prune_exact(plan: LogicalPlan, needed: BTreeSet<usize>) -> Result<LogicalPlan
     }
 }
 
-/// The column with the fewest compressed bytes in the first file (fallback: the first column).
+/// The column with the fewest compressed bytes in the first Parquet file (fallback, and for
+/// text files: the first column).
 fn cheapest_column(scan: &crate::logical::plan::TableScan) -> usize {
-    let schema = scan.dataset.schema();
-    let Some(file) = scan.dataset.files().first() else {
+    let Some(dataset) = scan.source.parquet() else {
+        return 0;
+    };
+    let schema = dataset.schema();
+    let Some(file) = dataset.files().first() else {
         return 0;
     };
     let mut best = (u64::MAX, 0);

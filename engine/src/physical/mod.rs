@@ -34,6 +34,7 @@ pub(crate) mod scan;
 pub(crate) mod sort;
 pub(crate) mod sort_order;
 mod spool;
+pub(crate) mod text_scan;
 pub(crate) mod topk;
 pub(crate) mod union;
 pub(crate) mod window;

@@ -159,6 +159,7 @@ mod tests {
             batch_size: 1024,
             threads: 1,
             bytes_read: Arc::default(),
+            warnings: Arc::default(),
             progress: Arc::default(),
             cancelled: Arc::default(),
             spill: Arc::new(SpillManager::new(None, u64::MAX)),

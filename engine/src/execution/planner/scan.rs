@@ -11,10 +11,11 @@ use super::PhysicalPlanner;
 use crate::error::Result;
 use crate::eval::create_physical_expr;
 use crate::logical::expr::{BinaryOp, Expr};
-use crate::logical::plan::TableScan;
+use crate::logical::plan::{ScanSource, TableScan};
 use crate::logical::schema::PlanSchema;
 use crate::physical::filter::FilterExec;
 use crate::physical::scan::{ParquetScanExec, ScanSpec};
+use crate::physical::text_scan::TextScanExec;
 use crate::physical::ExecutionPlan;
 
 impl PhysicalPlanner {
@@ -33,29 +34,53 @@ impl PhysicalPlanner {
         }
         .filter(|p| !matches!(p, PruneExpr::Unknown));
         let projection = scan.projected_names();
+        let fetch = if scan.filters.is_empty() {
+            scan.fetch
+        } else {
+            None
+        };
+        let dataset = match &scan.source {
+            ScanSource::Parquet(dataset) => dataset,
+            ScanSource::Text(dataset) => {
+                let exec = TextScanExec::try_new(
+                    scan.table_name.clone(),
+                    Arc::clone(dataset),
+                    projection,
+                    self.options.threads,
+                    budget_chunk_bytes(self.options.memory_limit, self.options.threads),
+                    fetch,
+                )?;
+                return self.filter_scan(Arc::new(exec), scan);
+            }
+        };
         let morsel_rows = budget_morsel_rows(
             self.options.morsel_rows,
             self.options.memory_limit,
             self.options.threads,
-            scan.dataset.compressed_bytes_per_row(&projection),
+            dataset.compressed_bytes_per_row(&projection),
         );
         let exec = ParquetScanExec::try_new(ScanSpec {
             table_name: scan.table_name.clone(),
-            dataset: Arc::clone(&scan.dataset),
+            dataset: Arc::clone(dataset),
             projection,
             pruning_predicate,
             partitions: self.options.threads,
             morsel_rows,
-            fetch: if scan.filters.is_empty() {
-                scan.fetch
-            } else {
-                None
-            },
+            fetch,
             dynamic_filters,
             preferred_order: self.preferred_order.remove(&key),
             segment_columns: self.segment_columns.remove(&key).unwrap_or_default(),
         })?;
-        let exec: Arc<dyn ExecutionPlan> = Arc::new(exec);
+        self.filter_scan(Arc::new(exec), scan)
+    }
+
+    /// `exec` under a filter of the predicates pushed into `scan` (statistics only skip
+    /// whole row groups; the rows still need the filter).
+    fn filter_scan(
+        &self,
+        exec: Arc<dyn ExecutionPlan>,
+        scan: &TableScan,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         match Expr::conjunction(scan.filters.iter().cloned()) {
             Some(predicate) => {
                 let physical = create_physical_expr(&predicate, scan.schema())?;
@@ -197,6 +222,16 @@ fn to_prune_expr(expr: &Expr, schema: &PlanSchema) -> PruneExpr {
         }
         Expr::Alias { expr, .. } => to_prune_expr(expr, schema),
         _ => PruneExpr::Unknown,
+    }
+}
+
+/// Bytes per chunk of a text scan: a sixteenth of the budget shared by the partitions (a
+/// chunk and the batches decoded from it are held at once), between 1 and 8 MiB.
+fn budget_chunk_bytes(limit: Option<usize>, partitions: usize) -> usize {
+    const MAX: usize = 8 << 20;
+    match limit {
+        Some(limit) => (limit / 16 / partitions.max(1)).clamp(1 << 20, MAX),
+        None => MAX,
     }
 }
 

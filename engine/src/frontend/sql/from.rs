@@ -1,10 +1,12 @@
-//! `FROM`: registered tables, paths and `read_parquet(...)`, CTE references, derived tables
+//! `FROM`: registered tables, paths, `read_parquet(...)` and the text readers
+//! ([`read_text`](super::read_text)), CTE references, derived tables
 //! with their aliases, and explicit joins (`JOIN ... ON/USING`), whose one-sided conditions
 //! filter the side they may filter before the join.
 
 use sqlparser::ast::{self, FunctionArg, FunctionArgExpr, ObjectNamePart, TableFactor, Value};
 
 use super::literals::defined_name;
+use super::read_text::{text_function_args, TextFunction};
 use super::subquery;
 use super::{not_supported, SqlPlanner};
 use crate::error::{EngineError, Result};
@@ -183,9 +185,18 @@ impl SqlPlanner<'_> {
                         return Err(not_supported("SETTINGS in a table function", factor));
                     }
                     let function = parts.join(".").to_lowercase();
+                    if let Some(text) = TextFunction::from_name(&function) {
+                        let (locations, options) =
+                            text_function_args(text, &function, args, factor)?;
+                        let plan = self.resolver.text(&locations, options)?;
+                        return apply_alias(plan, alias.as_ref());
+                    }
                     if function != "read_parquet" && function != "parquet_scan" {
                         return Err(not_supported(
-                            format!("table function {function}(); only read_parquet('path') is available"),
+                            format!(
+                                "table function {function}(); the table functions are \
+                                 read_parquet, read_csv and read_ndjson (read_json)"
+                            ),
                             factor,
                         ));
                     }
@@ -237,7 +248,10 @@ impl SqlPlanner<'_> {
 }
 
 fn looks_like_path(name: &str) -> bool {
-    name.contains('/') || name.contains('*') || name.ends_with(".parquet")
+    name.contains('/')
+        || name.contains('*')
+        || name.ends_with(".parquet")
+        || ooc_io::TextFormat::from_path(name).is_some()
 }
 
 fn table_function_args(args: &[FunctionArg], at: &TableFactor) -> Result<(String, bool)> {
@@ -301,7 +315,7 @@ fn without_partition_columns(plan: LogicalPlan) -> Result<LogicalPlan> {
     let LogicalPlan::TableScan(scan) = &plan else {
         return Ok(plan);
     };
-    let folders = scan.dataset.partition_columns().to_vec();
+    let folders = scan.source.partition_columns().to_vec();
     if folders.is_empty() {
         return Ok(plan);
     }

@@ -165,9 +165,14 @@ pub(super) fn interval_literal(interval: &ast::Interval) -> Result<ScalarValue> 
     Ok(ScalarValue::interval(months as i32, days as i32, nanos))
 }
 
-/// Convert a SQL type name to an Arrow type.
+/// Convert a SQL type to an Arrow type.
 pub(super) fn sql_type(t: &ast::DataType) -> Result<DataType> {
-    let text = t.to_string().to_uppercase();
+    sql_type_name(&t.to_string())
+}
+
+/// Convert a SQL type name (`INTEGER`, `DECIMAL(15,2)`, ...) to an Arrow type.
+pub(super) fn sql_type_name(name: &str) -> Result<DataType> {
+    let text = name.to_uppercase();
     let (base, params) = match text.split_once('(') {
         Some((b, p)) => (
             b.trim().to_string(),
@@ -203,6 +208,6 @@ pub(super) fn sql_type(t: &ast::DataType) -> Result<DataType> {
         "TIMESTAMP" | "DATETIME" | "TIMESTAMP WITHOUT TIME ZONE" => {
             DataType::Timestamp(TimeUnit::Microsecond, None)
         }
-        _ => return Err(EngineError::NotSupported(format!("type {t}"))),
+        _ => return Err(EngineError::NotSupported(format!("type {name}"))),
     })
 }

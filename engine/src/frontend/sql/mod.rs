@@ -25,6 +25,7 @@ mod functions;
 mod grouping;
 mod literals;
 mod query;
+mod read_text;
 mod select;
 mod subquery;
 mod window;
@@ -43,6 +44,8 @@ pub(crate) trait TableResolver {
     fn table(&self, name: &str) -> Result<LogicalPlan>;
     /// A path, glob or directory given inline (`FROM 'data/*.parquet'`).
     fn path(&self, location: &str) -> Result<LogicalPlan>;
+    /// CSV or NDJSON files read with `options` (`read_csv(...)`, `read_ndjson(...)`).
+    fn text(&self, locations: &[String], options: ooc_io::TextOptions) -> Result<LogicalPlan>;
 }
 
 /// Parse one SQL statement.

@@ -91,6 +91,7 @@ fn context(batch_size: usize, limit: usize) -> Arc<TaskContext> {
         batch_size,
         threads: 2,
         bytes_read: Arc::default(),
+        warnings: Arc::default(),
         progress: Arc::default(),
         cancelled: Arc::default(),
         spill: Arc::new(crate::memory::SpillManager::new(None, u64::MAX)),

@@ -306,6 +306,7 @@ mod tests {
             batch_size: 1024,
             threads: 1,
             bytes_read: Arc::default(),
+            warnings: Arc::default(),
             progress: Arc::default(),
             cancelled: Arc::default(),
             spill: Arc::new(SpillManager::new(Some(spill_dir.path()), u64::MAX)),
