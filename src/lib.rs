@@ -35,7 +35,7 @@
 pub mod allocator;
 
 pub use ooc_engine::logical::expr::{
-    AggregateFunction, BinaryOp, Column, DatePart, ScalarFunction,
+    AggregateFunction, BinaryOp, Column, DatePart, QuantileKind, ScalarFunction,
 };
 pub use ooc_engine::logical::expr_fn;
 pub use ooc_engine::logical::scalar::ScalarValue;

@@ -59,6 +59,9 @@ macro_rules! golden_tests {
 }
 
 golden_tests! {
+    edge_quantiles,
+    tpch_quantiles_global,
+    tpch_quantiles_having,
     text_csv_pricing_summary,
     text_three_formats_join,
     text_csv_top_comments,

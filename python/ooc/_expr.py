@@ -292,6 +292,33 @@ class Expr:
         """Variance of the non-NULL values (``ddof`` as for ``std``), as Float64."""
         return Expr(self._e.agg(_ddof("var", ddof)))
 
+    def median(self) -> "Expr":
+        """The median of the non-NULL values (the mean of the middle two for an even count),
+        exact: computed by sorting, so it spills instead of holding a group's values.
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> df = ooc.from_arrow(pa.table({"g": ["a", "a", "a", "b"], "x": [1, 5, 2, 4]}))
+            >>> df.lazy().group_by("g").agg(ooc.col("x").median()).sort("g").collect().rows()
+            [('a', 2.0), ('b', 4.0)]
+        """
+        return Expr(self._e.agg("median"))
+
+    def quantile(self, quantile: float, interpolation: str = "nearest") -> "Expr":
+        """The ``quantile`` (0 to 1) of the non-NULL values, exact (see ``median``). With ``h =
+        (n - 1) * quantile`` over the sorted values: ``nearest`` takes the value at the rank
+        nearest ``h``, ``lower``/``higher`` the one below/above it, ``midpoint`` their mean and
+        ``linear`` interpolates (SQL's ``quantile_cont``); ``equiprobable`` is SQL's
+        ``quantile_disc``.
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> df = ooc.from_arrow(pa.table({"x": [1, 2, 3, 4, 10]}))
+            >>> df.lazy().select(ooc.col("x").quantile(0.875, "linear")).collect().rows()
+            [(7.0,)]
+        """
+        return Expr(self._e.quantile(float(quantile), interpolation))
+
     def count(self) -> "Expr":
         """Number of non-NULL values (``ooc.len()`` counts rows)."""
         return Expr(self._e.agg("count"))

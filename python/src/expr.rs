@@ -10,8 +10,8 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, TimeUnit, DECIMAL128_MAX_PRECISION};
 use ooc::{
-    AggregateFunction, BinaryOp, Column, DatePart, Expr, FrameBound, FrameUnits, ScalarFunction,
-    ScalarValue, SortKey, WindowExpr, WindowFrame, WindowFunction,
+    AggregateFunction, BinaryOp, Column, DatePart, Expr, FrameBound, FrameUnits, QuantileKind,
+    ScalarFunction, ScalarValue, SortKey, WindowExpr, WindowFrame, WindowFunction,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -416,6 +416,7 @@ impl PyExpr {
             "std_pop" => simple(AggregateFunction::StddevPop),
             "var" => simple(AggregateFunction::VarSamp),
             "var_pop" => simple(AggregateFunction::VarPop),
+            "median" => simple(AggregateFunction::Quantile(QuantileKind::Median)),
             "n_unique" => {
                 // Distinct values, NULL counted as one value when present (as dataframe
                 // libraries count it; SQL's count(DISTINCT) leaves NULL out).
@@ -430,6 +431,37 @@ impl PyExpr {
                 distinct + one_if_null
             }
             other => return Err(PyValueError::new_err(format!("unknown aggregate {other}"))),
+        }
+        .into())
+    }
+
+    /// The `q` quantile of the non-NULL values, picked or interpolated as `interpolation`
+    /// says (`nearest`, `lower`, `higher`, `midpoint`, `linear`; `equiprobable` is SQL's
+    /// `quantile_disc`).
+    fn quantile(&self, q: f64, interpolation: &str) -> PyResult<PyExpr> {
+        if !(0.0..=1.0).contains(&q) {
+            return Err(PyValueError::new_err(format!(
+                "quantile must be between 0 and 1, got {q}"
+            )));
+        }
+        let kind = match interpolation {
+            "nearest" => QuantileKind::Nearest,
+            "lower" => QuantileKind::Lower,
+            "higher" => QuantileKind::Higher,
+            "midpoint" => QuantileKind::Midpoint,
+            "linear" => QuantileKind::Linear,
+            "equiprobable" => QuantileKind::Discrete,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown interpolation {other:?}; expected nearest, lower, higher, \
+                     midpoint, linear or equiprobable"
+                )))
+            }
+        };
+        Ok(Expr::Aggregate {
+            func: AggregateFunction::Quantile(kind),
+            args: vec![self.expr.clone(), Expr::Literal(ScalarValue::float64(q))],
+            distinct: false,
         }
         .into())
     }

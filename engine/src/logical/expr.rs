@@ -15,7 +15,9 @@ use crate::logical::hidden;
 use crate::logical::plan::SortKey;
 use crate::logical::window::WindowFunction;
 
-pub use crate::logical::functions::{AggregateFunction, BinaryOp, DatePart, ScalarFunction};
+pub use crate::logical::functions::{
+    AggregateFunction, BinaryOp, DatePart, QuantileKind, ScalarFunction,
+};
 use crate::logical::scalar::ScalarValue;
 use crate::logical::schema::PlanSchema;
 pub use crate::logical::window::WindowExpr;

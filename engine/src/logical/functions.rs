@@ -268,6 +268,39 @@ pub enum AggregateFunction {
     VarSamp,
     /// `var_pop(x)`: the population variance
     VarPop,
+    /// An exact quantile of the non-NULL values, `median(x)` or `quantile_*(x, p)` (the
+    /// fraction `p` is a constant second argument). Holistic: the optimizer rewrites it into
+    /// a sort by the value (a window numbering the rows) and ordinary aggregates, so it spills
+    /// like any sort (see `optimizer/ordered_set_aggregate.rs`).
+    Quantile(QuantileKind),
+}
+
+/// How a quantile picks or interpolates among the sorted values `v[0..n]` at the fractional
+/// index `h = (n - 1) * p`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum QuantileKind {
+    /// `median(x)`: `Linear` at `p = 0.5` (the only kind without a `p` argument).
+    Median,
+    /// `quantile_cont(x, p)`: `v[floor h] + (h - floor h) * (v[ceil h] - v[floor h])`.
+    Linear,
+    /// `quantile_disc(x, p)` (also `quantile`, `percentile_disc`): `v[max(ceil(n p) - 1, 0)]`,
+    /// the first value whose cumulative share reaches `p`.
+    Discrete,
+    /// `v[floor h]`.
+    Lower,
+    /// `v[ceil h]`.
+    Higher,
+    /// `(v[floor h] + v[ceil h]) / 2`.
+    Midpoint,
+    /// `v[round h]`, halves rounded up.
+    Nearest,
+}
+
+impl QuantileKind {
+    /// Whether the result is computed from two values (so it needs numbers).
+    pub fn interpolates(&self) -> bool {
+        matches!(self, Self::Median | Self::Linear | Self::Midpoint)
+    }
 }
 
 impl AggregateFunction {
@@ -281,7 +314,13 @@ impl AggregateFunction {
                 | Self::StddevPop
                 | Self::VarSamp
                 | Self::VarPop
-        )
+        ) || matches!(self, Self::Quantile(kind) if kind.interpolates())
+    }
+
+    /// True for aggregates that need all of a group's values in order (quantiles): no
+    /// accumulator computes them; the optimizer rewrites them before execution.
+    pub fn is_ordered_set(&self) -> bool {
+        matches!(self, Self::Quantile(_))
     }
 
     /// The SQL name.
@@ -298,6 +337,13 @@ impl AggregateFunction {
             Self::StddevPop => "stddev_pop",
             Self::VarSamp => "var_samp",
             Self::VarPop => "var_pop",
+            Self::Quantile(QuantileKind::Median) => "median",
+            Self::Quantile(QuantileKind::Linear) => "quantile_cont",
+            Self::Quantile(QuantileKind::Discrete) => "quantile_disc",
+            Self::Quantile(QuantileKind::Lower) => "quantile_lower",
+            Self::Quantile(QuantileKind::Higher) => "quantile_higher",
+            Self::Quantile(QuantileKind::Midpoint) => "quantile_midpoint",
+            Self::Quantile(QuantileKind::Nearest) => "quantile_nearest",
         }
     }
 }

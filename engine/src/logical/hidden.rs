@@ -56,6 +56,8 @@ pub(crate) enum Role {
     /// A grouping key (NULL where a grouping set leaves it out) or the set's number, in the
     /// expanded input of a `GROUP BY` with grouping sets.
     GroupingSet,
+    /// A rank, count or picked value of the quantile rewrite.
+    Quantile,
 }
 
 impl Role {
@@ -77,6 +79,7 @@ impl Role {
             Role::Mark => "mark",
             Role::Window => "win",
             Role::GroupingSet => "gset",
+            Role::Quantile => "q",
         }
     }
 }

@@ -136,6 +136,23 @@ impl ScalarValue {
         Some(array.as_any().downcast_ref::<Int64Array>()?.value(0))
     }
 
+    /// The value as an f64 if it is a non-null number (integer, float or decimal).
+    pub fn as_f64(&self) -> Option<f64> {
+        let numeric = self.data_type().is_integer()
+            || self.data_type().is_floating()
+            || matches!(self.data_type(), DataType::Decimal128(_, _));
+        if self.is_null() || !numeric {
+            return None;
+        }
+        let array = cast(&self.0, &DataType::Float64).ok()?;
+        Some(
+            array
+                .as_any()
+                .downcast_ref::<arrow::array::Float64Array>()?
+                .value(0),
+        )
+    }
+
     /// The value as a string if it is a non-null string.
     pub fn as_str(&self) -> Option<String> {
         if self.is_null() {

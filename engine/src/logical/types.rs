@@ -124,6 +124,14 @@ pub(crate) fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
             | AggregateFunction::VarSamp
             | AggregateFunction::VarPop => DataType::Float64,
             AggregateFunction::Sum => sum_type(&expr_type(&args[0], schema)?)?,
+            AggregateFunction::Quantile(kind) => {
+                let input = expr_type(&args[0], schema)?;
+                match input {
+                    DataType::Decimal128(_, _) => input,
+                    _ if kind.interpolates() => DataType::Float64,
+                    _ => input,
+                }
+            }
             AggregateFunction::Min
             | AggregateFunction::Max
             | AggregateFunction::First

@@ -211,7 +211,9 @@ fn combining(func: AggregateFunction) -> AggregateFunction {
         | AggregateFunction::StddevSamp
         | AggregateFunction::StddevPop
         | AggregateFunction::VarSamp
-        | AggregateFunction::VarPop => AggregateFunction::Min,
+        | AggregateFunction::VarPop
+        // (Quantiles are rewritten into sorts before this rule.)
+        | AggregateFunction::Quantile(_) => AggregateFunction::Min,
     }
 }
 

@@ -9,6 +9,7 @@ mod constant_folding;
 mod distinct_aggregate;
 mod join_reorder;
 mod limit_pushdown;
+mod ordered_set_aggregate;
 mod predicate_pushdown;
 mod projection_pushdown;
 #[cfg(test)]
@@ -23,6 +24,7 @@ pub(crate) fn optimize(plan: LogicalPlan) -> Result<LogicalPlan> {
     let plan = constant_folding::fold_constants(plan)?;
     let plan = join_reorder::reorder_joins(plan)?;
     let plan = predicate_pushdown::push_down_predicates(plan)?;
+    let plan = ordered_set_aggregate::rewrite_ordered_set_aggregates(plan)?;
     let plan = distinct_aggregate::rewrite_distinct_aggregates(plan)?;
     let plan = topk::form_topk(plan)?;
     let plan = limit_pushdown::push_down_limits(plan)?;

@@ -220,7 +220,7 @@ impl ChunkDecoder {
             let mut utf8_error = None;
             for &i in &self.projection {
                 match std::str::from_utf8(&record[i]) {
-                    Ok(v) if null_regex.as_ref().is_some_and(|r| r.is_match(v)) => {
+                    Ok(v) if v.is_empty() || null_regex.as_ref().is_some_and(|r| r.is_match(v)) => {
                         values.push(None)
                     }
                     Ok(v) => values.push(Some(v.to_string())),

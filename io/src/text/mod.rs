@@ -257,9 +257,13 @@ impl TextDataset {
                 });
             }
         }
+        // Without extra NULL spellings no regex is needed: arrow's decoder then tests for the
+        // empty field directly, which is much cheaper than a regex match per field.
         let null_regex = match options.format {
-            TextFormat::Csv(_) => Some(null_regex(&options.null_values)?),
-            TextFormat::NdJson => None,
+            TextFormat::Csv(_) if options.null_values.iter().any(|v| !v.is_empty()) => {
+                Some(null_regex(&options.null_values)?)
+            }
+            _ => None,
         };
         let inferred = infer::infer(&files[0], &options, null_regex.as_ref())?;
         let schema = apply_overrides(inferred.schema, &options.types)?;

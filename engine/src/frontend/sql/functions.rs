@@ -7,7 +7,7 @@ use sqlparser::ast::{self, DuplicateTreatment, FunctionArg, FunctionArgExpr, Fun
 use super::literals::date_part;
 use super::{not_supported, SqlPlanner};
 use crate::error::{EngineError, Result};
-use crate::logical::expr::{AggregateFunction, Expr, ScalarFunction};
+use crate::logical::expr::{AggregateFunction, Expr, QuantileKind, ScalarFunction};
 use crate::logical::schema::PlanSchema;
 use crate::logical::window::WindowFunction;
 
@@ -29,12 +29,14 @@ impl SqlPlanner<'_> {
             over,
         } = function;
         let name = name.to_string().to_lowercase();
+        if !within_group.is_empty() {
+            return self.within_group(&name, function, schema);
+        }
         let refused = [
             (
                 filter.is_some() && over.is_some(),
                 "FILTER (WHERE ...) on a window function",
             ),
-            (!within_group.is_empty(), "WITHIN GROUP"),
             (
                 null_treatment.is_some() && over.is_none(),
                 "IGNORE NULLS / RESPECT NULLS outside a window function",
@@ -123,9 +125,20 @@ impl SqlPlanner<'_> {
             "stddev_pop" => Some(AggregateFunction::StddevPop),
             "variance" | "var_samp" => Some(AggregateFunction::VarSamp),
             "var_pop" => Some(AggregateFunction::VarPop),
+            "median" => Some(AggregateFunction::Quantile(QuantileKind::Median)),
+            "quantile_cont" => Some(AggregateFunction::Quantile(QuantileKind::Linear)),
+            "quantile_disc" | "quantile" => {
+                Some(AggregateFunction::Quantile(QuantileKind::Discrete))
+            }
             _ => None,
         };
         if let Some(over) = over {
+            if aggregate.is_some_and(|a| a.is_ordered_set()) {
+                return Err(not_supported(
+                    format!("{name}() as a window function (OVER)"),
+                    function,
+                ));
+            }
             let func = match (aggregate, WindowFunction::from_name(&name)) {
                 (Some(a), _) => WindowFunction::Aggregate(a),
                 (None, Some(w)) => w,
@@ -163,6 +176,20 @@ impl SqlPlanner<'_> {
         if let Some(func) = aggregate {
             let mut args: Vec<Expr> = match (func, args.as_slice()) {
                 (AggregateFunction::Count, [None]) | (AggregateFunction::Count, []) => vec![],
+                (AggregateFunction::Quantile(QuantileKind::Median), [Some(a)]) => vec![a.clone()],
+                (AggregateFunction::Quantile(QuantileKind::Median), _) => {
+                    return Err(EngineError::Plan(format!(
+                        "{name}() takes exactly one argument"
+                    )))
+                }
+                (AggregateFunction::Quantile(_), [Some(a), Some(p)]) => {
+                    vec![a.clone(), quantile_fraction(&name, p)?]
+                }
+                (AggregateFunction::Quantile(_), _) => {
+                    return Err(EngineError::Plan(format!(
+                        "{name}() takes a value and a constant fraction between 0 and 1"
+                    )))
+                }
                 (_, [Some(a)]) => vec![a.clone()],
                 _ => {
                     return Err(EngineError::Plan(format!(
@@ -189,6 +216,9 @@ impl SqlPlanner<'_> {
                     when_then: vec![(condition, value)],
                     otherwise: None,
                 }];
+            }
+            if distinct && func.is_ordered_set() {
+                return Err(not_supported(format!("{name}(DISTINCT ...)"), function));
             }
             return Ok(Expr::Aggregate {
                 func,
@@ -396,5 +426,139 @@ impl SqlPlanner<'_> {
             }
         };
         Ok(Expr::Function { func, args })
+    }
+}
+
+impl SqlPlanner<'_> {
+    /// `percentile_cont(p) WITHIN GROUP (ORDER BY x)` and `percentile_disc(...)`: the
+    /// standard spelling of `quantile_cont(x, p)` and `quantile_disc(x, p)`.
+    fn within_group(
+        &self,
+        name: &str,
+        function: &ast::Function,
+        schema: &PlanSchema,
+    ) -> Result<Expr> {
+        let kind = match name {
+            "percentile_cont" => QuantileKind::Linear,
+            "percentile_disc" => QuantileKind::Discrete,
+            _ => {
+                return Err(not_supported(
+                    format!("{name}() with WITHIN GROUP"),
+                    function,
+                ))
+            }
+        };
+        let ast::Function {
+            args,
+            within_group,
+            filter,
+            over,
+            null_treatment,
+            parameters,
+            ..
+        } = function;
+        if over.is_some()
+            || null_treatment.is_some()
+            || !matches!(parameters, FunctionArguments::None)
+        {
+            return Err(not_supported(
+                format!("{name}() WITHIN GROUP with OVER, IGNORE NULLS or parameters"),
+                function,
+            ));
+        }
+        let fraction = match args {
+            FunctionArguments::List(list)
+                if list.duplicate_treatment.is_none() && list.clauses.is_empty() =>
+            {
+                match list.args.as_slice() {
+                    [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => {
+                        self.sql_to_expr(e, schema)?
+                    }
+                    _ => {
+                        return Err(EngineError::Plan(format!(
+                            "{name}() takes one fraction between 0 and 1"
+                        )))
+                    }
+                }
+            }
+            _ => {
+                return Err(EngineError::Plan(format!(
+                    "{name}() takes one fraction between 0 and 1"
+                )))
+            }
+        };
+        let [order] = within_group.as_slice() else {
+            return Err(not_supported(
+                format!("{name}() WITHIN GROUP with several ORDER BY keys"),
+                function,
+            ));
+        };
+        if order.with_fill.is_some() || order.options.nulls_first.is_some() {
+            return Err(not_supported(
+                format!("{name}() WITHIN GROUP (ORDER BY ... NULLS / WITH FILL)"),
+                function,
+            ));
+        }
+        let mut fraction = quantile_fraction(name, &fraction)?;
+        if matches!(order.options.sort, Some(ast::OrderBySort::Using(_))) {
+            return Err(not_supported(
+                format!("{name}() WITHIN GROUP (ORDER BY ... USING)"),
+                function,
+            ));
+        }
+        if matches!(order.options.sort, Some(ast::OrderBySort::Desc)) {
+            if kind != QuantileKind::Linear {
+                return Err(not_supported(
+                    format!("{name}() WITHIN GROUP (ORDER BY ... DESC)"),
+                    function,
+                ));
+            }
+            // The p-quantile in descending order is the (1 - p)-quantile in ascending order.
+            if let Expr::Literal(v) = &fraction {
+                if let Some(p) = v.as_f64() {
+                    fraction = Expr::Literal(crate::logical::scalar::ScalarValue::float64(1.0 - p));
+                }
+            }
+        }
+        let value = self.sql_to_expr(&order.expr, schema)?;
+        let mut args = vec![value, fraction];
+        if let Some(condition) = filter {
+            let condition = self.sql_to_expr(condition, schema)?;
+            let value = args.remove(0);
+            args.insert(
+                0,
+                Expr::Case {
+                    operand: None,
+                    when_then: vec![(condition, value)],
+                    otherwise: None,
+                },
+            );
+        }
+        Ok(Expr::Aggregate {
+            func: AggregateFunction::Quantile(kind),
+            args,
+            distinct: false,
+        })
+    }
+}
+
+/// The fraction argument of a quantile: a constant number between 0 and 1, as a `DOUBLE`
+/// literal.
+fn quantile_fraction(name: &str, expr: &Expr) -> Result<Expr> {
+    let value = match expr {
+        Expr::Literal(v) => v.as_f64(),
+        Expr::Cast { expr, .. } => match expr.as_ref() {
+            Expr::Literal(v) => v.as_f64(),
+            _ => None,
+        },
+        _ => None,
+    };
+    match value {
+        Some(p) if (0.0..=1.0).contains(&p) => Ok(Expr::Literal(
+            crate::logical::scalar::ScalarValue::float64(p),
+        )),
+        _ => Err(EngineError::Plan(format!(
+            "{name}() needs a constant fraction between 0 and 1, got {expr}"
+        ))),
     }
 }

@@ -70,6 +70,12 @@ pub(crate) fn state_fields(
             Field::new(format!("{name}[mean]"), DataType::Float64, true),
             Field::new(format!("{name}[m2]"), DataType::Float64, true),
         ],
+        AggregateFunction::Quantile(_) => {
+            return Err(EngineError::NotSupported(format!(
+                "{}() here (it needs all of a group's values in order)",
+                func.name()
+            )))
+        }
     })
 }
 
@@ -126,6 +132,13 @@ pub(crate) fn create_accumulator(
         AggregateFunction::StddevPop => Box::new(Variance::new(true, false)),
         AggregateFunction::VarSamp => Box::new(Variance::new(false, true)),
         AggregateFunction::VarPop => Box::new(Variance::new(false, false)),
+        AggregateFunction::Quantile(_) => {
+            // The optimizer rewrites every quantile of an aggregation into a sort.
+            return Err(EngineError::NotSupported(format!(
+                "{}() here (it needs all of a group's values in order)",
+                func.name()
+            )));
+        }
     })
 }
 

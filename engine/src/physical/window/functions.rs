@@ -828,6 +828,12 @@ impl FrameAggregate {
                     "first/last windows are value functions".into(),
                 ))
             }
+            AggregateFunction::Quantile(_) => {
+                return Err(EngineError::NotSupported(format!(
+                    "{}() as a window function",
+                    func.name()
+                )))
+            }
         })
     }
 

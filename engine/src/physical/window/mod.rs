@@ -303,6 +303,7 @@ impl ExecutionPlan for WindowExec {
             evaluators,
             next_emit: 0,
             reservation,
+            ready: std::collections::VecDeque::new(),
         };
         Ok(instrument(Box::new(stream), Arc::clone(&self.metrics)))
     }
@@ -343,6 +344,8 @@ struct WindowStream {
     spilling: Option<Spilling>,
     /// A spilled partition being computed from disk.
     replay: Option<Replay>,
+    /// Output batches computed but not yet handed out.
+    ready: std::collections::VecDeque<RecordBatch>,
 }
 
 /// An input batch with what the window reads of it.
@@ -387,13 +390,39 @@ impl Iterator for WindowStream {
     type Item = Result<RecordBatch>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(batch) = self.ready.pop_front() {
+            return Some(Ok(batch));
+        }
         loop {
             let mut out = Vec::new();
+            let batch_size = self.ctx.batch_size.max(1);
             let step = self.step(&mut out).and_then(|finished| {
                 if out.is_empty() {
                     return Ok((None, finished));
                 }
-                Ok((Some(concat_batches(&self.exec.schema, &out)?), finished))
+                let rows: usize = out.iter().map(RecordBatch::num_rows).sum();
+                if rows <= batch_size {
+                    // Small pieces (a partition each) leave together.
+                    return Ok((Some(concat_batches(&self.exec.schema, &out)?), finished));
+                }
+                // Pieces of up to a batch leave in batches of about `batch_size` rows.
+                let mut group: Vec<RecordBatch> = Vec::new();
+                let mut group_rows = 0;
+                for piece in out {
+                    if group_rows + piece.num_rows() > batch_size && !group.is_empty() {
+                        let batch = concat_batches(&self.exec.schema, &group)?;
+                        self.ready.push_back(batch);
+                        group.clear();
+                        group_rows = 0;
+                    }
+                    group_rows += piece.num_rows();
+                    group.push(piece);
+                }
+                if !group.is_empty() {
+                    let batch = concat_batches(&self.exec.schema, &group)?;
+                    self.ready.push_back(batch);
+                }
+                Ok((self.ready.pop_front(), finished))
             });
             match step {
                 Ok((Some(batch), _)) => return Some(Ok(batch)),
@@ -705,31 +734,41 @@ impl WindowStream {
     }
     /// Compute every row whose results are decided, emit them, and release what no later
     /// row needs.
+    /// Rows decided at once (a whole partition when its end arrives) leave in batches of at
+    /// most `batch_size` rows.
     fn drain(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
-        let first = self.next_emit;
-        'rows: while self.next_emit < self.rows.end() {
-            let i = self.next_emit;
-            for e in &mut self.evaluators {
-                if !e.ready(i, &self.rows)? {
-                    break 'rows;
+        let batch_size = self.ctx.batch_size.max(1);
+        loop {
+            let first = self.next_emit;
+            let mut blocked = false;
+            'rows: while self.next_emit < self.rows.end() && self.next_emit - first < batch_size {
+                let i = self.next_emit;
+                for e in &mut self.evaluators {
+                    if !e.ready(i, &self.rows)? {
+                        blocked = true;
+                        break 'rows;
+                    }
                 }
+                for e in &mut self.evaluators {
+                    e.evaluate(i, &self.rows)?;
+                }
+                self.next_emit += 1;
             }
-            for e in &mut self.evaluators {
-                e.evaluate(i, &self.rows)?;
+            if self.next_emit > first {
+                let slices = self.rows.slices(first, self.next_emit);
+                let input = concat_batches(&self.exec.input.schema(), &slices)?;
+                let mut columns = input.columns().to_vec();
+                for e in &mut self.evaluators {
+                    columns.push(e.take_output(&self.rows)?);
+                }
+                out.push(RecordBatch::try_new(
+                    Arc::clone(&self.exec.schema),
+                    columns,
+                )?);
             }
-            self.next_emit += 1;
-        }
-        if self.next_emit > first {
-            let slices = self.rows.slices(first, self.next_emit);
-            let input = concat_batches(&self.exec.input.schema(), &slices)?;
-            let mut columns = input.columns().to_vec();
-            for e in &mut self.evaluators {
-                columns.push(e.take_output(&self.rows)?);
+            if blocked || self.next_emit == first || self.next_emit >= self.rows.end() {
+                break;
             }
-            out.push(RecordBatch::try_new(
-                Arc::clone(&self.exec.schema),
-                columns,
-            )?);
         }
         let floor = self
             .evaluators
