@@ -59,6 +59,7 @@ macro_rules! golden_tests {
 }
 
 golden_tests! {
+    tpch_bivariate_aggregates,
     edge_quantiles,
     tpch_quantiles_global,
     tpch_quantiles_having,

@@ -35,7 +35,7 @@ from ._dtypes import (
     UInt64,
     Utf8,
 )
-from ._expr import Expr, col, len, lit, when
+from ._expr import Expr, arg_max, arg_min, col, corr, cov, len, lit, when
 from ._frame import (
     DataFrame,
     GroupBy,
@@ -152,6 +152,10 @@ __all__ = [
     "config",
     "from_arrow",
     "len",
+    "corr",
+    "cov",
+    "arg_min",
+    "arg_max",
     "lit",
     "scan_csv",
     "scan_ndjson",

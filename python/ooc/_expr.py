@@ -626,6 +626,36 @@ def len() -> Expr:  # noqa: A001 - the name users know from Polars
     return Expr(_ooc.count_rows()).alias("len")
 
 
+def corr(a: Any, b: Any) -> Expr:
+    """Pearson's correlation of two columns over the rows where both are non-NULL (NaN when
+    one of them does not vary).
+
+    Example:
+        >>> import ooc, pyarrow as pa
+        >>> df = ooc.from_arrow(pa.table({"a": [1.0, 2.0, 3.0], "b": [2.0, 4.0, 6.5]}))
+        >>> round(df.lazy().select(ooc.corr("a", "b")).collect().rows()[0][0], 4)
+        0.9979
+    """
+    return Expr(_ooc.aggregate2("corr", _to_expr(a), _to_expr(b))).alias("corr")
+
+
+def cov(a: Any, b: Any, ddof: int = 1) -> Expr:
+    """The covariance of two columns over the rows where both are non-NULL: the sample's
+    (``ddof=1``) or the population's (``ddof=0``)."""
+    return Expr(_ooc.aggregate2("cov", _to_expr(a), _to_expr(b), ddof)).alias("cov")
+
+
+def arg_min(arg: Any, by: Any) -> Expr:
+    """``arg`` of the row with the smallest ``by`` (rows where either is NULL are skipped;
+    ties go to the smallest ``arg``); SQL's ``arg_min(arg, by)``."""
+    return Expr(_ooc.aggregate2("arg_min", _to_expr(arg), _to_expr(by)))
+
+
+def arg_max(arg: Any, by: Any) -> Expr:
+    """``arg`` of the row with the largest ``by`` (ties: the largest ``arg``)."""
+    return Expr(_ooc.aggregate2("arg_max", _to_expr(arg), _to_expr(by)))
+
+
 class When:
     """``when(condition)``: call ``.then(value)`` next."""
 

@@ -278,6 +278,36 @@ fn count_rows() -> PyExpr {
     aggregate(AggregateFunction::Count, None, false).into()
 }
 
+/// A two-argument aggregate: `cov` (with `ddof` 0 or 1), `corr`, `arg_min`, `arg_max`.
+#[pyfunction]
+#[pyo3(signature = (func, a, b, ddof=1))]
+fn aggregate2(
+    func: &str,
+    a: PyRef<'_, PyExpr>,
+    b: PyRef<'_, PyExpr>,
+    ddof: u8,
+) -> PyResult<PyExpr> {
+    let func = match (func, ddof) {
+        ("cov", 0) => AggregateFunction::CovarPop,
+        ("cov", 1) => AggregateFunction::CovarSamp,
+        ("cov", other) => {
+            return Err(PyValueError::new_err(format!(
+                "cov() takes ddof 0 or 1, got {other}"
+            )))
+        }
+        ("corr", _) => AggregateFunction::Corr,
+        ("arg_min", _) => AggregateFunction::ArgMin,
+        ("arg_max", _) => AggregateFunction::ArgMax,
+        (other, _) => return Err(PyValueError::new_err(format!("unknown aggregate {other}"))),
+    };
+    Ok(Expr::Aggregate {
+        func,
+        args: vec![a.expr.clone(), b.expr.clone()],
+        distinct: false,
+    }
+    .into())
+}
+
 /// `CASE WHEN c1 THEN v1 ... ELSE otherwise END`.
 #[pyfunction]
 #[pyo3(signature = (conditions, values, otherwise=None))]
@@ -781,6 +811,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(col, m)?)?;
     m.add_function(wrap_pyfunction!(lit, m)?)?;
     m.add_function(wrap_pyfunction!(count_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(aggregate2, m)?)?;
     m.add_function(wrap_pyfunction!(when_then, m)?)?;
     Ok(())
 }

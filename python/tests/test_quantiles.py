@@ -77,3 +77,45 @@ def test_quantile_arguments_are_checked():
         lf.select(ooc.col("x").quantile(0.5, "cubic"))
     with pytest.raises(ooc.PlanError, match="constant fraction"):
         ooc.sql("SELECT quantile_cont(x, x) FROM t", t=lf).collect()
+
+
+def test_corr_cov_and_arg_min_through_the_lazy_api():
+    table = pa.table(
+        {
+            "g": ["a", "a", "a", "b", "b", "b", "b"],
+            "x": [1.0, 2.0, 4.0, 3.0, 1.0, 0.5, 2.0],
+            "y": [2.0, 3.5, 9.0, 1.0, 1.5, 4.0, 0.0],
+            "k": ["p", "q", "r", "s", "t", "u", "v"],
+        }
+    )
+    ours = (
+        ooc.from_arrow(table)
+        .lazy()
+        .group_by("g")
+        .agg(
+            ooc.corr("x", "y").alias("r"),
+            ooc.cov("x", "y").alias("c1"),
+            ooc.cov("x", "y", ddof=0).alias("c0"),
+            ooc.arg_min("k", "y").alias("kmin"),
+            ooc.arg_max("k", ooc.col("x") * 2).alias("kmax"),
+        )
+        .sort("g")
+        .collect()
+        .rows()
+    )
+    theirs = (
+        pl.from_arrow(table)
+        .group_by("g")
+        .agg(
+            pl.corr("x", "y").alias("r"),
+            pl.cov("x", "y").alias("c1"),
+            pl.cov("x", "y", ddof=0).alias("c0"),
+            pl.col("k").sort_by("y").first().alias("kmin"),
+            pl.col("k").sort_by("x", descending=True).first().alias("kmax"),
+        )
+        .sort("g")
+        .rows()
+    )
+    rows_equal(ours, theirs, ordered=True)
+    with pytest.raises(ValueError, match="ddof"):
+        ooc.cov("x", "y", ddof=2)

@@ -273,6 +273,18 @@ pub enum AggregateFunction {
     /// a sort by the value (a window numbering the rows) and ordinary aggregates, so it spills
     /// like any sort (see `optimizer/ordered_set_aggregate.rs`).
     Quantile(QuantileKind),
+    /// `arg_min(arg, val)` (also `min_by`): `arg` of the row with the smallest `val`; rows
+    /// where either is NULL are skipped; ties go to the smallest `arg`.
+    ArgMin,
+    /// `arg_max(arg, val)` (also `max_by`): likewise with the largest `val` (ties: largest
+    /// `arg`).
+    ArgMax,
+    /// `covar_pop(y, x)`: the population covariance of the rows where both are non-NULL.
+    CovarPop,
+    /// `covar_samp(y, x)`: the sample covariance, NULL under two rows.
+    CovarSamp,
+    /// `corr(y, x)`: Pearson's correlation coefficient (NaN when a variance is zero).
+    Corr,
 }
 
 /// How a quantile picks or interpolates among the sorted values `v[0..n]` at the fractional
@@ -315,6 +327,21 @@ impl AggregateFunction {
                 | Self::VarSamp
                 | Self::VarPop
         ) || matches!(self, Self::Quantile(kind) if kind.interpolates())
+            || self.is_bivariate()
+    }
+
+    /// True for the two-argument statistics (covariances, correlation), which take numbers
+    /// in both arguments.
+    pub fn is_bivariate(&self) -> bool {
+        matches!(self, Self::CovarPop | Self::CovarSamp | Self::Corr)
+    }
+
+    /// Number of arguments the aggregate takes.
+    pub fn arity(&self) -> usize {
+        match self {
+            Self::ArgMin | Self::ArgMax | Self::CovarPop | Self::CovarSamp | Self::Corr => 2,
+            _ => 1,
+        }
     }
 
     /// True for aggregates that need all of a group's values in order (quantiles): no
@@ -344,6 +371,11 @@ impl AggregateFunction {
             Self::Quantile(QuantileKind::Higher) => "quantile_higher",
             Self::Quantile(QuantileKind::Midpoint) => "quantile_midpoint",
             Self::Quantile(QuantileKind::Nearest) => "quantile_nearest",
+            Self::ArgMin => "arg_min",
+            Self::ArgMax => "arg_max",
+            Self::CovarPop => "covar_pop",
+            Self::CovarSamp => "covar_samp",
+            Self::Corr => "corr",
         }
     }
 }

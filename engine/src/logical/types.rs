@@ -124,6 +124,10 @@ pub(crate) fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
             | AggregateFunction::VarSamp
             | AggregateFunction::VarPop => DataType::Float64,
             AggregateFunction::Sum => sum_type(&expr_type(&args[0], schema)?)?,
+            AggregateFunction::ArgMin | AggregateFunction::ArgMax => expr_type(&args[0], schema)?,
+            AggregateFunction::CovarPop
+            | AggregateFunction::CovarSamp
+            | AggregateFunction::Corr => DataType::Float64,
             AggregateFunction::Quantile(kind) => {
                 let input = expr_type(&args[0], schema)?;
                 match input {
@@ -631,7 +635,8 @@ fn coerce_node(expr: Expr, schema: &PlanSchema) -> Result<Expr> {
             args,
             distinct,
         } => {
-            if let Some(arg) = args.first() {
+            let checked = if func.is_bivariate() { 2 } else { 1 };
+            for arg in args.iter().take(checked) {
                 let t = expr_type(arg, schema)?;
                 if func.takes_numbers() && !is_numeric(&t) && t != DataType::Null {
                     return Err(EngineError::Type(format!(

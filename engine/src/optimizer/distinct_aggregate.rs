@@ -212,8 +212,14 @@ fn combining(func: AggregateFunction) -> AggregateFunction {
         | AggregateFunction::StddevPop
         | AggregateFunction::VarSamp
         | AggregateFunction::VarPop
-        // (Quantiles are rewritten into sorts before this rule.)
-        | AggregateFunction::Quantile(_) => AggregateFunction::Min,
+        // (Quantiles are rewritten into sorts before this rule; two-argument aggregates
+        // leave the node alone, see `roles`.)
+        | AggregateFunction::Quantile(_)
+        | AggregateFunction::ArgMin
+        | AggregateFunction::ArgMax
+        | AggregateFunction::CovarPop
+        | AggregateFunction::CovarSamp
+        | AggregateFunction::Corr => AggregateFunction::Min,
     }
 }
 

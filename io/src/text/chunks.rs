@@ -44,6 +44,42 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
+/// Drops a UTF-8 byte order mark at the start of a stream (spreadsheet exports begin with
+/// one; it would otherwise end up in the first column's name).
+struct SkipBom<R> {
+    inner: R,
+    /// Bytes read while looking for the mark that were not one, served first.
+    head: Vec<u8>,
+    checked: bool,
+}
+
+impl<R: Read> Read for SkipBom<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.checked {
+            self.checked = true;
+            let mut head = [0u8; 3];
+            let mut n = 0;
+            while n < 3 {
+                let read = self.inner.read(&mut head[n..])?;
+                if read == 0 {
+                    break;
+                }
+                n += read;
+            }
+            if head[..n] != [0xEF, 0xBB, 0xBF] {
+                self.head = head[..n].to_vec();
+            }
+        }
+        if !self.head.is_empty() {
+            let n = self.head.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.head[..n]);
+            self.head.drain(..n);
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
+}
+
 /// A reader of `file`'s decompressed bytes; `counter` (if any) counts bytes read from disk.
 pub(crate) fn open_reader(
     file: &TextFile,
@@ -57,21 +93,24 @@ pub(crate) fn open_reader(
         Some(count) => Box::new(CountingReader { inner: raw, count }),
         None => Box::new(raw),
     };
-    Ok(match file.compression {
-        Compression::None => raw,
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
-            1 << 16,
-            raw,
-        ))),
-        Compression::Zstd => {
-            Box::new(
-                zstd::stream::read::Decoder::new(raw).map_err(|source| IoError::Io {
+    let decompressed: Box<dyn Read + Send> =
+        match file.compression {
+            Compression::None => raw,
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
+                BufReader::with_capacity(1 << 16, raw),
+            )),
+            Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(raw).map_err(
+                |source| IoError::Io {
                     path: file.path.clone(),
                     source,
-                })?,
-            )
-        }
-    })
+                },
+            )?),
+        };
+    Ok(Box::new(SkipBom {
+        inner: decompressed,
+        head: Vec::new(),
+        checked: false,
+    }))
 }
 
 /// The file being cut.

@@ -278,3 +278,17 @@ fn files_must_share_the_header() {
     let err = read_all(ds, &["a"], 1 << 12).unwrap_err().to_string();
     assert!(err.contains("2.csv") && err.contains("a, c"), "{err}");
 }
+
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_first_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "bom.csv", b"\xEF\xBB\xBFid,v\r\n1,a\r\n2,b\r\n");
+    let ds = TextDataset::open(&path, csv_options()).unwrap();
+    assert_eq!(ds.schema().field(0).name(), "id");
+    let batches = read_all(ds, &["id", "v"], 1 << 12).unwrap();
+    assert_eq!(ints(&batches, 0), vec![Some(1), Some(2)]);
+    assert_eq!(
+        strings(&batches, 1),
+        vec![Some("a".into()), Some("b".into())]
+    );
+}

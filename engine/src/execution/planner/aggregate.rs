@@ -80,6 +80,10 @@ impl PhysicalPlanner {
                 Some(a) => a.data_type(input_schema)?,
                 None => DataType::Null,
             };
+            let arg_types = args
+                .iter()
+                .map(|a| a.data_type(input_schema))
+                .collect::<Result<Vec<_>>>()?;
             let output_type = agg.data_type(input_schema)?;
             let state_width = state_fields(func, &input_type, &name)?.len();
             specs.push(AggregateSpec {
@@ -90,6 +94,7 @@ impl PhysicalPlanner {
                     .map(|a| create_physical_expr(a, input_schema))
                     .collect::<Result<_>>()?,
                 input_type,
+                arg_types,
                 output_type,
                 state_width,
                 name,

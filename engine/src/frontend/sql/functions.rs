@@ -130,10 +130,15 @@ impl SqlPlanner<'_> {
             "quantile_disc" | "quantile" => {
                 Some(AggregateFunction::Quantile(QuantileKind::Discrete))
             }
+            "arg_min" | "argmin" | "min_by" => Some(AggregateFunction::ArgMin),
+            "arg_max" | "argmax" | "max_by" => Some(AggregateFunction::ArgMax),
+            "covar_pop" => Some(AggregateFunction::CovarPop),
+            "covar_samp" => Some(AggregateFunction::CovarSamp),
+            "corr" => Some(AggregateFunction::Corr),
             _ => None,
         };
         if let Some(over) = over {
-            if aggregate.is_some_and(|a| a.is_ordered_set()) {
+            if aggregate.is_some_and(|a| a.is_ordered_set() || a.arity() == 2) {
                 return Err(not_supported(
                     format!("{name}() as a window function (OVER)"),
                     function,
@@ -190,6 +195,12 @@ impl SqlPlanner<'_> {
                         "{name}() takes a value and a constant fraction between 0 and 1"
                     )))
                 }
+                (f, [Some(a), Some(b)]) if f.arity() == 2 => vec![a.clone(), b.clone()],
+                (f, _) if f.arity() == 2 => {
+                    return Err(EngineError::Plan(format!(
+                        "{name}() takes exactly two arguments"
+                    )))
+                }
                 (_, [Some(a)]) => vec![a.clone()],
                 _ => {
                     return Err(EngineError::Plan(format!(
@@ -207,7 +218,14 @@ impl SqlPlanner<'_> {
                         function,
                     ));
                 }
+                // Two-argument aggregates skip a row whose first argument is NULL, so the
+                // condition guards that one.
                 let condition = self.sql_to_expr(condition, schema)?;
+                let rest = if args.len() > 1 {
+                    args.split_off(1)
+                } else {
+                    Vec::new()
+                };
                 let value = args
                     .pop()
                     .unwrap_or(Expr::Literal(crate::logical::scalar::ScalarValue::int64(1)));
@@ -216,8 +234,9 @@ impl SqlPlanner<'_> {
                     when_then: vec![(condition, value)],
                     otherwise: None,
                 }];
+                args.extend(rest);
             }
-            if distinct && func.is_ordered_set() {
+            if distinct && (func.is_ordered_set() || func.arity() == 2) {
                 return Err(not_supported(format!("{name}(DISTINCT ...)"), function));
             }
             return Ok(Expr::Aggregate {

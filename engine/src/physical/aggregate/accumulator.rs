@@ -70,6 +70,19 @@ pub(crate) fn state_fields(
             Field::new(format!("{name}[mean]"), DataType::Float64, true),
             Field::new(format!("{name}[m2]"), DataType::Float64, true),
         ],
+        AggregateFunction::ArgMin | AggregateFunction::ArgMax => {
+            vec![Field::new(format!("{name}[best]"), DataType::Binary, true)]
+        }
+        AggregateFunction::CovarPop | AggregateFunction::CovarSamp | AggregateFunction::Corr => {
+            vec![
+                Field::new(format!("{name}[count]"), DataType::Int64, true),
+                Field::new(format!("{name}[mean_y]"), DataType::Float64, true),
+                Field::new(format!("{name}[mean_x]"), DataType::Float64, true),
+                Field::new(format!("{name}[c]"), DataType::Float64, true),
+                Field::new(format!("{name}[m2_y]"), DataType::Float64, true),
+                Field::new(format!("{name}[m2_x]"), DataType::Float64, true),
+            ]
+        }
         AggregateFunction::Quantile(_) => {
             return Err(EngineError::NotSupported(format!(
                 "{}() here (it needs all of a group's values in order)",
@@ -84,6 +97,7 @@ pub(crate) fn create_accumulator(
     func: AggregateFunction,
     distinct: bool,
     input: &DataType,
+    arg_types: &[DataType],
     output: &DataType,
 ) -> Result<Box<dyn GroupAccumulator>> {
     if distinct {
@@ -92,7 +106,7 @@ pub(crate) fn create_accumulator(
             AggregateFunction::Min
             | AggregateFunction::Max
             | AggregateFunction::First
-            | AggregateFunction::Last => create_accumulator(func, false, input, output),
+            | AggregateFunction::Last => create_accumulator(func, false, input, arg_types, output),
             _ => Err(EngineError::NotSupported(format!(
                 "{}(DISTINCT ...)",
                 func.name()
@@ -132,6 +146,19 @@ pub(crate) fn create_accumulator(
         AggregateFunction::StddevPop => Box::new(Variance::new(true, false)),
         AggregateFunction::VarSamp => Box::new(Variance::new(false, true)),
         AggregateFunction::VarPop => Box::new(Variance::new(false, false)),
+        AggregateFunction::ArgMin | AggregateFunction::ArgMax => {
+            let [arg, val] = arg_types else {
+                return Err(EngineError::Internal(format!(
+                    "{}() with {} argument types",
+                    func.name(),
+                    arg_types.len()
+                )));
+            };
+            Box::new(ArgBest::new(arg, val, func == AggregateFunction::ArgMax)?)
+        }
+        AggregateFunction::CovarPop => Box::new(Covariance::new(CovarianceOutput::Population)),
+        AggregateFunction::CovarSamp => Box::new(Covariance::new(CovarianceOutput::Sample)),
+        AggregateFunction::Corr => Box::new(Covariance::new(CovarianceOutput::Correlation)),
         AggregateFunction::Quantile(_) => {
             // The optimizer rewrites every quantile of an aggregation into a sort.
             return Err(EngineError::NotSupported(format!(
@@ -851,5 +878,270 @@ impl GroupAccumulator for CountDistinct {
         self.bytes
             + self.sets.capacity() * 48
             + self.words.as_ref().map_or(0, |w| w.capacity() * 48)
+    }
+}
+
+/// `arg_min(arg, val)` / `arg_max(arg, val)`: per group, the row-format encoding of the best
+/// `(val, arg)` pair so far (compared as one row: by `val`, ties by `arg`); rows where either
+/// is NULL are skipped. The partial state is that encoding as bytes.
+struct ArgBest {
+    converter: RowConverter,
+    /// The types of `val` and `arg`, the converter's two fields.
+    types: [DataType; 2],
+    best: Vec<Option<OwnedRow>>,
+    is_max: bool,
+    bytes: usize,
+}
+
+impl ArgBest {
+    fn new(arg: &DataType, val: &DataType, is_max: bool) -> Result<Self> {
+        Ok(Self {
+            converter: RowConverter::new(vec![
+                SortField::new(val.clone()),
+                SortField::new(arg.clone()),
+            ])?,
+            types: [val.clone(), arg.clone()],
+            best: vec![],
+            is_max,
+            bytes: 0,
+        })
+    }
+
+    fn offer(&mut self, g: usize, row: arrow::row::Row<'_>) {
+        let slot = &mut self.best[g];
+        let better = match slot {
+            None => true,
+            Some(current) if self.is_max => row > current.row(),
+            Some(current) => row < current.row(),
+        };
+        if better {
+            let owned = row.owned();
+            self.bytes += owned.as_ref().len();
+            if let Some(old) = slot.replace(owned) {
+                self.bytes -= old.as_ref().len();
+            }
+        }
+    }
+}
+
+impl GroupAccumulator for ArgBest {
+    fn ensure_groups(&mut self, n: usize) {
+        if self.best.len() < n {
+            self.best.resize(n, None);
+        }
+    }
+
+    fn update(&mut self, values: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
+        self.ensure_groups(total_groups);
+        let [arg, val] = values else {
+            return Err(EngineError::Internal(
+                "arg_min/arg_max needs two arguments".into(),
+            ));
+        };
+        let rows = self
+            .converter
+            .convert_columns(&[Arc::clone(val), Arc::clone(arg)])?;
+        for (i, &g) in groups.iter().enumerate() {
+            if arg.is_valid(i) && val.is_valid(i) {
+                self.offer(g as usize, rows.row(i));
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, states: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
+        self.ensure_groups(total_groups);
+        let encoded = states[0].as_binary::<i32>();
+        let parser = self.converter.parser();
+        for (i, &g) in groups.iter().enumerate() {
+            if encoded.is_valid(i) {
+                let row = parser.parse(encoded.value(i));
+                let owned = row.owned();
+                self.offer(g as usize, owned.row());
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ArrayRef>> {
+        let best = std::mem::take(&mut self.best);
+        self.bytes = 0;
+        let array: arrow::array::BinaryArray = best
+            .iter()
+            .map(|b| b.as_ref().map(|r| r.as_ref()))
+            .collect();
+        Ok(vec![Arc::new(array)])
+    }
+
+    fn evaluate(&mut self) -> Result<ArrayRef> {
+        let best = std::mem::take(&mut self.best);
+        self.bytes = 0;
+        // Groups without a pair decode from a row of NULLs.
+        let nulls: Vec<ArrayRef> = self
+            .types
+            .iter()
+            .map(|t| arrow::array::new_null_array(t, 1))
+            .collect();
+        let null_rows = self.converter.convert_columns(&nulls)?;
+        let null_row = null_rows.row(0);
+        let rows: Vec<_> = best
+            .iter()
+            .map(|b| b.as_ref().map_or(null_row, |r| r.row()))
+            .collect();
+        let mut columns = self.converter.convert_rows(rows)?;
+        Ok(columns.remove(1))
+    }
+
+    fn size(&self) -> usize {
+        self.best.capacity() * std::mem::size_of::<Option<OwnedRow>>() + self.bytes
+    }
+}
+
+/// What a [`Covariance`] accumulator reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CovarianceOutput {
+    Population,
+    Sample,
+    Correlation,
+}
+
+/// `covar_pop(y, x)`, `covar_samp(y, x)`, `corr(y, x)`: per group, the count, both means, the
+/// co-moment and both second moments of the rows where both are non-NULL, updated one row
+/// at a time (Welford) and combined pairwise (Chan et al.), so partial states merge exactly
+/// as a single pass would.
+struct Covariance {
+    counts: Vec<i64>,
+    mean_y: Vec<f64>,
+    mean_x: Vec<f64>,
+    c: Vec<f64>,
+    m2_y: Vec<f64>,
+    m2_x: Vec<f64>,
+    output: CovarianceOutput,
+}
+
+impl Covariance {
+    fn new(output: CovarianceOutput) -> Self {
+        Self {
+            counts: vec![],
+            mean_y: vec![],
+            mean_x: vec![],
+            c: vec![],
+            m2_y: vec![],
+            m2_x: vec![],
+            output,
+        }
+    }
+
+    /// Fold the partial state `(n, mean_y, mean_x, c, m2_y, m2_x)` into group `g`.
+    #[allow(clippy::too_many_arguments)]
+    fn combine(&mut self, g: usize, n: i64, my: f64, mx: f64, c: f64, m2y: f64, m2x: f64) {
+        if n == 0 {
+            return;
+        }
+        let n_a = self.counts[g] as f64;
+        let n_b = n as f64;
+        let total = n_a + n_b;
+        let dy = my - self.mean_y[g];
+        let dx = mx - self.mean_x[g];
+        let weight = n_a * n_b / total;
+        self.c[g] += c + dx * dy * weight;
+        self.m2_y[g] += m2y + dy * dy * weight;
+        self.m2_x[g] += m2x + dx * dx * weight;
+        self.mean_y[g] += dy * n_b / total;
+        self.mean_x[g] += dx * n_b / total;
+        self.counts[g] += n;
+    }
+}
+
+impl GroupAccumulator for Covariance {
+    fn ensure_groups(&mut self, n: usize) {
+        grow(&mut self.counts, n, 0);
+        grow(&mut self.mean_y, n, 0.0);
+        grow(&mut self.mean_x, n, 0.0);
+        grow(&mut self.c, n, 0.0);
+        grow(&mut self.m2_y, n, 0.0);
+        grow(&mut self.m2_x, n, 0.0);
+    }
+
+    fn update(&mut self, values: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
+        self.ensure_groups(total_groups);
+        let y = cast_array(&values[0], &DataType::Float64)?;
+        let x = cast_array(&values[1], &DataType::Float64)?;
+        let (y, x) = (
+            y.as_primitive::<Float64Type>(),
+            x.as_primitive::<Float64Type>(),
+        );
+        for (i, &g) in groups.iter().enumerate() {
+            if y.is_null(i) || x.is_null(i) {
+                continue;
+            }
+            let (vy, vx, g) = (y.value(i), x.value(i), g as usize);
+            self.counts[g] += 1;
+            let n = self.counts[g] as f64;
+            let dx = vx - self.mean_x[g];
+            let dy = vy - self.mean_y[g];
+            self.mean_x[g] += dx / n;
+            self.mean_y[g] += dy / n;
+            self.c[g] += dx * (vy - self.mean_y[g]);
+            self.m2_x[g] += dx * (vx - self.mean_x[g]);
+            self.m2_y[g] += dy * (vy - self.mean_y[g]);
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, states: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
+        self.ensure_groups(total_groups);
+        let counts = states[0].as_primitive::<Int64Type>();
+        let f = |i: usize| states[i].as_primitive::<Float64Type>();
+        let (my, mx, c, m2y, m2x) = (f(1), f(2), f(3), f(4), f(5));
+        for (i, &g) in groups.iter().enumerate() {
+            self.combine(
+                g as usize,
+                counts.value(i),
+                my.value(i),
+                mx.value(i),
+                c.value(i),
+                m2y.value(i),
+                m2x.value(i),
+            );
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ArrayRef>> {
+        Ok(vec![
+            Arc::new(Int64Array::from(std::mem::take(&mut self.counts))),
+            Arc::new(Float64Array::from(std::mem::take(&mut self.mean_y))),
+            Arc::new(Float64Array::from(std::mem::take(&mut self.mean_x))),
+            Arc::new(Float64Array::from(std::mem::take(&mut self.c))),
+            Arc::new(Float64Array::from(std::mem::take(&mut self.m2_y))),
+            Arc::new(Float64Array::from(std::mem::take(&mut self.m2_x))),
+        ])
+    }
+
+    fn evaluate(&mut self) -> Result<ArrayRef> {
+        let counts = std::mem::take(&mut self.counts);
+        let c = std::mem::take(&mut self.c);
+        let m2_y = std::mem::take(&mut self.m2_y);
+        let m2_x = std::mem::take(&mut self.m2_x);
+        self.mean_y.clear();
+        self.mean_x.clear();
+        let out: Float64Array = (0..counts.len())
+            .map(|g| {
+                let n = counts[g];
+                match self.output {
+                    CovarianceOutput::Population => (n > 0).then(|| c[g] / n as f64),
+                    CovarianceOutput::Sample => (n > 1).then(|| c[g] / (n - 1) as f64),
+                    CovarianceOutput::Correlation => {
+                        (n > 0).then(|| c[g] / (m2_y[g].sqrt() * m2_x[g].sqrt()))
+                    }
+                }
+            })
+            .collect();
+        Ok(Arc::new(out))
+    }
+
+    fn size(&self) -> usize {
+        self.counts.capacity() * 8 + self.mean_y.capacity() * 40
     }
 }

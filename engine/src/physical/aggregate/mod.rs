@@ -136,6 +136,8 @@ pub(crate) struct AggregateSpec {
     pub args: Vec<PhysicalExpr>,
     /// Type of the (first) argument; `Null` for `count(*)`.
     pub input_type: DataType,
+    /// Types of all the arguments.
+    pub arg_types: Vec<DataType>,
     /// Type of the final value.
     pub output_type: DataType,
     /// Number of state columns.

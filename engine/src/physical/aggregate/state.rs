@@ -52,7 +52,15 @@ impl AggregateState {
             .exec
             .aggregates
             .iter()
-            .map(|a| create_accumulator(a.func, a.distinct, &a.input_type, &a.output_type))
+            .map(|a| {
+                create_accumulator(
+                    a.func,
+                    a.distinct,
+                    &a.input_type,
+                    &a.arg_types,
+                    &a.output_type,
+                )
+            })
             .collect::<Result<_>>()?;
         Ok(())
     }
@@ -119,6 +127,7 @@ impl AggregateState {
                 spec.func,
                 spec.distinct,
                 &spec.input_type,
+                &spec.arg_types,
                 &spec.output_type,
             )?;
             let values = spec

@@ -828,7 +828,12 @@ impl FrameAggregate {
                     "first/last windows are value functions".into(),
                 ))
             }
-            AggregateFunction::Quantile(_) => {
+            AggregateFunction::Quantile(_)
+            | AggregateFunction::ArgMin
+            | AggregateFunction::ArgMax
+            | AggregateFunction::CovarPop
+            | AggregateFunction::CovarSamp
+            | AggregateFunction::Corr => {
                 return Err(EngineError::NotSupported(format!(
                     "{}() as a window function",
                     func.name()
