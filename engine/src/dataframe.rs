@@ -13,7 +13,7 @@ use arrow::datatypes::SchemaRef;
 use crate::config::SessionConfig;
 use crate::error::Result;
 use crate::execution::{self, QueryStream};
-use crate::frontend::builder;
+use crate::frontend::{builder, set_operations};
 use crate::logical::expr::Expr;
 use crate::logical::plan::{JoinType, LogicalPlan, SortKey};
 
@@ -97,6 +97,29 @@ impl DataFrame {
     /// Distinct rows (`SELECT DISTINCT *`).
     pub fn distinct(self) -> Result<Self> {
         let plan = builder::distinct(self.plan.clone())?;
+        Ok(self.with_plan(plan))
+    }
+
+    /// The rows of `self` and then of `other` (`UNION ALL`), or with `distinct` the distinct
+    /// rows of both (`UNION`). Columns match by position (types are unified); names come
+    /// from `self`.
+    pub fn union(self, other: DataFrame, distinct: bool) -> Result<Self> {
+        let plan = set_operations::union(self.plan.clone(), other.plan, !distinct)?;
+        Ok(self.with_plan(plan))
+    }
+
+    /// The rows of `self` that `other` also has (`INTERSECT`, distinct rows; with `all`,
+    /// `INTERSECT ALL`: a row `m` times here and `n` times there appears `min(m, n)` times).
+    /// NULLs equal each other; columns match by position.
+    pub fn intersect(self, other: DataFrame, all: bool) -> Result<Self> {
+        let plan = set_operations::intersect_or_except(self.plan.clone(), other.plan, true, all)?;
+        Ok(self.with_plan(plan))
+    }
+
+    /// The rows of `self` that `other` lacks (`EXCEPT`, distinct rows; with `all`,
+    /// `EXCEPT ALL`: `max(m - n, 0)` copies).
+    pub fn except(self, other: DataFrame, all: bool) -> Result<Self> {
+        let plan = set_operations::intersect_or_except(self.plan.clone(), other.plan, false, all)?;
         Ok(self.with_plan(plan))
     }
 

@@ -188,6 +188,34 @@ class LazyFrame:
         """Same as ``head``."""
         return self.head(n)
 
+    def intersect(self, other: "LazyFrame", *, all: bool = False) -> "LazyFrame":  # noqa: A002
+        """The distinct rows that ``other`` also has (SQL's ``INTERSECT``); with ``all=True``,
+        a row ``m`` times here and ``n`` times there appears ``min(m, n)`` times. Columns match
+        by position, names come from this frame, and NULLs equal each other. Spills like a
+        group-by.
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> a = ooc.from_arrow(pa.table({"x": [1, 1, 2, None]})).lazy()
+            >>> b = ooc.from_arrow(pa.table({"y": [1, 1, 1, None]})).lazy()
+            >>> a.intersect(b, all=True).sort("x").collect().rows()
+            [(None,), (1,), (1,)]
+        """
+        return LazyFrame(self._lf.set_operation("intersect", _lazy(other)._lf, all))
+
+    def difference(self, other: "LazyFrame", *, all: bool = False) -> "LazyFrame":  # noqa: A002
+        """The distinct rows that ``other`` lacks (SQL's ``EXCEPT``); with ``all=True``,
+        ``max(m - n, 0)`` copies of a row ``m`` times here and ``n`` times there.
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> a = ooc.from_arrow(pa.table({"x": [1, 1, 2, None]})).lazy()
+            >>> b = ooc.from_arrow(pa.table({"x": [1]})).lazy()
+            >>> a.difference(b, all=True).sort("x").collect().rows()
+            [(None,), (1,), (2,)]
+        """
+        return LazyFrame(self._lf.set_operation("except", _lazy(other)._lf, all))
+
     def unique(
         self,
         subset: Any = None,
@@ -450,6 +478,36 @@ def scan_parquet(
     else:
         locations = [os.fspath(s) for s in source]
     return LazyFrame(_ooc.scan_parquet(locations, hive_partitioning is not False))
+
+
+def _lazy(frame: Any) -> "LazyFrame":
+    if isinstance(frame, LazyFrame):
+        return frame
+    if isinstance(frame, DataFrame):
+        return frame.lazy()
+    raise TypeError(f"expected a LazyFrame or DataFrame, not {type(frame).__name__}")
+
+
+def concat(items: Sequence[Any], *, how: str = "vertical") -> LazyFrame:
+    """The rows of every frame, one after the other (SQL's ``UNION ALL``; columns match by
+    position, names come from the first frame, types are unified). ``how="vertical"`` only.
+
+    Example:
+        >>> import ooc, pyarrow as pa
+        >>> a = ooc.from_arrow(pa.table({"x": [1, 2]})).lazy()
+        >>> b = ooc.from_arrow(pa.table({"x": [3]})).lazy()
+        >>> ooc.concat([a, b]).collect().rows()
+        [(1,), (2,), (3,)]
+    """
+    if how != "vertical":
+        raise ValueError(f"concat(how={how!r}) is not supported; only how='vertical'")
+    frames = [_lazy(f) for f in items]
+    if not frames:
+        raise ValueError("concat() needs at least one frame")
+    result = frames[0]._lf
+    for frame in frames[1:]:
+        result = result.set_operation("union", frame._lf, True)
+    return LazyFrame(result)
 
 
 def _locations(source: Union[PathLike, Sequence[PathLike]]) -> List[str]:

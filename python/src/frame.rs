@@ -138,6 +138,22 @@ impl PyLazyFrame {
         Ok(self.with(self.frame.clone().limit(offset, length).py()?))
     }
 
+    /// A set operation with `other`: `union` (`all`: keep duplicates), `intersect`, `except`.
+    fn set_operation(&self, op: &str, other: PyRef<'_, PyLazyFrame>, all: bool) -> PyResult<Self> {
+        let (left, right) = (self.frame.clone(), other.frame.clone());
+        let frame = match op {
+            "union" => left.union(right, !all),
+            "intersect" => left.intersect(right, all),
+            "except" => left.except(right, all),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown set operation {other:?}"
+                )))
+            }
+        };
+        Ok(self.with(frame.py()?))
+    }
+
     #[pyo3(signature = (subset=None, keep="any"))]
     fn unique(&self, subset: Option<Vec<String>>, keep: &str) -> PyResult<Self> {
         let frame = self.frame.clone();

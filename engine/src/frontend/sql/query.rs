@@ -11,13 +11,11 @@ use super::from::rename_columns;
 use super::{not_supported, SqlPlanner};
 use crate::error::{EngineError, Result};
 use crate::eval::constant::fold_expr;
-use crate::logical::expr::{AggregateFunction, BinaryOp, Column, Expr, WindowExpr};
-use crate::logical::hidden::{self, Role};
+use crate::frontend::set_operations;
+use crate::logical::expr::Expr;
 use crate::logical::plan::LogicalPlan;
-use crate::logical::scalar::ScalarValue;
 use crate::logical::schema::PlanSchema;
 use crate::logical::types::coerce;
-use crate::logical::window::{WindowFrame, WindowFunction};
 
 impl SqlPlanner<'_> {
     /// Plan a parsed query. Every part of it is planned or refused by name.
@@ -265,47 +263,11 @@ impl SqlPlanner<'_> {
                     ast::SetOperator::Intersect => Some(true),
                     ast::SetOperator::Except | ast::SetOperator::Minus => Some(false),
                 };
-                if let Some(intersect) = intersect {
-                    let l = self.plan_set_expr(left)?;
-                    let r = self.plan_set_expr(right)?;
-                    if !all || l.schema().len() != r.schema().len() {
-                        return counted_set_operation(l, r, intersect);
-                    }
-                    // Duplicates numbered 1, 2, ... on each side: the n-th copy of a row is
-                    // in the result when the other side has (INTERSECT) or lacks (EXCEPT)
-                    // an n-th copy, which makes min(m, n) or max(m - n, 0) copies.
-                    let result =
-                        counted_set_operation(numbered_copies(l)?, numbered_copies(r)?, intersect)?;
-                    let width = result.schema().len() - 1;
-                    let columns = result.schema().fields()[..width]
-                        .iter()
-                        .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
-                        .collect();
-                    return LogicalPlan::project(result, columns);
-                }
                 let l = self.plan_set_expr(left)?;
                 let r = self.plan_set_expr(right)?;
-                // Flatten chains of UNION ALL into one node.
-                let mut inputs = Vec::new();
-                for p in [l, r] {
-                    match p {
-                        LogicalPlan::Union { inputs: inner, .. } => inputs.extend(inner),
-                        other => inputs.push(other),
-                    }
-                }
-                let union = LogicalPlan::union(inputs)?;
-                if all {
-                    Ok(union)
-                } else {
-                    let columns = union
-                        .schema()
-                        .fields()
-                        .iter()
-                        .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
-                        .collect();
-                    // A DISTINCT result stops the flattening of a following UNION ALL.
-                    LogicalPlan::aggregate(union, columns, vec![])
-                        .map(|p| LogicalPlan::alias(p, hidden::name(Role::Union, 0)))
+                match intersect {
+                    Some(intersect) => set_operations::intersect_or_except(l, r, intersect, all),
+                    None => set_operations::union(l, r, all),
                 }
             }
             other => Err(not_supported(format!("query body: {other}"), other)),
@@ -318,104 +280,4 @@ impl SqlPlanner<'_> {
             .rev()
             .find_map(|scope| scope.get(name).cloned())
     }
-}
-
-/// `plan` with one more column numbering the copies of each distinct row 1, 2, ... (a
-/// `row_number()` window partitioned by every column).
-fn numbered_copies(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let mut columns: Vec<Expr> = plan
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
-        .collect();
-    let copy = hidden::name(Role::SetSide, 3);
-    let number = Expr::Window(Box::new(WindowExpr {
-        func: WindowFunction::RowNumber,
-        args: vec![],
-        partition_by: columns.clone(),
-        order_by: vec![],
-        frame: WindowFrame::default_for(false),
-        ignore_nulls: false,
-    }))
-    .alias(copy.clone());
-    let numbered = LogicalPlan::window(plan, vec![number])?;
-    columns.push(Expr::Column(Column::new(copy)));
-    LogicalPlan::project(numbered, columns)
-}
-
-/// `left INTERSECT right` (`intersect`) or `left EXCEPT right`, with SQL's set semantics
-/// (distinct rows; NULLs equal each other), as a counted aggregation: the rows of both inputs,
-/// each tagged with its side, grouped by all columns; a group is kept when both sides have it
-/// (INTERSECT) or only the left one does (EXCEPT). It runs, and spills, as any group-by.
-fn counted_set_operation(
-    left: LogicalPlan,
-    right: LogicalPlan,
-    intersect: bool,
-) -> Result<LogicalPlan> {
-    let what = if intersect { "INTERSECT" } else { "EXCEPT" };
-    if left.schema().len() != right.schema().len() {
-        return Err(EngineError::Plan(format!(
-            "{what} inputs have different numbers of columns: {} and {}",
-            left.schema().len(),
-            right.schema().len()
-        )));
-    }
-    let tag = hidden::name(Role::SetSide, 0);
-    let tagged = |plan: LogicalPlan, side: i32| -> Result<LogicalPlan> {
-        let mut exprs: Vec<Expr> = plan
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
-            .collect();
-        exprs.push(Expr::Literal(ScalarValue::int32(side)).alias(tag.clone()));
-        LogicalPlan::project(plan, exprs)
-    };
-    let union = LogicalPlan::union(vec![tagged(left, 0)?, tagged(right, 1)?])?;
-    let width = union.schema().len() - 1;
-    let keys: Vec<Expr> = union.schema().fields()[..width]
-        .iter()
-        .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
-        .collect();
-    let (lowest, highest) = (
-        hidden::name(Role::SetSide, 1),
-        hidden::name(Role::SetSide, 2),
-    );
-    let side = || Expr::Column(Column::new(tag.clone()));
-    let aggregates = vec![
-        Expr::Aggregate {
-            func: AggregateFunction::Min,
-            args: vec![side()],
-            distinct: false,
-        }
-        .alias(lowest.clone()),
-        Expr::Aggregate {
-            func: AggregateFunction::Max,
-            args: vec![side()],
-            distinct: false,
-        }
-        .alias(highest.clone()),
-    ];
-    let grouped = LogicalPlan::aggregate(union, keys, aggregates)?;
-    let is = |name: &str, value: i32| {
-        Expr::Column(Column::new(name))
-            .binary(BinaryOp::Eq, Expr::Literal(ScalarValue::int32(value)))
-    };
-    let keep = if intersect {
-        // Both sides: the smallest tag is the left's, the largest the right's.
-        is(&lowest, 0).binary(BinaryOp::And, is(&highest, 1))
-    } else {
-        is(&highest, 0)
-    };
-    let kept = LogicalPlan::filter(grouped, keep)?;
-    let columns = kept.schema().fields()[..width]
-        .iter()
-        .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
-        .collect();
-    // Aliased like a distinct UNION, so that a following UNION ALL does not flatten into it.
-    Ok(LogicalPlan::alias(
-        LogicalPlan::project(kept, columns)?,
-        hidden::name(Role::Union, 0),
-    ))
 }
