@@ -59,6 +59,8 @@ macro_rules! golden_tests {
 }
 
 golden_tests! {
+    edge_repeated_names_derived,
+    edge_repeated_names_set_operations,
     tpch_bivariate_aggregates,
     edge_quantiles,
     tpch_quantiles_global,

@@ -15,8 +15,41 @@ use crate::logical::plan::LogicalPlan;
 use crate::logical::scalar::ScalarValue;
 use crate::logical::window::{WindowExpr, WindowFrame, WindowFunction};
 
+/// Run `operation` on inputs whose output names are made distinct, then give the result the
+/// left input's names back (which may repeat: `SELECT 0, 0 UNION SELECT 1, 2`).
+fn with_distinct_names(
+    left: LogicalPlan,
+    right: LogicalPlan,
+    operation: impl FnOnce(LogicalPlan, LogicalPlan) -> Result<LogicalPlan>,
+) -> Result<LogicalPlan> {
+    let (Some(left_names), right_names) =
+        (left.distinct_output_names(), right.distinct_output_names())
+    else {
+        return match right.distinct_output_names() {
+            Some(names) => operation(left, right.rename_outputs(&names)?),
+            None => operation(left, right),
+        };
+    };
+    let original: Vec<String> = left
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect();
+    let left = left.rename_outputs(&left_names)?;
+    let right = match right_names {
+        Some(names) => right.rename_outputs(&names)?,
+        None => right,
+    };
+    operation(left, right)?.rename_outputs(&original)
+}
+
 /// `left UNION [ALL] right`.
 pub(crate) fn union(left: LogicalPlan, right: LogicalPlan, all: bool) -> Result<LogicalPlan> {
+    with_distinct_names(left, right, |l, r| union_of(l, r, all))
+}
+
+fn union_of(left: LogicalPlan, right: LogicalPlan, all: bool) -> Result<LogicalPlan> {
     // Flatten chains of UNION ALL into one node.
     let mut inputs = Vec::new();
     for p in [left, right] {
@@ -42,7 +75,21 @@ pub(crate) fn intersect_or_except(
     intersect: bool,
     all: bool,
 ) -> Result<LogicalPlan> {
-    if !all || left.schema().len() != right.schema().len() {
+    if left.schema().len() != right.schema().len() {
+        return counted_set_operation(left, right, intersect);
+    }
+    with_distinct_names(left, right, |l, r| {
+        intersect_or_except_of(l, r, intersect, all)
+    })
+}
+
+fn intersect_or_except_of(
+    left: LogicalPlan,
+    right: LogicalPlan,
+    intersect: bool,
+    all: bool,
+) -> Result<LogicalPlan> {
+    if !all {
         return counted_set_operation(left, right, intersect);
     }
     let result = counted_set_operation(numbered_copies(left)?, numbered_copies(right)?, intersect)?;

@@ -204,6 +204,116 @@ impl LogicalPlan {
         }
     }
 
+    /// The same rows with the output columns renamed to `names`, by position (columns past
+    /// the end of `names` keep theirs). Works when the current names repeat (`SELECT 1 AS a,
+    /// 2 AS a`), where a projection by name could not tell the columns apart: the node that
+    /// makes the names (a projection or an aggregation, under any aliases and sorts) gets new
+    /// aliases instead.
+    pub(crate) fn rename_outputs(self, names: &[String]) -> Result<Self> {
+        let current: Vec<String> = self
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
+        if names.len() > current.len() {
+            return plan_err(format!(
+                "{} column names given for a relation with {} columns",
+                names.len(),
+                current.len()
+            ));
+        }
+        let wanted: Vec<String> = current
+            .iter()
+            .enumerate()
+            .map(|(i, c)| names.get(i).cloned().unwrap_or_else(|| c.clone()))
+            .collect();
+        if wanted == current {
+            return Ok(self);
+        }
+        let realias = |exprs: Vec<Expr>, names: &[String]| -> Vec<Expr> {
+            exprs
+                .into_iter()
+                .zip(names)
+                .map(|(e, n)| e.unalias().alias(n.clone()))
+                .collect()
+        };
+        match self {
+            LogicalPlan::Projection { input, exprs, .. } => {
+                LogicalPlan::project(*input, realias(exprs, &wanted))
+            }
+            LogicalPlan::Aggregate {
+                input,
+                group_by,
+                aggregates,
+                ..
+            } => {
+                let groups = group_by.len();
+                let group_by = realias(group_by, &wanted[..groups]);
+                let aggregates = realias(aggregates, &wanted[groups..]);
+                LogicalPlan::aggregate(*input, group_by, aggregates)
+            }
+            LogicalPlan::SubqueryAlias { input, alias, .. } => {
+                Ok(LogicalPlan::alias(input.rename_outputs(&wanted)?, alias))
+            }
+            // A union's names are its first input's.
+            LogicalPlan::Union { mut inputs, .. } if !inputs.is_empty() => {
+                let first = inputs.remove(0).rename_outputs(&wanted)?;
+                inputs.insert(0, first);
+                LogicalPlan::union(inputs)
+            }
+            other => {
+                let unique: std::collections::HashSet<&String> = current.iter().collect();
+                if unique.len() != current.len() {
+                    return plan_err(format!(
+                        "cannot rename the repeated column names {} here",
+                        current.join(", ")
+                    ));
+                }
+                let exprs = other
+                    .schema()
+                    .fields()
+                    .iter()
+                    .zip(&wanted)
+                    .map(|(f, n)| {
+                        Expr::Column(crate::logical::expr::Column::qualified(
+                            f.qualifier.clone(),
+                            f.name(),
+                        ))
+                        .alias(n.clone())
+                    })
+                    .collect();
+                LogicalPlan::project(other, exprs)
+            }
+        }
+    }
+
+    /// The output names with repeats made distinct by `_1`, `_2`, ... suffixes (DuckDB's
+    /// names for a derived table's repeated columns); `None` when no name repeats.
+    pub(crate) fn distinct_output_names(&self) -> Option<Vec<String>> {
+        let names: Vec<String> = self
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut changed = false;
+        let mut out = Vec::with_capacity(names.len());
+        for name in &names {
+            let mut candidate = name.clone();
+            let mut n = 0;
+            while seen.contains(&candidate.to_lowercase()) {
+                n += 1;
+                candidate = format!("{name}_{n}");
+            }
+            changed |= candidate != *name;
+            seen.insert(candidate.to_lowercase());
+            out.push(candidate);
+        }
+        changed.then_some(out)
+    }
+
     /// `(input) AS alias`.
     pub(crate) fn alias(input: LogicalPlan, alias: impl Into<String>) -> Self {
         let alias = alias.into();
@@ -346,6 +456,12 @@ impl LogicalPlan {
                 .zip(&names)
                 .any(|((f, t), n)| f.field.data_type() != t || f.name() != n);
             if needs_cast {
+                // Columns are referenced by name below: repeated names are made distinct
+                // first (by position, see `rename_outputs`).
+                let input = match input.distinct_output_names() {
+                    Some(distinct) => input.rename_outputs(&distinct)?,
+                    None => input,
+                };
                 let schema = input.schema().clone();
                 let exprs = schema
                     .fields()

@@ -236,7 +236,12 @@ impl SqlPlanner<'_> {
                 if sample.is_some() {
                     return Err(not_supported("TABLESAMPLE", factor));
                 }
-                let plan = self.plan_query(subquery)?;
+                let mut plan = self.plan_query(subquery)?;
+                // Repeated names (`SELECT 1 AS a, 2 AS a`) become `a`, `a_1` in a derived
+                // table, so that each column can be referenced.
+                if let Some(names) = plan.distinct_output_names() {
+                    plan = plan.rename_outputs(&names)?;
+                }
                 match alias {
                     Some(a) => apply_alias(plan, Some(a)),
                     None => Ok(LogicalPlan::alias(plan, "subquery")),
@@ -367,27 +372,14 @@ pub(super) fn alias_parts(alias: &ast::TableAlias) -> Result<(String, Vec<String
 }
 
 pub(super) fn rename_columns(plan: LogicalPlan, names: Vec<String>) -> Result<LogicalPlan> {
-    let schema = plan.schema().clone();
-    if names.len() > schema.len() {
+    if names.len() > plan.schema().len() {
         return Err(EngineError::Plan(format!(
             "{} column aliases given for a relation with {} columns",
             names.len(),
-            schema.len()
+            plan.schema().len()
         )));
     }
-    let exprs = schema
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let column = Expr::Column(Column::qualified(f.qualifier.clone(), f.name()));
-            match names.get(i) {
-                Some(n) => column.alias(n.clone()),
-                None => column,
-            }
-        })
-        .collect();
-    LogicalPlan::project(plan, exprs)
+    plan.rename_outputs(&names)
 }
 
 /// Split a join condition into equi-join key pairs (left expression, right expression) and

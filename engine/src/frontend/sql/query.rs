@@ -231,6 +231,18 @@ impl SqlPlanner<'_> {
         if order_by.is_empty() {
             return Ok(plan);
         }
+        if let Some(names) = plan.distinct_output_names() {
+            // Repeated output names (`SELECT 0, 0 UNION ...`): sort under distinct names,
+            // then give the original ones back.
+            let original: Vec<String> = plan
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().to_string())
+                .collect();
+            let sorted = self.order_plain(plan.rename_outputs(&names)?, order_by)?;
+            return sorted.rename_outputs(&original);
+        }
         let mut keys = Vec::new();
         for o in order_by {
             let expr = match ordinal(&o.expr)? {
