@@ -157,6 +157,134 @@ pub(super) fn last_day(d: &ArrayRef) -> Result<ArrayRef> {
     })
 }
 
+/// A `strftime`/`strptime` format checked once: chrono's items, or an error naming the format.
+fn parse_format(format: &str) -> Result<Vec<chrono::format::Item<'_>>> {
+    let items: Vec<_> = chrono::format::StrftimeItems::new(format).collect();
+    if items
+        .iter()
+        .any(|i| matches!(i, chrono::format::Item::Error))
+    {
+        return Err(EngineError::Plan(format!(
+            "invalid date format '{format}' (use strftime specifiers such as %Y-%m-%d %H:%M:%S)"
+        )));
+    }
+    Ok(items)
+}
+
+/// The formats of a format column, checked and cached by text (usually one constant).
+struct Formats<'a> {
+    formats: &'a arrow::array::StringArray,
+    cache: Vec<(&'a str, Vec<chrono::format::Item<'a>>)>,
+}
+
+impl<'a> Formats<'a> {
+    fn get(&mut self, i: usize) -> Result<Option<&[chrono::format::Item<'a>]>> {
+        if self.formats.is_null(i) {
+            return Ok(None);
+        }
+        let text = self.formats.value(i);
+        let position = match self.cache.iter().position(|(t, _)| *t == text) {
+            Some(p) => p,
+            None => {
+                self.cache.push((text, parse_format(text)?));
+                self.cache.len() - 1
+            }
+        };
+        Ok(Some(&self.cache[position].1))
+    }
+}
+
+/// `strftime(d, format)`: dates and timestamps (microseconds) as text.
+pub(super) fn strftime(d: &ArrayRef, format: &ArrayRef) -> Result<ArrayRef> {
+    use std::fmt::Write;
+    let micros = match d.data_type() {
+        DataType::Date32 => {
+            let days = d.as_primitive::<Date32Type>();
+            let as_micros: arrow::array::Int64Array = days
+                .iter()
+                .map(|v| v.map(|days| i64::from(days) * 86_400_000_000))
+                .collect();
+            as_micros
+        }
+        _ => {
+            let cast = cast_array(d, &DataType::Int64)?;
+            cast.as_primitive::<Int64Type>().clone()
+        }
+    };
+    let formats = cast_array(format, &DataType::Utf8)?;
+    let mut formats = Formats {
+        formats: formats.as_string::<i32>(),
+        cache: Vec::new(),
+    };
+    let mut out = arrow::array::StringBuilder::with_capacity(micros.len(), micros.len() * 16);
+    let mut text = String::new();
+    for i in 0..micros.len() {
+        let Some(items) = formats.get(i)? else {
+            out.append_null();
+            continue;
+        };
+        if micros.is_null(i) {
+            out.append_null();
+            continue;
+        }
+        let Some(at) = chrono::DateTime::from_timestamp_micros(micros.value(i)) else {
+            out.append_null();
+            continue;
+        };
+        text.clear();
+        write!(text, "{}", at.naive_utc().format_with_items(items.iter()))
+            .map_err(|_| EngineError::Plan("strftime(): the format does not apply".into()))?;
+        out.append_value(&text);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// `strptime(text, format)`: a TIMESTAMP (microseconds); a format without a time of day
+/// gives midnight. Text that does not match fails the query when `strict`, else is NULL.
+pub(super) fn strptime(text: &ArrayRef, format: &ArrayRef, strict: bool) -> Result<ArrayRef> {
+    let text = cast_array(text, &DataType::Utf8)?;
+    let text = text.as_string::<i32>();
+    let formats = cast_array(format, &DataType::Utf8)?;
+    let mut formats = Formats {
+        formats: formats.as_string::<i32>(),
+        cache: Vec::new(),
+    };
+    let mut out = arrow::array::TimestampMicrosecondBuilder::with_capacity(text.len());
+    for i in 0..text.len() {
+        let Some(items) = formats.get(i)? else {
+            out.append_null();
+            continue;
+        };
+        if text.is_null(i) {
+            out.append_null();
+            continue;
+        }
+        let value = text.value(i);
+        let mut parsed = chrono::format::Parsed::new();
+        let result = chrono::format::parse(&mut parsed, value, items.iter())
+            .ok()
+            .and_then(|_| {
+                parsed.to_naive_datetime_with_offset(0).ok().or_else(|| {
+                    parsed
+                        .to_naive_date()
+                        .ok()
+                        .and_then(|d| d.and_hms_opt(0, 0, 0))
+                })
+            });
+        match result {
+            Some(at) => out.append_value(at.and_utc().timestamp_micros()),
+            None if strict => {
+                return Err(EngineError::Execution(format!(
+                    "strptime(): '{value}' does not match the format '{}'",
+                    formats.formats.value(i)
+                )))
+            }
+            None => out.append_null(),
+        }
+    }
+    Ok(Arc::new(out.finish()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -250,7 +250,9 @@ pub(super) fn evaluate_function(
         | ScalarFunction::DateTrunc(_)
         | ScalarFunction::DateDiff(_)
         | ScalarFunction::MakeDate
-        | ScalarFunction::LastDay => {
+        | ScalarFunction::LastDay
+        | ScalarFunction::Strftime
+        | ScalarFunction::Strptime { .. } => {
             let arrays = args
                 .into_iter()
                 .map(|a| a.into_array(rows))
@@ -316,6 +318,8 @@ fn library(func: ScalarFunction, a: &[ArrayRef]) -> Result<ArrayRef> {
         ScalarFunction::DateDiff(part) => dates::date_diff(part, &a[0], &a[1]),
         ScalarFunction::MakeDate => dates::make_date(&a[0], &a[1], &a[2]),
         ScalarFunction::LastDay => dates::last_day(&a[0]),
+        ScalarFunction::Strftime => dates::strftime(&a[0], &a[1]),
+        ScalarFunction::Strptime { strict } => dates::strptime(&a[0], &a[1], strict),
         other => Err(EngineError::Internal(format!(
             "{} is not a library function",
             other.name()

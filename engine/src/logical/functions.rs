@@ -186,6 +186,14 @@ pub enum ScalarFunction {
     MakeDate,
     /// `last_day(d)`
     LastDay,
+    /// `strftime(d, format)`: a date or timestamp as text, `%Y-%m-%d`-style format
+    Strftime,
+    /// `strptime(text, format)` (`try_strptime`: NULL instead of an error when `strict` is
+    /// false): text parsed into a TIMESTAMP
+    Strptime {
+        /// Fail on text that does not match the format.
+        strict: bool,
+    },
     /// `grouping(k1, k2, ...)`: bits of the keys a grouping set leaves out (k1 the highest);
     /// planning replaces it with its value, so it is never evaluated.
     Grouping,
@@ -237,6 +245,9 @@ impl ScalarFunction {
             Self::DateDiff(part) => format!("date_diff_{}", format!("{part:?}").to_lowercase()),
             Self::MakeDate => "make_date".into(),
             Self::LastDay => "last_day".into(),
+            Self::Strftime => "strftime".into(),
+            Self::Strptime { strict: true } => "strptime".into(),
+            Self::Strptime { strict: false } => "try_strptime".into(),
         }
     }
 }

@@ -110,7 +110,11 @@ pub(crate) fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
             | ScalarFunction::SplitPart
             | ScalarFunction::ConcatWs
             | ScalarFunction::RegexpReplace
-            | ScalarFunction::RegexpExtract => DataType::Utf8,
+            | ScalarFunction::RegexpExtract
+            | ScalarFunction::Strftime => DataType::Utf8,
+            ScalarFunction::Strptime { .. } => {
+                DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None)
+            }
             ScalarFunction::Strpos | ScalarFunction::DateDiff(_) => DataType::Int64,
             ScalarFunction::DateTrunc(_) | ScalarFunction::MakeDate | ScalarFunction::LastDay => {
                 DataType::Date32
@@ -989,6 +993,39 @@ fn coerce_function(func: ScalarFunction, args: Vec<Expr>, schema: &PlanSchema) -
         ScalarFunction::DateTrunc(_) | ScalarFunction::LastDay => {
             arity(1, 1)?;
             date_argument(func, &types[0])?;
+            Expr::Function { func, args }
+        }
+        ScalarFunction::Strftime => {
+            arity(2, 2)?;
+            if !matches!(
+                types[0],
+                DataType::Date32 | DataType::Timestamp(..) | DataType::Null
+            ) {
+                return Err(EngineError::Type(format!(
+                    "strftime() formats a DATE or TIMESTAMP, got {}",
+                    sql_type_name(&types[0])
+                )));
+            }
+            if !is_string(&types[1]) && types[1] != DataType::Null {
+                return Err(EngineError::Type(format!(
+                    "the format of strftime() is a string, got {}",
+                    sql_type_name(&types[1])
+                )));
+            }
+            Expr::Function { func, args }
+        }
+        ScalarFunction::Strptime { .. } => {
+            arity(2, 2)?;
+            for (i, t) in types.iter().enumerate() {
+                if !is_string(t) && *t != DataType::Null {
+                    return Err(EngineError::Type(format!(
+                        "argument {} of {}() must be a string, got {}",
+                        i + 1,
+                        func.name(),
+                        sql_type_name(t)
+                    )));
+                }
+            }
             Expr::Function { func, args }
         }
         ScalarFunction::DateDiff(_) => {

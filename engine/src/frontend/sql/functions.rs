@@ -294,6 +294,9 @@ impl SqlPlanner<'_> {
             "regexp_extract" => ScalarFunction::RegexpExtract,
             "make_date" => ScalarFunction::MakeDate,
             "last_day" => ScalarFunction::LastDay,
+            "strftime" => ScalarFunction::Strftime,
+            "strptime" => ScalarFunction::Strptime { strict: true },
+            "try_strptime" => ScalarFunction::Strptime { strict: false },
             "current_date" | "today" => {
                 if !args.is_empty() {
                     return Err(EngineError::Plan(format!("{name}() takes no arguments")));
