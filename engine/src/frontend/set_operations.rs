@@ -62,7 +62,7 @@ fn union_of(left: LogicalPlan, right: LogicalPlan, all: bool) -> Result<LogicalP
     if all {
         return Ok(union);
     }
-    let columns = columns_of(&union);
+    let columns = union.schema().column_exprs();
     // A DISTINCT result stops the flattening of a following UNION ALL.
     LogicalPlan::aggregate(union, columns, vec![])
         .map(|p| LogicalPlan::alias(p, hidden::name(Role::Union, 0)))
@@ -94,16 +94,8 @@ fn intersect_or_except_of(
     }
     let result = counted_set_operation(numbered_copies(left)?, numbered_copies(right)?, intersect)?;
     let width = result.schema().len() - 1;
-    let columns = columns_of(&result)[..width].to_vec();
+    let columns = result.schema().column_exprs()[..width].to_vec();
     LogicalPlan::project(result, columns)
-}
-
-fn columns_of(plan: &LogicalPlan) -> Vec<Expr> {
-    plan.schema()
-        .fields()
-        .iter()
-        .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
-        .collect()
 }
 
 /// `plan` with one more column numbering the copies of each distinct row 1, 2, ... (a

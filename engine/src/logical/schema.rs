@@ -52,6 +52,30 @@ pub struct PlanSchema {
 }
 
 impl PlanSchema {
+    /// Whether `other` has the same columns: qualifiers, names and types, in order (what a
+    /// rewrite of a plan node must keep).
+    pub(crate) fn same_columns(&self, other: &PlanSchema) -> bool {
+        self.len() == other.len()
+            && self.fields().iter().zip(other.fields()).all(|(a, b)| {
+                a.qualifier == b.qualifier
+                    && a.name() == b.name()
+                    && a.field.data_type() == b.field.data_type()
+            })
+    }
+
+    /// A column reference to every field, qualified as the field is.
+    pub(crate) fn column_exprs(&self) -> Vec<crate::logical::expr::Expr> {
+        self.fields()
+            .iter()
+            .map(|f| {
+                crate::logical::expr::Expr::Column(crate::logical::expr::Column::qualified(
+                    f.qualifier.clone(),
+                    f.name(),
+                ))
+            })
+            .collect()
+    }
+
     /// A schema from fields.
     pub(crate) fn new(fields: Vec<PlanField>) -> Self {
         Self { fields }

@@ -40,7 +40,6 @@ use crate::logical::expr::{AggregateFunction, Column, Expr, ScalarFunction};
 use crate::logical::hidden;
 use crate::logical::plan::LogicalPlan;
 use crate::logical::scalar::ScalarValue;
-use crate::logical::schema::PlanSchema;
 
 /// What one aggregate of the node computes.
 #[derive(Clone, Debug)]
@@ -109,7 +108,7 @@ pub(super) fn rewrite_distinct_aggregates(plan: LogicalPlan) -> Result<LogicalPl
     // A rewrite that cannot be built (or would not give the node's columns) leaves the
     // single-phase node, which is correct, only unable to spill its value sets.
     match rewritten {
-        Ok(rewritten) if same_columns(rewritten.schema(), &schema) => Ok(rewritten),
+        Ok(rewritten) if rewritten.schema().same_columns(&schema) => Ok(rewritten),
         _ => Ok(LogicalPlan::Aggregate {
             input,
             group_by,
@@ -223,15 +222,6 @@ fn combining(func: AggregateFunction) -> AggregateFunction {
     }
 }
 
-/// The columns of `plan` as column expressions.
-fn columns_of(plan: &LogicalPlan) -> Vec<Expr> {
-    plan.schema()
-        .fields()
-        .iter()
-        .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
-        .collect()
-}
-
 /// The rewrite of the module docs: input copies (one per distinct argument, and one for the
 /// other aggregates unless they ride on the first), each grouped, lined up and `UNION ALL`ed,
 /// then grouped again.
@@ -281,7 +271,7 @@ fn grouped_twice(
             }
         }
         let projected = LogicalPlan::project(input.clone(), exprs)?;
-        let keys = columns_of(&projected)[..=groups].to_vec();
+        let keys = projected.schema().column_exprs()[..=groups].to_vec();
         let aggregates = if riding { partials() } else { Vec::new() };
         let step = LogicalPlan::aggregate(projected, keys, aggregates)?;
         steps.push((Some(copy), riding, step));
@@ -293,7 +283,7 @@ fn grouped_twice(
             exprs.push(arg.clone().alias(plain_column(*i)));
         }
         let own = LogicalPlan::project(input.clone(), exprs)?;
-        let own_groups = columns_of(&own)[..groups].to_vec();
+        let own_groups = own.schema().column_exprs()[..groups].to_vec();
         steps.push((
             None,
             true,
@@ -318,7 +308,7 @@ fn grouped_twice(
         let lined_up = steps
             .into_iter()
             .map(|(value, with_partials, step)| {
-                let columns = columns_of(&step);
+                let columns = step.schema().column_exprs();
                 let mut exprs = columns[..groups].to_vec();
                 for (i, data_type) in argument_types.iter().enumerate() {
                     exprs.push(if value == Some(i) {
@@ -351,7 +341,7 @@ fn grouped_twice(
             Role::Plain { func, .. } => aggregate_of(combining(*func), &partial_column(i), name),
         })
         .collect();
-    let final_groups = columns_of(&first)[..groups].to_vec();
+    let final_groups = first.schema().column_exprs()[..groups].to_vec();
     let last = LogicalPlan::aggregate(first, final_groups, final_aggregates)?;
     zero_empty_counts(last, group_by.is_empty(), roles)
 }
@@ -390,17 +380,6 @@ fn zero_empty_counts(plan: LogicalPlan, global: bool, roles: &[Role]) -> Result<
         })
         .collect();
     LogicalPlan::project(plan, columns)
-}
-
-/// Whether `new` has exactly the columns of `old` (the plans above refer to them by
-/// qualifier and name).
-fn same_columns(new: &PlanSchema, old: &PlanSchema) -> bool {
-    new.len() == old.len()
-        && new.fields().iter().zip(old.fields()).all(|(new, old)| {
-            new.qualifier == old.qualifier
-                && new.name() == old.name()
-                && new.field.data_type() == old.field.data_type()
-        })
 }
 
 #[cfg(test)]

@@ -31,7 +31,6 @@ use crate::logical::expr::{AggregateFunction, Column, Expr, QuantileKind, Scalar
 use crate::logical::hidden;
 use crate::logical::plan::{LogicalPlan, SortKey};
 use crate::logical::scalar::ScalarValue;
-use crate::logical::schema::PlanSchema;
 use crate::logical::window::{FrameBound, FrameUnits, WindowExpr, WindowFrame, WindowFunction};
 
 pub(super) fn rewrite_ordered_set_aggregates(plan: LogicalPlan) -> Result<LogicalPlan> {
@@ -54,7 +53,7 @@ pub(super) fn rewrite_ordered_set_aggregates(plan: LogicalPlan) -> Result<Logica
         });
     }
     let rewritten = rewrite(&input, &group_by, &aggregates)?;
-    if same_columns(rewritten.schema(), &schema) {
+    if rewritten.schema().same_columns(&schema) {
         Ok(rewritten)
     } else {
         Err(EngineError::Internal(format!(
@@ -284,15 +283,6 @@ fn nearest(lo: Expr, hi: Expr, fraction: Expr) -> Expr {
         when_then: vec![(fraction.lt(float(0.5)), lo)],
         otherwise: Some(Box::new(hi)),
     }
-}
-
-fn same_columns(new: &PlanSchema, old: &PlanSchema) -> bool {
-    new.len() == old.len()
-        && new.fields().iter().zip(old.fields()).all(|(new, old)| {
-            new.qualifier == old.qualifier
-                && new.name() == old.name()
-                && new.field.data_type() == old.field.data_type()
-        })
 }
 
 #[cfg(test)]
