@@ -59,6 +59,7 @@ macro_rules! golden_tests {
 }
 
 golden_tests! {
+    tpch_string_agg,
     tpch_strftime_strptime,
     edge_repeated_names_derived,
     edge_repeated_names_set_operations,

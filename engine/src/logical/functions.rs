@@ -296,6 +296,18 @@ pub enum AggregateFunction {
     CovarSamp,
     /// `corr(y, x)`: Pearson's correlation coefficient (NaN when a variance is zero).
     Corr,
+    /// `string_agg(x, sep ORDER BY k1, ...)` (also `group_concat`, `listagg`): the non-NULL
+    /// values joined by the constant `sep`, in the order of the keys (arguments after `sep`;
+    /// arrival order without keys). Bit `i` of `descending` / `nulls_first` is key `i`'s
+    /// direction.
+    StringAgg {
+        /// Number of order keys.
+        keys: u8,
+        /// Keys sorted descending, one bit each.
+        descending: u16,
+        /// Keys with NULLs first, one bit each.
+        nulls_first: u16,
+    },
 }
 
 /// How a quantile picks or interpolates among the sorted values `v[0..n]` at the fractional
@@ -351,6 +363,7 @@ impl AggregateFunction {
     pub fn arity(&self) -> usize {
         match self {
             Self::ArgMin | Self::ArgMax | Self::CovarPop | Self::CovarSamp | Self::Corr => 2,
+            Self::StringAgg { keys, .. } => 2 + usize::from(*keys),
             _ => 1,
         }
     }
@@ -387,6 +400,7 @@ impl AggregateFunction {
             Self::CovarPop => "covar_pop",
             Self::CovarSamp => "covar_samp",
             Self::Corr => "corr",
+            Self::StringAgg { .. } => "string_agg",
         }
     }
 }

@@ -129,6 +129,7 @@ pub(crate) fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
             | AggregateFunction::VarPop => DataType::Float64,
             AggregateFunction::Sum => sum_type(&expr_type(&args[0], schema)?)?,
             AggregateFunction::ArgMin | AggregateFunction::ArgMax => expr_type(&args[0], schema)?,
+            AggregateFunction::StringAgg { .. } => DataType::Utf8,
             AggregateFunction::CovarPop
             | AggregateFunction::CovarSamp
             | AggregateFunction::Corr => DataType::Float64,

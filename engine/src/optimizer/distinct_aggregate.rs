@@ -218,7 +218,8 @@ fn combining(func: AggregateFunction) -> AggregateFunction {
         | AggregateFunction::ArgMax
         | AggregateFunction::CovarPop
         | AggregateFunction::CovarSamp
-        | AggregateFunction::Corr => AggregateFunction::Min,
+        | AggregateFunction::Corr
+        | AggregateFunction::StringAgg { .. } => AggregateFunction::Min,
     }
 }
 

@@ -50,6 +50,7 @@ impl SqlPlanner<'_> {
             return Err(not_supported(format!("{name}() with {what}"), function));
         }
         let mut ignore_nulls = matches!(null_treatment, Some(ast::NullTreatment::IgnoreNulls));
+        let mut aggregate_order: Vec<ast::OrderByExpr> = Vec::new();
         let (args, distinct) = match args {
             FunctionArguments::None => (vec![], false),
             FunctionArguments::List(list) => {
@@ -64,6 +65,11 @@ impl SqlPlanner<'_> {
                             if over.is_some() =>
                         {
                             ignore_nulls = *treatment == ast::NullTreatment::IgnoreNulls;
+                        }
+                        ast::FunctionArgumentClause::OrderBy(keys)
+                            if over.is_none() && is_string_agg(&name) =>
+                        {
+                            aggregate_order = keys.clone();
                         }
                         other => {
                             return Err(not_supported(
@@ -135,10 +141,15 @@ impl SqlPlanner<'_> {
             "covar_pop" => Some(AggregateFunction::CovarPop),
             "covar_samp" => Some(AggregateFunction::CovarSamp),
             "corr" => Some(AggregateFunction::Corr),
+            _ if is_string_agg(&name) => Some(AggregateFunction::StringAgg {
+                keys: 0,
+                descending: 0,
+                nulls_first: 0,
+            }),
             _ => None,
         };
         if let Some(over) = over {
-            if aggregate.is_some_and(|a| a.is_ordered_set() || a.arity() == 2) {
+            if aggregate.is_some_and(|a| a.is_ordered_set() || a.arity() >= 2) {
                 return Err(not_supported(
                     format!("{name}() as a window function (OVER)"),
                     function,
@@ -177,6 +188,17 @@ impl SqlPlanner<'_> {
             return Err(EngineError::Plan(format!(
                 "FILTER (WHERE ...) applies to aggregate functions, not {name}()"
             )));
+        }
+        if let Some(AggregateFunction::StringAgg { .. }) = aggregate {
+            return self.string_agg(
+                &name,
+                args,
+                &aggregate_order,
+                filter.as_deref(),
+                distinct,
+                function,
+                schema,
+            );
         }
         if let Some(func) = aggregate {
             let mut args: Vec<Expr> = match (func, args.as_slice()) {
@@ -582,5 +604,95 @@ fn quantile_fraction(name: &str, expr: &Expr) -> Result<Expr> {
         _ => Err(EngineError::Plan(format!(
             "{name}() needs a constant fraction between 0 and 1, got {expr}"
         ))),
+    }
+}
+
+fn is_string_agg(name: &str) -> bool {
+    matches!(name, "string_agg" | "group_concat" | "listagg")
+}
+
+impl SqlPlanner<'_> {
+    /// `string_agg(x [, sep] [ORDER BY keys])`: the separator (default `,`) must be a
+    /// constant; the keys become arguments after it, their directions bits of the function.
+    #[allow(clippy::too_many_arguments)]
+    fn string_agg(
+        &self,
+        name: &str,
+        args: Vec<Option<Expr>>,
+        order: &[ast::OrderByExpr],
+        filter: Option<&ast::Expr>,
+        distinct: bool,
+        function: &ast::Function,
+        schema: &PlanSchema,
+    ) -> Result<Expr> {
+        if distinct {
+            return Err(not_supported(format!("{name}(DISTINCT ...)"), function));
+        }
+        let (value, separator) = match args.as_slice() {
+            [Some(v)] => (
+                v.clone(),
+                Expr::Literal(crate::logical::scalar::ScalarValue::utf8(",")),
+            ),
+            [Some(v), Some(s)] => (v.clone(), s.clone()),
+            _ => {
+                return Err(EngineError::Plan(format!(
+                    "{name}() takes a value and an optional separator"
+                )))
+            }
+        };
+        if !matches!(separator, Expr::Literal(_)) {
+            return Err(not_supported(
+                format!("{name}() with a separator that is not a constant"),
+                function,
+            ));
+        }
+        if order.len() > 16 {
+            return Err(not_supported(
+                format!("{name}() with more than 16 ORDER BY keys"),
+                function,
+            ));
+        }
+        let (mut descending, mut nulls_first) = (0u16, 0u16);
+        let mut keys = Vec::with_capacity(order.len());
+        for (i, key) in order.iter().enumerate() {
+            if key.with_fill.is_some()
+                || matches!(key.options.sort, Some(ast::OrderBySort::Using(_)))
+            {
+                return Err(not_supported(
+                    format!("{name}() ORDER BY ... USING / WITH FILL"),
+                    function,
+                ));
+            }
+            let desc = matches!(key.options.sort, Some(ast::OrderBySort::Desc));
+            // NULLs sort last in both directions unless NULLS FIRST is given (DuckDB).
+            let first = key.options.nulls_first.unwrap_or(false);
+            if desc {
+                descending |= 1 << i;
+            }
+            if first {
+                nulls_first |= 1 << i;
+            }
+            keys.push(self.sql_to_expr(&key.expr, schema)?);
+        }
+        let value = match filter {
+            Some(condition) => Expr::Case {
+                operand: None,
+                when_then: vec![(self.sql_to_expr(condition, schema)?, value)],
+                otherwise: None,
+            },
+            None => value,
+        };
+        let value = value.cast(arrow::datatypes::DataType::Utf8);
+        let mut all = vec![value, separator.cast(arrow::datatypes::DataType::Utf8)];
+        all.extend(keys);
+        Ok(Expr::Aggregate {
+            func: AggregateFunction::StringAgg {
+                keys: order.len() as u8,
+                descending,
+                nulls_first,
+            },
+            args: all,
+            distinct: false,
+        })
     }
 }

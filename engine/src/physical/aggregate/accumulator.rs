@@ -73,6 +73,10 @@ pub(crate) fn state_fields(
         AggregateFunction::ArgMin | AggregateFunction::ArgMax => {
             vec![Field::new(format!("{name}[best]"), DataType::Binary, true)]
         }
+        AggregateFunction::StringAgg { .. } => vec![
+            Field::new(format!("{name}[entries]"), DataType::Binary, true),
+            Field::new(format!("{name}[separator]"), DataType::Utf8, true),
+        ],
         AggregateFunction::CovarPop | AggregateFunction::CovarSamp | AggregateFunction::Corr => {
             vec![
                 Field::new(format!("{name}[count]"), DataType::Int64, true),
@@ -156,6 +160,16 @@ pub(crate) fn create_accumulator(
             };
             Box::new(ArgBest::new(arg, val, func == AggregateFunction::ArgMax)?)
         }
+        AggregateFunction::StringAgg {
+            keys,
+            descending,
+            nulls_first,
+        } => Box::new(StringAgg::new(
+            arg_types.get(2..).unwrap_or(&[]),
+            keys,
+            descending,
+            nulls_first,
+        )?),
         AggregateFunction::CovarPop => Box::new(Covariance::new(CovarianceOutput::Population)),
         AggregateFunction::CovarSamp => Box::new(Covariance::new(CovarianceOutput::Sample)),
         AggregateFunction::Corr => Box::new(Covariance::new(CovarianceOutput::Correlation)),
@@ -994,6 +1008,164 @@ impl GroupAccumulator for ArgBest {
 
     fn size(&self) -> usize {
         self.best.capacity() * std::mem::size_of::<Option<OwnedRow>>() + self.bytes
+    }
+}
+
+/// `string_agg(x, sep ORDER BY keys)`: per group, the values with the row-format encoding of
+/// their order keys (arrival order breaks ties). The partial state is the entries as bytes
+/// (`u32` key length, key, `u32` value length, value, ...) plus the separator. The memory is
+/// the values themselves, which is the size of the result.
+struct StringAgg {
+    converter: Option<RowConverter>,
+    separator: Option<String>,
+    entries: Vec<Vec<(Vec<u8>, String)>>,
+    bytes: usize,
+}
+
+impl StringAgg {
+    fn new(key_types: &[DataType], keys: u8, descending: u16, nulls_first: u16) -> Result<Self> {
+        let converter = if keys == 0 {
+            None
+        } else {
+            let fields = key_types
+                .iter()
+                .take(usize::from(keys))
+                .enumerate()
+                .map(|(i, t)| {
+                    SortField::new_with_options(
+                        t.clone(),
+                        arrow::compute::SortOptions {
+                            descending: descending & (1 << i) != 0,
+                            nulls_first: nulls_first & (1 << i) != 0,
+                        },
+                    )
+                })
+                .collect();
+            Some(RowConverter::new(fields)?)
+        };
+        Ok(Self {
+            converter,
+            separator: None,
+            entries: vec![],
+            bytes: 0,
+        })
+    }
+
+    fn push(&mut self, g: usize, key: Vec<u8>, value: String) {
+        self.bytes += key.len() + value.len() + 48;
+        self.entries[g].push((key, value));
+    }
+}
+
+impl GroupAccumulator for StringAgg {
+    fn ensure_groups(&mut self, n: usize) {
+        if self.entries.len() < n {
+            self.entries.resize_with(n, Vec::new);
+        }
+    }
+
+    fn update(&mut self, values: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
+        self.ensure_groups(total_groups);
+        let strings = cast_array(&values[0], &DataType::Utf8)?;
+        let strings = strings.as_string::<i32>();
+        if self.separator.is_none() {
+            let separator = cast_array(&values[1], &DataType::Utf8)?;
+            let separator = separator.as_string::<i32>();
+            if let Some(s) = separator.iter().flatten().next() {
+                self.separator = Some(s.to_string());
+            }
+        }
+        let rows = match &self.converter {
+            Some(c) => Some(c.convert_columns(&values[2..])?),
+            None => None,
+        };
+        for (i, &g) in groups.iter().enumerate() {
+            if strings.is_null(i) {
+                continue;
+            }
+            let key = rows
+                .as_ref()
+                .map_or_else(Vec::new, |r| r.row(i).as_ref().to_vec());
+            self.push(g as usize, key, strings.value(i).to_string());
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, states: &[ArrayRef], groups: &[u32], total_groups: usize) -> Result<()> {
+        self.ensure_groups(total_groups);
+        let encoded = states[0].as_binary::<i32>();
+        let separators = states[1].as_string::<i32>();
+        let corrupt = || EngineError::Internal("string_agg: a damaged partial state".into());
+        for (i, &g) in groups.iter().enumerate() {
+            if self.separator.is_none() && separators.is_valid(i) {
+                self.separator = Some(separators.value(i).to_string());
+            }
+            if encoded.is_null(i) {
+                continue;
+            }
+            let mut bytes = encoded.value(i);
+            while !bytes.is_empty() {
+                let take = |bytes: &mut &[u8]| -> Result<Vec<u8>> {
+                    let (len, rest) = bytes.split_at_checked(4).ok_or_else(corrupt)?;
+                    let len = u32::from_le_bytes(len.try_into().map_err(|_| corrupt())?) as usize;
+                    let (item, rest) = rest.split_at_checked(len).ok_or_else(corrupt)?;
+                    *bytes = rest;
+                    Ok(item.to_vec())
+                };
+                let key = take(&mut bytes)?;
+                let value = String::from_utf8(take(&mut bytes)?).map_err(|_| corrupt())?;
+                self.push(g as usize, key, value);
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ArrayRef>> {
+        let entries = std::mem::take(&mut self.entries);
+        self.bytes = 0;
+        let mut builder = arrow::array::BinaryBuilder::new();
+        let mut buffer = Vec::new();
+        for group in &entries {
+            buffer.clear();
+            for (key, value) in group {
+                buffer.extend_from_slice(&(key.len() as u32).to_le_bytes());
+                buffer.extend_from_slice(key);
+                buffer.extend_from_slice(&(value.len() as u32).to_le_bytes());
+                buffer.extend_from_slice(value.as_bytes());
+            }
+            builder.append_value(&buffer);
+        }
+        let separators: arrow::array::StringArray =
+            entries.iter().map(|_| self.separator.as_deref()).collect();
+        Ok(vec![Arc::new(builder.finish()), Arc::new(separators)])
+    }
+
+    fn evaluate(&mut self) -> Result<ArrayRef> {
+        let mut entries = std::mem::take(&mut self.entries);
+        self.bytes = 0;
+        let separator = self.separator.clone().unwrap_or_else(|| ",".to_string());
+        let mut out = arrow::array::StringBuilder::new();
+        for group in &mut entries {
+            if group.is_empty() {
+                out.append_null();
+                continue;
+            }
+            // Stable: equal keys keep their arrival order.
+            group.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut text = String::new();
+            for (i, (_, value)) in group.iter().enumerate() {
+                if i > 0 {
+                    text.push_str(&separator);
+                }
+                text.push_str(value);
+            }
+            out.append_value(&text);
+        }
+        Ok(Arc::new(out.finish()))
+    }
+
+    fn size(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<Vec<(Vec<u8>, String)>>() + self.bytes
     }
 }
 

@@ -833,7 +833,8 @@ impl FrameAggregate {
             | AggregateFunction::ArgMax
             | AggregateFunction::CovarPop
             | AggregateFunction::CovarSamp
-            | AggregateFunction::Corr => {
+            | AggregateFunction::Corr
+            | AggregateFunction::StringAgg { .. } => {
                 return Err(EngineError::NotSupported(format!(
                     "{}() as a window function",
                     func.name()
