@@ -471,6 +471,19 @@ class StringNamespace:
     def _call(self, name: str, *args: Any) -> Expr:
         return Expr(self._expr._e.str_fn(name, [_operand(a) for a in args]))
 
+    def join(self, delimiter: str = "") -> Expr:
+        """An aggregate: the group's non-NULL strings joined by ``delimiter`` (SQL's
+        ``string_agg``), in the order rows arrive (sort first for a fixed order with one
+        thread; SQL's ``string_agg(x, sep ORDER BY k)`` orders within the group).
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> df = ooc.from_arrow(pa.table({"g": [1, 1, 2], "s": ["a", None, "c"]}))
+            >>> df.lazy().group_by("g").agg(ooc.col("s").str.join("-")).sort("g").collect().rows()
+            [(1, 'a'), (2, 'c')]
+        """
+        return Expr(_ooc.aggregate2("string_agg", self._expr._e, _literal(delimiter)))
+
     def contains(self, pattern: str, literal: bool = False) -> Expr:
         """True where ``pattern`` (a regular expression, or plain text with ``literal=True``)
         occurs in the string.

@@ -278,7 +278,8 @@ fn count_rows() -> PyExpr {
     aggregate(AggregateFunction::Count, None, false).into()
 }
 
-/// A two-argument aggregate: `cov` (with `ddof` 0 or 1), `corr`, `arg_min`, `arg_max`.
+/// A two-argument aggregate: `cov` (with `ddof` 0 or 1), `corr`, `arg_min`, `arg_max`,
+/// `string_agg` (value, separator).
 #[pyfunction]
 #[pyo3(signature = (func, a, b, ddof=1))]
 fn aggregate2(
@@ -298,6 +299,21 @@ fn aggregate2(
         ("corr", _) => AggregateFunction::Corr,
         ("arg_min", _) => AggregateFunction::ArgMin,
         ("arg_max", _) => AggregateFunction::ArgMax,
+        ("string_agg", _) => {
+            return Ok(Expr::Aggregate {
+                func: AggregateFunction::StringAgg {
+                    keys: 0,
+                    descending: 0,
+                    nulls_first: 0,
+                },
+                args: vec![
+                    a.expr.clone().cast(DataType::Utf8),
+                    b.expr.clone().cast(DataType::Utf8),
+                ],
+                distinct: false,
+            }
+            .into())
+        }
         (other, _) => return Err(PyValueError::new_err(format!("unknown aggregate {other}"))),
     };
     Ok(Expr::Aggregate {

@@ -119,3 +119,18 @@ def test_corr_cov_and_arg_min_through_the_lazy_api():
     rows_equal(ours, theirs, ordered=True)
     with pytest.raises(ValueError, match="ddof"):
         ooc.cov("x", "y", ddof=2)
+
+
+def test_str_join_aggregates_each_groups_strings():
+    table = pa.table({"g": ["a", "b", "a", "a", "b", "c"], "s": ["x", "y", None, "z", "w", None]})
+    ours = dict(
+        ooc.from_arrow(table).lazy().group_by("g").agg(ooc.col("s").str.join("|")).collect().rows()
+    )
+    theirs = dict(pl.from_arrow(table).group_by("g").agg(pl.col("s").str.join("|")).rows())
+    # Arrival order may differ between threads: compare the joined parts as sets.
+    assert ours.keys() == theirs.keys()
+    for g in ours:
+        if theirs[g] in (None, ""):
+            assert ours[g] is None
+        else:
+            assert sorted(ours[g].split("|")) == sorted(theirs[g].split("|"))
