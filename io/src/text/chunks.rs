@@ -327,7 +327,12 @@ pub(crate) fn csv_record_end(
                 let pos = i + offset;
                 let b = buf[pos];
                 if b == escape && quoted {
+                    // The escaped byte is taken literally (an escape ending the buffer
+                    // escapes a byte not read yet).
                     i = pos + 2;
+                    if i >= buf.len() {
+                        break;
+                    }
                     continue;
                 }
                 if b == quote {

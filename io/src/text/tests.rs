@@ -123,6 +123,12 @@ fn record_ends_respect_quotes_and_escapes() {
         csv_record_end(b"a,\"x\\\"\n\"\nb", b'"', Some(b'\\'), false),
         Some(9)
     );
+    // An escape as the buffer's last byte (the escaped byte is in the next read).
+    assert_eq!(
+        csv_record_end(b"a\n\"x\\", b'"', Some(b'\\'), false),
+        Some(2)
+    );
+    assert_eq!(csv_record_end(b"\"\\", b'"', Some(b'\\'), false), None);
     assert_eq!(sniff_delimiter(b"a\tb\tc", b'"'), b'\t');
     assert_eq!(sniff_delimiter(b"\"a,b\"|c", b'"'), b'|');
     assert_eq!(sniff_delimiter(b"abc", b'"'), b',');
