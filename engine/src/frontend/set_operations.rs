@@ -101,12 +101,7 @@ fn intersect_or_except_of(
 /// `plan` with one more column numbering the copies of each distinct row 1, 2, ... (a
 /// `row_number()` window partitioned by every column).
 fn numbered_copies(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let mut columns: Vec<Expr> = plan
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
-        .collect();
+    let mut columns = plan.schema().column_exprs();
     let copy = hidden::name(Role::SetSide, 3);
     let number = Expr::Window(Box::new(WindowExpr {
         func: WindowFunction::RowNumber,
@@ -141,21 +136,14 @@ fn counted_set_operation(
     }
     let tag = hidden::name(Role::SetSide, 0);
     let tagged = |plan: LogicalPlan, side: i32| -> Result<LogicalPlan> {
-        let mut exprs: Vec<Expr> = plan
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
-            .collect();
+        let mut exprs = plan.schema().column_exprs();
         exprs.push(Expr::Literal(ScalarValue::int32(side)).alias(tag.clone()));
         LogicalPlan::project(plan, exprs)
     };
     let union = LogicalPlan::union(vec![tagged(left, 0)?, tagged(right, 1)?])?;
     let width = union.schema().len() - 1;
-    let keys: Vec<Expr> = union.schema().fields()[..width]
-        .iter()
-        .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
-        .collect();
+    let mut keys = union.schema().column_exprs();
+    keys.truncate(width);
     let (lowest, highest) = (
         hidden::name(Role::SetSide, 1),
         hidden::name(Role::SetSide, 2),
@@ -187,10 +175,8 @@ fn counted_set_operation(
         is(&highest, 0)
     };
     let kept = LogicalPlan::filter(grouped, keep)?;
-    let columns = kept.schema().fields()[..width]
-        .iter()
-        .map(|f| Expr::Column(Column::qualified(f.qualifier.clone(), f.name())))
-        .collect();
+    let mut columns = kept.schema().column_exprs();
+    columns.truncate(width);
     // Aliased like a distinct UNION, so that a following UNION ALL does not flatten into it.
     Ok(LogicalPlan::alias(
         LogicalPlan::project(kept, columns)?,

@@ -272,16 +272,10 @@ impl LogicalPlan {
                 }
                 let exprs = other
                     .schema()
-                    .fields()
-                    .iter()
+                    .column_exprs()
+                    .into_iter()
                     .zip(&wanted)
-                    .map(|(f, n)| {
-                        Expr::Column(crate::logical::expr::Column::qualified(
-                            f.qualifier.clone(),
-                            f.name(),
-                        ))
-                        .alias(n.clone())
-                    })
+                    .map(|(c, n)| c.alias(n.clone()))
                     .collect();
                 LogicalPlan::project(other, exprs)
             }

@@ -969,9 +969,8 @@ impl GroupAccumulator for ArgBest {
         let parser = self.converter.parser();
         for (i, &g) in groups.iter().enumerate() {
             if encoded.is_valid(i) {
-                let row = parser.parse(encoded.value(i));
-                let owned = row.owned();
-                self.offer(g as usize, owned.row());
+                // `offer` copies the row only when it is better.
+                self.offer(g as usize, parser.parse(encoded.value(i)));
             }
         }
         Ok(())
