@@ -59,6 +59,13 @@ macro_rules! golden_tests {
 }
 
 golden_tests! {
+    tpch_subquery_empty_values,
+    tpch_subquery_non_equality,
+    tpch_subquery_grouped_select,
+    tpch_subquery_join_on,
+    tpch_lateral,
+    edge_subquery_null_correlation,
+    tpch_subquery_correlated_limit,
     tpch_string_agg,
     tpch_strftime_strptime,
     edge_repeated_names_derived,

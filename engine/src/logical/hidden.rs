@@ -58,6 +58,9 @@ pub(crate) enum Role {
     GroupingSet,
     /// A rank, count or picked value of the quantile rewrite.
     Quantile,
+    /// The distinct values of a subquery's outer references (and their relation), joined
+    /// into a subquery correlated by conditions other than equalities.
+    Domain,
 }
 
 impl Role {
@@ -80,6 +83,7 @@ impl Role {
             Role::Window => "win",
             Role::GroupingSet => "gset",
             Role::Quantile => "q",
+            Role::Domain => "domain",
         }
     }
 }

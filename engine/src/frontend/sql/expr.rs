@@ -121,6 +121,8 @@ impl SqlPlanner<'_> {
                 expr: boxed(inner)?,
                 negated: true,
             },
+            ast::Expr::IsDistinctFrom(a, b) => distinct_from(convert(a)?, convert(b)?, false),
+            ast::Expr::IsNotDistinctFrom(a, b) => distinct_from(convert(a)?, convert(b)?, true),
             ast::Expr::IsTrue(inner) => bool_test(convert(inner)?, true, false),
             ast::Expr::IsNotTrue(inner) => bool_test(convert(inner)?, true, true),
             ast::Expr::IsFalse(inner) => bool_test(convert(inner)?, false, false),
@@ -353,4 +355,24 @@ pub(super) fn ordinal(e: &ast::Expr) -> Result<Option<usize>> {
         }
     }
     Ok(None)
+}
+
+/// `a IS DISTINCT FROM b` (with `not`: `IS NOT DISTINCT FROM`): `<>` where NULL equals NULL and
+/// differs from every value; never NULL.
+fn distinct_from(a: Expr, b: Expr, not: bool) -> Expr {
+    let is_null = |e: &Expr, negated: bool| Expr::IsNull {
+        expr: Box::new(e.clone()),
+        negated,
+    };
+    let boolean = |v: bool| Expr::Literal(ScalarValue::boolean(v));
+    Expr::Case {
+        operand: None,
+        when_then: vec![
+            (is_null(&a, false), is_null(&b, !not)),
+            (is_null(&b, false), boolean(!not)),
+        ],
+        otherwise: Some(Box::new(
+            a.binary(if not { BinaryOp::Eq } else { BinaryOp::NotEq }, b),
+        )),
+    }
 }

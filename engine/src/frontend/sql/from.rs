@@ -25,10 +25,25 @@ impl SqlPlanner<'_> {
         if from.is_empty() {
             return Ok(vec![LogicalPlan::empty_row()]);
         }
-        let mut relations = Vec::with_capacity(from.len());
+        let mut relations: Vec<LogicalPlan> = Vec::with_capacity(from.len());
         for twj in from {
             let ast::TableWithJoins { relation, joins } = twj;
-            let mut plan = self.plan_table_factor(relation)?;
+            let mut plan = match lateral(relation) {
+                // `FROM a, b, LATERAL (...)`: joined with everything before it.
+                Some((query, alias)) => {
+                    let mut before = relations.iter().cloned();
+                    let first = before.next().unwrap_or_else(LogicalPlan::empty_row);
+                    let left = before.try_fold(first, |a, b| {
+                        LogicalPlan::join(a, b, JoinType::Inner, vec![], None)
+                    })?;
+                    // Outer values come from the one relation that has them all, or else
+                    // from all of them together.
+                    let mut sources = std::mem::take(&mut relations);
+                    sources.push(left.clone());
+                    self.lateral_join(left, &sources, query, alias, JoinType::Inner, None)?
+                }
+                None => self.plan_table_factor(relation)?,
+            };
             for join in joins {
                 let ast::Join {
                     relation,
@@ -38,12 +53,55 @@ impl SqlPlanner<'_> {
                 if *global {
                     return Err(not_supported("GLOBAL JOIN", join));
                 }
+                if let Some((query, alias)) = lateral(relation) {
+                    use ast::JoinOperator as J;
+                    let (join_type, condition) = match join_operator {
+                        J::CrossJoin(ast::JoinConstraint::None) => (JoinType::Inner, None),
+                        J::Join(c) | J::Inner(c) => (JoinType::Inner, lateral_condition(c, join)?),
+                        J::Left(c) | J::LeftOuter(c) => {
+                            (JoinType::Left, lateral_condition(c, join)?)
+                        }
+                        _ => return Err(not_supported("this join with a LATERAL subquery", join)),
+                    };
+                    let sources = [plan.clone()];
+                    plan = self.lateral_join(plan, &sources, query, alias, join_type, condition)?;
+                    continue;
+                }
                 let right = self.plan_table_factor(relation)?;
                 plan = self.plan_explicit_join(plan, right, join_operator)?;
             }
             relations.push(plan);
         }
         Ok(relations)
+    }
+
+    /// `left JOIN LATERAL (query) alias ON condition`: the subquery, planned with `left`'s
+    /// columns in scope (outer values drawn from `sources`), joined on its correlation and
+    /// `condition`.
+    fn lateral_join(
+        &mut self,
+        left: LogicalPlan,
+        sources: &[LogicalPlan],
+        query: &ast::Query,
+        alias: Option<&ast::TableAlias>,
+        join_type: JoinType,
+        condition: Option<&ast::Expr>,
+    ) -> Result<LogicalPlan> {
+        let (right, correlation) = self.plan_lateral(&left, sources, query, alias)?;
+        let mut conditions: Vec<Expr> = correlation
+            .on
+            .into_iter()
+            .map(|(l, r)| l.binary(BinaryOp::Eq, r))
+            .chain(correlation.residual)
+            .collect();
+        if let Some(c) = condition {
+            let combined = left.schema().join(right.schema());
+            conditions.push(self.sql_to_expr(c, &combined)?);
+        }
+        match Expr::conjunction(conditions) {
+            Some(c) => self.join_on(left, right, join_type, c),
+            None => LogicalPlan::join(left, right, join_type, vec![], None),
+        }
     }
 
     fn plan_explicit_join(
@@ -68,6 +126,24 @@ impl SqlPlanner<'_> {
                 )))
             }
         };
+        // Conditions with subqueries (`ON a.k = b.k AND b.x IN (SELECT ...)`) are planned as
+        // the WHERE of one side, or of an inner join's result.
+        let mut with_subqueries = Vec::new();
+        let mut plain = Vec::new();
+        if let ast::JoinConstraint::On(e) = constraint {
+            let mut conjuncts = Vec::new();
+            subquery::split_ast_conjunction(e, &mut conjuncts);
+            for c in conjuncts {
+                if subquery::contains_subquery(&c) {
+                    with_subqueries.push(c);
+                } else {
+                    plain.push(c);
+                }
+            }
+        }
+        if !with_subqueries.is_empty() {
+            return self.join_with_subqueries(left, right, join_type, plain, with_subqueries);
+        }
         let combined = left.schema().join(right.schema());
         let condition = match constraint {
             ast::JoinConstraint::On(e) => Some(self.sql_to_expr(e, &combined)?),
@@ -108,6 +184,18 @@ impl SqlPlanner<'_> {
                 "correlated references in a JOIN condition".into(),
             ));
         }
+        self.join_on(left, right, join_type, condition)
+    }
+
+    /// `left JOIN right ON condition`: equalities between the sides become keys, conditions
+    /// on one side filter it where the join type allows, the rest is the residual condition.
+    fn join_on(
+        &self,
+        left: LogicalPlan,
+        right: LogicalPlan,
+        join_type: JoinType,
+        condition: Expr,
+    ) -> Result<LogicalPlan> {
         let (on, residual) = split_join_condition(condition, left.schema(), right.schema());
         // Conditions on one side only: a side whose rows are all kept (the preserved side of
         // an outer join) cannot be filtered, the other side can.
@@ -141,6 +229,85 @@ impl SqlPlanner<'_> {
             right = LogicalPlan::filter(right, p)?;
         }
         LogicalPlan::join(left, right, join_type, on, Expr::conjunction(kept))
+    }
+
+    /// A join whose ON condition has conjuncts with subqueries. For an inner join: the join on
+    /// the other conjuncts, then those as its WHERE (where subqueries become semi joins and
+    /// the like, as in any WHERE). For the other joins, each subquery is joined, by its value
+    /// (a single join on its correlation keys), to the side whose columns it uses, and the
+    /// condition reads its value like any column of that side.
+    fn join_with_subqueries(
+        &mut self,
+        left: LogicalPlan,
+        right: LogicalPlan,
+        join_type: JoinType,
+        plain: Vec<ast::Expr>,
+        with_subqueries: Vec<ast::Expr>,
+    ) -> Result<LogicalPlan> {
+        let and = |parts: Vec<ast::Expr>| {
+            parts.into_iter().reduce(|a, b| ast::Expr::BinaryOp {
+                left: Box::new(a),
+                op: ast::BinaryOperator::And,
+                right: Box::new(b),
+            })
+        };
+        let Some(condition) = and(with_subqueries) else {
+            return Err(EngineError::Internal("no subquery condition".into()));
+        };
+        if join_type == JoinType::Inner {
+            let on = ast::JoinConstraint::On(
+                and(plain).unwrap_or(ast::Expr::value(ast::Value::Boolean(true))),
+            );
+            let joined = self.plan_explicit_join(left, right, &ast::JoinOperator::Inner(on))?;
+            return self.plan_where(vec![joined], Some(&condition), false);
+        }
+        let combined = left.schema().join(right.schema());
+        let sides = [left, right];
+        let outer = subquery::Outer {
+            schema: &combined,
+            sources: &sides,
+        };
+        let (rewritten, subqueries) =
+            self.value_subqueries(&condition, outer, "a JOIN condition")?;
+        let [mut left, mut right] = sides;
+        let mut counts = Vec::new();
+        for sq in subqueries {
+            let refs: Vec<Column> = sq.on.iter().flat_map(|(o, _)| o.columns()).collect();
+            let resolves = |schema: &PlanSchema| {
+                refs.iter().all(|c| {
+                    matches!(
+                        schema.try_index_of(c.relation.as_deref(), &c.name),
+                        Ok(Some(_))
+                    )
+                })
+            };
+            let on_left = resolves(left.schema());
+            if !on_left && !resolves(right.schema()) {
+                return Err(not_supported(
+                    "a subquery in a JOIN condition correlated with columns of both sides",
+                    &condition,
+                ));
+            }
+            let side = if on_left { &mut left } else { &mut right };
+            let plan = std::mem::replace(side, LogicalPlan::empty_row());
+            *side =
+                LogicalPlan::join(plan, sq.plan.clone(), JoinType::Single, sq.on.clone(), None)?;
+            counts.push(sq);
+        }
+        let combined = left.schema().join(right.schema());
+        let mut subquery_condition = self.sql_to_expr(&rewritten, &combined)?;
+        for sq in &counts {
+            subquery_condition = sq.fix_count(subquery_condition)?;
+        }
+        let plain = match and(plain) {
+            Some(p) => Some(self.sql_to_expr(&p, &combined)?),
+            None => None,
+        };
+        let condition = match plain {
+            Some(p) => p.binary(BinaryOp::And, subquery_condition),
+            None => subquery_condition,
+        };
+        self.join_on(left, right, join_type, condition)
     }
 
     fn plan_table_factor(&mut self, factor: &TableFactor) -> Result<LogicalPlan> {
@@ -410,4 +577,32 @@ pub(super) fn split_join_condition(
         rest.push(c);
     }
     (on, rest)
+}
+
+/// The subquery and alias of a `LATERAL` derived table.
+fn lateral(factor: &TableFactor) -> Option<(&ast::Query, Option<&ast::TableAlias>)> {
+    match factor {
+        TableFactor::Derived {
+            lateral: true,
+            subquery,
+            alias,
+            sample: None,
+        } => Some((subquery, alias.as_ref())),
+        _ => None,
+    }
+}
+
+/// The ON condition of a join with a `LATERAL` subquery (USING is refused).
+fn lateral_condition<'a>(
+    constraint: &'a ast::JoinConstraint,
+    join: &ast::Join,
+) -> Result<Option<&'a ast::Expr>> {
+    match constraint {
+        ast::JoinConstraint::On(e) => Ok(Some(e)),
+        ast::JoinConstraint::None => Ok(None),
+        _ => Err(not_supported(
+            "USING or NATURAL with a LATERAL subquery",
+            join,
+        )),
+    }
 }

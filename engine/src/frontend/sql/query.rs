@@ -12,10 +12,13 @@ use super::{not_supported, SqlPlanner};
 use crate::error::{EngineError, Result};
 use crate::eval::constant::fold_expr;
 use crate::frontend::set_operations;
-use crate::logical::expr::Expr;
+use crate::logical::expr::{BinaryOp, Column, Expr};
+use crate::logical::hidden::{self, Role};
 use crate::logical::plan::LogicalPlan;
+use crate::logical::scalar::ScalarValue;
 use crate::logical::schema::PlanSchema;
 use crate::logical::types::coerce;
+use crate::logical::window::{WindowExpr, WindowFrame, WindowFunction};
 
 impl SqlPlanner<'_> {
     /// Plan a parsed query. Every part of it is planned or refused by name.
@@ -138,6 +141,8 @@ impl SqlPlanner<'_> {
                 return Err(not_supported("ORDER BY ... WITH FILL", o));
             }
         }
+        // The top query of a subquery: a LIMIT there applies per correlation key.
+        let subquery_top = self.frames.last().is_some_and(|f| f.pending_top);
         let plan = match body {
             SetExpr::Select(select) => self.plan_select(select, &order_by)?,
             SetExpr::Query(inner) => {
@@ -201,9 +206,75 @@ impl SqlPlanner<'_> {
         }
         if skip == 0 && limit.is_none() {
             Ok(plan)
+        } else if subquery_top && self.has_correlation() {
+            self.limit_per_key(plan, skip, limit)
         } else {
             Ok(LogicalPlan::limit(plan, skip, limit))
         }
+    }
+
+    /// `OFFSET skip LIMIT limit` of a correlated subquery (`LATERAL (SELECT ... WHERE k =
+    /// outer.k ORDER BY x LIMIT 3)`): the rows numbered within each correlation key in the
+    /// subquery's order (a `row_number()` window partitioned by the exported keys), those
+    /// from `skip + 1` to `skip + limit` kept.
+    fn limit_per_key(
+        &self,
+        plan: LogicalPlan,
+        skip: usize,
+        limit: Option<usize>,
+    ) -> Result<LogicalPlan> {
+        let keys: Vec<String> = self
+            .frames
+            .last()
+            .map(|f| f.corr_names.iter().map(|(_, n)| n.clone()).collect())
+            .unwrap_or_default();
+        // The SELECT's sort (under the projection that drops its hidden sort keys) becomes
+        // the window's order.
+        let (visible, input, order_by) = match plan {
+            LogicalPlan::Projection { input, exprs, .. }
+                if matches!(input.as_ref(), LogicalPlan::Sort { fetch: None, .. }) =>
+            {
+                let LogicalPlan::Sort { input, keys, .. } = *input else {
+                    unreachable!("matched above")
+                };
+                (Some(exprs), *input, keys)
+            }
+            LogicalPlan::Sort {
+                input,
+                keys,
+                fetch: None,
+            } => (None, *input, keys),
+            other => (None, other, vec![]),
+        };
+        let columns = input.schema().column_exprs();
+        let partition_by = keys
+            .iter()
+            .map(|k| Expr::Column(Column::new(k.clone())))
+            .collect();
+        let number = hidden::name(Role::Window, usize::MAX);
+        let numbered = LogicalPlan::window(
+            input,
+            vec![Expr::Window(Box::new(WindowExpr {
+                func: WindowFunction::RowNumber,
+                args: vec![],
+                partition_by,
+                frame: WindowFrame::default_for(!order_by.is_empty()),
+                order_by,
+                ignore_nulls: false,
+            }))
+            .alias(number.clone())],
+        )?;
+        let n = || Expr::Column(Column::new(number.clone()));
+        let int = |v: usize| Expr::Literal(ScalarValue::int64(v as i64));
+        let mut kept = vec![n().binary(BinaryOp::Gt, int(skip))];
+        if let Some(limit) = limit {
+            kept.push(n().binary(BinaryOp::LtEq, int(skip.saturating_add(limit))));
+        }
+        let filtered = LogicalPlan::filter(
+            numbered,
+            Expr::conjunction(kept).ok_or_else(|| EngineError::Internal("no bound".into()))?,
+        )?;
+        LogicalPlan::project(filtered, visible.unwrap_or(columns))
     }
 
     pub(super) fn constant_usize(&self, e: &ast::Expr, what: &str) -> Result<usize> {

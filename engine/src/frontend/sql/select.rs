@@ -113,8 +113,14 @@ impl SqlPlanner<'_> {
         let relations = self.plan_from_relations(from)?;
         let mut plan = self.plan_where(relations, selection.as_ref(), subquery_top)?;
         let input_schema = plan.schema().clone();
+        // What the select list's and HAVING's correlated subqueries draw outer values from.
+        let where_plan = [plan.clone()];
+        let outer = subquery::Outer {
+            schema: &input_schema,
+            sources: &where_plan,
+        };
 
-        let (mut select_exprs, select_joins) = self.select_list(projection, &input_schema)?;
+        let (mut select_exprs, select_joins) = self.select_list(projection, outer)?;
         if select_exprs
             .iter()
             .any(|e| e.columns().iter().any(subquery::is_outer))
@@ -124,6 +130,32 @@ impl SqlPlanner<'_> {
             ));
         }
         let user_select_len = select_exprs.len();
+        let mut domain_marker = None;
+        if subquery_top {
+            let grouped =
+                !matches!(group_by, ast::GroupByExpr::Expressions(keys, _) if keys.is_empty());
+            let aggregating =
+                grouped || having.is_some() || select_exprs.iter().any(Expr::contains_aggregate);
+            // Over no rows, an aggregate without GROUP BY still gives a row; unless that row
+            // is all NULL (or a count, read as 0), every outer value needs its group.
+            let values = &select_exprs[..user_select_len];
+            let one_row = aggregating
+                && !grouped
+                && match self.current_kind() {
+                    Some(subquery::SubqueryKind::Lateral) => true,
+                    Some(subquery::SubqueryKind::Scalar) => {
+                        having.is_some()
+                            || !values
+                                .iter()
+                                .all(|e| subquery::null_on_empty(e) || subquery::is_bare_count(e))
+                    }
+                    Some(subquery::SubqueryKind::In) => {
+                        having.is_some() || !values.iter().all(subquery::null_on_empty)
+                    }
+                    _ => false,
+                };
+            (plan, domain_marker) = self.join_domain(plan, aggregating, one_row)?;
+        }
         let correlated_keys = if subquery_top && self.has_correlation() {
             self.export_correlated_columns(&mut select_exprs)
         } else {
@@ -155,18 +187,18 @@ impl SqlPlanner<'_> {
                 .any(Expr::contains_aggregate)
                 || having.is_some())
         {
-            // An aggregate per outer row becomes an aggregate per correlation key.
-            if !group_by.is_empty() {
-                return Err(EngineError::NotSupported(
-                    "GROUP BY in a correlated subquery".into(),
-                ));
-            }
+            // An aggregate per outer row becomes an aggregate per correlation key (and per
+            // group of the subquery's own GROUP BY, if any).
             if self.current_kind() == Some(subquery::SubqueryKind::Exists) {
                 return Err(EngineError::NotSupported(
                     "aggregates in a correlated EXISTS subquery".into(),
                 ));
             }
-            group_by = correlated_keys;
+            for k in correlated_keys {
+                if !group_by.contains(&k) {
+                    group_by.push(k);
+                }
+            }
         }
 
         // HAVING, with its scalar subqueries (and the select list's) joined in after the
@@ -174,7 +206,7 @@ impl SqlPlanner<'_> {
         let mut having_joins = select_joins;
         let having = match having {
             Some(h) => {
-                let (h, joins) = self.uncorrelated_subqueries(h, &input_schema, "HAVING")?;
+                let (h, joins) = self.value_subqueries(h, outer, "HAVING")?;
                 having_joins.extend(joins);
                 let schema = having_joins
                     .iter()
@@ -183,6 +215,12 @@ impl SqlPlanner<'_> {
             }
             None => None,
         };
+        if sets.is_some() && having_joins.iter().any(|j| !j.on.is_empty()) {
+            return Err(not_supported(
+                "a correlated subquery in a SELECT with grouping sets",
+                select,
+            ));
+        }
         let having_extra = having_joins
             .iter()
             .fold(PlanSchema::default(), |acc, j| acc.join(j.plan.schema()));
@@ -202,6 +240,29 @@ impl SqlPlanner<'_> {
                 other => Ok(other),
             })
             .collect::<Result<Vec<_>>>()?;
+        // Rows of a domain left-joined without a match are not rows of the subquery: every
+        // aggregate skips them.
+        let (select_exprs, having, qualify, order_targets) = match &domain_marker {
+            Some(marker) => {
+                let guard = |e: Expr| subquery::skip_unmatched(e, marker);
+                (
+                    select_exprs
+                        .into_iter()
+                        .map(guard)
+                        .collect::<Result<Vec<_>>>()?,
+                    having.map(guard).transpose()?,
+                    qualify.map(guard).transpose()?,
+                    order_targets
+                        .into_iter()
+                        .map(|t| match t {
+                            OrderTarget::Input(e) => Ok(OrderTarget::Input(guard(e)?)),
+                            other => Ok(other),
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                )
+            }
+            None => (select_exprs, having, qualify, order_targets),
+        };
         let order_inputs = || {
             order_targets.iter().filter_map(|t| match t {
                 OrderTarget::Input(e) => Some(e),
@@ -249,6 +310,13 @@ impl SqlPlanner<'_> {
                     other => Ok(other),
                 })
                 .collect::<Result<Vec<_>>>()?;
+            // A correlated subquery's outer side is a group key (or an expression of keys).
+            for j in &mut having_joins {
+                j.on = std::mem::take(&mut j.on)
+                    .into_iter()
+                    .map(|(o, i)| Ok((aggregation.rewrite(o, &PlanSchema::default())?, i)))
+                    .collect::<Result<_>>()?;
+            }
             plan = aggregation.into_plan();
             (select_exprs, having, qualify, order_targets)
         } else {
@@ -256,11 +324,6 @@ impl SqlPlanner<'_> {
         };
 
         for j in having_joins {
-            if !j.on.is_empty() && has_aggregates {
-                return Err(EngineError::NotSupported(
-                    "a correlated subquery in the select list of a grouped SELECT".into(),
-                ));
-            }
             plan = LogicalPlan::join(plan, j.plan, JoinType::Single, j.on, None)?;
         }
         if let Some(h) = having {
@@ -362,12 +425,13 @@ impl SqlPlanner<'_> {
     fn select_list(
         &mut self,
         projection: &[SelectItem],
-        input: &PlanSchema,
+        outer: subquery::Outer<'_>,
     ) -> Result<(Vec<Expr>, Vec<ValueSubquery>)> {
+        let input = outer.schema;
         let mut select_exprs: Vec<Expr> = Vec::new();
         let mut joins: Vec<ValueSubquery> = Vec::new();
         let convert = |this: &mut Self, e: &ast::Expr, joins: &mut Vec<ValueSubquery>| {
-            let (e, planned) = this.value_subqueries(e, input, "the select list", true)?;
+            let (e, planned) = this.value_subqueries(e, outer, "the select list")?;
             let first_new = joins.len();
             joins.extend(planned);
             let schema = joins
@@ -422,6 +486,7 @@ impl SqlPlanner<'_> {
                             f.qualifier
                                 .as_deref()
                                 .is_some_and(|q| q.eq_ignore_ascii_case(&qualifier))
+                                && !hidden::is_hidden(f.name())
                         })
                         .collect();
                     if fields.is_empty() {

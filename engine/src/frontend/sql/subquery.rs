@@ -1,4 +1,5 @@
-//! Subqueries in `WHERE` and `HAVING`, planned as joins rather than run once per row.
+//! Subqueries (in `WHERE`, `HAVING`, the select list, `JOIN ... ON` and `LATERAL`), planned
+//! as joins rather than run once per row.
 //!
 //! Each subquery becomes the right input of a join with the outer query:
 //!
@@ -23,9 +24,11 @@
 //! subquery estimated larger than that relation, which goes above all relations (so the big
 //! table probes a small, already joined outer side, as in TPC-H Q21).
 
+use std::ops::ControlFlow;
+
 use sqlparser::ast::{self, Query};
 
-use super::from::rename_columns;
+use super::from::{alias_parts, rename_columns};
 use super::{not_supported, SqlPlanner};
 use crate::error::{EngineError, Result};
 use crate::logical::cardinality::{estimate_rows, selectivity};
@@ -64,7 +67,7 @@ fn has_outer(e: &Expr) -> bool {
 
 /// True for the relation of a planned subquery, whose columns `SELECT *` never shows.
 pub(super) fn is_hidden_qualifier(q: Option<&str>) -> bool {
-    q.is_some_and(|q| hidden::has_role(q, Role::Subquery))
+    q.is_some_and(|q| hidden::has_role(q, Role::Subquery) || hidden::has_role(q, Role::Domain))
 }
 
 /// What the outer query does with a subquery.
@@ -73,6 +76,8 @@ pub(super) enum SubqueryKind {
     Exists,
     In,
     Scalar,
+    /// A `LATERAL` derived table: joined on its correlation, all its columns and rows kept.
+    Lateral,
 }
 
 /// State of a subquery being planned.
@@ -87,6 +92,31 @@ pub(super) struct SubqueryFrame {
     pub(super) correlated: Vec<Expr>,
     /// Inner columns the correlated conjuncts use, and their output names.
     pub(super) corr_names: Vec<(Column, String)>,
+    /// Plans of the outer query that the values of outer references can be drawn from (see
+    /// [`SqlPlanner::join_domain`]).
+    pub(super) sources: Vec<LogicalPlan>,
+    /// True when the join with the outer query can take conditions other than `inner =
+    /// outer` equalities as its residual condition (an `EXISTS` or `IN` conjunct of a WHERE).
+    pub(super) residual_ok: bool,
+    /// True when the subquery has a row for every outer value (a left-joined domain), so a
+    /// missing count is not to be read as 0.
+    pub(super) every_key: bool,
+}
+
+/// The query a subquery is nested in: the schema its outer references resolve against, and
+/// the plans the values of those references can be drawn from.
+#[derive(Clone, Copy)]
+pub(super) struct Outer<'a> {
+    pub(super) schema: &'a PlanSchema,
+    pub(super) sources: &'a [LogicalPlan],
+}
+
+/// How a planned subquery joins its outer query.
+pub(super) struct Correlation {
+    /// (outer expression, subquery expression) key pairs.
+    pub(super) on: Vec<(Expr, Expr)>,
+    /// The other correlated conditions, over the columns of both.
+    pub(super) residual: Vec<Expr>,
 }
 
 /// A subquery planned as the right side of a join.
@@ -147,7 +177,7 @@ impl ValueSubquery {
 }
 
 /// Conjuncts of an AST expression.
-fn split_ast_conjunction(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
+pub(super) fn split_ast_conjunction(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
     match e {
         ast::Expr::BinaryOp {
             left,
@@ -170,6 +200,20 @@ fn split_ast_conjunction(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
         }
         other => out.push(other.clone()),
     }
+}
+
+/// True when `e` contains a subquery (scalar, `EXISTS` or `IN`).
+pub(super) fn contains_subquery(e: &ast::Expr) -> bool {
+    ast::visit_expressions(e, |x| match x {
+        ast::Expr::Subquery(_)
+        | ast::Expr::Exists { .. }
+        | ast::Expr::In {
+            target: ast::InTarget::Subquery(_),
+            ..
+        } => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
 }
 
 /// The disjuncts of `e` (`a OR (b OR c)` → `a, b, c`), through parentheses.
@@ -262,6 +306,10 @@ fn is_count_query(query: &Query) -> bool {
     let ast::SetExpr::Select(select) = query.body.as_ref() else {
         return false;
     };
+    // Grouped, an empty input gives no row (NULL), not a count of 0.
+    if !matches!(&select.group_by, ast::GroupByExpr::Expressions(keys, _) if keys.is_empty()) {
+        return false;
+    }
     let first = match select.projection.first() {
         Some(ast::SelectItem::UnnamedExpr(e))
         | Some(ast::SelectItem::ExprWithAlias { expr: e, .. }) => e,
@@ -290,27 +338,39 @@ fn rejects_null_of(e: &Expr, alias: &str) -> bool {
 
 impl SqlPlanner<'_> {
     /// Plan a subquery against the outer schema `outer`.
-    fn plan_subquery(
+    /// Plan `query` as a subquery of `outer`: its correlated conjuncts are left in the
+    /// returned frame.
+    fn plan_correlated(
         &mut self,
         query: &Query,
-        outer: &PlanSchema,
+        outer: Outer<'_>,
         kind: SubqueryKind,
-    ) -> Result<PlannedSubquery> {
+        residual_ok: bool,
+    ) -> Result<(LogicalPlan, SubqueryFrame)> {
         self.frames.push(SubqueryFrame {
-            outer: outer.clone(),
+            outer: outer.schema.clone(),
             kind,
             pending_top: true,
             correlated: Vec::new(),
             corr_names: Vec::new(),
+            sources: outer.sources.to_vec(),
+            residual_ok,
+            every_key: false,
         });
         let planned = self.plan_query(query);
         let frame = self.frames.pop().expect("pushed above");
-        let plan = planned?;
-        if !frame.correlated.is_empty() && query.limit_clause.is_some() {
-            return Err(EngineError::NotSupported(
-                "LIMIT in a correlated subquery".into(),
-            ));
-        }
+        Ok((planned?, frame))
+    }
+
+    /// Plan a subquery against the outer schema `outer`.
+    fn plan_subquery(
+        &mut self,
+        query: &Query,
+        outer: Outer<'_>,
+        kind: SubqueryKind,
+        residual_ok: bool,
+    ) -> Result<PlannedSubquery> {
+        let (plan, frame) = self.plan_correlated(query, outer, kind, residual_ok)?;
         self.next_subquery += 1;
         let alias = hidden::name(Role::Subquery, self.next_subquery);
         // The value column gets a fixed name, so it never clashes with an outer column
@@ -328,62 +388,59 @@ impl SqlPlanner<'_> {
                 "subquery must return exactly one column, it returns {visible}"
             )));
         }
-        let rewrite = |e: Expr| -> Result<Expr> {
-            e.transform_up(&mut |n| match n {
-                Expr::Column(c) if is_outer(&c) => Ok(Expr::Column(strip_outer(&c))),
-                Expr::Column(c) => {
-                    let name = frame
-                        .corr_names
-                        .iter()
-                        .find(|(k, _)| *k == c)
-                        .map(|(_, n)| n.clone())
-                        .ok_or_else(|| {
-                            EngineError::Internal(format!("correlated column {c} not exported"))
-                        })?;
-                    Ok(Expr::Column(Column::qualified(Some(alias.clone()), name)))
-                }
-                other => Ok(other),
-            })
-        };
-        let mut on = Vec::new();
-        let mut residual = Vec::new();
-        for c in frame.correlated {
-            if let Expr::Binary {
-                left,
-                op: BinaryOp::Eq,
-                right,
-            } = &c
-            {
-                let only_outer =
-                    |e: &Expr| !e.columns().is_empty() && e.columns().iter().all(is_outer);
-                let only_inner = |e: &Expr| !e.columns().is_empty() && !has_outer(e);
-                if only_outer(left) && only_inner(right) {
-                    on.push((rewrite((**left).clone())?, rewrite((**right).clone())?));
-                    continue;
-                }
-                if only_inner(left) && only_outer(right) {
-                    on.push((rewrite((**right).clone())?, rewrite((**left).clone())?));
-                    continue;
-                }
-            }
-            residual.push(rewrite(c)?);
-        }
+        let Correlation { on, residual } = correlation_conditions(&frame, &alias)?;
         Ok(PlannedSubquery {
             plan,
             alias,
             value,
             on,
             residual,
-            count_like: is_count_query(query),
+            count_like: is_count_query(query) && !frame.every_key,
             mark: false,
         })
+    }
+
+    /// A `LATERAL` derived table over `left` (the FROM items before it): its plan, named by
+    /// `alias`, and the conditions to join it with `left` on (keys and residual).
+    pub(super) fn plan_lateral(
+        &mut self,
+        left: &LogicalPlan,
+        sources: &[LogicalPlan],
+        query: &Query,
+        alias: Option<&ast::TableAlias>,
+    ) -> Result<(LogicalPlan, Correlation)> {
+        let outer = Outer {
+            schema: left.schema(),
+            sources,
+        };
+        let (mut plan, frame) = self.plan_correlated(query, outer, SubqueryKind::Lateral, true)?;
+        if let Some(names) = plan.distinct_output_names() {
+            plan = plan.rename_outputs(&names)?;
+        }
+        let (name, columns) = match alias {
+            Some(a) => alias_parts(a)?,
+            None => ("subquery".to_string(), vec![]),
+        };
+        let visible = plan.schema().len() - frame.corr_names.len();
+        if columns.len() > visible {
+            return Err(EngineError::Plan(format!(
+                "{} column aliases given for a relation with {visible} columns",
+                columns.len()
+            )));
+        }
+        if !columns.is_empty() {
+            plan = rename_columns(plan, columns)?;
+        }
+        let plan = LogicalPlan::alias(plan, name.clone());
+        let correlation = correlation_conditions(&frame, &name)?;
+        Ok((plan, correlation))
     }
 
     /// Replace scalar subqueries in `e` by references to their (joined) results.
     fn replace_scalar_subqueries(
         &mut self,
         e: &ast::Expr,
-        outer: &PlanSchema,
+        outer: Outer<'_>,
         out: &mut Vec<PlannedSubquery>,
     ) -> Result<ast::Expr> {
         use ast::Expr as A;
@@ -392,7 +449,7 @@ impl SqlPlanner<'_> {
         };
         Ok(match e {
             A::Subquery(q) => {
-                let planned = self.plan_subquery(q, outer, SubqueryKind::Scalar)?;
+                let planned = self.plan_subquery(q, outer, SubqueryKind::Scalar, false)?;
                 let reference = A::CompoundIdentifier(vec![
                     ast::Ident::with_quote('"', planned.alias.clone()),
                     ast::Ident::with_quote('"', planned.value.clone()),
@@ -456,7 +513,7 @@ impl SqlPlanner<'_> {
                 else_result: else_result.as_ref().map(|e| rec(e, out)).transpose()?,
             },
             A::Exists { subquery, negated } => {
-                let planned = self.plan_subquery(subquery, outer, SubqueryKind::Exists)?;
+                let planned = self.plan_subquery(subquery, outer, SubqueryKind::Exists, false)?;
                 let (planned, reference) = exists_mark(planned, e)?;
                 out.push(planned);
                 negate_if(reference, *negated)
@@ -470,14 +527,14 @@ impl SqlPlanner<'_> {
                 if *global {
                     return Err(not_supported("GLOBAL IN", e));
                 }
-                let probe = self.sql_to_expr(expr, outer)?;
+                let probe = self.sql_to_expr(expr, outer.schema)?;
                 if has_outer(&probe) {
                     return Err(not_supported(
                         "outer references on the left of IN (subquery)",
                         e,
                     ));
                 }
-                let planned = self.plan_subquery(subquery, outer, SubqueryKind::In)?;
+                let planned = self.plan_subquery(subquery, outer, SubqueryKind::In, false)?;
                 let reference = self.in_mark(planned, probe, expr, e, out)?;
                 negate_if(reference, *negated)
             }
@@ -509,9 +566,10 @@ impl SqlPlanner<'_> {
         at: &ast::Expr,
         out: &mut Vec<PlannedSubquery>,
     ) -> Result<ast::Expr> {
-        if !planned.on.is_empty() || !planned.residual.is_empty() {
+        if !planned.residual.is_empty() {
             return Err(not_supported(
-                "a correlated IN (subquery) inside an expression; use EXISTS",
+                "IN (subquery) correlated by conditions other than equalities, inside an \
+                 expression; use EXISTS",
                 at,
             ));
         }
@@ -519,6 +577,29 @@ impl SqlPlanner<'_> {
             Some(planned.alias.clone()),
             planned.value.clone(),
         ));
+        // Correlated by equalities: the set and its statistics are per correlation key.
+        let key_names: Vec<String> = (0..planned.on.len())
+            .map(|i| hidden::name(Role::Correlation, i))
+            .collect();
+        let keys: Vec<Expr> = planned
+            .on
+            .iter()
+            .zip(&key_names)
+            .map(|((_, inner), name)| inner.clone().alias(name.clone()))
+            .collect();
+        let key_on = |alias: &str| -> Vec<(Expr, Expr)> {
+            planned
+                .on
+                .iter()
+                .zip(&key_names)
+                .map(|((outer, _), name)| {
+                    (
+                        outer.clone(),
+                        Expr::Column(Column::qualified(Some(alias.to_string()), name.clone())),
+                    )
+                })
+                .collect()
+        };
         let mark = hidden::name(Role::Mark, 0);
         let (rows, values) = (hidden::name(Role::Mark, 1), hidden::name(Role::Mark, 2));
         // The statistics, under an alias of their own.
@@ -534,23 +615,23 @@ impl SqlPlanner<'_> {
         };
         let stats = LogicalPlan::aggregate(
             planned.plan.clone(),
-            vec![],
+            keys.clone(),
             vec![count(vec![], &rows), count(vec![value.clone()], &values)],
         )?;
         let stats = LogicalPlan::alias(stats, stats_alias.clone());
-        let distinct = LogicalPlan::aggregate(planned.plan, vec![value.clone()], vec![])?;
-        let marked = LogicalPlan::project(
-            distinct,
-            vec![
-                value.clone(),
-                Expr::Literal(ScalarValue::boolean(true)).alias(mark.clone()),
-            ],
-        )?;
+        let mut distinct_keys = vec![value.clone()];
+        distinct_keys.extend(keys);
+        let distinct = LogicalPlan::aggregate(planned.plan, distinct_keys, vec![])?;
+        let mut columns = distinct.schema().column_exprs();
+        columns.push(Expr::Literal(ScalarValue::boolean(true)).alias(mark.clone()));
+        let marked = LogicalPlan::project(distinct, columns)?;
+        let mut on = vec![(probe, value)];
+        on.extend(key_on(&planned.alias));
         out.push(PlannedSubquery {
             plan: LogicalPlan::alias(marked, planned.alias.clone()),
             alias: planned.alias.clone(),
             value: mark.clone(),
-            on: vec![(probe, value)],
+            on,
             residual: vec![],
             count_like: false,
             mark: true,
@@ -559,7 +640,7 @@ impl SqlPlanner<'_> {
             plan: stats,
             alias: stats_alias.clone(),
             value: rows.clone(),
-            on: vec![],
+            on: key_on(&stats_alias),
             residual: vec![],
             count_like: false,
             mark: true,
@@ -588,11 +669,16 @@ impl SqlPlanner<'_> {
                     ast::Expr::IsNotNull(Box::new(column(&planned.alias, &mark))),
                     boolean(true),
                 ),
+                // No rows (for a correlated set, no statistics row for the key either).
                 when(
                     binary(
-                        column(&stats_alias, &rows),
-                        ast::BinaryOperator::Eq,
-                        number("0"),
+                        ast::Expr::IsNull(Box::new(column(&stats_alias, &rows))),
+                        ast::BinaryOperator::Or,
+                        binary(
+                            column(&stats_alias, &rows),
+                            ast::BinaryOperator::Eq,
+                            number("0"),
+                        ),
                     ),
                     boolean(false),
                 ),
@@ -623,6 +709,10 @@ impl SqlPlanner<'_> {
         let combined = relations[1..]
             .iter()
             .fold(relations[0].schema().clone(), |acc, r| acc.join(r.schema()));
+        let outer = Outer {
+            schema: &combined,
+            sources: &relations,
+        };
         let mut plain: Vec<Expr> = Vec::new();
         let mut joins: Vec<(SubqueryJoin, Option<Expr>)> = Vec::new();
         let mut conjuncts = Vec::new();
@@ -649,7 +739,7 @@ impl SqlPlanner<'_> {
                     subquery,
                     negated: n,
                 } => {
-                    let sq = self.plan_subquery(subquery, &combined, SubqueryKind::Exists)?;
+                    let sq = self.plan_subquery(subquery, outer, SubqueryKind::Exists, true)?;
                     let join_type = if negated ^ n {
                         JoinType::Anti
                     } else {
@@ -683,37 +773,37 @@ impl SqlPlanner<'_> {
                             "outer references on the left of IN (subquery)".into(),
                         ));
                     }
-                    let sq = self.plan_subquery(subquery, &combined, SubqueryKind::In)?;
+                    let sq = self.plan_subquery(subquery, outer, SubqueryKind::In, true)?;
                     let value = Expr::Column(Column::qualified(Some(sq.alias.clone()), sq.value));
                     let mut on = vec![(probe, value)];
                     let negated = negated ^ n;
                     if negated && !(sq.on.is_empty() && sq.residual.is_empty()) {
-                        return Err(EngineError::NotSupported(
-                            "correlated NOT IN (subquery); use NOT EXISTS".into(),
-                        ));
-                    }
-                    on.extend(sq.on);
-                    joins.push((
-                        SubqueryJoin {
-                            right: sq.plan,
-                            join_type: if negated {
-                                JoinType::AntiNullAware
-                            } else {
-                                JoinType::Semi
+                        // A correlated NOT IN is planned as the negation of an IN mark (which
+                        // has SQL's three values) by the expression path below.
+                    } else {
+                        on.extend(sq.on);
+                        joins.push((
+                            SubqueryJoin {
+                                right: sq.plan,
+                                join_type: if negated {
+                                    JoinType::AntiNullAware
+                                } else {
+                                    JoinType::Semi
+                                },
+                                on,
+                                residual: sq.residual,
+                                from_exists: false,
+                                anchor: None,
                             },
-                            on,
-                            residual: sq.residual,
-                            from_exists: false,
-                            anchor: None,
-                        },
-                        None,
-                    ));
-                    continue;
+                            None,
+                        ));
+                        continue;
+                    }
                 }
                 _ => {}
             }
             let mut scalars = Vec::new();
-            let rewritten = self.replace_scalar_subqueries(conjunct, &combined, &mut scalars)?;
+            let rewritten = self.replace_scalar_subqueries(conjunct, outer, &mut scalars)?;
             if scalars.is_empty() {
                 let e = self.sql_to_expr(conjunct, &combined)?;
                 if has_outer(&e) {
@@ -856,47 +946,22 @@ impl SqlPlanner<'_> {
         Ok(plan)
     }
 
-    /// Scalar subqueries in HAVING or the select list (uncorrelated only): returns the
-    /// rewritten AST and the subquery plans to single-join after the aggregation (or, without
-    /// one, after WHERE).
-    pub(super) fn uncorrelated_subqueries(
-        &mut self,
-        e: &ast::Expr,
-        input: &PlanSchema,
-        clause: &str,
-    ) -> Result<(ast::Expr, Vec<ValueSubquery>)> {
-        self.value_subqueries(e, input, clause, false)
-    }
-
-    /// The scalar subqueries of `e` (and `EXISTS`/`IN` ones inside it), planned, with `e`
-    /// rewritten to refer to their values. With `correlated`, a subquery may be correlated by
-    /// equalities: it is then grouped by its correlation keys, to be left-joined on them.
+    /// The scalar subqueries of `e` (and `EXISTS`/`IN` ones inside it) in the select list or
+    /// HAVING, planned, with `e` rewritten to refer to their values. A correlated subquery is
+    /// grouped by its correlation keys, to be left-joined on them.
     pub(super) fn value_subqueries(
         &mut self,
         e: &ast::Expr,
-        input: &PlanSchema,
+        outer: Outer<'_>,
         clause: &str,
-        correlated: bool,
     ) -> Result<(ast::Expr, Vec<ValueSubquery>)> {
         let mut scalars = Vec::new();
-        let rewritten = self.replace_scalar_subqueries(e, input, &mut scalars)?;
+        let rewritten = self.replace_scalar_subqueries(e, outer, &mut scalars)?;
         let mut plans = Vec::new();
         for sq in scalars {
-            if sq.mark && !sq.on.is_empty() {
-                return Err(not_supported(
-                    format!("IN (subquery) or correlated EXISTS inside an expression in {clause}"),
-                    e,
-                ));
-            }
             if !sq.residual.is_empty() {
                 return Err(not_supported(
                     format!("subqueries in {clause} correlated by something other than equalities"),
-                    e,
-                ));
-            }
-            if !sq.on.is_empty() && !correlated {
-                return Err(not_supported(
-                    format!("correlated subqueries in {clause}"),
                     e,
                 ));
             }
@@ -943,6 +1008,211 @@ impl SqlPlanner<'_> {
         keys
     }
 
+    /// At the top SELECT of a subquery correlated by conditions other than `inner = outer`
+    /// equalities (`l_quantity > o_totalprice / 1000`, `o_custkey < c_custkey`), where the join
+    /// with the outer query cannot apply them as its residual condition (a scalar subquery, an
+    /// aggregate, an `EXISTS` inside an expression): join the subquery's input `plan` with the
+    /// *domain* of the outer references (their distinct values in the outer query) on those
+    /// conditions, and correlate by equalities with the domain's columns instead. The subquery
+    /// is then computed once per distinct outer value (an aggregate grouped by the domain),
+    /// never once per outer row.
+    ///
+    /// The equality with the outer query is NULL-safe where it has to be: when a condition
+    /// could hold for a NULL outer value (`o.x IS NULL OR ...`) and the column is nullable, the
+    /// key is the pair (`x IS NULL`, `coalesce(x, constant)`).
+    ///
+    /// A `LATERAL` subquery that aggregates without `GROUP BY` has one row for every outer
+    /// row, rows or not: there the domain is left-joined (so each outer value keeps a group)
+    /// and the returned marker column is NULL on the rows the join added, which every
+    /// aggregate must skip ([`skip_unmatched`]).
+    ///
+    /// The same holds for a scalar or `IN` subquery that aggregates without `GROUP BY` when
+    /// its value over no rows is not simply NULL (`count(*) + 1`, `coalesce(sum(x), 0)`, or
+    /// with a `HAVING`): `one_row` asks for it.
+    pub(super) fn join_domain(
+        &mut self,
+        plan: LogicalPlan,
+        aggregating: bool,
+        one_row: bool,
+    ) -> Result<(LogicalPlan, Option<Expr>)> {
+        let Some(frame) = self.frames.last_mut() else {
+            return Ok((plan, None));
+        };
+        if frame.correlated.is_empty() {
+            return Ok((plan, None));
+        }
+        let keys_only = frame.correlated.iter().all(is_key_equality);
+        let needed = one_row
+            || if frame.kind == SubqueryKind::Lateral {
+                aggregating && !keys_only
+            } else {
+                !frame.residual_ok && !keys_only
+            };
+        if !needed {
+            return Ok((plan, None));
+        }
+        frame.every_key = one_row;
+        let frame = &*frame;
+        let mut outer_columns: Vec<Column> = Vec::new();
+        for c in &frame.correlated {
+            for col in c.columns() {
+                if is_outer(&col) && !outer_columns.contains(&col) {
+                    outer_columns.push(col);
+                }
+            }
+        }
+        let stripped: Vec<Column> = outer_columns.iter().map(strip_outer).collect();
+        let resolves = |schema: &PlanSchema, c: &Column| {
+            matches!(
+                schema.try_index_of(c.relation.as_deref(), &c.name),
+                Ok(Some(_))
+            )
+        };
+        let Some(source) = frame
+            .sources
+            .iter()
+            .find(|s| stripped.iter().all(|c| resolves(s.schema(), c)))
+            .cloned()
+        else {
+            return Err(EngineError::NotSupported(
+                "a subquery correlated by conditions other than equalities on columns of more \
+                 than one FROM relation"
+                    .into(),
+            ));
+        };
+        self.next_subquery += 1;
+        let alias = hidden::name(Role::Domain, self.next_subquery);
+        let names: Vec<String> = (0..stripped.len())
+            .map(|i| hidden::name(Role::Domain, i))
+            .collect();
+        let source_schema = source.schema().clone();
+        let projected = LogicalPlan::project(
+            source,
+            stripped
+                .iter()
+                .zip(&names)
+                .map(|(c, n)| Expr::Column(c.clone()).alias(n.clone()))
+                .collect(),
+        )?;
+        let keys = names
+            .iter()
+            .map(|n| Expr::Column(Column::new(n.clone())))
+            .collect();
+        let domain = LogicalPlan::alias(LogicalPlan::aggregate(projected, keys, vec![])?, &alias);
+        let domain_column =
+            |i: usize| Expr::Column(Column::qualified(Some(alias.clone()), names[i].clone()));
+
+        let correlated = std::mem::take(&mut self.frames.last_mut().expect("checked").correlated);
+        let mut on = Vec::new();
+        let mut residual = Vec::new();
+        for c in &correlated {
+            let rewritten = c.clone().transform_up(&mut |n| {
+                Ok(match n {
+                    Expr::Column(col) if is_outer(&col) => {
+                        let i = outer_columns
+                            .iter()
+                            .position(|o| *o == col)
+                            .ok_or_else(|| {
+                                EngineError::Internal(format!(
+                                    "outer column {col} not in the domain"
+                                ))
+                            })?;
+                        domain_column(i)
+                    }
+                    other => other,
+                })
+            })?;
+            let from_domain = |e: &Expr| {
+                !e.columns().is_empty()
+                    && e.columns()
+                        .iter()
+                        .all(|c| c.relation.as_deref() == Some(alias.as_str()))
+            };
+            let from_input = |e: &Expr| e.references_only(plan.schema()) && !e.columns().is_empty();
+            match &rewritten {
+                Expr::Binary {
+                    left,
+                    op: BinaryOp::Eq,
+                    right,
+                } if from_input(left) && from_domain(right) => {
+                    on.push(((**left).clone(), (**right).clone()))
+                }
+                Expr::Binary {
+                    left,
+                    op: BinaryOp::Eq,
+                    right,
+                } if from_domain(left) && from_input(right) => {
+                    on.push(((**right).clone(), (**left).clone()))
+                }
+                _ => residual.push(rewritten),
+            }
+        }
+        let (joined, marker) = if one_row {
+            let marker = hidden::name(Role::Mark, 2);
+            let mut columns = plan.schema().column_exprs();
+            columns.push(Expr::Literal(ScalarValue::boolean(true)).alias(marker.clone()));
+            let marked = LogicalPlan::project(plan, columns)?;
+            let on = on
+                .into_iter()
+                .map(|(input, domain)| (domain, input))
+                .collect();
+            let joined = LogicalPlan::join(
+                domain,
+                marked,
+                JoinType::Left,
+                on,
+                Expr::conjunction(residual),
+            )?;
+            (joined, Some(Expr::Column(Column::new(marker))))
+        } else {
+            let joined = LogicalPlan::join(
+                plan,
+                domain,
+                JoinType::Inner,
+                on,
+                Expr::conjunction(residual),
+            )?;
+            (joined, None)
+        };
+
+        // The subquery is now correlated by `domain column = outer column` only.
+        let mut keys = Vec::new();
+        for (i, (outer, source_column)) in outer_columns.iter().zip(&stripped).enumerate() {
+            let nullable = source_schema
+                .try_index_of(source_column.relation.as_deref(), &source_column.name)?
+                .is_none_or(|j| source_schema.field(j).field.is_nullable());
+            let null_rejected = correlated.iter().any(|c| rejects_null_in(c, outer));
+            let inner = domain_column(i);
+            let outer = Expr::Column(outer.clone());
+            // A lateral aggregate has a row for every outer row: a NULL outer value must find
+            // its group even when no inner row can match it.
+            if !nullable || (null_rejected && !one_row) {
+                keys.push(inner.binary(BinaryOp::Eq, outer));
+                continue;
+            }
+            let data_type = Expr::Column(source_column.clone()).data_type(&source_schema)?;
+            let constant = ScalarValue::int64(0).cast_to(&data_type).map_err(|_| {
+                EngineError::NotSupported(format!(
+                    "a subquery correlated on {outer} (of type {}) by a condition that can \
+                     hold for NULL",
+                    crate::logical::types::sql_type_name(&data_type)
+                ))
+            })?;
+            let is_null = |e: &Expr| Expr::IsNull {
+                expr: Box::new(e.clone()),
+                negated: false,
+            };
+            let filled = |e: &Expr| Expr::Function {
+                func: ScalarFunction::Coalesce,
+                args: vec![e.clone(), Expr::Literal(constant.clone())],
+            };
+            keys.push(is_null(&inner).binary(BinaryOp::Eq, is_null(&outer)));
+            keys.push(filled(&inner).binary(BinaryOp::Eq, filled(&outer)));
+        }
+        self.frames.last_mut().expect("checked").correlated = keys;
+        Ok((joined, marker))
+    }
+
     /// The kind of the subquery whose top SELECT is being planned.
     pub(super) fn current_kind(&self) -> Option<SubqueryKind> {
         self.frames.last().map(|f| f.kind)
@@ -952,6 +1222,151 @@ impl SqlPlanner<'_> {
     pub(super) fn has_correlation(&self) -> bool {
         self.frames.last().is_some_and(|f| !f.correlated.is_empty())
     }
+}
+
+/// The conditions joining a planned subquery (named `alias`) with its outer query: `(outer,
+/// inner)` key pairs from the `inner = outer` equalities of `frame`, and the other correlated
+/// conjuncts as a residual condition (outer references as the outer query's columns, inner
+/// columns as the subquery's exported ones).
+fn correlation_conditions(frame: &SubqueryFrame, alias: &str) -> Result<Correlation> {
+    let rewrite = |e: Expr| -> Result<Expr> {
+        e.transform_up(&mut |n| match n {
+            Expr::Column(c) if is_outer(&c) => Ok(Expr::Column(strip_outer(&c))),
+            Expr::Column(c) => {
+                let name = frame
+                    .corr_names
+                    .iter()
+                    .find(|(k, _)| *k == c)
+                    .map(|(_, n)| n.clone())
+                    .ok_or_else(|| {
+                        EngineError::Internal(format!("correlated column {c} not exported"))
+                    })?;
+                Ok(Expr::Column(Column::qualified(
+                    Some(alias.to_string()),
+                    name,
+                )))
+            }
+            other => Ok(other),
+        })
+    };
+    let mut on = Vec::new();
+    let mut residual = Vec::new();
+    for c in &frame.correlated {
+        if let Expr::Binary {
+            left,
+            op: BinaryOp::Eq,
+            right,
+        } = c
+        {
+            let only_outer = |e: &Expr| !e.columns().is_empty() && e.columns().iter().all(is_outer);
+            let only_inner = |e: &Expr| !e.columns().is_empty() && !has_outer(e);
+            if only_outer(left) && only_inner(right) {
+                on.push((rewrite((**left).clone())?, rewrite((**right).clone())?));
+                continue;
+            }
+            if only_inner(left) && only_outer(right) {
+                on.push((rewrite((**right).clone())?, rewrite((**left).clone())?));
+                continue;
+            }
+        }
+        residual.push(rewrite(c.clone())?);
+    }
+    Ok(Correlation { on, residual })
+}
+
+/// True when select item `e` of an aggregation without `GROUP BY` is NULL over no rows (so a
+/// correlated subquery may leave out the outer values without rows): a strict expression of
+/// aggregates other than `count`.
+pub(super) fn null_on_empty(e: &Expr) -> bool {
+    match e {
+        Expr::Alias { expr, .. } | Expr::Cast { expr, .. } | Expr::Negative(expr) => {
+            null_on_empty(expr)
+        }
+        Expr::Aggregate { func, .. } => *func != AggregateFunction::Count,
+        Expr::Binary { left, op, right } => {
+            !matches!(op, BinaryOp::And | BinaryOp::Or)
+                && (null_on_empty(left) || null_on_empty(right))
+        }
+        _ => false,
+    }
+}
+
+/// True for a select item that is a bare `count(...)` (read as 0 where a correlated
+/// subquery's key has no rows).
+pub(super) fn is_bare_count(e: &Expr) -> bool {
+    match e {
+        Expr::Alias { expr, .. } => is_bare_count(expr),
+        Expr::Aggregate { func, .. } => *func == AggregateFunction::Count,
+        _ => false,
+    }
+}
+
+/// Aggregate calls in `e` with every row where `marker` is NULL left out (as `FILTER (WHERE
+/// marker IS NOT NULL)` would): the rows a left-joined domain added for outer values without
+/// rows of their own.
+pub(super) fn skip_unmatched(e: Expr, marker: &Expr) -> Result<Expr> {
+    e.transform_up(&mut |n| match n {
+        Expr::Aggregate {
+            func,
+            mut args,
+            distinct,
+        } => {
+            if matches!(func, AggregateFunction::First | AggregateFunction::Last) {
+                return Err(EngineError::NotSupported(
+                    "first() and last() in a LATERAL subquery correlated with its outer query"
+                        .into(),
+                ));
+            }
+            let value = if args.is_empty() {
+                Expr::Literal(ScalarValue::int64(1))
+            } else {
+                args.remove(0)
+            };
+            let guarded = Expr::Case {
+                operand: None,
+                when_then: vec![(
+                    Expr::IsNull {
+                        expr: Box::new(marker.clone()),
+                        negated: true,
+                    },
+                    value,
+                )],
+                otherwise: None,
+            };
+            args.insert(0, guarded);
+            Ok(Expr::Aggregate {
+                func,
+                args,
+                distinct,
+            })
+        }
+        other => Ok(other),
+    })
+}
+
+/// True for a correlated conjunct `inner = outer` (each side referring to one query only),
+/// which becomes a key of the join with the outer query.
+fn is_key_equality(c: &Expr) -> bool {
+    let only_outer = |e: &Expr| !e.columns().is_empty() && e.columns().iter().all(is_outer);
+    let only_inner = |e: &Expr| !e.columns().is_empty() && !has_outer(e);
+    matches!(c, Expr::Binary { left, op: BinaryOp::Eq, right }
+        if (only_outer(left) && only_inner(right)) || (only_inner(left) && only_outer(right)))
+}
+
+/// True when conjunct `c` uses `column` and cannot be TRUE where `column` is NULL: it is built
+/// only of comparisons, arithmetic, casts and negation, each NULL for a NULL operand.
+fn rejects_null_in(c: &Expr, column: &Column) -> bool {
+    fn strict(e: &Expr) -> bool {
+        match e {
+            Expr::Column(_) | Expr::Literal(_) => true,
+            Expr::Binary { left, op, right } => {
+                !matches!(op, BinaryOp::And | BinaryOp::Or) && strict(left) && strict(right)
+            }
+            Expr::Cast { expr, .. } | Expr::Negative(expr) | Expr::Not(expr) => strict(expr),
+            _ => false,
+        }
+    }
+    c.columns().contains(column) && strict(c)
 }
 
 fn attach(plan: LogicalPlan, join: SubqueryJoin, filter: Option<Expr>) -> Result<LogicalPlan> {
