@@ -276,6 +276,26 @@ fn subqueries_correlated_by_inequalities_lateral_and_join_conditions() {
         ),
         vec!["2"]
     );
+    // A correlated scalar subquery with several rows for a key is an error, as in SQL (not
+    // a row per match); one row per key (an aggregate, LIMIT 1) is a value.
+    let e = error(
+        &s,
+        "SELECT sv FROM small WHERE sk > (SELECT ok FROM other WHERE ok = sk + 2)",
+    );
+    assert!(e.to_string().contains("more than one row"), "{e}");
+    let e = error(
+        &s,
+        "SELECT sv, (SELECT count(*) FROM other WHERE ok >= sk GROUP BY ov) FROM small",
+    );
+    assert!(e.to_string().contains("more than one row"), "{e}");
+    assert_eq!(
+        rows(
+            &s,
+            "SELECT sv, (SELECT ov FROM other WHERE ok >= sk ORDER BY ov LIMIT 1) FROM small \
+             ORDER BY sv"
+        ),
+        vec!["a|w", "b|w", "c|w", "e|NULL", "n|NULL"]
+    );
     // What stays refused says so.
     let e = error(
         &s,

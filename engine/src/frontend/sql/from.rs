@@ -290,8 +290,7 @@ impl SqlPlanner<'_> {
             }
             let side = if on_left { &mut left } else { &mut right };
             let plan = std::mem::replace(side, LogicalPlan::empty_row());
-            *side =
-                LogicalPlan::join(plan, sq.plan.clone(), JoinType::Single, sq.on.clone(), None)?;
+            *side = LogicalPlan::join(plan, sq.plan.clone(), sq.join_type(), sq.on.clone(), None)?;
             counts.push(sq);
         }
         let combined = left.schema().join(right.schema());

@@ -218,7 +218,7 @@ impl SqlPlanner<'_> {
     /// subquery's order (a `row_number()` window partitioned by the exported keys), those
     /// from `skip + 1` to `skip + limit` kept.
     fn limit_per_key(
-        &self,
+        &mut self,
         plan: LogicalPlan,
         skip: usize,
         limit: Option<usize>,
@@ -228,6 +228,9 @@ impl SqlPlanner<'_> {
             .last()
             .map(|f| f.corr_names.iter().map(|(_, n)| n.clone()).collect())
             .unwrap_or_default();
+        if let (Some(frame), Some(0 | 1)) = (self.frames.last_mut(), limit) {
+            frame.one_per_key = true;
+        }
         // The SELECT's sort (under the projection that drops its hidden sort keys) becomes
         // the window's order.
         let (visible, input, order_by) = match plan {

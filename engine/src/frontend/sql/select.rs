@@ -14,7 +14,7 @@ use crate::frontend::aggregates::Aggregation;
 use crate::frontend::windows::Windows;
 use crate::logical::expr::{Column, Expr};
 use crate::logical::hidden::{self, Role};
-use crate::logical::plan::{JoinType, LogicalPlan};
+use crate::logical::plan::LogicalPlan;
 use crate::logical::schema::{PlanField, PlanSchema};
 use crate::logical::types::coerce;
 
@@ -155,6 +155,10 @@ impl SqlPlanner<'_> {
                     _ => false,
                 };
             (plan, domain_marker) = self.join_domain(plan, aggregating, one_row)?;
+            if let Some(frame) = self.frames.last_mut() {
+                // Grouped by exactly its correlation keys: one row per key.
+                frame.one_per_key = aggregating && !grouped;
+            }
         }
         let correlated_keys = if subquery_top && self.has_correlation() {
             self.export_correlated_columns(&mut select_exprs)
@@ -324,7 +328,8 @@ impl SqlPlanner<'_> {
         };
 
         for j in having_joins {
-            plan = LogicalPlan::join(plan, j.plan, JoinType::Single, j.on, None)?;
+            let join_type = j.join_type();
+            plan = LogicalPlan::join(plan, j.plan, join_type, j.on, None)?;
         }
         if let Some(h) = having {
             if h.contains_window() {

@@ -101,6 +101,9 @@ pub(super) struct SubqueryFrame {
     /// True when the subquery has a row for every outer value (a left-joined domain), so a
     /// missing count is not to be read as 0.
     pub(super) every_key: bool,
+    /// True when the subquery has at most one row per correlation key (see
+    /// `PlannedSubquery::unique`).
+    pub(super) one_per_key: bool,
 }
 
 /// The query a subquery is nested in: the schema its outer references resolve against, and
@@ -143,6 +146,9 @@ struct PlannedSubquery {
     count_like: bool,
     /// A mark join's subquery (left-joined; its marker says whether a row matched).
     mark: bool,
+    /// At most one row per correlation key (an aggregate grouped by exactly those keys, a
+    /// `LIMIT 1` per key, a mark's distinct keys), so a left join needs no check for more.
+    unique: bool,
 }
 
 /// A subquery whose value an expression uses: joined (a single join; on its correlation keys
@@ -155,6 +161,21 @@ pub(super) struct ValueSubquery {
     /// For a correlated `count`: its value column, which reads 0 (not NULL) for a key without
     /// rows.
     pub(super) count_like: Option<Expr>,
+    /// At most one row per key: joined by a left join rather than a single join.
+    pub(super) unique: bool,
+}
+
+impl ValueSubquery {
+    /// The join that attaches this subquery's value to the outer rows: a left join when each
+    /// key has at most one row, else a single join (which fails on a second row, as SQL
+    /// wants of a subquery used as a value).
+    pub(super) fn join_type(&self) -> JoinType {
+        if self.unique && !self.on.is_empty() {
+            JoinType::Left
+        } else {
+            JoinType::Single
+        }
+    }
 }
 
 impl ValueSubquery {
@@ -356,6 +377,7 @@ impl SqlPlanner<'_> {
             sources: outer.sources.to_vec(),
             residual_ok,
             every_key: false,
+            one_per_key: false,
         });
         let planned = self.plan_query(query);
         let frame = self.frames.pop().expect("pushed above");
@@ -397,6 +419,7 @@ impl SqlPlanner<'_> {
             residual,
             count_like: is_count_query(query) && !frame.every_key,
             mark: false,
+            unique: frame.one_per_key,
         })
     }
 
@@ -635,6 +658,7 @@ impl SqlPlanner<'_> {
             residual: vec![],
             count_like: false,
             mark: true,
+            unique: true,
         });
         out.push(PlannedSubquery {
             plan: stats,
@@ -644,6 +668,7 @@ impl SqlPlanner<'_> {
             residual: vec![],
             count_like: false,
             mark: true,
+            unique: true,
         });
         let column = |alias: &str, name: &str| {
             ast::Expr::CompoundIdentifier(vec![
@@ -839,7 +864,9 @@ impl SqlPlanner<'_> {
                     ));
                 }
                 let value = Expr::Column(Column::qualified(Some(sq.alias.clone()), sq.value));
-                let join_type = if sq.on.is_empty() {
+                let join_type = if sq.on.is_empty() || !sq.unique {
+                    // Uncorrelated, or possibly several rows per key: more than one row for
+                    // an outer row is an error.
                     JoinType::Single
                 } else if sq.mark {
                     // Every outer row stays; the marker says whether it matched.
@@ -969,6 +996,7 @@ impl SqlPlanner<'_> {
             plans.push(ValueSubquery {
                 plan: sq.plan,
                 count_like: (sq.count_like && !sq.on.is_empty()).then_some(value),
+                unique: sq.unique,
                 on: sq.on,
             });
         }
@@ -1425,6 +1453,7 @@ fn exists_mark(planned: PlannedSubquery, at: &ast::Expr) -> Result<(PlannedSubqu
             residual: vec![],
             count_like: false,
             mark: true,
+            unique: true,
         };
         return Ok((joined, reference));
     }
@@ -1448,6 +1477,7 @@ fn exists_mark(planned: PlannedSubquery, at: &ast::Expr) -> Result<(PlannedSubqu
         residual: vec![],
         count_like: false,
         mark: true,
+        unique: true,
     };
     Ok((joined, ast::Expr::IsNotNull(Box::new(reference))))
 }
