@@ -1,10 +1,12 @@
 //! Date functions: `date_trunc`, `date_diff`, `make_date`, `last_day`, on `DATE` values (days
-//! since 1970-01-01), with the proleptic Gregorian calendar computed here.
+//! since 1970-01-01), with the proleptic Gregorian calendar computed here, and on `TIMESTAMP`
+//! values: calendar parts on their date, time-of-day parts (`hour` ... `microsecond`) on the
+//! microseconds since 1970-01-01 00:00.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Date32Array, Int64Array};
-use arrow::datatypes::{DataType, Date32Type, Int64Type};
+use arrow::array::{Array, ArrayRef, AsArray, Date32Array, Int64Array, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Date32Type, Int64Type, TimeUnit, TimestampMicrosecondType};
 
 use super::cast_array;
 use crate::error::{EngineError, Result};
@@ -61,9 +63,36 @@ fn map_dates(a: &ArrayRef, f: impl Fn(i32) -> Option<i32>) -> Result<ArrayRef> {
     Ok(Arc::new(out))
 }
 
+fn timestamps(a: &ArrayRef) -> Result<ArrayRef> {
+    cast_array(a, &DataType::Timestamp(TimeUnit::Microsecond, None))
+}
+
+/// `date_part('millisecond' | 'microsecond', t)`: the seconds of `t` with their fraction, in
+/// that unit (`12.5` seconds: 12500 milliseconds).
+pub(super) fn sub_second_part(part: DatePart, t: &ArrayRef) -> Result<ArrayRef> {
+    let unit = part.micros().unwrap_or(1);
+    let t = timestamps(t)?;
+    let out: Int64Array = t
+        .as_primitive::<TimestampMicrosecondType>()
+        .iter()
+        .map(|v| v.map(|v| v.rem_euclid(60_000_000) / unit))
+        .collect();
+    Ok(Arc::new(out))
+}
+
 /// `date_trunc(part, d)`: the first day of `d`'s year, quarter, month or ISO week (`day`:
-/// `d` itself).
+/// `d` itself), a `DATE`; for a time-of-day part, the `TIMESTAMP` at the start of `d`'s hour,
+/// minute, second, millisecond.
 pub(super) fn date_trunc(part: DatePart, d: &ArrayRef) -> Result<ArrayRef> {
+    if let Some(unit) = part.micros() {
+        let t = timestamps(d)?;
+        let out: TimestampMicrosecondArray = t
+            .as_primitive::<TimestampMicrosecondType>()
+            .iter()
+            .map(|v| v.map(|v| v.div_euclid(unit) * unit))
+            .collect();
+        return Ok(Arc::new(out));
+    }
     let first = |y: i64, m: u32| days_from_civil(y, m, 1);
     match part {
         DatePart::Year => map_dates(d, |v| first(civil(v).0, 1)),
@@ -87,6 +116,19 @@ pub(super) fn date_trunc(part: DatePart, d: &ArrayRef) -> Result<ArrayRef> {
 /// `date_diff(part, a, b)`: the number of `part` boundaries from `a` to `b` (negative when `b`
 /// is earlier).
 pub(super) fn date_diff(part: DatePart, a: &ArrayRef, b: &ArrayRef) -> Result<ArrayRef> {
+    if let Some(unit) = part.micros() {
+        let (a, b) = (timestamps(a)?, timestamps(b)?);
+        let (a, b) = (
+            a.as_primitive::<TimestampMicrosecondType>(),
+            b.as_primitive::<TimestampMicrosecondType>(),
+        );
+        let out: Int64Array = a
+            .iter()
+            .zip(b.iter())
+            .map(|(x, y)| Some(y?.div_euclid(unit) - x?.div_euclid(unit)))
+            .collect();
+        return Ok(Arc::new(out));
+    }
     let (a, b) = (dates(a)?, dates(b)?);
     let (a, b) = (
         a.as_primitive::<Date32Type>(),

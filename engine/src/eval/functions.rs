@@ -211,6 +211,10 @@ pub(super) fn evaluate_function(
             }
             Ok(wrap(acc))
         }
+        ScalarFunction::Extract(part @ (DatePart::Millisecond | DatePart::Microsecond)) => {
+            let array = args[0].clone().into_array(rows)?;
+            Ok(wrap(super::dates::sub_second_part(part, &array)?))
+        }
         ScalarFunction::Extract(part) => {
             let array = args[0].clone().into_array(rows)?;
             let arrow_part = match part {
@@ -224,6 +228,9 @@ pub(super) fn evaluate_function(
                 DatePart::Hour => ArrowDatePart::Hour,
                 DatePart::Minute => ArrowDatePart::Minute,
                 DatePart::Second => ArrowDatePart::Second,
+                DatePart::Millisecond | DatePart::Microsecond => {
+                    unreachable!("handled above")
+                }
             };
             let out = arrow::compute::date_part(&array, arrow_part)?;
             Ok(wrap(cast_array(&out, &DataType::Int64)?))

@@ -99,6 +99,25 @@ pub enum DatePart {
     Minute,
     /// Second.
     Second,
+    /// Millisecond (`date_part`: the seconds in milliseconds, fraction included).
+    Millisecond,
+    /// Microsecond (`date_part`: the seconds in microseconds, fraction included).
+    Microsecond,
+}
+
+impl DatePart {
+    /// Microseconds in one unit of a time-of-day part (`hour` ... `microsecond`); `None` for
+    /// the calendar parts.
+    pub fn micros(self) -> Option<i64> {
+        match self {
+            DatePart::Hour => Some(3_600_000_000),
+            DatePart::Minute => Some(60_000_000),
+            DatePart::Second => Some(1_000_000),
+            DatePart::Millisecond => Some(1_000),
+            DatePart::Microsecond => Some(1),
+            _ => None,
+        }
+    }
 }
 
 /// Scalar (row-by-row) functions.

@@ -116,6 +116,9 @@ pub(crate) fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
                 DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None)
             }
             ScalarFunction::Strpos | ScalarFunction::DateDiff(_) => DataType::Int64,
+            ScalarFunction::DateTrunc(part) if part.micros().is_some() => {
+                DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None)
+            }
             ScalarFunction::DateTrunc(_) | ScalarFunction::MakeDate | ScalarFunction::LastDay => {
                 DataType::Date32
             }
@@ -753,9 +756,17 @@ fn coerce_window(mut w: WindowExpr, schema: &PlanSchema) -> Result<Expr> {
 
 /// A date function's argument must be a `DATE` (or a string that reads as one, cast then).
 fn date_argument(func: ScalarFunction, t: &DataType) -> Result<()> {
+    let takes_timestamps = matches!(
+        func,
+        ScalarFunction::DateTrunc(_) | ScalarFunction::DateDiff(_)
+    );
     match t {
         DataType::Date32 | DataType::Null => Ok(()),
         t if is_string(t) => Ok(()),
+        DataType::Timestamp(_, None) if takes_timestamps => Ok(()),
+        DataType::Timestamp(_, Some(_)) if takes_timestamps => Err(EngineError::NotSupported(
+            format!("{}() of a TIMESTAMP WITH TIME ZONE", func.name()),
+        )),
         DataType::Timestamp(..) => Err(EngineError::NotSupported(format!(
             "{}() of a TIMESTAMP (cast it to DATE)",
             func.name()

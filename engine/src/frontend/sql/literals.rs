@@ -95,6 +95,8 @@ pub(super) fn date_part(name: &str) -> Result<DatePart> {
         "hour" => DatePart::Hour,
         "minute" => DatePart::Minute,
         "second" => DatePart::Second,
+        "millisecond" | "m" => DatePart::Millisecond,
+        "microsecond" | "u" => DatePart::Microsecond,
         _ => return Err(EngineError::NotSupported(format!("date part {name}"))),
     })
 }
