@@ -334,6 +334,19 @@ class Expr:
         """
         return Expr(self._e.agg("n_unique"))
 
+    def approx_n_unique(self) -> "Expr":
+        """Number of distinct values, estimated with a HyperLogLog sketch (standard error about
+        0.8%, near exact for small counts) in a fixed, small amount of memory per group; NULL
+        counts as one value when present, as in ``n_unique``.
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> df = ooc.from_arrow(pa.table({"a": [1, 1, 2, None]}))
+            >>> df.lazy().select(ooc.col("a").approx_n_unique()).collect().rows()
+            [(3,)]
+        """
+        return Expr(self._e.agg("approx_n_unique"))
+
     def first(self) -> "Expr":
         """The value of each group's first row, NULL included.
 

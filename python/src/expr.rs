@@ -445,8 +445,8 @@ impl PyExpr {
         .into()
     }
 
-    /// An aggregate of this expression: sum, mean, min, max, count, n_unique, first, last,
-    /// std, std_pop, var, var_pop.
+    /// An aggregate of this expression: sum, mean, min, max, count, n_unique,
+    /// approx_n_unique, first, last, std, std_pop, var, var_pop.
     fn agg(&self, func: &str) -> PyResult<PyExpr> {
         let e = self.expr.clone();
         let simple = |f| aggregate(f, Some(e.clone()), false);
@@ -463,10 +463,14 @@ impl PyExpr {
             "var" => simple(AggregateFunction::VarSamp),
             "var_pop" => simple(AggregateFunction::VarPop),
             "median" => simple(AggregateFunction::Quantile(QuantileKind::Median)),
-            "n_unique" => {
+            "n_unique" | "approx_n_unique" => {
                 // Distinct values, NULL counted as one value when present (as dataframe
                 // libraries count it; SQL's count(DISTINCT) leaves NULL out).
-                let distinct = aggregate(AggregateFunction::Count, Some(e.clone()), true);
+                let distinct = if func == "n_unique" {
+                    aggregate(AggregateFunction::Count, Some(e.clone()), true)
+                } else {
+                    simple(AggregateFunction::ApproxCountDistinct)
+                };
                 let has_null = aggregate(AggregateFunction::Count, None, false)
                     .gt(simple(AggregateFunction::Count));
                 let one_if_null = Expr::Case {

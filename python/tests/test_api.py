@@ -408,6 +408,31 @@ def test_n_unique_counts_null_like_polars(nulls):
     p = pl.from_arrow(NULLS)
     assert got == [(p["a"].n_unique(), p["s"].n_unique(), p["k"].n_unique(), p["p"].n_unique())]
     assert got == [(6, 6, 3, 3)]
+    # Small counts are exact in the sketch too (linear counting), NULL included like Polars.
+    approx = nulls.select(
+        a=col("a").approx_n_unique(), s=col("s").approx_n_unique(), k=col("k").approx_n_unique()
+    ).collect().rows()
+    assert approx == [(p["a"].approx_n_unique(), p["s"].approx_n_unique(), 3)] == [(6, 6, 3)]
+
+
+def test_approx_n_unique_is_close_on_many_values(tpch):
+    lineitem = ooc.scan_parquet(tpch / "lineitem.parquet")
+    got = (
+        lineitem.group_by("l_returnflag")
+        .agg(
+            approx=col("l_orderkey").approx_n_unique(),
+            exact=col("l_orderkey").n_unique(),
+            comments=col("l_comment").approx_n_unique(),
+            exact_comments=col("l_comment").n_unique(),
+        )
+        .sort("l_returnflag")
+        .collect()
+        .rows()
+    )
+    assert len(got) == 3
+    for _, approx, exact, comments, exact_comments in got:
+        assert abs(approx - exact) / exact < 0.03
+        assert abs(comments - exact_comments) / exact_comments < 0.03
 
 
 def test_first_last_with_one_thread_follow_file_order(tpch):

@@ -327,6 +327,12 @@ pub enum AggregateFunction {
         /// Keys with NULLs first, one bit each.
         nulls_first: u16,
     },
+    /// `approx_count_distinct(x)`: the number of distinct non-NULL values, estimated by a
+    /// HyperLogLog sketch (a standard error of about 0.8%) in bounded memory per group.
+    ApproxCountDistinct,
+    /// `approx_quantile(x, q)`: the `q`-quantile, estimated from a t-digest in bounded memory
+    /// per group; `q` is a constant second argument.
+    ApproxQuantile,
 }
 
 /// How a quantile picks or interpolates among the sorted values `v[0..n]` at the fractional
@@ -381,7 +387,12 @@ impl AggregateFunction {
     /// Number of arguments the aggregate takes.
     pub fn arity(&self) -> usize {
         match self {
-            Self::ArgMin | Self::ArgMax | Self::CovarPop | Self::CovarSamp | Self::Corr => 2,
+            Self::ArgMin
+            | Self::ArgMax
+            | Self::CovarPop
+            | Self::CovarSamp
+            | Self::Corr
+            | Self::ApproxQuantile => 2,
             Self::StringAgg { keys, .. } => 2 + usize::from(*keys),
             _ => 1,
         }
@@ -420,6 +431,8 @@ impl AggregateFunction {
             Self::CovarSamp => "covar_samp",
             Self::Corr => "corr",
             Self::StringAgg { .. } => "string_agg",
+            Self::ApproxCountDistinct => "approx_count_distinct",
+            Self::ApproxQuantile => "approx_quantile",
         }
     }
 }

@@ -124,7 +124,8 @@ pub(crate) fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
             }
         },
         Expr::Aggregate { func, args, .. } => match func {
-            AggregateFunction::Count => DataType::Int64,
+            AggregateFunction::Count | AggregateFunction::ApproxCountDistinct => DataType::Int64,
+            AggregateFunction::ApproxQuantile => expr_type(&args[0], schema)?,
             AggregateFunction::Avg
             | AggregateFunction::StddevSamp
             | AggregateFunction::StddevPop
@@ -646,6 +647,19 @@ fn coerce_node(expr: Expr, schema: &PlanSchema) -> Result<Expr> {
             let checked = if func.is_bivariate() { 2 } else { 1 };
             for arg in args.iter().take(checked) {
                 let t = expr_type(arg, schema)?;
+                // A t-digest summarizes numbers, dates and times (as numbers).
+                if func == AggregateFunction::ApproxQuantile
+                    && !(is_numeric(&t)
+                        || matches!(
+                            t,
+                            DataType::Null | DataType::Date32 | DataType::Timestamp(..)
+                        ))
+                {
+                    return Err(EngineError::Type(format!(
+                        "approx_quantile() is not defined for {}",
+                        sql_type_name(&t)
+                    )));
+                }
                 if func.takes_numbers() && !is_numeric(&t) && t != DataType::Null {
                     return Err(EngineError::Type(format!(
                         "{}() is not defined for {}",

@@ -219,6 +219,8 @@ fn combining(func: AggregateFunction) -> AggregateFunction {
         | AggregateFunction::CovarPop
         | AggregateFunction::CovarSamp
         | AggregateFunction::Corr
+        | AggregateFunction::ApproxCountDistinct
+        | AggregateFunction::ApproxQuantile
         | AggregateFunction::StringAgg { .. } => AggregateFunction::Min,
     }
 }

@@ -141,6 +141,8 @@ impl SqlPlanner<'_> {
             "covar_pop" => Some(AggregateFunction::CovarPop),
             "covar_samp" => Some(AggregateFunction::CovarSamp),
             "corr" => Some(AggregateFunction::Corr),
+            "approx_count_distinct" => Some(AggregateFunction::ApproxCountDistinct),
+            "approx_quantile" => Some(AggregateFunction::ApproxQuantile),
             _ if is_string_agg(&name) => Some(AggregateFunction::StringAgg {
                 keys: 0,
                 descending: 0,
@@ -216,6 +218,9 @@ impl SqlPlanner<'_> {
                     return Err(EngineError::Plan(format!(
                         "{name}() takes a value and a constant fraction between 0 and 1"
                     )))
+                }
+                (AggregateFunction::ApproxQuantile, [Some(a), Some(p)]) => {
+                    vec![a.clone(), quantile_fraction(&name, p)?]
                 }
                 (f, [Some(a), Some(b)]) if f.arity() == 2 => vec![a.clone(), b.clone()],
                 (f, _) if f.arity() == 2 => {

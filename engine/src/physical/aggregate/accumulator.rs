@@ -14,6 +14,8 @@ use arrow::datatypes::{
 use arrow::row::{OwnedRow, RowConverter, SortField};
 use hashbrown::HashSet;
 
+use super::hyperloglog::HyperLogLog;
+use super::tdigest::ApproxQuantile;
 use crate::error::{EngineError, Result};
 use crate::eval::cast_array;
 use crate::logical::expr::AggregateFunction;
@@ -73,6 +75,17 @@ pub(crate) fn state_fields(
         AggregateFunction::ArgMin | AggregateFunction::ArgMax => {
             vec![Field::new(format!("{name}[best]"), DataType::Binary, true)]
         }
+        AggregateFunction::ApproxCountDistinct => {
+            vec![Field::new(
+                format!("{name}[sketch]"),
+                DataType::Binary,
+                true,
+            )]
+        }
+        AggregateFunction::ApproxQuantile => vec![
+            Field::new(format!("{name}[digest]"), DataType::Binary, true),
+            Field::new(format!("{name}[fraction]"), DataType::Float64, true),
+        ],
         AggregateFunction::StringAgg { .. } => vec![
             Field::new(format!("{name}[entries]"), DataType::Binary, true),
             Field::new(format!("{name}[separator]"), DataType::Utf8, true),
@@ -173,6 +186,8 @@ pub(crate) fn create_accumulator(
         AggregateFunction::CovarPop => Box::new(Covariance::new(CovarianceOutput::Population)),
         AggregateFunction::CovarSamp => Box::new(Covariance::new(CovarianceOutput::Sample)),
         AggregateFunction::Corr => Box::new(Covariance::new(CovarianceOutput::Correlation)),
+        AggregateFunction::ApproxCountDistinct => Box::<HyperLogLog>::default(),
+        AggregateFunction::ApproxQuantile => Box::new(ApproxQuantile::new(output)),
         AggregateFunction::Quantile(_) => {
             // The optimizer rewrites every quantile of an aggregation into a sort.
             return Err(EngineError::NotSupported(format!(

@@ -60,6 +60,7 @@
 
 pub(crate) mod accumulator;
 pub(crate) mod group_values;
+mod hyperloglog;
 mod interner;
 mod packed_groups;
 mod pair_groups;
@@ -68,6 +69,7 @@ mod segments;
 mod spill;
 mod state;
 mod stream;
+mod tdigest;
 mod writer;
 
 use std::sync::atomic::AtomicUsize;

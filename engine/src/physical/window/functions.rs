@@ -834,6 +834,8 @@ impl FrameAggregate {
             | AggregateFunction::CovarPop
             | AggregateFunction::CovarSamp
             | AggregateFunction::Corr
+            | AggregateFunction::ApproxCountDistinct
+            | AggregateFunction::ApproxQuantile
             | AggregateFunction::StringAgg { .. } => {
                 return Err(EngineError::NotSupported(format!(
                     "{}() as a window function",
