@@ -35,7 +35,7 @@ from ._dtypes import (
     UInt64,
     Utf8,
 )
-from ._expr import Expr, arg_max, arg_min, col, corr, cov, len, lit, when
+from ._expr import Expr, arg_max, arg_min, col, concat_str, corr, cov, len, lit, row_number, when
 from ._frame import (
     DataFrame,
     GroupBy,
@@ -159,6 +159,8 @@ __all__ = [
     "arg_max",
     "lit",
     "concat",
+    "concat_str",
+    "row_number",
     "scan_csv",
     "scan_ndjson",
     "scan_parquet",

@@ -682,6 +682,39 @@ def arg_max(arg: Any, by: Any) -> Expr:
     return Expr(_ooc.aggregate2("arg_max", _to_expr(arg), _to_expr(by)))
 
 
+def row_number() -> Expr:
+    """1, 2, 3, ... in the order of ``.over(partition_by, order_by=...)`` (an order is
+    required: ooc's streams have no row order of their own); SQL's ``row_number()``.
+
+    Example:
+        >>> import ooc, pyarrow as pa
+        >>> lf = ooc.from_arrow(pa.table({"g": ["a", "a", "b"], "t": [2, 1, 5]})).lazy()
+        >>> lf.with_columns(n=ooc.row_number().over("g", order_by="t")).sort("g", "t").collect().rows()
+        [('a', 1, 1), ('a', 2, 2), ('b', 5, 1)]
+    """
+    return Expr(_ooc.row_number()).alias("row_number")
+
+
+def concat_str(exprs: Any, *more_exprs: Any, separator: str = "", ignore_nulls: bool = False) -> Expr:
+    """The values of the expressions as strings, joined by ``separator``: NULL where one
+    of them is NULL, or with ``ignore_nulls`` the non-NULL ones only (an empty string when
+    there are none), as in Polars. Strings given are column names.
+
+    Example:
+        >>> import ooc, pyarrow as pa
+        >>> lf = ooc.from_arrow(pa.table({"a": ["x", None], "b": [1, 2]})).lazy()
+        >>> lf.select(ooc.concat_str("a", "b", separator="-").alias("s"),
+        ...           ooc.concat_str(["a", "b"], separator="-", ignore_nulls=True).alias("t")).collect().rows()
+        [('x-1', 'x-1'), (None, '2')]
+    """
+    items = _flatten([exprs, *more_exprs])
+    if not items:
+        raise ValueError("concat_str() needs at least one expression")
+    joined = Expr(_ooc.concat_str([_to_expr(e) for e in items], separator, ignore_nulls))
+    # Named after the first column, as in Polars.
+    return joined.alias(items[0]) if isinstance(items[0], str) else joined
+
+
 class When:
     """``when(condition)``: call ``.then(value)`` next."""
 

@@ -267,6 +267,53 @@ fn lit(kind: &str, value: &Bound<'_, PyAny>) -> PyResult<PyExpr> {
 }
 
 /// A column reference (the name is used as is: dots are part of it).
+/// `row_number()`: 1, 2, ... in the order of `.over(..., order_by=...)`.
+#[pyfunction]
+fn row_number() -> PyExpr {
+    window(
+        WindowFunction::RowNumber,
+        vec![],
+        vec![],
+        WindowFrame::default_for(true),
+    )
+    .into()
+}
+
+/// The strings of `exprs` joined by `separator`: NULL when one is NULL, or with
+/// `ignore_nulls` the non-NULL ones only (`''` when there are none), as Polars does.
+#[pyfunction]
+fn concat_str(
+    exprs: Vec<PyRef<'_, PyExpr>>,
+    separator: &str,
+    ignore_nulls: bool,
+) -> PyResult<PyExpr> {
+    let args: Vec<Expr> = exprs
+        .iter()
+        .map(|e| e.expr.clone().cast(DataType::Utf8))
+        .collect();
+    if args.is_empty() {
+        return Err(PyValueError::new_err(
+            "concat_str() needs at least one expression",
+        ));
+    }
+    let separator = Expr::Literal(ScalarValue::utf8(separator));
+    if ignore_nulls {
+        let mut all = vec![separator];
+        all.extend(args);
+        return Ok(Expr::Function {
+            func: ScalarFunction::ConcatWs,
+            args: all,
+        }
+        .into());
+    }
+    let concat = |a: Expr, b: Expr| a.binary(BinaryOp::StringConcat, b);
+    let joined = args
+        .into_iter()
+        .reduce(|acc, e| concat(concat(acc, separator.clone()), e))
+        .ok_or_else(|| PyValueError::new_err("concat_str() needs at least one expression"))?;
+    Ok(joined.into())
+}
+
 #[pyfunction]
 fn col(name: &str) -> PyExpr {
     Expr::Column(Column::new(name)).into()
@@ -829,6 +876,8 @@ pub(crate) fn named(expr: &Expr) -> Expr {
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyExpr>()?;
     m.add_function(wrap_pyfunction!(col, m)?)?;
+    m.add_function(wrap_pyfunction!(row_number, m)?)?;
+    m.add_function(wrap_pyfunction!(concat_str, m)?)?;
     m.add_function(wrap_pyfunction!(lit, m)?)?;
     m.add_function(wrap_pyfunction!(count_rows, m)?)?;
     m.add_function(wrap_pyfunction!(aggregate2, m)?)?;
