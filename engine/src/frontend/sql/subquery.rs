@@ -1157,22 +1157,21 @@ impl SqlPlanner<'_> {
                         .all(|c| c.relation.as_deref() == Some(alias.as_str()))
             };
             let from_input = |e: &Expr| e.references_only(plan.schema()) && !e.columns().is_empty();
-            match &rewritten {
+            // `input expression = domain column`, either way round, is a key.
+            let key = match &rewritten {
                 Expr::Binary {
                     left,
                     op: BinaryOp::Eq,
                     right,
-                } if from_input(left) && from_domain(right) => {
-                    on.push(((**left).clone(), (**right).clone()))
-                }
-                Expr::Binary {
-                    left,
-                    op: BinaryOp::Eq,
-                    right,
-                } if from_domain(left) && from_input(right) => {
-                    on.push(((**right).clone(), (**left).clone()))
-                }
-                _ => residual.push(rewritten),
+                } => [(left, right), (right, left)]
+                    .into_iter()
+                    .find(|(input, domain)| from_input(input) && from_domain(domain))
+                    .map(|(input, domain)| ((**input).clone(), (**domain).clone())),
+                _ => None,
+            };
+            match key {
+                Some(pair) => on.push(pair),
+                None => residual.push(rewritten),
             }
         }
         let (joined, marker) = if one_row {

@@ -198,6 +198,28 @@ pub(crate) fn create_accumulator(
     })
 }
 
+/// One binary state value per group, each written by `encode` after the previous one (the
+/// layout of the sketches' states).
+pub(super) fn binary_states<T>(
+    groups: Vec<T>,
+    mut encode: impl FnMut(T, &mut Vec<u8>),
+) -> Result<ArrayRef> {
+    let mut bytes = Vec::new();
+    let mut offsets = vec![0i32];
+    for group in groups {
+        encode(group, &mut bytes);
+        offsets.push(i32::try_from(bytes.len()).map_err(|_| {
+            EngineError::Internal("aggregate states over 2 GiB in one batch".into())
+        })?);
+    }
+    let array = arrow::array::BinaryArray::try_new(
+        arrow::buffer::OffsetBuffer::new(offsets.into()),
+        bytes.into(),
+        None,
+    )?;
+    Ok(Arc::new(array))
+}
+
 fn grow<T: Clone>(v: &mut Vec<T>, n: usize, fill: T) {
     if v.len() < n {
         v.resize(n, fill);

@@ -16,9 +16,9 @@
 use std::sync::Arc;
 
 use ahash::RandomState;
-use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, Int64Array};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array};
 
-use super::accumulator::GroupAccumulator;
+use super::accumulator::{binary_states, GroupAccumulator};
 use crate::error::{EngineError, Result};
 use crate::physical::hashing::hash_columns;
 
@@ -251,21 +251,9 @@ impl GroupAccumulator for HyperLogLog {
     }
 
     fn state(&mut self) -> Result<Vec<ArrayRef>> {
-        let mut bytes = Vec::new();
-        let mut offsets = vec![0i32];
-        for mut sketch in std::mem::take(&mut self.sketches) {
-            sketch.encode(&mut bytes);
-            offsets.push(i32::try_from(bytes.len()).map_err(|_| {
-                EngineError::Internal("approx_count_distinct states over 2 GiB in one batch".into())
-            })?);
-        }
         self.bytes = 0;
-        let array = BinaryArray::try_new(
-            arrow::buffer::OffsetBuffer::new(offsets.into()),
-            bytes.into(),
-            None,
-        )?;
-        Ok(vec![Arc::new(array)])
+        let sketches = std::mem::take(&mut self.sketches);
+        Ok(vec![binary_states(sketches, |mut s, out| s.encode(out))?])
     }
 
     fn evaluate(&mut self) -> Result<ArrayRef> {

@@ -18,10 +18,10 @@
 use std::f64::consts::PI;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, Float64Array};
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array};
 use arrow::datatypes::{DataType, Float64Type};
 
-use super::accumulator::GroupAccumulator;
+use super::accumulator::{binary_states, GroupAccumulator};
 use crate::error::{EngineError, Result};
 use crate::eval::cast_array;
 
@@ -285,24 +285,11 @@ impl GroupAccumulator for ApproxQuantile {
     }
 
     fn state(&mut self) -> Result<Vec<ArrayRef>> {
-        let mut bytes = Vec::new();
-        let mut offsets = vec![0i32];
-        let digests = std::mem::take(&mut self.digests);
-        let n = digests.len();
-        for mut digest in digests {
-            digest.encode(&mut bytes);
-            offsets.push(i32::try_from(bytes.len()).map_err(|_| {
-                EngineError::Internal("approx_quantile states over 2 GiB in one batch".into())
-            })?);
-        }
         self.bytes = 0;
-        let digests = BinaryArray::try_new(
-            arrow::buffer::OffsetBuffer::new(offsets.into()),
-            bytes.into(),
-            None,
-        )?;
-        let fractions = Float64Array::from(vec![self.fraction; n]);
-        Ok(vec![Arc::new(digests), Arc::new(fractions)])
+        let digests = std::mem::take(&mut self.digests);
+        let fractions = Float64Array::from(vec![self.fraction; digests.len()]);
+        let digests = binary_states(digests, |mut d, out| d.encode(out))?;
+        Ok(vec![digests, Arc::new(fractions)])
     }
 
     fn evaluate(&mut self) -> Result<ArrayRef> {
