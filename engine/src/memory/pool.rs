@@ -98,13 +98,14 @@ impl MemoryPool {
         list.push(Arc::downgrade(request));
     }
 
-    /// Ask the spillable consumer holding the most memory to spill; its name, if there is one
-    /// holding anything.
-    fn request_spill(&self) -> Option<String> {
+    /// Ask the spillable consumer holding the most memory (other than `asking`) to spill; its
+    /// name, if there is one holding anything.
+    fn request_spill(&self, asking: Option<&Arc<SpillRequest>>) -> Option<String> {
         let list = self.spillable.lock().unwrap_or_else(|e| e.into_inner());
         let victim = list
             .iter()
             .filter_map(Weak::upgrade)
+            .filter(|r| asking.is_none_or(|a| !Arc::ptr_eq(a, r)))
             .filter(|r| r.size.load(Ordering::Relaxed) > 0)
             .max_by_key(|r| r.size.load(Ordering::Relaxed))?;
         victim.requested.store(true, Ordering::Relaxed);
@@ -171,15 +172,15 @@ impl MemoryReservation {
             .is_some_and(|r| r.requested.swap(false, Ordering::Relaxed))
     }
 
-    /// Grow by `bytes`; if the budget has no room, ask the largest spillable consumer to make
-    /// some and wait for it (up to two seconds) before failing. For consumers that cannot
-    /// spill themselves and have no other way out.
+    /// Grow by `bytes`; if the budget has no room, ask the largest other spillable consumer to
+    /// make some and wait for it (up to two seconds) before failing. For consumers that cannot
+    /// spill themselves, or have spilled all they can, and have no other way out.
     pub(crate) fn try_grow_or_spill_others(&mut self, bytes: usize) -> Result<()> {
         let first = match self.try_grow(bytes) {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
-        let Some(victim) = self.pool.request_spill() else {
+        let Some(victim) = self.pool.request_spill(self.request.as_ref()) else {
             return Err(first);
         };
         let start = Instant::now();
@@ -370,5 +371,32 @@ mod tests {
         let start = Instant::now();
         assert!(needy.try_grow_or_spill_others(50).is_err());
         assert!(start.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_spillable_consumer_that_asks_for_room_asks_another_one() {
+        // The asker holds the most, but asking itself would only wait: the other one is asked.
+        let pool = MemoryPool::new(100);
+        let mut other = MemoryReservation::new_spillable(&pool, "other", None);
+        let mut asker = MemoryReservation::new_spillable(&pool, "asker", None);
+        other.try_grow(30).unwrap();
+        asker.try_grow(60).unwrap();
+        std::thread::scope(|scope| {
+            let operator = scope.spawn(|| {
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_secs(5) {
+                    if other.spill_requested() {
+                        other.free();
+                        return true;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                false
+            });
+            asker.try_grow_or_spill_others(30).unwrap();
+            assert!(operator.join().unwrap());
+        });
+        assert!(!asker.spill_requested());
+        assert_eq!(pool.reserved(), 90);
     }
 }

@@ -1130,7 +1130,9 @@ impl SqlPlanner<'_> {
         let domain_column =
             |i: usize| Expr::Column(Column::qualified(Some(alias.clone()), names[i].clone()));
 
-        let correlated = std::mem::take(&mut self.frames.last_mut().expect("checked").correlated);
+        let no_frame = || EngineError::Internal("a domain join outside a subquery".into());
+        let correlated =
+            std::mem::take(&mut self.frames.last_mut().ok_or_else(no_frame)?.correlated);
         let mut on = Vec::new();
         let mut residual = Vec::new();
         for c in &correlated {
@@ -1236,7 +1238,7 @@ impl SqlPlanner<'_> {
             keys.push(is_null(&inner).binary(BinaryOp::Eq, is_null(&outer)));
             keys.push(filled(&inner).binary(BinaryOp::Eq, filled(&outer)));
         }
-        self.frames.last_mut().expect("checked").correlated = keys;
+        self.frames.last_mut().ok_or_else(no_frame)?.correlated = keys;
         Ok((joined, marker))
     }
 

@@ -335,6 +335,16 @@ impl AggregateStream {
             return self.state.reservation.try_resize_or_spill_others(size);
         }
         if level > MAX_SPILL_LEVEL {
+            // Repartitioning no longer helps: what is missing is held by other operators
+            // (a sort, another aggregate), which are asked to spill.
+            if self
+                .state
+                .reservation
+                .try_resize_or_spill_others(size)
+                .is_ok()
+            {
+                return Ok(());
+            }
             return Err(EngineError::ResourcesExhausted {
                 consumer: format!(
                     "{} (after {MAX_SPILL_LEVEL} rounds of repartitioning)",
