@@ -379,7 +379,14 @@ impl SqlPlanner<'_> {
             every_key: false,
             one_per_key: false,
         });
-        let planned = self.plan_query(query);
+        // A refusal from deep inside (the domain join, the correlation) names the subquery's
+        // position when it has none of its own.
+        let planned = self.plan_query(query).map_err(|e| match e {
+            EngineError::NotSupported(what) if !what.contains("(at line ") => {
+                not_supported(what, query)
+            }
+            other => other,
+        });
         let frame = self.frames.pop().expect("pushed above");
         Ok((planned?, frame))
     }
