@@ -59,6 +59,7 @@ macro_rules! golden_tests {
 }
 
 golden_tests! {
+    tpch_subquery_in_aggregate_non_equality,
     edge_timestamp_trunc_diff,
     tpch_subquery_empty_values,
     tpch_subquery_non_equality,

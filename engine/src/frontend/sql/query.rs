@@ -143,6 +143,9 @@ impl SqlPlanner<'_> {
         }
         // The top query of a subquery: a LIMIT there applies per correlation key.
         let subquery_top = self.frames.last().is_some_and(|f| f.pending_top);
+        if let Some(frame) = self.frames.last_mut().filter(|_| subquery_top) {
+            frame.limited = limit_clause.is_some() || fetch.is_some();
+        }
         let plan = match body {
             SetExpr::Select(select) => self.plan_select(select, &order_by)?,
             SetExpr::Query(inner) => {

@@ -104,6 +104,8 @@ pub(super) struct SubqueryFrame {
     /// True when the subquery has at most one row per correlation key (see
     /// `PlannedSubquery::unique`).
     pub(super) one_per_key: bool,
+    /// True when the subquery's top query has a `LIMIT` (applied per correlation key).
+    pub(super) limited: bool,
 }
 
 /// The query a subquery is nested in: the schema its outer references resolve against, and
@@ -378,6 +380,7 @@ impl SqlPlanner<'_> {
             residual_ok,
             every_key: false,
             one_per_key: false,
+            limited: false,
         });
         // A refusal from deep inside (the domain join, the correlation) names the subquery's
         // position when it has none of its own.
@@ -1077,12 +1080,10 @@ impl SqlPlanner<'_> {
             return Ok((plan, None));
         }
         let keys_only = frame.correlated.iter().all(is_key_equality);
-        let needed = one_row
-            || if frame.kind == SubqueryKind::Lateral {
-                aggregating && !keys_only
-            } else {
-                !frame.residual_ok && !keys_only
-            };
+        // A residual condition on the join only filters the subquery's rows; an aggregate or
+        // a LIMIT must see the rows the condition selects, so they need the domain.
+        let needed =
+            one_row || (!keys_only && (aggregating || frame.limited || !frame.residual_ok));
         if !needed {
             return Ok((plan, None));
         }
