@@ -59,7 +59,7 @@ struct QueryArgs {
     #[arg(long = "table", value_name = "NAME=PATH")]
     tables: Vec<String>,
     /// Output format (default: table on stdout, or from the -o file's extension).
-    #[arg(long, value_name = "csv|json|ndjson|parquet|table")]
+    #[arg(long, value_name = "csv|json|ndjson|parquet|npy|table")]
     format: Option<OutputFormat>,
     /// Write the result to FILE (atomically: temporary file, then rename).
     #[arg(short, long, value_name = "FILE")]
@@ -67,6 +67,13 @@ struct QueryArgs {
     /// How NULL is written in CSV output.
     #[arg(long, value_name = "S", default_value = "")]
     null_string: String,
+    /// Element type of a .npy output (one 2-D array, row-major, every column converted).
+    #[arg(
+        long,
+        value_name = "float32|float64|int32|int64",
+        default_value = "float32"
+    )]
+    npy_dtype: ooc::sink::NpyType,
     /// Print the optimized physical plan with pruning decisions instead of running.
     #[arg(long, conflicts_with = "explain_analyze")]
     explain: bool,
@@ -283,7 +290,7 @@ fn run_query(args: QueryArgs) -> Result<()> {
         (Some(f), _) => *f,
         (None, Some(path)) => OutputFormat::from_path(path).with_context(|| {
             format!(
-                "cannot tell the format from '{}'; pass --format csv|json|ndjson|parquet",
+                "cannot tell the format from '{}'; pass --format csv|json|ndjson|parquet|npy",
                 path.display()
             )
         })?,
@@ -292,6 +299,7 @@ fn run_query(args: QueryArgs) -> Result<()> {
     let options = WriteOptions {
         null_string: args.null_string.clone(),
         threads: Some(stream.threads()),
+        npy_dtype: args.npy_dtype,
     };
     let schema = stream.schema();
 

@@ -144,6 +144,51 @@ fn output_file_is_written_atomically_and_readable() {
 }
 
 #[test]
+fn npy_output_is_a_row_major_array_with_its_shape_in_the_header() {
+    let (_d, dir) = dataset();
+    let data = dir.to_str().unwrap();
+    let out = dir.join("x.npy");
+    let o = ooc(&[
+        "query",
+        "--data",
+        data,
+        "-o",
+        out.to_str().unwrap(),
+        "--npy-dtype",
+        "int64",
+        "SELECT id, id * 10 FROM t ORDER BY id",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&out).unwrap();
+    let header = String::from_utf8_lossy(&bytes[10..128]).to_string();
+    assert!(header.contains("'descr': '<i8'"), "{header}");
+    assert!(header.contains("'shape': (100, 2)"), "{header}");
+    let values: Vec<i64> = bytes[128..]
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(values.len(), 200);
+    assert_eq!(&values[..4], &[0, 0, 1, 10]);
+    // Strings are refused by name, and nothing is left behind.
+    let bad = dir.join("bad.npy");
+    let o = ooc(&[
+        "query",
+        "--data",
+        data,
+        "-o",
+        bad.to_str().unwrap(),
+        "SELECT name FROM t",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("column 'name' is VARCHAR"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!bad.exists());
+}
+
+#[test]
 fn exit_codes_and_usage_errors() {
     let (_d, dir) = dataset();
     let data = dir.to_str().unwrap();

@@ -315,6 +315,26 @@ class LazyFrame:
         """Stream the result into a newline-delimited JSON file, atomically."""
         return self._lf.sink(os.fspath(path), "ndjson")
 
+    def sink_numpy(
+        self, path: PathLike, columns: Optional[Sequence[str]] = None, dtype: str = "float32"
+    ) -> Dict[str, Any]:
+        """Stream the result (or ``columns`` of it) into a NumPy ``.npy`` file: one 2-D
+        array, row-major, every column converted to ``dtype`` (``float32``, ``float64``,
+        ``int32`` or ``int64``; dates as days, timestamps as microseconds). It is written one
+        batch at a time, atomically, so ``np.load(path, mmap_mode="r")`` maps a result larger
+        than memory. A NULL is an error naming its column (``fill_null`` first).
+
+        Example:
+            >>> import ooc, pyarrow as pa, numpy as np, tempfile, os
+            >>> lf = ooc.from_arrow(pa.table({"a": [1, 2, 3], "b": [0.5, 1.5, 2.5]})).lazy()
+            >>> path = os.path.join(tempfile.mkdtemp(), "x.npy")
+            >>> _ = lf.sink_numpy(path)
+            >>> np.load(path, mmap_mode="r").tolist()
+            [[1.0, 0.5], [2.0, 1.5], [3.0, 2.5]]
+        """
+        frame = self if columns is None else self.select(*columns)
+        return frame._lf.sink(os.fspath(path), "npy", dtype)
+
     def __repr__(self) -> str:
         return self._lf.__repr__()
 

@@ -10,7 +10,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use ooc::expr_fn;
 use ooc::io::{Compression, CsvOptions, TextFormat, TextOptions};
-use ooc::sink::{OutputFormat, TableCut};
+use ooc::sink::{NpyType, OutputFormat, TableCut};
 use ooc::{DataFrame, Expr, JoinType, Session, SessionConfig, SortKey};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -291,20 +291,29 @@ impl PyLazyFrame {
         })
     }
 
-    /// Write the result to `path` in `format` (csv, parquet, json, ndjson) atomically.
+    /// Write the result to `path` in `format` (csv, parquet, json, ndjson, npy) atomically;
+    /// `dtype` is the element type of a `.npy` array.
+    #[pyo3(signature = (path, format, dtype="float32"))]
     fn sink<'py>(
         &self,
         py: Python<'py>,
         path: PathBuf,
         format: &str,
+        dtype: &str,
     ) -> PyResult<Bound<'py, PyDict>> {
         let format: OutputFormat = format.parse().map_err(PyValueError::new_err)?;
         if format == OutputFormat::Table {
             return Err(PyValueError::new_err(
-                "sink formats: csv, json, ndjson, parquet",
+                "sink formats: csv, json, ndjson, parquet, npy",
             ));
         }
-        let mut running = Running::start(py, self.runnable(), Work::Sink { path, format })?;
+        let npy_dtype: NpyType = dtype.parse().map_err(PyValueError::new_err)?;
+        let work = Work::Sink {
+            path,
+            format,
+            npy_dtype,
+        };
+        let mut running = Running::start(py, self.runnable(), work)?;
         running.finish(py)?;
         match running.stats() {
             Some(stats) => stats.to_dict(py),

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use ooc::sink::{write_file, OutputFormat, WriteOptions};
+use ooc::sink::{write_file, NpyType, OutputFormat, WriteOptions};
 use ooc::{peak_rss_bytes, DataFrame, EngineError, OperatorStats, QueryStream};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -97,8 +97,13 @@ enum Message {
 pub(crate) enum Work {
     /// Hand them to the caller one by one.
     Stream,
-    /// Write them to `path` (through a temporary file renamed at the end).
-    Sink { path: PathBuf, format: OutputFormat },
+    /// Write them to `path` (through a temporary file renamed at the end); `npy_dtype` is
+    /// the element type of a `.npy` array.
+    Sink {
+        path: PathBuf,
+        format: OutputFormat,
+        npy_dtype: NpyType,
+    },
 }
 
 /// A query running on a worker thread.
@@ -227,10 +232,15 @@ fn work_on(mut stream: QueryStream, work: Work, sender: SyncSender<Message>) {
                     }
                     Ok(QueryStats::of(&stream, rows))
                 }
-                Work::Sink { path, format } => {
+                Work::Sink {
+                    path,
+                    format,
+                    npy_dtype,
+                } => {
                     let schema = stream.schema();
                     let options = WriteOptions {
                         threads: Some(stream.threads()),
+                        npy_dtype,
                         ..WriteOptions::default()
                     };
                     let rows = write_file(&path, schema, stream.by_ref(), format, &options)?;

@@ -1,4 +1,5 @@
-//! Result sinks: CSV, JSON, newline-delimited JSON, Parquet and terminal tables.
+//! Result sinks: CSV, JSON, newline-delimited JSON, Parquet, NumPy `.npy` arrays and terminal
+//! tables.
 //!
 //! Writers consume a stream of batches and never hold more than one batch, except the terminal
 //! table, which keeps at most [`TABLE_MAX_ROWS`] rows ([`TableCut`]), and Parquet, which
@@ -11,9 +12,11 @@
 //! The sink knows batches and files, no plans.
 
 mod atomic;
+mod numpy;
 mod parquet;
 mod table;
 mod writers;
 
+pub use numpy::NpyType;
 pub use table::{format_table, TableCut, TABLE_MAX_ROWS};
 pub use writers::{write_batches, write_file, OutputFormat, WriteOptions};

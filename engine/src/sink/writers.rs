@@ -25,6 +25,8 @@ pub enum OutputFormat {
     NdJson,
     /// zstd-compressed Parquet.
     Parquet,
+    /// A NumPy `.npy` 2-D array of [`WriteOptions::npy_dtype`] (a file only).
+    Npy,
     /// Aligned text table.
     Table,
 }
@@ -37,6 +39,7 @@ impl OutputFormat {
             "json" => Some(Self::Json),
             "ndjson" | "jsonl" => Some(Self::NdJson),
             "parquet" | "pq" => Some(Self::Parquet),
+            "npy" => Some(Self::Npy),
             "txt" => Some(Self::Table),
             _ => None,
         }
@@ -52,10 +55,11 @@ impl FromStr for OutputFormat {
             "json" => Self::Json,
             "ndjson" | "jsonl" => Self::NdJson,
             "parquet" => Self::Parquet,
+            "npy" => Self::Npy,
             "table" => Self::Table,
             other => {
                 return Err(format!(
-                    "unknown format '{other}' (expected csv, json, ndjson, parquet or table)"
+                    "unknown format '{other}' (expected csv, json, ndjson, parquet, npy or table)"
                 ))
             }
         })
@@ -70,6 +74,8 @@ pub struct WriteOptions {
     /// Threads encoding Parquet column chunks (default, `None`: one per core). Front ends pass
     /// the query's thread count, so that a query limited to some cores writes on as many.
     pub threads: Option<usize>,
+    /// The element type of a `.npy` file (default `float32`).
+    pub npy_dtype: super::NpyType,
 }
 
 /// Stream `batches` into the file `path` in `format`, atomically: the rows go to a temporary
@@ -88,6 +94,11 @@ pub fn write_file(
         ));
     }
     let mut file = AtomicFile::create(path)?;
+    if format == OutputFormat::Npy {
+        let rows = super::numpy::write_npy(schema, batches, options.npy_dtype, file.writer())?;
+        file.commit()?;
+        return Ok(rows);
+    }
     let rows = write_batches(schema, batches, format, options, file.writer())?;
     file.commit()?;
     Ok(rows)
@@ -214,6 +225,11 @@ pub fn write_batches<W: Write + Send>(
         OutputFormat::Table => {
             return Err(EngineError::Internal(
                 "table output is formatted, not streamed".into(),
+            ));
+        }
+        OutputFormat::Npy => {
+            return Err(EngineError::Plan(
+                "a .npy array is written to a file (-o out.npy), not to a stream".into(),
             ));
         }
     }
