@@ -15,7 +15,19 @@ use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float32Type, Float64Type, Int32Type, Int64Type, SchemaRef};
 
 use crate::error::{EngineError, Result};
-use crate::eval::cast_array;
+
+fn cast_array(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    Ok(arrow::compute::cast(array, to)?)
+}
+
+/// A column type as users write it (the sink sees Arrow types only).
+fn type_name(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR".into(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "BLOB".into(),
+        other => other.to_string(),
+    }
+}
 
 /// The header's total size: magic (6), version (2), length (2) and the dict padded with spaces
 /// to a newline, a multiple of 64 bytes as the format asks.
@@ -112,7 +124,7 @@ fn column_as(array: &ArrayRef, name: &str, dtype: NpyType) -> Result<ArrayRef> {
     if !(array.data_type().is_numeric() || matches!(array.data_type(), DataType::Boolean)) {
         return Err(EngineError::Type(format!(
             "column '{name}' is {}, not a number: a .npy array holds numbers only",
-            crate::logical::types::sql_type_name(array.data_type())
+            type_name(array.data_type())
         )));
     }
     cast_array(&array, &dtype.arrow())
