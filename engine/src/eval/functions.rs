@@ -211,10 +211,6 @@ pub(super) fn evaluate_function(
             }
             Ok(wrap(acc))
         }
-        ScalarFunction::Extract(part @ (DatePart::Millisecond | DatePart::Microsecond)) => {
-            let array = args[0].clone().into_array(rows)?;
-            Ok(wrap(super::dates::sub_second_part(part, &array)?))
-        }
         ScalarFunction::Extract(part) => {
             let array = args[0].clone().into_array(rows)?;
             let arrow_part = match part {
@@ -228,8 +224,9 @@ pub(super) fn evaluate_function(
                 DatePart::Hour => ArrowDatePart::Hour,
                 DatePart::Minute => ArrowDatePart::Minute,
                 DatePart::Second => ArrowDatePart::Second,
+                // Seconds with their fraction, which Arrow's parts do not give.
                 DatePart::Millisecond | DatePart::Microsecond => {
-                    unreachable!("handled above")
+                    return Ok(wrap(super::dates::sub_second_part(part, &array)?))
                 }
             };
             let out = arrow::compute::date_part(&array, arrow_part)?;

@@ -241,7 +241,7 @@ impl SqlPlanner<'_> {
                 if matches!(input.as_ref(), LogicalPlan::Sort { fetch: None, .. }) =>
             {
                 let LogicalPlan::Sort { input, keys, .. } = *input else {
-                    unreachable!("matched above")
+                    return Err(EngineError::Internal("a sort under the projection".into()));
                 };
                 (Some(exprs), *input, keys)
             }
