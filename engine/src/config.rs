@@ -1,5 +1,6 @@
-//! Engine settings: threads, batch and morsel sizes, the memory budget and where spill files
-//! go. A leaf module: every layer may read a [`SessionConfig`], none is needed to build one.
+//! Engine settings: threads, batch and morsel sizes, the memory budget, where spill files go
+//! and the order of unsorted rows. A leaf module: every layer may read a [`SessionConfig`],
+//! none is needed to build one.
 
 use std::path::PathBuf;
 
@@ -22,6 +23,31 @@ pub struct SessionConfig {
     pub temp_dir: Option<PathBuf>,
     /// Most bytes of spill files a query may hold at once. Default: unlimited.
     pub max_temp_size: Option<u64>,
+    /// The order in which a query's rows come out when it does not sort them. Default:
+    /// [`RowOrder::Any`].
+    pub row_order: RowOrder,
+}
+
+/// The order of the rows of a query without `ORDER BY`.
+///
+/// Threads claim slices of the input as they become free, so by default rows come out in the
+/// order the work finishes, which differs from run to run. [`RowOrder::Source`] and
+/// [`RowOrder::Shuffled`] make it reproducible for plans that stream a Parquet scan through
+/// filters and projections: the scan's slices are read by several threads at once but handed
+/// on one after another, in the files' order or in an order drawn from a seed. Plans with
+/// joins, aggregates or windows produce the order they produce either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RowOrder {
+    /// Whatever order the threads finish in (the fastest).
+    #[default]
+    Any,
+    /// The order of the rows in the files.
+    Source,
+    /// The files' slices in an order drawn from `seed` (rows inside a slice keep their order).
+    Shuffled {
+        /// The seed of the permutation: the same seed gives the same order.
+        seed: u64,
+    },
 }
 
 /// The default memory budget: half of the physical memory, or of the cgroup memory limit when
@@ -79,6 +105,7 @@ impl Default for SessionConfig {
             memory_limit: default_memory_limit(),
             temp_dir: None,
             max_temp_size: None,
+            row_order: RowOrder::Any,
         }
     }
 }
@@ -111,6 +138,12 @@ impl SessionConfig {
     /// Set the most bytes of spill files a query may hold at once (`None`: unlimited).
     pub fn with_max_temp_size(mut self, bytes: Option<u64>) -> Self {
         self.max_temp_size = bytes;
+        self
+    }
+
+    /// Set the order of rows of queries that do not sort them.
+    pub fn with_row_order(mut self, order: RowOrder) -> Self {
+        self.row_order = order;
         self
     }
 }

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use crate::config::SessionConfig;
+use crate::config::{RowOrder, SessionConfig};
 use crate::error::Result;
 use crate::execution::{self, QueryStream};
+use crate::feed::{Feed, FeedOptions};
 use crate::frontend::{builder, set_operations};
 use crate::logical::expr::Expr;
 use crate::logical::plan::{JoinType, LogicalPlan, SortKey};
@@ -194,6 +195,21 @@ impl DataFrame {
     /// Start executing; batches arrive as the plan produces them.
     pub fn execute(self) -> Result<QueryStream> {
         execution::execute(&self.plan, &self.config)
+    }
+
+    /// Run the query and hand out its rows for a model: in batches of an exact size,
+    /// optionally shuffled (see [`crate::feed`]). Rows come in the files' order, or, with a
+    /// shuffle, with the files' slices in an order drawn from the seed as well
+    /// ([`RowOrder`]), so the same seed gives the same batches.
+    pub fn feed(self, options: FeedOptions) -> Result<Feed<QueryStream>> {
+        let order = match options.shuffle {
+            Some(shuffle) => RowOrder::Shuffled { seed: shuffle.seed },
+            None => RowOrder::Source,
+        };
+        let config = SessionConfig::clone(&self.config).with_row_order(order);
+        let stream = self.with_config(config).execute()?;
+        let schema = stream.schema();
+        Feed::new(stream, schema, options)
     }
 
     /// Run and gather all result batches.

@@ -67,6 +67,7 @@ mod dataframe;
 pub mod error;
 mod eval;
 mod execution;
+pub mod feed;
 mod frontend;
 pub mod logical;
 mod memory;
@@ -76,7 +77,7 @@ mod physical;
 mod session;
 pub mod sink;
 
-pub use config::{default_memory_limit, parse_size, SessionConfig};
+pub use config::{default_memory_limit, parse_size, RowOrder, SessionConfig};
 pub use dataframe::DataFrame;
 pub use error::{EngineError, Result};
 pub use execution::{peak_rss_bytes, OperatorStats, QueryStream};

@@ -42,6 +42,8 @@ fn rules(layer: &str) -> Option<(&'static [&'static str], &'static [&'static str
         ),
         // Writers know batches and files.
         "sink" => (&["error"], &[]),
+        // Batches for models: batches and matrices.
+        "feed" => (&["error", "sink"], &[]),
         // The only layer that knows every layer below it.
         "execution" => (
             &[
@@ -57,7 +59,14 @@ fn rules(layer: &str) -> Option<(&'static [&'static str], &'static [&'static str
             &[],
         ),
         "dataframe" => (
-            &["error", "config", "logical", "frontend", "execution"],
+            &[
+                "error",
+                "config",
+                "logical",
+                "frontend",
+                "execution",
+                "feed",
+            ],
             &[],
         ),
         "session" => (
@@ -75,7 +84,7 @@ const UNCHECKED: &[&str] = &["lib", "bench"];
 fn root_item(name: &str) -> Option<&'static str> {
     Some(match name {
         "EngineError" | "Result" => "error",
-        "SessionConfig" | "default_memory_limit" | "parse_size" => "config",
+        "SessionConfig" | "RowOrder" | "default_memory_limit" | "parse_size" => "config",
         "DataFrame" => "dataframe",
         "QueryStream" | "OperatorStats" | "peak_rss_bytes" => "execution",
         "Progress" => "metrics",

@@ -282,23 +282,165 @@ class LazyFrame:
         """
         return DataFrame(self._lf.collect())
 
-    def iter_batches(self) -> Iterator[Any]:
-        """Run the query and yield its result as ``pyarrow.RecordBatch`` objects as they are
-        produced; only a couple of batches are in flight at a time, so a result far larger
-        than memory can be streamed. Stopping early (``break``) cancels the query.
+    def iter_batches(
+        self,
+        batch_size: Optional[int] = None,
+        *,
+        to: str = "arrow",
+        columns: Optional[Sequence[str]] = None,
+        dtype: Optional[str] = None,
+        shuffle: bool = False,
+        seed: Optional[int] = None,
+        shuffle_window: int = 16,
+        drop_last: bool = False,
+    ) -> Iterator[Any]:
+        """Run the query and yield its result batch by batch as it is produced; only a few
+        batches are in flight at a time, so a result far larger than memory can be streamed
+        (into ``partial_fit``, a data loader, a file). Stopping early (``break``) cancels the
+        query. Rows come in the files' order when the query streams a scan through filters
+        and projections.
+
+        Args:
+            batch_size: rows per batch: every batch has exactly that many rows, the last one
+                possibly fewer (see ``drop_last``). ``None``: batches as the engine makes them.
+                Batches are assembled from the engine's batches without copying anything but
+                the rows that straddle a boundary (none at all with ``dtype`` and ``to="numpy"``
+                or ``"torch"``, where the matrix is the only copy).
+            to: what each batch is: ``"arrow"`` (a ``pyarrow.RecordBatch``), ``"pandas"``
+                (a ``DataFrame``), ``"polars"`` (a ``DataFrame``), ``"numpy"`` (a dict of
+                1-D arrays by column; with ``dtype``, one C-contiguous 2-D array, columns in
+                order) or ``"torch"`` (likewise, tensors that share the arrays' memory; needs
+                ``torch``).
+            columns: the columns to yield, in this order (default: all).
+            dtype: a NumPy type name (``"float32"``, ``"int64"``, ...): every column is
+                converted to it in the engine, before the data reaches Python. Dates become
+                days, timestamps microseconds, booleans 0/1. A NULL is an error naming its
+                column (``fill_null`` first), as is a value the type cannot hold.
+            shuffle: rows in random order, in bounded memory: the files' slices are read in a
+                random order, then rows are permuted within windows of ``shuffle_window``
+                batches. The multiset of rows is unchanged.
+            seed: the shuffle's seed: the same seed gives the same order (for queries that
+                stream a scan through filters and projections, or sort). Default: random.
+            shuffle_window: batches per shuffle window (the rows held to mix).
+            drop_last: leave out the last batch when it is shorter than ``batch_size``.
 
         Example:
             >>> import ooc, pyarrow as pa
-            >>> lf = ooc.from_arrow(pa.table({"a": list(range(10))})).lazy()
-            >>> sum(b.num_rows for b in lf.iter_batches())
-            10
+            >>> lf = ooc.from_arrow(pa.table({"a": list(range(10)), "b": [0.5] * 10})).lazy()
+            >>> [b.num_rows for b in lf.iter_batches(4)]
+            [4, 4, 2]
+            >>> X = next(lf.iter_batches(4, to="numpy", dtype="float32"))
+            >>> X.shape, X.dtype.name, X.flags["C_CONTIGUOUS"]
+            ((4, 2), 'float32', True)
         """
-        import pyarrow as pa
-
-        it = self._lf.execute()
+        if to not in _FEED_TARGETS:
+            raise ValueError(f"to={to!r}: expected one of {', '.join(_FEED_TARGETS)}")
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if drop_last and batch_size is None:
+            raise ValueError("drop_last=True needs a batch_size")
+        if shuffle_window < 1:
+            raise ValueError(f"shuffle_window must be at least 1, got {shuffle_window!r}")
+        if seed is not None and not shuffle:
+            raise ValueError("seed= is the shuffle's seed: pass shuffle=True as well")
+        frame = self if columns is None else self.select(*columns)
+        names = frame.columns
+        if to in ("numpy", "torch") and dtype is not None:
+            output = "matrix"
+        elif to == "torch":
+            output = "columns"
+        else:
+            output = "batches"
+        it = frame._lf.feed(
+            batch_size,
+            output,
+            dtype,
+            shuffle,
+            _seed(seed) if shuffle else 0,
+            shuffle_window,
+            drop_last,
+        )
+        convert = _feed_converter(to, output, names)
         try:
-            for batch in it:
-                yield pa.record_batch(batch)
+            for item in it:
+                yield convert(item)
+        finally:
+            it.close()
+
+    def iter_xy(
+        self,
+        features: Sequence[str],
+        target: str,
+        batch_size: int,
+        *,
+        to: str = "numpy",
+        dtype: str = "float32",
+        target_dtype: Optional[str] = None,
+        shuffle: bool = False,
+        seed: Optional[int] = None,
+        shuffle_window: int = 16,
+        drop_last: bool = False,
+    ) -> Iterator[Tuple[Any, Any]]:
+        """Yield ``(X, y)`` pairs for out-of-core learning: ``X`` the ``features`` columns as
+        one C-contiguous 2-D array of ``dtype``, ``y`` the ``target`` column as a 1-D array
+        (of ``target_dtype``, or of the column's own type: ``int64`` labels stay integers).
+        Both are made in the engine, batch by batch, so the table is never held whole.
+        ``to="torch"`` yields tensors sharing the arrays' memory. ``batch_size``,
+        ``shuffle``, ``seed``, ``shuffle_window`` and ``drop_last`` are as in
+        ``iter_batches``.
+
+        Example: principal components of a file larger than memory, with scikit-learn
+        (not run here)::
+
+            from sklearn.decomposition import IncrementalPCA
+            import ooc
+
+            lf = ooc.scan_parquet("lineitem.parquet")
+            pca = IncrementalPCA(n_components=3)
+            for X, _ in lf.iter_xy(["l_quantity", "l_extendedprice", "l_discount", "l_tax"],
+                                   "l_linenumber", batch_size=100_000, drop_last=True):
+                pca.partial_fit(X)
+            print(pca.components_)
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> lf = ooc.from_arrow(pa.table({"a": [1, 2, 3], "b": [4, 5, 6], "y": [0, 1, 0]})).lazy()
+            >>> X, y = next(lf.iter_xy(["a", "b"], "y", batch_size=2))
+            >>> X.tolist(), y.tolist(), y.dtype.name
+            ([[1.0, 4.0], [2.0, 5.0]], [0, 1], 'int64')
+        """
+        if to not in ("numpy", "torch"):
+            raise ValueError(f"iter_xy(to={to!r}): expected 'numpy' or 'torch'")
+        if isinstance(features, str):
+            raise TypeError("features must be a list of column names, not one string")
+        features = list(features)
+        if not features:
+            raise ValueError("iter_xy() needs at least one feature column")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if shuffle_window < 1:
+            raise ValueError(f"shuffle_window must be at least 1, got {shuffle_window!r}")
+        if seed is not None and not shuffle:
+            raise ValueError("seed= is the shuffle's seed: pass shuffle=True as well")
+        frame = self.select(*[col(f) for f in features], col(target).alias("__ooc_target"))
+        it = frame._lf.feed(
+            batch_size,
+            "xy",
+            dtype,
+            shuffle,
+            _seed(seed) if shuffle else 0,
+            shuffle_window,
+            drop_last,
+            len(features),
+            target_dtype,
+        )
+        torch = _import_torch() if to == "torch" else None
+        try:
+            for x, y in it:
+                if torch is not None:
+                    yield torch.from_numpy(x), torch.from_numpy(y)
+                else:
+                    yield x, y
         finally:
             it.close()
 
@@ -337,6 +479,57 @@ class LazyFrame:
 
     def __repr__(self) -> str:
         return self._lf.__repr__()
+
+
+_FEED_TARGETS = ("arrow", "pandas", "polars", "numpy", "torch")
+
+
+def _seed(seed: Optional[int]) -> int:
+    if seed is None:
+        import secrets
+
+        return secrets.randbits(64)
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+    return seed
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise ImportError("to='torch' needs PyTorch: pip install torch") from None
+    return torch
+
+
+def _feed_converter(to: str, output: str, names: List[str]) -> Any:
+    """How an item of the engine's feed becomes what ``iter_batches(to=...)`` yields."""
+    if output == "matrix":
+        if to == "torch":
+            torch = _import_torch()
+            return torch.from_numpy
+        return lambda x: x
+    if output == "columns":
+        torch = _import_torch()
+        return lambda arrays: {n: torch.from_numpy(a) for n, a in zip(names, arrays)}
+    import pyarrow as pa
+
+    if to == "arrow":
+        return pa.record_batch
+    if to == "pandas":
+        return lambda b: pa.record_batch(b).to_pandas()
+    if to == "polars":
+        import polars as pl
+
+        return lambda b: pl.from_arrow(pa.record_batch(b))
+    # numpy without dtype: one array per column, sharing Arrow's memory where it can.
+    def to_numpy(b: Any) -> Dict[str, Any]:
+        batch = pa.record_batch(b)
+        return {
+            n: batch.column(i).to_numpy(zero_copy_only=False) for i, n in enumerate(names)
+        }
+
+    return to_numpy
 
 
 class GroupBy:

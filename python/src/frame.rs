@@ -8,19 +8,21 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use numpy::{PyArray1, PyArrayMethods};
 use ooc::expr_fn;
+use ooc::feed::{Feed, FeedOptions, ShuffleOptions};
 use ooc::io::{Compression, CsvOptions, TextFormat, TextOptions};
-use ooc::sink::{NpyType, OutputFormat, TableCut};
+use ooc::sink::{Matrix, MatrixData, NpyType, OutputFormat, TableCut};
 use ooc::{DataFrame, Expr, JoinType, Session, SessionConfig, SortKey};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyCapsule, PyDict};
+use pyo3::types::{PyCapsule, PyDict, PyList, PyTuple};
 
 use crate::arrow_ffi::{self, ArrowBatch};
 use crate::config;
 use crate::errors::IntoPyResult;
 use crate::expr::{check_window_order, dtype_name, named, parse_dtype, PyExpr};
-use crate::run::{QueryStats, Running, Work};
+use crate::run::{FeedOutput, Output, QueryStats, Running, Work};
 
 /// A session for building plans. Settings are applied when a query runs, not here.
 fn session() -> Session {
@@ -291,6 +293,61 @@ impl PyLazyFrame {
         })
     }
 
+    /// Run for a model (`LazyFrame.iter_batches` / `iter_xy`): batches of `batch_size` rows in
+    /// the files' order or shuffled, handed out as `output` (`batches`: Arrow batches, cast to
+    /// `dtype` if given; `matrix`: one 2-D array of `dtype`; `columns`: one array per column;
+    /// `xy`: the first `features` columns as a matrix of `dtype` and the last as an array of
+    /// `target_dtype`, or of its own type).
+    #[pyo3(signature = (batch_size=None, output="batches", dtype=None, shuffle=false, seed=0,
+        window=16, drop_last=false, features=None, target_dtype=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn feed(
+        &self,
+        py: Python<'_>,
+        batch_size: Option<usize>,
+        output: &str,
+        dtype: Option<&str>,
+        shuffle: bool,
+        seed: u64,
+        window: usize,
+        drop_last: bool,
+        features: Option<usize>,
+        target_dtype: Option<&str>,
+    ) -> PyResult<PyBatchIter> {
+        let parse = |d: Option<&str>| -> PyResult<Option<NpyType>> {
+            d.map(|d| d.parse::<NpyType>().map_err(PyValueError::new_err))
+                .transpose()
+        };
+        let dtype = parse(dtype)?;
+        let target_dtype = parse(target_dtype)?;
+        let output = match (output, dtype, features) {
+            ("batches", dtype, None) => FeedOutput::Batches(dtype),
+            ("matrix", Some(dtype), None) => FeedOutput::Matrix(dtype),
+            ("columns", None, None) => FeedOutput::Columns,
+            ("xy", Some(x), Some(features)) => FeedOutput::Xy {
+                features,
+                x,
+                y: target_dtype,
+            },
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "feed(): invalid output {output:?} with dtype={dtype:?}, features={features:?}"
+                )))
+            }
+        };
+        let options = FeedOptions {
+            batch_size,
+            drop_last,
+            shuffle: shuffle.then_some(ShuffleOptions { seed, window }),
+        };
+        // Refuse bad options before the query starts.
+        Feed::new(std::iter::empty(), self.frame.schema(), options).py()?;
+        let work = Work::Feed { options, output };
+        Ok(PyBatchIter {
+            running: std::sync::Mutex::new(Running::start(py, self.runnable(), work)?),
+        })
+    }
+
     /// Write the result to `path` in `format` (csv, parquet, json, ndjson, npy) atomically;
     /// `dtype` is the element type of a `.npy` array.
     #[pyo3(signature = (path, format, dtype="float32"))]
@@ -416,14 +473,32 @@ impl PyBatchIter {
         slf
     }
 
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<ArrowBatch>> {
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         // Never block on the lock while holding the GIL: the holder needs the GIL to finish.
         let mut running = self.running.try_lock().map_err(|_| {
             pyo3::exceptions::PyRuntimeError::new_err(
                 "this batch iterator is being read by another thread",
             )
         })?;
-        Ok(running.next(py)?.map(|batch| ArrowBatch { batch }))
+        let Some(output) = running.next_output(py)? else {
+            return Ok(None);
+        };
+        Ok(Some(match output {
+            Output::Batch(batch) => Py::new(py, ArrowBatch { batch })?.into_any(),
+            Output::Matrix(m) => matrix_to_numpy(py, m, true)?.unbind(),
+            Output::Columns(columns) => {
+                let arrays = columns
+                    .into_iter()
+                    .map(|m| matrix_to_numpy(py, m, false))
+                    .collect::<PyResult<Vec<_>>>()?;
+                PyList::new(py, arrays)?.into_any().unbind()
+            }
+            Output::Xy(x, y) => {
+                let x = matrix_to_numpy(py, x, true)?;
+                let y = matrix_to_numpy(py, y, false)?;
+                PyTuple::new(py, [x, y])?.into_any().unbind()
+            }
+        }))
     }
 
     fn schema<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
@@ -441,6 +516,34 @@ impl PyBatchIter {
         let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         running.stats().map(|s| s.to_dict(py)).transpose()
     }
+}
+
+/// `m` as a NumPy array that owns its elements (no copy, writable): 2-D, or 1-D for a
+/// one-column matrix when `two_d` is false.
+fn matrix_to_numpy(py: Python<'_>, m: Matrix, two_d: bool) -> PyResult<Bound<'_, PyAny>> {
+    let shape = [m.rows, m.columns];
+    macro_rules! array {
+        ($values:expr) => {{
+            let array = PyArray1::from_vec(py, $values);
+            if two_d {
+                array.reshape(shape)?.into_any()
+            } else {
+                array.into_any()
+            }
+        }};
+    }
+    Ok(match m.data {
+        MatrixData::Float32(v) => array!(v),
+        MatrixData::Float64(v) => array!(v),
+        MatrixData::Int8(v) => array!(v),
+        MatrixData::Int16(v) => array!(v),
+        MatrixData::Int32(v) => array!(v),
+        MatrixData::Int64(v) => array!(v),
+        MatrixData::UInt8(v) => array!(v),
+        MatrixData::UInt16(v) => array!(v),
+        MatrixData::UInt32(v) => array!(v),
+        MatrixData::UInt64(v) => array!(v),
+    })
 }
 
 /// A lazy scan of Parquet files (paths, globs or directories).

@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use ooc::sink::{write_file, NpyType, OutputFormat, WriteOptions};
-use ooc::{peak_rss_bytes, DataFrame, EngineError, OperatorStats, QueryStream};
+use ooc::feed::{Feed, FeedBatch, FeedOptions};
+use ooc::sink::{write_file, Matrix, NpyType, OutputFormat, WriteOptions};
+use ooc::{peak_rss_bytes, DataFrame, EngineError, OperatorStats, QueryStream, RowOrder};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -89,14 +90,87 @@ impl QueryStats {
 }
 
 enum Message {
-    Batch(RecordBatch),
+    Batch(Output),
     Done(Result<QueryStats, EngineError>),
+}
+
+/// What a query hands to Python: a record batch, or arrays made from one on the worker thread.
+pub(crate) enum Output {
+    /// A record batch.
+    Batch(RecordBatch),
+    /// All columns as one matrix.
+    Matrix(Matrix),
+    /// Each column as a one-column matrix of its own type.
+    Columns(Vec<Matrix>),
+    /// Features and target.
+    Xy(Matrix, Matrix),
+}
+
+/// How a feed's batches become [`Output`]s.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum FeedOutput {
+    /// Record batches, every column cast to the type if one is given.
+    Batches(Option<NpyType>),
+    /// One matrix of the type.
+    Matrix(NpyType),
+    /// One array per column, each of the column's own numeric type.
+    Columns,
+    /// The first `features` columns as a matrix of `x`, the last as an array of `y` (its own
+    /// type when `None`).
+    Xy {
+        features: usize,
+        x: NpyType,
+        y: Option<NpyType>,
+    },
+}
+
+impl FeedOutput {
+    fn convert(self, batch: FeedBatch) -> Result<Output, EngineError> {
+        let schema = batch.schema();
+        let native = |index: usize| {
+            let field = schema.field(index);
+            NpyType::native(field.data_type()).ok_or_else(|| {
+                EngineError::Type(format!(
+                    "column '{}' is {}, not a number: a numeric array holds numbers only",
+                    field.name(),
+                    field.data_type()
+                ))
+            })
+        };
+        Ok(match self {
+            FeedOutput::Batches(None) => Output::Batch(batch.into_record_batch()?),
+            FeedOutput::Batches(Some(dtype)) => Output::Batch(batch.into_record_batch_as(dtype)?),
+            FeedOutput::Matrix(dtype) => Output::Matrix(batch.to_matrix(dtype)?),
+            FeedOutput::Columns => Output::Columns(
+                (0..schema.fields().len())
+                    .map(|i| batch.project(&[i])?.to_matrix(native(i)?))
+                    .collect::<Result<Vec<_>, EngineError>>()?,
+            ),
+            FeedOutput::Xy { features, x, y } => {
+                let columns: Vec<usize> = (0..features).collect();
+                let target = match y {
+                    Some(y) => y,
+                    None => native(features)?,
+                };
+                Output::Xy(
+                    batch.project(&columns)?.to_matrix(x)?,
+                    batch.project(&[features])?.to_matrix(target)?,
+                )
+            }
+        })
+    }
 }
 
 /// What the worker does with the query's batches.
 pub(crate) enum Work {
-    /// Hand them to the caller one by one.
+    /// Hand them to the caller one by one, in whatever order the threads produce them.
     Stream,
+    /// Hand them to the caller cut to size and converted: rows in the files' order, or
+    /// shuffled when the options say so.
+    Feed {
+        options: FeedOptions,
+        output: FeedOutput,
+    },
     /// Write them to `path` (through a temporary file renamed at the end); `npy_dtype` is
     /// the element type of a `.npy` array.
     Sink {
@@ -118,6 +192,17 @@ pub(crate) struct Running {
 impl Running {
     /// Plan `frame` and start it (planning reads Parquet footers, so it runs without the GIL).
     pub(crate) fn start(py: Python<'_>, frame: DataFrame, work: Work) -> PyResult<Self> {
+        let frame = match &work {
+            Work::Feed { options, .. } => {
+                let order = match options.shuffle {
+                    Some(shuffle) => RowOrder::Shuffled { seed: shuffle.seed },
+                    None => RowOrder::Source,
+                };
+                let config = frame.config().clone().with_row_order(order);
+                frame.with_config(config)
+            }
+            _ => frame,
+        };
         let stream = py.detach(|| frame.execute()).py()?;
         let schema = stream.schema();
         let cancel = stream.cancel_flag();
@@ -146,6 +231,17 @@ impl Running {
 
     /// The next batch; `None` when the query has finished.
     pub(crate) fn next(&mut self, py: Python<'_>) -> PyResult<Option<RecordBatch>> {
+        match self.next_output(py)? {
+            None => Ok(None),
+            Some(Output::Batch(batch)) => Ok(Some(batch)),
+            Some(_) => Err(to_py_err(EngineError::Internal(
+                "a query run for batches handed out arrays".into(),
+            ))),
+        }
+    }
+
+    /// The next output; `None` when the query has finished.
+    pub(crate) fn next_output(&mut self, py: Python<'_>) -> PyResult<Option<Output>> {
         loop {
             let Some(receiver) = self.receiver.take() else {
                 return Ok(None);
@@ -226,7 +322,19 @@ fn work_on(mut stream: QueryStream, work: Work, sender: SyncSender<Message>) {
                     for item in stream.by_ref() {
                         let batch = item?;
                         rows += batch.num_rows();
-                        if sender.send(Message::Batch(batch)).is_err() {
+                        if sender.send(Message::Batch(Output::Batch(batch))).is_err() {
+                            return Err(EngineError::Cancelled);
+                        }
+                    }
+                    Ok(QueryStats::of(&stream, rows))
+                }
+                Work::Feed { options, output } => {
+                    let schema = stream.schema();
+                    let mut rows = 0;
+                    for batch in Feed::new(stream.by_ref(), schema, options)? {
+                        let batch = batch?;
+                        rows += batch.num_rows();
+                        if sender.send(Message::Batch(output.convert(batch)?)).is_err() {
                             return Err(EngineError::Cancelled);
                         }
                     }

@@ -45,5 +45,5 @@ def test_sink_numpy_refuses_nulls_and_strings_and_leaves_no_file(tmp_path):
     # fill_null first, as the message says.
     lf.with_columns(ooc.col("a").fill_null(0)).sink_numpy(path, columns=["a"], dtype="int64")
     assert np.load(path).tolist() == [[1], [0]]
-    with pytest.raises(ValueError, match="unknown .npy dtype"):
+    with pytest.raises(ValueError, match="unknown dtype .float16."):
         lf.sink_numpy(path, dtype="float16")

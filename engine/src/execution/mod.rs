@@ -43,6 +43,7 @@ pub(crate) fn physical_plan(
         threads: config.threads,
         morsel_rows: config.morsel_rows,
         memory_limit: config.memory_limit,
+        row_order: config.row_order,
     });
     planner.create_plan(optimized)
 }

@@ -28,6 +28,7 @@ pub(crate) mod key_segments;
 pub(crate) mod limit;
 pub(crate) mod materialize;
 pub(crate) mod memory_table;
+pub(crate) mod ordered_coalesce;
 pub(crate) mod project;
 pub(crate) mod repartition;
 pub(crate) mod scan;

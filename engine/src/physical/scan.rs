@@ -5,7 +5,14 @@
 //! and never more than `morsel_rows` rows, so even a file with one huge row group is read in
 //! bounded slices. Whole row groups are the cheaper unit: every slice decompresses each
 //! column's dictionary page and the pages it straddles again (with 128Ki-row slices of 1M-row
-//! row groups, TPC-H Q7 spent 30% of its time in zstd and took 1.5× as long). Before reading a morsel the scan consults its *dynamic filters*: predicates that a
+//! row groups, TPC-H Q7 spent 30% of its time in zstd and took 1.5× as long).
+//!
+//! A scan whose rows must come out in a reproducible order (see [`crate::config::RowOrder`])
+//! has one partition per unit instead, in the files' order or shuffled by a seed, and an
+//! [`crate::physical::ordered_coalesce`] above runs a few of them at a time and hands them on
+//! in that order.
+//!
+//! Before reading a morsel the scan consults its *dynamic filters*: predicates that a
 //! downstream operator publishes at run time (a top-k its current k-th value, a hash join the
 //! key range of its build side), which lets the scan skip row groups whose statistics show they
 //! cannot contribute. A hash join may also publish the set of its build keys: the scan then
@@ -24,6 +31,9 @@ use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::SchemaRef;
 use ooc_io::{Morsel, MorselReader, ParquetDataset, PruneExpr, PruneStats, ReadOptions};
+use rand::rngs::ChaCha8Rng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
 
 use crate::error::Result;
 use crate::metrics::OperatorMetrics;
@@ -131,6 +141,8 @@ pub(crate) struct ParquetScanExec {
     partitions: usize,
     fetch: Option<usize>,
     dynamic_filters: Vec<Arc<DynamicFilter>>,
+    /// Partition `i` reads `units[i]` and nothing else.
+    one_unit_per_partition: bool,
     next_unit: AtomicUsize,
     rows_emitted: AtomicUsize,
     skipped_dynamic: AtomicU64,
@@ -162,6 +174,24 @@ pub(crate) struct ScanSpec {
     /// Columns an aggregate above groups by: if the row groups' ranges of one of them are
     /// disjoint, partitions claim whole row groups and report them ([`KeySegments`]).
     pub segment_columns: Vec<String>,
+    /// How partitions get their morsels.
+    pub units: UnitAssignment,
+}
+
+/// How a scan's partitions get their units of work.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum UnitAssignment {
+    /// A fixed number of partitions claim units as they become free (the fastest; the order
+    /// of the rows depends on timing).
+    #[default]
+    Claimed,
+    /// One partition per unit, so that an operator above can hand the units on in order
+    /// ([`crate::physical::ordered_coalesce`]); with a seed, the units are first put in an
+    /// order drawn from it.
+    OnePerPartition {
+        /// Seed of the units' permutation (`None`: the files' order).
+        shuffle_seed: Option<u64>,
+    },
 }
 
 /// Fewest morsels per partition a scan aims for, so that every thread has work and a slow
@@ -234,11 +264,24 @@ impl ParquetScanExec {
         } else {
             (0..morsels.len()).map(|i| i..i + 1).collect()
         };
-        let partitions = spec.partitions.clamp(1, units.len().max(1));
-        // Planned for `spec.partitions`; there are at least that many row groups.
-        let segments = segment_column
-            .filter(|s| s.partitions() == partitions)
-            .map(Arc::new);
+        let (units, partitions, segments) = match spec.units {
+            UnitAssignment::Claimed => {
+                let partitions = spec.partitions.clamp(1, units.len().max(1));
+                // Planned for `spec.partitions`; there are at least that many row groups.
+                let segments = segment_column
+                    .filter(|s| s.partitions() == partitions)
+                    .map(Arc::new);
+                (units, partitions, segments)
+            }
+            UnitAssignment::OnePerPartition { shuffle_seed } => {
+                let mut units = units;
+                if let Some(seed) = shuffle_seed {
+                    units.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+                }
+                let partitions = units.len().max(1);
+                (units, partitions, None)
+            }
+        };
         Ok(Self {
             table_name: spec.table_name,
             dataset: spec.dataset,
@@ -252,6 +295,7 @@ impl ParquetScanExec {
             partitions,
             fetch: spec.fetch,
             dynamic_filters: spec.dynamic_filters,
+            one_unit_per_partition: spec.units != UnitAssignment::Claimed,
             next_unit: AtomicUsize::new(0),
             rows_emitted: AtomicUsize::new(0),
             skipped_dynamic: AtomicU64::new(0),
@@ -381,12 +425,17 @@ impl ExecutionPlan for ParquetScanExec {
             batch_size: ctx.batch_size,
             bytes_read: Some(Arc::clone(&ctx.bytes_read)),
         };
+        let (queue, claims) = match self.one_unit_per_partition {
+            true => (self.units.get(partition).cloned().unwrap_or(0..0), false),
+            false => (0..0, true),
+        };
         let stream = ScanStream {
             exec: Arc::clone(&self),
             ctx,
             options,
             current: None,
-            queue: 0..0,
+            queue,
+            claims,
             partition,
         };
         Ok(instrument(Box::new(stream), Arc::clone(&self.metrics)))
@@ -404,6 +453,8 @@ struct ScanStream {
     current: Option<MorselReader>,
     /// Morsels of the claimed unit not yet opened.
     queue: std::ops::Range<usize>,
+    /// Whether the partition claims another unit when its queue is empty.
+    claims: bool,
     partition: usize,
 }
 
@@ -460,6 +511,7 @@ impl Iterator for ScanStream {
             }
             let index = match self.queue.next() {
                 Some(index) => index,
+                None if !self.claims => return None,
                 None => {
                     let unit = exec.next_unit.fetch_add(1, Ordering::Relaxed);
                     self.queue = exec.units.get(unit)?.clone();

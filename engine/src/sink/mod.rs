@@ -1,5 +1,5 @@
 //! Result sinks: CSV, JSON, newline-delimited JSON, Parquet, NumPy `.npy` arrays and terminal
-//! tables.
+//! tables, and the numeric matrices ([`Matrix`]) that `.npy` files and model inputs hold.
 //!
 //! Writers consume a stream of batches and never hold more than one batch, except the terminal
 //! table, which keeps at most [`TABLE_MAX_ROWS`] rows ([`TableCut`]), and Parquet, which
@@ -12,11 +12,13 @@
 //! The sink knows batches and files, no plans.
 
 mod atomic;
+mod matrix;
 mod numpy;
 mod parquet;
 mod table;
 mod writers;
 
-pub use numpy::NpyType;
+pub(crate) use matrix::column_as;
+pub use matrix::{Matrix, MatrixData, NpyType};
 pub use table::{format_table, TableCut, TABLE_MAX_ROWS};
 pub use writers::{write_batches, write_file, OutputFormat, WriteOptions};

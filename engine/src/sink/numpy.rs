@@ -9,88 +9,16 @@
 //! a NumPy array: a column holding one is an error that names it.
 
 use std::io::{Seek, SeekFrom, Write};
-use std::str::FromStr;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float32Type, Float64Type, Int32Type, Int64Type, SchemaRef};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 
 use crate::error::{EngineError, Result};
-
-fn cast_array(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
-    Ok(arrow::compute::cast(array, to)?)
-}
-
-/// A column type as users write it (the sink sees Arrow types only).
-fn type_name(t: &DataType) -> String {
-    match t {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR".into(),
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "BLOB".into(),
-        other => other.to_string(),
-    }
-}
+use crate::sink::matrix::{Matrix, NpyType};
 
 /// The header's total size: magic (6), version (2), length (2) and the dict padded with spaces
 /// to a newline, a multiple of 64 bytes as the format asks.
 const HEADER_BYTES: usize = 128;
-
-/// Element types of a `.npy` file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum NpyType {
-    /// `float32` (`<f4`).
-    #[default]
-    Float32,
-    /// `float64` (`<f8`).
-    Float64,
-    /// `int32` (`<i4`).
-    Int32,
-    /// `int64` (`<i8`).
-    Int64,
-}
-
-impl NpyType {
-    fn descr(self) -> &'static str {
-        match self {
-            NpyType::Float32 => "<f4",
-            NpyType::Float64 => "<f8",
-            NpyType::Int32 => "<i4",
-            NpyType::Int64 => "<i8",
-        }
-    }
-
-    fn arrow(self) -> DataType {
-        match self {
-            NpyType::Float32 => DataType::Float32,
-            NpyType::Float64 => DataType::Float64,
-            NpyType::Int32 => DataType::Int32,
-            NpyType::Int64 => DataType::Int64,
-        }
-    }
-
-    fn width(self) -> usize {
-        match self {
-            NpyType::Float32 | NpyType::Int32 => 4,
-            NpyType::Float64 | NpyType::Int64 => 8,
-        }
-    }
-}
-
-impl FromStr for NpyType {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        Ok(match s.to_lowercase().as_str() {
-            "float32" | "f4" | "<f4" => NpyType::Float32,
-            "float64" | "f8" | "<f8" => NpyType::Float64,
-            "int32" | "i4" | "<i4" => NpyType::Int32,
-            "int64" | "i8" | "<i8" => NpyType::Int64,
-            other => {
-                return Err(format!(
-                    "unknown .npy dtype '{other}' (expected float32, float64, int32 or int64)"
-                ))
-            }
-        })
-    }
-}
 
 /// The header for `rows` × `columns` elements of `dtype`.
 fn header(dtype: NpyType, rows: usize, columns: usize) -> Vec<u8> {
@@ -105,53 +33,6 @@ fn header(dtype: NpyType, rows: usize, columns: usize) -> Vec<u8> {
     out.resize(HEADER_BYTES - 1, b' ');
     out.push(b'\n');
     out
-}
-
-/// A column as `dtype`, or an error naming it when it holds a NULL or cannot be converted.
-fn column_as(array: &ArrayRef, name: &str, dtype: NpyType) -> Result<ArrayRef> {
-    if array.null_count() > 0 {
-        return Err(EngineError::Execution(format!(
-            "column '{name}' has NULLs, which a .npy array cannot hold; fill them (fill_null / \
-             coalesce) or filter them out first"
-        )));
-    }
-    // Dates and timestamps go through their integer representation.
-    let array = match array.data_type() {
-        DataType::Date32 => cast_array(array, &DataType::Int32)?,
-        DataType::Timestamp(..) | DataType::Date64 => cast_array(array, &DataType::Int64)?,
-        _ => array.clone(),
-    };
-    if !(array.data_type().is_numeric() || matches!(array.data_type(), DataType::Boolean)) {
-        return Err(EngineError::Type(format!(
-            "column '{name}' is {}, not a number: a .npy array holds numbers only",
-            type_name(array.data_type())
-        )));
-    }
-    cast_array(&array, &dtype.arrow())
-}
-
-/// Append `column`'s value at `row` (of type `dtype`) as little-endian bytes.
-fn push_value(out: &mut Vec<u8>, column: &ArrayRef, row: usize, dtype: NpyType) {
-    match dtype {
-        NpyType::Float32 => out.extend_from_slice(
-            &column
-                .as_primitive::<Float32Type>()
-                .value(row)
-                .to_le_bytes(),
-        ),
-        NpyType::Float64 => out.extend_from_slice(
-            &column
-                .as_primitive::<Float64Type>()
-                .value(row)
-                .to_le_bytes(),
-        ),
-        NpyType::Int32 => {
-            out.extend_from_slice(&column.as_primitive::<Int32Type>().value(row).to_le_bytes())
-        }
-        NpyType::Int64 => {
-            out.extend_from_slice(&column.as_primitive::<Int64Type>().value(row).to_le_bytes())
-        }
-    }
 }
 
 /// Stream `batches` into `out` as a `.npy` 2-D array of `dtype`; returns the rows written.
@@ -173,23 +54,10 @@ pub(crate) fn write_npy<W: Write + Seek>(
     }
     out.write_all(&header(dtype, 0, columns)).map_err(io)?;
     let mut rows = 0;
-    let mut buffer = Vec::new();
     for batch in batches {
         let batch = batch?;
-        let converted = batch
-            .columns()
-            .iter()
-            .zip(schema.fields())
-            .map(|(c, f)| column_as(c, f.name(), dtype))
-            .collect::<Result<Vec<_>>>()?;
-        buffer.clear();
-        buffer.reserve(batch.num_rows() * columns * dtype.width());
-        for row in 0..batch.num_rows() {
-            for column in &converted {
-                push_value(&mut buffer, column, row, dtype);
-            }
-        }
-        out.write_all(&buffer).map_err(io)?;
+        let matrix = Matrix::from_batches(std::slice::from_ref(&batch), dtype)?;
+        out.write_all(matrix.as_bytes()).map_err(io)?;
         rows += batch.num_rows();
     }
     out.seek(SeekFrom::Start(0)).map_err(io)?;
@@ -204,7 +72,7 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{Float64Array, Int64Array};
-    use arrow::datatypes::{Field, Schema};
+    use arrow::datatypes::{DataType, Field, Schema};
 
     use super::*;
 

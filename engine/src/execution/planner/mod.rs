@@ -22,11 +22,12 @@ use std::sync::Arc;
 use arrow::compute::SortOptions;
 
 use self::trace::{trace_scan, Through};
+use crate::config::RowOrder;
 use crate::error::Result;
 use crate::eval::create_physical_expr;
 use crate::logical::cardinality::row_width;
 use crate::logical::expr::Expr;
-use crate::logical::plan::{LogicalPlan, SortKey};
+use crate::logical::plan::{LogicalPlan, ScanSource, SortKey};
 use crate::logical::schema::PlanSchema;
 use crate::physical::coalesce::CoalesceExec;
 use crate::physical::empty::EmptyRowExec;
@@ -34,6 +35,7 @@ use crate::physical::filter::FilterExec;
 use crate::physical::limit::LimitExec;
 use crate::physical::materialize::MaterializeExec;
 use crate::physical::memory_table::MemoryExec;
+use crate::physical::ordered_coalesce::OrderedCoalesceExec;
 use crate::physical::project::ProjectExec;
 use crate::physical::scan::DynamicFilter;
 use crate::physical::sort::{PhysicalSortKey, SortExec};
@@ -50,6 +52,8 @@ pub(crate) struct PlannerOptions {
     pub(crate) morsel_rows: usize,
     /// The query's memory budget, if any.
     pub(crate) memory_limit: Option<usize>,
+    /// The order of rows the query hands out when it does not sort them.
+    pub(crate) row_order: RowOrder,
 }
 
 /// Builds physical plans.
@@ -63,6 +67,9 @@ pub(crate) struct PhysicalPlanner {
     segment_columns: HashMap<usize, Vec<String>>,
     /// Shared CTEs already planned, by id.
     shared: HashMap<usize, Arc<MaterializeExec>>,
+    /// The scan (by id) whose slices become one partition each, handed on in order (see
+    /// [`RowOrder`]), and the seed of their order when shuffled.
+    ordered_scan: Option<(usize, Option<u64>)>,
 }
 
 impl PhysicalPlanner {
@@ -74,13 +81,26 @@ impl PhysicalPlanner {
             preferred_order: HashMap::new(),
             segment_columns: HashMap::new(),
             shared: HashMap::new(),
+            ordered_scan: None,
         }
     }
 
     /// Plan `plan`; the result always has exactly one output partition.
     pub(crate) fn create_plan(&mut self, plan: LogicalPlan) -> Result<Arc<dyn ExecutionPlan>> {
         let plan = plan.number_scans()?;
+        let seed = match self.options.row_order {
+            RowOrder::Any => None,
+            RowOrder::Source => Some(None),
+            RowOrder::Shuffled { seed } => Some(Some(seed)),
+        };
+        // Only a scan streamed through filters and projections has an order worth keeping:
+        // anything else regroups its rows anyway.
+        self.ordered_scan = seed.and_then(|seed| Some((streamed_parquet_scan(&plan)?, seed)));
         let physical = self.create(&plan)?;
+        if self.ordered_scan.is_some() && physical.output_partitions() > 1 {
+            let window = self.options.threads.max(1) + 1;
+            return Ok(Arc::new(OrderedCoalesceExec::new(physical, window)));
+        }
         Ok(coalesce(physical))
     }
 
@@ -239,6 +259,20 @@ impl PhysicalPlanner {
             column: traced.column,
             first_slot: 0,
         })
+    }
+}
+
+/// The id of the Parquet scan `plan` streams through filters and projections only, if that is
+/// all it does.
+fn streamed_parquet_scan(plan: &LogicalPlan) -> Option<usize> {
+    match plan {
+        LogicalPlan::Filter { input, .. }
+        | LogicalPlan::Projection { input, .. }
+        | LogicalPlan::SubqueryAlias { input, .. } => streamed_parquet_scan(input),
+        LogicalPlan::TableScan(scan) if matches!(scan.source, ScanSource::Parquet(_)) => {
+            Some(scan.id())
+        }
+        _ => None,
     }
 }
 

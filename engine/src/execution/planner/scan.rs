@@ -14,9 +14,14 @@ use crate::logical::expr::{BinaryOp, Expr};
 use crate::logical::plan::{ScanSource, TableScan};
 use crate::logical::schema::PlanSchema;
 use crate::physical::filter::FilterExec;
-use crate::physical::scan::{ParquetScanExec, ScanSpec};
+use crate::physical::scan::{ParquetScanExec, ScanSpec, UnitAssignment};
 use crate::physical::text_scan::TextScanExec;
 use crate::physical::ExecutionPlan;
+
+/// Most rows of a slice of a scan whose slices are handed on in order: each is held whole
+/// while the slices before it are consumed, so they are kept smaller than usual (and a
+/// shuffled order has more of them to mix).
+const ORDERED_MORSEL_ROWS: usize = 131_072;
 
 impl PhysicalPlanner {
     pub(super) fn create_scan(&mut self, scan: &TableScan) -> Result<Arc<dyn ExecutionPlan>> {
@@ -53,8 +58,13 @@ impl PhysicalPlanner {
                 return self.filter_scan(Arc::new(exec), scan);
             }
         };
+        let ordered = self.ordered_scan.filter(|(id, _)| *id == key);
         let morsel_rows = budget_morsel_rows(
-            self.options.morsel_rows,
+            match ordered {
+                // Slices handed on in order are held whole while they wait their turn.
+                Some(_) => self.options.morsel_rows.min(ORDERED_MORSEL_ROWS),
+                None => self.options.morsel_rows,
+            },
             self.options.memory_limit,
             self.options.threads,
             dataset.compressed_bytes_per_row(&projection),
@@ -70,6 +80,10 @@ impl PhysicalPlanner {
             dynamic_filters,
             preferred_order: self.preferred_order.remove(&key),
             segment_columns: self.segment_columns.remove(&key).unwrap_or_default(),
+            units: match ordered {
+                Some((_, seed)) => UnitAssignment::OnePerPartition { shuffle_seed: seed },
+                None => UnitAssignment::Claimed,
+            },
         })?;
         self.filter_scan(Arc::new(exec), scan)
     }
