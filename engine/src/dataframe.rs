@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 
 use crate::config::{RowOrder, SessionConfig};
 use crate::error::Result;
@@ -48,6 +48,33 @@ impl DataFrame {
     pub fn select(self, exprs: Vec<Expr>) -> Result<Self> {
         let plan = builder::select(self.plan.clone(), exprs)?;
         Ok(self.with_plan(plan))
+    }
+
+    /// Cast the columns that hold numbers (integers, decimals, floats) to the types given for
+    /// them (`None`: leave the column as it is), as part of the plan, so that the conversion
+    /// runs on the query's threads. Other columns (dates, strings, ...) are left as they are.
+    /// Used to narrow a feed's values before they leave the engine.
+    pub fn cast_numbers(self, types: &[Option<DataType>]) -> Result<Self> {
+        let schema = self.schema();
+        let mut changed = false;
+        let exprs = schema
+            .fields()
+            .iter()
+            .zip(types.iter().chain(std::iter::repeat(&None)))
+            .map(|(field, to)| match to {
+                Some(to) if field.data_type().is_numeric() && field.data_type() != to => {
+                    changed = true;
+                    crate::logical::expr_fn::col(field.name())
+                        .cast(to.clone())
+                        .alias(field.name())
+                }
+                _ => crate::logical::expr_fn::col(field.name()),
+            })
+            .collect();
+        if !changed {
+            return Ok(self);
+        }
+        self.select(exprs)
     }
 
     /// Group by `group_by` and compute `aggregates` (e.g. `sum(col("x")).alias("total")`).

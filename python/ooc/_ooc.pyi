@@ -120,7 +120,7 @@ class PyLazyFrame:
         dtype: Optional[str] = None,
         shuffle: bool = False,
         seed: int = 0,
-        window: int = 16,
+        window: int = 8,
         drop_last: bool = False,
         features: Optional[int] = None,
         target_dtype: Optional[str] = None,

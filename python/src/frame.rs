@@ -299,7 +299,7 @@ impl PyLazyFrame {
     /// `xy`: the first `features` columns as a matrix of `dtype` and the last as an array of
     /// `target_dtype`, or of its own type).
     #[pyo3(signature = (batch_size=None, output="batches", dtype=None, shuffle=false, seed=0,
-        window=16, drop_last=false, features=None, target_dtype=None))]
+        window=8, drop_last=false, features=None, target_dtype=None))]
     #[allow(clippy::too_many_arguments)]
     fn feed(
         &self,
@@ -344,7 +344,11 @@ impl PyLazyFrame {
         Feed::new(std::iter::empty(), self.frame.schema(), options).py()?;
         let work = Work::Feed { options, output };
         Ok(PyBatchIter {
-            running: std::sync::Mutex::new(Running::start(py, self.runnable(), work)?),
+            running: std::sync::Mutex::new(Running::start(
+                py,
+                narrowed(self.runnable(), output),
+                work,
+            )?),
         })
     }
 
@@ -480,9 +484,12 @@ impl PyBatchIter {
                 "this batch iterator is being read by another thread",
             )
         })?;
-        let Some(output) = running.next_output(py)? else {
+        let Some(mut output) = running.next_output(py)? else {
             return Ok(None);
         };
+        if let Output::Pending(batch, how) = output {
+            output = py.detach(|| how.convert(batch)).py()?;
+        }
         Ok(Some(match output {
             Output::Batch(batch) => Py::new(py, ArrowBatch { batch })?.into_any(),
             Output::Matrix(m) => matrix_to_numpy(py, m, true)?.unbind(),
@@ -497,6 +504,11 @@ impl PyBatchIter {
                 let x = matrix_to_numpy(py, x, true)?;
                 let y = matrix_to_numpy(py, y, false)?;
                 PyTuple::new(py, [x, y])?.into_any().unbind()
+            }
+            Output::Pending(..) => {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                    "internal error: a batch was handed out unconverted",
+                ))
             }
         }))
     }
@@ -515,6 +527,28 @@ impl PyBatchIter {
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         running.stats().map(|s| s.to_dict(py)).transpose()
+    }
+}
+
+/// `frame` with its numeric columns cast to the floating-point type `output` will convert them
+/// to, in the plan: the casts then run on the query's threads, and shuffle windows hold the
+/// narrow values. Integer targets are left to the feed, whose conversion refuses values out
+/// of range; so is any plan whose columns cannot be named one by one (duplicate names).
+fn narrowed(frame: DataFrame, output: FeedOutput) -> DataFrame {
+    let float = |t: NpyType| matches!(t, NpyType::Float32 | NpyType::Float64).then(|| t.arrow());
+    let width = frame.schema().fields().len();
+    let types: Vec<Option<arrow::datatypes::DataType>> = match output {
+        FeedOutput::Batches(Some(t)) | FeedOutput::Matrix(t) => vec![float(t); width],
+        FeedOutput::Xy { features, x, y } => {
+            let mut types = vec![float(x); features];
+            types.push(y.and_then(float));
+            types
+        }
+        FeedOutput::Batches(None) | FeedOutput::Columns => return frame,
+    };
+    match frame.clone().cast_numbers(&types) {
+        Ok(cast) => cast,
+        Err(_) => frame,
     }
 }
 

@@ -104,6 +104,8 @@ pub(crate) enum Output {
     Columns(Vec<Matrix>),
     /// Features and target.
     Xy(Matrix, Matrix),
+    /// A batch still to be converted as the output says (by the receiving thread).
+    Pending(FeedBatch, FeedOutput),
 }
 
 /// How a feed's batches become [`Output`]s.
@@ -125,7 +127,25 @@ pub(crate) enum FeedOutput {
 }
 
 impl FeedOutput {
-    fn convert(self, batch: FeedBatch) -> Result<Output, EngineError> {
+    /// Build what converting `batch` needs from its shuffle window (once per window), so that
+    /// the receiving thread only gathers its rows.
+    fn prepare(self, batch: &FeedBatch) -> Result<(), EngineError> {
+        match self {
+            FeedOutput::Matrix(dtype) => batch.prepare_matrix(dtype),
+            FeedOutput::Xy { features, x, y } => {
+                let columns: Vec<usize> = (0..features).collect();
+                batch.project(&columns)?.prepare_matrix(x)?;
+                if let Some(y) = y {
+                    batch.project(&[features])?.prepare_matrix(y)?;
+                }
+                Ok(())
+            }
+            FeedOutput::Batches(_) | FeedOutput::Columns => Ok(()),
+        }
+    }
+
+    /// `batch` as this output: arrays or a record batch.
+    pub(crate) fn convert(self, batch: FeedBatch) -> Result<Output, EngineError> {
         let schema = batch.schema();
         let native = |index: usize| {
             let field = schema.field(index);
@@ -331,10 +351,16 @@ fn work_on(mut stream: QueryStream, work: Work, sender: SyncSender<Message>) {
                 Work::Feed { options, output } => {
                     let schema = stream.schema();
                     let mut rows = 0;
+                    // The conversion itself happens on the receiving thread, a stage of its
+                    // own in parallel with this one.
                     for batch in Feed::new(stream.by_ref(), schema, options)? {
                         let batch = batch?;
                         rows += batch.num_rows();
-                        if sender.send(Message::Batch(output.convert(batch)?)).is_err() {
+                        output.prepare(&batch)?;
+                        if sender
+                            .send(Message::Batch(Output::Pending(batch, output)))
+                            .is_err()
+                        {
                             return Err(EngineError::Cancelled);
                         }
                     }

@@ -49,10 +49,42 @@ fn round_for_integer_cast(array: &dyn Array) -> Result<Option<ArrayRef>> {
     }
 }
 
+/// Decimals to floats without 128-bit arithmetic when every value fits in the float's exact
+/// integer range: then the unscaled value converts exactly through an `i64` and one division
+/// by the power of ten rounds once, giving the very bits Arrow's kernel gives, without its
+/// per-value software conversion of an `i128` (9% of the time of feeding SF10 `lineitem` as
+/// float32). `None` when the values or the scale are out of that range.
+fn decimal_to_float_fast(array: &dyn Array, to: &DataType) -> Option<ArrayRef> {
+    let DataType::Decimal128(_, scale) = array.data_type() else {
+        return None;
+    };
+    if !(0..=10).contains(scale) {
+        return None;
+    }
+    let a = array.as_primitive::<arrow::datatypes::Decimal128Type>();
+    let fits = |limit: i128| a.values().iter().all(|v| v.abs() < limit);
+    match to {
+        DataType::Float64 if fits(1 << 53) => {
+            let pow = 10_f64.powi(i32::from(*scale));
+            let out: arrow::array::Float64Array = a.unary(|v| (v as i64) as f64 / pow);
+            Some(Arc::new(out))
+        }
+        DataType::Float32 if fits(1 << 24) => {
+            let pow = 10_f32.powi(i32::from(*scale));
+            let out: arrow::array::Float32Array = a.unary(|v| (v as i64) as f32 / pow);
+            Some(Arc::new(out))
+        }
+        _ => None,
+    }
+}
+
 /// Cast with SQL semantics: invalid values are errors, not silent NULLs.
 pub(crate) fn cast_array(array: &dyn Array, to: &DataType) -> Result<ArrayRef> {
     if array.data_type() == to {
         return Ok(arrow::array::make_array(array.to_data()));
+    }
+    if let Some(fast) = decimal_to_float_fast(array, to) {
+        return Ok(fast);
     }
     let options = CastOptions {
         safe: false,
@@ -76,4 +108,61 @@ pub(crate) fn cast_array(array: &dyn Array, to: &DataType) -> Result<ArrayRef> {
             crate::logical::types::sql_type_name(to)
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::Decimal128Array;
+    use arrow::datatypes::{Float32Type, Float64Type};
+
+    use super::*;
+
+    /// The fast decimal-to-float path gives Arrow's bits, and steps aside when it cannot.
+    #[test]
+    fn decimals_to_floats_match_arrow_bit_for_bit() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut values: Vec<Option<i128>> = vec![Some(0), Some(-1), Some(1), None];
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(Some((x % 20_000_000) as i128 - 10_000_000));
+        }
+        for scale in [0i8, 2, 4, 10] {
+            let array = Decimal128Array::from(values.clone())
+                .with_precision_and_scale(18, scale)
+                .unwrap();
+            for to in [DataType::Float32, DataType::Float64] {
+                let fast = decimal_to_float_fast(&array, &to).expect("in range");
+                let arrow = arrow::compute::cast(&array, &to).unwrap();
+                assert_eq!(fast.logical_nulls(), arrow.logical_nulls());
+                if to == DataType::Float32 {
+                    let (f, a) = (
+                        fast.as_primitive::<Float32Type>(),
+                        arrow.as_primitive::<Float32Type>(),
+                    );
+                    assert!(f
+                        .values()
+                        .iter()
+                        .zip(a.values())
+                        .all(|(f, a)| f.to_bits() == a.to_bits()));
+                } else {
+                    let (f, a) = (
+                        fast.as_primitive::<Float64Type>(),
+                        arrow.as_primitive::<Float64Type>(),
+                    );
+                    assert!(f
+                        .values()
+                        .iter()
+                        .zip(a.values())
+                        .all(|(f, a)| f.to_bits() == a.to_bits()));
+                }
+            }
+        }
+        let big = Decimal128Array::from(vec![1i128 << 30])
+            .with_precision_and_scale(18, 2)
+            .unwrap();
+        assert!(decimal_to_float_fast(&big, &DataType::Float32).is_none());
+        assert!(decimal_to_float_fast(&big, &DataType::Float64).is_some());
+    }
 }

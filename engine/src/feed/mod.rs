@@ -17,8 +17,9 @@ mod rebatch;
 mod shuffle;
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
-use arrow::array::RecordBatch;
+use arrow::array::{RecordBatch, UInt32Array};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 
 use crate::error::{EngineError, Result};
@@ -31,7 +32,7 @@ use self::shuffle::WindowShuffle;
 pub const DEFAULT_SHUFFLE_BATCH_ROWS: usize = 8192;
 
 /// Batches of a shuffle window when none is given.
-pub const DEFAULT_SHUFFLE_WINDOW: usize = 16;
+pub const DEFAULT_SHUFFLE_WINDOW: usize = 8;
 
 /// How a [`Feed`] cuts and orders its batches.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -53,21 +54,61 @@ pub struct ShuffleOptions {
     pub window: usize,
 }
 
-/// One batch of a feed: the pieces (slices of the query's batches) it consists of.
+impl ShuffleOptions {
+    /// A shuffle with `seed` and windows of [`DEFAULT_SHUFFLE_WINDOW`] batches.
+    pub fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            window: DEFAULT_SHUFFLE_WINDOW,
+        }
+    }
+}
+
+/// One batch of a feed: the pieces (slices of the query's batches) it consists of, or rows
+/// taken from a shuffle window.
 #[derive(Clone, Debug)]
 pub struct FeedBatch {
     schema: SchemaRef,
-    pieces: Vec<RecordBatch>,
+    rows: Rows,
+}
+
+#[derive(Clone, Debug)]
+enum Rows {
+    /// Slices of the query's batches, in order.
+    Pieces(Vec<RecordBatch>),
+    /// The rows of `window` at `positions`, columns `columns` of the window's.
+    Taken {
+        window: Arc<Window>,
+        columns: Vec<usize>,
+        positions: Vec<u32>,
+    },
 }
 
 impl FeedBatch {
     fn new(schema: SchemaRef, pieces: Vec<RecordBatch>) -> Self {
-        Self { schema, pieces }
+        Self {
+            schema,
+            rows: Rows::Pieces(pieces),
+        }
+    }
+
+    fn taken(window: Arc<Window>, positions: Vec<u32>) -> Self {
+        Self {
+            schema: window.schema(),
+            rows: Rows::Taken {
+                columns: (0..window.schema().fields().len()).collect(),
+                window,
+                positions,
+            },
+        }
     }
 
     /// Number of rows.
     pub fn num_rows(&self) -> usize {
-        self.pieces.iter().map(|p| p.num_rows()).sum()
+        match &self.rows {
+            Rows::Pieces(pieces) => pieces.iter().map(|p| p.num_rows()).sum(),
+            Rows::Taken { positions, .. } => positions.len(),
+        }
     }
 
     /// The schema.
@@ -75,19 +116,36 @@ impl FeedBatch {
         SchemaRef::clone(&self.schema)
     }
 
-    /// The pieces, in order.
-    pub fn pieces(&self) -> &[RecordBatch] {
-        &self.pieces
+    /// How many of the query's batches the rows are slices of, without a copy (0 when they
+    /// are gathered from a shuffle window).
+    pub fn piece_count(&self) -> usize {
+        match &self.rows {
+            Rows::Pieces(pieces) => pieces.len(),
+            Rows::Taken { .. } => 0,
+        }
     }
 
-    /// One record batch: the piece itself when there is one, else a copy of the pieces.
-    pub fn into_record_batch(mut self) -> Result<RecordBatch> {
-        if self.pieces.len() == 1 {
-            if let Some(piece) = self.pieces.pop() {
-                return Ok(piece);
+    /// One record batch: the piece itself when there is one, else a copy of the rows.
+    pub fn into_record_batch(self) -> Result<RecordBatch> {
+        match self.rows {
+            Rows::Pieces(mut pieces) => {
+                if pieces.len() == 1 {
+                    if let Some(piece) = pieces.pop() {
+                        return Ok(piece);
+                    }
+                }
+                Ok(arrow::compute::concat_batches(&self.schema, &pieces)?)
+            }
+            Rows::Taken {
+                window,
+                columns,
+                positions,
+            } => {
+                let joined = window.joined()?.project(&columns)?;
+                let positions = UInt32Array::from(positions);
+                Ok(arrow::compute::take_record_batch(&joined, &positions)?)
             }
         }
-        Ok(arrow::compute::concat_batches(&self.schema, &self.pieces)?)
     }
 
     /// One record batch with every column converted to `dtype` (an error names a column that
@@ -107,26 +165,120 @@ impl FeedBatch {
             .map(|f| Field::new(f.name(), dtype.arrow(), false))
             .collect();
         Ok(RecordBatch::try_new(
-            std::sync::Arc::new(Schema::new(fields)),
+            Arc::new(Schema::new(fields)),
             columns,
         )?)
     }
 
     /// The columns at `indices` (no copy).
     pub fn project(&self, indices: &[usize]) -> Result<FeedBatch> {
-        let schema = std::sync::Arc::new(self.schema.project(indices)?);
+        let schema = Arc::new(self.schema.project(indices)?);
+        let rows = match &self.rows {
+            Rows::Pieces(pieces) => Rows::Pieces(
+                pieces
+                    .iter()
+                    .map(|p| p.project(indices))
+                    .collect::<std::result::Result<Vec<_>, _>>()?,
+            ),
+            Rows::Taken {
+                window,
+                columns,
+                positions,
+            } => Rows::Taken {
+                window: Arc::clone(window),
+                columns: indices.iter().map(|&i| columns[i]).collect(),
+                positions: positions.clone(),
+            },
+        };
+        Ok(FeedBatch { schema, rows })
+    }
+
+    /// Build now what [`FeedBatch::to_matrix`] with `dtype` will gather from, so that the
+    /// gathering can happen on another thread: for rows taken from a shuffle window, the
+    /// window's matrix of these columns (once per window); nothing for other batches.
+    pub fn prepare_matrix(&self, dtype: NpyType) -> Result<()> {
+        if let Rows::Taken {
+            window, columns, ..
+        } = &self.rows
+        {
+            window.matrix(columns, dtype)?;
+        }
+        Ok(())
+    }
+
+    /// The rows as a row-major matrix of `dtype`, columns in schema order. Rows taken from a
+    /// shuffle window are gathered from the window's own matrix (built once per window and
+    /// columns), one row of contiguous values at a time.
+    pub fn to_matrix(&self, dtype: NpyType) -> Result<Matrix> {
+        match &self.rows {
+            Rows::Pieces(pieces) => {
+                let mut matrix = Matrix::from_batches(pieces, dtype)?;
+                matrix.columns = self.schema.fields().len();
+                Ok(matrix)
+            }
+            Rows::Taken {
+                window,
+                columns,
+                positions,
+            } => Ok(window.matrix(columns, dtype)?.gather_rows(positions)),
+        }
+    }
+}
+
+/// A matrix built from a window: its columns, element type and values.
+type WindowMatrix = (Vec<usize>, NpyType, Arc<Matrix>);
+
+/// The rows of one shuffle window, shared by the batches taken from it, with what was built
+/// from them once: the rows joined into one batch, and matrices.
+#[derive(Debug)]
+struct Window {
+    schema: SchemaRef,
+    pieces: Vec<RecordBatch>,
+    joined: Mutex<Option<RecordBatch>>,
+    matrices: Mutex<Vec<WindowMatrix>>,
+}
+
+impl Window {
+    fn new(schema: SchemaRef, pieces: Vec<RecordBatch>) -> Self {
+        Self {
+            schema,
+            pieces,
+            joined: Mutex::new(None),
+            matrices: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn schema(&self) -> SchemaRef {
+        SchemaRef::clone(&self.schema)
+    }
+
+    fn joined(&self) -> Result<RecordBatch> {
+        let mut joined = self.joined.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(batch) = joined.as_ref() {
+            return Ok(batch.clone());
+        }
+        let batch = arrow::compute::concat_batches(&self.schema, &self.pieces)?;
+        *joined = Some(batch.clone());
+        Ok(batch)
+    }
+
+    fn matrix(&self, columns: &[usize], dtype: NpyType) -> Result<Arc<Matrix>> {
+        let mut matrices = self.matrices.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, _, m)) = matrices
+            .iter()
+            .find(|(c, t, _)| c.as_slice() == columns && *t == dtype)
+        {
+            return Ok(Arc::clone(m));
+        }
         let pieces = self
             .pieces
             .iter()
-            .map(|p| p.project(indices))
+            .map(|p| p.project(columns))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(FeedBatch { schema, pieces })
-    }
-
-    /// The rows as a row-major matrix of `dtype`, columns in schema order.
-    pub fn to_matrix(&self, dtype: NpyType) -> Result<Matrix> {
-        let mut matrix = Matrix::from_batches(&self.pieces, dtype)?;
-        matrix.columns = self.schema.fields().len();
+        let mut matrix = Matrix::from_batches(&pieces, dtype)?;
+        matrix.columns = columns.len();
+        let matrix = Arc::new(matrix);
+        matrices.push((columns.to_vec(), dtype, Arc::clone(&matrix)));
         Ok(matrix)
     }
 }
@@ -330,7 +482,7 @@ mod tests {
             },
         )
         .unwrap();
-        let pieces: Vec<usize> = feed.map(|b| b.unwrap().pieces().len()).collect();
+        let pieces: Vec<usize> = feed.map(|b| b.unwrap().piece_count()).collect();
         assert_eq!(pieces, vec![1, 1, 1]);
     }
 
@@ -358,6 +510,31 @@ mod tests {
     }
 
     #[test]
+    fn shuffled_matrices_hold_the_same_rows_as_shuffled_batches() {
+        let options = FeedOptions {
+            batch_size: Some(6),
+            shuffle: Some(ShuffleOptions { seed: 4, window: 2 }),
+            ..FeedOptions::default()
+        };
+        let feed = Feed::new(input(&[5, 9, 3]).into_iter(), schema(), options).unwrap();
+        for batch in feed {
+            let batch = batch.unwrap();
+            assert_eq!(batch.piece_count(), 0);
+            let m = batch.to_matrix(NpyType::Int64).unwrap();
+            let projected = batch
+                .project(&[0])
+                .unwrap()
+                .to_matrix(NpyType::Int64)
+                .unwrap();
+            assert_eq!(m, projected);
+            let crate::sink::MatrixData::Int64(from_matrix) = m.data else {
+                panic!("an int64 matrix holds i64s");
+            };
+            assert_eq!(from_matrix, values(batch));
+        }
+    }
+
+    #[test]
     fn bad_options_are_refused() {
         let refused = |options| Feed::new(input(&[1]).into_iter(), schema(), options).is_err();
         assert!(refused(FeedOptions {
@@ -382,7 +559,7 @@ mod tests {
         )
         .unwrap();
         let first = feed.next().unwrap().unwrap();
-        assert_eq!(first.pieces().len(), 2);
+        assert_eq!(first.piece_count(), 2);
         let m = first.to_matrix(NpyType::Float64).unwrap();
         assert_eq!((m.rows, m.columns), (3, 1));
         assert_eq!(

@@ -265,6 +265,39 @@ impl Matrix {
         }
     }
 
+    /// The rows at `positions`, in that order (each a run of `columns` contiguous values).
+    pub fn gather_rows(&self, positions: &[u32]) -> Matrix {
+        fn gather<T: Copy + Default>(values: &[T], width: usize, positions: &[u32]) -> Vec<T> {
+            let mut out = vec![T::default(); positions.len() * width];
+            // An element loop: a row is a few values, too short for a call to memmove.
+            for (row, &p) in out.chunks_exact_mut(width.max(1)).zip(positions) {
+                let start = p as usize * width;
+                for (slot, value) in row.iter_mut().zip(&values[start..start + width]) {
+                    *slot = *value;
+                }
+            }
+            out
+        }
+        let w = self.columns;
+        let data = match &self.data {
+            MatrixData::Float32(v) => MatrixData::Float32(gather(v, w, positions)),
+            MatrixData::Float64(v) => MatrixData::Float64(gather(v, w, positions)),
+            MatrixData::Int8(v) => MatrixData::Int8(gather(v, w, positions)),
+            MatrixData::Int16(v) => MatrixData::Int16(gather(v, w, positions)),
+            MatrixData::Int32(v) => MatrixData::Int32(gather(v, w, positions)),
+            MatrixData::Int64(v) => MatrixData::Int64(gather(v, w, positions)),
+            MatrixData::UInt8(v) => MatrixData::UInt8(gather(v, w, positions)),
+            MatrixData::UInt16(v) => MatrixData::UInt16(gather(v, w, positions)),
+            MatrixData::UInt32(v) => MatrixData::UInt32(gather(v, w, positions)),
+            MatrixData::UInt64(v) => MatrixData::UInt64(gather(v, w, positions)),
+        };
+        Matrix {
+            rows: positions.len(),
+            columns: w,
+            data,
+        }
+    }
+
     /// The rows of `pieces` (batches of one schema, one after another) as a matrix of
     /// `dtype`, every column in schema order.
     pub fn from_batches(pieces: &[RecordBatch], dtype: NpyType) -> Result<Matrix> {

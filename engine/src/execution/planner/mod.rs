@@ -98,7 +98,7 @@ impl PhysicalPlanner {
         self.ordered_scan = seed.and_then(|seed| Some((streamed_parquet_scan(&plan)?, seed)));
         let physical = self.create(&plan)?;
         if self.ordered_scan.is_some() && physical.output_partitions() > 1 {
-            let window = self.options.threads.max(1) + 1;
+            let window = self.options.threads.max(1);
             return Ok(Arc::new(OrderedCoalesceExec::new(physical, window)));
         }
         Ok(coalesce(physical))
