@@ -272,6 +272,24 @@ fn run_query(args: QueryArgs) -> Result<()> {
         return Ok(());
     }
 
+    let format = match (&args.format, &args.output) {
+        (Some(f), _) => *f,
+        (None, Some(path)) => OutputFormat::from_path(path).with_context(|| {
+            format!(
+                "cannot tell the format from '{}'; pass --format csv|json|ndjson|parquet|npy",
+                path.display()
+            )
+        })?,
+        (None, None) => OutputFormat::Table,
+    };
+    // Row i of a .npy array is row i of the input: a model's features and labels written to
+    // separate arrays must line up.
+    let df = if format == OutputFormat::Npy {
+        let config = df.config().clone().with_row_order(ooc::RowOrder::Source);
+        df.with_config(config)
+    } else {
+        df
+    };
     let show_progress = !args.no_progress && std::io::stderr().is_terminal();
     let mut stream = df.execute()?;
     let progress = show_progress.then(|| ProgressDisplay::start(stream.progress()));
@@ -286,16 +304,6 @@ fn run_query(args: QueryArgs) -> Result<()> {
         return Ok(());
     }
 
-    let format = match (&args.format, &args.output) {
-        (Some(f), _) => *f,
-        (None, Some(path)) => OutputFormat::from_path(path).with_context(|| {
-            format!(
-                "cannot tell the format from '{}'; pass --format csv|json|ndjson|parquet|npy",
-                path.display()
-            )
-        })?,
-        (None, None) => OutputFormat::Table,
-    };
     let options = WriteOptions {
         null_string: args.null_string.clone(),
         threads: Some(stream.threads()),

@@ -169,6 +169,29 @@ fn npy_output_is_a_row_major_array_with_its_shape_in_the_header() {
         .collect();
     assert_eq!(values.len(), 200);
     assert_eq!(&values[..4], &[0, 0, 1, 10]);
+    // Without ORDER BY the rows keep the file's order (ten row groups, four threads).
+    let o = ooc(&[
+        "query",
+        "--data",
+        data,
+        "--threads",
+        "4",
+        "-o",
+        out.to_str().unwrap(),
+        "--npy-dtype",
+        "int64",
+        "SELECT id FROM t WHERE id % 3 <> 1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&out).unwrap();
+    let values: Vec<i64> = bytes[128..]
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(
+        values,
+        (0..100).filter(|i| i % 3 != 1).collect::<Vec<i64>>()
+    );
     // Strings are refused by name, and nothing is left behind.
     let bad = dir.join("bad.npy");
     let o = ooc(&[

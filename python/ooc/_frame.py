@@ -391,18 +391,24 @@ class LazyFrame:
         ``shuffle``, ``seed``, ``shuffle_window`` and ``drop_last`` are as in
         ``iter_batches``.
 
-        Example: principal components of a file larger than memory, with scikit-learn
-        (not run here)::
+        Example: principal components of a file, with scikit-learn's ``IncrementalPCA``
+        (the same loop runs over a file far larger than memory; see the README):
 
-            from sklearn.decomposition import IncrementalPCA
-            import ooc
-
-            lf = ooc.scan_parquet("lineitem.parquet")
-            pca = IncrementalPCA(n_components=3)
-            for X, _ in lf.iter_xy(["l_quantity", "l_extendedprice", "l_discount", "l_tax"],
-                                   "l_linenumber", batch_size=100_000, drop_last=True):
-                pca.partial_fit(X)
-            print(pca.components_)
+            >>> import os, tempfile, ooc, pyarrow as pa, pyarrow.parquet as pq
+            >>> from sklearn.decomposition import IncrementalPCA
+            >>> path = os.path.join(tempfile.mkdtemp(), "points.parquet")
+            >>> n = 10_000
+            >>> pq.write_table(pa.table({"a": [float(i % 7) for i in range(n)],
+            ...                          "b": [float(i % 11) * 2 for i in range(n)],
+            ...                          "c": [float(i % 13) for i in range(n)],
+            ...                          "label": [i % 2 for i in range(n)]}), path,
+            ...                row_group_size=3_000)
+            >>> pca = IncrementalPCA(n_components=2)
+            >>> for X, y in ooc.scan_parquet(path).iter_xy(["a", "b", "c"], "label",
+            ...                                             batch_size=2_500):
+            ...     pca = pca.partial_fit(X)
+            >>> int(pca.n_samples_seen_), X.shape, X.dtype.name, y.dtype.name
+            (10000, (2500, 3), 'float32', 'int64')
 
         Example:
             >>> import ooc, pyarrow as pa

@@ -212,16 +212,25 @@ pub(crate) struct Running {
 impl Running {
     /// Plan `frame` and start it (planning reads Parquet footers, so it runs without the GIL).
     pub(crate) fn start(py: Python<'_>, frame: DataFrame, work: Work) -> PyResult<Self> {
-        let frame = match &work {
-            Work::Feed { options, .. } => {
-                let order = match options.shuffle {
-                    Some(shuffle) => RowOrder::Shuffled { seed: shuffle.seed },
-                    None => RowOrder::Source,
-                };
+        let order = match &work {
+            Work::Feed { options, .. } => match options.shuffle {
+                Some(shuffle) => Some(RowOrder::Shuffled { seed: shuffle.seed }),
+                None => Some(RowOrder::Source),
+            },
+            // Row i of a .npy array is row i of the input: a model's features and labels
+            // written to separate arrays must line up.
+            Work::Sink {
+                format: OutputFormat::Npy,
+                ..
+            } => Some(RowOrder::Source),
+            _ => None,
+        };
+        let frame = match order {
+            Some(order) => {
                 let config = frame.config().clone().with_row_order(order);
                 frame.with_config(config)
             }
-            _ => frame,
+            None => frame,
         };
         let stream = py.detach(|| frame.execute()).py()?;
         let schema = stream.schema();

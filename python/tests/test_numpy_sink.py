@@ -34,6 +34,21 @@ def test_sink_numpy_equals_duckdb(tpch, duck, tmp_path, dtype):
     assert np.array_equal(np.asarray(mapped), want)
 
 
+def test_sink_numpy_keeps_the_files_order(tpch, duck, tmp_path):
+    """Row i of the array is row i of the file, although four threads read it: features and
+    labels written to separate arrays line up."""
+    ooc.config(threads=4)
+    lf = ooc.scan_parquet(tpch / "lineitem.parquet").filter(ooc.col("l_quantity") > 10)
+    lf.sink_numpy(tmp_path / "x.npy", columns=["l_orderkey", "l_partkey"], dtype="int64")
+    lf.sink_numpy(tmp_path / "y.npy", columns=["l_linenumber"], dtype="int64")
+    x, y = np.load(tmp_path / "x.npy"), np.load(tmp_path / "y.npy")
+    want = duck.execute(
+        "SELECT l_orderkey, l_partkey, l_linenumber FROM lineitem WHERE l_quantity > 10"
+    ).fetchnumpy()
+    assert np.array_equal(x[:, 0], want["l_orderkey"]) and np.array_equal(x[:, 1], want["l_partkey"])
+    assert np.array_equal(y[:, 0], want["l_linenumber"])
+
+
 def test_sink_numpy_refuses_nulls_and_strings_and_leaves_no_file(tmp_path):
     lf = ooc.from_arrow(pa.table({"a": [1, None], "s": ["x", "y"]})).lazy()
     path = tmp_path / "out.npy"
