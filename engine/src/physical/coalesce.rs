@@ -74,23 +74,7 @@ impl ExecutionPlan for CoalesceExec {
             let handle = std::thread::Builder::new()
                 .name(format!("ooc-partition-{partition}"))
                 .spawn(move || {
-                    let stream = match input.execute(partition, Arc::clone(&ctx)) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            let _ = sender.send(Err(e));
-                            return;
-                        }
-                    };
-                    for item in stream {
-                        let failed = item.is_err();
-                        if sender.send(item).is_err() || failed {
-                            return;
-                        }
-                        if ctx.check_cancelled().is_err() {
-                            let _ = sender.send(Err(EngineError::Cancelled));
-                            return;
-                        }
-                    }
+                    drive_partition(input, partition, ctx, |item| sender.send(item).is_ok());
                 })
                 .map_err(|e| {
                     EngineError::Execution(format!("cannot start a worker thread: {e}"))
@@ -109,6 +93,36 @@ impl ExecutionPlan for CoalesceExec {
     fn metrics(&self) -> &Arc<OperatorMetrics> {
         &self.metrics
     }
+}
+
+/// Run `partition` of `input` on the calling thread, handing each batch to `send` (which
+/// returns `false` once nobody listens). Returns `true` when the partition ran to its end, and
+/// `false` when it stopped early: after an error (which it sent), a cancelled query (sent as
+/// [`EngineError::Cancelled`]) or a consumer that went away.
+pub(crate) fn drive_partition(
+    input: Arc<dyn ExecutionPlan>,
+    partition: usize,
+    ctx: Arc<TaskContext>,
+    mut send: impl FnMut(Result<arrow::array::RecordBatch>) -> bool,
+) -> bool {
+    let stream = match input.execute(partition, Arc::clone(&ctx)) {
+        Ok(s) => s,
+        Err(e) => {
+            send(Err(e));
+            return false;
+        }
+    };
+    for item in stream {
+        let failed = item.is_err();
+        if !send(item) || failed {
+            return false;
+        }
+        if ctx.check_cancelled().is_err() {
+            send(Err(EngineError::Cancelled));
+            return false;
+        }
+    }
+    true
 }
 
 /// The merged stream; joins the partition threads when dropped.

@@ -23,6 +23,7 @@ use arrow::datatypes::SchemaRef;
 
 use crate::error::{EngineError, Result};
 use crate::metrics::OperatorMetrics;
+use crate::physical::coalesce::drive_partition;
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
 /// Merge all partitions of `input` into one, in partition order.
@@ -128,22 +129,10 @@ impl OrderedStream {
                         if queue.send(batches).is_err() {
                             return;
                         }
-                        let stream = match Arc::clone(&input).execute(partition, Arc::clone(&ctx)) {
-                            Ok(s) => s,
-                            Err(e) => {
-                                let _ = sender.send(Err(e));
-                                return;
-                            }
-                        };
-                        for item in stream {
-                            let failed = item.is_err();
-                            if sender.send(item).is_err() || failed {
-                                return;
-                            }
-                            if ctx.check_cancelled().is_err() {
-                                let _ = sender.send(Err(EngineError::Cancelled));
-                                return;
-                            }
+                        let (input, ctx) = (Arc::clone(&input), Arc::clone(&ctx));
+                        if !drive_partition(input, partition, ctx, |item| sender.send(item).is_ok())
+                        {
+                            return;
                         }
                     }
                 })
