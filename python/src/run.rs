@@ -25,6 +25,11 @@ use pyo3::types::{PyDict, PyList};
 
 use crate::errors::{to_py_err, IntoPyResult};
 
+/// Bounds of the engine's batch size for a feed of fixed-size batches: the feed's own size
+/// within these (smaller batches cost per-batch overhead, larger ones memory per operator).
+const MIN_FEED_ENGINE_BATCH: usize = 8192;
+const MAX_FEED_ENGINE_BATCH: usize = 1 << 20;
+
 /// How often the waiting thread wakes up to check for Ctrl-C.
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 
@@ -225,9 +230,20 @@ impl Running {
             } => Some(RowOrder::Source),
             _ => None,
         };
+        // A feed of fixed-size batches has the engine decode batches of that size (within
+        // bounds), so that most of them are handed on as they are, without being joined.
+        let batch_size = match &work {
+            Work::Feed { options, .. } => options
+                .batch_size
+                .map(|rows| rows.clamp(MIN_FEED_ENGINE_BATCH, MAX_FEED_ENGINE_BATCH)),
+            _ => None,
+        };
         let frame = match order {
             Some(order) => {
-                let config = frame.config().clone().with_row_order(order);
+                let mut config = frame.config().clone().with_row_order(order);
+                if let Some(rows) = batch_size {
+                    config = config.with_batch_size(rows);
+                }
                 frame.with_config(config)
             }
             None => frame,

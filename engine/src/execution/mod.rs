@@ -42,6 +42,7 @@ pub(crate) fn physical_plan(
     let mut planner = PhysicalPlanner::new(PlannerOptions {
         threads: config.threads,
         morsel_rows: config.morsel_rows,
+        batch_size: config.batch_size,
         memory_limit: config.memory_limit,
         row_order: config.row_order,
     });

@@ -50,6 +50,8 @@ pub(crate) struct PlannerOptions {
     pub(crate) threads: usize,
     /// Rows per morsel (at most; smaller under a small memory budget).
     pub(crate) morsel_rows: usize,
+    /// Rows per batch.
+    pub(crate) batch_size: usize,
     /// The query's memory budget, if any.
     pub(crate) memory_limit: Option<usize>,
     /// The order of rows the query hands out when it does not sort them.

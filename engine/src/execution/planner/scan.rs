@@ -61,8 +61,14 @@ impl PhysicalPlanner {
         let ordered = self.ordered_scan.filter(|(id, _)| *id == key);
         let morsel_rows = budget_morsel_rows(
             match ordered {
-                // Slices handed on in order are held whole while they wait their turn.
-                Some(_) => self.options.morsel_rows.min(ORDERED_MORSEL_ROWS),
+                // Slices handed on in order are held whole while they wait their turn. A
+                // whole number of batches each, so that batches of that size cut from the
+                // stream are slices of one decoded batch.
+                Some(_) => {
+                    let batch = self.options.batch_size.max(1);
+                    let rows = ORDERED_MORSEL_ROWS.div_ceil(batch).saturating_mul(batch);
+                    self.options.morsel_rows.min(rows.max(batch))
+                }
                 None => self.options.morsel_rows,
             },
             self.options.memory_limit,
