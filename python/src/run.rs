@@ -230,10 +230,17 @@ impl Running {
             } => Some(RowOrder::Source),
             _ => None,
         };
-        // A feed of fixed-size batches has the engine decode batches of that size (within
-        // bounds), so that most of them are handed on as they are, without being joined.
+        // A feed of fixed-size record batches has the engine decode batches of that size
+        // (within bounds), so that where slices align (row groups a multiple of the size) they
+        // are handed on as they are instead of being joined: SF10 `lineitem` in 1M-row row
+        // groups, 2.8 s instead of 3.5 s; in 123k-row row groups, where batches straddle slices
+        // anyway, 3.4 s instead of 3.0 s. Matrices are filled from pieces without joining
+        // them, and larger batches only made them slower (2.9 s instead of 2.6 s).
         let batch_size = match &work {
-            Work::Feed { options, .. } => options
+            Work::Feed {
+                options,
+                output: FeedOutput::Batches(_),
+            } => options
                 .batch_size
                 .map(|rows| rows.clamp(MIN_FEED_ENGINE_BATCH, MAX_FEED_ENGINE_BATCH)),
             _ => None,
