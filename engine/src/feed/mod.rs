@@ -2,12 +2,12 @@
 //! to become the arrays that out-of-core learners (`partial_fit`, data loaders) consume.
 //!
 //! [`Feed`] wraps any stream of record batches. With a batch size it cuts and joins the
-//! stream's batches into batches of exactly that many rows ([`rebatch`]); the last one may be
+//! stream's batches into batches of exactly that many rows (module `rebatch`); the last one may be
 //! shorter, or dropped. A [`FeedBatch`] keeps the pieces it was assembled from instead of
 //! copying them into one: [`FeedBatch::to_matrix`] writes them straight into a row-major
 //! [`Matrix`], the only copy on the way to NumPy, and [`FeedBatch::into_record_batch`] copies
 //! only when there is more than one piece. With a shuffle, rows are permuted within windows
-//! of a fixed number of batches ([`shuffle`]); with the query's row order
+//! of a fixed number of batches (module `shuffle`); with the query's row order
 //! ([`crate::config::RowOrder::Shuffled`]) also shuffling the order in which the files'
 //! slices are read, the same seed gives the same rows in the same order, in bounded memory.
 //!
