@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, SchemaRef};
 
-use crate::config::{RowOrder, SessionConfig};
+use crate::config::SessionConfig;
 use crate::error::Result;
 use crate::execution::{self, QueryStream};
 use crate::feed::{Feed, FeedOptions};
@@ -227,13 +227,9 @@ impl DataFrame {
     /// Run the query and hand out its rows for a model: in batches of an exact size,
     /// optionally shuffled (see [`crate::feed`]). Rows come in the files' order, or, with a
     /// shuffle, with the files' slices in an order drawn from the seed as well
-    /// ([`RowOrder`]), so the same seed gives the same batches.
+    /// ([`crate::RowOrder`]), so the same seed gives the same batches.
     pub fn feed(self, options: FeedOptions) -> Result<Feed<QueryStream>> {
-        let order = match options.shuffle {
-            Some(shuffle) => RowOrder::Shuffled { seed: shuffle.seed },
-            None => RowOrder::Source,
-        };
-        let config = SessionConfig::clone(&self.config).with_row_order(order);
+        let config = SessionConfig::clone(&self.config).with_row_order(options.row_order());
         let stream = self.with_config(config).execute()?;
         let schema = stream.schema();
         Feed::new(stream, schema, options)

@@ -43,7 +43,7 @@ fn rules(layer: &str) -> Option<(&'static [&'static str], &'static [&'static str
         // Writers know batches and files.
         "sink" => (&["error"], &[]),
         // Batches for models: batches and matrices.
-        "feed" => (&["error", "sink"], &[]),
+        "feed" => (&["error", "config", "sink"], &[]),
         // The only layer that knows every layer below it.
         "execution" => (
             &[

@@ -218,10 +218,7 @@ impl Running {
     /// Plan `frame` and start it (planning reads Parquet footers, so it runs without the GIL).
     pub(crate) fn start(py: Python<'_>, frame: DataFrame, work: Work) -> PyResult<Self> {
         let order = match &work {
-            Work::Feed { options, .. } => match options.shuffle {
-                Some(shuffle) => Some(RowOrder::Shuffled { seed: shuffle.seed }),
-                None => Some(RowOrder::Source),
-            },
+            Work::Feed { options, .. } => Some(options.row_order()),
             // Row i of a .npy array is row i of the input: a model's features and labels
             // written to separate arrays must line up.
             Work::Sink {

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use arrow::array::{RecordBatch, UInt32Array};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 
+use crate::config::RowOrder;
 use crate::error::{EngineError, Result};
 use crate::sink::{column_as, Matrix, NpyType};
 
@@ -43,6 +44,17 @@ pub struct FeedOptions {
     pub drop_last: bool,
     /// Shuffle rows within windows of batches.
     pub shuffle: Option<ShuffleOptions>,
+}
+
+impl FeedOptions {
+    /// The row order the query behind a feed runs with: the files' order, or with a shuffle
+    /// the files' slices in an order drawn from its seed.
+    pub fn row_order(&self) -> RowOrder {
+        match self.shuffle {
+            Some(shuffle) => RowOrder::Shuffled { seed: shuffle.seed },
+            None => RowOrder::Source,
+        }
+    }
 }
 
 /// A shuffle within windows.
