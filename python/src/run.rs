@@ -30,6 +30,10 @@ use crate::errors::{to_py_err, IntoPyResult};
 const MIN_FEED_ENGINE_BATCH: usize = 8192;
 const MAX_FEED_ENGINE_BATCH: usize = 1 << 20;
 
+/// At most this many batches taken from shuffle windows wait between the worker and the
+/// receiving thread (they hold their windows' rows, whatever their number).
+const MAX_QUEUED_WINDOW_BATCHES: usize = 64;
+
 /// How often the waiting thread wakes up to check for Ctrl-C.
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 
@@ -132,23 +136,6 @@ pub(crate) enum FeedOutput {
 }
 
 impl FeedOutput {
-    /// Build what converting `batch` needs from its shuffle window (once per window), so that
-    /// the receiving thread only gathers its rows.
-    fn prepare(self, batch: &FeedBatch) -> Result<(), EngineError> {
-        match self {
-            FeedOutput::Matrix(dtype) => batch.prepare_matrix(dtype),
-            FeedOutput::Xy { features, x, y } => {
-                let columns: Vec<usize> = (0..features).collect();
-                batch.project(&columns)?.prepare_matrix(x)?;
-                if let Some(y) = y {
-                    batch.project(&[features])?.prepare_matrix(y)?;
-                }
-                Ok(())
-            }
-            FeedOutput::Batches(_) | FeedOutput::Columns => Ok(()),
-        }
-    }
-
     /// `batch` as this output: arrays or a record batch.
     pub(crate) fn convert(self, batch: FeedBatch) -> Result<Output, EngineError> {
         let schema = batch.schema();
@@ -255,7 +242,21 @@ impl Running {
         let stream = py.detach(|| frame.execute()).py()?;
         let schema = stream.schema();
         let cancel = stream.cancel_flag();
-        let (sender, receiver) = sync_channel(2);
+        // Batches of a shuffle window are only references to it, and all of them wait in the
+        // channel, so that this thread reads the next window's rows while the receiving thread
+        // shuffles and converts the current one's.
+        let queue = match &work {
+            Work::Feed {
+                options:
+                    FeedOptions {
+                        shuffle: Some(shuffle),
+                        ..
+                    },
+                ..
+            } => shuffle.window.clamp(2, MAX_QUEUED_WINDOW_BATCHES),
+            _ => 2,
+        };
+        let (sender, receiver) = sync_channel(queue);
         let worker = std::thread::Builder::new()
             .name("ooc-query".into())
             .spawn(move || work_on(stream, work, sender))
@@ -385,7 +386,6 @@ fn work_on(mut stream: QueryStream, work: Work, sender: SyncSender<Message>) {
                     for batch in Feed::new(stream.by_ref(), schema, options)? {
                         let batch = batch?;
                         rows += batch.num_rows();
-                        output.prepare(&batch)?;
                         if sender
                             .send(Message::Batch(Output::Pending(batch, output)))
                             .is_err()

@@ -15,6 +15,8 @@
 //!  sort                ORDER BY an int or a string key, unlimited and   rows/s
 //!                      under a budget that forces spilled runs
 //!  spill               write a spill file (IPC + zstd), read it back    in-memory bytes/s
+//!  feed                batches for models: cut to size, shuffled in      rows/s
+//!                      windows, as float32 matrices
 //!  join                an equi-join's hash build + probe through a      build + probe rows/s
 //!                      Session, in memory and as a grace hash join
 //! ```

@@ -13,13 +13,14 @@
 //!
 //! The feed knows batches only: it sits above any query (or any iterator of batches).
 
+mod permute;
 mod rebatch;
 mod shuffle;
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use arrow::array::{RecordBatch, UInt32Array};
+use arrow::array::RecordBatch;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 
 use crate::config::RowOrder;
@@ -27,7 +28,7 @@ use crate::error::{EngineError, Result};
 use crate::sink::{column_as, Matrix, NpyType};
 
 use self::rebatch::Rebatcher;
-use self::shuffle::WindowShuffle;
+use self::shuffle::{Window, WindowShuffle};
 
 /// Rows of a shuffled batch when no batch size is asked for.
 pub const DEFAULT_SHUFFLE_BATCH_ROWS: usize = 8192;
@@ -88,11 +89,11 @@ pub struct FeedBatch {
 enum Rows {
     /// Slices of the query's batches, in order.
     Pieces(Vec<RecordBatch>),
-    /// The rows of `window` at `positions`, columns `columns` of the window's.
+    /// Batch `batch` of `window`, columns `columns` of the window's.
     Taken {
         window: Arc<Window>,
         columns: Vec<usize>,
-        positions: Vec<u32>,
+        batch: usize,
     },
 }
 
@@ -104,13 +105,13 @@ impl FeedBatch {
         }
     }
 
-    fn taken(window: Arc<Window>, positions: Vec<u32>) -> Self {
+    fn taken(window: Arc<Window>, batch: usize) -> Self {
         Self {
             schema: window.schema(),
             rows: Rows::Taken {
                 columns: (0..window.schema().fields().len()).collect(),
                 window,
-                positions,
+                batch,
             },
         }
     }
@@ -119,7 +120,7 @@ impl FeedBatch {
     pub fn num_rows(&self) -> usize {
         match &self.rows {
             Rows::Pieces(pieces) => pieces.iter().map(|p| p.num_rows()).sum(),
-            Rows::Taken { positions, .. } => positions.len(),
+            Rows::Taken { window, batch, .. } => window.batch_len(*batch),
         }
     }
 
@@ -129,7 +130,7 @@ impl FeedBatch {
     }
 
     /// How many of the query's batches the rows are slices of, without a copy (0 when they
-    /// are gathered from a shuffle window).
+    /// are dealt from a shuffle window).
     pub fn piece_count(&self) -> usize {
         match &self.rows {
             Rows::Pieces(pieces) => pieces.len(),
@@ -151,12 +152,8 @@ impl FeedBatch {
             Rows::Taken {
                 window,
                 columns,
-                positions,
-            } => {
-                let joined = window.joined()?.project(&columns)?;
-                let positions = UInt32Array::from(positions);
-                Ok(arrow::compute::take_record_batch(&joined, &positions)?)
-            }
+                batch,
+            } => window.take(&columns, batch),
         }
     }
 
@@ -195,32 +192,19 @@ impl FeedBatch {
             Rows::Taken {
                 window,
                 columns,
-                positions,
+                batch,
             } => Rows::Taken {
                 window: Arc::clone(window),
                 columns: indices.iter().map(|&i| columns[i]).collect(),
-                positions: positions.clone(),
+                batch: *batch,
             },
         };
         Ok(FeedBatch { schema, rows })
     }
 
-    /// Build now what [`FeedBatch::to_matrix`] with `dtype` will gather from, so that the
-    /// gathering can happen on another thread: for rows taken from a shuffle window, the
-    /// window's matrix of these columns (once per window); nothing for other batches.
-    pub fn prepare_matrix(&self, dtype: NpyType) -> Result<()> {
-        if let Rows::Taken {
-            window, columns, ..
-        } = &self.rows
-        {
-            window.matrix(columns, dtype)?;
-        }
-        Ok(())
-    }
-
-    /// The rows as a row-major matrix of `dtype`, columns in schema order. Rows taken from a
-    /// shuffle window are gathered from the window's own matrix (built once per window and
-    /// columns), one row of contiguous values at a time.
+    /// The rows as a row-major matrix of `dtype`, columns in schema order. The first batch
+    /// of a shuffle window converted deals the matrices of all its batches, in one pass over
+    /// the window's rows; the others take theirs.
     pub fn to_matrix(&self, dtype: NpyType) -> Result<Matrix> {
         match &self.rows {
             Rows::Pieces(pieces) => {
@@ -231,67 +215,9 @@ impl FeedBatch {
             Rows::Taken {
                 window,
                 columns,
-                positions,
-            } => Ok(window.matrix(columns, dtype)?.gather_rows(positions)),
+                batch,
+            } => window.matrix(columns, dtype, *batch),
         }
-    }
-}
-
-/// A matrix built from a window: its columns, element type and values.
-type WindowMatrix = (Vec<usize>, NpyType, Arc<Matrix>);
-
-/// The rows of one shuffle window, shared by the batches taken from it, with what was built
-/// from them once: the rows joined into one batch, and matrices.
-#[derive(Debug)]
-struct Window {
-    schema: SchemaRef,
-    pieces: Vec<RecordBatch>,
-    joined: Mutex<Option<RecordBatch>>,
-    matrices: Mutex<Vec<WindowMatrix>>,
-}
-
-impl Window {
-    fn new(schema: SchemaRef, pieces: Vec<RecordBatch>) -> Self {
-        Self {
-            schema,
-            pieces,
-            joined: Mutex::new(None),
-            matrices: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn schema(&self) -> SchemaRef {
-        SchemaRef::clone(&self.schema)
-    }
-
-    fn joined(&self) -> Result<RecordBatch> {
-        let mut joined = self.joined.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(batch) = joined.as_ref() {
-            return Ok(batch.clone());
-        }
-        let batch = arrow::compute::concat_batches(&self.schema, &self.pieces)?;
-        *joined = Some(batch.clone());
-        Ok(batch)
-    }
-
-    fn matrix(&self, columns: &[usize], dtype: NpyType) -> Result<Arc<Matrix>> {
-        let mut matrices = self.matrices.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, _, m)) = matrices
-            .iter()
-            .find(|(c, t, _)| c.as_slice() == columns && *t == dtype)
-        {
-            return Ok(Arc::clone(m));
-        }
-        let pieces = self
-            .pieces
-            .iter()
-            .map(|p| p.project(columns))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let mut matrix = Matrix::from_batches(&pieces, dtype)?;
-        matrix.columns = columns.len();
-        let matrix = Arc::new(matrix);
-        matrices.push((columns.to_vec(), dtype, Arc::clone(&matrix)));
-        Ok(matrix)
     }
 }
 

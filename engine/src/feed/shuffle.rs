@@ -1,28 +1,38 @@
-//! Shuffling rows within windows: the rows of `window` batches form a window, their positions
-//! are permuted with a seeded generator (ChaCha8, so a seed gives the same permutation on
-//! every machine), and batches of `batch_rows` positions are handed out. A batch is only
-//! positions into the shared window until it is converted: a matrix is gathered row by row
-//! from the window's own row-major matrix (built once), so each row costs one read of
-//! contiguous values instead of one per column; Arrow output is taken from the window joined
-//! into one batch. The next window is read only once the current one is handed out, so at
-//! most one window of rows, and what was built from it, is held.
+//! Shuffling rows within windows: the rows of `window` batches form a window, a seeded
+//! permutation of them (module `permute`) is cut into batches of `batch_rows`, and the next
+//! window is read while the batches of this one are converted.
 //!
-//! Over SF10 `lineitem` (five columns, batches of 100,000 rows, windows of 16 batches,
-//! float64, 2 cores) a shuffled pass took 10.3 s with Arrow's interleave kernel over the
-//! window's pieces, 7.2 s taking from one joined batch, and 6.0 s gathering rows of a window
-//! matrix; as float32 5.7 s, and 4.6 s (8 batches) or 3.8 s (4 batches) with smaller windows:
-//! a random gather from a window larger than the caches costs about one miss per row.
+//! Cutting a window costs nothing but the seed of its permutation, drawn from the shuffle's
+//! generator (ChaCha8, so a seed gives the same windows on every machine): a batch is only a
+//! reference to its window and its number. The work happens where the batches are converted
+//! (in the Python library, on the receiving thread, in parallel with the scan and the
+//! cutting): the first batch of a window converted to a matrix permutes the whole window's
+//! rows into one row-major matrix, in two cache-friendly passes, and each batch copies its
+//! rows out of it; Arrow output takes the permuted positions from the window joined into one
+//! batch. A window's matrices go back to a spare list when it is dropped, so the next
+//! window's are not fresh memory to fault in.
+//!
+//! Over SF10 `lineitem` (five columns as `float32`, batches of 100,000 rows, windows of 8,
+//! 2 cores) a shuffled pass took 5.0 s when batches gathered their rows at random from a
+//! window matrix (one cache miss per row, and the scan waiting while the receiving thread
+//! gathered), and about 3.0 s now, against 2.2 s for the rows in order.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
-use arrow::array::RecordBatch;
+use arrow::array::AsArray;
+use arrow::array::{RecordBatch, UInt32Array};
 use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{
+    ArrowPrimitiveType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
+    UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
 use rand::rngs::ChaCha8Rng;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 
-use super::{FeedBatch, Window};
-use crate::error::Result;
+use super::permute::Permutation;
+use super::FeedBatch;
+use crate::error::{EngineError, Result};
+use crate::sink::{column_as, Element, Matrix, MatrixData, NpyType};
 
 pub(super) struct WindowShuffle {
     schema: SchemaRef,
@@ -32,10 +42,10 @@ pub(super) struct WindowShuffle {
     /// Rows read for the next window.
     pending: Vec<RecordBatch>,
     pending_rows: usize,
-    /// The window being handed out: its rows, their permutation and how much of it is out.
+    /// The window being handed out, and its next batch.
     current: Option<Arc<Window>>,
-    order: Vec<u32>,
-    position: usize,
+    next: usize,
+    spare: Arc<Spare>,
     finished: bool,
 }
 
@@ -53,8 +63,8 @@ impl WindowShuffle {
             pending: Vec::new(),
             pending_rows: 0,
             current: None,
-            order: Vec::new(),
-            position: 0,
+            next: 0,
+            spare: Arc::default(),
             finished: false,
         }
     }
@@ -72,10 +82,7 @@ impl WindowShuffle {
 
     /// The next shuffled batch, if one can be made without more input.
     pub(super) fn next_batch(&mut self) -> Result<Option<FeedBatch>> {
-        if self.position >= self.order.len() {
-            self.current = None;
-            self.order.clear();
-            self.position = 0;
+        if self.current.is_none() {
             let take = if self.pending_rows >= self.window_rows {
                 self.window_rows
             } else if self.finished {
@@ -91,17 +98,17 @@ impl WindowShuffle {
         let Some(window) = self.current.as_ref() else {
             return Ok(None);
         };
-        let end = (self.position + self.batch_rows).min(self.order.len());
-        let batch = FeedBatch::taken(Arc::clone(window), self.order[self.position..end].to_vec());
-        self.position = end;
-        if self.position >= self.order.len() {
+        let batch = FeedBatch::taken(Arc::clone(window), self.next);
+        self.next += 1;
+        if self.next >= window.batches() {
             // The window's rows go once the batches taken from it are gone.
             self.current = None;
+            self.next = 0;
         }
         Ok(Some(batch))
     }
 
-    /// Move the first `rows` pending rows into a new window and permute them.
+    /// Move the first `rows` pending rows into a new window and give each its place.
     fn start_window(&mut self, rows: usize) {
         let mut need = rows;
         let mut rest = Vec::new();
@@ -121,12 +128,239 @@ impl WindowShuffle {
         }
         self.pending = rest;
         self.pending_rows -= rows;
-        self.current = Some(Arc::new(Window::new(
-            SchemaRef::clone(&self.schema),
-            window,
-        )));
-        // `rows` is at most `window_rows`, which fits in 32 bits.
-        self.order.extend(0..rows as u32);
-        self.order.shuffle(&mut self.rng);
+        self.current = Some(Arc::new(Window {
+            schema: SchemaRef::clone(&self.schema),
+            pieces: window,
+            rows,
+            batch_rows: self.batch_rows,
+            seed: self.rng.next_u64(),
+            permutation: OnceLock::new(),
+            order: OnceLock::new(),
+            joined: Mutex::new(None),
+            matrices: Mutex::new(Vec::new()),
+            spare: Arc::clone(&self.spare),
+        }));
+        self.next = 0;
+    }
+}
+
+/// The rows of one shuffle window, shared by the batches taken from it, with what was built
+/// from them once: the permutation, the rows joined into one batch, permuted matrices.
+#[derive(Debug)]
+pub(super) struct Window {
+    schema: SchemaRef,
+    pieces: Vec<RecordBatch>,
+    rows: usize,
+    batch_rows: usize,
+    /// Seed of the window's permutation, drawn from the shuffle's generator when the window
+    /// was cut, so that the permutation is made where the window is converted.
+    seed: u64,
+    permutation: OnceLock<Permutation>,
+    /// The window's rows at each place, made for the first Arrow batch.
+    order: OnceLock<Vec<u32>>,
+    joined: Mutex<Option<RecordBatch>>,
+    /// Permuted matrices by columns and element type: batch `i` is rows
+    /// `i * batch_rows..(i + 1) * batch_rows` of each.
+    matrices: Mutex<Vec<WindowMatrix>>,
+    /// Where the matrices' buffers go when the window is dropped.
+    spare: Arc<Spare>,
+}
+
+/// A permuted matrix of a window: its columns, element type and rows.
+type WindowMatrix = (Vec<usize>, NpyType, Arc<Matrix>);
+
+impl Window {
+    pub(super) fn schema(&self) -> SchemaRef {
+        SchemaRef::clone(&self.schema)
+    }
+
+    fn batches(&self) -> usize {
+        self.rows.div_ceil(self.batch_rows)
+    }
+
+    /// Rows of batch `batch`.
+    pub(super) fn batch_len(&self, batch: usize) -> usize {
+        self.batch_rows
+            .min(self.rows.saturating_sub(batch * self.batch_rows))
+    }
+
+    fn permutation(&self) -> &Permutation {
+        self.permutation
+            .get_or_init(|| Permutation::new(self.seed, self.rows))
+    }
+
+    /// Batch `batch` as a record batch of the window's `columns`.
+    pub(super) fn take(&self, columns: &[usize], batch: usize) -> Result<RecordBatch> {
+        let joined = self.joined()?.project(columns)?;
+        let order = self.order.get_or_init(|| self.permutation().order());
+        let start = batch * self.batch_rows;
+        let positions = UInt32Array::from(order[start..start + self.batch_len(batch)].to_vec());
+        Ok(arrow::compute::take_record_batch(&joined, &positions)?)
+    }
+
+    fn joined(&self) -> Result<RecordBatch> {
+        let mut joined = self.joined.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(batch) = joined.as_ref() {
+            return Ok(batch.clone());
+        }
+        let batch = arrow::compute::concat_batches(&self.schema, &self.pieces)?;
+        *joined = Some(batch.clone());
+        Ok(batch)
+    }
+
+    /// Batch `batch`'s matrix of `columns` as `dtype`: its rows of the window's permuted
+    /// matrix, which the window's first batch converted makes for all of them.
+    pub(super) fn matrix(&self, columns: &[usize], dtype: NpyType, batch: usize) -> Result<Matrix> {
+        let window = {
+            let mut matrices = self.matrices.lock().unwrap_or_else(|e| e.into_inner());
+            match matrices
+                .iter()
+                .find(|(c, t, _)| c.as_slice() == columns && *t == dtype)
+            {
+                Some((_, _, m)) => Arc::clone(m),
+                None => {
+                    let pieces = self
+                        .pieces
+                        .iter()
+                        .map(|p| p.project(columns))
+                        .collect::<std::result::Result<Vec<_>, _>>()?;
+                    let m = Arc::new(permuted(&pieces, dtype, self.permutation(), &self.spare)?);
+                    matrices.push((columns.to_vec(), dtype, Arc::clone(&m)));
+                    m
+                }
+            }
+        };
+        let start = batch * self.batch_rows;
+        let rows = start..start + self.batch_len(batch);
+        let w = window.columns;
+        let data = match &window.data {
+            MatrixData::Float32(v) => MatrixData::Float32(v[rows.start * w..rows.end * w].to_vec()),
+            MatrixData::Float64(v) => MatrixData::Float64(v[rows.start * w..rows.end * w].to_vec()),
+            MatrixData::Int8(v) => MatrixData::Int8(v[rows.start * w..rows.end * w].to_vec()),
+            MatrixData::Int16(v) => MatrixData::Int16(v[rows.start * w..rows.end * w].to_vec()),
+            MatrixData::Int32(v) => MatrixData::Int32(v[rows.start * w..rows.end * w].to_vec()),
+            MatrixData::Int64(v) => MatrixData::Int64(v[rows.start * w..rows.end * w].to_vec()),
+            MatrixData::UInt8(v) => MatrixData::UInt8(v[rows.start * w..rows.end * w].to_vec()),
+            MatrixData::UInt16(v) => MatrixData::UInt16(v[rows.start * w..rows.end * w].to_vec()),
+            MatrixData::UInt32(v) => MatrixData::UInt32(v[rows.start * w..rows.end * w].to_vec()),
+            MatrixData::UInt64(v) => MatrixData::UInt64(v[rows.start * w..rows.end * w].to_vec()),
+        };
+        Ok(Matrix {
+            rows: rows.len(),
+            columns: w,
+            data,
+        })
+    }
+}
+
+/// The rows of `pieces` as a row-major matrix of `dtype`, permuted by `permutation`, in a
+/// spare buffer when there is one.
+fn permuted(
+    pieces: &[RecordBatch],
+    dtype: NpyType,
+    permutation: &Permutation,
+    spare: &Spare,
+) -> Result<Matrix> {
+    fn run<T: ArrowPrimitiveType>(
+        pieces: &[RecordBatch],
+        dtype: NpyType,
+        permutation: &Permutation,
+        spare: &Spare,
+    ) -> Result<MatrixData>
+    where
+        T::Native: Element,
+    {
+        let converted = pieces
+            .iter()
+            .map(|piece| {
+                piece
+                    .columns()
+                    .iter()
+                    .zip(piece.schema().fields())
+                    .map(|(column, field)| column_as(column, field.name(), dtype))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let values: Vec<Vec<&[T::Native]>> = converted
+            .iter()
+            .map(|columns| {
+                columns
+                    .iter()
+                    .map(|c| c.as_primitive::<T>().values().as_ref())
+                    .collect()
+            })
+            .collect();
+        let rows: usize = pieces.iter().map(|p| p.num_rows()).sum();
+        if rows != permutation.len() {
+            return Err(EngineError::Internal(format!(
+                "a permutation of {} rows for a window of {rows}",
+                permutation.len()
+            )));
+        }
+        let mut out = spare.take::<T::Native>();
+        permutation.apply_into(&values, &mut out);
+        Ok(T::Native::wrap(out))
+    }
+    let data = match dtype {
+        NpyType::Float32 => run::<Float32Type>(pieces, dtype, permutation, spare)?,
+        NpyType::Float64 => run::<Float64Type>(pieces, dtype, permutation, spare)?,
+        NpyType::Int8 => run::<Int8Type>(pieces, dtype, permutation, spare)?,
+        NpyType::Int16 => run::<Int16Type>(pieces, dtype, permutation, spare)?,
+        NpyType::Int32 => run::<Int32Type>(pieces, dtype, permutation, spare)?,
+        NpyType::Int64 => run::<Int64Type>(pieces, dtype, permutation, spare)?,
+        NpyType::UInt8 => run::<UInt8Type>(pieces, dtype, permutation, spare)?,
+        NpyType::UInt16 => run::<UInt16Type>(pieces, dtype, permutation, spare)?,
+        NpyType::UInt32 => run::<UInt32Type>(pieces, dtype, permutation, spare)?,
+        NpyType::UInt64 => run::<UInt64Type>(pieces, dtype, permutation, spare)?,
+    };
+    Ok(Matrix {
+        rows: permutation.len(),
+        columns: pieces.first().map_or(0, |b| b.num_columns()),
+        data,
+    })
+}
+
+/// Buffers of window matrices no longer used, kept for the next windows' matrices: fresh
+/// memory would be faulted in and zeroed by the kernel page by page (a 16 MB window every
+/// few tens of milliseconds, after the allocator has given the last one back).
+#[derive(Debug, Default)]
+pub(super) struct Spare(Mutex<Vec<MatrixData>>);
+
+/// Spare buffers kept: the matrices of one window (features and target).
+const SPARE_BUFFERS: usize = 2;
+
+impl Spare {
+    /// A spare buffer of `T`s, or an empty one.
+    fn take<T: Element>(&self) -> Vec<T> {
+        let mut spare = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut found = None;
+        for data in std::mem::take(&mut *spare) {
+            match found {
+                None => match T::unwrap(data) {
+                    Ok(values) => found = Some(values),
+                    Err(data) => spare.push(data),
+                },
+                Some(_) => spare.push(data),
+            }
+        }
+        found.unwrap_or_default()
+    }
+
+    fn give(&self, data: MatrixData) {
+        let mut spare = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(data);
+        }
+    }
+}
+
+impl Drop for Window {
+    fn drop(&mut self) {
+        let matrices = std::mem::take(self.matrices.get_mut().unwrap_or_else(|e| e.into_inner()));
+        for (_, _, matrix) in matrices {
+            if let Ok(matrix) = Arc::try_unwrap(matrix) {
+                self.spare.give(matrix.data);
+            }
+        }
     }
 }

@@ -220,6 +220,41 @@ pub enum MatrixData {
     UInt64(Vec<u64>),
 }
 
+/// The element types of [`MatrixData`], to and from it.
+pub(crate) trait Element: Copy + Default {
+    /// The elements as matrix data.
+    fn wrap(values: Vec<Self>) -> MatrixData;
+    /// The elements of `data` when they are of this type, else `data` back.
+    fn unwrap(data: MatrixData) -> std::result::Result<Vec<Self>, MatrixData>;
+}
+
+macro_rules! element {
+    ($native:ty, $variant:ident) => {
+        impl Element for $native {
+            fn wrap(values: Vec<Self>) -> MatrixData {
+                MatrixData::$variant(values)
+            }
+            fn unwrap(data: MatrixData) -> std::result::Result<Vec<Self>, MatrixData> {
+                match data {
+                    MatrixData::$variant(values) => Ok(values),
+                    other => Err(other),
+                }
+            }
+        }
+    };
+}
+
+element!(f32, Float32);
+element!(f64, Float64);
+element!(i8, Int8);
+element!(i16, Int16);
+element!(i32, Int32);
+element!(i64, Int64);
+element!(u8, UInt8);
+element!(u16, UInt16);
+element!(u32, UInt32);
+element!(u64, UInt64);
+
 /// Rows of numbers of one type, row-major (C order).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Matrix {
@@ -262,39 +297,6 @@ impl Matrix {
             MatrixData::UInt16(v) => v.to_byte_slice(),
             MatrixData::UInt32(v) => v.to_byte_slice(),
             MatrixData::UInt64(v) => v.to_byte_slice(),
-        }
-    }
-
-    /// The rows at `positions`, in that order (each a run of `columns` contiguous values).
-    pub fn gather_rows(&self, positions: &[u32]) -> Matrix {
-        fn gather<T: Copy + Default>(values: &[T], width: usize, positions: &[u32]) -> Vec<T> {
-            let mut out = vec![T::default(); positions.len() * width];
-            // An element loop: a row is a few values, too short for a call to memmove.
-            for (row, &p) in out.chunks_exact_mut(width.max(1)).zip(positions) {
-                let start = p as usize * width;
-                for (slot, value) in row.iter_mut().zip(&values[start..start + width]) {
-                    *slot = *value;
-                }
-            }
-            out
-        }
-        let w = self.columns;
-        let data = match &self.data {
-            MatrixData::Float32(v) => MatrixData::Float32(gather(v, w, positions)),
-            MatrixData::Float64(v) => MatrixData::Float64(gather(v, w, positions)),
-            MatrixData::Int8(v) => MatrixData::Int8(gather(v, w, positions)),
-            MatrixData::Int16(v) => MatrixData::Int16(gather(v, w, positions)),
-            MatrixData::Int32(v) => MatrixData::Int32(gather(v, w, positions)),
-            MatrixData::Int64(v) => MatrixData::Int64(gather(v, w, positions)),
-            MatrixData::UInt8(v) => MatrixData::UInt8(gather(v, w, positions)),
-            MatrixData::UInt16(v) => MatrixData::UInt16(gather(v, w, positions)),
-            MatrixData::UInt32(v) => MatrixData::UInt32(gather(v, w, positions)),
-            MatrixData::UInt64(v) => MatrixData::UInt64(gather(v, w, positions)),
-        };
-        Matrix {
-            rows: positions.len(),
-            columns: w,
-            data,
         }
     }
 

@@ -18,7 +18,7 @@ mod parquet;
 mod table;
 mod writers;
 
-pub(crate) use matrix::column_as;
+pub(crate) use matrix::{column_as, Element};
 pub use matrix::{Matrix, MatrixData, NpyType};
 pub use table::{format_table, TableCut, TABLE_MAX_ROWS};
 pub use writers::{write_batches, write_file, OutputFormat, WriteOptions};
