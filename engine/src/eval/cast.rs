@@ -164,5 +164,11 @@ mod tests {
             .unwrap();
         assert!(decimal_to_float_fast(&big, &DataType::Float32).is_none());
         assert!(decimal_to_float_fast(&big, &DataType::Float64).is_some());
+        // Beyond an i64, and at the end of an array: no fast path.
+        let huge = Decimal128Array::from(vec![1, 2, (1i128 << 70) + 5])
+            .with_precision_and_scale(38, 2)
+            .unwrap();
+        assert!(decimal_to_float_fast(&huge, &DataType::Float64).is_none());
+        assert!(cast_array(&huge, &DataType::Float64).is_ok());
     }
 }

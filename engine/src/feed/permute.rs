@@ -53,10 +53,7 @@ impl Permutation {
         let k = rows
             .div_ceil(bucket_rows.max(1))
             .clamp(1, u16::MAX as usize + 1);
-        // At most 65,536 buckets: a bucket fits in 16 bits.
-        let buckets: Vec<u16> = (0..rows)
-            .map(|_| below(&mut rng, k as u64) as u16)
-            .collect();
+        let buckets = buckets(&mut rng, k as u32, rows);
         let mut starts = vec![0usize; k + 1];
         for &b in &buckets {
             starts[b as usize + 1] += 1;
@@ -173,6 +170,28 @@ impl Permutation {
     }
 }
 
+/// `rows` uniform draws from `0..k` (`1 <= k <= 65,536`, so that a bucket fits in 16 bits),
+/// four from each 64-bit number: Lemire's multiply-and-shift on 16 bits, rejecting the
+/// `2^16 mod k` low halves that would favour some buckets.
+fn buckets(rng: &mut Xoshiro256PlusPlus, k: u32, rows: usize) -> Vec<u16> {
+    let reject_below = (1u32 << 16) % k;
+    let mut out = Vec::with_capacity(rows);
+    let (mut bits, mut left) = (0u64, 0);
+    while out.len() < rows {
+        if left == 0 {
+            bits = rng.next_u64();
+            left = 4;
+        }
+        let m = (bits & 0xFFFF) as u32 * k;
+        bits >>= 16;
+        left -= 1;
+        if m & 0xFFFF >= reject_below {
+            out.push((m >> 16) as u16);
+        }
+    }
+    out
+}
+
 /// A uniform draw from `0..n` (`n > 0`) by Lemire's multiply-and-shift, with the rejection
 /// that makes it exact: the high half of a random 64-bit number times `n`, unless the low
 /// half falls in the `2^64 mod n` values that would favour some results. Inlined, unlike
@@ -239,6 +258,24 @@ mod tests {
             counts.iter().all(|&c| (810..=1190).contains(&c)),
             "{counts:?}"
         );
+    }
+
+    #[test]
+    fn bucket_draws_are_uniform_and_in_range() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        let draws = buckets(&mut rng, 3, 300_000);
+        let mut counts = [0usize; 3];
+        for &b in &draws {
+            counts[b as usize] += 1;
+        }
+        // 100,000 expected each; six standard deviations is about 1,550.
+        assert!(
+            counts.iter().all(|&c| c.abs_diff(100_000) < 1_550),
+            "{counts:?}"
+        );
+        assert!(buckets(&mut rng, 1, 100).iter().all(|&b| b == 0));
+        let wide = buckets(&mut rng, 65_536, 100_000);
+        assert!(wide.iter().any(|&b| b > 60_000) && wide.iter().any(|&b| b < 5_000));
     }
 
     #[test]
