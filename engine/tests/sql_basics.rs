@@ -354,6 +354,48 @@ fn pruning_skips_row_groups() {
 }
 
 #[test]
+fn page_statistics_skip_pages() {
+    // One row group of 1,000 rows in pages of 100: `id` ascending, `k` = id % 7 everywhere.
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<i64> = (0..1000).collect();
+    let k: Vec<i64> = ids.iter().map(|i| i % 7).collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("k", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(ids)) as ArrayRef,
+            Arc::new(Int64Array::from(k)),
+        ],
+    )
+    .unwrap();
+    let props = WriterProperties::builder()
+        .set_data_page_row_count_limit(100)
+        .set_write_batch_size(100)
+        .build();
+    let file = std::fs::File::create(dir.path().join("p.parquet")).unwrap();
+    let mut writer = ArrowWriter::try_new(file, schema, Some(props)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let s = Session::new(SessionConfig::default().with_threads(2).with_batch_size(64));
+    s.register_directory(dir.path()).unwrap();
+    let cases = [
+        ("id BETWEEN 250 AND 420 AND k = 3", "pages=6/20", "24|8052"),
+        ("id = 425", "pages=1/10", "1|425"),
+        ("id < 100 OR id >= 990", "pages=2/10", "110|14895"),
+        ("id > 300 AND id < 250", "pages=0/10", "0|NULL"),
+    ];
+    for (condition, pages, answer) in cases {
+        let sql = format!("SELECT count(*), sum(id) FROM p WHERE {condition}");
+        let plan = s.sql(&sql).unwrap().explain(false).unwrap();
+        assert!(plan.contains(pages), "{condition}: {plan}");
+        assert_eq!(rows(&s, &sql), vec![answer.to_string()], "{condition}");
+    }
+}
+
+#[test]
 fn helpful_errors() {
     let (_dir, s) = fixture();
     match error(&s, "SELECT nmae FROM t") {

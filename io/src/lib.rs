@@ -6,7 +6,9 @@
 //! * [`ParquetDataset`] discovers files (a file, a list, a glob, or a directory with hive
 //!   `key=value` folders), reads their footers and unifies their schemas.
 //! * [`PruneExpr`] evaluates predicates three-valued against row-group statistics and
-//!   partition values, so row groups that cannot match are never read.
+//!   partition values, so row groups that cannot match are never read, and within the row
+//!   groups kept, against page statistics ([`ParquetDataset::prune_pages`]), so pages that
+//!   cannot match are skipped.
 //! * [`TextDataset`] reads CSV and NDJSON files (plain, gzip or zstd) as a stream of chunks of
 //!   whole records ([`TextChunker`]) decoded in parallel ([`ChunkDecoder`]), with the schema
 //!   inferred from a sample and bad records reported by file and line.
@@ -19,6 +21,7 @@
 mod dataset;
 mod describe;
 mod error;
+mod page_prune;
 mod prune;
 mod read;
 mod text;
@@ -26,6 +29,7 @@ mod text;
 pub use dataset::{ParquetDataset, ParquetFile, RowGroupRef};
 pub use describe::describe;
 pub use error::{IoError, Result};
+pub use page_prune::PageSelection;
 pub use prune::{CmpOp, FilePruneStats, PruneExpr, PruneOutcome, PruneStats};
 pub use read::{Morsel, MorselReader, ReadOptions};
 pub use text::{

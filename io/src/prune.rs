@@ -109,7 +109,7 @@ pub struct PruneOutcome {
     pub may_be_false: bool,
 }
 
-const UNKNOWN: PruneOutcome = PruneOutcome {
+pub(crate) const UNKNOWN: PruneOutcome = PruneOutcome {
     may_be_true: true,
     may_be_false: true,
 };
@@ -132,6 +132,11 @@ pub struct FilePruneStats {
     pub row_groups_kept: usize,
     /// The whole file was skipped because of its hive partition values.
     pub file_pruned_by_partition: bool,
+    /// Pages of the pruning columns, in the row groups kept, that page statistics keep
+    /// (see [`ParquetDataset::prune_pages`]; 0 of 0 when none were consulted).
+    pub pages_kept: usize,
+    /// Pages of the pruning columns in the row groups kept, where page statistics exist.
+    pub pages_total: usize,
 }
 
 impl PruneExpr {
@@ -216,14 +221,42 @@ impl fmt::Display for PruneExpr {
     }
 }
 
-/// Statistics of one column over the row groups of one file.
-struct ColumnStats {
-    mins: Option<ArrayRef>,
-    maxes: Option<ArrayRef>,
-    null_counts: Vec<Option<u64>>,
-    row_counts: Vec<u64>,
-    is_float: bool,
-    is_string: bool,
+/// Statistics of one column over the units of a [`StatsSource`] (row groups, or pages).
+pub(crate) struct ColumnStats {
+    pub(crate) mins: Option<ArrayRef>,
+    pub(crate) maxes: Option<ArrayRef>,
+    pub(crate) null_counts: Vec<Option<u64>>,
+    pub(crate) row_counts: Vec<u64>,
+    pub(crate) is_float: bool,
+    pub(crate) is_string: bool,
+}
+
+impl ColumnStats {
+    /// Whether statistics of `data_type` hold floats (NaN is outside them) or strings (they
+    /// may be truncated).
+    pub(crate) fn kind_of(data_type: &DataType) -> (bool, bool) {
+        (
+            data_type.is_floating(),
+            matches!(
+                data_type,
+                DataType::Utf8
+                    | DataType::LargeUtf8
+                    | DataType::Utf8View
+                    | DataType::Binary
+                    | DataType::LargeBinary
+                    | DataType::BinaryView
+            ),
+        )
+    }
+}
+
+/// Units a predicate is evaluated over, each with statistics per column: a file's row groups,
+/// or the pages of one column of a row group.
+pub(crate) trait StatsSource {
+    /// Number of units.
+    fn units(&self) -> usize;
+    /// Statistics of `name` per unit; `None` when unknown (the unit may then hold anything).
+    fn column(&self, name: &str) -> Option<ColumnStats>;
 }
 
 /// Statistics source for one file.
@@ -231,6 +264,16 @@ struct FileStats<'a> {
     file: &'a ParquetFile,
     /// The data set's unified schema: columns outside it are unknown, never "all NULL".
     known: &'a arrow::datatypes::Schema,
+}
+
+impl StatsSource for FileStats<'_> {
+    fn units(&self) -> usize {
+        self.file.metadata.num_row_groups()
+    }
+
+    fn column(&self, name: &str) -> Option<ColumnStats> {
+        self.column_stats(name)
+    }
 }
 
 impl FileStats<'_> {
@@ -247,7 +290,7 @@ impl FileStats<'_> {
             .collect()
     }
 
-    fn column(&self, name: &str) -> Option<ColumnStats> {
+    fn column_stats(&self, name: &str) -> Option<ColumnStats> {
         self.known.field_with_name(name).ok()?;
         let n = self.num_row_groups();
         let row_counts = self.row_counts();
@@ -291,21 +334,14 @@ impl FileStats<'_> {
             Ok(a) => (0..n).map(|i| a.is_valid(i).then(|| a.value(i))).collect(),
             Err(_) => vec![None; n],
         };
+        let (is_float, is_string) = ColumnStats::kind_of(&data_type);
         Some(ColumnStats {
             mins,
             maxes,
             null_counts,
             row_counts,
-            is_float: data_type.is_floating(),
-            is_string: matches!(
-                data_type,
-                DataType::Utf8
-                    | DataType::LargeUtf8
-                    | DataType::Utf8View
-                    | DataType::Binary
-                    | DataType::LargeBinary
-                    | DataType::BinaryView
-            ),
+            is_float,
+            is_string,
         })
     }
 }
@@ -355,8 +391,9 @@ fn compare(stats: &Option<ArrayRef>, op: CmpOp, value: &ArrayRef, n: usize) -> V
     }
 }
 
-fn evaluate(expr: &PruneExpr, stats: &FileStats<'_>) -> Vec<PruneOutcome> {
-    let n = stats.num_row_groups();
+/// What `expr` may evaluate to in each unit of `stats`.
+pub(crate) fn evaluate(expr: &PruneExpr, stats: &dyn StatsSource) -> Vec<PruneOutcome> {
+    let n = stats.units();
     match expr {
         PruneExpr::Unknown => vec![UNKNOWN; n],
         PruneExpr::Not(inner) => evaluate(inner, stats)
@@ -586,6 +623,8 @@ impl ParquetDataset {
                 row_groups_total: total,
                 row_groups_kept: file_kept,
                 file_pruned_by_partition: by_partition,
+                pages_kept: 0,
+                pages_total: 0,
             });
         }
         (kept, stats)

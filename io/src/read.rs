@@ -7,6 +7,7 @@
 //! reader is dropped, the pages of the column chunks it touched are released from the page
 //! tables (`MADV_DONTNEED`), so mapped input never accumulates in the process's RSS.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -70,19 +71,43 @@ pub struct MorselReader {
 impl ParquetDataset {
     /// Split row groups into morsels of at most `max_rows` rows.
     pub fn plan_morsels(&self, row_groups: &[RowGroupRef], max_rows: usize) -> Vec<Morsel> {
+        let slices: Vec<(RowGroupRef, Vec<Range<usize>>)> = row_groups
+            .iter()
+            .map(|&rg| {
+                let rows = self.row_group_rows(rg);
+                (
+                    rg,
+                    Vec::from([Range {
+                        start: 0,
+                        end: rows,
+                    }]),
+                )
+            })
+            .collect();
+        self.plan_morsels_in(&slices, max_rows)
+    }
+
+    /// Split ranges of rows of row groups (ascending within each) into morsels of at most
+    /// `max_rows` rows.
+    pub fn plan_morsels_in(
+        &self,
+        slices: &[(RowGroupRef, Vec<Range<usize>>)],
+        max_rows: usize,
+    ) -> Vec<Morsel> {
         let max_rows = max_rows.max(1);
         let mut out = Vec::new();
-        for &rg in row_groups {
-            let rows = self.row_group_rows(rg);
-            let mut offset = 0;
-            while offset < rows {
-                let n = max_rows.min(rows - offset);
-                out.push(Morsel {
-                    row_group: rg,
-                    row_offset: offset,
-                    num_rows: n,
-                });
-                offset += n;
+        for (rg, ranges) in slices {
+            for range in ranges {
+                let mut offset = range.start;
+                while offset < range.end {
+                    let n = max_rows.min(range.end - offset);
+                    out.push(Morsel {
+                        row_group: *rg,
+                        row_offset: offset,
+                        num_rows: n,
+                    });
+                    offset += n;
+                }
             }
         }
         out

@@ -321,9 +321,10 @@ class LazyFrame:
                 batches. The multiset of rows is unchanged.
             seed: the shuffle's seed: the same seed gives the same order (for queries that
                 stream a scan through filters and projections, or sort). Default: random.
-            shuffle_window: batches per shuffle window: the rows of this many batches are held
-                and mixed. Larger windows mix better and cost time (a random gather from a
-                window larger than the CPU caches costs about one cache miss per row).
+            shuffle_window: batches per shuffle window: the rows of this many batches are
+                mixed. Larger windows mix better and hold more memory: about two windows of
+                rows are held at once (one handed out while the next is read), each also as a
+                matrix; the time per row hardly depends on the size.
             drop_last: leave out the last batch when it is shorter than ``batch_size``.
 
         Example:

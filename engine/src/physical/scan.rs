@@ -26,11 +26,14 @@
 //! row group (see [`crate::physical::key_segments`]). A hash join asks for the same on its
 //! probe side's key, to split a build side that does not fit by ranges of those row groups.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::SchemaRef;
-use ooc_io::{Morsel, MorselReader, ParquetDataset, PruneExpr, PruneStats, ReadOptions};
+use ooc_io::{
+    Morsel, MorselReader, ParquetDataset, PruneExpr, PruneStats, ReadOptions, RowGroupRef,
+};
 use rand::rngs::ChaCha8Rng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -220,7 +223,7 @@ impl ParquetScanExec {
     /// Plan the morsels of a scan, pruning row groups with the static predicate.
     pub(crate) fn try_new(spec: ScanSpec) -> Result<Self> {
         let schema = spec.dataset.project_schema(Some(&spec.projection))?;
-        let (mut row_groups, prune_stats) = match &spec.pruning_predicate {
+        let (mut row_groups, mut prune_stats) = match &spec.pruning_predicate {
             Some(predicate) => spec.dataset.prune(predicate),
             None => spec.dataset.prune(&PruneExpr::Unknown),
         };
@@ -228,15 +231,46 @@ impl ParquetScanExec {
             spec.dataset
                 .order_row_groups(&mut row_groups, column, *descending);
         }
+        // Within the row groups kept, the rows whose pages may match.
+        let mut slices: Vec<(RowGroupRef, Vec<Range<usize>>)> =
+            Vec::with_capacity(row_groups.len());
+        for &rg in &row_groups {
+            let pages = spec
+                .pruning_predicate
+                .as_ref()
+                .and_then(|p| spec.dataset.prune_pages(rg, p));
+            match pages {
+                Some(pages) => {
+                    if let Some(file) = prune_stats.files.get_mut(rg.file) {
+                        file.pages_kept += pages.pages_kept;
+                        file.pages_total += pages.pages_total;
+                    }
+                    if !pages.rows.is_empty() {
+                        slices.push((rg, pages.rows));
+                    }
+                }
+                None => {
+                    let rows = spec.dataset.row_group_rows(rg);
+                    slices.push((
+                        rg,
+                        Vec::from([Range {
+                            start: 0,
+                            end: rows,
+                        }]),
+                    ))
+                }
+            }
+        }
+        let row_groups: Vec<RowGroupRef> = slices.iter().map(|(rg, _)| *rg).collect();
         let max_rows = parallel_morsel_rows(
-            &row_groups
+            &slices
                 .iter()
-                .map(|&rg| spec.dataset.row_group_rows(rg))
+                .map(|(_, ranges)| ranges.iter().map(|r| r.len()).sum())
                 .collect::<Vec<_>>(),
             spec.morsel_rows,
             spec.partitions,
         );
-        let morsels = spec.dataset.plan_morsels(&row_groups, max_rows);
+        let morsels = spec.dataset.plan_morsels_in(&slices, max_rows);
         // Segmenting by key gives up balancing by slices, so it needs a few row groups per
         // partition.
         let segmentable =
@@ -366,8 +400,17 @@ impl ExecutionPlan for ParquetScanExec {
             .iter()
             .map(|f| f.row_groups_total)
             .sum();
+        out.push_str(&format!(" row_groups={kept}/{total}"));
+        let (pages_kept, pages_total) = self
+            .prune_stats
+            .files
+            .iter()
+            .fold((0, 0), |(k, t), f| (k + f.pages_kept, t + f.pages_total));
+        if pages_total > 0 {
+            out.push_str(&format!(" pages={pages_kept}/{pages_total}"));
+        }
         out.push_str(&format!(
-            " row_groups={kept}/{total} files={} morsels={}",
+            " files={} morsels={}",
             self.prune_stats.files.len(),
             self.morsels.len()
         ));
