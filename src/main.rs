@@ -74,6 +74,10 @@ struct QueryArgs {
         default_value = "float32"
     )]
     npy_dtype: ooc::sink::NpyType,
+    /// Write a bloom filter for each of these columns in a Parquet output, so that `col = v`
+    /// and `col IN (...)` skip row groups without the values.
+    #[arg(long, value_name = "COL[,COL]", value_delimiter = ',')]
+    bloom_filter: Vec<String>,
     /// Print the optimized physical plan with pruning decisions instead of running.
     #[arg(long, conflicts_with = "explain_analyze")]
     explain: bool,
@@ -282,6 +286,12 @@ fn run_query(args: QueryArgs) -> Result<()> {
         })?,
         (None, None) => OutputFormat::Table,
     };
+    if !args.bloom_filter.is_empty() && format != OutputFormat::Parquet {
+        bail!(
+            "--bloom-filter applies to Parquet output (-o FILE.parquet), not to {}",
+            format!("{format:?}").to_lowercase()
+        );
+    }
     // Row i of a .npy array is row i of the input: a model's features and labels written to
     // separate arrays must line up.
     let df = if format == OutputFormat::Npy {
@@ -308,6 +318,7 @@ fn run_query(args: QueryArgs) -> Result<()> {
         null_string: args.null_string.clone(),
         threads: Some(stream.threads()),
         npy_dtype: args.npy_dtype,
+        bloom_filter_columns: args.bloom_filter.clone(),
     };
     let schema = stream.schema();
 

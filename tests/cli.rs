@@ -212,6 +212,83 @@ fn npy_output_is_a_row_major_array_with_its_shape_in_the_header() {
 }
 
 #[test]
+fn bloom_filters_are_written_on_request_and_rule_out_row_groups() {
+    let (_d, dir) = dataset();
+    let data = dir.to_str().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("b.parquet");
+    let o = ooc(&[
+        "query",
+        "--data",
+        data,
+        "-o",
+        out.to_str().unwrap(),
+        "--bloom-filter",
+        "name,id",
+        "SELECT id, name FROM t",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = std::fs::File::open(&out).unwrap();
+    let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    use parquet::file::reader::FileReader;
+    let rg = reader.metadata().row_group(0);
+    assert!(rg
+        .columns()
+        .iter()
+        .all(|c| c.bloom_filter_offset().is_some()));
+    // 'n5x' sorts between the row group's min and max: only the bloom filter rules it out.
+    let sql = format!(
+        "SELECT count(*) FROM '{}' WHERE name = 'n5x'",
+        out.display()
+    );
+    let plan = stdout(&ooc(&["query", "--explain", &sql]));
+    assert!(plan.contains("bloom_pruned=1"), "{plan}");
+    assert_eq!(
+        stdout(&ooc(&["query", "--format", "csv", &sql])),
+        "count(*)\n0\n"
+    );
+    let sql = format!(
+        "SELECT count(*) FROM '{}' WHERE name IN ('n5x', 'n42')",
+        out.display()
+    );
+    assert!(!stdout(&ooc(&["query", "--explain", &sql])).contains("bloom_pruned"));
+    assert_eq!(
+        stdout(&ooc(&["query", "--format", "csv", &sql])),
+        "count(*)\n1\n"
+    );
+    // Unknown columns are listed; other formats refuse the option.
+    let o = ooc(&[
+        "query",
+        "--data",
+        data,
+        "-o",
+        out_dir.path().join("c.parquet").to_str().unwrap(),
+        "--bloom-filter",
+        "nope",
+        "SELECT id, name FROM t",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("'nope'") && stderr(&o).contains("id, name"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out_dir.path().join("c.parquet").exists());
+    let o = ooc(&[
+        "query",
+        "--data",
+        data,
+        "-o",
+        out_dir.path().join("c.csv").to_str().unwrap(),
+        "--bloom-filter",
+        "id",
+        "SELECT id FROM t",
+    ]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("--bloom-filter"), "{}", stderr(&o));
+}
+
+#[test]
 fn exit_codes_and_usage_errors() {
     let (_d, dir) = dataset();
     let data = dir.to_str().unwrap();

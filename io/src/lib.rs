@@ -7,8 +7,9 @@
 //!   `key=value` folders), reads their footers and unifies their schemas.
 //! * [`PruneExpr`] evaluates predicates three-valued against row-group statistics and
 //!   partition values, so row groups that cannot match are never read, and within the row
-//!   groups kept, against page statistics ([`ParquetDataset::prune_pages`]), so pages that
-//!   cannot match are skipped.
+//!   groups kept, against bloom filters for `=` and `IN`
+//!   ([`ParquetDataset::bloom_excludes`]) and page statistics
+//!   ([`ParquetDataset::prune_pages`]), so row groups and pages that cannot match are skipped.
 //! * [`TextDataset`] reads CSV and NDJSON files (plain, gzip or zstd) as a stream of chunks of
 //!   whole records ([`TextChunker`]) decoded in parallel ([`ChunkDecoder`]), with the schema
 //!   inferred from a sample and bad records reported by file and line.
@@ -18,6 +19,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+mod bloom;
 mod dataset;
 mod describe;
 mod error;

@@ -137,6 +137,8 @@ pub struct FilePruneStats {
     pub pages_kept: usize,
     /// Pages of the pruning columns in the row groups kept, where page statistics exist.
     pub pages_total: usize,
+    /// Row groups kept by their statistics that bloom filters then ruled out.
+    pub row_groups_bloom_pruned: usize,
 }
 
 impl PruneExpr {
@@ -352,7 +354,7 @@ fn repeat(value: &ArrayRef, n: usize) -> Option<ArrayRef> {
 }
 
 /// Cast `value` to `target` only if the cast is exact (round-trips).
-fn cast_literal(value: &ArrayRef, target: &DataType) -> Option<ArrayRef> {
+pub(crate) fn cast_literal(value: &ArrayRef, target: &DataType) -> Option<ArrayRef> {
     if value.data_type() == target {
         return Some(Arc::clone(value));
     }
@@ -625,6 +627,7 @@ impl ParquetDataset {
                 file_pruned_by_partition: by_partition,
                 pages_kept: 0,
                 pages_total: 0,
+                row_groups_bloom_pruned: 0,
             });
         }
         (kept, stats)

@@ -453,10 +453,23 @@ class LazyFrame:
         finally:
             it.close()
 
-    def sink_parquet(self, path: PathLike) -> Dict[str, Any]:
+    def sink_parquet(
+        self, path: PathLike, *, bloom_filter_columns: Optional[Sequence[str]] = None
+    ) -> Dict[str, Any]:
         """Stream the result into a zstd-compressed Parquet file. The file appears under
-        ``path`` only once complete. Returns the query's statistics."""
-        return self._lf.sink(os.fspath(path), "parquet")
+        ``path`` only once complete. Returns the query's statistics.
+
+        Args:
+            path: the file to write.
+            bloom_filter_columns: columns that get a bloom filter in every row group, so that
+                later ``col == v`` and ``col.is_in([...])`` filters (and SQL ``=`` / ``IN``)
+                skip the row groups that do not hold the values. An unknown column is an
+                error that lists the result's columns.
+        """
+        if isinstance(bloom_filter_columns, str):
+            raise TypeError("bloom_filter_columns takes a list of column names, not a string")
+        columns = list(bloom_filter_columns or [])
+        return self._lf.sink(os.fspath(path), "parquet", "float32", columns)
 
     def sink_csv(self, path: PathLike) -> Dict[str, Any]:
         """Stream the result into a CSV file (with a header), atomically."""
@@ -711,14 +724,15 @@ def _lazy(frame: Any) -> "LazyFrame":
 
 
 def concat(items: Sequence[Any], *, how: str = "vertical") -> LazyFrame:
-    """The rows of every frame, one after the other (SQL's ``UNION ALL``; columns match by
-    position, names come from the first frame, types are unified). ``how="vertical"`` only.
+    """The rows of every frame (SQL's ``UNION ALL``; columns match by position, names come
+    from the first frame, types are unified). ``how="vertical"`` only. As in SQL, the frames'
+    rows may interleave, since their scans run on several threads at once: sort for an order.
 
     Example:
         >>> import ooc, pyarrow as pa
         >>> a = ooc.from_arrow(pa.table({"x": [1, 2]})).lazy()
         >>> b = ooc.from_arrow(pa.table({"x": [3]})).lazy()
-        >>> ooc.concat([a, b]).collect().rows()
+        >>> sorted(ooc.concat([a, b]).collect().rows())
         [(1,), (2,), (3,)]
     """
     if how != "vertical":

@@ -125,7 +125,13 @@ class PyLazyFrame:
         features: Optional[int] = None,
         target_dtype: Optional[str] = None,
     ) -> PyBatchIter: ...
-    def sink(self, path: str, format: str) -> Dict[str, Any]: ...
+    def sink(
+        self,
+        path: str,
+        format: str,
+        dtype: str = "float32",
+        bloom_filter_columns: List[str] = ...,
+    ) -> Dict[str, Any]: ...
 
 class PyDataFrame:
     num_rows: int

@@ -353,14 +353,16 @@ impl PyLazyFrame {
     }
 
     /// Write the result to `path` in `format` (csv, parquet, json, ndjson, npy) atomically;
-    /// `dtype` is the element type of a `.npy` array.
-    #[pyo3(signature = (path, format, dtype="float32"))]
+    /// `dtype` is the element type of a `.npy` array, `bloom_filter_columns` the columns of a
+    /// Parquet file that get bloom filters.
+    #[pyo3(signature = (path, format, dtype="float32", bloom_filter_columns=Vec::new()))]
     fn sink<'py>(
         &self,
         py: Python<'py>,
         path: PathBuf,
         format: &str,
         dtype: &str,
+        bloom_filter_columns: Vec<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let format: OutputFormat = format.parse().map_err(PyValueError::new_err)?;
         if format == OutputFormat::Table {
@@ -373,6 +375,7 @@ impl PyLazyFrame {
             path,
             format,
             npy_dtype,
+            bloom_filter_columns,
         };
         let mut running = Running::start(py, self.runnable(), work)?;
         running.finish(py)?;

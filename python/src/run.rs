@@ -184,11 +184,13 @@ pub(crate) enum Work {
         output: FeedOutput,
     },
     /// Write them to `path` (through a temporary file renamed at the end); `npy_dtype` is
-    /// the element type of a `.npy` array.
+    /// the element type of a `.npy` array, `bloom_filter_columns` the columns of a Parquet
+    /// file that get bloom filters.
     Sink {
         path: PathBuf,
         format: OutputFormat,
         npy_dtype: NpyType,
+        bloom_filter_columns: Vec<String>,
     },
 }
 
@@ -399,11 +401,13 @@ fn work_on(mut stream: QueryStream, work: Work, sender: SyncSender<Message>) {
                     path,
                     format,
                     npy_dtype,
+                    bloom_filter_columns,
                 } => {
                     let schema = stream.schema();
                     let options = WriteOptions {
                         threads: Some(stream.threads()),
                         npy_dtype,
+                        bloom_filter_columns,
                         ..WriteOptions::default()
                     };
                     let rows = write_file(&path, schema, stream.by_ref(), format, &options)?;

@@ -1084,6 +1084,32 @@ def test_sink_parquet_roundtrip_and_no_leftovers(tpch, tmp_path, duck):
     assert os.listdir(tmp_path) == ["out.parquet"]
 
 
+def test_sink_parquet_bloom_filters_rule_out_row_groups(tpch, tmp_path, duck):
+    q = _query(tpch)
+    target = tmp_path / "bloom.parquet"
+    q.sink_parquet(target, bloom_filter_columns=["l_orderkey", "l_comment"])
+    # Other readers read the file as before.
+    assert pq.read_table(target).num_rows == 501
+    lf = ooc.scan_parquet(target)
+    present = duck.execute(f"SELECT l_orderkey FROM read_parquet('{target}') LIMIT 1").fetchone()[0]
+    # A value between the row group's min and max that is not in the file.
+    keys = {r[0] for r in duck.execute(f"SELECT DISTINCT l_orderkey FROM read_parquet('{target}')").fetchall()}
+    lo, hi = min(keys), max(keys)
+    absent = next(v for v in range(lo + 1, hi) if v not in keys)
+    assert "bloom_pruned=1" in lf.filter(col("l_orderkey") == absent).explain()
+    assert lf.filter(col("l_orderkey") == absent).collect().shape[0] == 0
+    plan = lf.filter(col("l_orderkey") == present).explain()
+    assert "bloom_pruned" not in plan
+    assert lf.filter(col("l_orderkey") == present).collect().shape[0] == duck.execute(
+        f"SELECT count(*) FROM read_parquet('{target}') WHERE l_orderkey = {present}"
+    ).fetchone()[0]
+    with pytest.raises(ooc.OocError, match="'nope'.*l_orderkey, l_linenumber"):
+        q.sink_parquet(tmp_path / "x.parquet", bloom_filter_columns=["nope"])
+    assert not (tmp_path / "x.parquet").exists()
+    with pytest.raises(TypeError, match="list of column names"):
+        q.sink_parquet(tmp_path / "x.parquet", bloom_filter_columns="l_orderkey")
+
+
 def test_sink_csv_roundtrip_and_no_leftovers(tpch, tmp_path):
     q = _query(tpch)
     target = tmp_path / "out.csv"

@@ -40,6 +40,10 @@ enum Command {
         /// Rewrite tables whose file already exists (default: skip them).
         #[arg(long)]
         force: bool,
+        /// Write a bloom filter for each of these columns in every row group of its table
+        /// (`l_partkey,o_custkey`).
+        #[arg(long, value_name = "COL[,COL]", value_delimiter = ',')]
+        bloom_filter: Vec<String>,
     },
     /// TPC-DS tables (the 25 of the benchmark: store_sales, catalog_sales, web_sales, ...).
     Tpcds {
@@ -76,10 +80,12 @@ fn main() -> anyhow::Result<()> {
             out,
             row_group_rows,
             force,
+            bloom_filter,
         } => {
             let options = TpchOptions::new(scale_factor)
                 .with_row_group_rows(row_group_rows)
-                .with_force(force);
+                .with_force(force)
+                .with_bloom_filter_columns(bloom_filter);
             generate_tpch_with_options(&out, &options).with_context(|| {
                 format!("generating TPC-H SF{scale_factor} into {}", out.display())
             })?

@@ -16,6 +16,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use crate::error::{DatagenError, Result};
 
@@ -123,7 +124,8 @@ const CHANNEL_BATCHES: usize = 4;
 pub(crate) type GeneratedBatches =
     Box<dyn Iterator<Item = std::result::Result<RecordBatch, ArrowError>> + Send>;
 
-/// Write the table `name` to `path`: a helper thread runs `generate` into a bounded channel
+/// Write the table `name` to `path` (with bloom filters for those of `bloom_filter_columns`
+/// it has): a helper thread runs `generate` into a bounded channel
 /// while this thread encodes what arrives, so generation and encoding overlap on two cores and
 /// at most `CHANNEL_BATCHES` decoded batches plus one encoded row group are in memory.
 pub(crate) fn write_generated_table(
@@ -131,9 +133,22 @@ pub(crate) fn write_generated_table(
     path: &Path,
     schema: SchemaRef,
     row_group_rows: usize,
+    bloom_filter_columns: &[String],
     generate: impl FnOnce() -> GeneratedBatches + Send + 'static,
 ) -> Result<WrittenFile> {
-    let properties = writer_properties(Some(row_group_rows))?;
+    let mut properties = writer_properties(Some(row_group_rows))?;
+    let blooms: Vec<&String> = bloom_filter_columns
+        .iter()
+        .filter(|c| schema.field_with_name(c).is_ok())
+        .collect();
+    if !blooms.is_empty() {
+        let mut builder = properties.into_builder();
+        for column in blooms {
+            builder =
+                builder.set_column_bloom_filter_enabled(ColumnPath::from(column.as_str()), true);
+        }
+        properties = builder.build();
+    }
     let (sender, receiver) = sync_channel(CHANNEL_BATCHES);
     let generator = thread::Builder::new()
         .name(format!("generate-{name}"))

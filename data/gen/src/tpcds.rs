@@ -103,6 +103,7 @@ pub fn generate_tpcds(
             &path,
             (table.schema)(),
             row_group_rows,
+            &[],
             move || batches(session),
         )?);
     }

@@ -111,6 +111,8 @@ pub struct TpchOptions {
     pub force: bool,
     /// Tables to write (default: all eight).
     pub tables: Vec<TpchTable>,
+    /// Columns that get a bloom filter in every row group of their table (default: none).
+    pub bloom_filter_columns: Vec<String>,
 }
 
 impl TpchOptions {
@@ -120,7 +122,13 @@ impl TpchOptions {
             row_group_rows: 1_000_000,
             force: false,
             tables: TpchTable::ALL.to_vec(),
+            bloom_filter_columns: Vec::new(),
         }
+    }
+
+    pub fn with_bloom_filter_columns(mut self, columns: Vec<String>) -> Self {
+        self.bloom_filter_columns = columns;
+        self
     }
 
     pub fn with_row_group_rows(mut self, row_group_rows: usize) -> Self {
@@ -163,6 +171,17 @@ pub fn generate_tpch_with_options(
             options.scale_factor
         )));
     }
+    for column in &options.bloom_filter_columns {
+        let found = options
+            .tables
+            .iter()
+            .any(|t| t.schema().field_with_name(column).is_ok());
+        if !found {
+            return Err(DatagenError::InvalidArgument(format!(
+                "no TPC-H table being written has a column '{column}' for a bloom filter"
+            )));
+        }
+    }
     std::fs::create_dir_all(out_dir).map_err(|e| DatagenError::io(out_dir, e))?;
     let mut written = Vec::with_capacity(options.tables.len());
     for &table in &options.tables {
@@ -183,6 +202,7 @@ pub fn generate_tpch_with_options(
             &path,
             table.schema(),
             options.row_group_rows,
+            &options.bloom_filter_columns,
             move || table.batches(scale_factor),
         )?);
     }

@@ -97,6 +97,37 @@ fn tpch_sf_0_01_has_the_specified_row_counts_and_bounded_row_groups() {
 }
 
 #[test]
+fn bloom_filters_are_written_for_the_columns_asked() {
+    let out = tempfile::tempdir().unwrap();
+    let options = TpchOptions::new(0.01)
+        .with_row_group_rows(10_000)
+        .with_tables(vec![TpchTable::Orders, TpchTable::Nation])
+        .with_bloom_filter_columns(vec!["o_custkey".into(), "n_name".into()]);
+    generate_tpch_with_options(out.path(), &options).unwrap();
+    for (table, column) in [("orders", "o_custkey"), ("nation", "n_name")] {
+        let meta = metadata(&out.path().join(format!("{table}.parquet")));
+        for rg in meta.row_groups() {
+            for c in rg.columns() {
+                let name = c.column_descr().name();
+                assert_eq!(
+                    c.bloom_filter_offset().is_some(),
+                    name == column,
+                    "{table}.{name}"
+                );
+            }
+        }
+    }
+    // A column no table being written has is refused before anything is written.
+    let other = tempfile::tempdir().unwrap();
+    let bad = TpchOptions::new(0.01)
+        .with_tables(vec![TpchTable::Nation])
+        .with_bloom_filter_columns(vec!["l_partkey".into()]);
+    let e = generate_tpch_with_options(other.path(), &bad).unwrap_err();
+    assert!(e.to_string().contains("'l_partkey'"), "{e}");
+    assert!(!other.path().join("nation.parquet").exists());
+}
+
+#[test]
 fn edge_files_are_readable_with_the_expected_row_groups() {
     let out = tempfile::tempdir().unwrap();
     let written = generate_edge(out.path(), false).unwrap();

@@ -231,10 +231,19 @@ impl ParquetScanExec {
             spec.dataset
                 .order_row_groups(&mut row_groups, column, *descending);
         }
-        // Within the row groups kept, the rows whose pages may match.
+        // Within the row groups kept, those bloom filters do not rule out, and in them the
+        // rows whose pages may match.
         let mut slices: Vec<(RowGroupRef, Vec<Range<usize>>)> =
             Vec::with_capacity(row_groups.len());
         for &rg in &row_groups {
+            if let Some(predicate) = &spec.pruning_predicate {
+                if spec.dataset.bloom_excludes(rg, predicate) {
+                    if let Some(file) = prune_stats.files.get_mut(rg.file) {
+                        file.row_groups_bloom_pruned += 1;
+                    }
+                    continue;
+                }
+            }
             let pages = spec
                 .pruning_predicate
                 .as_ref()
@@ -406,6 +415,15 @@ impl ExecutionPlan for ParquetScanExec {
             .files
             .iter()
             .fold((0, 0), |(k, t), f| (k + f.pages_kept, t + f.pages_total));
+        let bloom: usize = self
+            .prune_stats
+            .files
+            .iter()
+            .map(|f| f.row_groups_bloom_pruned)
+            .sum();
+        if bloom > 0 {
+            out.push_str(&format!(" bloom_pruned={bloom}"));
+        }
         if pages_total > 0 {
             out.push_str(&format!(" pages={pages_kept}/{pages_total}"));
         }
