@@ -88,74 +88,47 @@ impl Permutation {
         let width = pieces.first().map_or(0, |p| p.len());
         out.resize(self.len() * width, T::default());
         match width {
-            1 => self.apply_fixed::<T, 1>(pieces, out),
-            2 => self.apply_fixed::<T, 2>(pieces, out),
-            3 => self.apply_fixed::<T, 3>(pieces, out),
-            4 => self.apply_fixed::<T, 4>(pieces, out),
-            5 => self.apply_fixed::<T, 5>(pieces, out),
-            6 => self.apply_fixed::<T, 6>(pieces, out),
-            7 => self.apply_fixed::<T, 7>(pieces, out),
-            8 => self.apply_fixed::<T, 8>(pieces, out),
-            _ => self.apply_any(pieces, width, out),
+            1 => self.apply_rows(pieces, Fixed::<1>, out),
+            2 => self.apply_rows(pieces, Fixed::<2>, out),
+            3 => self.apply_rows(pieces, Fixed::<3>, out),
+            4 => self.apply_rows(pieces, Fixed::<4>, out),
+            5 => self.apply_rows(pieces, Fixed::<5>, out),
+            6 => self.apply_rows(pieces, Fixed::<6>, out),
+            7 => self.apply_rows(pieces, Fixed::<7>, out),
+            8 => self.apply_rows(pieces, Fixed::<8>, out),
+            _ => self.apply_rows(pieces, width, out),
         }
     }
 
-    /// Rows of a width known when compiling: each move of a row is a few moves of values.
-    fn apply_fixed<T: Copy, const W: usize>(&self, pieces: &[Vec<&[T]>], out: &mut [T]) {
+    /// Both passes, for rows of `width` values (every piece has `width` columns).
+    fn apply_rows<T: Copy, W: Width>(&self, pieces: &[Vec<&[T]>], width: W, out: &mut [T]) {
+        let w = width.get();
         let mut next: Vec<usize> = self.starts[..self.starts.len() - 1].to_vec();
         let mut p = 0;
         for columns in pieces {
-            let Ok(columns) = <&[&[T]; W]>::try_from(columns.as_slice()) else {
-                return self.apply_any(pieces, W, out);
+            // Exactly `w` columns (the caller checks the widths), a constant for `Fixed`.
+            let Some(columns) = columns.get(..w) else {
+                continue;
             };
             let n = columns.first().map_or(0, |c| c.len());
             for r in 0..n {
                 let at = &mut next[self.buckets[p + r] as usize];
-                let to = *at * W;
+                let to = *at * w;
                 *at += 1;
-                for (c, column) in columns.iter().enumerate() {
-                    out[to + c] = column[r];
+                for c in 0..w {
+                    out[to + c] = columns[c][r];
                 }
             }
             p += n;
         }
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.within);
         for bucket in self.starts.windows(2) {
-            let rows = &mut out[bucket[0] * W..bucket[1] * W];
+            let rows = &mut out[bucket[0] * w..bucket[1] * w];
             for i in (1..bucket[1] - bucket[0]).rev() {
                 let j = below(&mut rng, i as u64 + 1) as usize;
                 if i != j {
-                    for c in 0..W {
-                        rows.swap(i * W + c, j * W + c);
-                    }
-                }
-            }
-        }
-    }
-
-    fn apply_any<T: Copy>(&self, pieces: &[Vec<&[T]>], width: usize, out: &mut [T]) {
-        let mut next: Vec<usize> = self.starts[..self.starts.len() - 1].to_vec();
-        let mut p = 0;
-        for columns in pieces {
-            let n = columns.first().map_or(0, |c| c.len());
-            for r in 0..n {
-                let at = &mut next[self.buckets[p + r] as usize];
-                let to = *at * width;
-                *at += 1;
-                for (c, column) in columns.iter().enumerate() {
-                    out[to + c] = column[r];
-                }
-            }
-            p += n;
-        }
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.within);
-        for bucket in self.starts.windows(2) {
-            let rows = &mut out[bucket[0] * width..bucket[1] * width];
-            for i in (1..bucket[1] - bucket[0]).rev() {
-                let j = below(&mut rng, i as u64 + 1) as usize;
-                if i != j {
-                    for c in 0..width {
-                        rows.swap(i * width + c, j * width + c);
+                    for c in 0..w {
+                        rows.swap(i * w + c, j * w + c);
                     }
                 }
             }
@@ -167,6 +140,29 @@ impl Permutation {
         // Windows hold at most u32::MAX rows.
         let positions: Vec<u32> = (0..self.len() as u32).collect();
         self.apply(&[vec![positions.as_slice()]])
+    }
+}
+
+/// The number of values in a row: known when compiling ([`Fixed`]), so that moving a row is
+/// a few moves, or only when running (`usize`).
+trait Width: Copy {
+    fn get(self) -> usize;
+}
+
+#[derive(Clone, Copy)]
+struct Fixed<const W: usize>;
+
+impl<const W: usize> Width for Fixed<W> {
+    #[inline(always)]
+    fn get(self) -> usize {
+        W
+    }
+}
+
+impl Width for usize {
+    #[inline(always)]
+    fn get(self) -> usize {
+        self
     }
 }
 

@@ -291,9 +291,10 @@ fn permuted(
             })
             .collect();
         let rows: usize = pieces.iter().map(|p| p.num_rows()).sum();
-        if rows != permutation.len() {
+        let width = pieces.first().map_or(0, |p| p.num_columns());
+        if rows != permutation.len() || pieces.iter().any(|p| p.num_columns() != width) {
             return Err(EngineError::Internal(format!(
-                "a permutation of {} rows for a window of {rows}",
+                "a window of {rows} rows does not fit its permutation of {} rows, or its pieces differ in width",
                 permutation.len()
             )));
         }
