@@ -19,6 +19,7 @@ use parquet::bloom_filter::Sbbf;
 
 use crate::dataset::{ParquetDataset, ParquetFile, RowGroupRef};
 use crate::prune::{cast_literal, CmpOp, PruneExpr};
+use crate::read::release_pages;
 
 /// A literal as the bytes a bloom filter hashes, or `None` when it cannot be probed.
 fn probe_value(
@@ -144,7 +145,14 @@ fn certainly_absent(file: &ParquetFile, rg: usize, column: &str, values: &[&Arra
     let Some(probes) = probes else {
         return false;
     };
-    let Ok(Some(filter)) = Sbbf::read_from_column_chunk(chunk, &file.bytes) else {
+    let filter = Sbbf::read_from_column_chunk(chunk, &file.bytes);
+    // The filter is read once per query: its pages need not stay in the process's RSS.
+    if let (Some(start), Some(len)) = (chunk.bloom_filter_offset(), chunk.bloom_filter_length()) {
+        if let (Ok(start), Ok(len)) = (usize::try_from(start), usize::try_from(len)) {
+            release_pages(&file.map, start, len);
+        }
+    }
+    let Ok(Some(filter)) = filter else {
         return false;
     };
     probes.iter().all(|p| !filter.check(p.as_slice()))

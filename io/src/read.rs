@@ -281,15 +281,18 @@ impl Iterator for MorselReader {
 impl Drop for MorselReader {
     fn drop(&mut self) {
         for &(start, len) in &self.release {
-            if start + len <= self.map.len() {
-                // SAFETY: the map is a private read-only mapping of a file that ooc does not
-                // modify. MADV_DONTNEED only drops the resident pages; the next access reads
-                // the same bytes back from the page cache, so no reader observes a change.
-                let _ = unsafe {
-                    self.map
-                        .unchecked_advise_range(UncheckedAdvice::DontNeed, start, len)
-                };
-            }
+            release_pages(&self.map, start, len);
         }
+    }
+}
+
+/// Drop the resident pages of `len` bytes at `start` of a file's map from the process's page
+/// tables, so that bytes read once do not stay in its RSS.
+pub(crate) fn release_pages(map: &Mmap, start: usize, len: usize) {
+    if start.checked_add(len).is_some_and(|end| end <= map.len()) {
+        // SAFETY: the map is a private read-only mapping of a file that ooc does not
+        // modify. MADV_DONTNEED only drops the resident pages; the next access reads
+        // the same bytes back from the page cache, so no reader observes a change.
+        let _ = unsafe { map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, len) };
     }
 }
