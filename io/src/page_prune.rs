@@ -33,17 +33,7 @@ pub struct PageSelection {
 /// The pages of one column of one row group as units.
 struct PageStats {
     column: String,
-    stats: ColumnStatsParts,
-}
-
-/// What [`ColumnStats`] is built from (it is not `Clone`).
-struct ColumnStatsParts {
-    mins: arrow::array::ArrayRef,
-    maxes: arrow::array::ArrayRef,
-    null_counts: Vec<Option<u64>>,
-    row_counts: Vec<u64>,
-    is_float: bool,
-    is_string: bool,
+    stats: ColumnStats,
 }
 
 impl StatsSource for PageStats {
@@ -52,14 +42,7 @@ impl StatsSource for PageStats {
     }
 
     fn column(&self, name: &str) -> Option<ColumnStats> {
-        (name == self.column).then(|| ColumnStats {
-            mins: Some(self.stats.mins.clone()),
-            maxes: Some(self.stats.maxes.clone()),
-            null_counts: self.stats.null_counts.clone(),
-            row_counts: self.stats.row_counts.clone(),
-            is_float: self.stats.is_float,
-            is_string: self.stats.is_string,
-        })
+        (name == self.column).then(|| self.stats.clone())
     }
 }
 
@@ -110,9 +93,9 @@ fn page_stats(file: &ParquetFile, rg: usize, column: &str) -> Option<(Vec<usize>
         firsts,
         PageStats {
             column: column.to_string(),
-            stats: ColumnStatsParts {
-                mins,
-                maxes,
+            stats: ColumnStats {
+                mins: Some(mins),
+                maxes: Some(maxes),
                 null_counts,
                 row_counts,
                 is_float,

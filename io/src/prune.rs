@@ -224,6 +224,7 @@ impl fmt::Display for PruneExpr {
 }
 
 /// Statistics of one column over the units of a [`StatsSource`] (row groups, or pages).
+#[derive(Clone)]
 pub(crate) struct ColumnStats {
     pub(crate) mins: Option<ArrayRef>,
     pub(crate) maxes: Option<ArrayRef>,
