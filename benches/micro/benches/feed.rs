@@ -4,7 +4,8 @@
 //! batches, fed as batches of 100,000 rows and each turned into a row-major `float32` matrix,
 //! as `iter_batches(100_000, to="numpy", dtype="float32")` does. `in_order` cuts the batches
 //! (matrices filled from the pieces); `shuffled` permutes rows within windows of 8 batches
-//! (800,000 rows, 16 MB) first. Throughput is rows/s.
+//! (800,000 rows, 16 MB) first; `shuffled_arrow` does the same but hands out record batches
+//! (`iter_batches(100_000, shuffle=True)`). Throughput is rows/s.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -44,7 +45,7 @@ fn input(schema: &SchemaRef) -> Vec<RecordBatch> {
         .collect()
 }
 
-fn run(input: &[RecordBatch], schema: &SchemaRef, options: FeedOptions) -> usize {
+fn run(input: &[RecordBatch], schema: &SchemaRef, options: FeedOptions, arrow: bool) -> usize {
     let feed = Feed::new(
         input.iter().cloned().map(Ok),
         SchemaRef::clone(schema),
@@ -53,11 +54,12 @@ fn run(input: &[RecordBatch], schema: &SchemaRef, options: FeedOptions) -> usize
     .expect("valid options");
     let mut rows = 0;
     for batch in feed {
-        let matrix = batch
-            .expect("a batch")
-            .to_matrix(NpyType::Float32)
-            .expect("numbers");
-        rows += black_box(matrix).rows;
+        let batch = batch.expect("a batch");
+        rows += if arrow {
+            black_box(batch.into_record_batch().expect("a record batch")).num_rows()
+        } else {
+            black_box(batch.to_matrix(NpyType::Float32).expect("numbers")).rows
+        };
     }
     rows
 }
@@ -77,7 +79,7 @@ fn feed(c: &mut Criterion) {
         ..FeedOptions::default()
     };
     group.bench_function("in_order", |b| {
-        b.iter(|| assert_eq!(run(&input, &schema, in_order), ROWS))
+        b.iter(|| assert_eq!(run(&input, &schema, in_order, false), ROWS))
     });
     let shuffled = FeedOptions {
         batch_size: Some(BATCH),
@@ -85,7 +87,10 @@ fn feed(c: &mut Criterion) {
         ..FeedOptions::default()
     };
     group.bench_function("shuffled", |b| {
-        b.iter(|| assert_eq!(run(&input, &schema, shuffled), ROWS))
+        b.iter(|| assert_eq!(run(&input, &schema, shuffled, false), ROWS))
+    });
+    group.bench_function("shuffled_arrow", |b| {
+        b.iter(|| assert_eq!(run(&input, &schema, shuffled, true), ROWS))
     });
     group.finish();
 }

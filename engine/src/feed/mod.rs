@@ -349,7 +349,7 @@ impl<I: Iterator<Item = Result<RecordBatch>>> Iterator for Feed<I> {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{AsArray, Int64Array};
+    use arrow::array::{Array, AsArray, Int64Array};
     use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 
     use super::*;
@@ -445,6 +445,75 @@ mod tests {
         let mut first: Vec<i64> = a[..3].concat();
         first.sort();
         assert_eq!(first, (0..15).collect::<Vec<i64>>());
+    }
+
+    #[test]
+    fn shuffled_arrow_columns_of_every_kind_keep_their_rows_together() {
+        // A primitive column (bucketed), a string column and a column with NULLs (both
+        // interleaved from the pieces) must put the same rows at the same places.
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("v", DataType::Int64, false),
+            Field::new("s", DataType::Utf8, false),
+            Field::new("n", DataType::Int64, true),
+            Field::new("d", DataType::Decimal128(15, 2), false),
+        ]));
+        let mut next = 0i64;
+        let input: Vec<Result<RecordBatch>> = [7usize, 12, 1, 20]
+            .iter()
+            .map(|&rows| {
+                let v: Vec<i64> = (next..next + rows as i64).collect();
+                next += rows as i64;
+                let s: Vec<String> = v.iter().map(|x| format!("row {x}")).collect();
+                let n: Vec<Option<i64>> =
+                    v.iter().map(|&x| (x % 3 != 0).then_some(x * 2)).collect();
+                let d = arrow::array::Decimal128Array::from(
+                    v.iter().map(|&x| i128::from(x) * 101).collect::<Vec<_>>(),
+                )
+                .with_precision_and_scale(15, 2)?;
+                Ok(RecordBatch::try_new(
+                    SchemaRef::clone(&schema),
+                    vec![
+                        Arc::new(Int64Array::from(v)),
+                        Arc::new(arrow::array::StringArray::from(s)),
+                        Arc::new(Int64Array::from(n)),
+                        Arc::new(d),
+                    ],
+                )?)
+            })
+            .collect();
+        let options = FeedOptions {
+            batch_size: Some(8),
+            shuffle: Some(ShuffleOptions {
+                seed: 11,
+                window: 3,
+            }),
+            ..FeedOptions::default()
+        };
+        let mut seen = Vec::new();
+        for batch in Feed::new(input.into_iter(), SchemaRef::clone(&schema), options).unwrap() {
+            let b = batch.unwrap().into_record_batch().unwrap();
+            assert_eq!(b.schema(), schema);
+            let v = b.column(0).as_primitive::<Int64Type>();
+            let s = b.column(1).as_string::<i32>();
+            let n = b.column(2).as_primitive::<Int64Type>();
+            let d = b
+                .column(3)
+                .as_primitive::<arrow::datatypes::Decimal128Type>();
+            assert_eq!(d.data_type(), &DataType::Decimal128(15, 2));
+            for i in 0..b.num_rows() {
+                let x = v.value(i);
+                assert_eq!(s.value(i), format!("row {x}"));
+                assert_eq!(n.is_null(i), x % 3 == 0);
+                if !n.is_null(i) {
+                    assert_eq!(n.value(i), x * 2);
+                }
+                assert_eq!(d.value(i), i128::from(x) * 101);
+                seen.push(x);
+            }
+        }
+        assert_ne!(seen, (0..40).collect::<Vec<i64>>());
+        seen.sort();
+        assert_eq!(seen, (0..40).collect::<Vec<i64>>());
     }
 
     #[test]

@@ -17,11 +17,19 @@
 //! gives the same permutation to any set of its columns, and to the row positions themselves
 //! (for Arrow output).
 //!
+//! Matrices take both steps on their rows ([`Permutation::apply_into`]). Arrow columns, one
+//! at a time and of any primitive type, are copied to their buckets
+//! ([`Permutation::bucket_into_slice`]) and each batch gathers its places from them through
+//! [`Permutation::gather`]: the step-2 swaps made once on 4-byte positions instead of on
+//! every column.
+//!
 //! The draws are Lemire's, inlined, from Xoshiro256++ (whose output `rand` keeps stable):
 //! with `rand`'s generic range sampling over ChaCha8 they were a third of the time. In the
 //! `feed` micro-benchmark (2 Mi rows of five `float32`s, windows of 800,000) a shuffled pass
 //! costs about 13 ns per row against 5 ns in order; scattering rows to places drawn up front
 //! cost about 22.
+
+use std::sync::OnceLock;
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{Rng, SeedableRng};
@@ -35,10 +43,14 @@ const BUCKET_ROWS: usize = 32768;
 pub(super) struct Permutation {
     /// The bucket of each row.
     buckets: Vec<u16>,
-    /// Where each bucket starts in the permuted rows (one more entry: the end).
+    /// Where each bucket starts in the bucketed layout (one more entry: the end).
     starts: Vec<usize>,
     /// Seed of the shuffles within buckets (replayed for every set of columns).
     within: u64,
+    /// For each place of the permuted window, the position in the bucketed layout of the row
+    /// that goes there (within its bucket, so the reads of one batch stay in a few buckets);
+    /// made when first asked for.
+    gather: OnceLock<Vec<u32>>,
 }
 
 impl Permutation {
@@ -65,62 +77,51 @@ impl Permutation {
             buckets,
             starts,
             within: rng.next_u64(),
+            gather: OnceLock::new(),
         }
     }
 
-    /// Number of rows.
+    /// Rows permuted.
     pub(super) fn len(&self) -> usize {
         self.buckets.len()
     }
 
-    /// The rows of `pieces` (each piece a slice per column, the pieces one after another),
-    /// permuted, as one row-major buffer.
+    /// The rows of `pieces` (each a list of equally long columns, the same number in every
+    /// piece), permuted, as one row-major buffer.
+    #[cfg(test)]
     pub(super) fn apply<T: Copy + Default>(&self, pieces: &[Vec<&[T]>]) -> Vec<T> {
-        let mut out = Vec::new();
-        self.apply_into(pieces, &mut out);
-        out
+        let width = pieces.first().map_or(0, |p| p.len());
+        let mut rows = Vec::new();
+        self.bucket_into(pieces, &mut rows);
+        self.shuffle_buckets(&mut rows, width);
+        rows
     }
 
-    /// The same, written into `out`, whatever it held: a buffer used before costs no page
-    /// faults, and as every element is written, what it holds is not cleared first. The
-    /// pieces must hold [`Permutation::len`] rows.
+    /// The rows of `pieces` (as for [`Self::apply`]) permuted into `out`, its buffer reused:
+    /// copied to their buckets, then each bucket shuffled in place, in cache.
     pub(super) fn apply_into<T: Copy + Default>(&self, pieces: &[Vec<&[T]>], out: &mut Vec<T>) {
         let width = pieces.first().map_or(0, |p| p.len());
-        out.resize(self.len() * width, T::default());
+        self.bucket_into(pieces, out);
+        self.shuffle_buckets(out, width);
+    }
+
+    /// Step 2 on bucketed rows of `width` elements: Fisher–Yates within each bucket.
+    fn shuffle_buckets<T: Copy>(&self, rows: &mut [T], width: usize) {
         match width {
-            1 => self.apply_rows(pieces, Fixed::<1>, out),
-            2 => self.apply_rows(pieces, Fixed::<2>, out),
-            3 => self.apply_rows(pieces, Fixed::<3>, out),
-            4 => self.apply_rows(pieces, Fixed::<4>, out),
-            5 => self.apply_rows(pieces, Fixed::<5>, out),
-            6 => self.apply_rows(pieces, Fixed::<6>, out),
-            7 => self.apply_rows(pieces, Fixed::<7>, out),
-            8 => self.apply_rows(pieces, Fixed::<8>, out),
-            _ => self.apply_rows(pieces, width, out),
+            1 => self.shuffle_rows(rows, Fixed::<1>),
+            2 => self.shuffle_rows(rows, Fixed::<2>),
+            3 => self.shuffle_rows(rows, Fixed::<3>),
+            4 => self.shuffle_rows(rows, Fixed::<4>),
+            5 => self.shuffle_rows(rows, Fixed::<5>),
+            6 => self.shuffle_rows(rows, Fixed::<6>),
+            7 => self.shuffle_rows(rows, Fixed::<7>),
+            8 => self.shuffle_rows(rows, Fixed::<8>),
+            _ => self.shuffle_rows(rows, width),
         }
     }
 
-    /// Both passes, for rows of `width` values (every piece has `width` columns).
-    fn apply_rows<T: Copy, W: Width>(&self, pieces: &[Vec<&[T]>], width: W, out: &mut [T]) {
+    fn shuffle_rows<T: Copy, W: Width>(&self, out: &mut [T], width: W) {
         let w = width.get();
-        let mut next: Vec<usize> = self.starts[..self.starts.len() - 1].to_vec();
-        let mut p = 0;
-        for columns in pieces {
-            // Exactly `w` columns (the caller checks the widths), a constant for `Fixed`.
-            let Some(columns) = columns.get(..w) else {
-                continue;
-            };
-            let n = columns.first().map_or(0, |c| c.len());
-            for r in 0..n {
-                let at = &mut next[self.buckets[p + r] as usize];
-                let to = *at * w;
-                *at += 1;
-                for c in 0..w {
-                    out[to + c] = columns[c][r];
-                }
-            }
-            p += n;
-        }
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.within);
         for bucket in self.starts.windows(2) {
             let rows = &mut out[bucket[0] * w..bucket[1] * w];
@@ -135,16 +136,77 @@ impl Permutation {
         }
     }
 
-    /// The position of the row at each place: the permutation applied to `0..len`.
+    /// Step 1: the rows of `pieces` (each a list of equally long columns, the same number in
+    /// every piece) copied to their buckets, row-major, into `out` (its buffer reused). The
+    /// places of a range of the permuted rows are then read from it by [`Self::gather_into`].
+    pub(super) fn bucket_into<T: Copy + Default>(&self, pieces: &[Vec<&[T]>], out: &mut Vec<T>) {
+        let width = pieces.first().map_or(0, |p| p.len());
+        // Every element is overwritten: a reused buffer of the right size is not zeroed again.
+        out.resize(self.len() * width, T::default());
+        self.bucket_into_slice(pieces, out);
+    }
+
+    /// [`Self::bucket_into`] into a slice of exactly the rows' length.
+    pub(super) fn bucket_into_slice<T: Copy>(&self, pieces: &[Vec<&[T]>], out: &mut [T]) {
+        let width = pieces.first().map_or(0, |p| p.len());
+        match width {
+            1 => self.bucket_rows(pieces, Fixed::<1>, out),
+            2 => self.bucket_rows(pieces, Fixed::<2>, out),
+            3 => self.bucket_rows(pieces, Fixed::<3>, out),
+            4 => self.bucket_rows(pieces, Fixed::<4>, out),
+            5 => self.bucket_rows(pieces, Fixed::<5>, out),
+            6 => self.bucket_rows(pieces, Fixed::<6>, out),
+            7 => self.bucket_rows(pieces, Fixed::<7>, out),
+            8 => self.bucket_rows(pieces, Fixed::<8>, out),
+            _ => self.bucket_rows(pieces, width, out),
+        }
+    }
+
+    fn bucket_rows<T: Copy, W: Width>(&self, pieces: &[Vec<&[T]>], width: W, out: &mut [T]) {
+        let w = width.get();
+        let mut next: Vec<usize> = self.starts[..self.starts.len() - 1].to_vec();
+        let mut p = 0;
+        for columns in pieces {
+            let Some(columns) = columns.get(..w) else {
+                continue;
+            };
+            let n = columns.first().map_or(0, |c| c.len());
+            for r in 0..n {
+                let at = &mut next[self.buckets[p + r] as usize];
+                let to = *at * w;
+                *at += 1;
+                for c in 0..w {
+                    out[to + c] = columns[c][r];
+                }
+            }
+            p += n;
+        }
+    }
+
+    /// Positions in the bucketed layout of the rows at `places` of the permutation: the
+    /// swaps of [`Self::shuffle_buckets`] made on positions, at 4 bytes a swap whatever the
+    /// rows' width, so that each column of a batch is then gathered from its buckets.
+    pub(super) fn gather(&self, places: std::ops::Range<usize>) -> &[u32] {
+        let gather = self.gather.get_or_init(|| {
+            let mut positions: Vec<u32> = (0..self.len() as u32).collect();
+            self.shuffle_buckets(&mut positions, 1);
+            positions
+        });
+        &gather[places]
+    }
+
+    /// The row (its position in the window) at each place of the permutation.
     pub(super) fn order(&self) -> Vec<u32> {
-        // Windows hold at most u32::MAX rows.
         let positions: Vec<u32> = (0..self.len() as u32).collect();
-        self.apply(&[vec![positions.as_slice()]])
+        let mut bucketed = Vec::new();
+        self.bucket_into(&[vec![positions.as_slice()]], &mut bucketed);
+        self.gather(0..self.len())
+            .iter()
+            .map(|&i| bucketed[i as usize])
+            .collect()
     }
 }
 
-/// The number of values in a row: known when compiling ([`Fixed`]), so that moving a row is
-/// a few moves, or only when running (`usize`).
 trait Width: Copy {
     fn get(self) -> usize;
 }
