@@ -13,6 +13,12 @@
 //!     └── SpillWriter ──finish()──► SpillFile "join-build-p3"
 //! ```
 //!
+//! Every message written (the stream's header, each batch with its dictionaries) has its
+//! length and CRC-32 kept in memory with the file. Reading takes each message's bytes whole,
+//! checks them, and only then decodes them: a byte changed on disk (a failing disk, another
+//! process) is an error naming the file and the batch, never a wrong answer or a decoder
+//! fed garbage.
+//!
 //! A file may also hold several independent *parts* ([`SpillManager::write_parts`]): an
 //! aggregate's spill writes its 64 hash partitions into one file, not 64, and each part is read
 //! on its own, by its byte range. Creating and deleting thousands of small files costs the
@@ -33,14 +39,15 @@
 //! another process, also in another container sharing the directory) is left alone.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Cursor, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow::array::RecordBatch;
+use arrow::buffer::Buffer;
 use arrow::datatypes::SchemaRef;
-use arrow::ipc::reader::StreamReader;
+use arrow::ipc::reader::StreamDecoder;
 use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
 use arrow::ipc::CompressionType;
 
@@ -145,40 +152,31 @@ impl SpillManager {
         parts: impl IntoIterator<Item = Result<RecordBatch>>,
     ) -> Result<Vec<SpillFile>> {
         let mut writer = self.create_narrowed(label, narrowing)?;
-        let header = writer.bytes();
         let mut ranges = Vec::new();
         for part in parts {
             let part = part?;
             let start = writer.bytes();
             let raw = writer.raw_bytes;
             writer.write(&part)?;
-            ranges.push((
-                start,
-                writer.bytes() - start,
-                writer.raw_bytes - raw,
-                part.num_rows(),
-            ));
+            ranges.push((start, writer.raw_bytes - raw, part.num_rows()));
         }
         let whole = writer.finish()?;
-        // The stream header (the schema message) is read once and kept with every part.
-        let mut prefix = vec![0; header as usize];
-        File::open(&whole.file.path)
-            .and_then(|mut f| f.read_exact(&mut prefix))
-            .map_err(|e| EngineError::Spill {
-                path: whole.file.path.display().to_string(),
-                message: format!("cannot read the header back: {e}"),
-            })?;
-        let prefix: Arc<[u8]> = prefix.into();
+        // The stream header (the schema message) is read once, checked, and kept with every
+        // part.
+        let header = whole.read_header()?;
         Ok(ranges
             .into_iter()
-            .map(|(offset, len, raw_bytes, rows)| SpillFile {
+            .zip(whole.checks.iter())
+            .map(|((start, raw_bytes, rows), check)| SpillFile {
                 file: Arc::clone(&whole.file),
-                range: Some((Arc::clone(&prefix), offset, len)),
+                header: Header::Read(Arc::clone(&header)),
+                start,
+                checks: vec![*check].into(),
                 narrowing: Arc::clone(&whole.narrowing),
                 schema: Arc::clone(&whole.schema),
                 rows,
                 raw_bytes,
-                bytes: len,
+                bytes: check.len,
             })
             .collect())
     }
@@ -197,6 +195,8 @@ impl SpillManager {
         let counting = CountingWriter {
             inner: BufWriter::with_capacity(WRITE_BUFFER, file),
             bytes: 0,
+            crc: crc32fast::Hasher::new(),
+            checked_from: 0,
             quota: self.quota,
             shared: Arc::clone(&self.written),
             peak: Arc::clone(&self.peak),
@@ -208,7 +208,7 @@ impl SpillManager {
             .try_with_compression(Some(CompressionType::ZSTD))
             .and_then(|o| o.try_with_compression_level(Some(1)))
             .map_err(|e| spill_err(e.to_string()))?;
-        let writer = match StreamWriter::try_new_with_options(
+        let mut writer = match StreamWriter::try_new_with_options(
             counting,
             narrowing.stored_schema(),
             options,
@@ -219,8 +219,11 @@ impl SpillManager {
                 return Err(spill_err(e.to_string()));
             }
         };
+        let header = writer.get_mut().checked();
         Ok(SpillWriter {
             writer,
+            header,
+            checks: Vec::new(),
             path,
             narrowing: Arc::new(narrowing),
             schema,
@@ -240,6 +243,10 @@ const WRITE_BUFFER: usize = 64 * 1024;
 struct CountingWriter {
     inner: BufWriter<File>,
     bytes: u64,
+    /// CRC-32 of the bytes written since the last [`CountingWriter::checked`].
+    crc: crc32fast::Hasher,
+    /// Where the bytes `crc` covers start.
+    checked_from: u64,
     quota: u64,
     shared: Arc<AtomicU64>,
     peak: Arc<AtomicU64>,
@@ -262,6 +269,7 @@ impl Write for CountingWriter {
                 self.shared
                     .fetch_sub((buf.len() - n) as u64, Ordering::Relaxed);
                 self.bytes += n as u64;
+                self.crc.update(&buf[..n]);
                 Ok(n)
             }
             Err(e) => {
@@ -276,9 +284,32 @@ impl Write for CountingWriter {
     }
 }
 
+impl CountingWriter {
+    /// The check of the bytes written since the last call, and a fresh start.
+    fn checked(&mut self) -> Check {
+        let check = Check {
+            len: self.bytes - self.checked_from,
+            crc: std::mem::take(&mut self.crc).finalize(),
+        };
+        self.checked_from = self.bytes;
+        check
+    }
+}
+
+/// Length and CRC-32 of one message (or run of messages) of a spill file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Check {
+    len: u64,
+    crc: u32,
+}
+
 /// An open spill file being written.
 pub(crate) struct SpillWriter {
     writer: StreamWriter<CountingWriter>,
+    /// Check of the stream's header (its schema message).
+    header: Check,
+    /// Check of each batch written.
+    checks: Vec<Check>,
     path: PathBuf,
     narrowing: Arc<Narrowing>,
     schema: SchemaRef,
@@ -307,6 +338,7 @@ impl SpillWriter {
             path: self.path.display().to_string(),
             message: e.to_string(),
         })?;
+        self.checks.push(self.writer.get_mut().checked());
         self.rows += batch.num_rows();
         self.raw_bytes += crate::memory::referenced_bytes(batch);
         Ok(())
@@ -336,7 +368,9 @@ impl SpillWriter {
                 bytes,
                 written: Arc::clone(&self.written),
             }),
-            range: None,
+            header: Header::InFile(self.header),
+            start: self.header.len,
+            checks: std::mem::take(&mut self.checks).into(),
             narrowing: Arc::clone(&self.narrowing),
             schema: Arc::clone(&self.schema),
             rows: self.rows,
@@ -426,8 +460,12 @@ impl Drop for DiskFile {
 #[derive(Debug)]
 pub(crate) struct SpillFile {
     file: Arc<DiskFile>,
-    /// For a part: the stream header, and the part's byte offset and length in the file.
-    range: Option<(Arc<[u8]>, u64, u64)>,
+    /// The stream's header (its schema message).
+    header: Header,
+    /// Where this file's (or part's) batches start in the file.
+    start: u64,
+    /// The check of each of its batches, in order (they follow one another from `start`).
+    checks: Arc<[Check]>,
     narrowing: Arc<Narrowing>,
     schema: SchemaRef,
     rows: usize,
@@ -451,37 +489,99 @@ impl SpillFile {
         self.bytes
     }
 
-    /// Read the batches back in the order they were written.
+    /// The stream header's bytes, read from the start of the file and checked.
+    fn read_header(&self) -> Result<Arc<[u8]>> {
+        match &self.header {
+            Header::Read(bytes) => Ok(Arc::clone(bytes)),
+            Header::InFile(check) => {
+                let mut file = File::open(&self.file.path).map_err(|e| self.error(&e))?;
+                let bytes = read_checked(&mut file, *check, &self.file.path, "the header")?;
+                Ok(bytes.into())
+            }
+        }
+    }
+
+    fn error(&self, e: &dyn std::fmt::Display) -> EngineError {
+        EngineError::Spill {
+            path: self.file.path.display().to_string(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Read the batches back in the order they were written, each message checked before it
+    /// is decoded.
     pub(crate) fn read(
         &self,
     ) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + 'static> {
-        let path = self.file.path.display().to_string();
-        let spill_err = |e: &dyn std::fmt::Display| EngineError::Spill {
-            path: path.clone(),
-            message: e.to_string(),
-        };
-        let mut file = File::open(&self.file.path).map_err(|e| spill_err(&e))?;
-        // A part is its file's header followed by its own byte range; the stream simply ends
-        // there (the reader takes the end of its input as the end of the stream).
-        let input: Box<dyn Read + Send> = match &self.range {
-            None => Box::new(file),
-            Some((header, offset, len)) => {
-                file.seek(SeekFrom::Start(*offset))
-                    .map_err(|e| spill_err(&e))?;
-                Box::new(Cursor::new(Arc::clone(header)).chain(file.take(*len)))
-            }
-        };
-        let reader = StreamReader::try_new(BufReader::with_capacity(WRITE_BUFFER, input), None)
-            .map_err(|e| spill_err(&e))?;
+        let header = self.read_header()?;
+        let mut decoder = StreamDecoder::new();
+        let mut schema = Buffer::from(header.to_vec());
+        decoder
+            .decode(&mut schema)
+            .map_err(|e| self.error(&format!("cannot read the header: {e}")))?;
+        let mut file = File::open(&self.file.path).map_err(|e| self.error(&e))?;
+        file.seek(SeekFrom::Start(self.start))
+            .map_err(|e| self.error(&e))?;
+        let mut input = BufReader::with_capacity(WRITE_BUFFER, file);
+        let path = self.file.path.clone();
         let narrowing = Arc::clone(&self.narrowing);
-        Ok(reader.map(move |b| {
-            let stored = b.map_err(|e| EngineError::Spill {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-            narrowing.widen(&stored)
+        let checks = Arc::clone(&self.checks);
+        let mut next = 0;
+        Ok(std::iter::from_fn(move || {
+            let check = *checks.get(next)?;
+            next += 1;
+            let mut read = || -> Result<RecordBatch> {
+                let what = format!("batch {next} of {}", checks.len());
+                let bytes = read_checked(&mut input, check, &path, &what)?;
+                let mut buffer = Buffer::from(bytes);
+                let stored = decoder
+                    .decode(&mut buffer)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| b.ok_or_else(|| "it holds no batch".to_string()))
+                    .map_err(|e| EngineError::Spill {
+                        path: path.display().to_string(),
+                        message: format!("cannot decode {what}: {e}"),
+                    })?;
+                narrowing.widen(&stored)
+            };
+            let batch = read();
+            if batch.is_err() {
+                // Nothing after a bad message can be trusted to line up.
+                next = checks.len();
+            }
+            Some(batch)
         }))
     }
+}
+
+/// Where a spill file's stream header is.
+#[derive(Debug)]
+enum Header {
+    /// At the start of the file, with its check.
+    InFile(Check),
+    /// Read (and checked) already: the parts of one file share it.
+    Read(Arc<[u8]>),
+}
+
+/// The next `check.len` bytes of `input`, if their CRC-32 is `check.crc`.
+fn read_checked(input: &mut impl Read, check: Check, path: &Path, what: &str) -> Result<Vec<u8>> {
+    let error = |message: String| EngineError::Spill {
+        path: path.display().to_string(),
+        message,
+    };
+    let mut bytes = vec![0; check.len as usize];
+    input
+        .read_exact(&mut bytes)
+        .map_err(|e| error(format!("cannot read {what} ({} bytes): {e}", check.len)))?;
+    let crc = crc32fast::hash(&bytes);
+    if crc != check.crc {
+        return Err(error(format!(
+            "{what} is corrupt: its CRC-32 is {crc:08x} where {:08x} was written (the file \
+             was changed on disk after it was written)",
+            check.crc
+        )));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -654,6 +754,74 @@ mod tests {
                 .collect::<Vec<_>>(),
             slice.column(0).as_string_view().iter().collect::<Vec<_>>()
         );
+    }
+
+    /// Flip one bit of the byte at `at` in `path`.
+    fn flip(path: &Path, at: u64) {
+        use std::fs::OpenOptions;
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .unwrap();
+        let mut byte = [0u8];
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.read_exact(&mut byte).unwrap();
+        byte[0] ^= 0x10;
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.write_all(&byte).unwrap();
+    }
+
+    #[test]
+    fn a_byte_changed_on_disk_is_an_error_naming_the_file_and_batch() {
+        let manager = SpillManager::new(None, u64::MAX);
+        let batches = [batch(0, 5000), batch(5000, 5000), batch(10_000, 5000)];
+        let write = || {
+            let mut writer = manager.create("checked", &batches[0].schema()).unwrap();
+            for b in &batches {
+                writer.write(b).unwrap();
+            }
+            writer.finish().unwrap()
+        };
+        // A flip in the second batch: the first still reads, the second is an error and
+        // nothing follows it.
+        let file = write();
+        let second = file.start + file.checks[0].len + file.checks[1].len / 2;
+        flip(&file.file.path, second);
+        let out: Vec<Result<RecordBatch>> = file.read().unwrap().collect();
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].as_ref().unwrap(), &batches[0]);
+        let message = out[1].as_ref().unwrap_err().to_string();
+        assert!(
+            message.contains("batch 2 of 3 is corrupt") && message.contains("checked.arrows"),
+            "{message}"
+        );
+        // A flip in the header: reading does not start.
+        let file = write();
+        flip(&file.file.path, 9);
+        let message = file.read().err().expect("a corrupt header").to_string();
+        assert!(message.contains("the header is corrupt"), "{message}");
+        // A part of a shared file.
+        let files = manager
+            .write_parts(
+                "parts",
+                Narrowing::fitted(&batches[0]),
+                batches.iter().cloned().map(Ok),
+            )
+            .unwrap();
+        flip(&files[2].file.path, files[2].start + 20);
+        assert_eq!(
+            files[1].read().unwrap().next().unwrap().unwrap(),
+            batches[1]
+        );
+        let message = files[2]
+            .read()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("batch 1 of 1 is corrupt"), "{message}");
     }
 
     #[test]
