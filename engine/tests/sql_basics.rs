@@ -396,6 +396,78 @@ fn page_statistics_skip_pages() {
 }
 
 #[test]
+fn selective_filters_decode_the_other_columns_late() {
+    // 200,000 rows in row groups of 20,000: `id`, `k` = id % 100, a string per row.
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<i64> = (0..200_000).collect();
+    let k: Vec<i64> = ids.iter().map(|i| i % 100).collect();
+    let text: Vec<String> = ids.iter().map(|i| format!("comment {i}")).collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("k", DataType::Int64, false),
+        Field::new("t", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(ids)) as ArrayRef,
+            Arc::new(Int64Array::from(k)),
+            Arc::new(arrow::array::StringArray::from(text)),
+        ],
+    )
+    .unwrap();
+    // `t` stored as bytes, as the writer does for strings with many distinct values.
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(20_000))
+        .set_column_dictionary_enabled("t".into(), false)
+        .build();
+    let file = std::fs::File::create(dir.path().join("w.parquet")).unwrap();
+    let mut writer = ArrowWriter::try_new(file, schema, Some(props)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let s = Session::new(SessionConfig::default().with_threads(2));
+    s.register_directory(dir.path()).unwrap();
+    let late_morsels = |analyzed: &str| -> usize {
+        analyzed
+            .split("morsels_late_materialized=")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    // 1% of the rows pass, and the strings are worth skipping: once the filter has seen a
+    // batch every morsel is read late (the first of each of the two threads is read whole).
+    let sql = "SELECT count(*), sum(id), min(t), max(t) FROM w WHERE k = 42";
+    assert_eq!(
+        rows(&s, sql),
+        vec!["2000|199984000|comment 100042|comment 99942".to_string()]
+    );
+    let analyzed = s.sql(sql).unwrap().explain(true).unwrap();
+    assert!(analyzed.contains("late_filter=[k]"), "{analyzed}");
+    assert!((8..=9).contains(&late_morsels(&analyzed)), "{analyzed}");
+    // Nothing but numbers to read late: every morsel is read whole.
+    let sql = "SELECT count(*), sum(id) FROM w WHERE k = 42";
+    let analyzed = s.sql(sql).unwrap().explain(true).unwrap();
+    assert_eq!(late_morsels(&analyzed), 0, "{analyzed}");
+    assert_eq!(rows(&s, sql), vec!["2000|199984000".to_string()]);
+    // 90% pass: the scan reads whole morsels and filters them.
+    let sql = "SELECT count(*), sum(id), min(t) FROM w WHERE k < 90 AND t <> 'comment 5'";
+    assert_eq!(
+        rows(&s, sql),
+        vec!["179999|17999009995|comment 0".to_string()]
+    );
+    let analyzed = s.sql(sql).unwrap().explain(true).unwrap();
+    assert_eq!(late_morsels(&analyzed), 0, "{analyzed}");
+    // A filter on every column the scan reads leaves nothing to read late.
+    let plan = s
+        .sql("SELECT count(*) FROM w WHERE k = 42")
+        .unwrap()
+        .explain(false)
+        .unwrap();
+    assert!(!plan.contains("late_filter"), "{plan}");
+}
+
+#[test]
 fn helpful_errors() {
     let (_dir, s) = fixture();
     match error(&s, "SELECT nmae FROM t") {

@@ -66,4 +66,7 @@ pub enum IoError {
     /// An Arrow kernel failed.
     #[error(transparent)]
     Arrow(#[from] ArrowError),
+    /// A filter evaluated while reading ([`crate::LateFilter`]) failed.
+    #[error(transparent)]
+    Filter(Box<dyn std::error::Error + Send + Sync>),
 }

@@ -192,6 +192,7 @@ fn morsels_slice_row_groups_and_read_the_same_rows() {
         projection: Some(vec!["s".into(), "x".into()]),
         batch_size: 2,
         bytes_read: None,
+        late_filter: None,
     };
     let mut xs = Vec::new();
     for m in &morsels {

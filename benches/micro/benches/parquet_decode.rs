@@ -53,6 +53,7 @@ fn decode(dataset: &ParquetDataset, morsels: &[Morsel], projection: &[String]) -
         projection: Some(projection.to_vec()),
         batch_size: BATCH_ROWS,
         bytes_read: None,
+        late_filter: None,
     };
     let (mut rows, mut bytes) = (0u64, 0u64);
     for morsel in morsels {

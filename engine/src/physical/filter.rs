@@ -1,5 +1,10 @@
 //! Filter: keeps the rows for which a predicate is TRUE (NULL and FALSE are dropped).
+//!
+//! Above a Parquet scan, the same predicate may also have been applied by the scan itself to
+//! the morsels it read with late materialization; the filter then sees only rows that pass,
+//! and evaluates the predicate on them again (few rows, by the scan's choice).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arrow::compute::filter_record_batch;
@@ -17,6 +22,33 @@ pub(crate) struct FilterExec {
     predicate: PhysicalExpr,
     display: String,
     metrics: Arc<OperatorMetrics>,
+    /// Rows in and out, shared with a scan below that filters some morsels itself.
+    counts: Option<Arc<FilterCounts>>,
+}
+
+/// Rows a filter saw and let through, counted where it runs (above a scan, or within it):
+/// the scan's choice of late materialization rests on their ratio.
+#[derive(Debug, Default)]
+pub(crate) struct FilterCounts {
+    /// Rows the predicate was evaluated on.
+    pub rows_in: AtomicU64,
+    /// Rows that passed.
+    pub rows_out: AtomicU64,
+}
+
+impl FilterCounts {
+    /// Add `rows_in` rows seen, `rows_out` of them passed.
+    pub(crate) fn add(&self, rows_in: usize, rows_out: usize) {
+        self.rows_in.fetch_add(rows_in as u64, Ordering::Relaxed);
+        self.rows_out.fetch_add(rows_out as u64, Ordering::Relaxed);
+    }
+
+    /// The fraction of rows that passed, once at least `min_rows` were seen.
+    pub(crate) fn pass_ratio(&self, min_rows: u64) -> Option<f64> {
+        let rows_in = self.rows_in.load(Ordering::Relaxed);
+        let rows_out = self.rows_out.load(Ordering::Relaxed);
+        (rows_in >= min_rows.max(1)).then(|| rows_out as f64 / rows_in as f64)
+    }
 }
 
 impl FilterExec {
@@ -31,7 +63,14 @@ impl FilterExec {
             predicate,
             display,
             metrics: Arc::default(),
+            counts: None,
         }
+    }
+
+    /// Also count rows in and out into `counts`.
+    pub(crate) fn with_counts(mut self, counts: Arc<FilterCounts>) -> Self {
+        self.counts = Some(counts);
+        self
     }
 }
 
@@ -74,6 +113,9 @@ impl ExecutionPlan for FilterExec {
                 .predicate
                 .evaluate_mask(&batch)
                 .and_then(|mask| Ok(filter_record_batch(&batch, &mask)?));
+            if let (Some(counts), Ok(out)) = (&this.counts, &result) {
+                counts.add(batch.num_rows(), out.num_rows());
+            }
             match result {
                 Ok(out) if out.num_rows() == 0 => None,
                 other => Some(other),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use arrow::datatypes::DataType;
-use ooc_io::{CmpOp, PruneExpr};
+use ooc_io::{CmpOp, LateFilter, LatePredicate, PruneExpr};
 
 use super::PhysicalPlanner;
 use crate::error::Result;
@@ -13,8 +13,8 @@ use crate::eval::create_physical_expr;
 use crate::logical::expr::{BinaryOp, Expr};
 use crate::logical::plan::{ScanSource, TableScan};
 use crate::logical::schema::PlanSchema;
-use crate::physical::filter::FilterExec;
-use crate::physical::scan::{ParquetScanExec, ScanSpec, UnitAssignment};
+use crate::physical::filter::{FilterCounts, FilterExec};
+use crate::physical::scan::{LateFilterSpec, ParquetScanExec, ScanSpec, UnitAssignment};
 use crate::physical::text_scan::TextScanExec;
 use crate::physical::ExecutionPlan;
 
@@ -55,9 +55,11 @@ impl PhysicalPlanner {
                     budget_chunk_bytes(self.options.memory_limit, self.options.threads),
                     fetch,
                 )?;
-                return self.filter_scan(Arc::new(exec), scan);
+                return self.filter_scan(Arc::new(exec), scan, None);
             }
         };
+        let late_filter = late_filter(scan)?;
+        let counts = late_filter.as_ref().map(|l| Arc::clone(&l.counts));
         let ordered = self.ordered_scan.filter(|(id, _)| *id == key);
         let morsel_rows = budget_morsel_rows(
             match ordered {
@@ -90,8 +92,9 @@ impl PhysicalPlanner {
                 Some((_, seed)) => UnitAssignment::OnePerPartition { shuffle_seed: seed },
                 None => UnitAssignment::Claimed,
             },
+            late_filter,
         })?;
-        self.filter_scan(Arc::new(exec), scan)
+        self.filter_scan(Arc::new(exec), scan, counts)
     }
 
     /// `exec` under a filter of the predicates pushed into `scan` (statistics only skip
@@ -100,19 +103,52 @@ impl PhysicalPlanner {
         &self,
         exec: Arc<dyn ExecutionPlan>,
         scan: &TableScan,
+        counts: Option<Arc<FilterCounts>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         match Expr::conjunction(scan.filters.iter().cloned()) {
             Some(predicate) => {
                 let physical = create_physical_expr(&predicate, scan.schema())?;
-                Ok(Arc::new(FilterExec::new(
-                    exec,
-                    physical,
-                    predicate.to_string(),
-                )))
+                let filter = FilterExec::new(exec, physical, predicate.to_string());
+                Ok(Arc::new(match counts {
+                    Some(counts) => filter.with_counts(counts),
+                    None => filter,
+                }))
             }
             None => Ok(exec),
         }
     }
+}
+
+/// The filters pushed into `scan` as a predicate over the columns it reads, for late
+/// materialization; `None` without filters, or when the scan reads no other column (then
+/// there is nothing to decode later).
+fn late_filter(scan: &TableScan) -> Result<Option<LateFilterSpec>> {
+    let Some(predicate) = Expr::conjunction(scan.filters.iter().cloned()) else {
+        return Ok(None);
+    };
+    let schema = scan.schema();
+    let mut indices: Vec<usize> = predicate
+        .columns()
+        .iter()
+        .map(|c| schema.index_of(c.relation.as_deref(), &c.name))
+        .collect::<Result<_>>()?;
+    indices.sort_unstable();
+    indices.dedup();
+    if indices.is_empty() || indices.len() >= schema.len() {
+        return Ok(None);
+    }
+    let fields: Vec<_> = indices.iter().map(|&i| schema.field(i).clone()).collect();
+    let columns: Vec<String> = fields.iter().map(|f| f.name().to_string()).collect();
+    let physical = create_physical_expr(&predicate, &PlanSchema::new(fields))?;
+    let predicate: Arc<LatePredicate> = Arc::new(move |batch| {
+        physical
+            .evaluate_mask(batch)
+            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+    });
+    Ok(Some(LateFilterSpec {
+        filter: LateFilter { columns, predicate },
+        counts: Arc::default(),
+    }))
 }
 
 /// The scan column an expression reads, looking through casts that preserve order.
