@@ -279,6 +279,41 @@ def test_corrupt_file_among_good_ones(tpch, tmp_path):
     assert info.value.path == str(bad)
 
 
+def _flip_a_value_byte(path, out):
+    """Copy `path` to `out` with one byte changed inside the first data page of column 0."""
+    import pyarrow.parquet as pq
+
+    column = pq.ParquetFile(path).metadata.row_group(0).column(0)
+    raw = bytearray(path.read_bytes())
+    # Past the page header (tens of bytes) and well inside 80,000 bytes of plain int64s.
+    raw[column.data_page_offset + 4000] ^= 0x01
+    out.write_bytes(bytes(raw))
+
+
+def test_page_checksums_turn_a_changed_byte_into_an_error(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"x": pa.array(range(10_000), pa.int64())})
+    for checksums in (True, False):
+        path = tmp_path / f"crc-{checksums}.parquet"
+        pq.write_table(table, path, write_page_checksum=checksums, compression="none",
+                       use_dictionary=False)
+        assert ooc.scan_parquet(path).select(ooc.col("x").sum()).collect().rows() == [(49_995_000,)]
+        bad = tmp_path / f"bad-{checksums}.parquet"
+        _flip_a_value_byte(path, bad)
+        if checksums:
+            with pytest.raises(ooc.CorruptFileError) as info:
+                ooc.scan_parquet(bad).collect()
+            assert_not_panic(info.value)
+            assert info.value.path == str(bad)
+            assert "CRC" in str(info.value)
+        else:
+            # Without checksums nothing can tell: the sum is silently different.
+            total = ooc.scan_parquet(bad).select(ooc.col("x").sum()).collect().rows()[0][0]
+            assert total != 49_995_000
+
+
 def test_input_error_missing_path_and_empty_glob(tmp_path):
     missing = tmp_path / "missing.parquet"
     with pytest.raises(ooc.InputError) as info:
