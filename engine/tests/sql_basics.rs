@@ -458,6 +458,15 @@ fn selective_filters_decode_the_other_columns_late() {
     );
     let analyzed = s.sql(sql).unwrap().explain(true).unwrap();
     assert_eq!(late_morsels(&analyzed), 0, "{analyzed}");
+    // A predicate that fails while read late (rows from 100,000 on, past the first morsels
+    // read whole) fails as it would above the scan.
+    let sql = "SELECT count(*), min(t) FROM w WHERE k = 42 AND \
+               CAST(CASE WHEN id >= 100000 THEN 'x' ELSE '1' END AS INT) = 1";
+    let late_error = error(&s, sql);
+    assert!(
+        matches!(late_error, EngineError::Execution(_) | EngineError::Type(_)),
+        "{late_error:?}"
+    );
     // A filter on every column the scan reads leaves nothing to read late.
     let plan = s
         .sql("SELECT count(*) FROM w WHERE k = 42")

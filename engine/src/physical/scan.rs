@@ -619,7 +619,7 @@ impl Iterator for ScanStream {
                     }
                     Some(Err(e)) => {
                         self.finish_morsel();
-                        return Some(Err(e.into()));
+                        return Some(Err(read_error(e)));
                     }
                     None => self.finish_morsel(),
                 }
@@ -665,10 +665,22 @@ impl Iterator for ScanStream {
                 }
                 Err(e) => {
                     self.ctx.progress.done.fetch_add(1, Ordering::Relaxed);
-                    return Some(Err(e.into()));
+                    return Some(Err(read_error(e)));
                 }
             }
         }
+    }
+}
+
+/// A reader's error as the engine's: the predicate of a late filter fails with the same error
+/// the filter above would have raised (a bad cast is an execution error, not an input error).
+fn read_error(e: ooc_io::IoError) -> crate::error::EngineError {
+    match e {
+        ooc_io::IoError::Filter(source) => match source.downcast::<crate::error::EngineError>() {
+            Ok(engine) => *engine,
+            Err(other) => ooc_io::IoError::Filter(other).into(),
+        },
+        other => other.into(),
     }
 }
 
