@@ -165,10 +165,7 @@ impl ParquetDataset {
         let Some(file) = self.files().get(rg.file) else {
             return false;
         };
-        let conjuncts: Vec<&PruneExpr> = match predicate {
-            PruneExpr::And(parts) => parts.iter().collect(),
-            other => vec![other],
-        };
+        let conjuncts = predicate.conjuncts();
         conjuncts
             .into_iter()
             .filter_map(equalities)

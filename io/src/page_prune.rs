@@ -83,7 +83,7 @@ fn page_stats(file: &ParquetFile, rg: usize, column: &str) -> Option<(Vec<usize>
         return None;
     }
     let row_counts: Vec<u64> = (0..pages)
-        .map(|i| (firsts.get(i + 1).copied().unwrap_or(rows) - firsts[i]) as u64)
+        .map(|i| page_rows(&firsts, i, rows).len() as u64)
         .collect();
     let null_counts = (0..pages)
         .map(|i| nulls.is_valid(i).then(|| nulls.value(i)))
@@ -103,6 +103,11 @@ fn page_stats(file: &ParquetFile, rg: usize, column: &str) -> Option<(Vec<usize>
             },
         },
     ))
+}
+
+/// The rows of page `page`, from the pages' first rows and the row group's `rows`.
+fn page_rows(firsts: &[usize], page: usize, rows: usize) -> Range<usize> {
+    firsts[page]..firsts.get(page + 1).copied().unwrap_or(rows)
 }
 
 /// `a ∩ b` for ascending, disjoint ranges.
@@ -130,10 +135,7 @@ impl ParquetDataset {
     pub fn prune_pages(&self, rg: RowGroupRef, predicate: &PruneExpr) -> Option<PageSelection> {
         let file = self.files().get(rg.file)?;
         let rows = usize::try_from(file.metadata.row_group(rg.row_group).num_rows()).ok()?;
-        let conjuncts: Vec<&PruneExpr> = match predicate {
-            PruneExpr::And(parts) => parts.iter().collect(),
-            other => vec![other],
-        };
+        let conjuncts = predicate.conjuncts();
         let schema = self.schema();
         let mut selected = Vec::from([Range {
             start: 0,
@@ -159,7 +161,7 @@ impl ParquetDataset {
                 if !outcome.may_be_true {
                     continue;
                 }
-                let (start, end) = (firsts[page], firsts.get(page + 1).copied().unwrap_or(rows));
+                let Range { start, end } = page_rows(&firsts, page, rows);
                 match kept.last_mut() {
                     Some(last) if last.end == start => last.end = end,
                     _ => kept.push(start..end),
@@ -179,7 +181,7 @@ impl ParquetDataset {
             .map(|(_, firsts)| {
                 (0..firsts.len())
                     .filter(|&p| {
-                        let page = firsts[p]..firsts.get(p + 1).copied().unwrap_or(rows);
+                        let page = page_rows(firsts, p, rows);
                         selected
                             .iter()
                             .any(|r| r.start < page.end && page.start < r.end)

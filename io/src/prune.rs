@@ -109,7 +109,7 @@ pub struct PruneOutcome {
     pub may_be_false: bool,
 }
 
-pub(crate) const UNKNOWN: PruneOutcome = PruneOutcome {
+const UNKNOWN: PruneOutcome = PruneOutcome {
     may_be_true: true,
     may_be_false: true,
 };
@@ -142,6 +142,14 @@ pub struct FilePruneStats {
 }
 
 impl PruneExpr {
+    /// The top-level conjuncts: the parts of an `AND`, or the expression itself.
+    pub(crate) fn conjuncts(&self) -> Vec<&PruneExpr> {
+        match self {
+            PruneExpr::And(parts) => parts.iter().collect(),
+            other => vec![other],
+        }
+    }
+
     /// Columns the predicate mentions.
     pub fn columns(&self) -> Vec<String> {
         let mut out = Vec::new();

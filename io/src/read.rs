@@ -187,18 +187,6 @@ impl ParquetDataset {
             .collect();
         file_columns.sort_unstable();
         file_columns.dedup();
-        let sources = names
-            .iter()
-            .map(|n| {
-                if let Ok(i) = file.schema.index_of(n) {
-                    ColumnSource::File(file_columns.iter().position(|&c| c == i).unwrap_or(0))
-                } else if let Some((_, v)) = file.partition_values.iter().find(|(k, _)| k == n) {
-                    ColumnSource::Partition(Arc::clone(v))
-                } else {
-                    ColumnSource::Null
-                }
-            })
-            .collect();
 
         let row_group = file.metadata.row_group(morsel.row_group.row_group);
         let rg_rows = row_group.num_rows().max(1) as u64;
@@ -278,7 +266,8 @@ impl ParquetDataset {
                     message: e.to_string(),
                 })?;
                 let n = batch.num_rows();
-                let columns = assemble(&filter_sources, &filter_schema, batch.columns(), n)?;
+                let columns =
+                    assemble_with(&filter_sources, &filter_schema, batch.columns(), None, n)?;
                 let mask = (filter.predicate)(&columns).map_err(IoError::Filter)?;
                 if mask.len() != n {
                     return Err(IoError::InvalidArgument(format!(
@@ -305,19 +294,7 @@ impl ParquetDataset {
                 .copied()
                 .filter(|c| !filter_columns.contains(c))
                 .collect();
-            let sources = names
-                .iter()
-                .map(|n| match filter.columns.iter().position(|c| c == n) {
-                    Some(j) => ColumnSource::Kept(j),
-                    None => match file.schema.index_of(n) {
-                        Ok(i) => ColumnSource::File(rest.iter().position(|&c| c == i).unwrap_or(0)),
-                        Err(_) => match file.partition_values.iter().find(|(k, _)| k == n) {
-                            Some((_, v)) => ColumnSource::Partition(Arc::clone(v)),
-                            None => ColumnSource::Null,
-                        },
-                    },
-                })
-                .collect();
+            let sources = column_sources(file, &names, &rest, &filter.columns);
             let inner = if rest.is_empty() || passed == 0 {
                 None
             } else {
@@ -365,7 +342,7 @@ impl ParquetDataset {
             inner,
             kept: None,
             late_counts: None,
-            sources,
+            sources: column_sources(file, &names, &file_columns, &[]),
             schema,
             path: file.path.clone(),
             remaining_without_reader: morsel.num_rows,
@@ -404,6 +381,31 @@ fn skipping_pays(
                 });
             bytes && !all_dictionary
         })
+}
+
+/// Where each of `names` comes from: one of `kept` (a late filter's columns, kept for the
+/// rows that passed), one of the file's root columns `read` (in file order, as the reader
+/// returns them), a hive partition value, or nowhere (NULLs).
+fn column_sources(
+    file: &crate::dataset::ParquetFile,
+    names: &[String],
+    read: &[usize],
+    kept: &[String],
+) -> Vec<ColumnSource> {
+    names
+        .iter()
+        .map(|n| {
+            if let Some(j) = kept.iter().position(|c| c == n) {
+                ColumnSource::Kept(j)
+            } else if let Ok(i) = file.schema.index_of(n) {
+                ColumnSource::File(read.iter().position(|&c| c == i).unwrap_or(0))
+            } else if let Some((_, v)) = file.partition_values.iter().find(|(k, _)| k == n) {
+                ColumnSource::Partition(Arc::clone(v))
+            } else {
+                ColumnSource::Null
+            }
+        })
+        .collect()
 }
 
 /// Append to `selectors` the runs of TRUE (select) and FALSE (skip) of `mask` (no NULLs).
@@ -493,16 +495,6 @@ fn compact_views(array: &ArrayRef) -> ArrayRef {
         arrow::datatypes::DataType::BinaryView => Arc::new(array.as_binary_view().gc()),
         _ => Arc::clone(array),
     }
-}
-
-/// [`assemble_with`] without kept columns.
-fn assemble(
-    sources: &[ColumnSource],
-    schema: &SchemaRef,
-    columns: &[ArrayRef],
-    num_rows: usize,
-) -> Result<RecordBatch> {
-    assemble_with(sources, schema, columns, None, num_rows)
 }
 
 impl MorselReader {

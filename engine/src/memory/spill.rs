@@ -163,7 +163,8 @@ impl SpillManager {
         let whole = writer.finish()?;
         // The stream header (the schema message) is read once, checked, and kept with every
         // part.
-        let header = whole.read_header()?;
+        let mut file = File::open(&whole.file.path).map_err(|e| whole.error(&e))?;
+        let header = whole.header_from(&mut file)?;
         Ok(ranges
             .into_iter()
             .zip(whole.checks.iter())
@@ -489,13 +490,13 @@ impl SpillFile {
         self.bytes
     }
 
-    /// The stream header's bytes, read from the start of the file and checked.
-    fn read_header(&self) -> Result<Arc<[u8]>> {
+    /// The stream header's bytes: kept, or read (and checked) from the start of `file`.
+    fn header_from(&self, file: &mut File) -> Result<Arc<[u8]>> {
         match &self.header {
             Header::Read(bytes) => Ok(Arc::clone(bytes)),
             Header::InFile(check) => {
-                let mut file = File::open(&self.file.path).map_err(|e| self.error(&e))?;
-                let bytes = read_checked(&mut file, *check, &self.file.path, "the header")?;
+                file.seek(SeekFrom::Start(0)).map_err(|e| self.error(&e))?;
+                let bytes = read_checked(file, *check, &self.file.path, "the header")?;
                 Ok(bytes.into())
             }
         }
@@ -513,13 +514,13 @@ impl SpillFile {
     pub(crate) fn read(
         &self,
     ) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + 'static> {
-        let header = self.read_header()?;
+        let mut file = File::open(&self.file.path).map_err(|e| self.error(&e))?;
+        let header = self.header_from(&mut file)?;
         let mut decoder = StreamDecoder::new();
         let mut schema = Buffer::from(header.to_vec());
         decoder
             .decode(&mut schema)
             .map_err(|e| self.error(&format!("cannot read the header: {e}")))?;
-        let mut file = File::open(&self.file.path).map_err(|e| self.error(&e))?;
         file.seek(SeekFrom::Start(self.start))
             .map_err(|e| self.error(&e))?;
         let mut input = BufReader::with_capacity(WRITE_BUFFER, file);
