@@ -6,7 +6,7 @@ DATA ?= data/sf$(SF)
 ROW_GROUP_ROWS ?= 1000000
 CARGO ?= cargo
 
-.PHONY: demo build data data-tpcds test lint oracle golden clean-data bench micro-bench
+.PHONY: demo build data data-tpcds test lint oracle golden clean-data bench micro-bench difftest
 
 ## Build ooc, generate TPC-H at scale factor $(SF) into $(DATA), run Q1 (a scan and aggregate)
 ## and Q5 (a six-table join) with --explain-analyze.
@@ -50,6 +50,16 @@ MEMORY_LIMIT ?= 1GB
 bench: build
 	benches/setup.sh
 	benches/.venv/bin/python benches/bench.py --sf $(SF) --suites $(BENCH_SUITES) --runs $(BENCH_RUNS) --warmup $(BENCH_WARMUP) --memory-limit $(MEMORY_LIMIT)
+
+## Differential SQL testing (tests/difftest): $(N) random queries from seed $(SEED), each run by
+## ooc (unlimited and under a 4MB budget) and by DuckDB over edge-case tables and TPC-H SF0.05;
+## minimized mismatches go to target/difftest-found. Uses the benchmark environment's wheel.
+N ?= 1000
+SEED ?= 1
+difftest: build
+	benches/setup.sh
+	./target/release/ooc-datagen tpch --sf 0.05 --out target/difftest-tpch --row-group-rows 20000
+	benches/.venv/bin/python tests/difftest/difftest.py -n $(N) --seed $(SEED) --tpch target/difftest-tpch
 
 ## Criterion micro-benchmarks of kernels and operators (benches/micro); summarize the results
 ## with `python3 benches/micro/summarize.py`.

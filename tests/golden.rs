@@ -61,6 +61,7 @@ macro_rules! golden_tests {
 golden_tests! {
     tpch_subquery_in_aggregate_non_equality,
     edge_timestamp_trunc_diff,
+    edge_difftest_found,
     tpch_subquery_empty_values,
     tpch_subquery_non_equality,
     tpch_subquery_grouped_select,

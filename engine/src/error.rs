@@ -119,6 +119,26 @@ impl EngineError {
     }
 }
 
+impl EngineError {
+    /// The error for a panic caught on `thread` (its message, when it has one), so that a bug in
+    /// a worker ends the query with an error instead of silently ending its stream early.
+    pub fn from_panic(thread: &str, payload: Box<dyn std::any::Any + Send>) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        EngineError::Internal(format!("{thread} panicked: {message}"))
+    }
+}
+
+/// Run `work`; a panic inside it becomes [`EngineError::from_panic`], handed to `report`.
+pub(crate) fn guard_panic(thread: &str, work: impl FnOnce(), report: impl FnOnce(EngineError)) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        report(EngineError::from_panic(thread, payload));
+    }
+}
+
 fn location_suffix(line: u64, column: u64) -> String {
     if line == 0 {
         String::new()

@@ -147,7 +147,7 @@ fn evaluate_binary(
             // `/` is floating-point division (as in DuckDB): x / 0 is ±inf or NaN.
             datum_kernel(l, r, |a, b| numeric::div(a, b)).and_then(|v| fix_type(v, result_type))
         }
-        Divide | Modulo => {
+        Divide | Modulo | IntegerDivide => {
             // Integer division or remainder by zero yields NULL (as in DuckDB): replace zero
             // divisors by one, compute, then null out those rows.
             let zero_mask = is_zero_mask(r)?;
@@ -170,13 +170,21 @@ fn evaluate_binary(
                 }
                 None => (r.clone(), None),
             };
-            let out = if op == Divide {
+            let out = if matches!(op, Divide | IntegerDivide) {
                 datum_kernel(l, &divisor, |a, b| numeric::div(a, b))?
             } else {
                 datum_kernel(l, &divisor, |a, b| numeric::rem(a, b))?
             };
             let out = match mask {
-                Some((mask, n)) => ColumnarValue::Array(nullif(&out.into_array(n)?, &mask)?),
+                Some((mask, n)) => {
+                    let nulled = nullif(&out.into_array(n)?, &mask)?;
+                    // Two constants give a constant.
+                    if matches!((l, r), (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_))) {
+                        ColumnarValue::Scalar(ScalarValue::from_array(nulled))
+                    } else {
+                        ColumnarValue::Array(nulled)
+                    }
+                }
                 None => out,
             };
             fix_type(out, result_type)
@@ -239,7 +247,8 @@ fn is_normalized(value: &ColumnarValue) -> bool {
 /// Normalize -0.0 in a float array (for grouping and sorting keys).
 pub(crate) fn normalize_zero_array(array: ArrayRef) -> Result<ArrayRef> {
     if array.data_type().is_floating() {
-        normalize_zero(&ColumnarValue::Array(array))?.into_array(0)
+        let n = array.len();
+        normalize_zero(&ColumnarValue::Array(array))?.into_array(n)
     } else {
         Ok(array)
     }

@@ -276,20 +276,20 @@ pub(super) fn evaluate_function(
         ScalarFunction::Round => {
             let array = args[0].clone().into_array(rows)?;
             let digits = match args.get(1) {
-                Some(ColumnarValue::Scalar(s)) => s.as_i64().unwrap_or(0),
+                Some(ColumnarValue::Scalar(s)) => s.as_i64(),
                 Some(_) => {
                     return Err(EngineError::NotSupported(
-                        "round() with non-constant digits".into(),
+                        "round() with digits that are not a constant".into(),
                     ))
                 }
-                None => 0,
+                None => Some(0),
             };
-            let as_f64 = cast_array(&array, &DataType::Float64)?;
-            let factor = 10f64.powi(digits as i32);
-            let out: arrow::array::Float64Array = as_f64
-                .as_primitive::<arrow::datatypes::Float64Type>()
-                .unary(|v| (v * factor).round() / factor);
-            Ok(wrap(cast_array(&out, result_type)?))
+            // round(x, NULL) is NULL.
+            let Some(digits) = digits else {
+                return Ok(wrap(arrow::array::new_null_array(result_type, rows)));
+            };
+            let out = super::math::round(&array, digits, result_type)?;
+            Ok(wrap(out))
         }
     }
 }

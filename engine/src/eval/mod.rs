@@ -56,7 +56,11 @@ impl ColumnarValue {
     /// Materialize as an array of `num_rows` rows.
     pub(crate) fn into_array(self, num_rows: usize) -> Result<ArrayRef> {
         match self {
-            ColumnarValue::Array(a) => Ok(a),
+            ColumnarValue::Array(a) if a.len() == num_rows => Ok(a),
+            ColumnarValue::Array(a) => Err(EngineError::Internal(format!(
+                "an expression gave {} values for {num_rows} rows",
+                a.len()
+            ))),
             ColumnarValue::Scalar(s) => s.to_array_of_size(num_rows),
         }
     }
@@ -395,21 +399,13 @@ impl PhysicalExpr {
                 })
             }
             PhysicalExpr::Case(branches, otherwise, result_type) => {
-                let n = batch.num_rows();
-                let mut acc = match otherwise {
-                    Some(o) => o.evaluate(batch)?.into_array(n)?,
-                    None => new_null_array(result_type, n),
-                };
-                for (condition, then) in branches.iter().rev() {
-                    let mask = condition.evaluate(batch)?.into_array(n)?;
-                    let mask = null_as_false(mask.as_boolean());
-                    let then = then.evaluate(batch)?;
-                    acc = match then {
-                        ColumnarValue::Array(t) => zip(&mask, &t, &acc)?,
-                        ColumnarValue::Scalar(t) => zip(&mask, &Scalar::new(t.array()), &acc)?,
-                    };
+                // Every branch over every row first (the common case, and the fastest); if
+                // that fails, a branch may have failed on rows it does not decide (`CASE WHEN
+                // x <> 0 THEN 1 / x END`): SQL evaluates each branch only on its own rows.
+                match case_eagerly(batch, branches, otherwise.as_deref(), result_type) {
+                    Ok(value) => Ok(value),
+                    Err(_) => case_lazily(batch, branches, otherwise.as_deref(), result_type),
                 }
-                Ok(ColumnarValue::Array(acc))
             }
             PhysicalExpr::Cast(e, to) => {
                 let to = to.clone();
@@ -437,6 +433,89 @@ impl PhysicalExpr {
             mask.clone()
         })
     }
+}
+
+/// `CASE` with every branch evaluated over every row.
+fn case_eagerly(
+    batch: &RecordBatch,
+    branches: &[(PhysicalExpr, PhysicalExpr)],
+    otherwise: Option<&PhysicalExpr>,
+    result_type: &DataType,
+) -> Result<ColumnarValue> {
+    let n = batch.num_rows();
+    let mut acc = match otherwise {
+        Some(o) => o.evaluate(batch)?.into_array(n)?,
+        None => new_null_array(result_type, n),
+    };
+    for (condition, then) in branches.iter().rev() {
+        let mask = condition.evaluate(batch)?.into_array(n)?;
+        let mask = null_as_false(mask.as_boolean());
+        let then = then.evaluate(batch)?;
+        acc = match then {
+            ColumnarValue::Array(t) => zip(&mask, &t, &acc)?,
+            ColumnarValue::Scalar(t) => zip(&mask, &Scalar::new(t.array()), &acc)?,
+        };
+    }
+    Ok(ColumnarValue::Array(acc))
+}
+
+/// `CASE` as SQL defines it: each condition evaluated only on the rows no earlier branch
+/// took, each result only on the rows its condition took, so that an error can come only
+/// from a row the failing expression decides.
+fn case_lazily(
+    batch: &RecordBatch,
+    branches: &[(PhysicalExpr, PhysicalExpr)],
+    otherwise: Option<&PhysicalExpr>,
+    result_type: &DataType,
+) -> Result<ColumnarValue> {
+    use arrow::compute::filter_record_batch;
+    let n = batch.num_rows();
+    // The rows still undecided, as positions in `batch`.
+    let mut remaining: Vec<u32> = (0..n as u32).collect();
+    let mut rest = batch.clone();
+    // The values of each branch taken, and where each row's value is: (piece, index).
+    let mut pieces: Vec<ArrayRef> = Vec::new();
+    let mut slots = vec![(usize::MAX, 0usize); n];
+    for (condition, then) in branches {
+        if remaining.is_empty() {
+            break;
+        }
+        let mask = condition.evaluate(&rest)?.into_array(rest.num_rows())?;
+        let mask = null_as_false(mask.as_boolean());
+        if mask.true_count() > 0 {
+            let taken = filter_record_batch(&rest, &mask)?;
+            let values = then.evaluate(&taken)?.into_array(taken.num_rows())?;
+            let piece = pieces.len();
+            pieces.push(values);
+            let mut k = 0;
+            for (i, &row) in remaining.iter().enumerate() {
+                if mask.value(i) {
+                    slots[row as usize] = (piece, k);
+                    k += 1;
+                }
+            }
+        }
+        let keep = boolean::not(&mask)?;
+        rest = filter_record_batch(&rest, &keep)?;
+        remaining = remaining
+            .iter()
+            .zip(keep.values().iter())
+            .filter_map(|(&row, kept)| kept.then_some(row))
+            .collect();
+    }
+    let others = match otherwise {
+        Some(o) if !remaining.is_empty() => o.evaluate(&rest)?.into_array(rest.num_rows())?,
+        _ => new_null_array(result_type, remaining.len()),
+    };
+    let piece = pieces.len();
+    pieces.push(others);
+    for (k, &row) in remaining.iter().enumerate() {
+        slots[row as usize] = (piece, k);
+    }
+    let arrays: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
+    Ok(ColumnarValue::Array(arrow::compute::interleave(
+        &arrays, &slots,
+    )?))
 }
 
 /// A filter mask where NULL counts as false.

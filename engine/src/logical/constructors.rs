@@ -423,15 +423,14 @@ impl LogicalPlan {
         for input in &inputs[1..] {
             for (i, f) in input.schema().fields().iter().enumerate() {
                 let t = f.field.data_type();
-                types[i] =
-                    crate::logical::types::comparison_type(&types[i], t).ok_or_else(|| {
-                        EngineError::Type(format!(
-                            "UNION column {} has incompatible types {} and {}",
-                            i + 1,
-                            crate::logical::types::sql_type_name(&types[i]),
-                            crate::logical::types::sql_type_name(t)
-                        ))
-                    })?;
+                types[i] = crate::logical::types::unified_type(&types[i], t).ok_or_else(|| {
+                    EngineError::Type(format!(
+                        "UNION column {} has incompatible types {} and {}",
+                        i + 1,
+                        crate::logical::types::sql_type_name(&types[i]),
+                        crate::logical::types::sql_type_name(t)
+                    ))
+                })?;
             }
         }
         let names: Vec<String> = first

@@ -15,6 +15,9 @@ pub enum BinaryOp {
     Divide,
     /// `%`
     Modulo,
+    /// `//`: integer division of integers (truncating; by zero NULL), else as `/` but NULL
+    /// for a zero divisor (DuckDB's operator).
+    IntegerDivide,
     /// `=`
     Eq,
     /// `<>`
@@ -63,6 +66,7 @@ impl BinaryOp {
             Self::Multiply => "*",
             Self::Divide => "/",
             Self::Modulo => "%",
+            Self::IntegerDivide => "//",
             Self::Eq => "=",
             Self::NotEq => "<>",
             Self::Lt => "<",

@@ -83,7 +83,22 @@ pub(crate) fn expr_type(expr: &Expr, schema: &PlanSchema) -> Result<DataType> {
                     .collect::<Result<Vec<_>>>()?;
                 common_type_of(&types)?
             }
-            ScalarFunction::Abs | ScalarFunction::Round => expr_type(&args[0], schema)?,
+            ScalarFunction::Abs => expr_type(&args[0], schema)?,
+            ScalarFunction::Round => match expr_type(&args[0], schema)? {
+                // DuckDB's rule: the scale drops to the digits kept (0 for negative digits).
+                DataType::Decimal128(p, s) => {
+                    let digits = args.get(1).map_or(Some(0), constant_integer);
+                    match digits {
+                        Some(d) => DataType::Decimal128(p, d.clamp(0, i64::from(s)) as i8),
+                        None => {
+                            return Err(EngineError::NotSupported(
+                                "round() of a DECIMAL with digits that are not a constant".into(),
+                            ))
+                        }
+                    }
+                }
+                other => other,
+            },
             ScalarFunction::Floor | ScalarFunction::Ceil => match expr_type(&args[0], schema)? {
                 DataType::Decimal128(p, _) => DataType::Decimal128(p, 0),
                 _ => DataType::Float64,
@@ -274,7 +289,7 @@ pub(crate) fn arithmetic_type(l: &DataType, op: BinaryOp, r: &DataType) -> Resul
     Ok(match (l, r) {
         (Null, Null) => Null,
         (Null, t) | (t, Null) if is_numeric(t) => {
-            if op == BinaryOp::Divide {
+            if op == BinaryOp::Divide || (op == BinaryOp::IntegerDivide && !t.is_integer()) {
                 Float64
             } else {
                 t.clone()
@@ -292,7 +307,9 @@ pub(crate) fn arithmetic_type(l: &DataType, op: BinaryOp, r: &DataType) -> Resul
             Interval(IntervalUnit::MonthDayNano)
         }
         (a, b) if is_numeric(a) && is_numeric(b) => {
-            if op == BinaryOp::Divide {
+            if op == BinaryOp::Divide
+                || (op == BinaryOp::IntegerDivide && !(a.is_integer() && b.is_integer()))
+            {
                 Float64
             } else if is_float(a) || is_float(b) {
                 if *a == Float32 && *b == Float32 {
@@ -382,7 +399,7 @@ pub(crate) fn comparison_type(l: &DataType, r: &DataType) -> Option<DataType> {
 pub(crate) fn common_type_of(types: &[DataType]) -> Result<DataType> {
     let mut acc = DataType::Null;
     for t in types {
-        acc = comparison_type(&acc, t).ok_or_else(|| {
+        acc = unified_type(&acc, t).ok_or_else(|| {
             EngineError::Type(format!(
                 "cannot mix {} and {} in one expression",
                 sql_type_name(&acc),
@@ -391,6 +408,33 @@ pub(crate) fn common_type_of(types: &[DataType]) -> Result<DataType> {
         })?;
     }
     Ok(acc)
+}
+
+/// The type that values of types `a` and `b` are unified in (a `UNION` column, `COALESCE`,
+/// `CASE`): the comparison type, except that two decimals needing more than 38 digits together
+/// keep their integer digits and give up scale (DuckDB's rule: `DECIMAL(38,1)` with
+/// `DECIMAL(13,2)` is `DECIMAL(38,1)`), where a comparison stays exact.
+pub(crate) fn unified_type(a: &DataType, b: &DataType) -> Option<DataType> {
+    if let (DataType::Decimal128(p1, s1), DataType::Decimal128(p2, s2)) = (a, b) {
+        let int_digits = (i16::from(*p1) - i16::from(*s1)).max(i16::from(*p2) - i16::from(*s2));
+        let scale = i16::from(*s1.max(s2));
+        let max = i16::from(DECIMAL128_MAX_PRECISION);
+        if int_digits + scale > max {
+            let scale = (max - int_digits).max(0);
+            return Some(DataType::Decimal128(DECIMAL128_MAX_PRECISION, scale as i8));
+        }
+    }
+    comparison_type(a, b)
+}
+
+/// The value of a constant integer expression (a literal, possibly cast or negated).
+pub(crate) fn constant_integer(expr: &Expr) -> Option<i64> {
+    match expr {
+        Expr::Literal(v) => v.as_i64(),
+        Expr::Cast { expr, .. } => constant_integer(expr),
+        Expr::Negative(expr) => constant_integer(expr).and_then(i64::checked_neg),
+        _ => None,
+    }
 }
 
 fn cast_to(expr: Expr, from: &DataType, to: &DataType) -> Expr {

@@ -74,7 +74,17 @@ impl ExecutionPlan for CoalesceExec {
             let handle = std::thread::Builder::new()
                 .name(format!("ooc-partition-{partition}"))
                 .spawn(move || {
-                    drive_partition(input, partition, ctx, |item| sender.send(item).is_ok());
+                    crate::error::guard_panic(
+                        &format!("the worker of partition {partition}"),
+                        || {
+                            drive_partition(input, partition, ctx, |item| {
+                                sender.send(item).is_ok()
+                            });
+                        },
+                        |e| {
+                            let _ = sender.send(Err(e));
+                        },
+                    );
                 })
                 .map_err(|e| {
                     EngineError::Execution(format!("cannot start a worker thread: {e}"))
@@ -152,6 +162,117 @@ impl Drop for CoalesceStream {
         drop(self.receiver.take());
         for handle in self.handles.drain(..) {
             let _ = handle.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+    use crate::error::{EngineError, Result};
+    use crate::eval::PhysicalExpr;
+    use crate::memory::MemoryPool;
+    use crate::metrics::OperatorMetrics;
+    use crate::physical::ordered_coalesce::OrderedCoalesceExec;
+    use crate::physical::repartition::RepartitionExec;
+    use crate::physical::{BatchStream, ExecutionPlan, TaskContext};
+
+    use super::CoalesceExec;
+
+    /// Two partitions: the first gives a batch, the second panics after one.
+    #[derive(Debug, Default)]
+    struct PanickingExec {
+        metrics: Arc<OperatorMetrics>,
+    }
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]))
+    }
+
+    impl ExecutionPlan for PanickingExec {
+        fn name(&self) -> &str {
+            "Panicking"
+        }
+        fn details(&self) -> String {
+            String::new()
+        }
+        fn schema(&self) -> SchemaRef {
+            schema()
+        }
+        fn children(&self) -> Vec<Arc<dyn ExecutionPlan>> {
+            vec![]
+        }
+        fn output_partitions(&self) -> usize {
+            2
+        }
+        fn execute(
+            self: Arc<Self>,
+            partition: usize,
+            _ctx: Arc<TaskContext>,
+        ) -> Result<BatchStream> {
+            let batch = RecordBatch::try_new(schema(), vec![Arc::new(Int64Array::from(vec![1]))])?;
+            Ok(Box::new((0..2).map(move |i| {
+                if partition == 1 && i == 1 {
+                    panic!("a bug in an operator");
+                }
+                Ok(batch.clone())
+            })))
+        }
+        fn metrics(&self) -> &Arc<OperatorMetrics> {
+            &self.metrics
+        }
+    }
+
+    fn context() -> Arc<TaskContext> {
+        Arc::new(TaskContext {
+            memory_pool: MemoryPool::new(usize::MAX),
+            batch_size: 8192,
+            threads: 2,
+            bytes_read: Arc::default(),
+            warnings: Arc::default(),
+            progress: Arc::default(),
+            cancelled: Arc::default(),
+            spill: Arc::new(crate::memory::SpillManager::new(None, u64::MAX)),
+        })
+    }
+
+    fn outcome(plan: Arc<dyn ExecutionPlan>) -> Result<usize> {
+        let mut rows = 0;
+        for p in 0..plan.output_partitions() {
+            for batch in Arc::clone(&plan).execute(p, context())? {
+                rows += batch?.num_rows();
+            }
+        }
+        Ok(rows)
+    }
+
+    #[test]
+    fn a_panicking_worker_fails_the_query_instead_of_ending_its_stream() {
+        let input: Arc<dyn ExecutionPlan> = Arc::new(PanickingExec::default());
+        let plans: Vec<Arc<dyn ExecutionPlan>> = vec![
+            Arc::new(CoalesceExec::new(Arc::clone(&input))),
+            Arc::new(OrderedCoalesceExec::new(Arc::clone(&input), 2)),
+            Arc::new(CoalesceExec::new(Arc::new(RepartitionExec::new(
+                Arc::clone(&input),
+                vec![PhysicalExpr::Column(0, "v".into())],
+                2,
+            )))),
+        ];
+        for plan in plans {
+            let name = plan.name().to_string();
+            match outcome(plan) {
+                Err(EngineError::Internal(message)) => {
+                    assert!(
+                        message.contains("a bug in an operator"),
+                        "{name}: {message}"
+                    )
+                }
+                other => panic!("{name}: a panic gave {other:?}, not an internal error"),
+            }
         }
     }
 }

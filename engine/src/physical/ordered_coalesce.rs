@@ -130,8 +130,19 @@ impl OrderedStream {
                             return;
                         }
                         let (input, ctx) = (Arc::clone(&input), Arc::clone(&ctx));
-                        if !drive_partition(input, partition, ctx, |item| sender.send(item).is_ok())
-                        {
+                        let mut finished = false;
+                        crate::error::guard_panic(
+                            &format!("the worker of partition {partition}"),
+                            || {
+                                finished = drive_partition(input, partition, ctx, |item| {
+                                    sender.send(item).is_ok()
+                                });
+                            },
+                            |e| {
+                                let _ = sender.send(Err(e));
+                            },
+                        );
+                        if !finished {
                             return;
                         }
                     }

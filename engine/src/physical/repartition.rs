@@ -107,7 +107,18 @@ impl RepartitionExec {
             let metrics = Arc::clone(&self.metrics);
             let handle = std::thread::Builder::new()
                 .name(format!("ooc-repartition-{input_partition}"))
-                .spawn(move || produce(input, input_partition, &keys, senders, &ctx, &metrics))
+                .spawn(move || {
+                    let on_panic = senders.clone();
+                    crate::error::guard_panic(
+                        &format!("the repartition of partition {input_partition}"),
+                        || produce(input, input_partition, &keys, senders, &ctx, &metrics),
+                        |e| {
+                            for s in &on_panic {
+                                let _ = s.send(Err(EngineError::Internal(e.to_string())));
+                            }
+                        },
+                    );
+                })
                 .map_err(|e| {
                     EngineError::Execution(format!("cannot start a worker thread: {e}"))
                 })?;

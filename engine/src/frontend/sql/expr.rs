@@ -80,6 +80,7 @@ impl SqlPlanner<'_> {
                     BinaryOperator::Multiply => BinaryOp::Multiply,
                     BinaryOperator::Divide => BinaryOp::Divide,
                     BinaryOperator::Modulo => BinaryOp::Modulo,
+                    BinaryOperator::DuckIntegerDivide => BinaryOp::IntegerDivide,
                     BinaryOperator::Eq => BinaryOp::Eq,
                     BinaryOperator::NotEq => BinaryOp::NotEq,
                     BinaryOperator::Lt => BinaryOp::Lt,
@@ -341,20 +342,38 @@ pub(super) fn output_column(schema: &PlanSchema, index: usize) -> Result<Expr> {
 }
 
 pub(super) fn ordinal(e: &ast::Expr) -> Result<Option<usize>> {
-    if let ast::Expr::Value(v) = e {
-        if let Value::Number(n, _) = &v.value {
-            let n: usize = n
-                .parse()
-                .map_err(|_| EngineError::Plan(format!("invalid position {n}")))?;
-            if n == 0 {
-                return Err(EngineError::Plan(
-                    "positions in ORDER BY / GROUP BY start at 1".into(),
-                ));
-            }
-            return Ok(Some(n - 1));
-        }
+    // Only an integer is a position: `GROUP BY 1.5` groups by a constant, as in DuckDB; a
+    // negative integer is no position at all.
+    let (e, negative) = match e {
+        ast::Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => (expr.as_ref(), true),
+        other => (other, false),
+    };
+    let ast::Expr::Value(v) = e else {
+        return Ok(None);
+    };
+    let Value::Number(n, _) = &v.value else {
+        return Ok(None);
+    };
+    if !n.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(None);
     }
-    Ok(None)
+    if negative {
+        return Err(EngineError::Plan(format!(
+            "position -{n} is not in the select list (positions start at 1)"
+        )));
+    }
+    let n: usize = n
+        .parse()
+        .map_err(|_| EngineError::Plan(format!("invalid position {n}")))?;
+    if n == 0 {
+        return Err(EngineError::Plan(
+            "positions in ORDER BY / GROUP BY start at 1".into(),
+        ));
+    }
+    Ok(Some(n - 1))
 }
 
 /// `a IS DISTINCT FROM b` (with `not`: `IS NOT DISTINCT FROM`): `<>` where NULL equals NULL and
