@@ -62,6 +62,7 @@ golden_tests! {
     tpch_subquery_in_aggregate_non_equality,
     edge_timestamp_trunc_diff,
     edge_difftest_found,
+    edge_difftest_found_nan,
     tpch_subquery_empty_values,
     tpch_subquery_non_equality,
     tpch_subquery_grouped_select,

@@ -196,11 +196,20 @@ fn evaluate_binary(
             };
             let la = cast_array(&l.clone().into_array(n)?, &DataType::Utf8)?;
             let ra = cast_array(&r.clone().into_array(n)?, &DataType::Utf8)?;
-            let out = arrow::compute::kernels::concat_elements::concat_elements_utf8(
-                la.as_string::<i32>(),
-                ra.as_string::<i32>(),
-            )?;
-            Ok(ColumnarValue::Array(Arc::new(out)))
+            let out: ArrayRef = Arc::new(
+                arrow::compute::kernels::concat_elements::concat_elements_utf8(
+                    la.as_string::<i32>(),
+                    ra.as_string::<i32>(),
+                )?,
+            );
+            // Two constants give a constant.
+            Ok(
+                if matches!((l, r), (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_))) {
+                    ColumnarValue::Scalar(ScalarValue::from_array(out))
+                } else {
+                    ColumnarValue::Array(out)
+                },
+            )
         }
     }
 }
@@ -221,16 +230,41 @@ fn compare_values(l: &ColumnarValue, op: BinaryOp, r: &ColumnarValue) -> Result<
     datum_kernel(l, r, move |a, b| Ok(Arc::new(kernel(a, b)?)))
 }
 
-/// Replace -0.0 by 0.0 (adding +0.0 does exactly that and keeps NaN and infinities).
+/// Replace -0.0 by 0.0 and every NaN by the positive NaN (see [`canonical_f64`]).
 pub(crate) fn normalize_zero(value: &ColumnarValue) -> Result<ColumnarValue> {
+    use arrow::datatypes::{Float32Type, Float64Type};
     match value.data_type() {
         DataType::Float64 | DataType::Float32 if !is_normalized(value) => {
             map_unary(value.clone(), |a| {
-                let zero = ScalarValue::float64(0.0).cast_to(a.data_type())?;
-                Ok(numeric::add(&a, &Scalar::new(zero.array()))?)
+                Ok(match a.data_type() {
+                    DataType::Float64 => Arc::new(
+                        a.as_primitive::<Float64Type>()
+                            .unary::<_, Float64Type>(canonical_f64),
+                    ) as ArrayRef,
+                    _ => Arc::new(a.as_primitive::<Float32Type>().unary::<_, Float32Type>(
+                        |x: f32| {
+                            if x.is_nan() {
+                                f32::NAN
+                            } else {
+                                x + 0.0
+                            }
+                        },
+                    )),
+                })
             })
         }
         _ => Ok(value.clone()),
+    }
+}
+
+/// -0.0 as 0.0 (adding +0.0 does exactly that and keeps infinities), and every NaN as the one
+/// positive NaN: `0.0 * inf` gives a NaN with the sign bit set, which the total order of
+/// floats would put below -inf, where SQL has one NaN, above every number.
+fn canonical_f64(x: f64) -> f64 {
+    if x.is_nan() {
+        f64::NAN
+    } else {
+        x + 0.0
     }
 }
 
@@ -238,7 +272,7 @@ fn is_normalized(value: &ColumnarValue) -> bool {
     match value {
         ColumnarValue::Scalar(s) if s.data_type() == &DataType::Float64 => {
             let a = s.array().as_primitive::<arrow::datatypes::Float64Type>();
-            a.is_null(0) || !(a.value(0) == 0.0 && a.value(0).is_sign_negative())
+            a.is_null(0) || canonical_f64(a.value(0)).to_bits() == a.value(0).to_bits()
         }
         _ => false,
     }

@@ -20,6 +20,10 @@ fn is_bool(e: &Expr, value: bool) -> bool {
     matches!(e, Expr::Literal(v) if v.as_bool() == Some(value))
 }
 
+fn is_null(e: &Expr) -> bool {
+    matches!(e, Expr::Literal(v) if v.is_null())
+}
+
 /// Fold the constant parts of one expression.
 pub(crate) fn fold_expr(expr: Expr) -> Result<Expr> {
     expr.transform_up(&mut |e| {
@@ -35,6 +39,12 @@ pub(crate) fn fold_expr(expr: Expr) -> Result<Expr> {
                 BinaryOp::Or if is_bool(right, false) => return Ok(*left.clone()),
                 BinaryOp::Or if is_bool(left, true) || is_bool(right, true) => {
                     return Ok(Expr::Literal(ScalarValue::boolean(true)))
+                }
+                // A comparison with NULL is NULL, whatever the other side holds.
+                op if op.is_comparison() && (is_null(left) || is_null(right)) => {
+                    return Ok(Expr::Literal(ScalarValue::null(
+                        &arrow::datatypes::DataType::Boolean,
+                    )))
                 }
                 _ => {}
             }

@@ -1,6 +1,7 @@
 //! Constant folding: evaluates sub-expressions without column references once at planning
 //! time (`date '1998-12-01' - interval '90' day` becomes a date literal) and simplifies boolean
-//! identities (`x AND TRUE` → `x`). Filters that fold to TRUE disappear.
+//! identities (`x AND TRUE` → `x`). Filters that fold to TRUE disappear; a filter with a
+//! conjunct that folds to FALSE or NULL becomes `false`.
 
 use crate::error::Result;
 use crate::eval::constant::fold_expr;
@@ -11,7 +12,14 @@ pub(super) fn fold_constants(plan: LogicalPlan) -> Result<LogicalPlan> {
     let plan = plan.map_inputs(&mut fold_constants)?;
     Ok(match plan {
         LogicalPlan::Filter { input, predicate } => {
-            let predicate = fold_expr(predicate)?;
+            let mut predicate = fold_expr(predicate)?;
+            // A conjunct that is constantly FALSE or NULL rejects every row: so does the
+            // filter, without evaluating its other conjuncts (which might fail on rows no
+            // answer needs, as an overflow would).
+            let rejects = |e: &Expr| matches!(e, Expr::Literal(v) if v.is_null() || v.as_bool() == Some(false));
+            if !rejects(&predicate) && predicate.clone().split_conjunction().iter().any(rejects) {
+                predicate = Expr::Literal(crate::logical::scalar::ScalarValue::boolean(false));
+            }
             match &predicate {
                 Expr::Literal(v) if v.as_bool() == Some(true) => *input,
                 _ => LogicalPlan::Filter { input, predicate },
@@ -129,6 +137,25 @@ mod tests {
             &fold_constants(plan).unwrap(),
             "
             Filter: (t.a > 5)
+              TableScan: t columns=[a, b, s]
+            ",
+        );
+    }
+
+    #[test]
+    fn a_conjunct_that_folds_to_null_makes_the_filter_false() {
+        // `t.a * 1000 > 5 AND NULL = t.b` rejects every row: nothing else is evaluated.
+        let null = crate::logical::expr::Expr::Literal(crate::logical::scalar::ScalarValue::null(
+            &DataType::Int64,
+        ));
+        let predicate = (col("t.a") * lit(1000i64))
+            .gt(lit(5i64))
+            .and(null.eq(col("t.b")));
+        let plan = LogicalPlan::filter(abs_scan("t"), predicate).unwrap();
+        assert_plan(
+            &fold_constants(plan).unwrap(),
+            "
+            Filter: false
               TableScan: t columns=[a, b, s]
             ",
         );
