@@ -63,6 +63,7 @@ golden_tests! {
     edge_timestamp_trunc_diff,
     edge_difftest_found,
     edge_difftest_found_nan,
+    edge_difftest_found_order,
     tpch_subquery_empty_values,
     tpch_subquery_non_equality,
     tpch_subquery_grouped_select,

@@ -423,6 +423,24 @@ impl PhysicalExpr {
 
     /// Evaluate a boolean expression into a filter mask (NULL counts as false).
     pub(crate) fn evaluate_mask(&self, batch: &RecordBatch) -> Result<BooleanArray> {
+        match self.evaluate_mask_eagerly(batch) {
+            Ok(mask) => Ok(mask),
+            // A conjunct may have failed on rows an earlier one rejects (`x <> 0 AND 1 // x >
+            // 2`, an overflow on rows another conjunct filters out): evaluate the conjuncts
+            // one after another, each only on the rows still passing. A conjunct that fails
+            // on a row it decides still fails.
+            Err(e) => {
+                let mut conjuncts = Vec::new();
+                self.conjuncts(&mut conjuncts);
+                if conjuncts.len() < 2 {
+                    return Err(e);
+                }
+                mask_conjunct_by_conjunct(&conjuncts, batch)
+            }
+        }
+    }
+
+    fn evaluate_mask_eagerly(&self, batch: &RecordBatch) -> Result<BooleanArray> {
         let value = self.evaluate(batch)?.into_array(batch.num_rows())?;
         let mask = value.as_boolean_opt().ok_or_else(|| {
             EngineError::Internal(format!("predicate evaluated to {}", value.data_type()))
@@ -433,6 +451,45 @@ impl PhysicalExpr {
             mask.clone()
         })
     }
+
+    /// The operands of a chain of `AND`s, left to right.
+    fn conjuncts<'a>(&'a self, out: &mut Vec<&'a PhysicalExpr>) {
+        match self {
+            PhysicalExpr::Binary(l, BinaryOp::And, r, _) => {
+                l.conjuncts(out);
+                r.conjuncts(out);
+            }
+            other => out.push(other),
+        }
+    }
+}
+
+/// The mask of `conjuncts` ANDed, each evaluated only on the rows all earlier ones passed.
+fn mask_conjunct_by_conjunct(
+    conjuncts: &[&PhysicalExpr],
+    batch: &RecordBatch,
+) -> Result<BooleanArray> {
+    use arrow::compute::filter_record_batch;
+    // Positions in `batch` of the rows still passing, and those rows.
+    let mut passing: Vec<u32> = (0..batch.num_rows() as u32).collect();
+    let mut rows = batch.clone();
+    for conjunct in conjuncts {
+        if passing.is_empty() {
+            break;
+        }
+        let mask = conjunct.evaluate_mask_eagerly(&rows)?;
+        rows = filter_record_batch(&rows, &mask)?;
+        passing = passing
+            .iter()
+            .zip(mask.values().iter())
+            .filter_map(|(&row, kept)| kept.then_some(row))
+            .collect();
+    }
+    let mut out = vec![false; batch.num_rows()];
+    for row in passing {
+        out[row as usize] = true;
+    }
+    Ok(BooleanArray::from(out))
 }
 
 /// `CASE` with every branch evaluated over every row.

@@ -100,6 +100,16 @@ impl ExecutionPlan for FilterExec {
     }
 
     fn execute(self: Arc<Self>, partition: usize, ctx: Arc<TaskContext>) -> Result<BatchStream> {
+        // A filter that rejects every row (a conjunct folded to FALSE or NULL) does not run
+        // its input: nothing it computes could reach the answer, not even its errors.
+        if let PhysicalExpr::Literal(v) = &self.predicate {
+            if v.is_null() || v.as_bool() == Some(false) {
+                return Ok(instrument(
+                    Box::new(std::iter::empty()),
+                    Arc::clone(&self.metrics),
+                ));
+            }
+        }
         let input = Arc::clone(&self.input).execute(partition, ctx)?;
         let metrics = Arc::clone(&self.metrics);
         let this = Arc::clone(&self);

@@ -27,9 +27,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
-use arrow::compute::{
-    concat, interleave_record_batch, lexsort_to_indices, take_record_batch, SortColumn, SortOptions,
-};
+use arrow::compute::{concat, lexsort_to_indices, take_record_batch, SortColumn, SortOptions};
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, Rows, SortField};
 
@@ -72,6 +70,23 @@ pub(crate) fn sort_batch(
         None => UInt32Array::from(sort_indices(&columns)?),
     };
     Ok(take_record_batch(batch, &indices)?)
+}
+
+/// The rows at `indices` ((batch, row) pairs) of `batches`, in that order; a batch without
+/// columns (a sort by constants of rows nobody reads) keeps its row count.
+fn interleave_rows(batches: &[&RecordBatch], indices: &[(usize, usize)]) -> Result<RecordBatch> {
+    match batches.first() {
+        Some(first) if first.num_columns() == 0 => {
+            let options =
+                arrow::array::RecordBatchOptions::new().with_row_count(Some(indices.len()));
+            Ok(RecordBatch::try_new_with_options(
+                first.schema(),
+                vec![],
+                &options,
+            )?)
+        }
+        _ => Ok(arrow::compute::interleave_record_batch(batches, indices)?),
+    }
 }
 
 fn sort_columns(batch: &RecordBatch, keys: &[PhysicalSortKey]) -> Result<Vec<SortColumn>> {
@@ -269,7 +284,7 @@ impl SortStream {
                 }
                 let end = (*offset + batch_size).min(order.len());
                 let batches: Vec<&RecordBatch> = self.buffer.iter().map(|(b, _)| b).collect();
-                let out = interleave_record_batch(&batches, &order[*offset..end])?;
+                let out = interleave_rows(&batches, &order[*offset..end])?;
                 *offset = end;
                 Ok(Some(out))
             }
@@ -480,7 +495,7 @@ fn write_run(
     let mut writer = ctx.spill.create_narrowed("sort-run", narrowing)?;
     for part in order.chunks(chunk) {
         ctx.check_cancelled()?;
-        writer.write(&interleave_record_batch(&batches, part)?)?;
+        writer.write(&interleave_rows(&batches, part)?)?;
     }
     let file = writer.finish()?;
     exec.metrics
@@ -644,7 +659,7 @@ impl Merger {
             return Ok(None);
         }
         let batches: Vec<&RecordBatch> = self.held.iter().collect();
-        let out = interleave_record_batch(&batches, &self.pending)?;
+        let out = interleave_rows(&batches, &self.pending)?;
         self.pending.clear();
         // Keep only the batches cursors still read from.
         let mut held = Vec::with_capacity(self.cursors.len());
