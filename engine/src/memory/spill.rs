@@ -537,6 +537,13 @@ impl SpillFile {
                 let mut buffer = Buffer::from(bytes);
                 let stored = decoder
                     .decode(&mut buffer)
+                    .and_then(|b| match b {
+                        // A batch without columns has an empty body: the decoder has read all
+                        // of the message but only finishes it on its next byte. One byte it
+                        // does not consume (the batch ends first) completes it.
+                        None if buffer.is_empty() => decoder.decode(&mut Buffer::from(vec![0u8])),
+                        other => Ok(other),
+                    })
                     .map_err(|e| e.to_string())
                     .and_then(|b| b.ok_or_else(|| "it holds no batch".to_string()))
                     .map_err(|e| EngineError::Spill {
@@ -685,6 +692,28 @@ mod tests {
             .unwrap()
             .filter(|e| e.as_ref().unwrap().file_name() != LOCK_FILE)
             .count()
+    }
+
+    #[test]
+    fn batches_without_columns_keep_their_rows() {
+        // A sort of rows nobody reads (ROW_NUMBER() OVER (ORDER BY 1)) spills such batches.
+        let manager = SpillManager::new(None, u64::MAX);
+        let schema = Arc::new(Schema::empty());
+        let rows = |n| {
+            let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(n));
+            RecordBatch::try_new_with_options(Arc::clone(&schema), vec![], &options).unwrap()
+        };
+        let mut writer = manager.create("test", &schema).unwrap();
+        for n in [3, 0, 5] {
+            writer.write(&rows(n)).unwrap();
+        }
+        let file = writer.finish().unwrap();
+        let back: Vec<usize> = file
+            .read()
+            .unwrap()
+            .map(|b| b.unwrap().num_rows())
+            .collect();
+        assert_eq!(back.iter().sum::<usize>(), 8, "{back:?}");
     }
 
     #[test]
