@@ -708,3 +708,142 @@ fn distinct_count_with_plain_counts() {
     }
     assert_eq!(got, expected);
 }
+
+/// Casts of decimal columns to floats fold into the scan (a decimal stored as INT32 or INT64 is
+/// then decoded in that width), with the very values the cast gives; a column also read as
+/// itself, or filtered by the scan, is not folded.
+#[test]
+fn decimal_to_float_casts_fold_into_the_scan() {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Float32Type, Float64Type};
+    let dir = tempfile::tempdir().unwrap();
+    let n = 5_000i64;
+    // Values beyond 2^24 and 2^53 units, negative and NULL: each width, each rounding case.
+    let unscaled = |i: i64, bound: i128| -> Option<i128> {
+        (i % 11 != 0).then(|| {
+            let v = (common::mix(i as u64) as i128) % bound;
+            if i % 2 == 0 {
+                v
+            } else {
+                -v
+            }
+        })
+    };
+    let d9: Decimal128Array = (0..n)
+        .map(|i| unscaled(i, 999_999_999))
+        .collect::<Decimal128Array>()
+        .with_precision_and_scale(9, 2)
+        .unwrap();
+    let d15: Decimal128Array = (0..n)
+        .map(|i| unscaled(i, 999_999_999_999_999))
+        .collect::<Decimal128Array>()
+        .with_precision_and_scale(15, 4)
+        .unwrap();
+    let d30: Decimal128Array = (0..n)
+        .map(|i| unscaled(i, 10i128.pow(29)))
+        .collect::<Decimal128Array>()
+        .with_precision_and_scale(30, 3)
+        .unwrap();
+    let k = Int64Array::from((0..n).collect::<Vec<_>>());
+    let batch = common::batch(vec![
+        ("d9", Arc::new(d9.clone()) as ArrayRef),
+        ("d15", Arc::new(d15.clone())),
+        ("d30", Arc::new(d30.clone())),
+        ("k", Arc::new(k)),
+    ]);
+    write_parquet(&dir.path().join("t.parquet"), &batch, 1_500);
+    let session = Session::new(
+        SessionConfig::default()
+            .with_threads(2)
+            .with_batch_size(700),
+    );
+    session.register_directory(dir.path()).unwrap();
+
+    let sql = "SELECT k, CAST(d9 AS DOUBLE) AS a, CAST(d15 AS REAL) AS b, \
+               CAST(d30 AS DOUBLE) AS c, CAST(d15 AS REAL) + 1 AS e \
+               FROM t WHERE k % 3 = 0 ORDER BY k";
+    let plan = session.sql(sql).unwrap().explain(false).unwrap();
+    for folded in ["d9 AS DOUBLE", "d15 AS REAL", "d30 AS DOUBLE"] {
+        assert!(plan.contains(folded), "{folded} not folded:\n{plan}");
+    }
+    let out = session.sql(sql).unwrap().collect().unwrap();
+    let expected = |a: &Decimal128Array, to: &DataType| {
+        arrow::compute::cast(&(Arc::new(a.clone()) as ArrayRef), to).unwrap()
+    };
+    let (a64, b32, c64) = (
+        expected(&d9, &DataType::Float64),
+        expected(&d15, &DataType::Float32),
+        expected(&d30, &DataType::Float64),
+    );
+    let mut rows = 0;
+    for b in &out {
+        let keys = b.column(0).as_primitive::<arrow::datatypes::Int64Type>();
+        for r in 0..b.num_rows() {
+            let i = keys.value(r) as usize;
+            assert_eq!(i % 3, 0);
+            for (col, want) in [(1, &a64), (3, &c64)] {
+                let got = b.column(col).as_primitive::<Float64Type>();
+                let want = want.as_primitive::<Float64Type>();
+                assert_eq!(got.is_null(r), want.is_null(i));
+                if !want.is_null(i) {
+                    assert_eq!(got.value(r).to_bits(), want.value(i).to_bits(), "row {i}");
+                }
+            }
+            let got = b.column(2).as_primitive::<Float32Type>();
+            let plus = arrow::compute::cast(b.column(4), &DataType::Float64).unwrap();
+            let plus = plus.as_primitive::<Float64Type>();
+            let want = b32.as_primitive::<Float32Type>();
+            assert_eq!(got.is_null(r), want.is_null(i));
+            if !want.is_null(i) {
+                assert_eq!(got.value(r).to_bits(), want.value(i).to_bits(), "row {i}");
+                let sum = f64::from(want.value(i)) + 1.0;
+                assert!(
+                    (plus.value(r) - sum).abs() <= 1e-6 * sum.abs().max(1.0),
+                    "row {i}"
+                );
+            }
+            rows += 1;
+        }
+    }
+    assert_eq!(rows, (n as usize).div_ceil(3));
+
+    // Through a projection that only picks and renames columns.
+    let sql = "SELECT CAST(x AS REAL) AS b, y FROM (SELECT d15 AS x, k AS y FROM t) q ORDER BY y";
+    let plan = session.sql(sql).unwrap().explain(false).unwrap();
+    assert!(plan.contains("d15 AS REAL"), "not folded:\n{plan}");
+    let out = session.sql(sql).unwrap().collect().unwrap();
+    let got: Vec<Option<f32>> = out
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_primitive::<Float32Type>()
+                .iter()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let want: Vec<Option<f32>> = b32.as_primitive::<Float32Type>().iter().collect();
+    assert_eq!(got, want);
+
+    // Read as itself too, or filtered in the scan: not folded, and the same values.
+    for sql in [
+        "SELECT k, CAST(d15 AS REAL) AS b, d15 FROM t WHERE k % 3 = 0 ORDER BY k",
+        "SELECT k, CAST(d15 AS REAL) AS b FROM t WHERE k % 3 = 0 AND d15 IS NOT NULL ORDER BY k",
+        "SELECT k, CAST(d15 AS REAL) AS b, CAST(d15 AS DOUBLE) AS b2 FROM t WHERE k % 3 = 0 ORDER BY k",
+    ] {
+        let plan = session.sql(sql).unwrap().explain(false).unwrap();
+        assert!(!plan.contains("d15 AS REAL"), "folded:\n{plan}");
+        let out = session.sql(sql).unwrap().collect().unwrap();
+        let want = b32.as_primitive::<Float32Type>();
+        for b in &out {
+            let keys = b.column(0).as_primitive::<arrow::datatypes::Int64Type>();
+            let got = b.column(1).as_primitive::<Float32Type>();
+            for r in 0..b.num_rows() {
+                let i = keys.value(r) as usize;
+                assert_eq!(got.is_null(r), want.is_null(i));
+                if !want.is_null(i) {
+                    assert_eq!(got.value(r).to_bits(), want.value(i).to_bits());
+                }
+            }
+        }
+    }
+}

@@ -22,11 +22,11 @@ use arrow::array::{
     new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions, UInt64Array,
 };
 use arrow::compute::{cast_with_options, filter_record_batch, CastOptions};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use memmap2::{Mmap, UncheckedAdvice};
 use parquet::arrow::arrow_reader::{
-    ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection, RowSelectionPolicy,
-    RowSelector,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder, RowSelection, RowSelectionPolicy, RowSelector,
 };
 use parquet::arrow::ProjectionMask;
 
@@ -59,6 +59,12 @@ pub struct ReadOptions {
     /// worth skipping (strings or binaries stored as bytes): [`MorselReader::filtered`] then
     /// says so.
     pub late_filter: Option<LateFilter>,
+    /// Columns (names in the unified schema) delivered as another type than the data set's,
+    /// converted straight from the stored values (with the rules of Arrow's `cast`, invalid
+    /// values an error). A decimal stored as `INT32` or `INT64` is then decoded in that width
+    /// (`Decimal32`, `Decimal64`: the decoded integers themselves) and never widened to 128
+    /// bits on its way to a float.
+    pub read_as: Vec<(String, DataType)>,
 }
 
 /// The predicate of a filter evaluated while reading.
@@ -173,7 +179,7 @@ impl ParquetDataset {
                 .map(|f| f.name().clone())
                 .collect(),
         };
-        let schema = self.project_schema(Some(&names))?;
+        let schema = with_types(self.project_schema(Some(&names))?, &options.read_as);
         let batch_size = if options.batch_size == 0 {
             8192
         } else {
@@ -212,10 +218,15 @@ impl ParquetDataset {
         }
         selectors.push(RowSelector::select(morsel.num_rows));
         let sliced = morsel.row_offset > 0 || (morsel.num_rows as u64) < rg_rows;
+        let reader_metadata =
+            narrow_decimals(file, &options.read_as).map_err(|e| IoError::CorruptFile {
+                path: file.path.clone(),
+                message: e.to_string(),
+            })?;
         let builder = || {
             ParquetRecordBatchReaderBuilder::new_with_metadata(
                 file.bytes.clone(),
-                file.reader_metadata.clone(),
+                reader_metadata.clone(),
             )
             .with_row_groups(vec![morsel.row_group.row_group])
             .with_batch_size(batch_size)
@@ -353,6 +364,78 @@ impl ParquetDataset {
     }
 }
 
+/// `schema` with the fields named in `read_as` changed to the types given there (the schema
+/// of batches read with [`ReadOptions::read_as`]).
+pub fn with_types(schema: SchemaRef, read_as: &[(String, DataType)]) -> SchemaRef {
+    if read_as.is_empty() {
+        return schema;
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match read_as.iter().find(|(n, _)| n == f.name()) {
+            Some((_, t)) => f.as_ref().clone().with_data_type(t.clone()),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// The reader metadata of `file` for reading the columns of `read_as` converted: those that
+/// hold decimals stored as `INT32` or `INT64` are decoded as `Decimal32` or `Decimal64` (the
+/// decoded integers as they are) instead of being widened to `Decimal128`; the file's own
+/// metadata when there is no such column.
+fn narrow_decimals(
+    file: &crate::dataset::ParquetFile,
+    read_as: &[(String, DataType)],
+) -> parquet::errors::Result<ArrowReaderMetadata> {
+    use parquet::basic::Type as PhysicalType;
+    let descr = file.metadata.file_metadata().schema_descr();
+    let mut narrowed = false;
+    let fields: Vec<Field> = file
+        .schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(root, field)| {
+            let wanted = read_as.iter().any(|(n, _)| n == field.name());
+            let DataType::Decimal128(precision, scale) = field.data_type() else {
+                return field.as_ref().clone();
+            };
+            // The column's one leaf, when the root is a primitive column.
+            let leaves: Vec<usize> = (0..descr.num_columns())
+                .filter(|&leaf| wanted && descr.get_column_root_idx(leaf) == root)
+                .collect();
+            let narrow = match leaves.as_slice() {
+                [leaf] => match descr.column(*leaf).physical_type() {
+                    PhysicalType::INT32 => Some(DataType::Decimal32(*precision, *scale)),
+                    PhysicalType::INT64 => Some(DataType::Decimal64(*precision, *scale)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match narrow {
+                Some(t) => {
+                    narrowed = true;
+                    field.as_ref().clone().with_data_type(t)
+                }
+                None => field.as_ref().clone(),
+            }
+        })
+        .collect();
+    if !narrowed {
+        return Ok(file.reader_metadata.clone());
+    }
+    let hint = Arc::new(Schema::new_with_metadata(
+        fields,
+        file.schema.metadata().clone(),
+    ));
+    ArrowReaderMetadata::try_new(
+        Arc::clone(&file.metadata),
+        ArrowReaderOptions::new().with_schema(hint),
+    )
+}
+
 /// Whether reading only some rows of the root column `root` pays, against decoding all of
 /// them: it does for strings and binaries stored as their bytes, whose values are copied one
 /// by one. Numbers, dates and dictionary-encoded strings decode so fast that selecting rows
@@ -457,7 +540,14 @@ fn assemble_with(
                 }
             }
             ColumnSource::Kept(j) => match kept {
-                Some(kept) => Arc::clone(kept.column(*j)),
+                Some(kept) => {
+                    let a = kept.column(*j);
+                    if a.data_type() == field.data_type() {
+                        Arc::clone(a)
+                    } else {
+                        cast_with_options(a, field.data_type(), &options)?
+                    }
+                }
                 None => {
                     return Err(IoError::InvalidArgument(
                         "a kept column without the filter's rows".into(),

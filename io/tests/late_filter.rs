@@ -79,6 +79,7 @@ fn read(
         batch_size: 700,
         bytes_read: None,
         late_filter,
+        read_as: Vec::new(),
     };
     let reader = ds.read_morsel(morsel, &options).unwrap();
     let filtered = reader.filtered();

@@ -193,6 +193,7 @@ fn morsels_slice_row_groups_and_read_the_same_rows() {
         batch_size: 2,
         bytes_read: None,
         late_filter: None,
+        read_as: Vec::new(),
     };
     let mut xs = Vec::new();
     for m in &morsels {

@@ -54,6 +54,7 @@ fn decode(dataset: &ParquetDataset, morsels: &[Morsel], projection: &[String]) -
         batch_size: BATCH_ROWS,
         bytes_read: None,
         late_filter: None,
+        read_as: Vec::new(),
     };
     let (mut rows, mut bytes) = (0u64, 0u64);
     for morsel in morsels {

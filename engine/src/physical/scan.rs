@@ -40,7 +40,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use ooc_io::{
     LateFilter, Morsel, MorselReader, ParquetDataset, PruneExpr, PruneStats, ReadOptions,
     RowGroupRef,
@@ -157,6 +157,7 @@ pub(crate) struct ParquetScanExec {
     fetch: Option<usize>,
     dynamic_filters: Vec<Arc<DynamicFilter>>,
     late_filter: Option<LateFilterSpec>,
+    read_as: Vec<(String, DataType)>,
     morsels_late: AtomicU64,
     /// Partition `i` reads `units[i]` and nothing else.
     one_unit_per_partition: bool,
@@ -195,6 +196,10 @@ pub(crate) struct ScanSpec {
     pub units: UnitAssignment,
     /// The filter pushed into the scan, for late materialization.
     pub late_filter: Option<LateFilterSpec>,
+    /// Columns read as another type than the data set's (a cast above folded into the read:
+    /// see `ooc_io::ReadOptions::read_as`); the output schema has these types. Neither the
+    /// pruning predicate, nor the late filter, nor a dynamic filter may use such a column.
+    pub read_as: Vec<(String, DataType)>,
 }
 
 /// The filter above a scan, given to the scan to evaluate while reading the morsels where
@@ -271,6 +276,7 @@ impl ParquetScanExec {
     /// Plan the morsels of a scan, pruning row groups with the static predicate.
     pub(crate) fn try_new(spec: ScanSpec) -> Result<Self> {
         let schema = spec.dataset.project_schema(Some(&spec.projection))?;
+        let schema = ooc_io::with_types(schema, &spec.read_as);
         let (mut row_groups, mut prune_stats) = match &spec.pruning_predicate {
             Some(predicate) => spec.dataset.prune(predicate),
             None => spec.dataset.prune(&PruneExpr::Unknown),
@@ -387,6 +393,7 @@ impl ParquetScanExec {
             fetch: spec.fetch,
             dynamic_filters: spec.dynamic_filters,
             late_filter: spec.late_filter,
+            read_as: spec.read_as,
             morsels_late: AtomicU64::new(0),
             one_unit_per_partition: spec.units != UnitAssignment::Claimed,
             next_unit: AtomicUsize::new(0),
@@ -439,11 +446,15 @@ impl ExecutionPlan for ParquetScanExec {
     }
 
     fn details(&self) -> String {
-        let mut out = format!(
-            "{} columns=[{}]",
-            self.table_name,
-            self.projection.join(", ")
-        );
+        let columns: Vec<String> = self
+            .projection
+            .iter()
+            .map(|c| match self.read_as.iter().find(|(n, _)| n == c) {
+                Some((_, t)) => format!("{c} AS {}", crate::logical::types::sql_type_name(t)),
+                None => c.clone(),
+            })
+            .collect();
+        let mut out = format!("{} columns=[{}]", self.table_name, columns.join(", "));
         if let Some(p) = &self.pruning_predicate {
             out.push_str(&format!(" pruning=[{p}]"));
         }
@@ -542,6 +553,7 @@ impl ExecutionPlan for ParquetScanExec {
             batch_size: ctx.batch_size,
             bytes_read: Some(Arc::clone(&ctx.bytes_read)),
             late_filter: None,
+            read_as: self.read_as.clone(),
         };
         let (queue, claims) = match self.one_unit_per_partition {
             true => (self.units.get(partition).cloned().unwrap_or(0..0), false),

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::compute::SortOptions;
+use arrow::datatypes::DataType;
 
 use self::trace::{trace_scan, Through};
 use crate::config::RowOrder;
@@ -67,6 +68,9 @@ pub(crate) struct PhysicalPlanner {
     preferred_order: HashMap<usize, (String, bool)>,
     /// Group-key columns of an aggregate above each scan, for claiming whole row groups.
     segment_columns: HashMap<usize, Vec<String>>,
+    /// Columns a scan reads as another type, the casts of the projection above it folded
+    /// into the read (see [`scan::foldable_casts`]), keyed by the scan's id.
+    read_as: HashMap<usize, Vec<(String, DataType)>>,
     /// Shared CTEs already planned, by id.
     shared: HashMap<usize, Arc<MaterializeExec>>,
     /// The scan (by id) whose slices become one partition each, handed on in order (see
@@ -82,6 +86,7 @@ impl PhysicalPlanner {
             pending_filters: HashMap::new(),
             preferred_order: HashMap::new(),
             segment_columns: HashMap::new(),
+            read_as: HashMap::new(),
             shared: HashMap::new(),
             ordered_scan: None,
         }
@@ -119,11 +124,36 @@ impl PhysicalPlanner {
                 exprs,
                 schema,
             } => {
-                let child = self.create(input)?;
-                let physical = exprs
-                    .iter()
-                    .map(|e| create_physical_expr(e, input.schema()))
-                    .collect::<Result<Vec<_>>>()?;
+                // Casts the scan below (through a projection that only picks its columns)
+                // does while reading: the projection then reads the converted columns as
+                // they are, straight from the scan.
+                let folded = match scan::projected_scan(input, exprs) {
+                    Some((scan, over_scan)) => scan::foldable_casts(scan, &over_scan)?
+                        .map(|folded| (LogicalPlan::TableScan(scan.clone()), folded)),
+                    None => None,
+                };
+                let (child, physical) = match folded {
+                    Some((scan, folded)) => {
+                        if let LogicalPlan::TableScan(s) = &scan {
+                            self.read_as.insert(s.id(), folded.read_as);
+                        }
+                        let child = self.create(&scan)?;
+                        let physical = folded
+                            .exprs
+                            .iter()
+                            .map(|e| create_physical_expr(e, &folded.scan_schema))
+                            .collect::<Result<Vec<_>>>()?;
+                        (child, physical)
+                    }
+                    None => {
+                        let child = self.create(input)?;
+                        let physical = exprs
+                            .iter()
+                            .map(|e| create_physical_expr(e, input.schema()))
+                            .collect::<Result<Vec<_>>>()?;
+                        (child, physical)
+                    }
+                };
                 let display = exprs.iter().map(|e| e.to_string()).collect();
                 Arc::new(ProjectExec::new(
                     child,

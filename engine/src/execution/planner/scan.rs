@@ -11,8 +11,8 @@ use super::PhysicalPlanner;
 use crate::error::Result;
 use crate::eval::create_physical_expr;
 use crate::logical::expr::{BinaryOp, Expr};
-use crate::logical::plan::{ScanSource, TableScan};
-use crate::logical::schema::PlanSchema;
+use crate::logical::plan::{LogicalPlan, ScanSource, TableScan};
+use crate::logical::schema::{PlanField, PlanSchema};
 use crate::physical::filter::{FilterCounts, FilterExec};
 use crate::physical::scan::{LateFilterSpec, ParquetScanExec, ScanSpec, UnitAssignment};
 use crate::physical::text_scan::TextScanExec;
@@ -93,6 +93,7 @@ impl PhysicalPlanner {
                 None => UnitAssignment::Claimed,
             },
             late_filter,
+            read_as: self.read_as.remove(&key).unwrap_or_default(),
         })?;
         self.filter_scan(Arc::new(exec), scan, counts)
     }
@@ -117,6 +118,168 @@ impl PhysicalPlanner {
             None => Ok(exec),
         }
     }
+}
+
+/// A projection over a scan with some of its casts done by the scan while reading.
+pub(super) struct FoldedCasts {
+    /// The columns the scan reads as another type.
+    pub(super) read_as: Vec<(String, DataType)>,
+    /// The scan's schema with those types.
+    pub(super) scan_schema: PlanSchema,
+    /// The projection's expressions over that schema (the folded casts become the columns).
+    pub(super) exprs: Vec<Expr>,
+}
+
+/// The scan below a projection of `exprs` over `input`, and the expressions over the scan's
+/// columns: `input` is the scan, or reaches it through projections that only pick (and
+/// rename) columns and through aliases; the columns of `exprs` are then replaced by the
+/// scan's.
+pub(super) fn projected_scan<'a>(
+    input: &'a LogicalPlan,
+    exprs: &[Expr],
+) -> Option<(&'a TableScan, Vec<Expr>)> {
+    // The scan, and the scan column behind each column of `plan`'s output.
+    fn columns_of(plan: &LogicalPlan) -> Option<(&TableScan, Vec<Expr>)> {
+        match plan {
+            LogicalPlan::TableScan(scan) => Some((scan, scan.schema().column_exprs())),
+            LogicalPlan::SubqueryAlias { input, .. } => columns_of(input),
+            LogicalPlan::Projection { input, exprs, .. } => {
+                let (scan, below) = columns_of(input)?;
+                let schema = input.schema();
+                let columns = exprs
+                    .iter()
+                    .map(|e| match e.clone().unalias() {
+                        Expr::Column(c) => {
+                            let i = schema.try_index_of(c.relation.as_deref(), &c.name).ok()??;
+                            below.get(i).cloned()
+                        }
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+                Some((scan, columns))
+            }
+            _ => None,
+        }
+    }
+    let (scan, columns) = columns_of(input)?;
+    let schema = input.schema();
+    let mut unresolved = false;
+    let over_scan = exprs
+        .iter()
+        .map(|e| {
+            e.clone().transform_down(&mut |e| match e {
+                Expr::Column(c) => match schema.try_index_of(c.relation.as_deref(), &c.name) {
+                    Ok(Some(i)) if i < columns.len() => Some(columns[i].clone()),
+                    _ => {
+                        unresolved = true;
+                        None
+                    }
+                },
+                _ => None,
+            })
+        })
+        .collect::<Result<Vec<_>>>()
+        .ok()?;
+    (!unresolved).then_some((scan, over_scan))
+}
+
+/// The casts of a projection's `exprs` that the Parquet `scan` below it can do while reading:
+/// those of a decimal column to `REAL` or `DOUBLE`, when the projection reads that column
+/// nowhere else, nor as another type, and no filter pushed into the scan reads it (the scan
+/// prunes and filters with the stored type). A decimal stored as a 32- or 64-bit integer is
+/// then decoded in that width and converted from there, never widened to 128 bits: feeding
+/// the decimals of TPC-H `lineitem` to a model as `float32` goes through such casts. The
+/// values are the very ones the cast gives (Arrow's conversion, which ooc's cast matches).
+/// `None` when there is nothing to fold.
+pub(super) fn foldable_casts(scan: &TableScan, exprs: &[Expr]) -> Result<Option<FoldedCasts>> {
+    if !matches!(scan.source, ScanSource::Parquet(_)) {
+        return Ok(None);
+    }
+    let schema = scan.schema();
+    let decimal_index = |c: &crate::logical::expr::Column| {
+        let index = schema.try_index_of(c.relation.as_deref(), &c.name).ok()??;
+        matches!(
+            schema.field(index).field.data_type(),
+            DataType::Decimal128(..)
+        )
+        .then_some(index)
+    };
+    // Per decimal column: the float types it is cast to, and whether it is read otherwise.
+    let mut casts: Vec<(usize, DataType)> = Vec::new();
+    let mut other_use: Vec<usize> = Vec::new();
+    for expr in exprs {
+        expr.clone().transform_down(&mut |e| match e {
+            Expr::Cast { expr: inner, to }
+                if matches!(to, DataType::Float32 | DataType::Float64) =>
+            {
+                match inner.as_ref() {
+                    Expr::Column(c) => decimal_index(c).map(|i| {
+                        casts.push((i, to.clone()));
+                        e.clone()
+                    }),
+                    _ => None,
+                }
+            }
+            Expr::Column(c) => {
+                if let Some(i) = decimal_index(c) {
+                    other_use.push(i);
+                }
+                None
+            }
+            _ => None,
+        })?;
+    }
+    for filter in &scan.filters {
+        for c in filter.columns() {
+            if let Some(i) = decimal_index(&c) {
+                other_use.push(i);
+            }
+        }
+    }
+    let mut folded: Vec<(usize, DataType)> = Vec::new();
+    for (i, to) in &casts {
+        let one_type = casts.iter().all(|(j, t)| j != i || t == to);
+        if one_type && !other_use.contains(i) && !folded.iter().any(|(j, _)| j == i) {
+            folded.push((*i, to.clone()));
+        }
+    }
+    if folded.is_empty() {
+        return Ok(None);
+    }
+    let fields = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match folded.iter().find(|(j, _)| *j == i) {
+            Some((_, to)) => PlanField::new(
+                f.qualifier.clone(),
+                f.field.as_ref().clone().with_data_type(to.clone()),
+            ),
+            None => f.clone(),
+        })
+        .collect();
+    let exprs = exprs
+        .iter()
+        .map(|expr| {
+            expr.clone().transform_down(&mut |e| match e {
+                Expr::Cast { expr: inner, .. } => match inner.as_ref() {
+                    Expr::Column(c) => decimal_index(c)
+                        .filter(|i| folded.iter().any(|(j, _)| j == i))
+                        .map(|_| inner.as_ref().clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(FoldedCasts {
+        read_as: folded
+            .iter()
+            .map(|(i, to)| (schema.field(*i).name().to_string(), to.clone()))
+            .collect(),
+        scan_schema: PlanSchema::new(fields),
+        exprs,
+    }))
 }
 
 /// The filters pushed into `scan` as a predicate over the columns it reads, for late
