@@ -46,8 +46,8 @@ pub use ooc_engine::logical::window::{
 pub use ooc_engine::sink;
 pub use ooc_engine::{
     default_memory_limit, parse_size, peak_rss_bytes, DataFrame, EngineError, Expr, JoinType,
-    LogicalPlan, OperatorStats, Progress, QueryStream, Result, RowOrder, Session, SessionConfig,
-    SortKey,
+    LogicalPlan, MemoryBudget, OperatorStats, Progress, QueryStream, Result, RowOrder, Session,
+    SessionConfig, SortKey,
 };
 
 /// Reading files directly: Parquet data sets (a file, a glob or a directory, with their

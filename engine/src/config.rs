@@ -1,8 +1,11 @@
-//! Engine settings: threads, batch and morsel sizes, the memory budget, where spill files go
-//! and the order of unsorted rows. A leaf module: every layer may read a [`SessionConfig`],
-//! none is needed to build one.
+//! Engine settings: threads, batch and morsel sizes, the memory budget (or the handle of a
+//! budget shared by concurrent queries, module `budget`), where spill files go and the order
+//! of unsorted rows. Every layer may read a [`SessionConfig`], none is needed to build one.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::budget::MemoryBudget;
 
 /// Engine settings.
 #[derive(Clone, Debug)]
@@ -19,6 +22,10 @@ pub struct SessionConfig {
     /// Memory budget in bytes for operator state (`None`: unlimited). Default: half of the
     /// machine's memory (or of the cgroup limit, when lower); see [`default_memory_limit`].
     pub memory_limit: Option<usize>,
+    /// A budget shared by every query run with this config (and its clones) while they run
+    /// at the same time, each holding at most its fair share; `None`: each query has
+    /// `memory_limit` to itself. Set by [`with_shared_memory_limit`](Self::with_shared_memory_limit).
+    pub memory_budget: Option<Arc<MemoryBudget>>,
     /// Directory under which spill files are written. Default: the system temp directory.
     pub temp_dir: Option<PathBuf>,
     /// Most bytes of spill files a query may hold at once. Default: unlimited.
@@ -103,6 +110,7 @@ impl Default for SessionConfig {
             batch_size: 8192,
             morsel_rows: 1 << 20,
             memory_limit: default_memory_limit(),
+            memory_budget: None,
             temp_dir: None,
             max_temp_size: None,
             row_order: RowOrder::Any,
@@ -123,10 +131,37 @@ impl SessionConfig {
         self
     }
 
-    /// Set the memory budget in bytes (`None`: unlimited).
+    /// Set the memory budget in bytes of each query (`None`: unlimited).
     pub fn with_memory_limit(mut self, limit: Option<usize>) -> Self {
         self.memory_limit = limit;
+        self.memory_budget = None;
         self
+    }
+
+    /// Set one memory budget of `limit` bytes for all the queries run with this config (and
+    /// its clones): queries running at the same time share it fairly (see [`MemoryBudget`]).
+    /// `None`: unlimited.
+    pub fn with_shared_memory_limit(mut self, limit: Option<usize>) -> Self {
+        self.memory_limit = limit;
+        self.memory_budget = limit.map(MemoryBudget::new);
+        self
+    }
+
+    /// Share `budget` among all the queries run with this config (and its clones); its limit
+    /// becomes `memory_limit`. See [`MemoryBudget`].
+    pub fn with_memory_budget(mut self, budget: Arc<MemoryBudget>) -> Self {
+        self.memory_limit = Some(budget.limit());
+        self.memory_budget = Some(budget);
+        self
+    }
+
+    /// The budget a query planned now plans for: its fixed limit, or the share of a shared
+    /// budget it will have when it starts.
+    pub(crate) fn planning_memory_limit(&self) -> Option<usize> {
+        match &self.memory_budget {
+            Some(budget) => Some(budget.share_of_next()),
+            None => self.memory_limit,
+        }
     }
 
     /// Set the directory for spill files.

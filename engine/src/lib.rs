@@ -62,6 +62,7 @@
 #[cfg(feature = "bench")]
 #[doc(hidden)]
 pub mod bench;
+pub(crate) mod budget;
 mod config;
 mod dataframe;
 pub mod error;
@@ -77,6 +78,7 @@ mod physical;
 mod session;
 pub mod sink;
 
+pub use budget::MemoryBudget;
 pub use config::{default_memory_limit, parse_size, RowOrder, SessionConfig};
 pub use dataframe::DataFrame;
 pub use error::{EngineError, Result};

@@ -21,7 +21,9 @@ fn rules(layer: &str) -> Option<(&'static [&'static str], &'static [&'static str
         // Leaves.
         "error" => (&[], &[]),
         "metrics" => (&[], &[]),
-        "config" => (&["error"], &[]),
+        // The handle of a budget shared by concurrent queries: knows no pool.
+        "budget" => (&[], &[]),
+        "config" => (&["error", "budget"], &[]),
         // What a query computes: knows nothing of how it runs.
         "logical" => (&["error"], &[]),
         // Compiled expressions: a leaf above logical that every layer above may use.
@@ -34,7 +36,7 @@ fn rules(layer: &str) -> Option<(&'static [&'static str], &'static [&'static str
         // Front ends produce logical plans only.
         "frontend" => (&["error", "logical", "eval"], &[]),
         // Budget, reservations and spill files: no operator.
-        "memory" => (&["error", "metrics"], &[]),
+        "memory" => (&["error", "metrics", "budget"], &[]),
         // Operators: expressions and types of the logical layer, never its plans.
         "physical" => (
             &["error", "logical", "eval", "memory", "metrics"],
@@ -55,6 +57,7 @@ fn rules(layer: &str) -> Option<(&'static [&'static str], &'static [&'static str
                 "physical",
                 "memory",
                 "metrics",
+                "budget",
             ],
             &[],
         ),
@@ -88,6 +91,7 @@ fn root_item(name: &str) -> Option<&'static str> {
         "DataFrame" => "dataframe",
         "QueryStream" | "OperatorStats" | "peak_rss_bytes" => "execution",
         "Progress" => "metrics",
+        "MemoryBudget" => "budget",
         "Session" => "session",
         "Expr" => "logical::expr",
         "JoinType" | "LogicalPlan" | "SortKey" => "logical::plan",

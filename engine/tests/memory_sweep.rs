@@ -654,3 +654,69 @@ fn sort_with_a_budget_below_one_batch_spills_each_batch() {
     drop(stream);
     assert!(entries(spill_dir.path()).is_empty());
 }
+
+/// Queries run at the same time from several threads with one shared budget: each holds at
+/// most its share (the budget over the queries running), so together they stay near the
+/// budget where six separate budgets would allow six times as much; every answer is the
+/// unlimited one, and the budget is back to no query and no byte afterwards.
+#[test]
+fn concurrent_queries_share_one_budget() {
+    let data = tempfile::tempdir().unwrap();
+    write_table(data.path());
+    let spill_dir = tempfile::tempdir().unwrap();
+    let cases: Vec<&Case> = CASES
+        .iter()
+        .filter(|c| c.spiller.is_some())
+        .take(6)
+        .collect();
+    let references: Vec<Vec<String>> = cases
+        .iter()
+        .map(|case| {
+            let s = session(data.path(), None, 8192, spill_dir.path());
+            let mut rows = render(&s.sql(case.sql).unwrap().collect().unwrap());
+            rows.sort();
+            rows
+        })
+        .collect();
+    let limit = 32 * MIB;
+    let config = SessionConfig::default()
+        .with_threads(2)
+        .with_shared_memory_limit(Some(limit))
+        .with_temp_dir(Some(spill_dir.path().to_path_buf()));
+    let budget = Arc::clone(config.memory_budget.as_ref().unwrap());
+    let session = Session::new(config);
+    session.register_directory(data.path()).unwrap();
+    let spilled: Vec<u64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = cases
+            .iter()
+            .zip(&references)
+            .map(|(case, reference)| {
+                let session = &session;
+                scope.spawn(move || {
+                    let mut stream = session.sql(case.sql).unwrap().execute().unwrap();
+                    let batches: Vec<RecordBatch> = stream
+                        .by_ref()
+                        .collect::<Result<_, _>>()
+                        .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+                    let mut rows = render(&batches);
+                    rows.sort();
+                    assert!(rows == *reference, "{}: rows differ", case.name);
+                    stream.peak_spill_bytes()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        spilled.iter().any(|&b| b > 0),
+        "no query spilled: {spilled:?}"
+    );
+    let peak = budget.peak_reserved();
+    eprintln!("six queries under one {limit}-byte budget held at most {peak} bytes together");
+    assert!(
+        peak <= limit + limit / 2,
+        "the queries held {peak} bytes together, against a shared budget of {limit}"
+    );
+    assert_eq!((budget.active_queries(), budget.reserved()), (0, 0));
+    assert!(entries(spill_dir.path()).is_empty());
+}

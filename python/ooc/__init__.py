@@ -76,13 +76,19 @@ def config(
     temp_dir: Optional[str] = _UNSET,
     max_temp_size: Union[int, str, None] = _UNSET,
     batch_size: int = _UNSET,
+    max_concurrent_queries: Optional[int] = _UNSET,
 ) -> Dict[str, Any]:
     """Change the settings every later query runs with, and return them all.
 
-    - ``memory_limit``: one budget for a query's operators, e.g. ``"512MB"``, ``"2GB"``, a
-      number of bytes, or ``None`` for no limit. Default: ``OOC_MEMORY_LIMIT``, else half of
-      the machine's memory. Operators spill to disk instead of exceeding it; peak RSS stays
-      within the limit plus a fixed overhead (see the README).
+    - ``memory_limit``: the process's budget for query operators, e.g. ``"512MB"``,
+      ``"2GB"``, a number of bytes, or ``None`` for no limit. Default: ``OOC_MEMORY_LIMIT``,
+      else half of the machine's memory. Operators spill to disk instead of exceeding it;
+      queries running at the same time (from threads) share it, each holding at most an
+      equal share. Peak RSS stays within the limit plus a fixed overhead (see the README).
+    - ``max_concurrent_queries``: most queries that run at once under that budget (default
+      4; ``None`` resets): each running query also holds some memory outside its share, so
+      later ones wait, in order, until one ends, or until the running ones have all stood
+      still for a second (an iterator nobody reads).
     - ``threads``: worker threads (default ``OOC_THREADS``, else all cores; ``None`` resets).
     - ``temp_dir``: where spill files go (default ``OOC_TEMP_DIR``, else the system temp dir).
     - ``max_temp_size``: most bytes of spill files at once (default unlimited).
@@ -102,6 +108,7 @@ def config(
             ("temp_dir", temp_dir),
             ("max_temp_size", max_temp_size),
             ("batch_size", batch_size),
+            ("max_concurrent_queries", max_concurrent_queries),
         )
         if value is not _UNSET
     }
@@ -110,6 +117,27 @@ def config(
 
         given["temp_dir"] = os.fspath(given["temp_dir"])
     return _ooc.config(**given)
+
+
+def memory_budget() -> Dict[str, Any]:
+    """The process's memory budget now, shared by the queries running at the same time.
+
+    Returns ``limit`` (bytes, as set by ``config(memory_limit=...)``), ``reserved`` (bytes the
+    running queries' operators hold together), ``peak_reserved`` (the most they held at once
+    since the limit was set), ``active_queries``, ``max_running`` (see ``config``'s
+    ``max_concurrent_queries``) and ``queries_waited`` (queries that waited for their turn);
+    all ``None`` without a limit. Each query holds at most ``limit / active_queries``;
+    operators spill beyond their share.
+
+    Example:
+        >>> import ooc
+        >>> _ = ooc.config(memory_limit="128MB")
+        >>> budget = ooc.memory_budget()
+        >>> budget["limit"] == 128 * 1024 * 1024, budget["active_queries"]
+        (True, 0)
+        >>> _ = ooc.config(memory_limit=None)
+    """
+    return _ooc.memory_budget()
 
 
 __all__ = [
@@ -151,6 +179,7 @@ __all__ = [
     "Utf8",
     "col",
     "config",
+    "memory_budget",
     "from_arrow",
     "len",
     "corr",

@@ -1,15 +1,20 @@
 //! Process-wide settings of the Python library: `ooc.config(memory_limit=..., threads=...,
 //! temp_dir=..., max_temp_size=...)`.
 //!
+//! `memory_limit` is the process's budget, not each query's: queries that run at the same
+//! time (from several threads) share it fairly, each holding at most its share (the engine's
+//! `MemoryBudget`). Setting it again starts a new budget for the queries started after.
+//!
 //! Defaults come from the environment variables the CLI reads (`OOC_MEMORY_LIMIT`,
 //! `OOC_THREADS`, `OOC_TEMP_DIR`, `OOC_MAX_TEMP_SIZE`), then from the engine's defaults (half
 //! of the machine's memory). Every query uses the settings current when it starts running, so
 //! a lazy frame built earlier runs with the latest limit.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use ooc::{parse_size, SessionConfig};
+use ooc::{parse_size, MemoryBudget, SessionConfig};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -19,12 +24,29 @@ fn settings() -> &'static Mutex<SessionConfig> {
     SETTINGS.get_or_init(|| Mutex::new(from_environment()))
 }
 
+/// Most queries the process's budget runs at once (`max_concurrent_queries`).
+static MAX_CONCURRENT: AtomicUsize = AtomicUsize::new(MemoryBudget::DEFAULT_MAX_RUNNING);
+
+/// `config` with a new process budget of `limit` bytes (none: unlimited).
+fn with_budget(config: SessionConfig, limit: Option<usize>) -> SessionConfig {
+    match limit {
+        Some(limit) => config.with_memory_budget(MemoryBudget::with_max_running(
+            limit,
+            MAX_CONCURRENT.load(Ordering::Relaxed),
+        )),
+        None => config.with_shared_memory_limit(None),
+    }
+}
+
 fn from_environment() -> SessionConfig {
-    let mut config = SessionConfig::default();
+    // The budget is the process's: queries running at the same time (from threads) share it.
+    let default = SessionConfig::default();
+    let limit = default.memory_limit;
+    let mut config = with_budget(default, limit);
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     if let Some(v) = var("OOC_MEMORY_LIMIT") {
         if let Ok(limit) = parse_limit(&v) {
-            config = config.with_memory_limit(limit);
+            config = with_budget(config, limit);
         }
     }
     if let Some(threads) = var("OOC_THREADS").and_then(|v| v.trim().parse::<usize>().ok()) {
@@ -84,11 +106,23 @@ fn config<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut guard = settings().lock().unwrap_or_else(|e| e.into_inner());
     let mut next = guard.clone();
+    let mut limit = None;
+    let mut max_concurrent = None;
     if let Some(kwargs) = kwargs {
         for (key, value) in kwargs.iter() {
             let key: String = key.extract()?;
             match key.as_str() {
-                "memory_limit" => next = next.with_memory_limit(size_arg(&value, "memory_limit")?),
+                "memory_limit" => limit = Some(size_arg(&value, "memory_limit")?),
+                "max_concurrent_queries" => {
+                    let n: Option<usize> = value.extract()?;
+                    let n = n.unwrap_or(MemoryBudget::DEFAULT_MAX_RUNNING);
+                    if n == 0 {
+                        return Err(PyValueError::new_err(
+                            "max_concurrent_queries must be at least 1",
+                        ));
+                    }
+                    max_concurrent = Some(n);
+                }
                 "threads" => {
                     let threads: Option<usize> = value.extract()?;
                     let default = SessionConfig::default().threads;
@@ -109,11 +143,20 @@ fn config<'py>(
                 other => {
                     return Err(PyValueError::new_err(format!(
                         "unknown setting '{other}'; valid: memory_limit, threads, temp_dir, \
-                         max_temp_size, batch_size"
+                         max_temp_size, batch_size, max_concurrent_queries"
                     )))
                 }
             }
         }
+    }
+    // A new budget when its limit or its number of queries changes (running queries keep
+    // theirs).
+    if let Some(n) = max_concurrent {
+        MAX_CONCURRENT.store(n, Ordering::Relaxed);
+    }
+    if limit.is_some() || max_concurrent.is_some() {
+        let limit = limit.unwrap_or(next.memory_limit);
+        next = with_budget(next, limit);
     }
     *guard = next.clone();
     let out = PyDict::new(py);
@@ -128,10 +171,43 @@ fn config<'py>(
     )?;
     out.set_item("max_temp_size", next.max_temp_size)?;
     out.set_item("batch_size", next.batch_size)?;
+    out.set_item(
+        "max_concurrent_queries",
+        MAX_CONCURRENT.load(Ordering::Relaxed),
+    )?;
+    Ok(out)
+}
+
+/// The process's memory budget now: its limit, the bytes the running queries hold together,
+/// the most they held at once since the budget was set, how many queries run, how many it
+/// runs at most and how many had to wait for their turn.
+#[pyfunction]
+fn memory_budget(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let config = current();
+    let out = PyDict::new(py);
+    match &config.memory_budget {
+        Some(budget) => {
+            out.set_item("limit", budget.limit())?;
+            out.set_item("reserved", budget.reserved())?;
+            out.set_item("peak_reserved", budget.peak_reserved())?;
+            out.set_item("active_queries", budget.active_queries())?;
+            out.set_item("max_running", budget.max_running())?;
+            out.set_item("queries_waited", budget.queries_waited())?;
+        }
+        None => {
+            out.set_item("limit", py.None())?;
+            out.set_item("reserved", py.None())?;
+            out.set_item("peak_reserved", py.None())?;
+            out.set_item("active_queries", py.None())?;
+            out.set_item("max_running", py.None())?;
+            out.set_item("queries_waited", py.None())?;
+        }
+    }
     Ok(out)
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(config, m)?)?;
+    m.add_function(wrap_pyfunction!(memory_budget, m)?)?;
     Ok(())
 }

@@ -249,3 +249,60 @@ def test_ctrl_c_cancels_a_running_query(tpch, tmp_path):
     # Spill files were removed before the exception reached Python.
     assert report["left"] == []
     assert child.returncode == 0
+
+
+def test_concurrent_queries_share_the_process_budget(tpch, duck, tmp_path):
+    """Eight queries from eight threads under one 24MB process budget: each holds at most
+    its share, so together they stay within the budget (where eight budgets of their own
+    would allow eight times as much); every answer equals DuckDB's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    tables = {t: str(tpch / f"{t}.parquet") for t in ("lineitem", "orders", "customer", "part")}
+    queries = [
+        "SELECT l_orderkey, sum(l_quantity) AS q, count(*) AS n FROM lineitem GROUP BY l_orderkey",
+        "SELECT l_partkey, l_suppkey, count(*) AS n FROM lineitem GROUP BY 1, 2",
+        "SELECT count(DISTINCT l_comment) AS n FROM lineitem",
+        "SELECT o_custkey, count(*) AS n, sum(o_totalprice) AS t FROM orders GROUP BY o_custkey",
+        "SELECT c_nationkey, count(*) AS n FROM customer JOIN orders ON c_custkey = o_custkey "
+        "GROUP BY c_nationkey",
+        "SELECT l_comment FROM lineitem ORDER BY l_comment, l_orderkey, l_linenumber LIMIT 5 OFFSET 100000",
+        "SELECT p_brand, count(DISTINCT l_orderkey) AS n FROM lineitem JOIN part ON l_partkey = p_partkey "
+        "GROUP BY p_brand",
+        "SELECT l_returnflag, l_linestatus, sum(l_extendedprice) AS s, avg(l_discount) AS d "
+        "FROM lineitem GROUP BY 1, 2",
+    ]
+    expected = [duck.execute(q).fetchall() for q in queries]
+    limit = 24 * 1024 * 1024
+    ooc.config(memory_limit=limit, temp_dir=tmp_path, threads=2)
+    try:
+        with ThreadPoolExecutor(max_workers=len(queries)) as pool:
+            results = list(pool.map(lambda q: ooc.sql(q, **tables).collect().rows(), queries))
+        budget = ooc.memory_budget()
+    finally:
+        ooc.config(memory_limit=None)
+    for query, ours, theirs in zip(queries, results, expected):
+        rows_equal(ours, theirs, ordered="ORDER BY" in query)
+    assert budget["limit"] == limit
+    assert budget["active_queries"] == 0 and budget["reserved"] == 0
+    # Shares are enforced at every growth; a query that joins late may find others still
+    # holding more than their new share until they spill, hence the margin.
+    assert 0 < budget["peak_reserved"] <= limit * 1.5, budget
+    # At most four ran at once: the others waited for their turn.
+    assert budget["queries_waited"] > 0, budget
+
+
+def test_max_concurrent_queries_setting():
+    try:
+        settings = ooc.config(memory_limit="64MB", max_concurrent_queries=2)
+        assert settings["max_concurrent_queries"] == 2
+        assert ooc.memory_budget()["max_running"] == 2
+        # The limit changes, the number of queries stays.
+        ooc.config(memory_limit="32MB")
+        assert ooc.memory_budget() == {
+            "limit": 32 * 1024 * 1024, "reserved": 0, "peak_reserved": 0,
+            "active_queries": 0, "max_running": 2, "queries_waited": 0,
+        }
+        with pytest.raises(ValueError, match="at least 1"):
+            ooc.config(max_concurrent_queries=0)
+    finally:
+        assert ooc.config(memory_limit=None, max_concurrent_queries=None)["max_concurrent_queries"] == 4

@@ -3,7 +3,8 @@
 //!
 //! 1. optimizes the plan ([`optimizer`](crate::optimizer));
 //! 2. plans its physical operators ([`planner`]);
-//! 3. builds the query's [`TaskContext`]: its memory pool (the budget), its spill manager
+//! 3. builds the query's [`TaskContext`]: its memory pool (its budget, or its share of a
+//!    budget shared with concurrent queries), its spill manager
 //!    (temporary directory and quota), batch and morsel sizes, cancel flag and progress;
 //! 4. starts the root operator and hands out a [`QueryStream`], which front ends iterate for
 //!    batches and ask for the query's figures ([`QueryStream::operator_stats`],
@@ -43,7 +44,7 @@ pub(crate) fn physical_plan(
         threads: config.threads,
         morsel_rows: config.morsel_rows,
         batch_size: config.batch_size,
-        memory_limit: config.memory_limit,
+        memory_limit: config.planning_memory_limit(),
         row_order: config.row_order,
     });
     planner.create_plan(optimized)
@@ -70,15 +71,18 @@ pub(crate) fn execute(plan: &LogicalPlan, config: &SessionConfig) -> Result<Quer
 }
 
 /// A fresh per-query context: its own memory pool and spill manager.
+/// With a shared budget, waits for the query's turn (see [`crate::budget`]).
 fn task_context(config: &SessionConfig) -> Arc<TaskContext> {
+    let bytes_read = Arc::new(AtomicU64::new(0));
     Arc::new(TaskContext {
-        memory_pool: match config.memory_limit {
-            Some(limit) => MemoryPool::new(limit),
-            None => MemoryPool::unbounded(),
+        memory_pool: match (&config.memory_budget, config.memory_limit) {
+            (Some(budget), _) => MemoryPool::in_budget(budget, Arc::clone(&bytes_read)),
+            (None, Some(limit)) => MemoryPool::new(limit),
+            (None, None) => MemoryPool::unbounded(),
         },
         batch_size: config.batch_size,
         threads: config.threads,
-        bytes_read: Arc::new(AtomicU64::new(0)),
+        bytes_read,
         warnings: Arc::default(),
         progress: Arc::new(Progress::default()),
         cancelled: Arc::new(AtomicBool::new(false)),

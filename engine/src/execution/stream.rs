@@ -225,6 +225,7 @@ impl Iterator for QueryStream {
             }
             self.stream = None;
             self.finished = Some(self.started.elapsed());
+            self.ctx.memory_pool.leave_budget();
         }
         item
     }
@@ -234,6 +235,8 @@ impl Drop for QueryStream {
     fn drop(&mut self) {
         // Stop producers that may still be running (e.g. after an early LIMIT or an error).
         self.ctx.cancelled.store(true, Ordering::Relaxed);
+        self.stream = None;
+        self.ctx.memory_pool.leave_budget();
     }
 }
 

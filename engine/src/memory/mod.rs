@@ -27,6 +27,10 @@
 //! most, that operator writes its state out at its next batch boundary, and the request is
 //! retried for up to two seconds before it fails with an error naming the consumer that asked
 //! and the budget.
+//!
+//! Queries that run at the same time may share one [`MemoryBudget`] (the Python library's
+//! process-wide `memory_limit`): each pool's limit is then its fair share of it, which shrinks
+//! as queries start and grows as they end (module [`crate::budget`]).
 
 mod accounting;
 mod narrow;

@@ -1,16 +1,25 @@
 //! The memory pool and RAII reservations (see the module docs of [`crate::memory`]).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use crate::budget::{BudgetMember, BytesRead, MemoryBudget};
 use crate::error::{EngineError, Result};
 use crate::metrics::OperatorMetrics;
 
-/// A budget of bytes shared by all reservations of a query.
+/// A budget of bytes shared by all reservations of a query: a fixed limit, or the query's
+/// share of a [`MemoryBudget`] shared with the queries running at the same time.
 #[derive(Debug)]
 pub(crate) struct MemoryPool {
     limit: usize,
+    budget: Option<Arc<MemoryBudget>>,
+    /// Whether the pool has left its shared budget (its query ended).
+    left: AtomicBool,
+    /// Changes of reservations, plus the query's bytes read when given: whether the query
+    /// moves (see [`crate::budget`]).
+    changes: AtomicU64,
+    progress: Option<BytesRead>,
     reserved: AtomicUsize,
     peak: AtomicUsize,
     /// The reservations of operators that can spill, to ask one of them to make room.
@@ -34,6 +43,10 @@ impl MemoryPool {
     pub(crate) fn new(limit: usize) -> Arc<Self> {
         Arc::new(Self {
             limit,
+            budget: None,
+            left: AtomicBool::new(false),
+            changes: AtomicU64::new(0),
+            progress: None,
             reserved: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
             spillable: Mutex::new(Vec::new()),
@@ -46,9 +59,42 @@ impl MemoryPool {
         Self::new(usize::MAX)
     }
 
-    /// The budget in bytes.
+    /// A pool whose limit is its share of `budget`, for as long as it lives (see
+    /// [`crate::budget`]).
+    /// Waits for the query's turn when the budget already runs as many queries as it may;
+    /// `progress` counts the bytes the query reads.
+    pub(crate) fn in_budget(budget: &Arc<MemoryBudget>, progress: BytesRead) -> Arc<Self> {
+        let pool = Arc::new(Self {
+            limit: budget.limit(),
+            budget: Some(Arc::clone(budget)),
+            left: AtomicBool::new(false),
+            changes: AtomicU64::new(0),
+            progress: Some(progress),
+            reserved: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            spillable: Mutex::new(Vec::new()),
+        });
+        let member: Weak<dyn BudgetMember> = Arc::downgrade(&pool) as Weak<dyn BudgetMember>;
+        budget.join(member);
+        pool
+    }
+
+    /// The budget in bytes: the fixed limit, or the current share of a shared budget.
     pub(crate) fn limit(&self) -> usize {
-        self.limit
+        match &self.budget {
+            Some(budget) => budget.share(),
+            None => self.limit,
+        }
+    }
+
+    /// The query ended: its share goes back to the queries still running (also done when
+    /// the pool is dropped; only the first call counts).
+    pub(crate) fn leave_budget(&self) {
+        if let Some(budget) = &self.budget {
+            if !self.left.swap(true, Ordering::Relaxed) {
+                budget.leave();
+            }
+        }
     }
 
     /// Bytes currently reserved by all consumers.
@@ -62,15 +108,24 @@ impl MemoryPool {
     }
 
     fn try_grow(&self, consumer: &str, bytes: usize) -> Result<()> {
+        let limit = self.limit();
         let mut current = self.reserved.load(Ordering::Relaxed);
         loop {
             let next = current.saturating_add(bytes);
-            if next > self.limit {
+            if next > limit {
+                let consumer = match &self.budget {
+                    Some(budget) => format!(
+                        "{consumer} (this query's share of a {} budget shared by {} queries)",
+                        crate::metrics::format_bytes(budget.limit() as u64),
+                        budget.active_queries()
+                    ),
+                    None => consumer.to_string(),
+                };
                 return Err(EngineError::ResourcesExhausted {
-                    consumer: consumer.to_string(),
+                    consumer,
                     requested: bytes,
                     reserved: current,
-                    limit: self.limit,
+                    limit,
                 });
             }
             match self.reserved.compare_exchange_weak(
@@ -81,6 +136,10 @@ impl MemoryPool {
             ) {
                 Ok(_) => {
                     self.peak.fetch_max(next, Ordering::Relaxed);
+                    self.changes.fetch_add(1, Ordering::Relaxed);
+                    if let Some(budget) = &self.budget {
+                        budget.grew(bytes);
+                    }
                     return Ok(());
                 }
                 Err(actual) => current = actual,
@@ -90,6 +149,10 @@ impl MemoryPool {
 
     fn shrink(&self, bytes: usize) {
         self.reserved.fetch_sub(bytes, Ordering::Relaxed);
+        self.changes.fetch_add(1, Ordering::Relaxed);
+        if let Some(budget) = &self.budget {
+            budget.shrank(bytes);
+        }
     }
 
     fn register(&self, request: &Arc<SpillRequest>) {
@@ -110,6 +173,30 @@ impl MemoryPool {
             .max_by_key(|r| r.size.load(Ordering::Relaxed))?;
         victim.requested.store(true, Ordering::Relaxed);
         Some(victim.consumer.clone())
+    }
+}
+
+impl BudgetMember for MemoryPool {
+    fn reserved(&self) -> usize {
+        MemoryPool::reserved(self)
+    }
+
+    fn activity(&self) -> u64 {
+        let read = self
+            .progress
+            .as_ref()
+            .map_or(0, |p| p.load(Ordering::Relaxed));
+        self.changes.load(Ordering::Relaxed).wrapping_add(read)
+    }
+
+    fn ask_to_spill(&self) {
+        self.request_spill(None);
+    }
+}
+
+impl Drop for MemoryPool {
+    fn drop(&mut self) {
+        self.leave_budget();
     }
 }
 
@@ -398,5 +485,71 @@ mod tests {
         });
         assert!(!asker.spill_requested());
         assert_eq!(pool.reserved(), 90);
+    }
+
+    #[test]
+    fn queries_sharing_a_budget_hold_at_most_their_share() {
+        let budget = MemoryBudget::new(1000);
+        let first = MemoryPool::in_budget(&budget, BytesRead::default());
+        let mut a = MemoryReservation::new_spillable(&first, "sort", None);
+        a.try_grow(800).unwrap();
+        assert_eq!((budget.active_queries(), first.limit()), (1, 1000));
+        // A second query halves the shares and asks the first, now above its share, to spill.
+        let second = MemoryPool::in_budget(&budget, BytesRead::default());
+        assert_eq!((first.limit(), second.limit()), (500, 500));
+        assert!(a.spill_requested());
+        let mut b = MemoryReservation::new(&second, "aggregate", None);
+        b.try_grow(500).unwrap();
+        let err = b.try_grow(1).unwrap_err().to_string();
+        assert!(
+            err.contains("share of a 1000 B budget shared by 2 queries"),
+            "{err}"
+        );
+        assert!(a.try_grow(1).is_err());
+        assert_eq!((budget.reserved(), budget.peak_reserved()), (1300, 1300));
+        a.free();
+        assert_eq!(budget.reserved(), 500);
+        // The second query ends (its stream finished): the first may have the whole budget.
+        drop(b);
+        second.leave_budget();
+        assert_eq!(budget.active_queries(), 1);
+        a.try_grow(1000).unwrap();
+        drop(second);
+        assert_eq!(budget.active_queries(), 1, "left once only");
+        drop(a);
+        drop(first);
+        assert_eq!((budget.active_queries(), budget.reserved()), (0, 0));
+    }
+
+    #[test]
+    fn a_query_beyond_the_running_limit_waits_for_one_to_end_or_stand_still() {
+        let budget = MemoryBudget::with_max_running(1000, 1);
+        let progress = BytesRead::default();
+        let first = MemoryPool::in_budget(&budget, Arc::clone(&progress));
+        let (waited, second) = std::thread::scope(|scope| {
+            let waiting = scope.spawn(|| {
+                let start = Instant::now();
+                let pool = MemoryPool::in_budget(&budget, BytesRead::default());
+                (start.elapsed(), pool)
+            });
+            // The first query moves for 300 ms and ends: only then does the second start.
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_millis(300) {
+                progress.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert_eq!(budget.active_queries(), 1);
+            first.leave_budget();
+            waiting.join().unwrap()
+        });
+        assert!(waited >= Duration::from_millis(300), "{waited:?}");
+        assert_eq!((budget.active_queries(), budget.queries_waited()), (1, 1));
+        // The second stands still (a stream nobody reads): a third starts after a while.
+        let start = Instant::now();
+        let third = MemoryPool::in_budget(&budget, BytesRead::default());
+        assert!(start.elapsed() >= MemoryBudget::STALLED_AFTER);
+        assert_eq!((budget.active_queries(), third.limit()), (2, 500));
+        drop((second, third));
+        assert_eq!(budget.active_queries(), 0);
     }
 }
