@@ -6,7 +6,7 @@ DATA ?= data/sf$(SF)
 ROW_GROUP_ROWS ?= 1000000
 CARGO ?= cargo
 
-.PHONY: demo build data data-tpcds test lint oracle golden clean-data bench micro-bench difftest
+.PHONY: demo build data data-tpcds test lint oracle golden clean-data bench micro-bench difftest faults
 
 ## Build ooc, generate TPC-H at scale factor $(SF) into $(DATA), run Q1 (a scan and aggregate)
 ## and Q5 (a six-table join) with --explain-analyze.
@@ -60,6 +60,14 @@ difftest: build
 	benches/setup.sh
 	./target/release/ooc-datagen tpch --sf 0.05 --out target/difftest-tpch --row-group-rows 20000
 	benches/.venv/bin/python tests/difftest/difftest.py -n $(N) --seed $(SEED) --tpch target/difftest-tpch
+
+## Fault injection (tests/faults.rs): `ooc query` killed (SIGKILL) at random moments while it
+## writes -o output (Parquet, CSV, .npy) and while it spills, $(KILLS) times each; checks that
+## no partial result ever appears under the output's name and that leftovers go with the next
+## run. `make test` runs the same test with 8 kills each.
+KILLS ?= 50
+faults:
+	OOC_FAULT_KILLS=$(KILLS) $(CARGO) test --release --test faults -- --nocapture
 
 ## Criterion micro-benchmarks of kernels and operators (benches/micro); summarize the results
 ## with `python3 benches/micro/summarize.py`.

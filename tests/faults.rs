@@ -1,0 +1,241 @@
+//! Faults: `ooc query` killed outright (SIGKILL: no destructor runs, nothing is flushed) at
+//! random moments while it writes its output (`-o` Parquet, CSV, `.npy`) or spills.
+//!
+//! After every kill the destination is still the complete file of an earlier run, never a
+//! part of the killed one; a temporary file left by the killed process is never read and goes
+//! with the next write to the same destination; a spill directory left behind goes with the
+//! next query that spills there. The last run, not killed, gives the expected file, and
+//! nothing else is left in either directory.
+//!
+//! Kills per kind: `OOC_FAULT_KILLS` (default 8; `make faults` runs 50). Each run is watched
+//! until it starts writing (its own temporary file, or its own spill file, appears) and
+//! killed at a moment drawn from the rest of an unkilled run's time; the test checks that most
+//! kills found the query still writing, so that it tests what it claims to.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The query every case writes: all of SF0.1 `lineitem` (600k rows) in a total order, so
+/// that a completed run always writes the same bytes.
+const QUERY: &str = "SELECT l_orderkey, l_linenumber, l_partkey, l_quantity, l_extendedprice, \
+                     l_shipdate, l_comment FROM lineitem ORDER BY l_orderkey, l_linenumber";
+
+/// Numeric columns only, for the `.npy` matrix.
+const NUMERIC_QUERY: &str = "SELECT l_orderkey, l_linenumber, l_partkey, l_quantity, \
+                             l_extendedprice FROM lineitem ORDER BY l_orderkey, l_linenumber";
+
+fn kills() -> usize {
+    std::env::var("OOC_FAULT_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8)
+}
+
+/// A deterministic fraction in [0, 1) for kill `i` of `kind`.
+fn fraction(kind: &str, i: usize) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in kind.bytes().chain(i.to_le_bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn query(data: &Path, sql: &str, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ooc"));
+    command
+        .args(["query", "--no-progress", "--threads", "2", "--data"])
+        .arg(data)
+        .args(extra)
+        .arg(sql)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Names in `dir`.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Run `command` to completion, asserting success; its wall time.
+fn run(mut command: Command) -> Duration {
+    let start = Instant::now();
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    start.elapsed()
+}
+
+/// Start `command`, wait until `writing(pid)` (it writes), then kill it after `fraction` of
+/// the time `full` leaves; whether it was still writing when killed. A run that ends before
+/// is fine.
+fn kill_while_writing(
+    mut command: Command,
+    full: Duration,
+    fraction: f64,
+    writing: &dyn Fn(u32) -> bool,
+) -> bool {
+    let mut child = command.spawn().unwrap();
+    let pid = child.id();
+    let start = Instant::now();
+    while !writing(pid) {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let until = start.elapsed() + full.saturating_sub(start.elapsed()).mul_f64(fraction);
+    while start.elapsed() < until {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let still = writing(pid);
+    let _ = child.kill(); // SIGKILL
+    child.wait().unwrap();
+    still
+}
+
+/// Kill writes of `-o out.EXT` at random moments; see the module docs.
+fn killed_writes(extension: &str, sql: &str) {
+    let data = common::tpch_sf01_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("out.{extension}");
+    let out: PathBuf = dir.path().join(&name);
+    let reference = dir.path().join(format!("reference.{extension}"));
+    let args = |path: &Path| vec!["-o".to_string(), path.display().to_string()];
+    let reference_args = args(&reference);
+    let refs: Vec<&str> = reference_args.iter().map(String::as_str).collect();
+    // The second run's time, with the data in the page cache as for the killed runs.
+    run(query(&data, sql, &refs));
+    let full = run(query(&data, sql, &refs));
+    let expected = std::fs::read(&reference).unwrap();
+    std::fs::remove_file(&reference).unwrap();
+
+    let out_args = args(&out);
+    let outs: Vec<&str> = out_args.iter().map(String::as_str).collect();
+    // A complete result is in place; no killed run may replace it by a part of one.
+    run(query(&data, sql, &outs));
+    let mut writing = 0;
+    let n = kills();
+    for i in 0..n {
+        let own_temporary = |pid: u32| {
+            let prefix = format!(".{name}.ooc-tmp-{pid}-");
+            names(dir.path())
+                .iter()
+                .any(|n| n.starts_with(&prefix) && !n.ends_with(".new"))
+        };
+        let f = fraction(extension, i);
+        writing += usize::from(kill_while_writing(
+            query(&data, sql, &outs),
+            full,
+            f,
+            &own_temporary,
+        ));
+        assert!(
+            std::fs::read(&out).unwrap() == expected,
+            "kill {i}: {name} is not the complete result"
+        );
+        // What the killed run left: at most its own temporary file, never read, and the
+        // earlier runs' temporaries are gone (this run removed them when it started).
+        let left: Vec<String> = names(dir.path())
+            .into_iter()
+            .filter(|n| n.contains(".ooc-tmp-"))
+            .collect();
+        assert!(left.len() <= 1, "kill {i}: temporaries pile up: {left:?}");
+    }
+    assert!(
+        writing * 2 >= n,
+        "only {writing} of {n} kills hit the query while it wrote"
+    );
+    run(query(&data, sql, &outs));
+    assert!(std::fs::read(&out).unwrap() == expected);
+    assert_eq!(names(dir.path()), vec![name], "only the result is left");
+    eprintln!("{extension}: {n} kills, {writing} while writing");
+}
+
+#[test]
+fn killed_parquet_output_leaves_nothing_partial() {
+    killed_writes("parquet", QUERY);
+}
+
+#[test]
+fn killed_csv_output_leaves_nothing_partial() {
+    killed_writes("csv", QUERY);
+}
+
+#[test]
+fn killed_npy_output_leaves_nothing_partial() {
+    killed_writes("npy", NUMERIC_QUERY);
+}
+
+/// Kills while a sort spills under 8MB: each run starts by removing the directories of
+/// the killed ones; the last run's answer is right and leaves the temp directory empty.
+#[test]
+fn killed_spills_are_removed_by_the_next_spilling_query() {
+    let data = common::tpch_sf01_dir();
+    let spill = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let result = out.path().join("sorted.csv");
+    let temp = spill.path().display().to_string();
+    let result_arg = result.display().to_string();
+    let extra = [
+        "--memory-limit",
+        "8MB",
+        "--temp-dir",
+        temp.as_str(),
+        "-o",
+        result_arg.as_str(),
+    ];
+    run(query(&data, QUERY, &extra));
+    let full = run(query(&data, QUERY, &extra));
+    let expected = std::fs::read(&result).unwrap();
+    let n = kills();
+    let mut spilling = 0;
+    for i in 0..n {
+        // A spill file in a directory the runs before did not leave.
+        let before = names(spill.path());
+        let own_spill = |_pid: u32| {
+            std::fs::read_dir(spill.path())
+                .unwrap()
+                .flatten()
+                .any(|dir| {
+                    !before.contains(&dir.file_name().to_string_lossy().into_owned())
+                        && std::fs::read_dir(dir.path()).is_ok_and(|files| {
+                            files
+                                .flatten()
+                                .any(|f| f.file_name().to_string_lossy().ends_with(".arrows"))
+                        })
+                })
+        };
+        let f = fraction("spill", i);
+        let killed = kill_while_writing(query(&data, QUERY, &extra), full, f, &own_spill);
+        // At most the killed run's own directory: it removed those of the runs before.
+        assert!(
+            names(spill.path()).len() <= 1,
+            "kill {i}: spill directories pile up: {:?}",
+            names(spill.path())
+        );
+        spilling += usize::from(killed);
+    }
+    assert!(
+        spilling * 2 >= n,
+        "only {spilling} of {n} kills hit the query while it spilled"
+    );
+    run(query(&data, QUERY, &extra));
+    assert!(std::fs::read(&result).unwrap() == expected);
+    assert!(names(spill.path()).is_empty(), "{:?}", names(spill.path()));
+    assert_eq!(names(out.path()), vec!["sorted.csv".to_string()]);
+}
