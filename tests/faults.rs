@@ -239,3 +239,57 @@ fn killed_spills_are_removed_by_the_next_spilling_query() {
     assert!(names(spill.path()).is_empty(), "{:?}", names(spill.path()));
     assert_eq!(names(out.path()), vec!["sorted.csv".to_string()]);
 }
+
+/// Eight processes spilling at once under one `--temp-dir`: none removes another's live
+/// spill directory (each holds its lock), every result is the same, and the directory is
+/// empty afterwards.
+#[test]
+fn eight_processes_share_one_temp_directory() {
+    let data = common::tpch_sf01_dir();
+    let spill = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let temp = spill.path().display().to_string();
+    let reference = out.path().join("reference.csv");
+    let reference_arg = reference.display().to_string();
+    run(query(&data, QUERY, &["-o", reference_arg.as_str()]));
+    let expected = std::fs::read(&reference).unwrap();
+    let results: Vec<PathBuf> = (0..8)
+        .map(|i| out.path().join(format!("sorted{i}.csv")))
+        .collect();
+    let children: Vec<_> = results
+        .iter()
+        .map(|result| {
+            let result_arg = result.display().to_string();
+            query(
+                &data,
+                QUERY,
+                &[
+                    "--memory-limit",
+                    "8MB",
+                    "--temp-dir",
+                    temp.as_str(),
+                    "-o",
+                    result_arg.as_str(),
+                ],
+            )
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for result in &results {
+        assert!(
+            std::fs::read(result).unwrap() == expected,
+            "{}",
+            result.display()
+        );
+    }
+    assert!(names(spill.path()).is_empty(), "{:?}", names(spill.path()));
+}
