@@ -77,35 +77,68 @@ fn run(mut command: Command) -> Duration {
     start.elapsed()
 }
 
+/// What became of a run [`kill_while_writing`] started.
+enum Fate {
+    /// Killed; whether it was still writing then.
+    Killed { writing: bool },
+    /// It finished first, after this long (what the next runs' kill moments come from).
+    Finished(Duration),
+}
+
 /// Start `command`, wait until `writing(pid)` (it writes), then kill it after `fraction` of
-/// the time `full` leaves; whether it was still writing when killed. A run that ends before
-/// is fine.
+/// the time `full` leaves.
 fn kill_while_writing(
     mut command: Command,
     full: Duration,
     fraction: f64,
     writing: &dyn Fn(u32) -> bool,
-) -> bool {
+) -> Fate {
     let mut child = command.spawn().unwrap();
     let pid = child.id();
     let start = Instant::now();
     while !writing(pid) {
         if child.try_wait().unwrap().is_some() {
-            return false;
+            return Fate::Finished(start.elapsed());
         }
         std::thread::sleep(Duration::from_millis(1));
     }
     let until = start.elapsed() + full.saturating_sub(start.elapsed()).mul_f64(fraction);
     while start.elapsed() < until {
         if child.try_wait().unwrap().is_some() {
-            return false;
+            return Fate::Finished(start.elapsed());
         }
         std::thread::sleep(Duration::from_millis(1));
     }
     let still = writing(pid);
     let _ = child.kill(); // SIGKILL
     child.wait().unwrap();
-    still
+    Fate::Killed { writing: still }
+}
+
+/// Run `attempt` (given the run time to draw kill moments from, and the attempt's number)
+/// until `n` runs were killed, at most `4 n` times; a run that finishes first sets the run
+/// time for the next ones (the machine may have become faster). Returns the kills that found
+/// the query writing; asserts all `n` kills happened.
+fn kill_n_times(
+    n: usize,
+    mut full: Duration,
+    attempt: &mut dyn FnMut(Duration, usize) -> Fate,
+) -> usize {
+    let (mut killed, mut writing) = (0, 0);
+    for i in 0..4 * n {
+        if killed == n {
+            break;
+        }
+        match attempt(full, i) {
+            Fate::Killed { writing: w } => {
+                killed += 1;
+                writing += usize::from(w);
+            }
+            Fate::Finished(took) => full = took,
+        }
+    }
+    assert_eq!(killed, n, "{n} kills wanted in {} runs", 4 * n);
+    writing
 }
 
 /// Kill writes of `-o out.EXT` at random moments; see the module docs.
@@ -128,25 +161,23 @@ fn killed_writes(extension: &str, sql: &str) {
     let outs: Vec<&str> = out_args.iter().map(String::as_str).collect();
     // A complete result is in place; no killed run may replace it by a part of one.
     run(query(&data, sql, &outs));
-    let mut writing = 0;
     let n = kills();
-    for i in 0..n {
+    let writing = kill_n_times(n, full, &mut |full, i| {
         let own_temporary = |pid: u32| {
             let prefix = format!(".{name}.ooc-tmp-{pid}-");
             names(dir.path())
                 .iter()
                 .any(|n| n.starts_with(&prefix) && !n.ends_with(".new"))
         };
-        let f = fraction(extension, i);
-        writing += usize::from(kill_while_writing(
+        let fate = kill_while_writing(
             query(&data, sql, &outs),
             full,
-            f,
+            fraction(extension, i),
             &own_temporary,
-        ));
+        );
         assert!(
             std::fs::read(&out).unwrap() == expected,
-            "kill {i}: {name} is not the complete result"
+            "run {i}: {name} is not the complete result"
         );
         // What the killed run left: at most its own temporary file, never read, and the
         // earlier runs' temporaries are gone (this run removed them when it started).
@@ -154,8 +185,9 @@ fn killed_writes(extension: &str, sql: &str) {
             .into_iter()
             .filter(|n| n.contains(".ooc-tmp-"))
             .collect();
-        assert!(left.len() <= 1, "kill {i}: temporaries pile up: {left:?}");
-    }
+        assert!(left.len() <= 1, "run {i}: temporaries pile up: {left:?}");
+        fate
+    });
     assert!(
         writing * 2 >= n,
         "only {writing} of {n} kills hit the query while it wrote"
@@ -203,8 +235,7 @@ fn killed_spills_are_removed_by_the_next_spilling_query() {
     let full = run(query(&data, QUERY, &extra));
     let expected = std::fs::read(&result).unwrap();
     let n = kills();
-    let mut spilling = 0;
-    for i in 0..n {
+    let spilling = kill_n_times(n, full, &mut |full, i| {
         // A spill file in a directory the runs before did not leave.
         let before = names(spill.path());
         let own_spill = |_pid: u32| {
@@ -220,20 +251,25 @@ fn killed_spills_are_removed_by_the_next_spilling_query() {
                         })
                 })
         };
-        let f = fraction("spill", i);
-        let killed = kill_while_writing(query(&data, QUERY, &extra), full, f, &own_spill);
+        let fate = kill_while_writing(
+            query(&data, QUERY, &extra),
+            full,
+            fraction("spill", i),
+            &own_spill,
+        );
         // At most the killed run's own directory: it removed those of the runs before.
         assert!(
             names(spill.path()).len() <= 1,
-            "kill {i}: spill directories pile up: {:?}",
+            "run {i}: spill directories pile up: {:?}",
             names(spill.path())
         );
-        spilling += usize::from(killed);
-    }
+        fate
+    });
     assert!(
         spilling * 2 >= n,
         "only {spilling} of {n} kills hit the query while it spilled"
     );
+    eprintln!("spill: {n} kills, {spilling} while spilling");
     run(query(&data, QUERY, &extra));
     assert!(std::fs::read(&result).unwrap() == expected);
     assert!(names(spill.path()).is_empty(), "{:?}", names(spill.path()));
