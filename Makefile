@@ -6,7 +6,7 @@ DATA ?= data/sf$(SF)
 ROW_GROUP_ROWS ?= 1000000
 CARGO ?= cargo
 
-.PHONY: demo build data data-tpcds test lint oracle golden clean-data bench micro-bench difftest faults
+.PHONY: demo build data data-tpcds test lint oracle golden clean-data bench micro-bench difftest faults fuzz
 
 ## Build ooc, generate TPC-H at scale factor $(SF) into $(DATA), run Q1 (a scan and aggregate)
 ## and Q5 (a six-table join) with --explain-analyze.
@@ -68,6 +68,17 @@ difftest: build
 KILLS ?= 50
 faults:
 	OOC_FAULT_KILLS=$(KILLS) $(CARGO) test --release --test faults -- --nocapture
+
+## Coverage-guided fuzzing (fuzz/README.md; cargo-fuzz on the nightly toolchain): each target
+## for $(FUZZ_SECONDS) seconds from the committed seeds, new inputs kept under target/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= sql_plan parquet_read csv_read
+fuzz:
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p target/fuzz-corpus/$$t && \
+		(cd fuzz && cargo +nightly fuzz run -O $$t ../target/fuzz-corpus/$$t corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048) || exit 1; \
+	done
 
 ## Criterion micro-benchmarks of kernels and operators (benches/micro); summarize the results
 ## with `python3 benches/micro/summarize.py`.

@@ -82,10 +82,11 @@ impl ParquetFile {
         let bytes = Bytes::from_owner(MapOwner(Arc::clone(&map)));
         let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
         let reader_metadata =
-            ArrowReaderMetadata::load(&bytes, options).map_err(|e| IoError::CorruptFile {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
+            crate::read::decode_step(path, || ArrowReaderMetadata::load(&bytes, options))?
+                .map_err(|e| IoError::CorruptFile {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?;
         // Footers are small; the pages they describe are released after each read.
         Ok(Self {
             path: path.to_path_buf(),

@@ -203,9 +203,25 @@ impl ParquetDataset {
         for (leaf, column) in row_group.columns().iter().enumerate() {
             let root = schema_descr.get_column_root_idx(leaf);
             if file_columns.contains(&root) {
-                let (start, len) = column.byte_range();
+                // The chunk's bytes, checked (the parquet crate's `byte_range` panics on the
+                // negative offsets of a corrupt footer).
+                let start = column
+                    .dictionary_page_offset()
+                    .unwrap_or(column.data_page_offset());
+                let len = column.compressed_size();
+                let end = start.checked_add(len);
+                if start < 0 || len < 0 || end.is_none_or(|end| end as u64 > file.size) {
+                    return Err(IoError::CorruptFile {
+                        path: file.path.clone(),
+                        message: format!(
+                            "column chunk {leaf} of row group {} lies outside the file \
+                             (offset {start}, {len} bytes, file of {} bytes)",
+                            morsel.row_group.row_group, file.size
+                        ),
+                    });
+                }
                 release.push((start as usize, len as usize));
-                bytes += len * morsel.num_rows as u64 / rg_rows;
+                bytes += len as u64 * morsel.num_rows as u64 / rg_rows;
             }
         }
         if let Some(counter) = &options.bytes_read {
@@ -271,7 +287,8 @@ impl ParquetDataset {
             let mut passed_selectors = Vec::new();
             let mut kept = Vec::new();
             let mut passed = 0;
-            for batch in first.build().map_err(corrupt)? {
+            let mut filter_reader = first.build().map_err(corrupt)?;
+            while let Some(batch) = decode_step(&file.path, || filter_reader.next())? {
                 let batch = batch.map_err(|e| IoError::CorruptFile {
                     path: file.path.clone(),
                     message: e.to_string(),
@@ -362,6 +379,24 @@ impl ParquetDataset {
             map: Arc::clone(&file.map),
         })
     }
+}
+
+/// Run one step of the Parquet decoder, turning a panic into a corrupt-file error naming the
+/// file: the parquet crate still panics on some corrupt pages (a dictionary index past the
+/// end of an FLBA dictionary, found by fuzzing), and a corrupt file must be an error, never
+/// a crash. The decoder is not used again after such an error.
+pub(crate) fn decode_step<T>(path: &std::path::Path, step: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).map_err(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into());
+        IoError::CorruptFile {
+            path: path.to_path_buf(),
+            message: format!("the Parquet decoder failed: {message}"),
+        }
+    })
 }
 
 /// `schema` with the fields named in `read_as` changed to the types given there (the schema
@@ -614,14 +649,23 @@ impl Iterator for MorselReader {
     fn next(&mut self) -> Option<Self::Item> {
         match self.inner.as_mut() {
             Some(reader) => {
-                let batch = match reader.next()? {
-                    Ok(b) => b,
+                let batch = match decode_step(&self.path, || reader.next()) {
+                    Ok(next) => match next? {
+                        Ok(b) => b,
+                        Err(e) => {
+                            // Nothing more comes from a reader that failed.
+                            self.inner = None;
+                            self.remaining_without_reader = 0;
+                            return Some(Err(IoError::CorruptFile {
+                                path: self.path.clone(),
+                                message: e.to_string(),
+                            }));
+                        }
+                    },
                     Err(e) => {
                         self.inner = None;
-                        return Some(Err(IoError::CorruptFile {
-                            path: self.path.clone(),
-                            message: e.to_string(),
-                        }));
+                        self.remaining_without_reader = 0;
+                        return Some(Err(e));
                     }
                 };
                 let n = batch.num_rows();

@@ -1,0 +1,1 @@
+SELECT CASE WHEN a % 2 = 0 THEN CAST(c AS INTEGER) ELSE NULL END, coalesce(b, 'x') || 'y', round(d, 1), a // 3, nullif(a, 4), extract(year FROM e), substr(b, 2, 3) FROM t WHERE NOT (a IS DISTINCT FROM 3) ORDER BY 1 NULLS FIRST OFFSET 2
