@@ -425,6 +425,10 @@ fn narrow_decimals(
     read_as: &[(String, DataType)],
 ) -> parquet::errors::Result<ArrowReaderMetadata> {
     use parquet::basic::Type as PhysicalType;
+    // Every morsel comes here: nothing to look at without columns to convert.
+    if read_as.is_empty() {
+        return Ok(file.reader_metadata.clone());
+    }
     let descr = file.metadata.file_metadata().schema_descr();
     let mut narrowed = false;
     let fields: Vec<Field> = file
@@ -437,9 +441,12 @@ fn narrow_decimals(
             let DataType::Decimal128(precision, scale) = field.data_type() else {
                 return field.as_ref().clone();
             };
+            if !wanted {
+                return field.as_ref().clone();
+            }
             // The column's one leaf, when the root is a primitive column.
             let leaves: Vec<usize> = (0..descr.num_columns())
-                .filter(|&leaf| wanted && descr.get_column_root_idx(leaf) == root)
+                .filter(|&leaf| descr.get_column_root_idx(leaf) == root)
                 .collect();
             let narrow = match leaves.as_slice() {
                 [leaf] => match descr.column(*leaf).physical_type() {

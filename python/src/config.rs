@@ -184,25 +184,14 @@ fn config<'py>(
 #[pyfunction]
 fn memory_budget(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let config = current();
+    let budget = config.memory_budget.as_ref();
     let out = PyDict::new(py);
-    match &config.memory_budget {
-        Some(budget) => {
-            out.set_item("limit", budget.limit())?;
-            out.set_item("reserved", budget.reserved())?;
-            out.set_item("peak_reserved", budget.peak_reserved())?;
-            out.set_item("active_queries", budget.active_queries())?;
-            out.set_item("max_running", budget.max_running())?;
-            out.set_item("queries_waited", budget.queries_waited())?;
-        }
-        None => {
-            out.set_item("limit", py.None())?;
-            out.set_item("reserved", py.None())?;
-            out.set_item("peak_reserved", py.None())?;
-            out.set_item("active_queries", py.None())?;
-            out.set_item("max_running", py.None())?;
-            out.set_item("queries_waited", py.None())?;
-        }
-    }
+    out.set_item("limit", budget.map(|b| b.limit()))?;
+    out.set_item("reserved", budget.map(|b| b.reserved()))?;
+    out.set_item("peak_reserved", budget.map(|b| b.peak_reserved()))?;
+    out.set_item("active_queries", budget.map(|b| b.active_queries()))?;
+    out.set_item("max_running", budget.map(|b| b.max_running()))?;
+    out.set_item("queries_waited", budget.map(|b| b.queries_waited()))?;
     Ok(out)
 }
 
