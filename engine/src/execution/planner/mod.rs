@@ -128,16 +128,15 @@ impl PhysicalPlanner {
                 // does while reading: the projection then reads the converted columns as
                 // they are, straight from the scan.
                 let folded = match scan::projected_scan(input, exprs) {
-                    Some((scan, over_scan)) => scan::foldable_casts(scan, &over_scan)?
-                        .map(|folded| (LogicalPlan::TableScan(scan.clone()), folded)),
+                    Some((scan, over_scan)) => {
+                        scan::foldable_casts(scan, &over_scan)?.map(|folded| (scan, folded))
+                    }
                     None => None,
                 };
                 let (child, physical) = match folded {
                     Some((scan, folded)) => {
-                        if let LogicalPlan::TableScan(s) = &scan {
-                            self.read_as.insert(s.id(), folded.read_as);
-                        }
-                        let child = self.create(&scan)?;
+                        self.read_as.insert(scan.id(), folded.read_as);
+                        let child = self.create_scan(scan)?;
                         let physical = folded
                             .exprs
                             .iter()
