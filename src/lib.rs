@@ -50,6 +50,15 @@ pub use ooc_engine::{
     SessionConfig, SortKey,
 };
 
+/// Secondary indexes of Parquet files (sidecars of roaring bitmaps): build, list and drop
+/// them; scans use them by themselves (see [`SessionConfig::use_indexes`]).
+pub mod index {
+    pub use ooc_io::index::{
+        create_indexes, drop_indexes, list_indexes, sidecar_path, IndexBuildOptions, IndexReport,
+        IndexedColumn,
+    };
+}
+
 /// Reading files directly: Parquet data sets (a file, a glob or a directory, with their
 /// schemas unified) and a human-readable description of their footers; the options of CSV
 /// and NDJSON scans ([`Session::scan_text`], [`Session::register_text`]).

@@ -41,6 +41,60 @@ enum Command {
         /// A file, glob or directory.
         path: String,
     },
+    /// Build, list or drop secondary indexes (roaring-bitmap sidecars beside the data files).
+    ///
+    /// Examples:
+    ///   ooc index create data/sf10/lineitem.parquet --columns l_partkey,l_suppkey
+    ///   ooc index list data/sf10
+    ///   ooc index drop data/sf10/lineitem.parquet --columns l_suppkey
+    #[command(subcommand, verbatim_doc_comment)]
+    Index(IndexCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum IndexCommand {
+    /// Index COLUMNS of every Parquet file at PATH (a file, glob or directory): queries that
+    /// filter them with =, IN, ranges, IS NULL or LIKE 'prefix%' then read only the rows that
+    /// match. Columns already indexed are rebuilt.
+    Create {
+        /// A file, glob or directory.
+        path: String,
+        /// The columns to index.
+        #[arg(long, value_name = "COL[,COL]", value_delimiter = ',', required = true)]
+        columns: Vec<String>,
+        /// Write the sidecars here instead of beside the data files (for read-only data;
+        /// queries then need the same --index-dir).
+        #[arg(long, value_name = "DIR", env = "OOC_INDEX_DIR")]
+        index_dir: Option<PathBuf>,
+        /// Memory for sorting, e.g. 256MB (default: half of the machine's memory).
+        #[arg(long, value_name = "SIZE", env = "OOC_MEMORY_LIMIT", value_parser = parse_limit)]
+        memory_limit: Option<MemoryLimit>,
+        /// Directory for sorted runs (default: the system temp directory).
+        #[arg(long, value_name = "DIR", env = "OOC_TEMP_DIR")]
+        temp_dir: Option<PathBuf>,
+        /// Never show a progress bar.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// List the indexes of the Parquet files at PATH, and any that are stale or damaged.
+    List {
+        /// A file, glob or directory.
+        path: String,
+        /// Also look for sidecars here.
+        #[arg(long, value_name = "DIR", env = "OOC_INDEX_DIR")]
+        index_dir: Option<PathBuf>,
+    },
+    /// Remove the indexes of the Parquet files at PATH (of COLUMNS only, if given).
+    Drop {
+        /// A file, glob or directory.
+        path: String,
+        /// Only these columns.
+        #[arg(long, value_name = "COL[,COL]", value_delimiter = ',')]
+        columns: Vec<String>,
+        /// The sidecars are here (not beside the data files).
+        #[arg(long, value_name = "DIR", env = "OOC_INDEX_DIR")]
+        index_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -104,6 +158,12 @@ struct QueryArgs {
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Do not use secondary indexes (`ooc index create`).
+    #[arg(long)]
+    no_index: bool,
+    /// Look for index sidecars here first (then beside the data files).
+    #[arg(long, value_name = "DIR", env = "OOC_INDEX_DIR")]
+    index_dir: Option<PathBuf>,
 }
 
 /// A `--memory-limit` value: a size, or no limit at all.
@@ -127,6 +187,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Query(args) => run_query(*args),
         Command::Schema { path } => run_schema(&path),
+        Command::Index(command) => run_index(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -231,7 +292,9 @@ fn run_query(args: QueryArgs) -> Result<()> {
     let mut config = SessionConfig::default()
         .with_batch_size(args.batch_size)
         .with_temp_dir(args.temp_dir.clone())
-        .with_max_temp_size(args.max_temp_size.map(|b| b as u64));
+        .with_max_temp_size(args.max_temp_size.map(|b| b as u64))
+        .with_indexes(!args.no_index)
+        .with_index_dir(args.index_dir.clone());
     if let Some(MemoryLimit(limit)) = args.memory_limit {
         config = config.with_memory_limit(limit);
     }
@@ -372,6 +435,142 @@ fn write_output(
         }
     }
     Ok(())
+}
+
+fn run_index(command: IndexCommand) -> Result<()> {
+    use ooc::index::{create_indexes, drop_indexes, list_indexes, IndexBuildOptions};
+    match command {
+        IndexCommand::Create {
+            path,
+            columns,
+            index_dir,
+            memory_limit,
+            temp_dir,
+            no_progress,
+        } => {
+            let dataset = ooc::io::ParquetDataset::open(&path)?;
+            let limit = match memory_limit {
+                Some(MemoryLimit(Some(limit))) => limit,
+                Some(MemoryLimit(None)) => usize::MAX / 4,
+                None => ooc::default_memory_limit().unwrap_or(1 << 30),
+            };
+            let total = dataset.num_rows() * columns.len() as u64;
+            let bar = (!no_progress && std::io::stderr().is_terminal()).then(|| {
+                let bar = indicatif::ProgressBar::new(total);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} [{elapsed_precise}] {bar:30} {human_pos}/{human_len} rows indexed",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                bar
+            });
+            let progress = bar.clone().map(|bar| {
+                Arc::new(move |rows: u64| bar.inc(rows)) as Arc<dyn Fn(u64) + Send + Sync>
+            });
+            let started = std::time::Instant::now();
+            let reports = create_indexes(
+                &dataset,
+                &columns,
+                &IndexBuildOptions {
+                    index_dir,
+                    memory_limit: limit,
+                    temp_dir,
+                    progress,
+                },
+            )?;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            let rows = dataset.num_rows().max(1);
+            let bytes: u64 = reports.iter().map(|r| r.bytes).sum();
+            eprintln!(
+                "indexed {} of {} file(s), {} rows, in {:.2?}: {} in sidecars, {:.2} bytes per row per column",
+                columns.join(", "),
+                reports.len(),
+                dataset.num_rows(),
+                started.elapsed(),
+                human_bytes(bytes),
+                bytes as f64 / rows as f64 / columns.len() as f64
+            );
+        }
+        IndexCommand::List { path, index_dir } => {
+            let dataset = ooc::io::ParquetDataset::open(&path)?;
+            let mut out = std::io::stdout().lock();
+            for report in list_indexes(&dataset, index_dir.as_deref()) {
+                let Some(sidecar) = &report.sidecar else {
+                    writeln!(out, "{}: no index", report.data_file.display())?;
+                    continue;
+                };
+                writeln!(
+                    out,
+                    "{}: {} ({}){}",
+                    report.data_file.display(),
+                    sidecar.display(),
+                    human_bytes(report.bytes),
+                    match &report.ignored {
+                        Some(reason) => format!(" IGNORED, {reason}"),
+                        None => String::new(),
+                    }
+                )?;
+                for c in &report.columns {
+                    writeln!(
+                        out,
+                        "  {} {}: {} distinct values, {} rows, {} NULL, {} ({:.2} bytes per row)",
+                        c.name,
+                        c.data_type,
+                        c.distinct,
+                        c.rows,
+                        c.nulls,
+                        human_bytes(c.bytes),
+                        c.bytes as f64 / (c.rows + c.nulls).max(1) as f64
+                    )?;
+                }
+            }
+        }
+        IndexCommand::Drop {
+            path,
+            columns,
+            index_dir,
+        } => {
+            let dataset = ooc::io::ParquetDataset::open(&path)?;
+            let only = (!columns.is_empty()).then_some(columns.as_slice());
+            let reports = drop_indexes(&dataset, only, index_dir.as_deref())?;
+            for report in &reports {
+                match &report.sidecar {
+                    None => eprintln!("{}: index removed", report.data_file.display()),
+                    Some(_) => {
+                        let left: Vec<&str> =
+                            report.columns.iter().map(|c| c.name.as_str()).collect();
+                        eprintln!(
+                            "{}: index now covers {}",
+                            report.data_file.display(),
+                            left.join(", ")
+                        )
+                    }
+                }
+            }
+            if reports.is_empty() {
+                eprintln!("no index to drop at {path}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// A progress bar on stderr (only when stderr is a terminal), updated from the query's

@@ -33,6 +33,11 @@ pub struct SessionConfig {
     /// The order in which a query's rows come out when it does not sort them. Default:
     /// [`RowOrder::Any`].
     pub row_order: RowOrder,
+    /// Whether scans use the secondary indexes built for their files (`ooc index create`,
+    /// see `ooc_io::index`). Default: true.
+    pub use_indexes: bool,
+    /// Where scans look for index sidecars first (then beside the data files). Default: none.
+    pub index_dir: Option<PathBuf>,
 }
 
 /// The order of the rows of a query without `ORDER BY`.
@@ -114,11 +119,25 @@ impl Default for SessionConfig {
             temp_dir: None,
             max_temp_size: None,
             row_order: RowOrder::Any,
+            use_indexes: true,
+            index_dir: None,
         }
     }
 }
 
 impl SessionConfig {
+    /// Use secondary indexes in scans, or not.
+    pub fn with_indexes(mut self, use_indexes: bool) -> Self {
+        self.use_indexes = use_indexes;
+        self
+    }
+
+    /// Look for index sidecars in `dir` first (then beside the data files).
+    pub fn with_index_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.index_dir = dir;
+        self
+    }
+
     /// Set the number of worker threads (at least 1).
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);

@@ -23,6 +23,8 @@ pub struct ParquetFile {
     pub path: PathBuf,
     /// Size in bytes.
     pub size: u64,
+    /// Last modification time, when the file system reports one.
+    pub modified: Option<std::time::SystemTime>,
     /// The footer (with the page index when the file has one).
     pub metadata: Arc<ParquetMetaData>,
     /// The file's own Arrow schema.
@@ -59,13 +61,12 @@ impl ParquetFile {
             path: path.to_path_buf(),
             source,
         })?;
-        let size = file
-            .metadata()
-            .map_err(|source| IoError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .len();
+        let stat = file.metadata().map_err(|source| IoError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let size = stat.len();
+        let modified = stat.modified().ok();
         if size < 12 {
             return Err(IoError::CorruptFile {
                 path: path.to_path_buf(),
@@ -91,6 +92,7 @@ impl ParquetFile {
         Ok(Self {
             path: path.to_path_buf(),
             size,
+            modified,
             metadata: Arc::clone(reader_metadata.metadata()),
             schema: Arc::clone(reader_metadata.schema()),
             partition_values,

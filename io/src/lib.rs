@@ -23,6 +23,7 @@ mod bloom;
 mod dataset;
 mod describe;
 mod error;
+pub mod index;
 mod page_prune;
 mod prune;
 mod read;
@@ -31,7 +32,7 @@ mod text;
 pub use dataset::{ParquetDataset, ParquetFile, RowGroupRef};
 pub use describe::describe;
 pub use error::{IoError, Result};
-pub use page_prune::PageSelection;
+pub use page_prune::{intersect_ranges, PageSelection};
 pub use prune::{CmpOp, FilePruneStats, PruneExpr, PruneOutcome, PruneStats};
 pub use read::{with_types, LateFilter, LatePredicate, Morsel, MorselReader, ReadOptions};
 pub use text::{

@@ -111,7 +111,7 @@ fn page_rows(firsts: &[usize], page: usize, rows: usize) -> Range<usize> {
 }
 
 /// `a ∩ b` for ascending, disjoint ranges.
-fn intersect(a: &[Range<usize>], b: &[Range<usize>]) -> Vec<Range<usize>> {
+pub fn intersect_ranges(a: &[Range<usize>], b: &[Range<usize>]) -> Vec<Range<usize>> {
     let (mut i, mut j, mut out) = (0, 0, Vec::new());
     while i < a.len() && j < b.len() {
         let start = a[i].start.max(b[j].start);
@@ -167,7 +167,7 @@ impl ParquetDataset {
                     _ => kept.push(start..end),
                 }
             }
-            selected = intersect(&selected, &kept);
+            selected = intersect_ranges(&selected, &kept);
             if !columns_pages.iter().any(|(c, _)| c == column) {
                 columns_pages.push((column.clone(), firsts));
             }
@@ -204,17 +204,17 @@ mod tests {
     #[test]
     fn ranges_intersect() {
         assert_eq!(
-            intersect(&[0..10, 20..30], &[5..25, 28..40]),
+            intersect_ranges(&[0..10, 20..30], &[5..25, 28..40]),
             vec![5..10, 20..25, 28..30]
         );
         let all = Range { start: 0, end: 10 };
         assert_eq!(
-            intersect(std::slice::from_ref(&all), &[]),
+            intersect_ranges(std::slice::from_ref(&all), &[]),
             Vec::<Range<usize>>::new()
         );
         let next = Range { start: 10, end: 20 };
         assert_eq!(
-            intersect(std::slice::from_ref(&all), std::slice::from_ref(&next)),
+            intersect_ranges(std::slice::from_ref(&all), std::slice::from_ref(&next)),
             Vec::<Range<usize>>::new()
         );
     }

@@ -83,6 +83,13 @@ pub enum PruneExpr {
         /// NOT IN.
         negated: bool,
     },
+    /// `column LIKE 'prefix%'` (a string column; the prefix has no wildcard).
+    StartsWith {
+        /// Column.
+        column: String,
+        /// The characters every matching value starts with.
+        prefix: String,
+    },
     /// `column IS [NOT] NULL`.
     IsNull {
         /// Column.
@@ -164,7 +171,8 @@ impl PruneExpr {
             PruneExpr::Compare { column, .. }
             | PruneExpr::Between { column, .. }
             | PruneExpr::InList { column, .. }
-            | PruneExpr::IsNull { column, .. } => out.push(column.clone()),
+            | PruneExpr::IsNull { column, .. }
+            | PruneExpr::StartsWith { column, .. } => out.push(column.clone()),
             PruneExpr::And(parts) | PruneExpr::Or(parts) => {
                 parts.iter().for_each(|p| p.collect_columns(out))
             }
@@ -226,6 +234,9 @@ impl fmt::Display for PruneExpr {
             PruneExpr::And(parts) => write!(f, "({})", join(parts, " AND ")),
             PruneExpr::Or(parts) => write!(f, "({})", join(parts, " OR ")),
             PruneExpr::Not(inner) => write!(f, "NOT {inner}"),
+            PruneExpr::StartsWith { column, prefix } => {
+                write!(f, "{column} LIKE '{}%'", prefix.replace('\'', "''"))
+            }
             PruneExpr::Unknown => f.write_str("?"),
         }
     }
@@ -406,7 +417,8 @@ fn compare(stats: &Option<ArrayRef>, op: CmpOp, value: &ArrayRef, n: usize) -> V
 pub(crate) fn evaluate(expr: &PruneExpr, stats: &dyn StatsSource) -> Vec<PruneOutcome> {
     let n = stats.units();
     match expr {
-        PruneExpr::Unknown => vec![UNKNOWN; n],
+        // Statistics of strings may be truncated; a prefix is only served by indexes.
+        PruneExpr::Unknown | PruneExpr::StartsWith { .. } => vec![UNKNOWN; n],
         PruneExpr::Not(inner) => evaluate(inner, stats)
             .into_iter()
             .map(|o| PruneOutcome {

@@ -40,8 +40,81 @@ pub struct Morsel {
     pub row_group: RowGroupRef,
     /// First row within the row group.
     pub row_offset: usize,
-    /// Number of rows.
+    /// Number of rows from `row_offset` (the span of the morsel).
     pub num_rows: usize,
+    /// The rows of the span to read, as ranges within the row group (ascending, disjoint,
+    /// inside the span); `None`: all of them. Rows that an index or page statistics rule out
+    /// are skipped this way: the reader reads only the pages of the rows selected.
+    pub selection: Option<Arc<[Range<usize>]>>,
+}
+
+impl Morsel {
+    /// The ranges of rows read (within the row group).
+    pub fn ranges(&self) -> Vec<Range<usize>> {
+        match &self.selection {
+            Some(ranges) => ranges.to_vec(),
+            None => {
+                let all = Range {
+                    start: self.row_offset,
+                    end: self.row_offset + self.num_rows,
+                };
+                vec![all]
+            }
+        }
+    }
+
+    /// How many rows are read.
+    pub fn selected_rows(&self) -> usize {
+        match &self.selection {
+            Some(ranges) => ranges.iter().map(|r| r.len()).sum(),
+            None => self.num_rows,
+        }
+    }
+}
+
+/// Selectors reading `ranges` (ascending, disjoint) of a row group.
+fn selectors_of(ranges: &[Range<usize>]) -> Vec<RowSelector> {
+    let mut out = Vec::with_capacity(ranges.len() * 2);
+    let mut at = 0;
+    for r in ranges {
+        if r.start > at {
+            out.push(RowSelector::skip(r.start - at));
+        }
+        if !r.is_empty() {
+            out.push(RowSelector::select(r.len()));
+        }
+        at = r.end.max(at);
+    }
+    out
+}
+
+/// The rows of `ranges` that `passed` selects, where `passed` runs over the rows of `ranges`
+/// one after another (as ranges within the row group).
+fn select_within(ranges: &[Range<usize>], passed: &[RowSelector]) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::new();
+    let mut ranges = ranges.iter().cloned();
+    let mut current = ranges.next();
+    for selector in passed {
+        let mut n = selector.row_count;
+        while n > 0 {
+            let Some(r) = current.as_mut() else {
+                return out;
+            };
+            let take = n.min(r.len());
+            if !selector.skip && take > 0 {
+                match out.last_mut() {
+                    Some(last) if last.end == r.start => last.end += take,
+                    _ => out.push(r.start..r.start + take),
+                }
+            }
+            r.start += take;
+            n -= take;
+            if r.start >= r.end {
+                current = ranges.next();
+            }
+        }
+    }
+    out
 }
 
 /// How to read a morsel.
@@ -149,18 +222,37 @@ impl ParquetDataset {
         let max_rows = max_rows.max(1);
         let mut out = Vec::new();
         for (rg, ranges) in slices {
+            // Consecutive ranges of a row group make one morsel (a span and a selection)
+            // until it holds `max_rows` rows.
+            let mut current: Vec<Range<usize>> = Vec::new();
+            let mut count = 0;
+            let flush = |current: &mut Vec<Range<usize>>, out: &mut Vec<Morsel>| {
+                let (Some(first), Some(last)) = (current.first(), current.last()) else {
+                    return;
+                };
+                let (start, end) = (first.start, last.end);
+                out.push(Morsel {
+                    row_group: *rg,
+                    row_offset: start,
+                    num_rows: end - start,
+                    selection: (current.len() > 1).then(|| Arc::from(current.as_slice())),
+                });
+                current.clear();
+            };
             for range in ranges {
-                let mut offset = range.start;
-                while offset < range.end {
-                    let n = max_rows.min(range.end - offset);
-                    out.push(Morsel {
-                        row_group: *rg,
-                        row_offset: offset,
-                        num_rows: n,
-                    });
-                    offset += n;
+                let mut r = range.clone();
+                while !r.is_empty() {
+                    let take = (max_rows - count).min(r.len());
+                    current.push(r.start..r.start + take);
+                    count += take;
+                    r.start += take;
+                    if count == max_rows {
+                        flush(&mut current, &mut out);
+                        count = 0;
+                    }
                 }
             }
+            flush(&mut current, &mut out);
         }
         out
     }
@@ -196,6 +288,8 @@ impl ParquetDataset {
 
         let row_group = file.metadata.row_group(morsel.row_group.row_group);
         let rg_rows = row_group.num_rows().max(1) as u64;
+        let ranges = morsel.ranges();
+        let selected = morsel.selected_rows();
         let mut release = Vec::new();
         let mut bytes = 0u64;
         let schema_descr = file.metadata.file_metadata().schema_descr();
@@ -221,19 +315,17 @@ impl ParquetDataset {
                     });
                 }
                 release.push((start as usize, len as usize));
-                bytes += len as u64 * morsel.num_rows as u64 / rg_rows;
+                bytes += chunk_bytes_read(file, morsel, leaf, &ranges, rg_rows);
             }
         }
         if let Some(counter) = &options.bytes_read {
             counter.fetch_add(bytes, Ordering::Relaxed);
         }
 
-        let mut selectors = Vec::new();
-        if morsel.row_offset > 0 {
-            selectors.push(RowSelector::skip(morsel.row_offset));
-        }
-        selectors.push(RowSelector::select(morsel.num_rows));
-        let sliced = morsel.row_offset > 0 || (morsel.num_rows as u64) < rg_rows;
+        let selectors = selectors_of(&ranges);
+        let sliced = morsel.selection.is_some()
+            || morsel.row_offset > 0
+            || (morsel.num_rows as u64) < rg_rows;
         let reader_metadata =
             narrow_decimals(file, &options.read_as).map_err(|e| IoError::CorruptFile {
                 path: file.path.clone(),
@@ -326,11 +418,7 @@ impl ParquetDataset {
             let inner = if rest.is_empty() || passed == 0 {
                 None
             } else {
-                let mut selection = Vec::with_capacity(passed_selectors.len() + 1);
-                if morsel.row_offset > 0 {
-                    selection.push(RowSelector::skip(morsel.row_offset));
-                }
-                selection.extend(passed_selectors);
+                let selection = selectors_of(&select_within(&ranges, &passed_selectors));
                 let mask = ProjectionMask::roots(schema_descr, rest.iter().copied());
                 // As selectors: the reader would otherwise take a selection of short runs as a
                 // mask, decoding every row and filtering them.
@@ -346,7 +434,7 @@ impl ParquetDataset {
             return Ok(MorselReader {
                 inner,
                 kept: Some((kept, 0)),
-                late_counts: Some((morsel.num_rows, passed)),
+                late_counts: Some((selected, passed)),
                 sources,
                 schema,
                 path: file.path.clone(),
@@ -373,12 +461,53 @@ impl ParquetDataset {
             sources: column_sources(file, &names, &file_columns, &[]),
             schema,
             path: file.path.clone(),
-            remaining_without_reader: morsel.num_rows,
+            remaining_without_reader: selected,
             batch_size,
             release,
             map: Arc::clone(&file.map),
         })
     }
+}
+
+/// Compressed bytes of column chunk `leaf` that reading `ranges` of the morsel's row group
+/// touches: with an offset index, the pages overlapping the ranges (and the dictionary page);
+/// without one, the chunk prorated to the rows read.
+fn chunk_bytes_read(
+    file: &crate::dataset::ParquetFile,
+    morsel: &Morsel,
+    leaf: usize,
+    ranges: &[Range<usize>],
+    rg_rows: u64,
+) -> u64 {
+    let rg = morsel.row_group.row_group;
+    let column = file.metadata.row_group(rg).column(leaf);
+    let chunk = column.compressed_size().max(0) as u64;
+    use parquet::file::metadata::page_index::PageIndexProvider;
+    let pages = file.metadata.page_index().and_then(|index| {
+        let index: &dyn PageIndexProvider = index.as_ref();
+        index
+            .offset_index(rg, leaf)
+            .map(|o| o.page_locations().to_vec())
+    });
+    let selected: usize = ranges.iter().map(|r| r.len()).sum();
+    let Some(pages) = pages.filter(|p| !p.is_empty()) else {
+        return chunk * selected as u64 / rg_rows;
+    };
+    let start = column
+        .dictionary_page_offset()
+        .unwrap_or(column.data_page_offset())
+        .max(0) as u64;
+    let mut bytes = (pages[0].offset.max(0) as u64).saturating_sub(start);
+    for (i, page) in pages.iter().enumerate() {
+        let first = page.first_row_index.max(0) as usize;
+        let end = pages
+            .get(i + 1)
+            .map_or(rg_rows as usize, |p| p.first_row_index.max(0) as usize);
+        if ranges.iter().any(|r| r.start < end && first < r.end) {
+            bytes += page.compressed_page_size.max(0) as u64;
+        }
+    }
+    bytes.min(chunk)
 }
 
 /// Run one step of the Parquet decoder, turning a panic into a corrupt-file error naming the

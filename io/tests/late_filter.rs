@@ -99,6 +99,7 @@ fn morsel(row_offset: usize, num_rows: usize) -> Morsel {
         },
         row_offset,
         num_rows,
+        selection: None,
     }
 }
 

@@ -46,6 +46,7 @@ pub(crate) fn physical_plan(
         batch_size: config.batch_size,
         memory_limit: config.planning_memory_limit(),
         row_order: config.row_order,
+        indexes: config.use_indexes.then(|| config.index_dir.clone()),
     });
     planner.create_plan(optimized)
 }

@@ -158,6 +158,10 @@ pub(crate) struct ParquetScanExec {
     dynamic_filters: Vec<Arc<DynamicFilter>>,
     late_filter: Option<LateFilterSpec>,
     read_as: Vec<(String, DataType)>,
+    /// Per file of the data set, what its index did (`None`: not consulted).
+    index_uses: Vec<Option<IndexUse>>,
+    /// Row groups kept by statistics that an index ruled out.
+    index_pruned: usize,
     morsels_late: AtomicU64,
     /// Partition `i` reads `units[i]` and nothing else.
     one_unit_per_partition: bool,
@@ -200,6 +204,61 @@ pub(crate) struct ScanSpec {
     /// see `ooc_io::ReadOptions::read_as`); the output schema has these types. Neither the
     /// pruning predicate, nor the late filter, nor a dynamic filter may use such a column.
     pub read_as: Vec<(String, DataType)>,
+    /// Secondary indexes the scan may use (`None`: none).
+    pub index: Option<IndexSpec>,
+}
+
+/// The secondary indexes a scan may use (see `ooc_io::index`).
+#[derive(Clone, Debug)]
+pub(crate) struct IndexSpec {
+    /// Where sidecars are looked for first (then beside the data files).
+    pub index_dir: Option<std::path::PathBuf>,
+    /// The filters pushed into the scan, as an index answers them.
+    pub predicate: PruneExpr,
+}
+
+/// Largest fraction of a file's rows an index may select for the scan to read the file
+/// through it. Beyond it, rows are spread over most pages, and reading a list of rows costs
+/// about what scanning does (statistics and late materialization take over).
+const INDEX_MAX_FRACTION: f64 = 0.01;
+
+/// Selected rows closer than this are read as one range (the filter above drops the rows in
+/// between): tiny skips cost the reader more than they save.
+const INDEX_MERGE_GAP: usize = 64;
+
+/// What a secondary index did for one file of a scan (for EXPLAIN).
+#[derive(Clone, Debug)]
+enum IndexUse {
+    /// The index answered these predicates with this many rows.
+    Served { served: Vec<String>, rows: u64 },
+    /// A current index, but for no predicate it could answer selectively.
+    NotUsed,
+    /// A sidecar that was not used, and why.
+    Ignored {
+        sidecar: std::path::PathBuf,
+        reason: String,
+        damaged: bool,
+    },
+}
+
+/// The rows of `rows` in `start..end` as ranges relative to `start`, ranges closer than
+/// [`INDEX_MERGE_GAP`] joined.
+fn index_ranges(rows: &roaring::RoaringBitmap, start: u64, end: u64) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::new();
+    let (Ok(lo), Ok(hi)) = (
+        u32::try_from(start),
+        u32::try_from(end.min(u64::from(u32::MAX))),
+    ) else {
+        return out;
+    };
+    for row in rows.range(lo..hi) {
+        let r = (row - lo) as usize;
+        match out.last_mut() {
+            Some(last) if r < last.end + INDEX_MERGE_GAP => last.end = r + 1,
+            _ => out.push(r..r + 1),
+        }
+    }
+    out
 }
 
 /// The filter above a scan, given to the scan to evaluate while reading the morsels where
@@ -272,6 +331,47 @@ fn parallel_morsel_rows(row_group_rows: &[usize], max_rows: usize, partitions: u
     total.div_ceil(wanted).clamp(8192.min(max_rows), max_rows)
 }
 
+/// Look up a file's index for the scan's predicate: what it did, and the rows it selected.
+fn consult_index(
+    dataset: &ParquetDataset,
+    file: usize,
+    index: &IndexSpec,
+) -> (IndexUse, Option<roaring::RoaringBitmap>) {
+    let data = &dataset.files()[file];
+    match ooc_io::index::open_index(data, index.index_dir.as_deref()) {
+        ooc_io::index::IndexStatus::Absent => (IndexUse::NotUsed, None),
+        ooc_io::index::IndexStatus::Ignored { sidecar, reason } => (
+            IndexUse::Ignored {
+                damaged: reason.starts_with("damaged"),
+                sidecar,
+                reason,
+            },
+            None,
+        ),
+        ooc_io::index::IndexStatus::Ready(sidecar) => {
+            let budget = (data.num_rows() as f64 * INDEX_MAX_FRACTION).ceil() as u64;
+            match sidecar.select(&index.predicate, budget) {
+                Ok(Some(found)) => (
+                    IndexUse::Served {
+                        served: found.served,
+                        rows: found.rows.len(),
+                    },
+                    Some(found.rows),
+                ),
+                Ok(None) => (IndexUse::NotUsed, None),
+                Err(reason) => (
+                    IndexUse::Ignored {
+                        sidecar: sidecar.path().to_path_buf(),
+                        reason: format!("damaged: {reason}"),
+                        damaged: true,
+                    },
+                    None,
+                ),
+            }
+        }
+    }
+}
+
 impl ParquetScanExec {
     /// Plan the morsels of a scan, pruning row groups with the static predicate.
     pub(crate) fn try_new(spec: ScanSpec) -> Result<Self> {
@@ -289,6 +389,10 @@ impl ParquetScanExec {
         // rows whose pages may match.
         let mut slices: Vec<(RowGroupRef, Vec<Range<usize>>)> =
             Vec::with_capacity(row_groups.len());
+        let mut index_uses: Vec<Option<IndexUse>> = vec![None; spec.dataset.files().len()];
+        let mut index_rows: Vec<Option<roaring::RoaringBitmap>> =
+            vec![None; spec.dataset.files().len()];
+        let mut index_pruned = 0;
         for &rg in &row_groups {
             if let Some(predicate) = &spec.pruning_predicate {
                 if spec.dataset.bloom_excludes(rg, predicate) {
@@ -298,10 +402,46 @@ impl ParquetScanExec {
                     continue;
                 }
             }
+            // The rows an index selects in this row group.
+            let indexed = match &spec.index {
+                Some(index) => {
+                    if index_uses[rg.file].is_none() {
+                        let (usage, rows) = consult_index(&spec.dataset, rg.file, index);
+                        index_uses[rg.file] = Some(usage);
+                        index_rows[rg.file] = rows;
+                    }
+                    index_rows[rg.file].as_ref().map(|rows| {
+                        let file = &spec.dataset.files()[rg.file];
+                        let start: u64 = file.metadata.row_groups()[..rg.row_group]
+                            .iter()
+                            .map(|g| g.num_rows().max(0) as u64)
+                            .sum();
+                        let end = start + spec.dataset.row_group_rows(rg) as u64;
+                        index_ranges(rows, start, end)
+                    })
+                }
+                None => None,
+            };
+            if indexed.as_ref().is_some_and(|r| r.is_empty()) {
+                index_pruned += 1;
+                continue;
+            }
             let pages = spec
                 .pruning_predicate
                 .as_ref()
                 .and_then(|p| spec.dataset.prune_pages(rg, p));
+            let pages = match (pages, &indexed) {
+                (Some(mut pages), Some(rows)) => {
+                    pages.rows = ooc_io::intersect_ranges(&pages.rows, rows);
+                    Some(pages)
+                }
+                (None, Some(rows)) => Some(ooc_io::PageSelection {
+                    rows: rows.clone(),
+                    pages_kept: 0,
+                    pages_total: 0,
+                }),
+                (pages, None) => pages,
+            };
             match pages {
                 Some(pages) => {
                     if let Some(file) = prune_stats.files.get_mut(rg.file) {
@@ -394,6 +534,8 @@ impl ParquetScanExec {
             dynamic_filters: spec.dynamic_filters,
             late_filter: spec.late_filter,
             read_as: spec.read_as,
+            index_uses,
+            index_pruned,
             morsels_late: AtomicU64::new(0),
             one_unit_per_partition: spec.units != UnitAssignment::Claimed,
             next_unit: AtomicUsize::new(0),
@@ -423,6 +565,55 @@ impl ParquetScanExec {
             }
         }
         Ok(batch)
+    }
+
+    /// What the secondary indexes did, for EXPLAIN: the predicates served, rows selected and
+    /// row groups ruled out; every ignored sidecar and why.
+    fn index_details(&self) -> String {
+        let mut out = String::new();
+        let mut served: Vec<String> = Vec::new();
+        let (mut files, mut rows) = (0, 0u64);
+        let mut ignored = Vec::new();
+        for (file, usage) in self.dataset.files().iter().zip(&self.index_uses) {
+            match usage {
+                Some(IndexUse::Served { served: s, rows: r }) => {
+                    files += 1;
+                    rows += r;
+                    for p in s {
+                        if !served.contains(p) {
+                            served.push(p.clone());
+                        }
+                    }
+                }
+                Some(IndexUse::Ignored {
+                    sidecar, reason, ..
+                }) => ignored.push(format!(
+                    "\n      {}: index {} ignored, {reason}",
+                    file.path.display(),
+                    sidecar.display()
+                )),
+                Some(IndexUse::NotUsed) | None => {}
+            }
+        }
+        if files > 0 {
+            out.push_str(&format!(
+                " index=[{}] index_files={files}/{} index_rows={rows} index_pruned={}",
+                served.join(", "),
+                self.index_uses.iter().filter(|u| u.is_some()).count(),
+                self.index_pruned
+            ));
+        }
+        let shown = ignored.len().min(8);
+        for line in &ignored[..shown] {
+            out.push_str(line);
+        }
+        if ignored.len() > shown {
+            out.push_str(&format!(
+                "\n      ... and {} more ignored indexes",
+                ignored.len() - shown
+            ));
+        }
+        out
     }
 
     fn skip_by_dynamic_filter(&self, morsel: &Morsel) -> bool {
@@ -508,6 +699,7 @@ impl ExecutionPlan for ParquetScanExec {
                 ));
             }
         }
+        out.push_str(&self.index_details());
         if let Some(segments) = &self.segments {
             out.push_str(&format!(" whole_row_groups_by={}", segments.column));
         }
@@ -547,6 +739,23 @@ impl ExecutionPlan for ParquetScanExec {
             ctx.progress
                 .total
                 .fetch_add(self.morsels.len() as u64, Ordering::Relaxed);
+            for (file, usage) in self.dataset.files().iter().zip(&self.index_uses) {
+                if let Some(IndexUse::Ignored {
+                    sidecar,
+                    reason,
+                    damaged: true,
+                }) = usage
+                {
+                    ctx.set_warning(
+                        &format!("index of {}", file.path.display()),
+                        format!(
+                            "ignored the index {} ({reason}); {} was scanned without it",
+                            sidecar.display(),
+                            file.path.display()
+                        ),
+                    );
+                }
+            }
         }
         let options = ReadOptions {
             projection: Some(self.projection.clone()),

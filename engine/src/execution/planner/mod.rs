@@ -57,6 +57,8 @@ pub(crate) struct PlannerOptions {
     pub(crate) memory_limit: Option<usize>,
     /// The order of rows the query hands out when it does not sort them.
     pub(crate) row_order: RowOrder,
+    /// Secondary indexes for scans: `None` when not used, else where else to look for them.
+    pub(crate) indexes: Option<Option<std::path::PathBuf>>,
 }
 
 /// Builds physical plans.

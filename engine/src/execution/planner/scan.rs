@@ -14,7 +14,7 @@ use crate::logical::expr::{BinaryOp, Expr};
 use crate::logical::plan::{LogicalPlan, ScanSource, TableScan};
 use crate::logical::schema::{PlanField, PlanSchema};
 use crate::physical::filter::{FilterCounts, FilterExec};
-use crate::physical::scan::{LateFilterSpec, ParquetScanExec, ScanSpec, UnitAssignment};
+use crate::physical::scan::{IndexSpec, LateFilterSpec, ParquetScanExec, ScanSpec, UnitAssignment};
 use crate::physical::text_scan::TextScanExec;
 use crate::physical::ExecutionPlan;
 
@@ -30,7 +30,7 @@ impl PhysicalPlanner {
         let prune_parts: Vec<PruneExpr> = scan
             .filters
             .iter()
-            .map(|f| to_prune_expr(f, scan.schema()))
+            .map(|f| to_prune_expr(f, scan.schema(), CastRule::Monotonic))
             .collect();
         let pruning_predicate = match prune_parts.len() {
             0 => None,
@@ -38,6 +38,21 @@ impl PhysicalPlanner {
             _ => Some(PruneExpr::And(prune_parts)),
         }
         .filter(|p| !matches!(p, PruneExpr::Unknown));
+        // What a secondary index may answer: the same filters, through exact casts only.
+        let index_parts: Vec<PruneExpr> = match self.options.indexes {
+            Some(_) => scan
+                .filters
+                .iter()
+                .map(|f| to_prune_expr(f, scan.schema(), CastRule::Injective))
+                .filter(|p| !matches!(p, PruneExpr::Unknown))
+                .collect(),
+            None => Vec::new(),
+        };
+        let index_predicate = match index_parts.len() {
+            0 => None,
+            1 => index_parts.into_iter().next(),
+            _ => Some(PruneExpr::And(index_parts)),
+        };
         let projection = scan.projected_names();
         let fetch = if scan.filters.is_empty() {
             scan.fetch
@@ -94,6 +109,12 @@ impl PhysicalPlanner {
             },
             late_filter,
             read_as: self.read_as.remove(&key).unwrap_or_default(),
+            index: self.options.indexes.clone().zip(index_predicate).map(
+                |(index_dir, predicate)| IndexSpec {
+                    index_dir,
+                    predicate,
+                },
+            ),
         })?;
         self.filter_scan(Arc::new(exec), scan, counts)
     }
@@ -315,7 +336,18 @@ fn late_filter(scan: &TableScan) -> Result<Option<LateFilterSpec>> {
 }
 
 /// The scan column an expression reads, looking through casts that preserve order.
-fn pruning_column(expr: &Expr, schema: &PlanSchema) -> Option<String> {
+/// Which casts of a column a pruning predicate may look through.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CastRule {
+    /// Those that keep the order of values (row-group and page statistics: a bound of the
+    /// column is a bound of the cast).
+    Monotonic,
+    /// Those that keep values apart, too (an index looks up the literal as a value of the
+    /// column: `CAST(x AS INT) = 5` must not become `x = 5` when `x` holds `5.3`).
+    Injective,
+}
+
+fn pruning_column(expr: &Expr, schema: &PlanSchema, rule: CastRule) -> Option<String> {
     match expr {
         Expr::Column(c) => {
             let index = schema.try_index_of(c.relation.as_deref(), &c.name).ok()??;
@@ -329,16 +361,53 @@ fn pruning_column(expr: &Expr, schema: &PlanSchema) -> Option<String> {
             let string = |t: &DataType| {
                 matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
             };
-            let order_preserving = (numeric(&from) && numeric(to))
-                || (string(&from) && string(to))
-                || (from == DataType::Date32 && matches!(to, DataType::Timestamp(_, _)));
-            if order_preserving {
-                pruning_column(inner, schema)
+            let date_to_timestamp =
+                from == DataType::Date32 && matches!(to, DataType::Timestamp(_, _));
+            let allowed = match rule {
+                CastRule::Monotonic => {
+                    (numeric(&from) && numeric(to))
+                        || (string(&from) && string(to))
+                        || date_to_timestamp
+                }
+                CastRule::Injective => {
+                    injective_numeric(&from, to)
+                        || (string(&from) && string(to))
+                        || date_to_timestamp
+                }
+            };
+            if allowed {
+                pruning_column(inner, schema, rule)
             } else {
                 None
             }
         }
         _ => None,
+    }
+}
+
+/// Whether every value of numeric type `from` has its own value in `to` (a cast that never
+/// rounds): integers into wider integers, small integers into doubles, integers into
+/// decimals, decimals into decimals of no smaller scale.
+fn injective_numeric(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    let bits = |t: &DataType| match t {
+        Int8 | UInt8 => 8,
+        Int16 | UInt16 => 16,
+        Int32 | UInt32 => 32,
+        Int64 | UInt64 => 64,
+        _ => 0,
+    };
+    match (from, to) {
+        (f, t) if f.is_integer() && t.is_integer() => {
+            bits(f) < bits(t)
+                || (bits(f) == bits(t) && f.is_signed_integer() == t.is_signed_integer())
+        }
+        (f, Float64) if f.is_integer() => bits(f) <= 32,
+        (f, Decimal128(p, s)) if f.is_integer() => (*p as i16 - *s as i16) >= 19,
+        (Decimal128(p1, s1), Decimal128(p2, s2)) => {
+            s2 >= s1 && (*p2 as i16 - *s2 as i16) >= (*p1 as i16 - *s1 as i16)
+        }
+        _ => false,
     }
 }
 
@@ -363,36 +432,40 @@ fn cmp_op(op: BinaryOp) -> Option<CmpOp> {
 
 /// Translate a predicate over a scan's columns into a statistics-pruning expression.
 /// Anything not understood becomes [`PruneExpr::Unknown`] (never prunes).
-fn to_prune_expr(expr: &Expr, schema: &PlanSchema) -> PruneExpr {
+fn to_prune_expr(expr: &Expr, schema: &PlanSchema, rule: CastRule) -> PruneExpr {
     match expr {
         Expr::Binary {
             left,
             op: BinaryOp::And,
             right,
         } => PruneExpr::And(vec![
-            to_prune_expr(left, schema),
-            to_prune_expr(right, schema),
+            to_prune_expr(left, schema, rule),
+            to_prune_expr(right, schema, rule),
         ]),
         Expr::Binary {
             left,
             op: BinaryOp::Or,
             right,
         } => PruneExpr::Or(vec![
-            to_prune_expr(left, schema),
-            to_prune_expr(right, schema),
+            to_prune_expr(left, schema, rule),
+            to_prune_expr(right, schema, rule),
         ]),
         Expr::Binary { left, op, right } if op.is_comparison() => {
             let Some(op_cmp) = cmp_op(*op) else {
                 return PruneExpr::Unknown;
             };
-            if let (Some(column), Some(value)) = (pruning_column(left, schema), literal(right)) {
+            if let (Some(column), Some(value)) =
+                (pruning_column(left, schema, rule), literal(right))
+            {
                 return PruneExpr::Compare {
                     column,
                     op: op_cmp,
                     value,
                 };
             }
-            if let (Some(column), Some(value)) = (pruning_column(right, schema), literal(left)) {
+            if let (Some(column), Some(value)) =
+                (pruning_column(right, schema, rule), literal(left))
+            {
                 let swapped = cmp_op(op.swap()).unwrap_or(op_cmp);
                 return PruneExpr::Compare {
                     column,
@@ -402,8 +475,8 @@ fn to_prune_expr(expr: &Expr, schema: &PlanSchema) -> PruneExpr {
             }
             PruneExpr::Unknown
         }
-        Expr::Not(inner) => PruneExpr::Not(Box::new(to_prune_expr(inner, schema))),
-        Expr::IsNull { expr, negated } => match pruning_column(expr, schema) {
+        Expr::Not(inner) => PruneExpr::Not(Box::new(to_prune_expr(inner, schema, rule))),
+        Expr::IsNull { expr, negated } => match pruning_column(expr, schema, rule) {
             Some(column) => PruneExpr::IsNull {
                 column,
                 negated: *negated,
@@ -415,7 +488,11 @@ fn to_prune_expr(expr: &Expr, schema: &PlanSchema) -> PruneExpr {
             low,
             high,
             negated,
-        } => match (pruning_column(expr, schema), literal(low), literal(high)) {
+        } => match (
+            pruning_column(expr, schema, rule),
+            literal(low),
+            literal(high),
+        ) {
             (Some(column), Some(low), Some(high)) => PruneExpr::Between {
                 column,
                 low,
@@ -430,7 +507,7 @@ fn to_prune_expr(expr: &Expr, schema: &PlanSchema) -> PruneExpr {
             negated,
         } => {
             let values: Option<Vec<_>> = list.iter().map(literal).collect();
-            match (pruning_column(expr, schema), values) {
+            match (pruning_column(expr, schema, rule), values) {
                 (Some(column), Some(values)) if values.len() == list.len() => PruneExpr::InList {
                     column,
                     values,
@@ -439,9 +516,34 @@ fn to_prune_expr(expr: &Expr, schema: &PlanSchema) -> PruneExpr {
                 _ => PruneExpr::Unknown,
             }
         }
-        Expr::Alias { expr, .. } => to_prune_expr(expr, schema),
+        Expr::Like {
+            expr,
+            pattern,
+            negated: false,
+            case_insensitive: false,
+        } => match (pruning_column(expr, schema, rule), like_prefix(pattern)) {
+            (Some(column), Some(prefix)) => PruneExpr::StartsWith { column, prefix },
+            _ => PruneExpr::Unknown,
+        },
+        Expr::Alias { expr, .. } => to_prune_expr(expr, schema, rule),
         _ => PruneExpr::Unknown,
     }
+}
+
+/// The prefix of a `LIKE` pattern of the form `'prefix%'` (no other wildcard, no escape).
+fn like_prefix(pattern: &Expr) -> Option<String> {
+    let Expr::Literal(v) = pattern else {
+        return None;
+    };
+    let array = v.array();
+    let text = match array.data_type() {
+        DataType::Utf8 => arrow::array::AsArray::as_string::<i32>(array.as_ref()).value(0),
+        DataType::LargeUtf8 => arrow::array::AsArray::as_string::<i64>(array.as_ref()).value(0),
+        DataType::Utf8View => arrow::array::AsArray::as_string_view(array.as_ref()).value(0),
+        _ => return None,
+    };
+    let prefix = text.strip_suffix('%')?;
+    (!prefix.is_empty() && !prefix.contains(['%', '_', '\\'])).then(|| prefix.to_string())
 }
 
 /// Bytes per chunk of a text scan: a sixteenth of the budget shared by the partitions (a
