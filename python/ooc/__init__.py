@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from . import _ooc
 from ._dtypes import (
@@ -77,6 +77,8 @@ def config(
     max_temp_size: Union[int, str, None] = _UNSET,
     batch_size: int = _UNSET,
     max_concurrent_queries: Optional[int] = _UNSET,
+    use_indexes: bool = _UNSET,
+    index_dir: Optional[str] = _UNSET,
 ) -> Dict[str, Any]:
     """Change the settings every later query runs with, and return them all.
 
@@ -93,6 +95,10 @@ def config(
     - ``temp_dir``: where spill files go (default ``OOC_TEMP_DIR``, else the system temp dir).
     - ``max_temp_size``: most bytes of spill files at once (default unlimited).
     - ``batch_size``: rows per batch (default 8192).
+    - ``use_indexes``: whether scans use the secondary indexes of their files (built by
+      ``create_index``; default True).
+    - ``index_dir``: where scans (and ``create_index``) look for index sidecars first, for
+      data one cannot write next to (default ``OOC_INDEX_DIR``, else none).
 
     Example:
         >>> import ooc
@@ -109,13 +115,16 @@ def config(
             ("max_temp_size", max_temp_size),
             ("batch_size", batch_size),
             ("max_concurrent_queries", max_concurrent_queries),
+            ("use_indexes", use_indexes),
+            ("index_dir", index_dir),
         )
         if value is not _UNSET
     }
-    if "temp_dir" in given and given["temp_dir"] is not None:
-        import os
+    import os
 
-        given["temp_dir"] = os.fspath(given["temp_dir"])
+    for key in ("temp_dir", "index_dir"):
+        if key in given and given[key] is not None:
+            given[key] = os.fspath(given[key])
     return _ooc.config(**given)
 
 
@@ -138,6 +147,68 @@ def memory_budget() -> Dict[str, Any]:
         >>> _ = ooc.config(memory_limit=None)
     """
     return _ooc.memory_budget()
+
+
+def create_index(
+    path: Union[str, "os.PathLike[str]"],
+    columns: Union[str, Sequence[str]],
+    *,
+    index_dir: Union[str, "os.PathLike[str]", None] = None,
+    memory_limit: Union[int, str, None] = None,
+) -> List[Dict[str, Any]]:
+    """Build secondary indexes of ``columns`` for every Parquet file at ``path``.
+
+    ``path`` is a file, a glob or a directory, as in ``scan_parquet``. Each file gets a sidecar
+    beside it (or in ``index_dir``, for read-only data) holding, per distinct value, the rows
+    that hold it. Later queries that filter an indexed column with ``==``, ``is_in``, ranges,
+    ``is_null`` or ``LIKE 'prefix%'`` read only the rows that match. An index of a file changed
+    after indexing is ignored (the file is scanned), never used. The build sorts under
+    ``memory_limit`` (default: ``config``'s), spilling to ``config``'s ``temp_dir``. Columns
+    already indexed are rebuilt, others kept.
+
+    Returns one dict per file: ``data_file``, ``sidecar``, ``bytes`` and ``columns`` (each with
+    ``name``, ``type``, ``distinct``, ``rows``, ``nulls``, ``bytes``).
+
+    Example:
+        >>> import ooc, tempfile, pyarrow as pa, pyarrow.parquet as pq
+        >>> d = tempfile.mkdtemp()
+        >>> pq.write_table(pa.table({"k": list(range(1000)) * 10}), d + "/t.parquet")
+        >>> [c["distinct"] for c in ooc.create_index(d, "k")[0]["columns"]]
+        [1000]
+        >>> ooc.scan_parquet(d).filter(ooc.col("k") == 7).select(ooc.len()).collect().to_dicts()
+        [{'len': 10}]
+    """
+    import os
+
+    cols = [columns] if isinstance(columns, str) else list(columns)
+    return _ooc.create_index(
+        os.fspath(path), cols, None if index_dir is None else os.fspath(index_dir), memory_limit
+    )
+
+
+def list_indexes(
+    path: Union[str, "os.PathLike[str]"], *, index_dir: Union[str, "os.PathLike[str]", None] = None
+) -> List[Dict[str, Any]]:
+    """The secondary indexes of the Parquet files at ``path``: one dict per file, as
+    ``create_index`` returns, with ``sidecar`` None for a file without one and ``ignored``
+    saying why a stale or damaged sidecar is not used."""
+    import os
+
+    return _ooc.list_index(os.fspath(path), None if index_dir is None else os.fspath(index_dir))
+
+
+def drop_index(
+    path: Union[str, "os.PathLike[str]"],
+    columns: Union[str, Sequence[str], None] = None,
+    *,
+    index_dir: Union[str, "os.PathLike[str]", None] = None,
+) -> List[Dict[str, Any]]:
+    """Remove the indexes of ``columns`` (all of them when None) of the Parquet files at
+    ``path``; a sidecar left without columns is deleted. Returns what remains per file."""
+    import os
+
+    cols = None if columns is None else ([columns] if isinstance(columns, str) else list(columns))
+    return _ooc.drop_index(os.fspath(path), cols, None if index_dir is None else os.fspath(index_dir))
 
 
 __all__ = [
@@ -179,6 +250,9 @@ __all__ = [
     "Utf8",
     "col",
     "config",
+    "create_index",
+    "drop_index",
+    "list_indexes",
     "memory_budget",
     "from_arrow",
     "len",

@@ -6,7 +6,7 @@
 //! `MemoryBudget`). Setting it again starts a new budget for the queries started after.
 //!
 //! Defaults come from the environment variables the CLI reads (`OOC_MEMORY_LIMIT`,
-//! `OOC_THREADS`, `OOC_TEMP_DIR`, `OOC_MAX_TEMP_SIZE`), then from the engine's defaults (half
+//! `OOC_THREADS`, `OOC_TEMP_DIR`, `OOC_MAX_TEMP_SIZE`, `OOC_INDEX_DIR`), then from the engine's defaults (half
 //! of the machine's memory). Every query uses the settings current when it starts running, so
 //! a lazy frame built earlier runs with the latest limit.
 
@@ -55,6 +55,9 @@ fn from_environment() -> SessionConfig {
     if let Some(dir) = var("OOC_TEMP_DIR") {
         config = config.with_temp_dir(Some(PathBuf::from(dir)));
     }
+    if let Some(dir) = var("OOC_INDEX_DIR") {
+        config = config.with_index_dir(Some(PathBuf::from(dir)));
+    }
     if let Some(size) = var("OOC_MAX_TEMP_SIZE").and_then(|v| parse_size(&v).ok()) {
         config = config.with_max_temp_size(Some(size as u64));
     }
@@ -77,7 +80,7 @@ pub(crate) fn current() -> SessionConfig {
 }
 
 /// A size argument: an int (bytes), a string such as "512MB", or None.
-fn size_arg(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<usize>> {
+pub(crate) fn size_arg(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<usize>> {
     if value.is_none() {
         return Ok(None);
     }
@@ -140,10 +143,19 @@ fn config<'py>(
                     let rows: usize = value.extract()?;
                     next = next.with_batch_size(rows);
                 }
+                "use_indexes" => {
+                    let on: bool = value.extract()?;
+                    next = next.with_indexes(on);
+                }
+                "index_dir" => {
+                    let dir: Option<PathBuf> = value.extract()?;
+                    next = next.with_index_dir(dir);
+                }
                 other => {
                     return Err(PyValueError::new_err(format!(
                         "unknown setting '{other}'; valid: memory_limit, threads, temp_dir, \
-                         max_temp_size, batch_size, max_concurrent_queries"
+                         max_temp_size, batch_size, max_concurrent_queries, use_indexes, \
+                         index_dir"
                     )))
                 }
             }
@@ -171,6 +183,11 @@ fn config<'py>(
     )?;
     out.set_item("max_temp_size", next.max_temp_size)?;
     out.set_item("batch_size", next.batch_size)?;
+    out.set_item("use_indexes", next.use_indexes)?;
+    out.set_item(
+        "index_dir",
+        next.index_dir.as_ref().map(|p| p.display().to_string()),
+    )?;
     out.set_item(
         "max_concurrent_queries",
         MAX_CONCURRENT.load(Ordering::Relaxed),

@@ -13,6 +13,7 @@ mod config;
 mod errors;
 mod expr;
 mod frame;
+mod index;
 mod run;
 
 use pyo3::prelude::*;
@@ -28,5 +29,6 @@ fn _ooc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     config::register(m)?;
     expr::register(m)?;
     frame::register(m)?;
+    index::register(m)?;
     Ok(())
 }
