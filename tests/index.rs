@@ -196,6 +196,27 @@ fn indexes_are_built_listed_used_and_dropped() {
     }
     let plan = explain(&dir, "k = 4242");
     assert!(plan.contains("index=[k = 4242]"), "{plan}");
+    // The rows an index selects for `k = v` all hold v: k is not read at all, and a count
+    // reads nothing.
+    let sql =
+        format!("SELECT count(*) AS n, sum(k) AS s, min(k) AS lo FROM '{dir}' WHERE k = 4242");
+    let n = expected(&|k, _| k == Some(4242))
+        .split(',')
+        .next()
+        .unwrap()
+        .parse::<i64>()
+        .unwrap();
+    assert!(n > 0);
+    assert_eq!(
+        stdout(&ooc(&["query", "--format", "csv", &sql])),
+        format!("n,s,lo\n{n},{},4242\n", n * 4242)
+    );
+    let sql = format!("SELECT count(*) FROM '{dir}' WHERE k = 4242");
+    let analyzed = stdout(&ooc(&["query", "--explain-analyze", &sql]));
+    assert!(
+        analyzed.contains("bytes read from files: 0 B"),
+        "{analyzed}"
+    );
     // A predicate the index cannot narrow is not served.
     assert!(!explain(&dir, "k <> 3").contains("index="));
     assert!(!stdout(&ooc(&[

@@ -33,7 +33,7 @@ pub use dataset::{ParquetDataset, ParquetFile, RowGroupRef};
 pub use describe::describe;
 pub use error::{IoError, Result};
 pub use page_prune::{intersect_ranges, PageSelection};
-pub use prune::{CmpOp, FilePruneStats, PruneExpr, PruneOutcome, PruneStats};
+pub use prune::{exact_cast, CmpOp, FilePruneStats, PruneExpr, PruneOutcome, PruneStats};
 pub use read::{with_types, LateFilter, LatePredicate, Morsel, MorselReader, ReadOptions};
 pub use text::{
     ChunkDecoder, Compression, CsvOptions, TextChunk, TextChunker, TextDataset, TextFile,

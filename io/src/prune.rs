@@ -373,6 +373,12 @@ fn repeat(value: &ArrayRef, n: usize) -> Option<ArrayRef> {
     arrow::compute::take(value.as_ref(), &indices, None).ok()
 }
 
+/// `value` (a length-1 array) as `target`, if it converts exactly (and back): `None` for a
+/// value with no exact counterpart there, a NULL or a failed conversion.
+pub fn exact_cast(value: &ArrayRef, target: &DataType) -> Option<ArrayRef> {
+    cast_literal(value, target)
+}
+
 /// Cast `value` to `target` only if the cast is exact (round-trips).
 pub(crate) fn cast_literal(value: &ArrayRef, target: &DataType) -> Option<ArrayRef> {
     if value.data_type() == target {

@@ -138,6 +138,11 @@ pub struct ReadOptions {
     /// (`Decimal32`, `Decimal64`: the decoded integers themselves) and never widened to 128
     /// bits on its way to a float.
     pub read_as: Vec<(String, DataType)>,
+    /// Columns (names in the unified schema) known to hold one value in every row read, each
+    /// with that value (a length-1 array): they are not read from the file. An index that
+    /// selected exactly the rows where `col = v` knows this of `col`. No late filter is
+    /// evaluated with constants (the rows are already the ones selected).
+    pub constants: Vec<(String, ArrayRef)>,
 }
 
 /// The predicate of a filter evaluated while reading.
@@ -191,6 +196,9 @@ pub struct MorselReader {
     batch_size: usize,
     release: Vec<(usize, usize)>,
     map: Arc<Mmap>,
+    /// Copy view columns into buffers of their own: the rows read are a sparse selection,
+    /// whose views would keep whole decompressed pages alive.
+    compact: bool,
 }
 
 impl ParquetDataset {
@@ -281,6 +289,7 @@ impl ParquetDataset {
         // Leaf columns of this file to read, in file order.
         let mut file_columns: Vec<usize> = names
             .iter()
+            .filter(|n| !options.constants.iter().any(|(c, _)| c == *n))
             .filter_map(|n| file.schema.index_of(n).ok())
             .collect();
         file_columns.sort_unstable();
@@ -345,7 +354,11 @@ impl ParquetDataset {
         };
 
         // Late materialization when every column of the filter is stored in the file.
-        let late = options.late_filter.as_ref().and_then(|filter| {
+        let late = options
+            .late_filter
+            .as_ref()
+            .filter(|_| options.constants.is_empty());
+        let late = late.and_then(|filter| {
             let indices: Option<Vec<usize>> = filter
                 .columns
                 .iter()
@@ -414,7 +427,7 @@ impl ParquetDataset {
                 .copied()
                 .filter(|c| !filter_columns.contains(c))
                 .collect();
-            let sources = column_sources(file, &names, &rest, &filter.columns);
+            let sources = column_sources(file, &names, &rest, &filter.columns, &[]);
             let inner = if rest.is_empty() || passed == 0 {
                 None
             } else {
@@ -442,6 +455,7 @@ impl ParquetDataset {
                 batch_size,
                 release,
                 map: Arc::clone(&file.map),
+                compact: true,
             });
         }
 
@@ -458,13 +472,15 @@ impl ParquetDataset {
             inner,
             kept: None,
             late_counts: None,
-            sources: column_sources(file, &names, &file_columns, &[]),
+            sources: column_sources(file, &names, &file_columns, &[], &options.constants),
             schema,
             path: file.path.clone(),
             remaining_without_reader: selected,
             batch_size,
             release,
             map: Arc::clone(&file.map),
+            // A selection, or a slice of fewer rows than a batch: rows picked out of pages.
+            compact: morsel.selection.is_some() || selected < batch_size.min(8192),
         })
     }
 }
@@ -645,11 +661,14 @@ fn column_sources(
     names: &[String],
     read: &[usize],
     kept: &[String],
+    constants: &[(String, ArrayRef)],
 ) -> Vec<ColumnSource> {
     names
         .iter()
         .map(|n| {
-            if let Some(j) = kept.iter().position(|c| c == n) {
+            if let Some((_, v)) = constants.iter().find(|(c, _)| c == n) {
+                ColumnSource::Partition(Arc::clone(v))
+            } else if let Some(j) = kept.iter().position(|c| c == n) {
                 ColumnSource::Kept(j)
             } else if let Ok(i) = file.schema.index_of(n) {
                 ColumnSource::File(read.iter().position(|&c| c == i).unwrap_or(0))
@@ -806,7 +825,7 @@ impl Iterator for MorselReader {
                 };
                 let n = batch.num_rows();
                 let kept = self.take_kept(n);
-                let columns: Vec<ArrayRef> = if kept.is_some() {
+                let columns: Vec<ArrayRef> = if kept.is_some() || self.compact {
                     batch.columns().iter().map(compact_views).collect()
                 } else {
                     batch.columns().to_vec()

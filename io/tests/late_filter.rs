@@ -80,6 +80,7 @@ fn read(
         bytes_read: None,
         late_filter,
         read_as: Vec::new(),
+        constants: Vec::new(),
     };
     let reader = ds.read_morsel(morsel, &options).unwrap();
     let filtered = reader.filtered();

@@ -194,6 +194,7 @@ fn morsels_slice_row_groups_and_read_the_same_rows() {
         bytes_read: None,
         late_filter: None,
         read_as: Vec::new(),
+        constants: Vec::new(),
     };
     let mut xs = Vec::new();
     for m in &morsels {

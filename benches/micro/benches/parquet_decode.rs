@@ -55,6 +55,7 @@ fn decode(dataset: &ParquetDataset, morsels: &[Morsel], projection: &[String]) -
         bytes_read: None,
         late_filter: None,
         read_as: Vec::new(),
+        constants: Vec::new(),
     };
     let (mut rows, mut bytes) = (0u64, 0u64);
     for morsel in morsels {

@@ -162,6 +162,9 @@ pub(crate) struct ParquetScanExec {
     index_uses: Vec<Option<IndexUse>>,
     /// Row groups kept by statistics that an index ruled out.
     index_pruned: usize,
+    /// Per file: columns every row read holds one known value of (an index selected exactly
+    /// the rows where `col = v`), not read from the file.
+    index_constants: Vec<Vec<(String, arrow::array::ArrayRef)>>,
     morsels_late: AtomicU64,
     /// Partition `i` reads `units[i]` and nothing else.
     one_unit_per_partition: bool,
@@ -222,10 +225,6 @@ pub(crate) struct IndexSpec {
 /// about what scanning does (statistics and late materialization take over).
 const INDEX_MAX_FRACTION: f64 = 0.01;
 
-/// Selected rows closer than this are read as one range (the filter above drops the rows in
-/// between): tiny skips cost the reader more than they save.
-const INDEX_MERGE_GAP: usize = 64;
-
 /// What a secondary index did for one file of a scan (for EXPLAIN).
 #[derive(Clone, Debug)]
 enum IndexUse {
@@ -241,8 +240,8 @@ enum IndexUse {
     },
 }
 
-/// The rows of `rows` in `start..end` as ranges relative to `start`, ranges closer than
-/// [`INDEX_MERGE_GAP`] joined.
+/// The rows of `rows` in `start..end` as ranges relative to `start` (exactly those rows: a
+/// scan may rely on every row it reads having been selected).
 fn index_ranges(rows: &roaring::RoaringBitmap, start: u64, end: u64) -> Vec<Range<usize>> {
     let mut out: Vec<Range<usize>> = Vec::new();
     let (Ok(lo), Ok(hi)) = (
@@ -254,7 +253,7 @@ fn index_ranges(rows: &roaring::RoaringBitmap, start: u64, end: u64) -> Vec<Rang
     for row in rows.range(lo..hi) {
         let r = (row - lo) as usize;
         match out.last_mut() {
-            Some(last) if r < last.end + INDEX_MERGE_GAP => last.end = r + 1,
+            Some(last) if r == last.end => last.end = r + 1,
             _ => out.push(r..r + 1),
         }
     }
@@ -331,6 +330,46 @@ fn parallel_morsel_rows(row_group_rows: &[usize], max_rows: usize, partitions: u
     total.div_ceil(wanted).clamp(8192.min(max_rows), max_rows)
 }
 
+/// The columns of the scan's output that `served` pins to one value: top-level `col = v`
+/// conjuncts of the index predicate that the index answered (it then selected exactly the rows
+/// holding `v`), `v` converted exactly to the output type. Columns read as another type are
+/// left to the reader.
+fn pinned_columns(
+    predicate: &PruneExpr,
+    served: &[String],
+    schema: &SchemaRef,
+    spec: &ScanSpec,
+) -> Vec<(String, arrow::array::ArrayRef)> {
+    let conjuncts: Vec<&PruneExpr> = match predicate {
+        PruneExpr::And(parts) => parts.iter().collect(),
+        other => vec![other],
+    };
+    let mut out: Vec<(String, arrow::array::ArrayRef)> = Vec::new();
+    for part in conjuncts {
+        let PruneExpr::Compare {
+            column,
+            op: ooc_io::CmpOp::Eq,
+            value,
+        } = part
+        else {
+            continue;
+        };
+        if !served.contains(&part.to_string())
+            || spec.read_as.iter().any(|(c, _)| c == column)
+            || out.iter().any(|(c, _)| c == column)
+        {
+            continue;
+        }
+        let Ok(field) = schema.field_with_name(column) else {
+            continue;
+        };
+        if let Some(v) = ooc_io::exact_cast(value, field.data_type()) {
+            out.push((column.clone(), v));
+        }
+    }
+    out
+}
+
 /// Look up a file's index for the scan's predicate: what it did, and the rows it selected.
 fn consult_index(
     dataset: &ParquetDataset,
@@ -393,6 +432,8 @@ impl ParquetScanExec {
         let mut index_rows: Vec<Option<roaring::RoaringBitmap>> =
             vec![None; spec.dataset.files().len()];
         let mut index_pruned = 0;
+        let mut index_constants: Vec<Vec<(String, arrow::array::ArrayRef)>> =
+            vec![Vec::new(); spec.dataset.files().len()];
         for &rg in &row_groups {
             if let Some(predicate) = &spec.pruning_predicate {
                 if spec.dataset.bloom_excludes(rg, predicate) {
@@ -407,6 +448,10 @@ impl ParquetScanExec {
                 Some(index) => {
                     if index_uses[rg.file].is_none() {
                         let (usage, rows) = consult_index(&spec.dataset, rg.file, index);
+                        if let IndexUse::Served { served, .. } = &usage {
+                            index_constants[rg.file] =
+                                pinned_columns(&index.predicate, served, &schema, &spec);
+                        }
                         index_uses[rg.file] = Some(usage);
                         index_rows[rg.file] = rows;
                     }
@@ -536,6 +581,7 @@ impl ParquetScanExec {
             read_as: spec.read_as,
             index_uses,
             index_pruned,
+            index_constants,
             morsels_late: AtomicU64::new(0),
             one_unit_per_partition: spec.units != UnitAssignment::Claimed,
             next_unit: AtomicUsize::new(0),
@@ -763,6 +809,7 @@ impl ExecutionPlan for ParquetScanExec {
             bytes_read: Some(Arc::clone(&ctx.bytes_read)),
             late_filter: None,
             read_as: self.read_as.clone(),
+            constants: Vec::new(),
         };
         let (queue, claims) = match self.one_unit_per_partition {
             true => (self.units.get(partition).cloned().unwrap_or(0..0), false),
@@ -867,6 +914,7 @@ impl Iterator for ScanStream {
                 self.ctx.progress.done.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
+            self.options.constants = exec.index_constants[morsel.row_group.file].clone();
             self.options.late_filter = exec
                 .late_filter
                 .as_ref()
