@@ -227,6 +227,46 @@ fn indexes_are_built_listed_used_and_dropped() {
     ]))
     .contains("index="));
 
+    // A join's build keys read through the index: the probe scan decodes only their rows.
+    let small = tempfile::tempdir().unwrap();
+    let keys_file = small.path().join("keys.parquet");
+    {
+        let schema = Arc::new(Schema::new(vec![Field::new("key", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![4242, 7, 123_456])) as ArrayRef],
+        )
+        .unwrap();
+        let mut w =
+            ArrowWriter::try_new(std::fs::File::create(&keys_file).unwrap(), schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+    let sql = format!(
+        "SELECT count(*) AS n, sum(v) AS total FROM '{dir}' t JOIN '{}' j ON t.k = j.key",
+        keys_file.display()
+    );
+    let want = expected(&|k, _| matches!(k, Some(4242 | 7)));
+    for extra in [&[][..], &["--no-index"][..]] {
+        let mut args = vec!["query", "--format", "csv"];
+        args.extend_from_slice(extra);
+        args.push(&sql);
+        let got: String = stdout(&ooc(&args))
+            .lines()
+            .skip(1)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(got, want, "{extra:?}");
+    }
+    let analyzed = stdout(&ooc(&["query", "--explain-analyze", &sql]));
+    let n = want.split(',').next().unwrap();
+    let scan = analyzed
+        .lines()
+        .skip_while(|l| !(l.contains("ParquetScan:") && l.contains("dynamic_filters")))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(scan.contains(&format!("rows_out={n} ")), "{analyzed}");
+
     // Touched after indexing: b's index is ignored, and said to be.
     let b = tmp.path().join("b.parquet");
     let file = std::fs::File::options().write(true).open(&b).unwrap();

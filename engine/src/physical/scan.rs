@@ -69,6 +69,9 @@ pub(crate) struct KeySetFilter {
     pub column: String,
     /// The accepted values (as `i64`).
     pub keys: hashbrown::HashSet<i64>,
+    /// Whether the scan drops the rows whose key is not in the set (otherwise the set only
+    /// narrows what an index of the column selects).
+    pub filter_rows: bool,
 }
 
 impl KeySetFilter {
@@ -165,6 +168,12 @@ pub(crate) struct ParquetScanExec {
     /// Per file: columns every row read holds one known value of (an index selected exactly
     /// the rows where `col = v`), not read from the file.
     index_constants: Vec<Vec<(String, arrow::array::ArrayRef)>>,
+    /// Where sidecars are looked for (`None`: indexes are not used).
+    index_dir: Option<Option<std::path::PathBuf>>,
+    /// Per file, the rows its index selects for the join key set published last (keyed by
+    /// that set), computed when a morsel of the file is first read after it was published.
+    key_set_rows: Mutex<Vec<Option<KeySetRows>>>,
+    morsels_skipped_by_index: AtomicU64,
     morsels_late: AtomicU64,
     /// Partition `i` reads `units[i]` and nothing else.
     one_unit_per_partition: bool,
@@ -216,14 +225,34 @@ pub(crate) struct ScanSpec {
 pub(crate) struct IndexSpec {
     /// Where sidecars are looked for first (then beside the data files).
     pub index_dir: Option<std::path::PathBuf>,
-    /// The filters pushed into the scan, as an index answers them.
-    pub predicate: PruneExpr,
+    /// The filters pushed into the scan, as an index answers them (`None`: no filter; an
+    /// index may still serve a join's key set).
+    pub predicate: Option<PruneExpr>,
 }
 
 /// Largest fraction of a file's rows an index may select for the scan to read the file
 /// through it. Beyond it, rows are spread over most pages, and reading a list of rows costs
 /// about what scanning does (statistics and late materialization take over).
 const INDEX_MAX_FRACTION: f64 = 0.01;
+
+/// The rows of one file that its index selects for a join's key set.
+#[derive(Clone, Debug)]
+struct KeySetRows {
+    keys: Arc<KeySetFilter>,
+    /// `None`: the file's index does not serve that column (or not selectively).
+    rows: Option<Arc<roaring::RoaringBitmap>>,
+}
+
+/// Most keys of a join's key set looked up in an index (more are left to the scan's filter).
+const INDEX_MAX_KEYS: usize = 65_536;
+
+/// The first row of row group `rg` of `file` within the file.
+fn first_row(dataset: &ParquetDataset, rg: RowGroupRef) -> u64 {
+    dataset.files()[rg.file].metadata.row_groups()[..rg.row_group]
+        .iter()
+        .map(|g| g.num_rows().max(0) as u64)
+        .sum()
+}
 
 /// What a secondary index did for one file of a scan (for EXPLAIN).
 #[derive(Clone, Debug)]
@@ -377,6 +406,9 @@ fn consult_index(
     index: &IndexSpec,
 ) -> (IndexUse, Option<roaring::RoaringBitmap>) {
     let data = &dataset.files()[file];
+    let Some(predicate) = &index.predicate else {
+        return (IndexUse::NotUsed, None);
+    };
     match ooc_io::index::open_index(data, index.index_dir.as_deref()) {
         ooc_io::index::IndexStatus::Absent => (IndexUse::NotUsed, None),
         ooc_io::index::IndexStatus::Ignored { sidecar, reason } => (
@@ -389,7 +421,7 @@ fn consult_index(
         ),
         ooc_io::index::IndexStatus::Ready(sidecar) => {
             let budget = (data.num_rows() as f64 * INDEX_MAX_FRACTION).ceil() as u64;
-            match sidecar.select(&index.predicate, budget) {
+            match sidecar.select(predicate, budget) {
                 Ok(Some(found)) => (
                     IndexUse::Served {
                         served: found.served,
@@ -444,23 +476,21 @@ impl ParquetScanExec {
                 }
             }
             // The rows an index selects in this row group.
-            let indexed = match &spec.index {
+            let indexed = match spec.index.as_ref().filter(|i| i.predicate.is_some()) {
                 Some(index) => {
                     if index_uses[rg.file].is_none() {
                         let (usage, rows) = consult_index(&spec.dataset, rg.file, index);
-                        if let IndexUse::Served { served, .. } = &usage {
+                        if let (IndexUse::Served { served, .. }, Some(predicate)) =
+                            (&usage, &index.predicate)
+                        {
                             index_constants[rg.file] =
-                                pinned_columns(&index.predicate, served, &schema, &spec);
+                                pinned_columns(predicate, served, &schema, &spec);
                         }
                         index_uses[rg.file] = Some(usage);
                         index_rows[rg.file] = rows;
                     }
                     index_rows[rg.file].as_ref().map(|rows| {
-                        let file = &spec.dataset.files()[rg.file];
-                        let start: u64 = file.metadata.row_groups()[..rg.row_group]
-                            .iter()
-                            .map(|g| g.num_rows().max(0) as u64)
-                            .sum();
+                        let start = first_row(&spec.dataset, rg);
                         let end = start + spec.dataset.row_group_rows(rg) as u64;
                         index_ranges(rows, start, end)
                     })
@@ -579,9 +609,12 @@ impl ParquetScanExec {
             dynamic_filters: spec.dynamic_filters,
             late_filter: spec.late_filter,
             read_as: spec.read_as,
-            index_uses,
             index_pruned,
             index_constants,
+            index_dir: spec.index.as_ref().map(|i| i.index_dir.clone()),
+            key_set_rows: Mutex::new(vec![None; index_uses.len()]),
+            index_uses,
+            morsels_skipped_by_index: AtomicU64::new(0),
             morsels_late: AtomicU64::new(0),
             one_unit_per_partition: spec.units != UnitAssignment::Claimed,
             next_unit: AtomicUsize::new(0),
@@ -597,7 +630,7 @@ impl ParquetScanExec {
         mut batch: arrow::array::RecordBatch,
     ) -> Result<arrow::array::RecordBatch> {
         for filter in &self.dynamic_filters {
-            if let Some(keys) = filter.key_set() {
+            if let Some(keys) = filter.key_set().filter(|k| k.filter_rows) {
                 let before = batch.num_rows();
                 batch = keys.apply(batch)?;
                 let dropped = (before - batch.num_rows()) as u64;
@@ -660,6 +693,82 @@ impl ParquetScanExec {
             ));
         }
         out
+    }
+
+    /// `morsel` narrowed to the rows that the index of its file selects for a join's published
+    /// key set (`None`: none of its rows can join); the morsel itself when no index serves the
+    /// set.
+    fn narrow_by_key_index(&self, morsel: &Morsel) -> Option<Morsel> {
+        let Some(index_dir) = &self.index_dir else {
+            return Some(morsel.clone());
+        };
+        let Some(keys) = self.dynamic_filters.iter().find_map(|f| f.key_set()) else {
+            return Some(morsel.clone());
+        };
+        let file = morsel.row_group.file;
+        let rows = {
+            let mut cache = self.key_set_rows.lock().unwrap_or_else(|e| e.into_inner());
+            match cache.get(file).cloned().flatten() {
+                Some(found) if Arc::ptr_eq(&found.keys, &keys) => found.rows,
+                _ => {
+                    let rows = self.key_set_index_rows(file, &keys, index_dir.as_deref());
+                    if let Some(slot) = cache.get_mut(file) {
+                        *slot = Some(KeySetRows {
+                            keys: Arc::clone(&keys),
+                            rows: rows.clone(),
+                        });
+                    }
+                    rows
+                }
+            }
+        };
+        let Some(rows) = rows else {
+            return Some(morsel.clone());
+        };
+        let start = first_row(&self.dataset, morsel.row_group);
+        let end = start + self.dataset.row_group_rows(morsel.row_group) as u64;
+        let selected = ooc_io::intersect_ranges(&morsel.ranges(), &index_ranges(&rows, start, end));
+        let (first, last) = (selected.first()?.start, selected.last()?.end);
+        Some(Morsel {
+            row_group: morsel.row_group,
+            row_offset: first,
+            num_rows: last - first,
+            selection: (selected.len() > 1).then(|| Arc::from(selected.as_slice())),
+        })
+    }
+
+    /// The rows of file `file` whose key is in `keys`, from the file's index.
+    fn key_set_index_rows(
+        &self,
+        file: usize,
+        keys: &KeySetFilter,
+        index_dir: Option<&std::path::Path>,
+    ) -> Option<Arc<roaring::RoaringBitmap>> {
+        if keys.keys.len() > INDEX_MAX_KEYS {
+            return None;
+        }
+        let data = &self.dataset.files()[file];
+        let ooc_io::index::IndexStatus::Ready(sidecar) = ooc_io::index::open_index(data, index_dir)
+        else {
+            return None;
+        };
+        let values: Vec<arrow::array::ArrayRef> = keys
+            .keys
+            .iter()
+            .map(|&k| Arc::new(arrow::array::Int64Array::from(vec![k])) as arrow::array::ArrayRef)
+            .collect();
+        let predicate = PruneExpr::InList {
+            column: keys.column.clone(),
+            values,
+            negated: false,
+        };
+        let budget = (data.num_rows() as f64 * INDEX_MAX_FRACTION).ceil() as u64;
+        // A damaged sidecar serves nothing: the keys are then filtered after decoding.
+        sidecar
+            .select(&predicate, budget)
+            .ok()
+            .flatten()
+            .map(|found| Arc::new(found.rows))
     }
 
     fn skip_by_dynamic_filter(&self, morsel: &Morsel) -> bool {
@@ -914,6 +1023,17 @@ impl Iterator for ScanStream {
                 self.ctx.progress.done.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
+            let Some(morsel) = exec.narrow_by_key_index(morsel) else {
+                let skipped = exec
+                    .morsels_skipped_by_index
+                    .fetch_add(1, Ordering::Relaxed)
+                    + 1;
+                exec.metrics
+                    .set_extra("morsels_skipped_by_join_key_index", skipped);
+                self.ctx.progress.done.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let morsel = &morsel;
             self.options.constants = exec.index_constants[morsel.row_group.file].clone();
             self.options.late_filter = exec
                 .late_filter

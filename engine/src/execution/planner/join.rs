@@ -15,7 +15,9 @@ use crate::logical::cardinality::{estimate_bytes, estimate_rows};
 use crate::logical::expr::Expr;
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::schema::PlanSchema;
-use crate::physical::joins::{HashJoinExec, JoinSide, NestedLoopJoinExec, PhysicalJoinType};
+use crate::physical::joins::{
+    HashJoinExec, JoinSide, KeySetUse, NestedLoopJoinExec, PhysicalJoinType,
+};
 use crate::physical::scan::DynamicFilter;
 use crate::physical::ExecutionPlan;
 
@@ -118,7 +120,7 @@ impl PhysicalPlanner {
         // The first integer key pair whose probe side is a plain scan column.
         let mut dynamic_filter = None;
         let mut dynamic_key = 0;
-        let mut key_set = false;
+        let mut key_set = KeySetUse::None;
         if physical_type.drops_unmatched_probe_rows() {
             for (i, (probe_key, build_key)) in keys.iter().enumerate() {
                 let Expr::Column(c) = probe_key else { continue };
@@ -133,7 +135,15 @@ impl PhysicalPlanner {
                         .push(Arc::clone(&filter));
                     dynamic_filter = Some((filter, traced.column));
                     dynamic_key = i;
-                    key_set = traced.through_aggregate;
+                    key_set = if traced.through_aggregate {
+                        KeySetUse::FilterRows
+                    } else if self.options.indexes.is_some() {
+                        // A secondary index of the probe column may then read only the rows
+                        // of the build's keys.
+                        KeySetUse::IndexOnly
+                    } else {
+                        KeySetUse::None
+                    };
                     break;
                 }
             }

@@ -109,12 +109,10 @@ impl PhysicalPlanner {
             },
             late_filter,
             read_as: self.read_as.remove(&key).unwrap_or_default(),
-            index: self.options.indexes.clone().zip(index_predicate).map(
-                |(index_dir, predicate)| IndexSpec {
-                    index_dir,
-                    predicate,
-                },
-            ),
+            index: self.options.indexes.clone().map(|index_dir| IndexSpec {
+                index_dir,
+                predicate: index_predicate,
+            }),
         })?;
         self.filter_scan(Arc::new(exec), scan, counts)
     }

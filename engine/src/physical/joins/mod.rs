@@ -34,7 +34,7 @@ use arrow::datatypes::SchemaRef;
 
 use crate::error::Result;
 
-pub(crate) use hash_join::HashJoinExec;
+pub(crate) use hash_join::{HashJoinExec, KeySetUse};
 pub(crate) use nested_loop::NestedLoopJoinExec;
 
 /// Which input a join output column comes from.

@@ -15,7 +15,7 @@ use arrow::datatypes::DataType;
 use super::grace::{build_cost, split, take_members, PartitionBuffers};
 use super::table::{self, int_values, BuildFacts, BuildSide, PARTITIONS};
 use super::windows::{KeyWindows, Window};
-use super::{broken, merge_ranges, BuildState, HashJoinExec};
+use super::{broken, merge_ranges, BuildState, HashJoinExec, KeySetUse, INDEX_KEY_SET_MAX_ROWS};
 use crate::error::{EngineError, Result};
 use crate::memory::MemoryReservation;
 use crate::physical::joins::{assemble, PhysicalJoinType};
@@ -287,7 +287,12 @@ impl HashJoinExec {
         let valid = |i: usize| arrow::array::Array::is_valid(&values, i);
         let range = merge_ranges(spilled_range, self.dynamic_key_range(&build.batch)?);
         self.publish_range(filter, column, range)?;
-        if self.publish_keys && complete {
+        let publish = match self.publish_keys {
+            KeySetUse::None => false,
+            KeySetUse::IndexOnly => n <= INDEX_KEY_SET_MAX_ROWS,
+            KeySetUse::FilterRows => true,
+        };
+        if publish && complete {
             let set: hashbrown::HashSet<i64> = (0..n)
                 .filter(|&i| valid(i))
                 .map(|i| values.value(i))
@@ -297,6 +302,7 @@ impl HashJoinExec {
                 filter.publish_keys(KeySetFilter {
                     column: column.clone(),
                     keys: set,
+                    filter_rows: self.publish_keys == KeySetUse::FilterRows,
                 });
             }
         }

@@ -61,6 +61,24 @@ use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
 use self::probe::{Phase, ProbeStream};
 
+/// What the probe scan may do with the set of build keys, published once the build side is
+/// complete and in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeySetUse {
+    /// Nothing is published.
+    None,
+    /// Read only the rows a secondary index of the key column selects for the keys (up to
+    /// [`INDEX_KEY_SET_MAX_ROWS`] build rows); the rows read are not filtered again.
+    IndexOnly,
+    /// Also drop the rows whose key is not in the set right after decoding (up to 4 Mi
+    /// distinct keys). Worth it when the rows pass through expensive work before reaching the
+    /// join (an aggregate grouped by the key).
+    FilterRows,
+}
+
+/// Most build rows for a key set published only for a probe scan's index.
+pub(crate) const INDEX_KEY_SET_MAX_ROWS: usize = 65_536;
+
 /// Hash join of a streamed probe input with a buffered build input.
 #[derive(Debug)]
 pub(crate) struct HashJoinExec {
@@ -73,7 +91,7 @@ pub(crate) struct HashJoinExec {
     schema: SchemaRef,
     encoding: KeyEncoding,
     dynamic_filter: Option<(Arc<DynamicFilter>, String)>,
-    publish_keys: bool,
+    publish_keys: KeySetUse,
     dynamic_key: usize,
     /// The probe scan's row groups in key order, for splitting a build side that does not
     /// fit by key windows (see [`windows`]).
@@ -147,7 +165,7 @@ impl HashJoinExec {
             schema: output_schema,
             encoding,
             dynamic_filter,
-            publish_keys: false,
+            publish_keys: KeySetUse::None,
             dynamic_key: 0,
             probe_segments: None,
             windows: OnceLock::new(),
@@ -166,10 +184,8 @@ impl HashJoinExec {
         })
     }
 
-    /// Also publish the set of build keys (up to 4 Mi distinct keys) to the probe scan, which
-    /// then drops rows whose key is not in it right after decoding. Worth it when the rows
-    /// pass through expensive work before reaching the join (an aggregate grouped by the key).
-    pub(crate) fn with_key_set_filter(mut self, publish: bool) -> Self {
+    /// Also publish the set of build keys to the probe scan (see [`KeySetUse`]).
+    pub(crate) fn with_key_set_filter(mut self, publish: KeySetUse) -> Self {
         self.publish_keys = publish;
         self
     }
