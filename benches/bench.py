@@ -19,6 +19,11 @@ Suites:
           `--memory-limit`: how time and peak memory grow with the data
   tpcds   the 103 TPC-DS queries (tests/tpcds/queries) at `--sf`, at `--memory-limit`; data
           generated with `ooc-datagen tpcds` into `data/tpcds-sf<SF>`
+  lookup  selective filters on `lineitem` (benches/queries/lookup): point lookups and an IN list
+          on unsorted keys, the sorted key, a join with a few hundred build keys, no memory
+          limit. ooc runs twice: with secondary indexes of l_partkey and l_suppkey (built first
+          under 256MB, into the work directory, with their time, peak RSS and size recorded)
+          and without (`ooc-noindex`). A warm-up round keeps the cold page cache out.
 
 Every run is its own process, started under `/usr/bin/time -f %M` (peak RSS of that process
 alone: `time` is a small parent, so the runner's own memory does not leak into the figure) and
@@ -55,6 +60,10 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 ENGINES = ["ooc", "ooc-python", "duckdb", "polars", "datafusion"]
+# Engines a suite adds by itself.
+SUITE_ENGINES = {"lookup": ["ooc-noindex"]}
+# Columns the lookup suite indexes.
+LOOKUP_INDEX = ["l_partkey", "l_suppkey"]
 SCALE_QUERIES = ["q01.sql", "q05.sql", "q18.sql", "groupby_orderkey.sql"]
 
 
@@ -155,11 +164,15 @@ def ensure_data(sf: float, datagen: str, root: pathlib.Path, benchmark: str = "t
 
 def command(engine: str, args, data: pathlib.Path, query: pathlib.Path, out: str,
             memory_limit: str | None) -> list[str]:
-    if engine == "ooc":
+    if engine in ("ooc", "ooc-noindex"):
         cmd = [args.ooc, "query", "--no-progress", "--data", str(data), "--file", str(query),
                "-o", out]
         if memory_limit:
             cmd += ["--memory-limit", memory_limit]
+        if engine == "ooc-noindex":
+            cmd += ["--no-index"]
+        elif getattr(args, "index_dir", None):
+            cmd += ["--index-dir", str(args.index_dir)]
         return cmd
     cmd = [sys.executable, str(HERE / "peer_query.py"), "--engine", engine, "--data", str(data),
            "--output", out]
@@ -351,8 +364,13 @@ def run_suite(args, suite: str, engines: list[str]) -> pathlib.Path:
     tpch_queries = sorted((REPO / "tests" / "tpch" / "queries").glob("q*.sql"))
     memory_queries = sorted((HERE / "queries" / "memory").glob("*.sql"))
     by_name = {q.name: q for q in tpch_queries + memory_queries}
-    limit = args.tpch_memory_limit if suite == "tpch" else args.memory_limit
-    if suite == "tpch":
+    limit = args.tpch_memory_limit if suite in ("tpch", "lookup") else args.memory_limit
+    if suite == "lookup":
+        engines = [e for e in engines if e != "ooc-python"]
+        if "ooc" in engines:
+            engines = engines[:1] + SUITE_ENGINES["lookup"] + engines[1:]
+        plan = [(args.sf, q, limit) for q in sorted((HERE / "queries" / "lookup").glob("*.sql"))]
+    elif suite == "tpch":
         plan = [(args.sf, q, limit) for q in tpch_queries]
     elif suite == "tpcds":
         plan = [(args.sf, q, limit)
@@ -382,12 +400,17 @@ def run_suite(args, suite: str, engines: list[str]) -> pathlib.Path:
     args.results.mkdir(parents=True, exist_ok=True)
     # A budget other than the suite's default is part of the name, so runs at 1GB and at
     # 256MB of one day do not overwrite each other.
-    default_limit = None if suite == "tpch" else "1GB"
+    default_limit = None if suite in ("tpch", "lookup") else "1GB"
     suffix = f"-{limit.lower()}" if limit and limit != default_limit else ""
     path = args.results / f"{report['date']}-{suite}-sf{sf_label(args.sf)}{suffix}.json"
     log(f"suite {suite}: {len(plan)} runs of {len(engines)} engines -> {path}")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ooc-bench-", dir=args.work) as work:
+        args.index_dir = None
+        if suite == "lookup" and "ooc" in engines:
+            data = ensure_data(args.sf, args.datagen, args.data_root)
+            args.index_dir = pathlib.Path(work) / "indexes"
+            report["index_build"] = build_lookup_index(args, data)
         for sf, query, limit in plan:
             data = ensure_data(sf, args.datagen, args.data_root,
                                "tpcds" if suite == "tpcds" else "tpch")
@@ -400,6 +423,27 @@ def run_suite(args, suite: str, engines: list[str]) -> pathlib.Path:
 
     reporting.render(path)
     return path
+
+
+def build_lookup_index(args, data: pathlib.Path) -> dict:
+    """Index `LOOKUP_INDEX` of `lineitem` into `args.index_dir` under 256MB (the data folder is
+    left as it is); the build's wall time, peak RSS and bytes per indexed row."""
+    import pyarrow.parquet as pq
+
+    lineitem = data / "lineitem.parquet"
+    cmd = [args.ooc, "index", "create", str(lineitem), "--columns", ",".join(LOOKUP_INDEX),
+           "--index-dir", str(args.index_dir), "--memory-limit", "256MB", "--no-progress"]
+    outcome = run_once(cmd, args.timeout)
+    if "error" in outcome:
+        raise SystemExit(f"building the lookup index failed: {outcome['error']}")
+    size = sum(p.stat().st_size for p in args.index_dir.iterdir())
+    rows = pq.ParquetFile(lineitem).metadata.num_rows
+    build = {"columns": LOOKUP_INDEX, "memory_limit": "256MB", "wall": round(outcome["wall"], 2),
+             "rss": round(outcome["rss"]), "bytes": size,
+             "bytes_per_row_per_column": round(size / rows / len(LOOKUP_INDEX), 2)}
+    log(f"  lookup index of {', '.join(LOOKUP_INDEX)}: {build['wall']} s, {build['rss']} MiB, "
+        f"{size / 2**20:.0f} MiB ({build['bytes_per_row_per_column']} bytes per row per column)")
+    return build
 
 
 def scale_factors(args) -> list[float]:
@@ -435,12 +479,12 @@ def main() -> None:
     if shutil.which("/usr/bin/time") is None:
         raise SystemExit("bench.py needs /usr/bin/time (Debian: apt install time)")
     engines = [e for e in args.engines.split(",") if e]
-    unknown = set(engines) - set(ENGINES)
+    unknown = set(engines) - set(ENGINES) - {e for v in SUITE_ENGINES.values() for e in v}
     if unknown:
         raise SystemExit(f"unknown engines {sorted(unknown)}; known: {', '.join(ENGINES)}")
     for suite in [s for s in args.suites.split(",") if s]:
-        if suite not in ("tpch", "memory", "scale", "tpcds"):
-            raise SystemExit(f"unknown suite {suite!r}; known: tpch, memory, scale, tpcds")
+        if suite not in ("tpch", "memory", "scale", "tpcds", "lookup"):
+            raise SystemExit(f"unknown suite {suite!r}; known: tpch, memory, scale, tpcds, lookup")
         path = run_suite(args, suite, engines)
         log(f"suite {suite} done: {path.with_suffix('.md')}")
 

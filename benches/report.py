@@ -51,6 +51,12 @@ def header(report: dict) -> list[str]:
         lines.append(f"- Memory limit: {report['memory_limit']} for ooc, ooc-python, DuckDB "
                      "(`memory_limit`) and DataFusion (fair spill pool); Polars has no such "
                      "setting and runs unlimited.")
+    if report.get("index_build"):
+        b = report["index_build"]
+        lines.append(f"- Secondary index of {', '.join(b['columns'])} (used by `ooc`, not by "
+                     f"`ooc-noindex`): built in {b['wall']} s under {b['memory_limit']}, peak RSS "
+                     f"{b['rss']} MiB, {b['bytes'] / 2**20:.0f} MiB on disk "
+                     f"({b['bytes_per_row_per_column']} bytes per row per column).")
     if report.get("elapsed_s"):
         lines.append(f"- Suite wall time: {report['elapsed_s'] / 60:.1f} min")
     lines.append("")

@@ -24,6 +24,7 @@ mod dataset;
 mod describe;
 mod error;
 pub mod index;
+mod page_header;
 mod page_prune;
 mod prune;
 mod read;

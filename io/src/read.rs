@@ -300,7 +300,7 @@ impl ParquetDataset {
         let ranges = morsel.ranges();
         let selected = morsel.selected_rows();
         let mut release = Vec::new();
-        let mut bytes = 0u64;
+        let mut leaves = Vec::new();
         let schema_descr = file.metadata.file_metadata().schema_descr();
         let mask = ProjectionMask::roots(schema_descr, file_columns.iter().copied());
         for (leaf, column) in row_group.columns().iter().enumerate() {
@@ -324,22 +324,48 @@ impl ParquetDataset {
                     });
                 }
                 release.push((start as usize, len as usize));
-                bytes += chunk_bytes_read(file, morsel, leaf, &ranges, rg_rows);
+                leaves.push(leaf);
             }
         }
-        if let Some(counter) = &options.bytes_read {
-            counter.fetch_add(bytes, Ordering::Relaxed);
-        }
-
         let selectors = selectors_of(&ranges);
         let sliced = morsel.selection.is_some()
             || morsel.row_offset > 0
             || (morsel.num_rows as u64) < rg_rows;
-        let reader_metadata =
-            narrow_decimals(file, &options.read_as).map_err(|e| IoError::CorruptFile {
-                path: file.path.clone(),
-                message: e.to_string(),
-            })?;
+        // A slice may need none of a chunk's dictionary (see `page_header`).
+        let no_dictionary = if sliced {
+            crate::page_header::dictionaries_not_needed(
+                file,
+                morsel.row_group.row_group,
+                &leaves,
+                &ranges,
+            )
+        } else {
+            Vec::new()
+        };
+        let bytes: u64 = leaves
+            .iter()
+            .map(|&leaf| {
+                let dictionary = !no_dictionary.contains(&leaf);
+                chunk_bytes_read(file, morsel, leaf, &ranges, rg_rows, dictionary)
+            })
+            .sum();
+        if let Some(counter) = &options.bytes_read {
+            counter.fetch_add(bytes, Ordering::Relaxed);
+        }
+        let corrupt_metadata = |e: parquet::errors::ParquetError| IoError::CorruptFile {
+            path: file.path.clone(),
+            message: e.to_string(),
+        };
+        let mut reader_metadata =
+            narrow_decimals(file, &options.read_as).map_err(corrupt_metadata)?;
+        if !no_dictionary.is_empty() {
+            reader_metadata = crate::page_header::without_dictionaries(
+                &reader_metadata,
+                morsel.row_group.row_group,
+                &no_dictionary,
+            )
+            .map_err(corrupt_metadata)?;
+        }
         let builder = || {
             ParquetRecordBatchReaderBuilder::new_with_metadata(
                 file.bytes.clone(),
@@ -486,7 +512,8 @@ impl ParquetDataset {
 }
 
 /// Compressed bytes of column chunk `leaf` that reading `ranges` of the morsel's row group
-/// touches: with an offset index, the pages overlapping the ranges (and the dictionary page);
+/// touches: with an offset index, the pages overlapping the ranges (and the dictionary page,
+/// when it is read);
 /// without one, the chunk prorated to the rows read.
 fn chunk_bytes_read(
     file: &crate::dataset::ParquetFile,
@@ -494,6 +521,7 @@ fn chunk_bytes_read(
     leaf: usize,
     ranges: &[Range<usize>],
     rg_rows: u64,
+    dictionary: bool,
 ) -> u64 {
     let rg = morsel.row_group.row_group;
     let column = file.metadata.row_group(rg).column(leaf);
@@ -513,7 +541,11 @@ fn chunk_bytes_read(
         .dictionary_page_offset()
         .unwrap_or(column.data_page_offset())
         .max(0) as u64;
-    let mut bytes = (pages[0].offset.max(0) as u64).saturating_sub(start);
+    let mut bytes = if dictionary {
+        (pages[0].offset.max(0) as u64).saturating_sub(start)
+    } else {
+        0
+    };
     for (i, page) in pages.iter().enumerate() {
         let first = page.first_row_index.max(0) as usize;
         let end = pages

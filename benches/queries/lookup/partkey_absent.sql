@@ -1,0 +1,2 @@
+-- A key no row holds.
+SELECT * FROM lineitem WHERE l_partkey = 2000001
