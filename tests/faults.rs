@@ -1,5 +1,6 @@
 //! Faults: `ooc query` killed outright (SIGKILL: no destructor runs, nothing is flushed) at
-//! random moments while it writes its output (`-o` Parquet, CSV, `.npy`) or spills.
+//! random moments while it writes its output (`-o` Parquet, CSV, `.npy`) or spills, and
+//! `ooc index create` while it writes a sidecar.
 //!
 //! After every kill the destination is still the complete file of an earlier run, never a
 //! part of the killed one; a temporary file left by the killed process is never read and goes
@@ -215,6 +216,69 @@ fn killed_npy_output_leaves_nothing_partial() {
 
 /// Kills while a sort spills under 8MB: each run starts by removing the directories of
 /// the killed ones; the last run's answer is right and leaves the temp directory empty.
+#[test]
+fn killed_index_builds_leave_the_complete_sidecar() {
+    let data = common::tpch_sf01_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let lineitem = dir.path().join("lineitem.parquet");
+    std::fs::copy(data.join("lineitem.parquet"), &lineitem).unwrap();
+    let sidecar = dir.path().join(".lineitem.parquet.ooc-index");
+    let build = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ooc"));
+        command
+            .args(["index", "create", "--no-progress", "--memory-limit", "16MB"])
+            .arg(&lineitem)
+            .args(["--columns", "l_partkey,l_suppkey,l_comment"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        command
+    };
+    run(build());
+    let full = run(build());
+    // A build writes the same bytes each time: what a killed one must never replace.
+    let expected = std::fs::read(&sidecar).unwrap();
+    let n = kills();
+    let writing = kill_n_times(n, full, &mut |full, i| {
+        let own_temporary = |pid: u32| {
+            let prefix = format!(".lineitem.parquet.ooc-index.tmp-{pid}-");
+            names(dir.path()).iter().any(|n| n.starts_with(&prefix))
+        };
+        let fate = kill_while_writing(build(), full, fraction("index", i), &own_temporary);
+        assert!(
+            std::fs::read(&sidecar).unwrap() == expected,
+            "run {i}: the sidecar is not the complete one"
+        );
+        let left: Vec<String> = names(dir.path())
+            .into_iter()
+            .filter(|n| n.contains(".tmp-"))
+            .collect();
+        assert!(left.len() <= 1, "run {i}: temporaries pile up: {left:?}");
+        fate
+    });
+    assert!(
+        writing * 2 >= n,
+        "only {writing} of {n} kills hit the build while it wrote"
+    );
+    // Queries use the complete sidecar; the next build removes what the last kill left.
+    let out = Command::new(env!("CARGO_BIN_EXE_ooc"))
+        .args(["query", "--explain", "--data"])
+        .arg(dir.path())
+        .arg("SELECT count(*) FROM lineitem WHERE l_partkey = 7")
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(plan.contains("index=[l_partkey = 7]"), "{plan}");
+    run(build());
+    assert_eq!(
+        names(dir.path()),
+        vec![
+            ".lineitem.parquet.ooc-index".to_string(),
+            "lineitem.parquet".to_string()
+        ]
+    );
+    eprintln!("index: {n} kills, {writing} while writing");
+}
+
 #[test]
 fn killed_spills_are_removed_by_the_next_spilling_query() {
     let data = common::tpch_sf01_dir();

@@ -647,9 +647,10 @@ impl ParquetScanExec {
     }
 
     /// What the secondary indexes did, for EXPLAIN: the predicates served, rows selected and
-    /// row groups ruled out; every ignored sidecar and why.
-    fn index_details(&self) -> String {
+    /// row groups ruled out; and a line per ignored sidecar, saying why.
+    fn index_details(&self) -> (String, String) {
         let mut out = String::new();
+        let mut lines = String::new();
         let mut served: Vec<String> = Vec::new();
         let (mut files, mut rows) = (0, 0u64);
         let mut ignored = Vec::new();
@@ -684,15 +685,15 @@ impl ParquetScanExec {
         }
         let shown = ignored.len().min(8);
         for line in &ignored[..shown] {
-            out.push_str(line);
+            lines.push_str(line);
         }
         if ignored.len() > shown {
-            out.push_str(&format!(
+            lines.push_str(&format!(
                 "\n      ... and {} more ignored indexes",
                 ignored.len() - shown
             ));
         }
-        out
+        (out, lines)
     }
 
     /// `morsel` narrowed to the rows that the index of its file selects for a join's published
@@ -839,6 +840,8 @@ impl ExecutionPlan for ParquetScanExec {
             self.prune_stats.files.len(),
             self.morsels.len()
         ));
+        let (index, ignored) = self.index_details();
+        out.push_str(&index);
         if self.prune_stats.files.len() <= 8 && kept < total {
             for f in &self.prune_stats.files {
                 out.push_str(&format!(
@@ -854,7 +857,6 @@ impl ExecutionPlan for ParquetScanExec {
                 ));
             }
         }
-        out.push_str(&self.index_details());
         if let Some(segments) = &self.segments {
             out.push_str(&format!(" whole_row_groups_by={}", segments.column));
         }
@@ -870,6 +872,7 @@ impl ExecutionPlan for ParquetScanExec {
         if let Some(fetch) = self.fetch {
             out.push_str(&format!(" fetch={fetch}"));
         }
+        out.push_str(&ignored);
         out
     }
 
