@@ -3,7 +3,7 @@
 //! An index lives in a *sidecar* file per data file — beside it (`.NAME.ooc-index`), or in
 //! an index directory for data one cannot write next to (`NAME-HASH.ooc-index`, the hash
 //! being that of the data file's absolute path). A sidecar holds the indexes of one or more
-//! columns of its file: per distinct value, the rows that hold it ([`format`] describes the
+//! columns of its file: per distinct value, the rows that hold it (the `format` module has the
 //! layout). A predicate on indexed columns is answered as a roaring bitmap of rows
 //! ([`Sidecar::select`]), which the scan turns into row groups and row selections, so that
 //! a lookup of a value that a few rows hold reads only the pages of those rows.
@@ -16,7 +16,7 @@
 //! scanned as if it had no index.
 //!
 //! Building ([`create_indexes`]) reads each column slice by slice and sorts (key, row) pairs
-//! externally under a memory limit (see [`build`]); the sidecar is written to a temporary
+//! externally under a memory limit (the `build` module); the sidecar is written to a temporary
 //! file, synced and renamed over the old one, so a reader sees the old sidecar or the new
 //! one, never a part, and a killed build leaves a temporary file that the next build or drop
 //! of that sidecar removes.
