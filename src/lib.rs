@@ -45,9 +45,9 @@ pub use ooc_engine::logical::window::{
 };
 pub use ooc_engine::sink;
 pub use ooc_engine::{
-    default_memory_limit, parse_size, peak_rss_bytes, DataFrame, EngineError, Expr, JoinType,
-    LogicalPlan, MemoryBudget, OperatorStats, Progress, QueryStream, Result, RowOrder, Session,
-    SessionConfig, SortKey,
+    default_memory_limit, format_bytes, parse_size, peak_rss_bytes, DataFrame, EngineError, Expr,
+    JoinType, LogicalPlan, MemoryBudget, OperatorStats, Progress, QueryStream, Result, RowOrder,
+    Session, SessionConfig, SortKey,
 };
 
 /// Secondary indexes of Parquet files (sidecars of roaring bitmaps): build, list and drop

@@ -490,7 +490,7 @@ fn run_index(command: IndexCommand) -> Result<()> {
                 reports.len(),
                 dataset.num_rows(),
                 started.elapsed(),
-                human_bytes(bytes),
+                ooc::format_bytes(bytes),
                 bytes as f64 / rows as f64 / columns.len() as f64
             );
         }
@@ -507,7 +507,7 @@ fn run_index(command: IndexCommand) -> Result<()> {
                     "{}: {} ({}){}",
                     report.data_file.display(),
                     sidecar.display(),
-                    human_bytes(report.bytes),
+                    ooc::format_bytes(report.bytes),
                     match &report.ignored {
                         Some(reason) => format!(" IGNORED, {reason}"),
                         None => String::new(),
@@ -522,7 +522,7 @@ fn run_index(command: IndexCommand) -> Result<()> {
                         c.distinct,
                         c.rows,
                         c.nulls,
-                        human_bytes(c.bytes),
+                        ooc::format_bytes(c.bytes),
                         c.bytes as f64 / (c.rows + c.nulls).max(1) as f64
                     )?;
                 }
@@ -556,21 +556,6 @@ fn run_index(command: IndexCommand) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 /// A progress bar on stderr (only when stderr is a terminal), updated from the query's

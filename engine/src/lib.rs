@@ -85,5 +85,5 @@ pub use error::{EngineError, Result};
 pub use execution::{peak_rss_bytes, OperatorStats, QueryStream};
 pub use logical::expr::Expr;
 pub use logical::plan::{JoinType, LogicalPlan, SortKey};
-pub use metrics::Progress;
+pub use metrics::{format_bytes, Progress};
 pub use session::Session;

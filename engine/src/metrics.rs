@@ -139,7 +139,7 @@ pub struct Progress {
 }
 
 /// Format a byte count for humans (`1.5 MiB`).
-pub(crate) fn format_bytes(bytes: u64) -> String {
+pub fn format_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -69,6 +69,16 @@ fn signed(v: i64) -> u64 {
     (v as u64) ^ SIGN
 }
 
+/// The keys of an `Int64` array.
+fn signed_keys(array: &ArrayRef) -> Vec<u64> {
+    array
+        .as_primitive::<Int64Type>()
+        .values()
+        .iter()
+        .map(|&v| signed(v))
+        .collect()
+}
+
 fn float_key(v: f64) -> u64 {
     let v = if v == 0.0 { 0.0 } else { v };
     let v = if v.is_nan() { f64::NAN } else { v };
@@ -106,35 +116,12 @@ pub(crate) fn keys_of(array: &ArrayRef) -> Result<ArrayKeys, String> {
             let a = cast(array, &UInt64).map_err(err)?;
             ArrayKeys::Fixed(a.as_primitive::<UInt64Type>().values().to_vec())
         }
-        Int8 | Int16 | Int32 | Int64 => {
-            let a = cast(array, &Int64).map_err(err)?;
-            ArrayKeys::Fixed(
-                a.as_primitive::<Int64Type>()
-                    .values()
-                    .iter()
-                    .map(|&v| signed(v))
-                    .collect(),
-            )
+        Int8 | Int16 | Int32 | Int64 | Date64 | Time64(_) | Duration(_) | Timestamp(_, _) => {
+            ArrayKeys::Fixed(signed_keys(&cast(array, &Int64).map_err(err)?))
         }
         Date32 | Time32(_) => {
             let a = cast(&cast(array, &Int32).map_err(err)?, &Int64).map_err(err)?;
-            ArrayKeys::Fixed(
-                a.as_primitive::<Int64Type>()
-                    .values()
-                    .iter()
-                    .map(|&v| signed(v))
-                    .collect(),
-            )
-        }
-        Date64 | Time64(_) | Duration(_) | Timestamp(_, _) => {
-            let a = cast(array, &Int64).map_err(err)?;
-            ArrayKeys::Fixed(
-                a.as_primitive::<Int64Type>()
-                    .values()
-                    .iter()
-                    .map(|&v| signed(v))
-                    .collect(),
-            )
+            ArrayKeys::Fixed(signed_keys(&a))
         }
         Float16 | Float32 | Float64 => {
             let a = cast(array, &Float64).map_err(err)?;

@@ -195,6 +195,19 @@ pub struct IndexedColumn {
     pub bytes: u64,
 }
 
+impl IndexReport {
+    /// A data file without a sidecar.
+    fn absent(file: &ParquetFile) -> Self {
+        Self {
+            data_file: file.path.clone(),
+            sidecar: None,
+            bytes: 0,
+            columns: Vec::new(),
+            ignored: None,
+        }
+    }
+}
+
 impl From<&ColumnMeta> for IndexedColumn {
     fn from(c: &ColumnMeta) -> Self {
         Self {
@@ -428,13 +441,7 @@ pub fn list_indexes(dataset: &ParquetDataset, index_dir: Option<&Path>) -> Vec<I
         .files()
         .iter()
         .map(|file| match open_index(file, index_dir) {
-            IndexStatus::Absent => IndexReport {
-                data_file: file.path.clone(),
-                sidecar: None,
-                bytes: 0,
-                columns: Vec::new(),
-                ignored: None,
-            },
+            IndexStatus::Absent => IndexReport::absent(file),
             IndexStatus::Ready(s) => report_of(file, &s.path, Some(&s.footer), None),
             IndexStatus::Ignored { sidecar, reason } => {
                 let footer = Sidecar::open(&sidecar).ok().map(|s| s.footer);
@@ -461,13 +468,7 @@ pub fn drop_indexes(
         let remove = |target: &Path| -> Result<IndexReport> {
             remove_abandoned(target);
             std::fs::remove_file(target).map_err(io_err(target))?;
-            Ok(IndexReport {
-                data_file: file.path.clone(),
-                sidecar: None,
-                bytes: 0,
-                columns: Vec::new(),
-                ignored: None,
-            })
+            Ok(IndexReport::absent(file))
         };
         let Some(columns) = columns else {
             reports.push(remove(&target)?);
