@@ -47,7 +47,7 @@ pub use ooc_engine::sink;
 pub use ooc_engine::{
     default_memory_limit, format_bytes, parse_size, peak_rss_bytes, DataFrame, EngineError, Expr,
     JoinType, LogicalPlan, MemoryBudget, OperatorStats, Progress, QueryStream, Result, RowOrder,
-    Session, SessionConfig, SortKey,
+    Session, SessionConfig, SortKey, MAX_EXPR_DEPTH,
 };
 
 /// Secondary indexes of Parquet files (sidecars of roaring bitmaps): build, list and drop

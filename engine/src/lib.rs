@@ -83,7 +83,7 @@ pub use config::{default_memory_limit, parse_size, RowOrder, SessionConfig};
 pub use dataframe::DataFrame;
 pub use error::{EngineError, Result};
 pub use execution::{peak_rss_bytes, OperatorStats, QueryStream};
-pub use logical::expr::Expr;
+pub use logical::expr::{Expr, MAX_EXPR_DEPTH};
 pub use logical::plan::{JoinType, LogicalPlan, SortKey};
 pub use metrics::{format_bytes, Progress};
 pub use session::Session;

@@ -297,7 +297,18 @@ impl Session {
 
     /// Plan a SQL query.
     pub fn sql(&self, sql: &str) -> Result<DataFrame> {
-        let plan = SqlPlanner::new(self.state.as_ref()).plan_sql(sql)?;
+        // On a thread of its own with a large stack: parsing, planning and dropping the syntax
+        // tree recurse over the query's expressions, which may be deep.
+        let state = self.state.as_ref();
+        let plan = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("ooc-sql".into())
+                .stack_size(crate::frontend::sql::PLANNING_STACK)
+                .spawn_scoped(scope, || SqlPlanner::new(state).plan_sql(sql))
+                .map_err(|e| EngineError::Internal(format!("cannot start the SQL planner: {e}")))?
+                .join()
+                .map_err(|_| EngineError::Internal("the SQL planner panicked".into()))?
+        })?;
         Ok(DataFrame::new(Arc::clone(&self.state.config), plan))
     }
 

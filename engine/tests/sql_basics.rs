@@ -847,3 +847,29 @@ fn decimal_to_float_casts_fold_into_the_scan() {
         }
     }
 }
+
+#[test]
+fn expressions_nested_too_deeply_are_refused_not_a_crash() {
+    let (_dir, session) = fixture();
+    // A chain of 999 operators plans and runs (on the planner's own deep stack, then as a
+    // plan of that depth on the worker threads).
+    let chain = |n: usize| vec!["1"; n].join(" + ");
+    assert_eq!(
+        rows(&session, &format!("SELECT {} AS s", chain(999))),
+        ["999"]
+    );
+    // Beyond the limit: a named error, for chains and for nested calls alike (20,000
+    // operators overflowed the main thread's stack before).
+    for sql in [
+        format!("SELECT {} AS s", chain(20_000)),
+        format!("SELECT {}1{}", "abs(".repeat(1500), ")".repeat(1500)),
+    ] {
+        // (The parser refuses nested calls itself, past its own recursion limit.)
+        let message = error(&session, &sql).to_string();
+        assert!(
+            message.contains("nested more than 1000 levels")
+                || message.contains("nested too deeply"),
+            "{message}"
+        );
+    }
+}

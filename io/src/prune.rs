@@ -419,6 +419,35 @@ fn compare(stats: &Option<ArrayRef>, op: CmpOp, value: &ArrayRef, n: usize) -> V
     }
 }
 
+/// Most values of an `IN` list evaluated one by one; a longer list is evaluated through its
+/// smallest and largest value (one comparison per unit instead of one per value and unit: a
+/// million keys against the page statistics of a file took minutes).
+const LONG_IN_LIST: usize = 64;
+
+/// The smallest and largest non-NULL value of an `IN` list whose values share one type
+/// (`None` otherwise, or when none is non-NULL).
+fn list_bounds(values: &[ArrayRef]) -> Option<(ArrayRef, ArrayRef)> {
+    let first = values.first()?.data_type().clone();
+    if values.iter().any(|v| v.data_type() != &first) {
+        return None;
+    }
+    let refs: Vec<&dyn Array> = values.iter().map(|v| v.as_ref()).collect();
+    let all = arrow::compute::concat(&refs).ok()?;
+    let options = arrow::compute::SortOptions {
+        descending: false,
+        nulls_first: false,
+    };
+    let order = arrow::compute::sort_to_indices(&all, Some(options), None).ok()?;
+    // NULLs sort last: the first index is the smallest value, the last non-NULL the largest.
+    let valid = all.len() - all.null_count();
+    if valid == 0 {
+        return None;
+    }
+    let low = all.slice(order.value(0) as usize, 1);
+    let high = all.slice(order.value(valid - 1) as usize, 1);
+    Some((low, high))
+}
+
 /// What `expr` may evaluate to in each unit of `stats`.
 pub(crate) fn evaluate(expr: &PruneExpr, stats: &dyn StatsSource) -> Vec<PruneOutcome> {
     let n = stats.units();
@@ -491,6 +520,36 @@ pub(crate) fn evaluate(expr: &PruneExpr, stats: &dyn StatsSource) -> Vec<PruneOu
                 stats,
             )
         }
+        PruneExpr::InList {
+            column,
+            values,
+            negated,
+        } if values.len() > LONG_IN_LIST => match list_bounds(values) {
+            // `col IN (v1..vn)` may be TRUE only where `col BETWEEN min AND max` may be; that
+            // it is FALSE is not known (the list has gaps). NOT IN swaps the two.
+            Some((low, high)) => evaluate(
+                &PruneExpr::Between {
+                    column: column.clone(),
+                    low,
+                    high,
+                    negated: false,
+                },
+                stats,
+            )
+            .into_iter()
+            .map(|o| match negated {
+                false => PruneOutcome {
+                    may_be_true: o.may_be_true,
+                    may_be_false: true,
+                },
+                true => PruneOutcome {
+                    may_be_true: true,
+                    may_be_false: o.may_be_true,
+                },
+            })
+            .collect(),
+            None => vec![UNKNOWN; n],
+        },
         PruneExpr::InList {
             column,
             values,

@@ -11,7 +11,7 @@ use arrow::array::{ArrayRef, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, TimeUnit, DECIMAL128_MAX_PRECISION};
 use ooc::{
     AggregateFunction, BinaryOp, Column, DatePart, Expr, FrameBound, FrameUnits, QuantileKind,
-    ScalarFunction, ScalarValue, SortKey, WindowExpr, WindowFrame, WindowFunction,
+    ScalarFunction, ScalarValue, SortKey, WindowExpr, WindowFrame, WindowFunction, MAX_EXPR_DEPTH,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -411,6 +411,16 @@ fn date_part(name: &str) -> PyResult<DatePart> {
 #[pymethods]
 impl PyExpr {
     fn binary(&self, op: &str, other: PyRef<'_, PyExpr>) -> PyResult<PyExpr> {
+        // A chain of operators nests one level per operator: refused past the SQL front end's
+        // limit, before the tree gets deep enough for the recursion over it (cloning,
+        // planning, evaluating, dropping) to exhaust a thread's stack.
+        if self.expr.deeper_than(MAX_EXPR_DEPTH - 1) || other.expr.deeper_than(MAX_EXPR_DEPTH - 1) {
+            return Err(PyValueError::new_err(format!(
+                "expression nested more than {MAX_EXPR_DEPTH} levels deep (a chain of operators \
+                 counts one level per operator); split it, or use is_in([...]) for long lists \
+                 of alternatives"
+            )));
+        }
         Ok(self
             .expr
             .clone()

@@ -24,6 +24,7 @@ pub(crate) mod constant;
 mod dates;
 pub(crate) mod functions;
 pub(crate) mod in_place;
+mod in_set;
 mod math;
 mod strings;
 
@@ -183,6 +184,8 @@ pub(crate) enum PhysicalExpr {
     IsNull(Box<PhysicalExpr>, bool),
     /// `[NOT] IN` a list of values.
     InList(Box<PhysicalExpr>, Vec<PhysicalExpr>, bool),
+    /// `[NOT] IN` many constants, looked up in a set.
+    InSet(Box<PhysicalExpr>, in_set::InSet, bool),
     /// `[NOT] [I]LIKE`.
     Like(Box<PhysicalExpr>, Box<PhysicalExpr>, bool, bool),
     /// Searched CASE (simple CASE is rewritten into equality conditions).
@@ -252,11 +255,27 @@ pub(crate) fn create_physical_expr(expr: &Expr, schema: &PlanSchema) -> Result<P
             expr,
             list,
             negated,
-        } => PhysicalExpr::InList(
-            Box::new(compile(expr)?),
-            list.iter().map(compile).collect::<Result<_>>()?,
-            *negated,
-        ),
+        } => {
+            let constants: Option<Vec<&ScalarValue>> = list
+                .iter()
+                .map(|e| match e {
+                    Expr::Literal(v) => Some(v),
+                    _ => None,
+                })
+                .collect();
+            let set = match constants {
+                Some(values) => in_set::InSet::try_new(&expr.data_type(schema)?, &values)?,
+                None => None,
+            };
+            match set {
+                Some(set) => PhysicalExpr::InSet(Box::new(compile(expr)?), set, *negated),
+                None => PhysicalExpr::InList(
+                    Box::new(compile(expr)?),
+                    list.iter().map(compile).collect::<Result<_>>()?,
+                    *negated,
+                ),
+            }
+        }
         Expr::Like {
             expr,
             pattern,
@@ -382,6 +401,12 @@ impl PhysicalExpr {
                 } else {
                     Ok(acc)
                 }
+            }
+            PhysicalExpr::InSet(e, set, negated) => {
+                let negated = *negated;
+                map_unary(e.evaluate(batch)?, |a| {
+                    Ok(Arc::new(set.contains(a, negated)?))
+                })
             }
             PhysicalExpr::Like(e, pattern, negated, case_insensitive) => {
                 let value = e.evaluate(batch)?;

@@ -22,6 +22,11 @@ use crate::logical::scalar::ScalarValue;
 use crate::logical::schema::PlanSchema;
 pub use crate::logical::window::WindowExpr;
 
+/// Most levels of one expression (each operator, function call or parenthesis is one), from
+/// SQL or built through an API: deeper expressions are refused, rather than converted,
+/// planned and evaluated by recursion that could exhaust a thread's stack.
+pub const MAX_EXPR_DEPTH: usize = 1000;
+
 /// A possibly qualified column reference.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Column {
@@ -216,6 +221,16 @@ impl Expr {
                     Ok(Some(_))
                 )
             })
+    }
+
+    /// Whether the expression is more than `limit` levels deep (each node one level). The
+    /// walk stops at `limit`, so it costs at most the nodes above that depth and never
+    /// recurses deeper than `limit` — safe on any tree, however deep.
+    pub fn deeper_than(&self, limit: usize) -> bool {
+        if limit == 0 {
+            return true;
+        }
+        self.children().iter().any(|c| c.deeper_than(limit - 1))
     }
 
     /// The children of this node.

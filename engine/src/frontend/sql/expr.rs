@@ -16,6 +16,7 @@ use crate::logical::schema::PlanSchema;
 impl SqlPlanner<'_> {
     /// Convert a SQL expression over `schema` into a logical expression.
     pub(super) fn sql_to_expr(&self, e: &ast::Expr, schema: &PlanSchema) -> Result<Expr> {
+        let _level = self.enter_expr()?;
         let convert = |e: &ast::Expr| self.sql_to_expr(e, schema);
         let boxed =
             |e: &ast::Expr| -> Result<Box<Expr>> { Ok(Box::new(self.sql_to_expr(e, schema)?)) };

@@ -138,6 +138,8 @@ pub(super) fn not_supported(what: impl std::fmt::Display, at: &impl Spanned) -> 
 /// Plans SQL queries.
 pub(crate) struct SqlPlanner<'a> {
     resolver: &'a dyn TableResolver,
+    /// Nesting of the SQL expression being converted (see [`MAX_EXPR_DEPTH`]).
+    expr_depth: std::cell::Cell<usize>,
     /// CTEs in scope, innermost last.
     ctes: Vec<HashMap<String, LogicalPlan>>,
     next_cte_id: usize,
@@ -159,6 +161,7 @@ impl<'a> SqlPlanner<'a> {
     pub(crate) fn new(resolver: &'a dyn TableResolver) -> Self {
         Self {
             resolver,
+            expr_depth: std::cell::Cell::new(0),
             ctes: Vec::new(),
             next_cte_id: 0,
             cte_policy: HashMap::new(),
@@ -174,6 +177,37 @@ impl<'a> SqlPlanner<'a> {
         let query = parse_sql(sql)?;
         let plan = self.plan_query(&query)?;
         unshare_single_references(plan, &self.cte_policy)
+    }
+
+    /// Enter one level of a SQL expression: an error past [`MAX_EXPR_DEPTH`] levels. The
+    /// returned guard leaves the level when dropped.
+    pub(super) fn enter_expr(&self) -> Result<ExprDepthGuard<'_>> {
+        let depth = self.expr_depth.get() + 1;
+        if depth > MAX_EXPR_DEPTH {
+            return Err(EngineError::NotSupported(format!(
+                "an expression nested more than {MAX_EXPR_DEPTH} levels deep (a chain of \
+                 operators counts one level per operator); split it, or use IN (...) for long \
+                 lists of alternatives"
+            )));
+        }
+        self.expr_depth.set(depth);
+        Ok(ExprDepthGuard(&self.expr_depth))
+    }
+}
+
+pub(crate) use crate::logical::expr::MAX_EXPR_DEPTH;
+
+/// Stack of the thread that parses and plans SQL: a parser's and planner's recursion over an
+/// expression [`MAX_EXPR_DEPTH`] levels deep, and the drop of its syntax tree, fit in it with
+/// room to spare (the memory is reserved, and used only as deep as the recursion goes).
+pub(crate) const PLANNING_STACK: usize = 256 << 20;
+
+/// Leaves a level of a SQL expression when dropped (see [`SqlPlanner::enter_expr`]).
+pub(super) struct ExprDepthGuard<'a>(&'a std::cell::Cell<usize>);
+
+impl Drop for ExprDepthGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
     }
 }
 
