@@ -130,6 +130,7 @@ golden_tests! {
     edge_like_ilike,
     edge_in_list_nulls,
     edge_in_list_long,
+    edge_or_equalities,
     edge_in_filter_nulls,
     edge_case_cast_coalesce,
     edge_dates_extract,

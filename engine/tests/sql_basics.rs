@@ -873,3 +873,18 @@ fn expressions_nested_too_deeply_are_refused_not_a_crash() {
         );
     }
 }
+
+#[test]
+fn or_chains_of_equalities_become_in_lists() {
+    let (_dir, session) = fixture();
+    let sql = "SELECT count(*) FROM t WHERE id = 1 OR id = 2 OR 3 = id OR id = 40";
+    let plan = session.sql(sql).unwrap().explain(false).unwrap();
+    assert!(plan.contains("id IN (1, 2, 3, 40)"), "{plan}");
+    // Two expressions, or a non-equality: left as they are.
+    let plan = session
+        .sql("SELECT count(*) FROM t WHERE id = 1 OR k = 2 OR id = 3")
+        .unwrap()
+        .explain(false)
+        .unwrap();
+    assert!(!plan.contains(" IN ("), "{plan}");
+}
