@@ -660,6 +660,13 @@ impl Sidecar {
         &self.path
     }
 
+    /// Positions of the indexed columns not named in `columns`.
+    pub(crate) fn columns_except(&self, columns: &[String]) -> Vec<usize> {
+        (0..self.footer.columns.len())
+            .filter(|&i| !columns.contains(&self.footer.columns[i].name))
+            .collect()
+    }
+
     pub(crate) fn column(&self, name: &str) -> Option<usize> {
         self.footer.columns.iter().position(|c| c.name == name)
     }

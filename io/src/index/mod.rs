@@ -297,17 +297,10 @@ pub fn create_indexes(
         let existing = Sidecar::open(&target)
             .ok()
             .filter(|s| staleness(s, file).is_none());
-        let kept: Vec<usize> = existing
-            .iter()
-            .flat_map(|s| {
-                s.footer
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| !columns.contains(&c.name))
-                    .map(|(i, _)| i)
-            })
-            .collect();
+        let kept = existing
+            .as_ref()
+            .map(|s| s.columns_except(columns))
+            .unwrap_or_default();
         let present: Vec<&String> = columns
             .iter()
             .filter(|c| file.schema.field_with_name(c).is_ok())
@@ -478,14 +471,7 @@ pub fn drop_indexes(
             reports.push(remove(&target)?);
             continue;
         };
-        let kept: Vec<usize> = old
-            .footer
-            .columns
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| !columns.contains(&c.name))
-            .map(|(i, _)| i)
-            .collect();
+        let kept = old.columns_except(columns);
         if kept.len() == old.footer.columns.len() {
             continue;
         }
