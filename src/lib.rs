@@ -45,9 +45,9 @@ pub use ooc_engine::logical::window::{
 };
 pub use ooc_engine::sink;
 pub use ooc_engine::{
-    default_memory_limit, format_bytes, parse_size, peak_rss_bytes, DataFrame, EngineError, Expr,
-    JoinType, LogicalPlan, MemoryBudget, OperatorStats, Progress, QueryStream, Result, RowOrder,
-    Session, SessionConfig, SortKey, MAX_EXPR_DEPTH,
+    default_memory_limit, format_bytes, parse_size, peak_rss_bytes, CacheSettings, DataFrame,
+    EngineError, Expr, JoinType, LogicalPlan, MemoryBudget, OperatorStats, Progress, QueryStream,
+    Result, RowOrder, Session, SessionConfig, SortKey, MAX_EXPR_DEPTH,
 };
 
 /// Secondary indexes of Parquet files (sidecars of roaring bitmaps): build, list and drop
@@ -56,6 +56,16 @@ pub mod index {
     pub use ooc_io::index::{
         create_indexes, drop_indexes, list_indexes, sidecar_path, IndexBuildOptions, IndexReport,
         IndexedColumn,
+    };
+}
+
+/// The result cache: results stored on disk under a key of their plan and input files, and
+/// mapped back when the same query runs again (see [`SessionConfig::cache`]); list, check and
+/// trim a cache directory.
+pub mod cache {
+    pub use ooc_io::cache::{
+        default_cache_dir, CacheKey, CacheOptions, CacheStats, EntryInfo, Manifest, PruneReport,
+        ResultCache,
     };
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use ooc::sink::{write_batches, write_file, OutputFormat, TableCut, WriteOptions, TABLE_MAX_ROWS};
-use ooc::{EngineError, Session, SessionConfig};
+use ooc::{CacheSettings, EngineError, Session, SessionConfig};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -49,6 +49,42 @@ enum Command {
     ///   ooc index drop data/sf10/lineitem.parquet --columns l_suppkey
     #[command(subcommand, verbatim_doc_comment)]
     Index(IndexCommand),
+    /// Inspect and trim the result cache (`ooc query --cache`).
+    ///
+    /// Examples:
+    ///   ooc cache list
+    ///   ooc cache prune --max-size 2GB
+    ///   ooc cache verify
+    #[command(verbatim_doc_comment)]
+    Cache(CacheArgs),
+}
+
+#[derive(Args, Debug)]
+struct CacheArgs {
+    #[command(subcommand)]
+    command: CacheCommand,
+    /// The cache directory (default: the user cache directory, e.g. ~/.cache/ooc).
+    #[arg(long, value_name = "DIR", env = "OOC_CACHE_DIR", global = true)]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum CacheCommand {
+    /// Every entry, least recently used first: key, rows, size, compute time, last use, inputs.
+    List,
+    /// Entries, bytes, the size bound and the compute time stored.
+    Stats,
+    /// Check every entry completely (checksums, every batch decoded); remove bad ones.
+    Verify,
+    /// Remove least recently used entries until the cache fits MAX_SIZE (default: its bound),
+    /// and files left by killed processes.
+    Prune {
+        /// The size to prune to, e.g. 10GB.
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_size: Option<usize>,
+    },
+    /// Remove every entry.
+    Clear,
 }
 
 #[derive(Subcommand, Debug)]
@@ -164,6 +200,49 @@ struct QueryArgs {
     /// Look for index sidecars here first (then beside the data files).
     #[arg(long, value_name = "DIR", env = "OOC_INDEX_DIR")]
     index_dir: Option<PathBuf>,
+    /// Serve the result from the result cache when the same query over the same files was
+    /// run before, and store it otherwise (`ooc cache --help`).
+    #[arg(long, env = "OOC_CACHE")]
+    cache: bool,
+    /// The result cache's directory (default: the user cache directory, e.g. ~/.cache/ooc).
+    #[arg(long, value_name = "DIR", env = "OOC_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// The result cache's size bound (default: the smaller of 10GB and a tenth of the free
+    /// disk); least recently used entries go first.
+    #[arg(long, value_name = "SIZE", env = "OOC_CACHE_MAX_SIZE", value_parser = parse_size)]
+    cache_max_size: Option<usize>,
+    /// Results computed faster than this are not cached, e.g. 0, 250ms, 2s (default: 100ms).
+    #[arg(long, value_name = "TIME", env = "OOC_CACHE_MIN_TIME", value_parser = parse_duration)]
+    cache_min_time: Option<Duration>,
+    /// Compress new cache entries with zstd (smaller on disk; a hit then decompresses them).
+    #[arg(long, env = "OOC_CACHE_COMPRESS")]
+    cache_compress: bool,
+}
+
+/// `0`, `250ms`, `2s`, `1.5m`.
+fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let t = text.trim().to_lowercase();
+    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else if t == "0" {
+        ("0", 1.0)
+    } else {
+        return Err(format!(
+            "'{text}' is not a duration (use e.g. 0, 250ms, 2s, 1m)"
+        ));
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (use e.g. 0, 250ms, 2s, 1m)"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("'{text}' is not a duration"));
+    }
+    Ok(Duration::from_secs_f64(value * scale))
 }
 
 /// A `--memory-limit` value: a size, or no limit at all.
@@ -188,6 +267,7 @@ fn main() -> ExitCode {
         Command::Query(args) => run_query(*args),
         Command::Schema { path } => run_schema(&path),
         Command::Index(command) => run_index(command),
+        Command::Cache(args) => run_cache(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -300,6 +380,18 @@ fn run_query(args: QueryArgs) -> Result<()> {
     }
     if let Some(threads) = args.threads {
         config = config.with_threads(threads);
+    }
+    if args.cache {
+        let mut settings = match &args.cache_dir {
+            Some(dir) => CacheSettings::in_dir(dir),
+            None => CacheSettings::new(),
+        }
+        .with_max_size(args.cache_max_size.map(|b| b as u64))
+        .with_compression(args.cache_compress);
+        if let Some(min) = args.cache_min_time {
+            settings = settings.with_min_compute(min);
+        }
+        config = config.with_cache(Some(settings));
     }
     let session = Session::new(config);
     for dir in &args.data {
@@ -556,6 +648,100 @@ fn run_index(command: IndexCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn run_cache(args: CacheArgs) -> Result<()> {
+    use ooc::cache::{CacheOptions, ResultCache};
+    let dir = args.cache_dir.unwrap_or_else(ooc::cache::default_cache_dir);
+    let cache = ResultCache::open(&CacheOptions::new(&dir))
+        .with_context(|| format!("cannot open the result cache in {}", dir.display()))?;
+    let mut out = std::io::stdout().lock();
+    let print_report = |out: &mut dyn Write, what: &str, report: &ooc::cache::PruneReport| {
+        for (key, reason) in &report.removed {
+            writeln!(out, "removed {key}: {reason}")?;
+        }
+        writeln!(
+            out,
+            "{what}: {} entries checked, {} removed, {} leftover files removed, {} freed",
+            report.checked,
+            report.removed.len(),
+            report.leftovers,
+            ooc::format_bytes(report.freed)
+        )
+    };
+    match args.command {
+        CacheCommand::List => {
+            let now = std::time::SystemTime::now();
+            for entry in cache.entries() {
+                let m = &entry.manifest;
+                let ago = now
+                    .duration_since(entry.last_access)
+                    .map_or(0, |d| d.as_secs());
+                writeln!(
+                    out,
+                    "{}  {} rows  {}  computed in {:.3} s  used {} ago  {} input files{}",
+                    m.key,
+                    m.rows,
+                    ooc::format_bytes(entry.disk_bytes),
+                    m.compute_ms as f64 / 1000.0,
+                    format_age(ago),
+                    m.inputs.len(),
+                    if m.compression == "none" {
+                        String::new()
+                    } else {
+                        format!("  ({})", m.compression)
+                    }
+                )?;
+                if let Some(first) = m.plan.lines().next() {
+                    writeln!(out, "    {first}")?;
+                }
+            }
+        }
+        CacheCommand::Stats => {
+            let stats = cache.stats();
+            writeln!(out, "directory: {}", stats.dir.display())?;
+            writeln!(out, "entries: {}", stats.entries)?;
+            writeln!(
+                out,
+                "size: {} of {} ({:.1}%)",
+                ooc::format_bytes(stats.bytes),
+                ooc::format_bytes(stats.max_size),
+                100.0 * stats.bytes as f64 / stats.max_size.max(1) as f64
+            )?;
+            writeln!(out, "rows: {}", stats.rows)?;
+            writeln!(
+                out,
+                "compute time stored: {:.1} s",
+                stats.compute_ms as f64 / 1000.0
+            )?;
+            writeln!(out, "leftover files of killed writers: {}", stats.leftovers)?;
+        }
+        CacheCommand::Verify => {
+            let report = cache.verify();
+            print_report(&mut out, "verify", &report)?;
+            if !report.removed.is_empty() {
+                anyhow::bail!("{} bad cache entries (removed)", report.removed.len());
+            }
+        }
+        CacheCommand::Prune { max_size } => {
+            let report = cache.prune(max_size.map(|b| b as u64));
+            print_report(&mut out, "prune", &report)?;
+        }
+        CacheCommand::Clear => {
+            let report = cache.clear();
+            print_report(&mut out, "clear", &report)?;
+        }
+    }
+    Ok(())
+}
+
+fn format_age(seconds: u64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
 }
 
 /// A progress bar on stderr (only when stderr is a terminal), updated from the query's

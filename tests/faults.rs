@@ -393,3 +393,77 @@ fn eight_processes_share_one_temp_directory() {
     }
     assert!(names(spill.path()).is_empty(), "{:?}", names(spill.path()));
 }
+
+/// `ooc query --cache` killed while it stores its result: the cache never serves a part of
+/// one. Every run is a miss (its filter differs, not its rows), so that every kill can find a
+/// cache write under way; after each kill `ooc cache verify` finds no bad entry, and what a
+/// killed run left is removed by the next run's write. At the end every entry that was
+/// committed is a hit with the complete result.
+#[test]
+fn killed_cache_writes_never_serve_a_partial_entry() {
+    let data = common::tpch_sf01_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let sql = |i: usize| {
+        format!(
+            "SELECT l_orderkey, l_linenumber, l_partkey, l_quantity, l_extendedprice, \
+             l_shipdate, l_comment FROM lineitem WHERE l_orderkey > -{i} \
+             ORDER BY l_orderkey, l_linenumber"
+        )
+    };
+    let cached = |i: usize| {
+        let mut command = query(
+            &data,
+            &sql(i),
+            &["--format", "csv", "--cache", "--cache-min-time", "0", "--cache-max-size", "400MB"],
+        );
+        command.env("OOC_CACHE_DIR", &cache);
+        command
+    };
+    let csv = |mut command: Command| {
+        let out = command.stdout(Stdio::piped()).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let expected = csv(query(&data, &sql(0), &["--format", "csv"]));
+    run(cached(1_000_000));
+    let full = run(cached(1_000_001));
+    let verify = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_ooc"))
+            .args(["cache", "verify", "--cache-dir"])
+            .arg(&cache)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success() && text.contains(" 0 removed"), "{text}");
+    };
+    let n = kills();
+    let writing = kill_n_times(n, full, &mut |full, i| {
+        let own_temporary = |pid: u32| {
+            let tag = format!("-{pid}-");
+            names(&cache)
+                .iter()
+                .any(|n| n.starts_with(".tmp-") && n.ends_with(".arrow") && n.contains(&tag))
+        };
+        let fate = kill_while_writing(cached(i + 1), full, fraction("cache", i), &own_temporary);
+        verify();
+        let temporaries = names(&cache)
+            .into_iter()
+            .filter(|n| n.starts_with(".tmp-"))
+            .count();
+        assert!(temporaries <= 1, "run {i}: temporaries pile up");
+        fate
+    });
+    assert!(
+        writing * 2 >= n,
+        "only {writing} of {n} kills hit the query while it stored its result"
+    );
+    // The entries committed before the kills are hits with the complete result; a killed
+    // key is computed again, and its write removes what the last kill left.
+    for i in [1_000_001, 1_000_000, 1] {
+        assert!(csv(cached(i)) == expected, "query {i}: wrong result");
+    }
+    verify();
+    assert!(!names(&cache).iter().any(|n| n.starts_with(".tmp-")));
+    eprintln!("cache: {n} kills, {writing} while writing");
+}

@@ -38,6 +38,59 @@ pub struct SessionConfig {
     pub use_indexes: bool,
     /// Where scans look for index sidecars first (then beside the data files). Default: none.
     pub index_dir: Option<PathBuf>,
+    /// Keep results in (and serve them from) a result cache on disk; `None`: no caching.
+    /// Default: none. See [`CacheSettings`].
+    pub cache: Option<CacheSettings>,
+}
+
+/// How queries use the result cache (`ooc_io::cache`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// Where entries live, and the cache's size bound.
+    pub options: ooc_io::cache::CacheOptions,
+    /// Results computed faster than this are not stored (they are not worth the disk).
+    /// Default: 100 ms.
+    pub min_compute: std::time::Duration,
+}
+
+impl CacheSettings {
+    /// Cache in the platform's user cache directory ([`ooc_io::cache::default_cache_dir`])
+    /// with the default size bound, storing results that took at least 100 ms.
+    pub fn new() -> Self {
+        Self::in_dir(ooc_io::cache::default_cache_dir())
+    }
+
+    /// Cache in `dir`.
+    pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            options: ooc_io::cache::CacheOptions::new(dir),
+            min_compute: std::time::Duration::from_millis(100),
+        }
+    }
+
+    /// Bound the cache to `bytes` (`None`: the default bound).
+    pub fn with_max_size(mut self, bytes: Option<u64>) -> Self {
+        self.options.max_size = bytes;
+        self
+    }
+
+    /// Store only results that took at least `min` to compute.
+    pub fn with_min_compute(mut self, min: std::time::Duration) -> Self {
+        self.min_compute = min;
+        self
+    }
+
+    /// Compress new entries with zstd.
+    pub fn with_compression(mut self, compression: bool) -> Self {
+        self.options.compression = compression;
+        self
+    }
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The order of the rows of a query without `ORDER BY`.
@@ -121,6 +174,7 @@ impl Default for SessionConfig {
             row_order: RowOrder::Any,
             use_indexes: true,
             index_dir: None,
+            cache: None,
         }
     }
 }
@@ -192,6 +246,12 @@ impl SessionConfig {
     /// Set the most bytes of spill files a query may hold at once (`None`: unlimited).
     pub fn with_max_temp_size(mut self, bytes: Option<u64>) -> Self {
         self.max_temp_size = bytes;
+        self
+    }
+
+    /// Cache results (`Some`) or not (`None`).
+    pub fn with_cache(mut self, cache: Option<CacheSettings>) -> Self {
+        self.cache = cache;
         self
     }
 

@@ -75,11 +75,12 @@ mod memory;
 mod metrics;
 mod optimizer;
 mod physical;
+mod result_cache;
 mod session;
 pub mod sink;
 
 pub use budget::MemoryBudget;
-pub use config::{default_memory_limit, parse_size, RowOrder, SessionConfig};
+pub use config::{default_memory_limit, parse_size, CacheSettings, RowOrder, SessionConfig};
 pub use dataframe::DataFrame;
 pub use error::{EngineError, Result};
 pub use execution::{peak_rss_bytes, OperatorStats, QueryStream};

@@ -106,6 +106,22 @@ impl ParquetFile {
     pub fn num_rows(&self) -> u64 {
         self.metadata.file_metadata().num_rows().max(0) as u64
     }
+
+    /// xxHash64 of the file's Parquet footer: its metadata, their length and the magic (or of
+    /// the last eight bytes when the length is damaged; such a file does not open anyway).
+    /// Identifies this version of the file where size and modification time may not (a
+    /// rewrite within the file system's time resolution).
+    pub fn footer_hash(&self) -> u64 {
+        let bytes: &[u8] = &self.bytes;
+        let n = bytes.len();
+        let tail = n.saturating_sub(8);
+        let len = bytes
+            .get(tail..tail + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .unwrap_or(0);
+        let start = tail.checked_sub(len).unwrap_or(tail);
+        twox_hash::XxHash64::oneshot(0, &bytes[start..])
+    }
 }
 
 /// A row group of a data set.

@@ -20,6 +20,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod bloom;
+pub mod cache;
 mod dataset;
 mod describe;
 mod error;

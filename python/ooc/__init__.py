@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from . import _ooc
+from . import cache
 from ._dtypes import (
     Boolean,
     DataType,
@@ -79,6 +80,11 @@ def config(
     max_concurrent_queries: Optional[int] = _UNSET,
     use_indexes: bool = _UNSET,
     index_dir: Optional[str] = _UNSET,
+    cache: bool = _UNSET,
+    cache_dir: Optional[str] = _UNSET,
+    cache_max_size: Union[int, str, None] = _UNSET,
+    cache_min_time: Optional[float] = _UNSET,
+    cache_compression: bool = _UNSET,
 ) -> Dict[str, Any]:
     """Change the settings every later query runs with, and return them all.
 
@@ -99,6 +105,16 @@ def config(
       ``create_index``; default True).
     - ``index_dir``: where scans (and ``create_index``) look for index sidecars first, for
       data one cannot write next to (default ``OOC_INDEX_DIR``, else none).
+    - ``cache``: whether ``collect()`` (and ``explain``) use the result cache (default
+      ``OOC_CACHE``, else False); ``collect(cache=...)`` decides for one query. See
+      ``ooc.cache``.
+    - ``cache_dir``: the cache's directory (default ``OOC_CACHE_DIR``, else the user cache
+      directory, e.g. ``~/.cache/ooc``).
+    - ``cache_max_size``: its size bound (default ``OOC_CACHE_MAX_SIZE``, else the smaller
+      of 10 GB and a tenth of the free disk).
+    - ``cache_min_time``: results computed in fewer seconds are not stored (default 0.1).
+    - ``cache_compression``: compress new entries with zstd (default False: entries are
+      mapped without a copy when read).
 
     Example:
         >>> import ooc
@@ -117,12 +133,17 @@ def config(
             ("max_concurrent_queries", max_concurrent_queries),
             ("use_indexes", use_indexes),
             ("index_dir", index_dir),
+            ("cache", cache),
+            ("cache_dir", cache_dir),
+            ("cache_max_size", cache_max_size),
+            ("cache_min_time", cache_min_time),
+            ("cache_compression", cache_compression),
         )
         if value is not _UNSET
     }
     import os
 
-    for key in ("temp_dir", "index_dir"):
+    for key in ("temp_dir", "index_dir", "cache_dir"):
         if key in given and given[key] is not None:
             given[key] = os.fspath(given[key])
     return _ooc.config(**given)
@@ -213,6 +234,7 @@ def drop_index(
 
 __all__ = [
     "Boolean",
+    "cache",
     "ColumnNotFoundError",
     "ComputeError",
     "CorruptFileError",

@@ -274,13 +274,18 @@ class LazyFrame:
         return self._lf.explain(analyze, optimized)
 
     # -- execution ---------------------------------------------------------------------------
-    def collect(self) -> "DataFrame":
+    def collect(self, *, cache: Optional[bool] = None) -> "DataFrame":
         """Run the query and gather the result in memory (Ctrl-C cancels it).
 
         The result is an ``ooc.DataFrame``: hand it to pyarrow, Polars, pandas or DuckDB
         without a copy. For results too big to hold, use ``iter_batches`` or ``sink_*``.
+
+        ``cache=True`` serves the result from the result cache when the same query over the
+        same files ran before (in this process or any other), and stores it otherwise;
+        ``cache=False`` never does; the default follows ``ooc.config(cache=...)``. See
+        ``ooc.cache``.
         """
-        return DataFrame(self._lf.collect())
+        return DataFrame(self._lf.collect(cache))
 
     def iter_batches(
         self,

@@ -1,5 +1,5 @@
 //! Process-wide settings of the Python library: `ooc.config(memory_limit=..., threads=...,
-//! temp_dir=..., max_temp_size=...)`.
+//! temp_dir=..., max_temp_size=..., cache=..., cache_dir=...)`.
 //!
 //! `memory_limit` is the process's budget, not each query's: queries that run at the same
 //! time (from several threads) share it fairly, each holding at most its share (the engine's
@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use ooc::{parse_size, MemoryBudget, SessionConfig};
+use std::time::Duration;
+
+use ooc::{parse_size, CacheSettings, MemoryBudget, SessionConfig};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -74,6 +76,55 @@ fn parse_limit(text: &str) -> Result<Option<usize>, String> {
     parse_size(text).map(Some)
 }
 
+/// The result cache's settings, kept while caching is off so that turning it on again keeps
+/// the directory and bound; and whether `collect()` uses it by default.
+fn cache_settings() -> &'static Mutex<(bool, CacheSettings)> {
+    static CACHE: OnceLock<Mutex<(bool, CacheSettings)>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(cache_from_environment()))
+}
+
+/// `OOC_CACHE`, `OOC_CACHE_DIR` (through the default directory), `OOC_CACHE_MAX_SIZE`,
+/// `OOC_CACHE_MIN_TIME` (seconds).
+fn cache_from_environment() -> (bool, CacheSettings) {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let on = var("OOC_CACHE").is_some_and(|v| {
+        matches!(
+            v.trim().to_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    });
+    let mut settings = CacheSettings::new();
+    if let Some(size) = var("OOC_CACHE_MAX_SIZE").and_then(|v| parse_size(&v).ok()) {
+        settings = settings.with_max_size(Some(size as u64));
+    }
+    if let Some(secs) = var("OOC_CACHE_MIN_TIME").and_then(|v| v.trim().parse::<f64>().ok()) {
+        if secs.is_finite() && secs >= 0.0 {
+            settings = settings.with_min_compute(Duration::from_secs_f64(secs));
+        }
+    }
+    (on, settings)
+}
+
+/// The cache settings now (whether `collect()` caches by default, and where).
+pub(crate) fn cache() -> (bool, CacheSettings) {
+    cache_settings()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}
+
+/// The settings a query started now runs with; `cache`: cache its result (`Some(true)`), not
+/// (`Some(false)`), or as `config(cache=...)` says (`None`).
+pub(crate) fn current_with_cache(cache: Option<bool>) -> SessionConfig {
+    let config = current();
+    let (default_on, settings) = self::cache();
+    if cache.unwrap_or(default_on) {
+        config.with_cache(Some(settings))
+    } else {
+        config
+    }
+}
+
 /// The settings a query started now runs with.
 pub(crate) fn current() -> SessionConfig {
     settings().lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -109,6 +160,8 @@ fn config<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut guard = settings().lock().unwrap_or_else(|e| e.into_inner());
     let mut next = guard.clone();
+    let mut cache_guard = cache_settings().lock().unwrap_or_else(|e| e.into_inner());
+    let (mut cache_on, mut cache) = cache_guard.clone();
     let mut limit = None;
     let mut max_concurrent = None;
     if let Some(kwargs) = kwargs {
@@ -151,11 +204,36 @@ fn config<'py>(
                     let dir: Option<PathBuf> = value.extract()?;
                     next = next.with_index_dir(dir);
                 }
+                "cache" => cache_on = value.extract()?,
+                "cache_dir" => {
+                    let dir: Option<PathBuf> = value.extract()?;
+                    let dir = dir.unwrap_or_else(ooc::cache::default_cache_dir);
+                    cache.options.dir = dir;
+                }
+                "cache_max_size" => {
+                    cache =
+                        cache.with_max_size(size_arg(&value, "cache_max_size")?.map(|s| s as u64));
+                }
+                "cache_min_time" => {
+                    let secs: Option<f64> = value.extract()?;
+                    let secs = secs.unwrap_or(0.1);
+                    if !secs.is_finite() || secs < 0.0 {
+                        return Err(PyValueError::new_err(
+                            "cache_min_time must be a number of seconds, at least 0",
+                        ));
+                    }
+                    cache = cache.with_min_compute(Duration::from_secs_f64(secs));
+                }
+                "cache_compression" => {
+                    let on: bool = value.extract()?;
+                    cache = cache.with_compression(on);
+                }
                 other => {
                     return Err(PyValueError::new_err(format!(
                         "unknown setting '{other}'; valid: memory_limit, threads, temp_dir, \
                          max_temp_size, batch_size, max_concurrent_queries, use_indexes, \
-                         index_dir"
+                         index_dir, cache, cache_dir, cache_max_size, cache_min_time, \
+                         cache_compression"
                     )))
                 }
             }
@@ -171,7 +249,13 @@ fn config<'py>(
         next = with_budget(next, limit);
     }
     *guard = next.clone();
+    *cache_guard = (cache_on, cache.clone());
     let out = PyDict::new(py);
+    out.set_item("cache", cache_on)?;
+    out.set_item("cache_dir", cache.options.dir.display().to_string())?;
+    out.set_item("cache_max_size", cache.options.max_size)?;
+    out.set_item("cache_min_time", cache.min_compute.as_secs_f64())?;
+    out.set_item("cache_compression", cache.options.compression)?;
     out.set_item("memory_limit", next.memory_limit)?;
     out.set_item("threads", next.threads)?;
     out.set_item(

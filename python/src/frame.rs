@@ -50,6 +50,13 @@ impl PyLazyFrame {
     fn runnable(&self) -> DataFrame {
         self.frame.clone().with_config(config::current())
     }
+
+    /// Runnable with the result cache on (`Some(true)`), off, or as `ooc.config(cache=)` says.
+    fn runnable_cached(&self, cache: Option<bool>) -> DataFrame {
+        self.frame
+            .clone()
+            .with_config(config::current_with_cache(cache))
+    }
 }
 
 #[pymethods]
@@ -260,10 +267,10 @@ impl PyLazyFrame {
             return Ok(self.frame.logical_plan().display_indent());
         }
         if !analyze {
-            let frame = self.runnable();
+            let frame = self.runnable_cached(None);
             return py.detach(|| frame.explain(false)).py();
         }
-        let mut running = Running::start(py, self.runnable(), Work::Stream)?;
+        let mut running = Running::start(py, self.runnable_cached(None), Work::Stream)?;
         let mut rows = 0;
         while let Some(batch) = running.next(py)? {
             rows += batch.num_rows();
@@ -272,8 +279,9 @@ impl PyLazyFrame {
         Ok(format!("{report}\noutput rows: {rows}\n"))
     }
 
-    fn collect(&self, py: Python<'_>) -> PyResult<PyDataFrame> {
-        let mut running = Running::start(py, self.runnable(), Work::Stream)?;
+    #[pyo3(signature = (cache=None))]
+    fn collect(&self, py: Python<'_>, cache: Option<bool>) -> PyResult<PyDataFrame> {
+        let mut running = Running::start(py, self.runnable_cached(cache), Work::Stream)?;
         let mut batches = Vec::new();
         while let Some(batch) = running.next(py)? {
             if batch.num_rows() > 0 {

@@ -9,6 +9,7 @@
 //! batches and checks for signals so that Ctrl-C cancels the query (see the `run` module).
 
 mod arrow_ffi;
+mod cache;
 mod config;
 mod errors;
 mod expr;
@@ -25,6 +26,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn _ooc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ooc::allocator::tune_mimalloc();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    cache::register(m)?;
     errors::register(m)?;
     config::register(m)?;
     expr::register(m)?;

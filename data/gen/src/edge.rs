@@ -108,7 +108,7 @@ fn edge_column<T: Clone>(
             return Some(special.clone());
         }
         let is_null = slot >= SPECIAL_VALUE_SLOTS
-            && SeededRandom::for_cell(seed ^ 0x4E55_4C4C, row) % 10 == 0;
+            && SeededRandom::for_cell(seed ^ 0x4E55_4C4C, row).is_multiple_of(10);
         if is_null {
             return None;
         }

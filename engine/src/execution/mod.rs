@@ -39,7 +39,14 @@ pub(crate) fn physical_plan(
     plan: &LogicalPlan,
     config: &SessionConfig,
 ) -> Result<Arc<dyn ExecutionPlan>> {
-    let optimized = optimize(plan)?;
+    physical_plan_of(optimize(plan)?, config)
+}
+
+/// The physical plan of an optimized plan.
+fn physical_plan_of(
+    optimized: LogicalPlan,
+    config: &SessionConfig,
+) -> Result<Arc<dyn ExecutionPlan>> {
     let mut planner = PhysicalPlanner::new(PlannerOptions {
         threads: config.threads,
         morsel_rows: config.morsel_rows,
@@ -55,7 +62,13 @@ pub(crate) fn physical_plan(
 /// (its rows discarded) and the plan shows each operator's metrics and the query's totals.
 pub(crate) fn explain(plan: &LogicalPlan, config: &SessionConfig, analyze: bool) -> Result<String> {
     if !analyze {
-        return Ok(display_plan(&physical_plan(plan, config)?, false));
+        let optimized = optimize(plan)?;
+        let cache_line = match &config.cache {
+            Some(settings) => crate::result_cache::explain_line(&optimized, config, settings),
+            None => String::new(),
+        };
+        let physical = physical_plan_of(optimized, config)?;
+        return Ok(format!("{cache_line}{}", display_plan(&physical, false)));
     }
     let mut stream = execute(plan, config)?;
     let mut rows = 0;
@@ -66,9 +79,25 @@ pub(crate) fn explain(plan: &LogicalPlan, config: &SessionConfig, analyze: bool)
 }
 
 /// Start running `plan` under `config`.
+/// With a result cache, a stored result is replayed, or the result stored as it is computed
+/// (see [`crate::result_cache`]).
 pub(crate) fn execute(plan: &LogicalPlan, config: &SessionConfig) -> Result<QueryStream> {
-    let physical = physical_plan(plan, config)?;
-    QueryStream::start(physical, task_context(config))
+    let mut warnings = Vec::new();
+    let physical = match &config.cache {
+        Some(settings) => crate::result_cache::plan_with_cache(
+            optimize(plan)?,
+            config,
+            settings,
+            &mut warnings,
+            |optimized| physical_plan_of(optimized, config),
+        )?,
+        None => physical_plan(plan, config)?,
+    };
+    let ctx = task_context(config);
+    for (i, warning) in warnings.into_iter().enumerate() {
+        ctx.set_warning(&format!("result cache {i}"), warning);
+    }
+    QueryStream::start(physical, ctx)
 }
 
 /// A fresh per-query context: its own memory pool and spill manager.

@@ -17,6 +17,8 @@
 
 pub(crate) mod aggregate;
 mod batches;
+pub(crate) mod cache_write;
+pub(crate) mod cached_result;
 pub(crate) mod coalesce;
 pub(crate) mod context;
 mod display;

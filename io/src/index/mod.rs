@@ -73,22 +73,8 @@ fn fingerprint(file: &ParquetFile) -> Fingerprint {
         size: file.size,
         mtime_secs,
         mtime_nanos,
-        footer_hash: footer_hash(file),
+        footer_hash: file.footer_hash(),
     }
-}
-
-/// xxHash64 of the file's Parquet footer: its metadata, their length and the magic (or of
-/// the last eight bytes when the length is damaged; such a file does not open anyway).
-fn footer_hash(file: &ParquetFile) -> u64 {
-    let bytes: &[u8] = &file.bytes;
-    let n = bytes.len();
-    let tail = n.saturating_sub(8);
-    let len = bytes
-        .get(tail..tail + 4)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-        .unwrap_or(0);
-    let start = tail.checked_sub(len).unwrap_or(tail);
-    twox_hash::XxHash64::oneshot(0, &bytes[start..])
 }
 
 /// A data file's index, as a query finds it.

@@ -1,0 +1,98 @@
+//! The manifest of a cache entry: a small JSON file (`KEY.json`) that says what the entry holds
+//! (plan, inputs, schema, rows, bytes), where its data is (`KEY-NONCE.arrow`), and the CRC-32 of
+//! every segment of that data file, so that a reader can check what it maps.
+//!
+//! The manifest is the entry's commit point: it is written last (temporary file, synced,
+//! renamed), so a data file without a manifest is never served. Its modification time is the
+//! entry's last access (a hit touches it), which the size bound evicts by.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{IoError, Result};
+
+/// The version of the cache's layout; entries of another version are misses.
+pub const CACHE_FORMAT: u32 = 1;
+
+/// One input file of a cached result, as it was when the result was computed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputRecord {
+    /// Absolute path.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch (0 when unknown).
+    pub mtime_ns: u128,
+    /// A hash of the content that identifies this version of the file: xxHash64 of a Parquet
+    /// footer, or of the first and last 64 KiB of a text file.
+    pub content_hash: u64,
+}
+
+/// A byte range of the data file with its CRC-32: the header (magic and schema), one range
+/// per batch written (the batch and the dictionaries it needed), and the footer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    /// First byte.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// CRC-32 (IEEE) of the bytes.
+    pub crc32: u32,
+}
+
+/// What a cache entry holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`CACHE_FORMAT`] when written.
+    pub format: u32,
+    /// The version of the engine that computed the result.
+    pub engine_version: String,
+    /// The entry's key (32 hexadecimal digits).
+    pub key: String,
+    /// The key of the plan without its inputs' fingerprints: entries of one query over
+    /// different versions of its files share it (`--explain` names what changed).
+    pub plan_key: String,
+    /// The data file's name, in the cache directory.
+    pub data_file: String,
+    /// The optimized plan, as text.
+    pub plan: String,
+    /// The files the result was computed from.
+    pub inputs: Vec<InputRecord>,
+    /// The result's columns (`name: type`).
+    pub schema: Vec<String>,
+    /// Rows.
+    pub rows: u64,
+    /// Batches.
+    pub batches: u64,
+    /// Size of the data file.
+    pub bytes: u64,
+    /// `none` or `zstd`.
+    pub compression: String,
+    /// CRC-32 of the data file's segments, in file order.
+    pub segments: Vec<Segment>,
+    /// How long the result took to compute, in milliseconds.
+    pub compute_ms: u64,
+    /// When the entry was written, milliseconds since the Unix epoch.
+    pub created_ms: u64,
+}
+
+impl Manifest {
+    /// Read and parse the manifest at `path`.
+    pub(crate) fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read(path).map_err(|source| IoError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_slice(&text).map_err(|e| IoError::CorruptFile {
+            path: path.to_path_buf(),
+            message: format!("damaged cache manifest: {e}"),
+        })
+    }
+
+    /// The manifest as pretty-printed JSON.
+    pub(crate) fn to_json(&self) -> Vec<u8> {
+        // Serializing plain strings and integers cannot fail.
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+}

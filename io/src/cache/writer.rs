@@ -1,0 +1,265 @@
+//! Writing a cache entry: batches go into an Arrow IPC file under a temporary name while the
+//! query runs; [`EntryWriter::commit`] syncs it, renames it to its data file name, then writes
+//! the manifest the same way. Until the manifest's rename the entry does not exist for any
+//! reader; a writer dropped without committing (an error, a cancelled query, a result computed
+//! too fast to be worth keeping) removes its temporary file, and one killed outright leaves a
+//! temporary file that the cache removes later ([`super::ResultCache::prune`], and every
+//! commit), once no process holds the key's lock.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::Schema;
+use arrow::ipc::writer::{FileWriter, IpcWriteOptions};
+use arrow::ipc::CompressionType;
+
+use super::manifest::{InputRecord, Manifest, Segment, CACHE_FORMAT};
+use super::{sync_dir, CacheKey, ResultCache, ENGINE_VERSION};
+use crate::error::{IoError, Result};
+
+/// Counts the bytes written and the CRC-32 of the current segment.
+struct Tracked<W> {
+    inner: W,
+    position: u64,
+    segment_start: u64,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Write for Tracked<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.position += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W> Tracked<W> {
+    /// Close the current segment (no-op when empty).
+    fn mark(&mut self, segments: &mut Vec<Segment>) {
+        let len = self.position - self.segment_start;
+        if len == 0 {
+            return;
+        }
+        let crc = std::mem::take(&mut self.crc).finalize();
+        segments.push(Segment {
+            offset: self.segment_start,
+            len,
+            crc32: crc,
+        });
+        self.segment_start = self.position;
+    }
+}
+
+/// What the engine knows about a result when it commits it.
+#[derive(Clone, Debug, Default)]
+pub struct CommitInfo {
+    /// The plan key (see [`Manifest::plan_key`]).
+    pub plan_key: String,
+    /// The optimized plan, as text.
+    pub plan: String,
+    /// The input files.
+    pub inputs: Vec<InputRecord>,
+    /// Compute time.
+    pub compute: Duration,
+}
+
+/// An entry being written. Holds the key's lock, so other processes wanting the same result
+/// wait for it instead of computing it again.
+pub struct EntryWriter {
+    cache: ResultCache,
+    key: CacheKey,
+    _lock: Option<File>,
+    temp: PathBuf,
+    writer: Option<FileWriter<Tracked<BufWriter<File>>>>,
+    segments: Vec<Segment>,
+    rows: u64,
+    batches: u64,
+    compression: bool,
+    schema: Vec<String>,
+}
+
+impl std::fmt::Debug for EntryWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntryWriter")
+            .field("key", &self.key)
+            .field("temp", &self.temp)
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> IoError + '_ {
+    move |source| IoError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A name no other writer uses: the process id and a per-process counter.
+pub(super) fn nonce() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{}-{n}-{t:08x}", std::process::id())
+}
+
+impl EntryWriter {
+    pub(super) fn new(
+        cache: ResultCache,
+        key: CacheKey,
+        lock: Option<File>,
+        schema: &Schema,
+    ) -> Result<Self> {
+        let temp = cache.dir().join(format!(".tmp-{key}-{}.arrow", nonce()));
+        let file = File::create(&temp).map_err(io_err(&temp))?;
+        let tracked = Tracked {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            position: 0,
+            segment_start: 0,
+            crc: crc32fast::Hasher::new(),
+        };
+        let compression = cache.compression();
+        let mut options = IpcWriteOptions::default();
+        if compression {
+            options = options.try_with_compression(Some(CompressionType::ZSTD))?;
+        }
+        let mut writer = EntryWriter {
+            cache,
+            key,
+            _lock: lock,
+            temp,
+            writer: None,
+            segments: Vec::new(),
+            rows: 0,
+            batches: 0,
+            compression,
+            schema: schema
+                .fields()
+                .iter()
+                .map(|f| format!("{}: {}", f.name(), f.data_type()))
+                .collect(),
+        };
+        let mut ipc = FileWriter::try_new_with_options(tracked, schema, options)?;
+        ipc.get_mut().mark(&mut writer.segments);
+        writer.writer = Some(ipc);
+        Ok(writer)
+    }
+
+    /// Bytes written so far.
+    pub fn bytes(&self) -> u64 {
+        self.writer.as_ref().map_or(0, |w| w.get_ref().position)
+    }
+
+    /// Append a batch. Fails (and the entry should be abandoned) when the disk is full or the
+    /// entry outgrows the cache's size bound.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(IoError::InvalidArgument(
+                "cache entry already finished".into(),
+            ));
+        };
+        writer.write(batch).map_err(|e| match e {
+            arrow::error::ArrowError::IoError(m, source) => IoError::Io {
+                path: self.temp.clone(),
+                source: std::io::Error::new(source.kind(), m),
+            },
+            other => other.into(),
+        })?;
+        writer.get_mut().mark(&mut self.segments);
+        self.rows += batch.num_rows() as u64;
+        self.batches += 1;
+        let bound = self.cache.max_size();
+        if self.bytes() > bound {
+            return Err(IoError::InvalidArgument(format!(
+                "the result outgrew the cache's size bound ({bound} bytes)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Finish the file, sync it, rename it into place, then write the manifest: from then on
+    /// the entry is served. Enforces the cache's size bound afterwards (least recently used
+    /// entries go first; never the one just written). Returns the data file's size.
+    pub fn commit(mut self, info: CommitInfo) -> Result<u64> {
+        let Some(mut writer) = self.writer.take() else {
+            return Err(IoError::InvalidArgument(
+                "cache entry already finished".into(),
+            ));
+        };
+        writer.finish()?;
+        let mut tracked = writer.into_inner()?;
+        tracked.mark(&mut self.segments);
+        let bytes = tracked.position;
+        let file = tracked.inner.into_inner().map_err(|e| IoError::Io {
+            path: self.temp.clone(),
+            source: e.into_error(),
+        })?;
+        file.sync_all().map_err(io_err(&self.temp))?;
+        drop(file);
+
+        let dir = self.cache.dir().to_path_buf();
+        let data_file = format!("{}-{}.arrow", self.key, nonce());
+        let data_path = dir.join(&data_file);
+        std::fs::rename(&self.temp, &data_path).map_err(io_err(&data_path))?;
+
+        let manifest = Manifest {
+            format: CACHE_FORMAT,
+            engine_version: ENGINE_VERSION.to_string(),
+            key: self.key.to_string(),
+            plan_key: info.plan_key,
+            data_file: data_file.clone(),
+            plan: info.plan,
+            inputs: info.inputs,
+            schema: std::mem::take(&mut self.schema),
+            rows: self.rows,
+            batches: self.batches,
+            bytes,
+            compression: if self.compression { "zstd" } else { "none" }.into(),
+            segments: std::mem::take(&mut self.segments),
+            compute_ms: info.compute.as_millis() as u64,
+            created_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        };
+        let manifest_path = self.cache.manifest_path(self.key);
+        let previous = Manifest::read(&manifest_path).ok();
+        let temp_manifest = dir.join(format!(".tmp-{}-{}.json", self.key, nonce()));
+        let written = File::create(&temp_manifest)
+            .and_then(|mut f| {
+                f.write_all(&manifest.to_json())?;
+                f.sync_all()
+            })
+            .and_then(|()| std::fs::rename(&temp_manifest, &manifest_path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&temp_manifest);
+            let _ = std::fs::remove_file(&data_path);
+            return Err(io_err(&manifest_path)(e));
+        }
+        sync_dir(&dir);
+        if let Some(old) = previous.filter(|m| m.data_file != data_file) {
+            // Readers that mapped the old file keep their mapping.
+            let _ = std::fs::remove_file(dir.join(old.data_file));
+        }
+        self.cache.enforce_bound(Some(self.key));
+        Ok(bytes)
+    }
+}
+
+impl Drop for EntryWriter {
+    fn drop(&mut self) {
+        // Not committed (or the commit failed before its rename): nothing to keep.
+        self.writer = None;
+        let _ = std::fs::remove_file(&self.temp);
+    }
+}
