@@ -415,14 +415,26 @@ fn killed_cache_writes_never_serve_a_partial_entry() {
         let mut command = query(
             &data,
             &sql(i),
-            &["--format", "csv", "--cache", "--cache-min-time", "0", "--cache-max-size", "400MB"],
+            &[
+                "--format",
+                "csv",
+                "--cache",
+                "--cache-min-time",
+                "0",
+                "--cache-max-size",
+                "400MB",
+            ],
         );
         command.env("OOC_CACHE_DIR", &cache);
         command
     };
     let csv = |mut command: Command| {
         let out = command.stdout(Stdio::piped()).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out.stdout
     };
     let expected = csv(query(&data, &sql(0), &["--format", "csv"]));
@@ -435,7 +447,10 @@ fn killed_cache_writes_never_serve_a_partial_entry() {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success() && text.contains(" 0 removed"), "{text}");
+        assert!(
+            out.status.success() && text.contains(" 0 removed"),
+            "{text}"
+        );
     };
     let n = kills();
     let writing = kill_n_times(n, full, &mut |full, i| {

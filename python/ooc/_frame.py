@@ -645,7 +645,8 @@ class DataFrame:
         """How the query that produced this frame ran: ``rows``, ``wall_seconds``,
         ``bytes_read``, ``peak_reserved_bytes`` (operator memory), ``peak_spill_bytes``,
         ``peak_rss_bytes`` (of this process so far), ``operators`` (rows, time, peak bytes
-        and spills per operator) and ``report`` (the same as text). ``None`` for frames made
+        and spills per operator), ``report`` (the same as text) and ``cache`` (``"hit"``,
+        ``"miss"``, or ``None`` when the result cache was not used). ``None`` for frames made
         with ``from_arrow``."""
         return self._df.stats()
 

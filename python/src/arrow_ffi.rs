@@ -108,15 +108,41 @@ impl ArrowBatch {
     }
 }
 
-/// Bytes held by the buffers of `batches` (shared buffers counted once per reference).
+/// Bytes of the buffers `batches` point into, each region counted once however many arrays
+/// share it: a buffer the arrays of a hundred batches share (the strings a view column points
+/// into, a memory-mapped cache entry) is counted once, and only the bytes reachable through
+/// the arrays' buffers, not the whole allocation they were sliced from.
 pub(crate) fn batches_bytes(batches: &[RecordBatch]) -> usize {
-    batches
-        .iter()
-        .map(|b| {
-            b.columns()
-                .iter()
-                .map(|c| c.get_array_memory_size())
-                .sum::<usize>()
-        })
-        .sum()
+    fn walk(data: &arrow::array::ArrayData, seen: &mut std::collections::HashSet<(usize, usize)>) {
+        let mut add = |ptr: *const u8, len: usize| {
+            seen.insert((ptr as usize, len));
+        };
+        for buffer in data.buffers() {
+            add(buffer.as_ptr(), buffer.len());
+        }
+        if let Some(nulls) = data.nulls() {
+            add(nulls.buffer().as_ptr(), nulls.buffer().len());
+        }
+        for child in data.child_data() {
+            walk(child, seen);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for batch in batches {
+        for column in batch.columns() {
+            walk(&column.to_data(), &mut seen);
+        }
+    }
+    // Overlapping regions (slices of one buffer) are merged.
+    let mut regions: Vec<(usize, usize)> = seen.into_iter().collect();
+    regions.sort_unstable();
+    let (mut total, mut end) = (0usize, 0usize);
+    for (start, len) in regions {
+        let stop = start + len;
+        if stop > end {
+            total += stop - start.max(end);
+            end = stop;
+        }
+    }
+    total
 }

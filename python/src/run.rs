@@ -79,6 +79,13 @@ impl QueryStats {
         out.set_item("peak_reserved_bytes", self.peak_reserved)?;
         out.set_item("peak_spill_bytes", self.peak_spill_bytes)?;
         out.set_item("peak_rss_bytes", self.peak_rss)?;
+        // The root operator says whether the result cache served the result.
+        let cache = match self.operators.first().map(|op| op.name.as_str()) {
+            Some("CachedResult") => Some("hit"),
+            Some("CacheWrite") => Some("miss"),
+            _ => None,
+        };
+        out.set_item("cache", cache)?;
         let operators = PyList::empty(py);
         for op in &self.operators {
             let d = PyDict::new(py);

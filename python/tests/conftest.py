@@ -59,4 +59,9 @@ def _reset_config():
         max_temp_size=before["max_temp_size"],
         batch_size=before["batch_size"],
         temp_dir=before["temp_dir"],
+        cache=before["cache"],
+        cache_dir=before["cache_dir"],
+        cache_max_size=before["cache_max_size"],
+        cache_min_time=before["cache_min_time"],
+        cache_compression=before["cache_compression"],
     )

@@ -16,7 +16,7 @@ use ooc_io::cache::{CommitInfo, EntryWriter};
 
 use crate::error::Result;
 use crate::metrics::{format_bytes, format_duration, OperatorMetrics};
-use crate::physical::{BatchStream, ExecutionPlan, TaskContext};
+use crate::physical::{compact_views, BatchStream, ExecutionPlan, TaskContext};
 
 /// Tees its input into a cache entry.
 #[derive(Debug)]
@@ -106,7 +106,9 @@ impl Tee {
         let Some(writer) = self.writer.as_mut() else {
             return;
         };
-        if let Err(e) = writer.write(batch) {
+        // A view column written as it is would store every data buffer it points into (whole
+        // decoded pages behind a few filtered rows).
+        if let Err(e) = writer.write(&compact_views(batch)) {
             self.ctx
                 .set_warning("result cache", format!("the result was not cached: {e}"));
             self.abandon(e.to_string());

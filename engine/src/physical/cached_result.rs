@@ -57,6 +57,9 @@ impl ExecutionPlan for CachedResultExec {
     }
 
     fn execute(self: Arc<Self>, _partition: usize, ctx: Arc<TaskContext>) -> Result<BatchStream> {
+        // The caller's thread decodes and checks from the first batch on; helpers check ahead.
+        self.result
+            .check_in_background(ctx.threads.saturating_sub(1).max(1));
         let decoder = self.result.decoder(None)?;
         let batches = (0..self.result.num_batches()).map(move |i| {
             ctx.check_cancelled()?;

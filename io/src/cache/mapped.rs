@@ -218,7 +218,14 @@ impl CachedResult {
     /// A decoder with the file's dictionaries loaded, reading only `projection` (all columns
     /// when `None`).
     pub fn decoder(self: &Arc<Self>, projection: Option<Vec<usize>>) -> Result<BatchDecoder> {
-        let mut decoder = FileDecoder::new(Arc::clone(&self.schema), self.version);
+        // SAFETY: nothing is decoded before the CRC-32 of its bytes matched the one recorded
+        // when they were written, and they were written by arrow's IPC writer from valid
+        // arrays (an entry's data file is never modified after its rename). Validating them
+        // again (UTF-8 and offsets of every string) would cost more than the CRC itself, and
+        // would read every byte of a result that a hit is meant to hand out without copying.
+        let mut decoder = unsafe {
+            FileDecoder::new(Arc::clone(&self.schema), self.version).with_skip_validation(true)
+        };
         if let Some(p) = projection {
             if let Some(&bad) = p.iter().find(|&&c| c >= self.schema.fields().len()) {
                 return Err(IoError::InvalidArgument(format!(
@@ -236,6 +243,34 @@ impl CachedResult {
             result: Arc::clone(self),
             decoder,
         })
+    }
+
+    /// Check the CRC-32s of the segments not checked yet on `threads` background threads,
+    /// while the caller decodes batches (which checks whatever the helpers have not reached).
+    /// Worth it for entries larger than [`EAGER_CHECK_BYTES`]: checksumming reads every byte.
+    pub fn check_in_background(self: &Arc<Self>, threads: usize) {
+        let pending = self
+            .checked
+            .iter()
+            .filter(|c| !c.load(Ordering::Relaxed))
+            .count();
+        if pending < 2 || threads == 0 {
+            return;
+        }
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for _ in 0..threads {
+            let result = Arc::clone(self);
+            let next = Arc::clone(&next);
+            // Errors are found again (and reported) by the decoder that reaches the segment.
+            let _ = std::thread::Builder::new()
+                .name("ooc-cache-check".into())
+                .spawn(move || loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= result.checked.len() || result.check_segment(i).is_err() {
+                        break;
+                    }
+                });
+        }
     }
 
     /// The result's schema.
