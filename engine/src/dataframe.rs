@@ -235,6 +235,22 @@ impl DataFrame {
         Feed::new(stream, schema, options)
     }
 
+    /// Compute the result once into the result cache's directory (the session's cache
+    /// settings, else the default directory) and return a frame that scans it: later queries
+    /// read the stored columns they need, memory-mapped, instead of recomputing this frame, and
+    /// nothing of the result stays on the heap in between. The same plan over the same files
+    /// persisted again reuses the stored result. The stored entry is subject to the cache's
+    /// size bound like any other; this frame keeps its file mapped (and readable) while it
+    /// lives.
+    pub fn persist(self) -> Result<Self> {
+        let result = execution::persist(&self.plan, &self.config)?;
+        let scan = crate::logical::plan::TableScan::try_new(
+            "persisted",
+            crate::logical::plan::ScanSource::Cached(result),
+        )?;
+        Ok(self.with_plan(LogicalPlan::TableScan(scan)))
+    }
+
     /// Run and gather all result batches.
     pub fn collect(self) -> Result<Vec<RecordBatch>> {
         self.execute()?.collect()

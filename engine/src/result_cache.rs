@@ -56,6 +56,10 @@ pub(crate) fn key_of(
     for source in &sources {
         match source {
             ScanSource::Parquet(_) => canonical.push_str("parquet\n"),
+            // A persisted result is named by its own key (of its plan and inputs).
+            ScanSource::Cached(r) => {
+                let _ = writeln!(canonical, "cached {}", r.manifest().key);
+            }
             ScanSource::Text(d) => {
                 let _ = writeln!(canonical, "text {:?}", d.options());
             }
@@ -66,6 +70,7 @@ pub(crate) fn key_of(
     for source in &sources {
         match source {
             ScanSource::Parquet(d) => inputs.extend(d.files().iter().map(parquet_input)),
+            ScanSource::Cached(r) => inputs.extend(r.manifest().inputs.iter().cloned()),
             ScanSource::Text(d) => {
                 for file in d.files() {
                     inputs.push(file_input(&file.path).map_err(|e| e.to_string())?);

@@ -9,6 +9,8 @@ GIL released and within ``ooc.config(memory_limit=...)``.
 from __future__ import annotations
 
 import os
+import sys
+import weakref
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _ooc
@@ -286,6 +288,24 @@ class LazyFrame:
         ``ooc.cache``.
         """
         return DataFrame(self._lf.collect(cache))
+
+    def persist(self) -> "LazyFrame":
+        """Compute this frame once into the result cache's directory (``ooc.config(cache_dir=)``,
+        default the user cache directory) and return a lazy frame that scans the stored result.
+
+        Nothing of the result is held in memory: it streams to disk as it is computed, and
+        later queries read the columns they need from the memory-mapped file (no Parquet file
+        of the original query is read again). Persisting the same query over the same files
+        again reuses the stored result, in this process or another.
+
+        Example:
+            >>> import ooc, pyarrow as pa, tempfile
+            >>> _ = ooc.config(cache_dir=tempfile.mkdtemp())
+            >>> lf = ooc.from_arrow(pa.table({"x": [1, 2, 3]})).lazy().filter(ooc.col("x") > 1).persist()
+            >>> lf.select(ooc.col("x").sum()).collect().rows()
+            [(5,)]
+        """
+        return LazyFrame(self._lf.persist())
 
     def iter_batches(
         self,
@@ -594,10 +614,74 @@ class DataFrame:
         2
     """
 
-    __slots__ = ("_df",)
+    __slots__ = ("_df", "_site", "__weakref__")
 
     def __init__(self, inner: "_ooc.PyDataFrame") -> None:
         self._df = inner
+        self._site = _caller_site()
+        _LIVE.add(self)
+
+    # -- explicit release ---------------------------------------------------------------------
+    def release(self) -> Dict[str, int]:
+        """Free this frame's buffers now, whatever other names (``_``, a list, a closure)
+        still point at it; any later use raises ``ooc.ReleasedError``.
+
+        Buffers that something outside ooc still holds (a pyarrow table, a Polars frame or a
+        DuckDB relation made from this frame without a copy) stay valid for their holder and
+        are freed when it lets go. Returns ``freed_bytes`` and ``held_elsewhere_bytes``.
+
+        Example:
+            >>> import ooc, pyarrow as pa
+            >>> df = ooc.from_arrow(pa.table({"a": [1, 2]}))
+            >>> alias = df
+            >>> _ = df.release()
+            >>> alias.height  # doctest: +IGNORE_EXCEPTION_DETAIL
+            Traceback (most recent call last):
+            ooc.ReleasedError: this DataFrame was released (release() or the end of its ...
+        """
+        return self._df.release()
+
+    @property
+    def released(self) -> bool:
+        """Whether ``release()`` was called."""
+        return self._df.released
+
+    def __enter__(self) -> "DataFrame":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    def _repr_html_(self) -> str:
+        """Jupyter's (and marimo's) rich display: shape, schema, the first rows, and where
+        the data lives."""
+        import html
+
+        if self.released:
+            return "<div><b>ooc.DataFrame</b> (released)</div>"
+        memory = self._df.memory()
+        where = (
+            f"{_fmt_bytes(memory['mapped_bytes'])} mapped from the result cache"
+            if memory["mapped_bytes"]
+            else f"{_fmt_bytes(memory['heap_bytes'])} on the heap"
+        )
+        names = self.columns
+        types = [str(t) for t in self.schema.values()]
+        head = self.lazy().limit(10).collect().rows() if self.height else []
+        cell = lambda v: html.escape("null" if v is None else str(v))  # noqa: E731
+        header = "".join(
+            f"<th>{html.escape(n)}<br><small>{html.escape(t)}</small></th>" for n, t in zip(names, types)
+        )
+        body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in head)
+        more = f"<p>… {self.height - len(head)} more rows</p>" if self.height > len(head) else ""
+        return (
+            f"<div><b>ooc.DataFrame</b> shape: ({self.height}, {self.width}) · {where}"
+            f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>{more}</div>"
+        )
+
+    def _mime_(self) -> Tuple[str, str]:
+        """marimo's display protocol: the same HTML as Jupyter's."""
+        return ("text/html", self._repr_html_())
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         """Export as an Arrow C stream (buffers are shared, not copied)."""
@@ -695,6 +779,54 @@ class DataFrame:
 
     def __repr__(self) -> str:
         return f"shape: {self.shape}\n{self._df.format(10)}"
+
+
+_LIVE: "weakref.WeakSet[DataFrame]" = weakref.WeakSet()
+
+
+def _caller_site() -> str:
+    """``file:line`` of the first caller outside the ooc package."""
+    frame = sys._getframe(1)
+    here = os.path.dirname(os.path.abspath(__file__))
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == here:
+        frame = frame.f_back
+    if frame is None:
+        return "?"
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def memory_report() -> List[Dict[str, Any]]:
+    """The collected ``ooc.DataFrame`` objects still alive in this process, largest first:
+    ``rows``, ``heap_bytes`` (buffers on the heap), ``mapped_bytes`` (buffers in a file
+    mapped from the result cache, which cost page cache, not heap), ``exported`` (handed to
+    pyarrow, Polars or DuckDB, which may still hold the buffers) and ``site`` (the
+    ``file:line`` that created it). Released frames are not listed.
+
+    Example:
+        >>> import ooc, pyarrow as pa
+        >>> df = ooc.from_arrow(pa.table({"a": list(range(1000))}))
+        >>> [r["rows"] for r in ooc.memory_report() if r["frame"] is df]
+        [1000]
+    """
+    out = []
+    for frame in list(_LIVE):
+        if frame.released:
+            continue
+        entry = dict(frame._df.memory())
+        entry["site"] = frame._site
+        entry["frame"] = frame
+        del entry["released"]
+        out.append(entry)
+    out.sort(key=lambda e: -(e["heap_bytes"] + e["mapped_bytes"]))
+    return out
 
 
 def scan_parquet(

@@ -91,6 +91,12 @@ create_exception!(
 );
 create_exception!(
     _ooc,
+    ReleasedError,
+    OocError,
+    "A DataFrame used after `release()` (or after its `with` block): its data is gone."
+);
+create_exception!(
+    _ooc,
     InternalError,
     OocError,
     "A bug in ooc (please report it)."
@@ -113,6 +119,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SpillError", py.get_type::<SpillError>())?;
     m.add("ComputeError", py.get_type::<ComputeError>())?;
     m.add("OutputError", py.get_type::<OutputError>())?;
+    m.add("ReleasedError", py.get_type::<ReleasedError>())?;
     m.add("QueryCancelledError", py.get_type::<QueryCancelledError>())?;
     m.add("InternalError", py.get_type::<InternalError>())?;
     Ok(())

@@ -288,11 +288,18 @@ impl PyLazyFrame {
                 batches.push(batch);
             }
         }
-        Ok(PyDataFrame {
-            schema: running.schema(),
+        Ok(PyDataFrame::new(
+            running.schema(),
             batches,
-            stats: running.stats().cloned(),
-        })
+            running.stats().cloned(),
+        ))
+    }
+
+    fn persist(&self, py: Python<'_>) -> PyResult<Self> {
+        // Into the cache directory `ooc.config` names, whether `collect()` caches or not.
+        let frame = self.runnable_cached(Some(true));
+        let frame = py.detach(|| frame.persist()).py()?;
+        Ok(Self { frame })
     }
 
     fn execute(&self, py: Python<'_>) -> PyResult<PyBatchIter> {
@@ -409,8 +416,85 @@ impl PyLazyFrame {
 #[pyclass(name = "PyDataFrame", module = "ooc._ooc", frozen)]
 pub(crate) struct PyDataFrame {
     schema: SchemaRef,
-    batches: Vec<RecordBatch>,
+    /// `None` once released (`release()`): every use then raises `ReleasedError`.
+    batches: std::sync::RwLock<Option<Vec<RecordBatch>>>,
     stats: Option<QueryStats>,
+    /// Handed out through the Arrow PyCapsule interface (or as Arrow batches) at least once:
+    /// something outside ooc may hold its buffers.
+    exported: std::sync::atomic::AtomicBool,
+}
+
+impl PyDataFrame {
+    fn new(schema: SchemaRef, batches: Vec<RecordBatch>, stats: Option<QueryStats>) -> Self {
+        Self {
+            schema,
+            batches: std::sync::RwLock::new(Some(batches)),
+            stats,
+            exported: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// The batches (shared handles), unless released.
+    fn live(&self) -> PyResult<Vec<RecordBatch>> {
+        self.batches
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                crate::errors::ReleasedError::new_err(
+                    "this DataFrame was released (release() or the end of its `with` \
+                     block); collect the query again to use its result",
+                )
+            })
+    }
+
+    fn is_released(&self) -> bool {
+        self.batches
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
+    }
+
+    /// One handle per distinct allocation the batches point into, with its size.
+    fn allocations(batches: &[RecordBatch]) -> Vec<(arrow::buffer::Buffer, usize)> {
+        fn walk(
+            data: &arrow::array::ArrayData,
+            out: &mut std::collections::HashMap<usize, arrow::buffer::Buffer>,
+        ) {
+            let buffers = data
+                .buffers()
+                .iter()
+                .chain(data.nulls().map(|n| n.buffer()));
+            for b in buffers {
+                out.entry(b.data_ptr().as_ptr() as usize)
+                    .or_insert_with(|| b.clone());
+            }
+            for child in data.child_data() {
+                walk(child, out);
+            }
+        }
+        let mut unique = std::collections::HashMap::new();
+        for batch in batches {
+            for column in batch.columns() {
+                walk(&column.to_data(), &mut unique);
+            }
+        }
+        unique
+            .into_values()
+            .map(|b| {
+                let size = b.capacity();
+                (b, size)
+            })
+            .collect()
+    }
+
+    /// Whether the result came from the result cache (its buffers are in a mapped file).
+    fn mapped(&self) -> bool {
+        self.stats
+            .as_ref()
+            .and_then(|s| s.root_operator())
+            .is_some_and(|name| name == "CachedResult")
+    }
 }
 
 #[pymethods]
@@ -423,7 +507,10 @@ impl PyDataFrame {
     ) -> PyResult<Bound<'py, PyCapsule>> {
         // Producers may ignore the requested schema; consumers cast if they need to.
         let _ = requested_schema;
-        arrow_ffi::stream_capsule(py, Arc::clone(&self.schema), self.batches.clone())
+        let batches = self.live()?;
+        self.exported
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        arrow_ffi::stream_capsule(py, Arc::clone(&self.schema), batches)
     }
 
     fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
@@ -431,13 +518,68 @@ impl PyDataFrame {
     }
 
     #[getter]
-    fn num_rows(&self) -> usize {
-        self.batches.iter().map(|b| b.num_rows()).sum()
+    fn num_rows(&self) -> PyResult<usize> {
+        Ok(self.live()?.iter().map(|b| b.num_rows()).sum())
     }
 
     #[getter]
-    fn nbytes(&self) -> usize {
-        arrow_ffi::batches_bytes(&self.batches)
+    fn nbytes(&self) -> PyResult<usize> {
+        Ok(arrow_ffi::batches_bytes(&self.live()?))
+    }
+
+    #[getter]
+    fn released(&self) -> bool {
+        self.is_released()
+    }
+
+    /// Drop this frame's buffers now, whatever other Python names point at it. Buffers that
+    /// an exported Arrow object (pyarrow, Polars, DuckDB) still holds stay valid for it.
+    /// Returns `freed_bytes` (no one else held them) and `held_elsewhere_bytes`.
+    fn release<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        let taken = self
+            .batches
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(batches) = taken else {
+            out.set_item("freed_bytes", 0)?;
+            out.set_item("held_elsewhere_bytes", 0)?;
+            return Ok(out);
+        };
+        let allocations = Self::allocations(&batches);
+        drop(batches);
+        // Each allocation is now referenced by our one handle, plus whoever else holds it.
+        let (mut freed, mut held) = (0usize, 0usize);
+        for (buffer, size) in allocations {
+            if buffer.strong_count() == 1 {
+                freed += size;
+            } else {
+                held += size;
+            }
+        }
+        ooc::allocator::release_freed_memory();
+        out.set_item("freed_bytes", freed)?;
+        out.set_item("held_elsewhere_bytes", held)?;
+        Ok(out)
+    }
+
+    /// What `ooc.memory_report()` lists for this frame: bytes on the heap, bytes mapped from
+    /// a cache entry, and whether it was exported.
+    fn memory<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        let batches = self.live().unwrap_or_default();
+        let bytes = arrow_ffi::batches_bytes(&batches);
+        let mapped = self.mapped();
+        out.set_item("released", self.is_released())?;
+        out.set_item("rows", batches.iter().map(|b| b.num_rows()).sum::<usize>())?;
+        out.set_item("heap_bytes", if mapped { 0 } else { bytes })?;
+        out.set_item("mapped_bytes", if mapped { bytes } else { 0 })?;
+        out.set_item(
+            "exported",
+            self.exported.load(std::sync::atomic::Ordering::Relaxed),
+        )?;
+        Ok(out)
     }
 
     fn schema(&self) -> Vec<(String, String)> {
@@ -448,11 +590,14 @@ impl PyDataFrame {
             .collect()
     }
 
-    fn batches(&self) -> Vec<ArrowBatch> {
-        self.batches
+    fn batches(&self) -> PyResult<Vec<ArrowBatch>> {
+        let batches = self.live()?;
+        self.exported
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(batches
             .iter()
             .map(|b| ArrowBatch { batch: b.clone() })
-            .collect()
+            .collect())
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
@@ -461,7 +606,7 @@ impl PyDataFrame {
 
     fn lazy(&self) -> PyResult<PyLazyFrame> {
         let frame = session()
-            .read_batches("df", Arc::clone(&self.schema), self.batches.clone())
+            .read_batches("df", Arc::clone(&self.schema), self.live()?)
             .py()?;
         Ok(PyLazyFrame { frame })
     }
@@ -469,7 +614,7 @@ impl PyDataFrame {
     /// The first `max_rows` rows as an aligned text table.
     fn format(&self, max_rows: usize) -> PyResult<String> {
         let mut cut = TableCut::new(Arc::clone(&self.schema), max_rows);
-        for batch in &self.batches {
+        for batch in &self.live()? {
             cut.push(batch);
         }
         cut.format().py()
@@ -710,11 +855,7 @@ fn sql(py: Python<'_>, query: &str, tables: &Bound<'_, PyDict>) -> PyResult<PyLa
 fn from_arrow(obj: &Bound<'_, PyAny>) -> PyResult<PyDataFrame> {
     let (schema, batches) = arrow_ffi::import_stream(obj)?;
     let batches = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
-    Ok(PyDataFrame {
-        schema,
-        batches,
-        stats: None,
-    })
+    Ok(PyDataFrame::new(schema, batches, None))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -71,6 +71,11 @@ impl QueryStats {
     }
 
     /// The figures as a dict (what `DataFrame.stats` returns).
+    /// The name of the plan's root operator.
+    pub(crate) fn root_operator(&self) -> Option<&str> {
+        self.operators.first().map(|op| op.name.as_str())
+    }
+
     pub(crate) fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
         out.set_item("rows", self.rows)?;

@@ -147,3 +147,48 @@ def test_eight_processes_share_one_cache_directory(tpch, duck, tmp_path):
     assert info["bytes"] <= bound + max(sizes), info
     leftovers = [n for n in os.listdir(cache_dir) if n.startswith(".tmp-")]
     assert leftovers == []
+
+
+def test_persist_computes_once_and_later_queries_read_the_stored_result(tpch, duck, tmp_path):
+    ooc.config(cache_dir=tmp_path)
+    lineitem = ooc.scan_parquet(tpch / "lineitem.parquet")
+    projection = lineitem.filter(ooc.col("l_quantity") > 10).select(
+        "l_orderkey", "l_returnflag", "l_linestatus", "l_quantity", "l_extendedprice"
+    )
+    persisted = projection.persist()
+    assert ooc.cache.info()["entries"] == 1
+    # Persisting the same plan again reuses the entry.
+    again = projection.persist()
+    assert ooc.cache.info()["entries"] == 1
+
+    by_flag = persisted.group_by("l_returnflag").agg(ooc.col("l_quantity").sum().alias("q")).sort("l_returnflag").collect()
+    assert by_flag.stats["bytes_read"] == 0
+    rows_equal(
+        by_flag.rows(),
+        duck.execute(
+            "SELECT l_returnflag, sum(l_quantity) FROM lineitem WHERE l_quantity > 10 GROUP BY 1 ORDER BY 1"
+        ).fetchall(),
+        ordered=True,
+    )
+    top = again.filter(ooc.col("l_linestatus") == "F").select(ooc.col("l_extendedprice").max()).collect()
+    assert top.stats["bytes_read"] == 0
+    rows_equal(
+        top.rows(),
+        duck.execute(
+            "SELECT max(l_extendedprice) FROM lineitem WHERE l_quantity > 10 AND l_linestatus = 'F'"
+        ).fetchall(),
+    )
+    plan = persisted.select("l_quantity").explain()
+    assert "CachedScan" in plan and "columns=1/5" in plan, plan
+    # SQL over a persisted frame, as a named table.
+    n = ooc.sql("SELECT count(*) AS n FROM p", p=persisted).collect().rows()
+    assert n == duck.execute("SELECT count(*) FROM lineitem WHERE l_quantity > 10").fetchall()
+
+
+def test_persist_of_in_memory_data(tmp_path):
+    import pyarrow as pa
+
+    ooc.config(cache_dir=tmp_path)
+    lf = ooc.from_arrow(pa.table({"x": list(range(1000))})).lazy()
+    persisted = lf.filter(ooc.col("x") % 2 == 0).persist()
+    assert persisted.select(ooc.col("x").sum()).collect().rows() == [(249500,)]

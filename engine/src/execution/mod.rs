@@ -100,6 +100,59 @@ pub(crate) fn execute(plan: &LogicalPlan, config: &SessionConfig) -> Result<Quer
     QueryStream::start(physical, ctx)
 }
 
+/// Compute `plan` into an entry of the result cache (`config.cache`'s, else the default one)
+/// and return the entry, mapped: what [`crate::DataFrame::persist`] scans. The result streams
+/// into the entry's file as it is computed; none of it is held in memory. An entry already
+/// stored for the same plan and inputs is reused. Plans over in-memory data get an entry of
+/// their own each time (their data has no fingerprint to find it by).
+pub(crate) fn persist(
+    plan: &LogicalPlan,
+    config: &SessionConfig,
+) -> Result<Arc<ooc_io::cache::CachedResult>> {
+    use crate::error::EngineError;
+    use ooc_io::cache::{CacheKey, Claim, CommitInfo, Lookup, ResultCache};
+
+    let settings = config.cache.clone().unwrap_or_default();
+    let optimized = optimize(plan)?;
+    let (key, info) = match crate::result_cache::key_of(&optimized, config) {
+        Ok(keyed) => (keyed.key, keyed.info),
+        Err(_) => {
+            let unique = format!("{optimized:?} {:?}", std::time::SystemTime::now());
+            let info = CommitInfo {
+                plan: optimized.display_indent(),
+                ..CommitInfo::default()
+            };
+            (CacheKey::of(unique.as_bytes()), info)
+        }
+    };
+    let cache = ResultCache::open(&settings.options)?;
+    let claim = match cache.claim(key) {
+        Claim::Hit(result) => return Ok(result),
+        Claim::Compute(claim, _) => claim,
+    };
+    let physical = physical_plan_of(optimized, config)?;
+    let writer = claim.writer(&physical.schema())?;
+    let root = Arc::new(crate::physical::cache_write::CacheWriteExec::new(
+        physical,
+        writer,
+        info,
+        std::time::Duration::ZERO,
+        "persist".into(),
+    ));
+    let mut stream = QueryStream::start(root, task_context(config))?;
+    for batch in stream.by_ref() {
+        batch?;
+    }
+    match cache.lookup(key) {
+        Lookup::Hit(result) => Ok(result),
+        Lookup::Miss(miss) => Err(EngineError::Execution(format!(
+            "cannot persist the result in {}: {}",
+            cache.dir().display(),
+            stream.warnings().into_iter().next().unwrap_or(miss.reason)
+        ))),
+    }
+}
+
 /// A fresh per-query context: its own memory pool and spill manager.
 /// With a shared budget, waits for the query's turn (see [`crate::budget`]).
 fn task_context(config: &SessionConfig) -> Arc<TaskContext> {

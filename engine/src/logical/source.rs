@@ -1,11 +1,12 @@
-//! The leaves of a plan that read data: [`TableScan`] (files — a Parquet data set or text
-//! files — with the projection, filters and limit pushed into it) and [`MemoryTable`] (record
+//! The leaves of a plan that read data: [`TableScan`] (files — a Parquet data set, text files
+//! or a persisted result — with the projection, filters and limit pushed into it) and [`MemoryTable`] (record
 //! batches already in memory).
 
 use std::fmt;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
+use ooc_io::cache::CachedResult;
 use ooc_io::{ParquetDataset, TextDataset};
 
 use crate::error::{plan_err, Result};
@@ -20,6 +21,9 @@ pub enum ScanSource {
     Parquet(Arc<ParquetDataset>),
     /// CSV or NDJSON files: a stream of records, nothing to prune with.
     Text(Arc<TextDataset>),
+    /// A result stored in the result cache: a persisted frame (`DataFrame::persist`), read
+    /// from its memory-mapped Arrow IPC file.
+    Cached(Arc<CachedResult>),
 }
 
 impl From<Arc<ParquetDataset>> for ScanSource {
@@ -40,6 +44,7 @@ impl ScanSource {
         match self {
             ScanSource::Parquet(d) => d.schema(),
             ScanSource::Text(d) => d.schema(),
+            ScanSource::Cached(r) => r.schema(),
         }
     }
 
@@ -48,6 +53,7 @@ impl ScanSource {
         match self {
             ScanSource::Parquet(d) => d.num_rows(),
             ScanSource::Text(d) => d.estimated_rows(),
+            ScanSource::Cached(r) => r.num_rows(),
         }
     }
 
@@ -55,7 +61,7 @@ impl ScanSource {
     pub fn partition_columns(&self) -> &[String] {
         match self {
             ScanSource::Parquet(d) => d.partition_columns(),
-            ScanSource::Text(_) => &[],
+            ScanSource::Text(_) | ScanSource::Cached(_) => &[],
         }
     }
 
@@ -63,7 +69,7 @@ impl ScanSource {
     pub(crate) fn integer_range(&self, column: &str) -> Option<(i64, i64)> {
         match self {
             ScanSource::Parquet(d) => d.integer_range(column),
-            ScanSource::Text(_) => None,
+            ScanSource::Text(_) | ScanSource::Cached(_) => None,
         }
     }
 
@@ -71,7 +77,7 @@ impl ScanSource {
     pub fn parquet(&self) -> Option<&Arc<ParquetDataset>> {
         match self {
             ScanSource::Parquet(d) => Some(d),
-            ScanSource::Text(_) => None,
+            ScanSource::Text(_) | ScanSource::Cached(_) => None,
         }
     }
 }

@@ -1,6 +1,9 @@
-//! Source that replays a result stored in the result cache (`ooc_io::cache`): the batches of
-//! a memory-mapped Arrow IPC file, decoded without copying (each checked against its CRC-32
-//! first). Nothing it hands out is on the heap, so nothing is reserved from the pool.
+//! Source that reads a result stored in the result cache (`ooc_io::cache`): the batches of a
+//! memory-mapped Arrow IPC file, decoded without copying (each checked against its CRC-32
+//! first). As the root of a query (`CachedResult`) it replays a cache hit; as a scan
+//! (`CachedScan`) it reads a persisted frame, only the columns the plan needs, its batches
+//! spread over the query's threads. Nothing it hands out is on the heap, so nothing is
+//! reserved from the pool.
 
 use std::sync::Arc;
 
@@ -15,27 +18,76 @@ use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 #[derive(Debug)]
 pub(crate) struct CachedResultExec {
     result: Arc<CachedResult>,
+    /// The columns read (indices into the entry's schema; `None`: all).
+    projection: Option<Vec<usize>>,
+    schema: SchemaRef,
+    partitions: usize,
+    /// Set for a scan of a persisted frame: its table name.
+    scan_of: Option<String>,
+    /// Stop after this many rows (per partition; a limit above cuts exactly).
+    fetch: Option<usize>,
     metrics: Arc<OperatorMetrics>,
 }
 
 impl CachedResultExec {
+    /// A cache hit: the whole stored result, in its order.
     pub(crate) fn new(result: Arc<CachedResult>) -> Self {
         Self {
+            schema: result.schema(),
             result,
+            projection: None,
+            partitions: 1,
+            scan_of: None,
+            fetch: None,
             metrics: Arc::default(),
         }
+    }
+
+    /// A scan of a persisted frame: `projection` of its columns, over `partitions` threads.
+    pub(crate) fn scan(
+        table_name: String,
+        result: Arc<CachedResult>,
+        projection: Option<Vec<usize>>,
+        partitions: usize,
+        fetch: Option<usize>,
+    ) -> Result<Self> {
+        let schema = match &projection {
+            Some(p) => Arc::new(result.schema().project(p)?),
+            None => result.schema(),
+        };
+        let partitions = partitions.clamp(1, result.num_batches().max(1));
+        Ok(Self {
+            result,
+            projection,
+            schema,
+            partitions,
+            scan_of: Some(table_name),
+            fetch,
+            metrics: Arc::default(),
+        })
     }
 }
 
 impl ExecutionPlan for CachedResultExec {
     fn name(&self) -> &str {
-        "CachedResult"
+        match self.scan_of {
+            Some(_) => "CachedScan",
+            None => "CachedResult",
+        }
     }
 
     fn details(&self) -> String {
         let m = self.result.manifest();
+        let what = match &self.scan_of {
+            Some(table) => format!(
+                "table={table} columns={}/{}",
+                self.schema.fields().len(),
+                self.result.schema().fields().len()
+            ),
+            None => "hit".to_string(),
+        };
         format!(
-            "hit key={} rows={} bytes={} computed in {} file={}",
+            "{what} key={} rows={} bytes={} computed in {} file={}",
             m.key,
             m.rows,
             format_bytes(m.bytes),
@@ -45,7 +97,7 @@ impl ExecutionPlan for CachedResultExec {
     }
 
     fn schema(&self) -> SchemaRef {
-        self.result.schema()
+        Arc::clone(&self.schema)
     }
 
     fn children(&self) -> Vec<Arc<dyn ExecutionPlan>> {
@@ -53,18 +105,33 @@ impl ExecutionPlan for CachedResultExec {
     }
 
     fn output_partitions(&self) -> usize {
-        1
+        self.partitions
     }
 
-    fn execute(self: Arc<Self>, _partition: usize, ctx: Arc<TaskContext>) -> Result<BatchStream> {
-        // The caller's thread decodes and checks from the first batch on; helpers check ahead.
-        self.result
-            .check_in_background(ctx.threads.saturating_sub(1).max(1));
-        let decoder = self.result.decoder(None)?;
-        let batches = (0..self.result.num_batches()).map(move |i| {
-            ctx.check_cancelled()?;
-            Ok(decoder.batch(i)?)
-        });
+    fn execute(self: Arc<Self>, partition: usize, ctx: Arc<TaskContext>) -> Result<BatchStream> {
+        if self.partitions == 1 {
+            // One thread decodes and checks from the first batch on; helpers check ahead.
+            self.result
+                .check_in_background(ctx.threads.saturating_sub(1).max(1));
+        }
+        let decoder = self.result.decoder(self.projection.clone())?;
+        let schema = Arc::clone(&self.schema);
+        let mut left = self.fetch.unwrap_or(usize::MAX);
+        let batches = (partition..self.result.num_batches())
+            .step_by(self.partitions)
+            .map_while(move |i| {
+                if left == 0 {
+                    return None;
+                }
+                let batch = ctx
+                    .check_cancelled()
+                    .and_then(|()| Ok(decoder.batch(i)?))
+                    .and_then(|b| Ok(b.with_schema(Arc::clone(&schema))?));
+                if let Ok(b) = &batch {
+                    left = left.saturating_sub(b.num_rows());
+                }
+                Some(batch)
+            });
         Ok(instrument(Box::new(batches), Arc::clone(&self.metrics)))
     }
 

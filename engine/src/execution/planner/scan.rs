@@ -13,6 +13,7 @@ use crate::eval::create_physical_expr;
 use crate::logical::expr::{BinaryOp, Expr};
 use crate::logical::plan::{LogicalPlan, ScanSource, TableScan};
 use crate::logical::schema::{PlanField, PlanSchema};
+use crate::physical::cached_result::CachedResultExec;
 use crate::physical::filter::{FilterCounts, FilterExec};
 use crate::physical::scan::{IndexSpec, LateFilterSpec, ParquetScanExec, ScanSpec, UnitAssignment};
 use crate::physical::text_scan::TextScanExec;
@@ -68,6 +69,16 @@ impl PhysicalPlanner {
                     projection,
                     self.options.threads,
                     budget_chunk_bytes(self.options.memory_limit, self.options.threads),
+                    fetch,
+                )?;
+                return self.filter_scan(Arc::new(exec), scan, None);
+            }
+            ScanSource::Cached(result) => {
+                let exec = CachedResultExec::scan(
+                    scan.table_name.clone(),
+                    Arc::clone(result),
+                    scan.projection.clone(),
+                    self.options.threads,
                     fetch,
                 )?;
                 return self.filter_scan(Arc::new(exec), scan, None);
