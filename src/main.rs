@@ -83,8 +83,13 @@ enum CacheCommand {
         #[arg(long, value_name = "SIZE", value_parser = parse_size)]
         max_size: Option<usize>,
     },
-    /// Remove every entry.
+    /// Remove every entry (named ones too).
     Clear,
+    /// Remove the result persisted as NAME (`ooc query --persist NAME`).
+    Drop {
+        /// The name.
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -217,6 +222,11 @@ struct QueryArgs {
     /// Compress new cache entries with zstd (smaller on disk; a hit then decompresses them).
     #[arg(long, env = "OOC_CACHE_COMPRESS")]
     cache_compress: bool,
+    /// Store the result in the cache directory under NAME instead of printing it: later
+    /// queries (in any process) read it as table NAME, without recomputing it. Named results
+    /// are never evicted; `ooc cache drop NAME` removes one.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["output", "explain", "explain_analyze"])]
+    persist: Option<String>,
 }
 
 /// `0`, `250ms`, `2s`, `1.5m`.
@@ -408,6 +418,11 @@ fn run_query(args: QueryArgs) -> Result<()> {
             .register_file(name.trim(), path.trim())
             .with_context(|| format!("cannot register table {}", name.trim()))?;
     }
+    let cache_dir = args
+        .cache_dir
+        .clone()
+        .unwrap_or_else(ooc::cache::default_cache_dir);
+    register_persisted(&session, &sql, &cache_dir)?;
 
     let df = match session.sql(&sql) {
         Ok(df) => df,
@@ -428,6 +443,19 @@ fn run_query(args: QueryArgs) -> Result<()> {
 
     if args.explain {
         print!("{}", df.explain(false)?);
+        return Ok(());
+    }
+    if let Some(name) = &args.persist {
+        let started = std::time::Instant::now();
+        let persisted = df.persist_as(Some(name))?;
+        let rows = match persisted.logical_plan() {
+            ooc::LogicalPlan::TableScan(scan) => scan.source.num_rows(),
+            _ => 0,
+        };
+        eprintln!(
+            "persisted as {name}: {rows} rows in {:.2} s; query it as table {name}",
+            started.elapsed().as_secs_f64()
+        );
         return Ok(());
     }
 
@@ -650,6 +678,30 @@ fn run_index(command: IndexCommand) -> Result<()> {
     Ok(())
 }
 
+/// Register the results persisted in `cache_dir` (`--persist NAME`) whose names the SQL
+/// mentions and that no other table has taken.
+fn register_persisted(session: &Session, sql: &str, cache_dir: &std::path::Path) -> Result<()> {
+    if !cache_dir.is_dir() {
+        return Ok(());
+    }
+    let words: std::collections::HashSet<String> = sql
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map(|w| w.to_lowercase())
+        .collect();
+    let taken = session.table_names();
+    let cache = ooc::cache::ResultCache::open(&ooc::cache::CacheOptions::new(cache_dir))?;
+    for (name, _) in cache.names() {
+        let lower = name.to_lowercase();
+        if words.contains(&lower) && !taken.contains(&lower) {
+            let frame = session
+                .read_cached(&name, cache.open_named(&name)?)
+                .with_context(|| format!("cannot read the result persisted as {name}"))?;
+            session.register_view(&name, &frame);
+        }
+    }
+    Ok(())
+}
+
 fn run_cache(args: CacheArgs) -> Result<()> {
     use ooc::cache::{CacheOptions, ResultCache};
     let dir = args.cache_dir.unwrap_or_else(ooc::cache::default_cache_dir);
@@ -679,13 +731,18 @@ fn run_cache(args: CacheArgs) -> Result<()> {
                     .map_or(0, |d| d.as_secs());
                 writeln!(
                     out,
-                    "{}  {} rows  {}  computed in {:.3} s  used {} ago  {} input files{}",
+                    "{}  {} rows  {}  computed in {:.3} s  used {} ago  {} input files{}{}",
                     m.key,
                     m.rows,
                     ooc::format_bytes(entry.disk_bytes),
                     m.compute_ms as f64 / 1000.0,
                     format_age(ago),
                     m.inputs.len(),
+                    if entry.names.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  persisted as {}", entry.names.join(", "))
+                    },
                     if m.compression == "none" {
                         String::new()
                     } else {
@@ -730,6 +787,12 @@ fn run_cache(args: CacheArgs) -> Result<()> {
         CacheCommand::Clear => {
             let report = cache.clear();
             print_report(&mut out, "clear", &report)?;
+        }
+        CacheCommand::Drop { name } => {
+            if !cache.unname(&name)? {
+                bail!("no result is persisted as '{name}' in {}", dir.display());
+            }
+            writeln!(out, "dropped {name}")?;
         }
     }
     Ok(())

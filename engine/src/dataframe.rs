@@ -243,9 +243,25 @@ impl DataFrame {
     /// size bound like any other; this frame keeps its file mapped (and readable) while it
     /// lives.
     pub fn persist(self) -> Result<Self> {
+        self.persist_as(None)
+    }
+
+    /// [`persist`](Self::persist), and with a `name`, give the stored result that name in
+    /// the cache directory: [`Session::persisted`](crate::Session::persisted) (and SQL run by
+    /// `ooc query`) find it by name in later processes, and the cache's size bound never
+    /// evicts it until the name is dropped (`ooc cache drop NAME`).
+    pub fn persist_as(self, name: Option<&str>) -> Result<Self> {
         let result = execution::persist(&self.plan, &self.config)?;
+        if let Some(name) = name {
+            let settings = self.config.cache.clone().unwrap_or_default();
+            let cache = ooc_io::cache::ResultCache::open(&settings.options)?;
+            let key = ooc_io::cache::CacheKey::parse(&result.manifest().key).ok_or_else(|| {
+                crate::error::EngineError::Internal("a cache entry without a key".into())
+            })?;
+            cache.name(name, key)?;
+        }
         let scan = crate::logical::plan::TableScan::try_new(
-            "persisted",
+            name.unwrap_or("persisted"),
             crate::logical::plan::ScanSource::Cached(result),
         )?;
         Ok(self.with_plan(LogicalPlan::TableScan(scan)))

@@ -251,6 +251,31 @@ impl Session {
         ))
     }
 
+    /// A frame over the result persisted as `name` (`DataFrame::persist_as`, `ooc query
+    /// --persist NAME`) in the session's cache directory (or the default one).
+    pub fn persisted(&self, name: &str) -> Result<DataFrame> {
+        let settings = self.state.config.cache.clone().unwrap_or_default();
+        let cache = ooc_io::cache::ResultCache::open(&settings.options)?;
+        self.read_cached(name, cache.open_named(name)?)
+    }
+
+    /// A frame scanning a stored result (an entry of `ooc_io::cache`), its columns qualified
+    /// by `name`.
+    pub fn read_cached(
+        &self,
+        name: &str,
+        result: Arc<ooc_io::cache::CachedResult>,
+    ) -> Result<DataFrame> {
+        let scan = crate::logical::plan::TableScan::try_new(
+            name,
+            crate::logical::plan::ScanSource::Cached(result),
+        )?;
+        Ok(DataFrame::new(
+            Arc::clone(&self.state.config),
+            crate::logical::plan::LogicalPlan::TableScan(scan),
+        ))
+    }
+
     /// Register every `NAME.parquet` file and every `NAME/` directory of `dir` as table `NAME`.
     /// Returns the registered names.
     pub fn register_directory(&self, dir: &Path) -> Result<Vec<String>> {

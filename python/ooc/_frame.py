@@ -289,14 +289,16 @@ class LazyFrame:
         """
         return DataFrame(self._lf.collect(cache))
 
-    def persist(self) -> "LazyFrame":
+    def persist(self, name: Optional[str] = None) -> "LazyFrame":
         """Compute this frame once into the result cache's directory (``ooc.config(cache_dir=)``,
         default the user cache directory) and return a lazy frame that scans the stored result.
 
         Nothing of the result is held in memory: it streams to disk as it is computed, and
         later queries read the columns they need from the memory-mapped file (no Parquet file
         of the original query is read again). Persisting the same query over the same files
-        again reuses the stored result, in this process or another.
+        again reuses the stored result, in this process or another. With a ``name``, the
+        result is also kept under that name (never evicted by the cache's size bound): later
+        processes read it with ``ooc.persisted(name)``, and ``ooc query`` as table ``name``.
 
         Example:
             >>> import ooc, pyarrow as pa, tempfile
@@ -305,7 +307,7 @@ class LazyFrame:
             >>> lf.select(ooc.col("x").sum()).collect().rows()
             [(5,)]
         """
-        return LazyFrame(self._lf.persist())
+        return LazyFrame(self._lf.persist(name))
 
     def iter_batches(
         self,
@@ -801,6 +803,12 @@ def _fmt_bytes(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+def persisted(name: str) -> LazyFrame:
+    """A lazy frame over the result persisted as ``name`` (``LazyFrame.persist(name=...)``,
+    ``ooc query --persist NAME``) in the cache directory ``ooc.config`` names."""
+    return LazyFrame(_ooc.persisted(name))
 
 
 def memory_report() -> List[Dict[str, Any]]:

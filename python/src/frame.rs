@@ -295,10 +295,11 @@ impl PyLazyFrame {
         ))
     }
 
-    fn persist(&self, py: Python<'_>) -> PyResult<Self> {
+    #[pyo3(signature = (name=None))]
+    fn persist(&self, py: Python<'_>, name: Option<String>) -> PyResult<Self> {
         // Into the cache directory `ooc.config` names, whether `collect()` caches or not.
         let frame = self.runnable_cached(Some(true));
-        let frame = py.detach(|| frame.persist()).py()?;
+        let frame = py.detach(|| frame.persist_as(name.as_deref())).py()?;
         Ok(Self { frame })
     }
 
@@ -850,6 +851,14 @@ fn sql(py: Python<'_>, query: &str, tables: &Bound<'_, PyDict>) -> PyResult<PyLa
     Ok(PyLazyFrame { frame })
 }
 
+/// A lazy frame over the result persisted as `name` in the configured cache directory.
+#[pyfunction]
+fn persisted(name: &str) -> PyResult<PyLazyFrame> {
+    let session = ooc::Session::new(config::current_with_cache(Some(true)));
+    let frame = session.persisted(name).py()?;
+    Ok(PyLazyFrame { frame })
+}
+
 /// A collected frame over the batches of an object with `__arrow_c_stream__` (shared).
 #[pyfunction]
 fn from_arrow(obj: &Bound<'_, PyAny>) -> PyResult<PyDataFrame> {
@@ -862,6 +871,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyLazyFrame>()?;
     m.add_class::<PyDataFrame>()?;
     m.add_class::<PyBatchIter>()?;
+    m.add_function(wrap_pyfunction!(persisted, m)?)?;
     m.add_class::<ArrowBatch>()?;
     m.add_function(wrap_pyfunction!(scan_parquet, m)?)?;
     m.add_function(wrap_pyfunction!(scan_text, m)?)?;

@@ -192,3 +192,29 @@ def test_persist_of_in_memory_data(tmp_path):
     lf = ooc.from_arrow(pa.table({"x": list(range(1000))})).lazy()
     persisted = lf.filter(ooc.col("x") % 2 == 0).persist()
     assert persisted.select(ooc.col("x").sum()).collect().rows() == [(249500,)]
+
+
+def test_named_persist_is_found_by_later_processes_and_the_cli(tpch, duck, tmp_path):
+    ooc.config(cache_dir=tmp_path, cache_max_size=1)
+    orders = ooc.scan_parquet(tpch / "orders.parquet")
+    orders.filter(ooc.col("o_totalprice") > 300000).select("o_orderkey", "o_totalprice").persist(name="big_orders")
+    # Named results are kept whatever the bound.
+    assert ooc.cache.prune()["removed"] == []
+    assert ooc.persisted("big_orders").select(ooc.len()).collect().rows() == duck.execute(
+        "SELECT count(*) FROM orders WHERE o_totalprice > 300000"
+    ).fetchall()
+    ooc_bin = pathlib.Path(__file__).resolve().parents[2] / "target" / "debug" / "ooc"
+    if ooc_bin.exists():
+        out = subprocess.run(
+            [str(ooc_bin), "query", "--format", "csv", "SELECT max(o_totalprice) AS m FROM big_orders"],
+            env=dict(os.environ, OOC_CACHE_DIR=str(tmp_path)),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert out.stdout.splitlines()[1] == str(
+            duck.execute("SELECT max(o_totalprice) FROM orders").fetchone()[0]
+        )
+    with pytest.raises(ooc.OocError, match="no result persisted as .nothing."):
+        ooc.persisted("nothing")
+    assert [e["key"] for e in ooc.cache.entries()]

@@ -131,7 +131,7 @@ pub(crate) fn persist(
         Claim::Compute(claim, _) => claim,
     };
     let physical = physical_plan_of(optimized, config)?;
-    let writer = claim.writer(&physical.schema())?;
+    let writer = claim.writer(&physical.schema())?.unbounded();
     let root = Arc::new(crate::physical::cache_write::CacheWriteExec::new(
         physical,
         writer,

@@ -51,7 +51,7 @@ pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const DEFAULT_MAX_SIZE: u64 = 10_000_000_000;
 
 /// A 128-bit content key (xxHash3-128 of the canonical description of a result).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CacheKey(pub u128);
 
 impl CacheKey {
@@ -254,6 +254,9 @@ pub struct EntryInfo {
     pub disk_bytes: u64,
     /// When it was last served or written.
     pub last_access: SystemTime,
+    /// The names it was persisted under (`ooc query --persist NAME`): a named entry is never
+    /// evicted by the size bound.
+    pub names: Vec<String>,
 }
 
 /// Totals of a cache directory.
@@ -449,7 +452,13 @@ impl ResultCache {
                 manifest,
                 disk_bytes: meta_len + data_len,
                 last_access,
+                names: Vec::new(),
             });
+        }
+        for (name, key) in self.names() {
+            if let Some(e) = out.iter_mut().find(|e| e.manifest.key == key.to_string()) {
+                e.names.push(name);
+            }
         }
         out.sort_by_key(|e| e.last_access);
         out
@@ -552,7 +561,7 @@ impl ResultCache {
             if total <= max_size {
                 break;
             }
-            if Some(&entry.manifest.key) == keep.as_ref() {
+            if Some(&entry.manifest.key) == keep.as_ref() || !entry.names.is_empty() {
                 continue;
             }
             self.remove(entry);
@@ -563,6 +572,89 @@ impl ResultCache {
                 .push((entry.manifest.key.clone(), "least recently used".into()));
         }
         report
+    }
+
+    /// Give `key`'s entry the name `name` (letters, digits and `_`, not starting with a
+    /// digit: a table name in SQL): [`ResultCache::open_named`] finds it, and the size bound
+    /// never evicts it until [`ResultCache::unname`]. A name given again moves to the new key.
+    pub fn name(&self, name: &str, key: CacheKey) -> Result<()> {
+        check_name(name)?;
+        let path = self.dir.join(format!("{name}.name"));
+        let temp = self
+            .dir
+            .join(format!(".tmp-name-{name}-{}", writer::nonce()));
+        let written =
+            std::fs::write(&temp, key.to_string()).and_then(|()| std::fs::rename(&temp, &path));
+        written.map_err(|source| {
+            let _ = std::fs::remove_file(&temp);
+            IoError::Io { path, source }
+        })?;
+        sync_dir(&self.dir);
+        Ok(())
+    }
+
+    /// Every name and the key it names.
+    pub fn names(&self) -> Vec<(String, CacheKey)> {
+        let mut out: Vec<(String, CacheKey)> = self
+            .files()
+            .into_iter()
+            .filter_map(|(file, path)| {
+                let name = file.strip_suffix(".name")?;
+                let key = CacheKey::parse(std::fs::read_to_string(path).ok()?.trim())?;
+                Some((name.to_string(), key))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The entry named `name`, mapped and checked.
+    pub fn open_named(&self, name: &str) -> Result<std::sync::Arc<CachedResult>> {
+        check_name(name)?;
+        let path = self.dir.join(format!("{name}.name"));
+        let text = std::fs::read_to_string(&path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => IoError::InvalidArgument(format!(
+                "no result persisted as '{name}' in {}",
+                self.dir.display()
+            )),
+            _ => IoError::Io {
+                path: path.clone(),
+                source,
+            },
+        })?;
+        let key = CacheKey::parse(text.trim()).ok_or_else(|| IoError::CorruptFile {
+            path: path.clone(),
+            message: "not a cache key".into(),
+        })?;
+        self.open_entry(key).map_err(|miss| {
+            IoError::InvalidArgument(format!(
+                "the result persisted as '{name}' cannot be read: {}",
+                miss.reason
+            ))
+        })
+    }
+
+    /// Remove the name `name`, and its entry unless another name keeps it. Returns whether
+    /// the name existed.
+    pub fn unname(&self, name: &str) -> Result<bool> {
+        check_name(name)?;
+        let path = self.dir.join(format!("{name}.name"));
+        let Some(key) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| CacheKey::parse(t.trim()))
+        else {
+            return Ok(false);
+        };
+        let _ = std::fs::remove_file(&path);
+        let key = key.to_string();
+        if let Some(entry) = self
+            .entries()
+            .into_iter()
+            .find(|e| e.manifest.key == key && e.names.is_empty())
+        {
+            self.remove(&entry);
+        }
+        Ok(true)
     }
 
     fn remove(&self, entry: &EntryInfo) {
@@ -597,9 +689,14 @@ impl ResultCache {
         report
     }
 
-    /// Remove every entry and leftover (entries being written by running processes finish
-    /// and appear afterwards).
+    /// Remove every entry, name and leftover (entries being written by running processes
+    /// finish and appear afterwards).
     pub fn clear(&self) -> PruneReport {
+        for (name, path) in self.files() {
+            if name.ends_with(".name") {
+                let _ = std::fs::remove_file(path);
+            }
+        }
         let mut report = self.prune_except(0, None);
         for (name, path) in self.files() {
             if name.ends_with(".lock") && !self.key_busy(name.trim_end_matches(".lock")) {
@@ -608,6 +705,24 @@ impl ResultCache {
         }
         report.checked = report.removed.len();
         report
+    }
+}
+
+/// A name for a persisted result: a SQL identifier.
+fn check_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 128;
+    if ok {
+        Ok(())
+    } else {
+        Err(IoError::InvalidArgument(format!(
+            "'{name}' is not a name for a persisted result (letters, digits and _, not starting \
+             with a digit)"
+        )))
     }
 }
 

@@ -84,6 +84,8 @@ pub struct EntryWriter {
     batches: u64,
     compression: bool,
     schema: Vec<String>,
+    /// Whether the entry may outgrow the cache's size bound (an explicit persist).
+    unbounded: bool,
 }
 
 impl std::fmt::Debug for EntryWriter {
@@ -144,6 +146,7 @@ impl EntryWriter {
             rows: 0,
             batches: 0,
             compression,
+            unbounded: false,
             schema: schema
                 .fields()
                 .iter()
@@ -154,6 +157,13 @@ impl EntryWriter {
         ipc.get_mut().mark(&mut writer.segments);
         writer.writer = Some(ipc);
         Ok(writer)
+    }
+
+    /// Let this entry grow beyond the cache's size bound (a result the user asked to keep,
+    /// `persist`); it still makes older entries go when it is committed.
+    pub fn unbounded(mut self) -> Self {
+        self.unbounded = true;
+        self
     }
 
     /// Bytes written so far.
@@ -180,7 +190,7 @@ impl EntryWriter {
         self.rows += batch.num_rows() as u64;
         self.batches += 1;
         let bound = self.cache.max_size();
-        if self.bytes() > bound {
+        if !self.unbounded && self.bytes() > bound {
             return Err(IoError::InvalidArgument(format!(
                 "the result outgrew the cache's size bound ({bound} bytes)"
             )));
