@@ -357,3 +357,27 @@ fn the_size_bound_evicts_the_least_recently_used_entries() {
     assert!(run(&session, &sql(5)).1);
     assert!(!run(&session, &sql(1)).1);
 }
+
+#[test]
+fn a_query_built_on_a_stored_result_reads_it_instead_of_recomputing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = lineitem_copy(dir.path());
+    let cache = dir.path().join("cache");
+    let inner = "SELECT l_returnflag, l_linestatus, sum(l_quantity) AS q, count(*) AS n \
+                 FROM lineitem GROUP BY 1, 2";
+    let session = session_over(cached(&cache), "lineitem", &data);
+    run(&session, inner);
+    for outer in [
+        format!("SELECT * FROM ({inner}) t WHERE n > 1000 ORDER BY q"),
+        format!(
+            "WITH t AS ({inner}) SELECT a.l_returnflag, a.q + b.q AS qq FROM t a JOIN t b \
+             ON a.l_returnflag = b.l_returnflag AND a.l_linestatus = b.l_linestatus ORDER BY 1, 2"
+        ),
+    ] {
+        let plan = session.sql(&outer).unwrap().explain(false).unwrap();
+        assert!(plan.contains("CachedScan: table=stored"), "{plan}");
+        let report = session.sql(&outer).unwrap().explain(true).unwrap();
+        assert!(report.contains("bytes read from files: 0 B"), "{report}");
+        assert_eq!(run(&session, &outer).0, expected("lineitem", &data, &outer));
+    }
+}

@@ -120,6 +120,7 @@ fn collect_sources(
 /// builds under an operator that stores its result. Problems with the cache itself (a
 /// directory that cannot be created) are warnings, and the query runs uncached.
 pub(crate) fn plan_with_cache(
+    plan: &LogicalPlan,
     optimized: LogicalPlan,
     config: &SessionConfig,
     settings: &CacheSettings,
@@ -146,6 +147,7 @@ pub(crate) fn plan_with_cache(
                     miss.reason
                 ));
             }
+            let optimized = with_stored_subplans(plan, optimized, config, &cache)?;
             let physical = compute(optimized)?;
             let writer = match claim.writer(&physical.schema()) {
                 Ok(writer) => writer,
@@ -163,6 +165,137 @@ pub(crate) fn plan_with_cache(
             )))
         }
     }
+}
+
+/// `optimized` (the optimized form of `plan`) with the stored results of subplans in place:
+/// first those of `plan` as written (a derived table or CTE that ran alone before, before the
+/// optimizer moves filters and columns across its edges), then those of the optimized plan.
+fn with_stored_subplans(
+    plan: &LogicalPlan,
+    optimized: LogicalPlan,
+    config: &SessionConfig,
+    cache: &ResultCache,
+) -> Result<LogicalPlan> {
+    let mut reused = false;
+    let written = plan
+        .clone()
+        .map_inputs(&mut |input| substitute_written(input, config, cache, &mut reused))?;
+    let optimized = if reused {
+        crate::optimizer::optimize(written)?
+    } else {
+        optimized
+    };
+    reuse_stored_subplans(optimized, config, cache)
+}
+
+/// [`substitute`] for a plan as written: each subplan is optimized alone to find its key.
+fn substitute_written(
+    plan: LogicalPlan,
+    config: &SessionConfig,
+    cache: &ResultCache,
+    reused: &mut bool,
+) -> Result<LogicalPlan> {
+    let candidate = !matches!(
+        plan,
+        LogicalPlan::TableScan(_)
+            | LogicalPlan::Memory(_)
+            | LogicalPlan::EmptyRow { .. }
+            | LogicalPlan::SubqueryAlias { .. }
+    );
+    if candidate {
+        if let Ok(optimized) = crate::optimizer::optimize(plan.clone()) {
+            if let Some(stored) = stored_result_of(&optimized, config, cache) {
+                if let LogicalPlan::Projection { input, exprs, .. } = stored {
+                    *reused = true;
+                    return Ok(LogicalPlan::Projection {
+                        input,
+                        exprs,
+                        schema: plan.schema().clone(),
+                    });
+                }
+            }
+        }
+    }
+    plan.map_inputs(&mut |input| substitute_written(input, config, cache, reused))
+}
+
+/// `plan` (optimized) with every subplan whose result the cache holds replaced by a scan of
+/// that result: a query built on an earlier one (as a derived table or CTE) reads the stored
+/// result instead of computing it again. Subplans are tried from the top, so the largest
+/// stored one wins; a stored result is used only when its columns have the subplan's types.
+pub(crate) fn reuse_stored_subplans(
+    plan: LogicalPlan,
+    config: &SessionConfig,
+    cache: &ResultCache,
+) -> Result<LogicalPlan> {
+    let replace = |plan: LogicalPlan| -> Result<LogicalPlan> {
+        plan.map_inputs(&mut |input| substitute(input, config, cache))
+    };
+    replace(plan)
+}
+
+fn substitute(
+    plan: LogicalPlan,
+    config: &SessionConfig,
+    cache: &ResultCache,
+) -> Result<LogicalPlan> {
+    let candidate = !matches!(
+        plan,
+        LogicalPlan::TableScan(_)
+            | LogicalPlan::Memory(_)
+            | LogicalPlan::EmptyRow { .. }
+            | LogicalPlan::SubqueryAlias { .. }
+    );
+    if candidate {
+        if let Some(stored) = stored_result_of(&plan, config, cache) {
+            return Ok(stored);
+        }
+    }
+    plan.map_inputs(&mut |input| substitute(input, config, cache))
+}
+
+/// A scan of the stored result of `plan`, with `plan`'s output schema, if the cache has it.
+fn stored_result_of(
+    plan: &LogicalPlan,
+    config: &SessionConfig,
+    cache: &ResultCache,
+) -> Option<LogicalPlan> {
+    use crate::logical::expr::{Column, Expr};
+    use crate::logical::plan::TableScan;
+
+    let keyed = key_of(plan, config).ok()?;
+    if !cache.has(keyed.key) {
+        return None;
+    }
+    let Lookup::Hit(result) = cache.lookup(keyed.key) else {
+        return None;
+    };
+    let want = plan.schema().to_arrow();
+    let have = result.schema();
+    let same_types = want.fields().len() == have.fields().len()
+        && want
+            .fields()
+            .iter()
+            .zip(have.fields())
+            .all(|(a, b)| a.data_type() == b.data_type());
+    let mut names: Vec<&String> = have.fields().iter().map(|f| f.name()).collect();
+    names.sort();
+    names.dedup();
+    if !same_types || names.len() != have.fields().len() {
+        return None;
+    }
+    let alias = "stored";
+    let scan = TableScan::try_new(alias, ScanSource::Cached(result)).ok()?;
+    let exprs = have
+        .fields()
+        .iter()
+        .map(|f| Expr::Column(Column::qualified(Some(alias.to_string()), f.name())))
+        .collect();
+    Some(LogicalPlan::Projection {
+        input: Box::new(LogicalPlan::TableScan(scan)),
+        exprs,
+        schema: plan.schema().clone(),
+    })
 }
 
 /// The line `--explain` shows for a cached session: hit, miss and why, or not cacheable.
@@ -225,5 +358,19 @@ fn changed_inputs(cache: &ResultCache, keyed: &Keyed) -> String {
         String::new()
     } else {
         format!("; since the entry of this plan: {}", notes.join(", "))
+    }
+}
+
+/// What `--explain` plans for a cached session: `optimized` with the stored results of its
+/// subplans in place (as a run would plan it on a miss).
+pub(crate) fn explain_plan(
+    plan: &LogicalPlan,
+    optimized: LogicalPlan,
+    config: &SessionConfig,
+    settings: &CacheSettings,
+) -> Result<LogicalPlan> {
+    match ResultCache::open(&settings.options) {
+        Ok(cache) => with_stored_subplans(plan, optimized, config, &cache),
+        Err(_) => Ok(optimized),
     }
 }

@@ -63,9 +63,12 @@ fn physical_plan_of(
 pub(crate) fn explain(plan: &LogicalPlan, config: &SessionConfig, analyze: bool) -> Result<String> {
     if !analyze {
         let optimized = optimize(plan)?;
-        let cache_line = match &config.cache {
-            Some(settings) => crate::result_cache::explain_line(&optimized, config, settings),
-            None => String::new(),
+        let (cache_line, optimized) = match &config.cache {
+            Some(settings) => (
+                crate::result_cache::explain_line(&optimized, config, settings),
+                crate::result_cache::explain_plan(plan, optimized, config, settings)?,
+            ),
+            None => (String::new(), optimized),
         };
         let physical = physical_plan_of(optimized, config)?;
         return Ok(format!("{cache_line}{}", display_plan(&physical, false)));
@@ -85,6 +88,7 @@ pub(crate) fn execute(plan: &LogicalPlan, config: &SessionConfig) -> Result<Quer
     let mut warnings = Vec::new();
     let physical = match &config.cache {
         Some(settings) => crate::result_cache::plan_with_cache(
+            plan,
             optimize(plan)?,
             config,
             settings,

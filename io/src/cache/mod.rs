@@ -347,6 +347,11 @@ impl ResultCache {
         self.dir.join(format!("{key}.lock"))
     }
 
+    /// Whether `key` has an entry (without opening or checking it).
+    pub fn has(&self, key: CacheKey) -> bool {
+        self.manifest_path(key).is_file()
+    }
+
     /// Find `key`'s entry, map it and check its header and footer. A hit counts as an access.
     pub fn lookup(&self, key: CacheKey) -> Lookup {
         match self.open_entry(key) {
