@@ -204,15 +204,15 @@ fn substitute_written(
     );
     if candidate {
         if let Ok(optimized) = crate::optimizer::optimize(plan.clone()) {
-            if let Some(stored) = stored_result_of(&optimized, config, cache) {
-                if let LogicalPlan::Projection { input, exprs, .. } = stored {
-                    *reused = true;
-                    return Ok(LogicalPlan::Projection {
-                        input,
-                        exprs,
-                        schema: plan.schema().clone(),
-                    });
-                }
+            if let Some(LogicalPlan::Projection { input, exprs, .. }) =
+                stored_result_of(&optimized, config, cache)
+            {
+                *reused = true;
+                return Ok(LogicalPlan::Projection {
+                    input,
+                    exprs,
+                    schema: plan.schema().clone(),
+                });
             }
         }
     }
