@@ -473,9 +473,10 @@ fn killed_cache_writes_never_serve_a_partial_entry() {
         writing * 2 >= n,
         "only {writing} of {n} kills hit the query while it stored its result"
     );
-    // The entries committed before the kills are hits with the complete result; a killed
-    // key is computed again, and its write removes what the last kill left.
-    for i in [1_000_001, 1_000_000, 1] {
+    // The entries committed before the kills are hits with the complete result, and so is
+    // every key a killed run wanted (computed again, or stored by a run that finished); the
+    // next write (a new key) removes what the last kill left.
+    for i in [1_000_001, 1_000_000, 1, n, 2_000_000] {
         assert!(csv(cached(i)) == expected, "query {i}: wrong result");
     }
     verify();

@@ -276,7 +276,7 @@ class LazyFrame:
         return self._lf.explain(analyze, optimized)
 
     # -- execution ---------------------------------------------------------------------------
-    def collect(self, *, cache: Optional[bool] = None) -> "DataFrame":
+    def collect(self, *, cache: Optional[bool] = None, progress: Any = None) -> "DataFrame":
         """Run the query and gather the result in memory (Ctrl-C cancels it).
 
         The result is an ``ooc.DataFrame``: hand it to pyarrow, Polars, pandas or DuckDB
@@ -286,8 +286,17 @@ class LazyFrame:
         same files ran before (in this process or any other), and stores it otherwise;
         ``cache=False`` never does; the default follows ``ooc.config(cache=...)``. See
         ``ooc.cache``.
+
+        ``progress``: in a Jupyter kernel, a query running longer than a second shows a
+        progress bar (row groups done, rows per second) unless ``progress=False``; a callable
+        is called instead as ``progress(done, total, rows, seconds)`` every 50 ms.
         """
-        return DataFrame(self._lf.collect(cache))
+        callback = _progress_callback(progress)
+        try:
+            return DataFrame(self._lf.collect(cache, callback))
+        finally:
+            if isinstance(callback, _NotebookProgress):
+                callback.close()
 
     def persist(self, name: Optional[str] = None) -> "LazyFrame":
         """Compute this frame once into the result cache's directory (``ooc.config(cache_dir=)``,
@@ -784,6 +793,47 @@ class DataFrame:
 
 
 _LIVE: "weakref.WeakSet[DataFrame]" = weakref.WeakSet()
+
+
+class _NotebookProgress:
+    """A progress bar in a Jupyter output cell, shown once a query has run for a second."""
+
+    def __init__(self) -> None:
+        self._handle: Any = None
+
+    def __call__(self, done: int, total: int, rows: int, seconds: float) -> None:
+        if seconds < 1.0:
+            return
+        from IPython.display import HTML, display
+
+        html = HTML(
+            f"<progress value='{done}' max='{max(total, 1)}' style='width:20em'></progress> "
+            f"{done}/{total} row groups · {rows / seconds / 1e6:.1f} M rows/s · {seconds:.0f} s"
+        )
+        if self._handle is None:
+            self._handle = display(html, display_id=True)
+        else:
+            self._handle.update(html)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            from IPython.display import HTML
+
+            self._handle.update(HTML(""))
+
+
+def _in_notebook() -> bool:
+    ipython = sys.modules.get("IPython")
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _progress_callback(progress: Any) -> Any:
+    if callable(progress):
+        return progress
+    if progress is False or (progress is None and not _in_notebook()):
+        return None
+    return _NotebookProgress()
 
 
 def _caller_site() -> str:

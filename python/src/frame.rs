@@ -279,9 +279,15 @@ impl PyLazyFrame {
         Ok(format!("{report}\noutput rows: {rows}\n"))
     }
 
-    #[pyo3(signature = (cache=None))]
-    fn collect(&self, py: Python<'_>, cache: Option<bool>) -> PyResult<PyDataFrame> {
-        let mut running = Running::start(py, self.runnable_cached(cache), Work::Stream)?;
+    #[pyo3(signature = (cache=None, progress=None))]
+    fn collect(
+        &self,
+        py: Python<'_>,
+        cache: Option<bool>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<PyDataFrame> {
+        let mut running =
+            Running::start(py, self.runnable_cached(cache), Work::Stream)?.with_progress(progress);
         let mut batches = Vec::new();
         while let Some(batch) = running.next(py)? {
             if batch.num_rows() > 0 {

@@ -213,6 +213,12 @@ pub(crate) struct Running {
     cancel: Arc<AtomicBool>,
     worker: Option<JoinHandle<()>>,
     stats: Option<QueryStats>,
+    /// Called as `f(done, total, rows, seconds)` while the caller waits for a batch (every
+    /// 50 ms): morsels done and planned, rows read, time since the start. A notebook
+    /// progress bar (`collect(progress=...)`).
+    on_progress: Option<Py<PyAny>>,
+    progress: Arc<ooc::Progress>,
+    started: std::time::Instant,
 }
 
 impl Running {
@@ -253,9 +259,11 @@ impl Running {
             }
             None => frame,
         };
+        let started = std::time::Instant::now();
         let stream = py.detach(|| frame.execute()).py()?;
         let schema = stream.schema();
         let cancel = stream.cancel_flag();
+        let progress = stream.progress();
         // Batches of a shuffle window are only references to it, and all of them wait in the
         // channel, so that this thread reads the next window's rows while the receiving thread
         // shuffles and converts the current one's.
@@ -281,7 +289,33 @@ impl Running {
             cancel,
             worker: Some(worker),
             stats: None,
+            on_progress: None,
+            progress,
+            started,
         })
+    }
+
+    /// Report progress to `callback` while waiting (see [`Running::on_progress`]).
+    pub(crate) fn with_progress(mut self, callback: Option<Py<PyAny>>) -> Self {
+        self.on_progress = callback;
+        self
+    }
+
+    fn report_progress(&self, py: Python<'_>) {
+        let Some(callback) = &self.on_progress else {
+            return;
+        };
+        let p = &self.progress;
+        let args = (
+            p.done.load(Ordering::Relaxed),
+            p.total.load(Ordering::Relaxed),
+            p.rows.load(Ordering::Relaxed),
+            self.started.elapsed().as_secs_f64(),
+        );
+        // A display that fails must not fail the query.
+        if let Err(e) = callback.call1(py, args) {
+            e.print(py);
+        }
     }
 
     pub(crate) fn schema(&self) -> SchemaRef {
@@ -323,6 +357,8 @@ impl Running {
                     match result {
                         Ok(stats) => {
                             self.stats = Some(stats);
+                            // The last report: everything done.
+                            self.report_progress(py);
                             return Ok(None);
                         }
                         Err(e) => return Err(to_py_err(e)),
@@ -333,6 +369,7 @@ impl Running {
                         self.cancel(py);
                         return Err(interrupt);
                     }
+                    self.report_progress(py);
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     self.receiver = None;

@@ -94,3 +94,23 @@ def test_html_display(tpch):
     assert df._mime_() == ("text/html", html)
     df.release()
     assert "released" in df._repr_html_()
+
+
+def test_collect_reports_progress_to_a_callback(tpch):
+    calls = []
+    lf = ooc.sql(
+        "SELECT l_comment, count(*) FROM lineitem GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3",
+        lineitem=ooc.scan_parquet(tpch / "lineitem.parquet"),
+    )
+    ooc.config(threads=1)
+    df = lf.collect(progress=lambda *args: calls.append(args))
+    assert df.height == 3
+    # Each call: morsels done, planned, rows read, seconds; non-decreasing; the last one
+    # when everything is done.
+    assert calls
+    for done, total, rows, seconds in calls:
+        assert 0 <= done <= total and rows >= 0 and seconds >= 0
+    assert [c[3] for c in calls] == sorted(c[3] for c in calls)
+    done, total, rows, _ = calls[-1]
+    n = ooc.scan_parquet(tpch / "lineitem.parquet").select(ooc.len()).collect().rows()[0][0]
+    assert done == total > 0 and rows == n
