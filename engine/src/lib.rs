@@ -75,7 +75,6 @@ mod memory;
 mod metrics;
 mod optimizer;
 mod physical;
-mod result_cache;
 mod session;
 pub mod sink;
 

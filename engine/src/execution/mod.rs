@@ -14,6 +14,7 @@
 //! here.
 
 pub(crate) mod planner;
+mod result_cache;
 mod stream;
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -65,8 +66,8 @@ pub(crate) fn explain(plan: &LogicalPlan, config: &SessionConfig, analyze: bool)
         let optimized = optimize(plan)?;
         let (cache_line, optimized) = match &config.cache {
             Some(settings) => (
-                crate::result_cache::explain_line(&optimized, config, settings),
-                crate::result_cache::explain_plan(plan, optimized, config, settings)?,
+                result_cache::explain_line(&optimized, config, settings),
+                result_cache::explain_plan(plan, optimized, config, settings)?,
             ),
             None => (String::new(), optimized),
         };
@@ -83,11 +84,11 @@ pub(crate) fn explain(plan: &LogicalPlan, config: &SessionConfig, analyze: bool)
 
 /// Start running `plan` under `config`.
 /// With a result cache, a stored result is replayed, or the result stored as it is computed
-/// (see [`crate::result_cache`]).
+/// (see [`result_cache`]).
 pub(crate) fn execute(plan: &LogicalPlan, config: &SessionConfig) -> Result<QueryStream> {
     let mut warnings = Vec::new();
     let physical = match &config.cache {
-        Some(settings) => crate::result_cache::plan_with_cache(
+        Some(settings) => result_cache::plan_with_cache(
             plan,
             optimize(plan)?,
             config,
@@ -118,7 +119,7 @@ pub(crate) fn persist(
 
     let settings = config.cache.clone().unwrap_or_default();
     let optimized = optimize(plan)?;
-    let (key, info) = match crate::result_cache::key_of(&optimized, config) {
+    let (key, info) = match result_cache::key_of(&optimized, config) {
         Ok(keyed) => (keyed.key, keyed.info),
         Err(_) => {
             let unique = format!("{optimized:?} {:?}", std::time::SystemTime::now());

@@ -312,7 +312,7 @@ impl ResultCache {
             let _ = std::fs::write(
                 &tag,
                 "Signature: 8a477f597d28d172789f06886806bc55\n\
-                 # This directory holds ooc's result cache (`ooc cache --help`).\n",
+                 # This directory holds ooc's result cache.\n",
             );
         }
         let max_size = options.max_size.unwrap_or_else(|| {
