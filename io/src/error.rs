@@ -28,6 +28,14 @@ pub enum IoError {
         /// What is wrong.
         message: String,
     },
+    /// A file of the result cache (`ooc_io::cache`) whose bytes are not what was written.
+    #[error("{}: damaged result cache entry: {message}", path.display())]
+    DamagedCacheEntry {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// Two files disagree on the type of a column.
     #[error("schema mismatch for column '{column}': {} has {first_type} but {} has {second_type}", first.display(), second.display())]
     SchemaMismatch {

@@ -221,7 +221,7 @@ fn convert(py: Python<'_>, error: EngineError) -> PyErr {
 fn io_error(py: Python<'_>, error: ooc::io::IoError, message: String) -> PyErr {
     use ooc::io::IoError;
     match error {
-        IoError::CorruptFile { path, .. } => with_attrs(
+        IoError::CorruptFile { path, .. } | IoError::DamagedCacheEntry { path, .. } => with_attrs(
             py,
             CorruptFileError::new_err(message),
             &[("path", obj(py, path.display().to_string()))],

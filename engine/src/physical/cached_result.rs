@@ -109,8 +109,9 @@ impl ExecutionPlan for CachedResultExec {
     }
 
     fn execute(self: Arc<Self>, partition: usize, ctx: Arc<TaskContext>) -> Result<BatchStream> {
-        if self.partitions == 1 {
-            // One thread decodes and checks from the first batch on; helpers check ahead.
+        if self.partitions == 1 && self.projection.is_none() {
+            // One thread decodes and checks from the first batch on; helpers check ahead
+            // (all of it: a scan of some columns checks only theirs, as it reads them).
             self.result
                 .check_in_background(ctx.threads.saturating_sub(1).max(1));
         }

@@ -1,6 +1,7 @@
 //! The manifest of a cache entry: a small JSON file (`KEY.json`) that says what the entry holds
 //! (plan, inputs, schema, rows, bytes), where its data is (`KEY-NONCE.arrow`), and the CRC-32 of
-//! every segment of that data file, so that a reader can check what it maps.
+//! every 64 KiB chunk of that data file, so that a reader can check what it maps, and only
+//! what it reads (the chunks of the columns a scan projects).
 //!
 //! The manifest is the entry's commit point: it is written last (temporary file, synced,
 //! renamed), so a data file without a manifest is never served. Its modification time is the
@@ -13,7 +14,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{IoError, Result};
 
 /// The version of the cache's layout; entries of another version are misses.
-pub const CACHE_FORMAT: u32 = 1;
+pub const CACHE_FORMAT: u32 = 2;
+
+/// The data file is checksummed in chunks of this many bytes.
+pub const CHUNK_BYTES: u64 = 64 * 1024;
 
 /// One input file of a cached result, as it was when the result was computed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,18 +31,6 @@ pub struct InputRecord {
     /// A hash of the content that identifies this version of the file: xxHash64 of a Parquet
     /// footer, or of the first and last 64 KiB of a text file.
     pub content_hash: u64,
-}
-
-/// A byte range of the data file with its CRC-32: the header (magic and schema), one range
-/// per batch written (the batch and the dictionaries it needed), and the footer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Segment {
-    /// First byte.
-    pub offset: u64,
-    /// Length in bytes.
-    pub len: u64,
-    /// CRC-32 (IEEE) of the bytes.
-    pub crc32: u32,
 }
 
 /// What a cache entry holds.
@@ -69,8 +61,9 @@ pub struct Manifest {
     pub bytes: u64,
     /// `none` or `zstd`.
     pub compression: String,
-    /// CRC-32 of the data file's segments, in file order.
-    pub segments: Vec<Segment>,
+    /// CRC-32 (IEEE) of each [`CHUNK_BYTES`] chunk of the data file (the last one shorter), as
+    /// eight hexadecimal digits each, concatenated.
+    pub chunk_crcs: String,
     /// How long the result took to compute, in milliseconds.
     pub compute_ms: u64,
     /// When the entry was written, milliseconds since the Unix epoch.
@@ -84,10 +77,21 @@ impl Manifest {
             path: path.to_path_buf(),
             source,
         })?;
-        serde_json::from_slice(&text).map_err(|e| IoError::CorruptFile {
+        serde_json::from_slice(&text).map_err(|e| IoError::DamagedCacheEntry {
             path: path.to_path_buf(),
             message: format!("damaged cache manifest: {e}"),
         })
+    }
+
+    /// The chunk CRCs, decoded (`None` when malformed).
+    pub(crate) fn chunk_crcs(&self) -> Option<Vec<u32>> {
+        let text = self.chunk_crcs.as_bytes();
+        if !text.len().is_multiple_of(8) {
+            return None;
+        }
+        text.chunks(8)
+            .map(|c| u32::from_str_radix(std::str::from_utf8(c).ok()?, 16).ok())
+            .collect()
     }
 
     /// The manifest as pretty-printed JSON.

@@ -2,10 +2,13 @@
 //! straight from the mapping, so an uncompressed entry's columns point into the page cache
 //! rather than being copied onto the heap.
 //!
-//! Opening checks the file's size against the manifest and the CRC-32 of every segment (of
-//! the header and footer only, for entries larger than [`EAGER_CHECK_BYTES`], whose batches
-//! are then checked the first time each is decoded). Anything that does not match is an error
-//! naming the file (at open, the cache treats it as a miss).
+//! The file is checksummed in 64 KiB chunks ([`CHUNK_BYTES`]). Opening checks the file's size
+//! against the manifest and the CRC-32 of every chunk (of the header and footer only, for
+//! entries larger than [`EAGER_CHECK_BYTES`]). Otherwise a chunk is checked the first time
+//! bytes in it are about to be used: a batch's message, then the buffers of the columns
+//! decoded (a scan of two columns of a wide result reads and checks those two columns' bytes,
+//! not the others). Anything that does not match is an error naming the file (at open, the
+//! cache treats it as a miss).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -20,7 +23,9 @@ use arrow::ipc::reader::{read_footer_length, FileDecoder};
 use arrow::ipc::{Block, MetadataVersion};
 use memmap2::Mmap;
 
-use super::manifest::{Manifest, Segment};
+use arrow::datatypes::DataType;
+
+use super::manifest::{Manifest, CHUNK_BYTES};
 use crate::error::{IoError, Result};
 
 /// Entries up to this size are checked completely when opened (a few milliseconds), so that
@@ -37,7 +42,8 @@ pub struct CachedResult {
     version: MetadataVersion,
     dictionaries: Vec<Block>,
     batches: Vec<Block>,
-    /// Which segments have had their CRC checked.
+    /// The CRC-32 of each chunk, and whether it was checked.
+    crcs: Vec<u32>,
     checked: Vec<AtomicBool>,
 }
 
@@ -52,7 +58,7 @@ impl std::fmt::Debug for CachedResult {
 }
 
 fn corrupt(path: &Path, message: impl Into<String>) -> IoError {
-    IoError::CorruptFile {
+    IoError::DamagedCacheEntry {
         path: path.to_path_buf(),
         message: message.into(),
     }
@@ -60,7 +66,7 @@ fn corrupt(path: &Path, message: impl Into<String>) -> IoError {
 
 impl CachedResult {
     /// Map `path` (the data file `manifest` names) and check its size, header and footer.
-    pub(crate) fn open(path: &Path, manifest: Manifest) -> Result<Self> {
+    pub(crate) fn open(path: &Path, manifest: Manifest, eager_check_bytes: u64) -> Result<Self> {
         let file = File::open(path).map_err(|source| IoError::Io {
             path: path.to_path_buf(),
             source,
@@ -78,17 +84,10 @@ impl CachedResult {
                 format!("{len} bytes, the manifest says {}", manifest.bytes),
             ));
         }
-        let covered: u64 = manifest.segments.iter().map(|s| s.len).sum();
-        let contiguous = manifest
-            .segments
-            .windows(2)
-            .all(|w| w[0].offset + w[0].len == w[1].offset);
-        if covered != len || !contiguous || manifest.segments.first().map(|s| s.offset) != Some(0) {
-            return Err(corrupt(
-                path,
-                "the manifest's segments do not cover the file",
-            ));
-        }
+        let crcs = manifest
+            .chunk_crcs()
+            .filter(|c| c.len() as u64 == len.div_ceil(CHUNK_BYTES))
+            .ok_or_else(|| corrupt(path, "the manifest's checksums do not cover the file"))?;
         // SAFETY: entries are never written in place: a data file is complete (written under
         // a temporary name, synced, renamed) before its manifest names it, and is replaced
         // only by renaming another file over its name, which leaves this mapping intact.
@@ -105,9 +104,7 @@ impl CachedResult {
             },
             _ => return Err(corrupt(path, "empty data file")),
         };
-        let checked = (0..manifest.segments.len())
-            .map(|_| AtomicBool::new(false))
-            .collect();
+        let checked = (0..crcs.len()).map(|_| AtomicBool::new(false)).collect();
         let mut result = Self {
             path: path.to_path_buf(),
             schema: Arc::new(arrow::datatypes::Schema::empty()),
@@ -116,14 +113,15 @@ impl CachedResult {
             batches: Vec::new(),
             manifest,
             buffer,
+            crcs,
             checked,
         };
-        if len <= EAGER_CHECK_BYTES {
-            (0..result.manifest.segments.len()).try_for_each(|i| result.check_segment(i))?;
+        if len <= eager_check_bytes {
+            result.check_range(0, len)?;
         } else {
-            let last = result.manifest.segments.len() - 1;
-            result.check_segment(0)?;
-            result.check_segment(last)?;
+            // The header, then the trailer that says where the footer starts.
+            result.check_range(0, 1)?;
+            result.check_range(len - 1, len)?;
         }
         result.read_footer()?;
         Ok(result)
@@ -141,6 +139,7 @@ impl CachedResult {
         let start = (n - 10)
             .checked_sub(footer_len)
             .ok_or_else(|| corrupt(&self.path, "footer longer than the file"))?;
+        self.check_range(start as u64, n as u64)?;
         let footer = arrow::ipc::root_as_footer(&bytes[start..n - 10])
             .map_err(|e| corrupt(&self.path, format!("unreadable IPC footer: {e}")))?;
         let schema = footer
@@ -176,38 +175,86 @@ impl CachedResult {
         Ok(())
     }
 
-    /// Check the CRC-32 of segment `i` (once).
-    fn check_segment(&self, i: usize) -> Result<()> {
+    /// Check the CRC-32 of chunk `i` (once).
+    fn check_chunk(&self, i: usize) -> Result<()> {
         if self.checked[i].load(Ordering::Acquire) {
             return Ok(());
         }
-        let Segment { offset, len, crc32 } = self.manifest.segments[i];
-        let bytes = &self.buffer.as_slice()[offset as usize..(offset + len) as usize];
-        if crc32fast::hash(bytes) != crc32 {
+        let start = i as u64 * CHUNK_BYTES;
+        let end = (start + CHUNK_BYTES).min(self.buffer.len() as u64);
+        let bytes = &self.buffer.as_slice()[start as usize..end as usize];
+        if crc32fast::hash(bytes) != self.crcs[i] {
             return Err(corrupt(
                 &self.path,
-                format!(
-                    "checksum mismatch in bytes {offset}..{} of the cached result",
-                    offset + len
-                ),
+                format!("checksum mismatch in bytes {start}..{end} of the cached result"),
             ));
         }
         self.checked[i].store(true, Ordering::Release);
         Ok(())
     }
 
-    /// Check the segments that hold `block`.
-    fn check_block(&self, block: &Block) -> Result<()> {
-        let start = block.offset() as u64;
-        let end = start + block.metaDataLength() as u64 + block.bodyLength() as u64;
-        let segments = &self.manifest.segments;
-        let first = segments.partition_point(|s| s.offset + s.len <= start);
-        let mut i = first;
-        while i < segments.len() && segments[i].offset < end {
-            self.check_segment(i)?;
-            i += 1;
+    /// Check the chunks that hold bytes `start..end`.
+    fn check_range(&self, start: u64, end: u64) -> Result<()> {
+        if end <= start {
+            return Ok(());
         }
-        Ok(())
+        let first = (start / CHUNK_BYTES) as usize;
+        let last = ((end - 1) / CHUNK_BYTES) as usize;
+        (first..=last.min(self.crcs.len() - 1)).try_for_each(|i| self.check_chunk(i))
+    }
+
+    /// Check the chunks of `block` that decoding `projection` of it reads: its message, then
+    /// the buffers of the projected columns (all of the block when the columns' buffers
+    /// cannot be told apart: nested types).
+    fn check_block(&self, block: &Block, projection: Option<&[usize]>) -> Result<()> {
+        let start = block.offset() as u64;
+        let body = start + block.metaDataLength() as u64;
+        let end = body + block.bodyLength() as u64;
+        self.check_range(start, body)?;
+        let ranges = projection.and_then(|p| self.column_ranges(block, p));
+        match ranges {
+            Some(ranges) => ranges
+                .into_iter()
+                .try_for_each(|(a, b)| self.check_range(body + a, body + b)),
+            None => self.check_range(body, end),
+        }
+    }
+
+    /// Byte ranges, relative to the body of `block`, of the buffers of the `projection`'s
+    /// columns; `None` when the layout cannot be followed (a nested column).
+    fn column_ranges(&self, block: &Block, projection: &[usize]) -> Option<Vec<(u64, u64)>> {
+        let meta = &self.buffer.as_slice()
+            [block.offset() as usize..(block.offset() as usize + block.metaDataLength() as usize)];
+        let prefix = if meta.get(..4)? == [0xff; 4] { 8 } else { 4 };
+        let message = arrow::ipc::root_as_message(meta.get(prefix..)?).ok()?;
+        let batch = message.header_as_record_batch()?;
+        let buffers = batch.buffers()?;
+        let mut variadic = batch
+            .variadicBufferCounts()
+            .map(|v| v.iter().collect::<Vec<i64>>())
+            .unwrap_or_default()
+            .into_iter();
+        let body_len = block.bodyLength() as u64;
+        let mut out = Vec::new();
+        let mut index = 0;
+        for (column, field) in self.schema.fields().iter().enumerate() {
+            let count = buffer_count(field.data_type(), &mut variadic)?;
+            if projection.contains(&column) {
+                for k in index..index + count {
+                    let b = buffers.get(k);
+                    let (a, len) = (
+                        u64::try_from(b.offset()).ok()?,
+                        u64::try_from(b.length()).ok()?,
+                    );
+                    if a + len > body_len || k >= buffers.len() {
+                        return None;
+                    }
+                    out.push((a, a + len));
+                }
+            }
+            index += count;
+        }
+        (index == buffers.len()).then_some(out)
     }
 
     fn block_bytes(&self, block: &Block) -> Buffer {
@@ -226,26 +273,27 @@ impl CachedResult {
         let mut decoder = unsafe {
             FileDecoder::new(Arc::clone(&self.schema), self.version).with_skip_validation(true)
         };
-        if let Some(p) = projection {
+        if let Some(p) = &projection {
             if let Some(&bad) = p.iter().find(|&&c| c >= self.schema.fields().len()) {
                 return Err(IoError::InvalidArgument(format!(
                     "column {bad} of a cached result with {} columns",
                     self.schema.fields().len()
                 )));
             }
-            decoder = decoder.with_projection(p);
+            decoder = decoder.with_projection(p.clone());
         }
         for block in &self.dictionaries {
-            self.check_block(block)?;
+            self.check_block(block, None)?;
             decoder.read_dictionary(block, &self.block_bytes(block))?;
         }
         Ok(BatchDecoder {
             result: Arc::clone(self),
+            projection,
             decoder,
         })
     }
 
-    /// Check the CRC-32s of the segments not checked yet on `threads` background threads,
+    /// Check the CRC-32s of the chunks not checked yet on `threads` background threads,
     /// while the caller decodes batches (which checks whatever the helpers have not reached).
     /// Worth it for entries larger than [`EAGER_CHECK_BYTES`]: checksumming reads every byte.
     pub fn check_in_background(self: &Arc<Self>, threads: usize) {
@@ -261,12 +309,12 @@ impl CachedResult {
         for _ in 0..threads {
             let result = Arc::clone(self);
             let next = Arc::clone(&next);
-            // Errors are found again (and reported) by the decoder that reaches the segment.
+            // Errors are found again (and reported) by the decoder that reaches the chunk.
             let _ = std::thread::Builder::new()
                 .name("ooc-cache-check".into())
                 .spawn(move || loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= result.checked.len() || result.check_segment(i).is_err() {
+                    if i >= result.checked.len() || result.check_chunk(i).is_err() {
                         break;
                     }
                 });
@@ -312,9 +360,9 @@ impl CachedResult {
         let _ = std::fs::remove_file(&self.path);
     }
 
-    /// Check every segment (what `ooc cache verify` does).
+    /// Check every chunk and decode every batch (what `ooc cache verify` does).
     pub(crate) fn check_all(self: &Arc<Self>) -> Result<()> {
-        (0..self.manifest.segments.len()).try_for_each(|i| self.check_segment(i))?;
+        self.check_range(0, self.buffer.len() as u64)?;
         let decoder = self.decoder(None)?;
         (0..self.num_batches()).try_for_each(|i| decoder.batch(i).map(drop))
     }
@@ -323,6 +371,7 @@ impl CachedResult {
 /// Decodes the batches of a [`CachedResult`].
 pub struct BatchDecoder {
     result: Arc<CachedResult>,
+    projection: Option<Vec<usize>>,
     decoder: FileDecoder,
 }
 
@@ -335,7 +384,7 @@ impl BatchDecoder {
                 self.result.batches.len()
             ))
         })?;
-        if let Err(e) = self.result.check_block(block) {
+        if let Err(e) = self.result.check_block(block, self.projection.as_deref()) {
             self.result.discard();
             return Err(corrupt(
                 &self.result.path,
@@ -347,4 +396,21 @@ impl BatchDecoder {
             .read_record_batch(block, &bytes)?
             .ok_or_else(|| corrupt(&self.result.path, format!("batch {i} is empty")))
     }
+}
+
+/// Buffers of a column of type `t` in a record batch message (validity, then offsets, values
+/// or views, then a view column's data buffers, whose count `variadic` gives); `None` for
+/// nested types, whose buffers include their children's.
+fn buffer_count(t: &DataType, variadic: &mut impl Iterator<Item = i64>) -> Option<usize> {
+    use DataType::*;
+    Some(match t {
+        Null => 0,
+        Boolean | Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Float16
+        | Float32 | Float64 | Date32 | Date64 | Time32(_) | Time64(_) | Timestamp(..)
+        | Duration(_) | Interval(_) | Decimal32(..) | Decimal64(..) | Decimal128(..)
+        | Decimal256(..) | FixedSizeBinary(_) => 2,
+        Utf8 | LargeUtf8 | Binary | LargeBinary => 3,
+        Utf8View | BinaryView => 2 + usize::try_from(variadic.next()?).ok()?,
+        _ => return None,
+    })
 }

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //!  cache dir/
-//!    KEY.json               manifest: plan, inputs, schema, rows, segment CRCs (commit point)
+//!    KEY.json               manifest: plan, inputs, schema, rows, chunk CRCs (commit point)
 //!    KEY-NONCE.arrow        the result, an Arrow IPC file (uncompressed by default)
 //!    KEY.lock               held by the process computing KEY
 //!    .tmp-KEY-NONCE.arrow   being written
@@ -16,7 +16,8 @@
 //!
 //! * **Hits cost page cache, not heap**: the data file is memory-mapped and its batches are
 //!   decoded from the mapping without copying ([`CachedResult`]). Before any of its bytes are
-//!   used they are checked against the CRC-32s in the manifest; an entry that does not match
+//!   used they are checked against the CRC-32s of its 64 KiB chunks in the manifest (only the
+//!   chunks a scan reads: the columns it projects); an entry that does not match
 //!   (or whose manifest is damaged, or of another format or engine version) is a miss.
 //! * **Never torn**: data and manifest are written under temporary names, synced and renamed,
 //!   manifest last. A process killed at any moment leaves either the old entry, the new one,
@@ -37,7 +38,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use manifest::{InputRecord, Manifest, Segment, CACHE_FORMAT};
+pub use manifest::{InputRecord, Manifest, CACHE_FORMAT, CHUNK_BYTES};
 pub use mapped::{BatchDecoder, CachedResult, EAGER_CHECK_BYTES};
 pub use writer::{CommitInfo, EntryWriter};
 
@@ -86,6 +87,9 @@ pub struct CacheOptions {
     /// Compress new entries with zstd (smaller on disk; a hit then decompresses onto the heap
     /// instead of mapping the file).
     pub compression: bool,
+    /// Entries up to this size are checked completely when opened (default
+    /// [`EAGER_CHECK_BYTES`]); larger ones chunk by chunk as they are read.
+    pub eager_check_bytes: u64,
 }
 
 impl CacheOptions {
@@ -95,6 +99,7 @@ impl CacheOptions {
             dir: dir.into(),
             max_size: None,
             compression: false,
+            eager_check_bytes: EAGER_CHECK_BYTES,
         }
     }
 }
@@ -297,6 +302,7 @@ pub struct ResultCache {
     dir: PathBuf,
     max_size: u64,
     compression: bool,
+    eager_check_bytes: u64,
 }
 
 impl ResultCache {
@@ -322,6 +328,7 @@ impl ResultCache {
             dir,
             max_size,
             compression: options.compression,
+            eager_check_bytes: options.eager_check_bytes,
         })
     }
 
@@ -392,7 +399,7 @@ impl ResultCache {
             return Err(damaged(format!("{} names another entry", path.display())));
         }
         let data = self.dir.join(&manifest.data_file);
-        CachedResult::open(&data, manifest)
+        CachedResult::open(&data, manifest, self.eager_check_bytes)
             .map(std::sync::Arc::new)
             .map_err(|e| damaged(e.to_string()))
     }
@@ -627,7 +634,7 @@ impl ResultCache {
                 source,
             },
         })?;
-        let key = CacheKey::parse(text.trim()).ok_or_else(|| IoError::CorruptFile {
+        let key = CacheKey::parse(text.trim()).ok_or_else(|| IoError::DamagedCacheEntry {
             path: path.clone(),
             message: "not a cache key".into(),
         })?;

@@ -16,23 +16,32 @@ use arrow::datatypes::Schema;
 use arrow::ipc::writer::{FileWriter, IpcWriteOptions};
 use arrow::ipc::CompressionType;
 
-use super::manifest::{InputRecord, Manifest, Segment, CACHE_FORMAT};
+use super::manifest::{InputRecord, Manifest, CACHE_FORMAT, CHUNK_BYTES};
 use super::{sync_dir, CacheKey, ResultCache, ENGINE_VERSION};
 use crate::error::{IoError, Result};
 
-/// Counts the bytes written and the CRC-32 of the current segment.
+/// Counts the bytes written and the CRC-32 of every [`CHUNK_BYTES`] chunk of them.
 struct Tracked<W> {
     inner: W,
     position: u64,
-    segment_start: u64,
     crc: crc32fast::Hasher,
+    chunks: String,
 }
 
 impl<W: Write> Write for Tracked<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.crc.update(&buf[..n]);
-        self.position += n as u64;
+        let mut data = &buf[..n];
+        while !data.is_empty() {
+            let room = (CHUNK_BYTES - self.position % CHUNK_BYTES) as usize;
+            let take = room.min(data.len());
+            self.crc.update(&data[..take]);
+            self.position += take as u64;
+            if self.position.is_multiple_of(CHUNK_BYTES) {
+                self.close_chunk();
+            }
+            data = &data[take..];
+        }
         Ok(n)
     }
 
@@ -42,19 +51,9 @@ impl<W: Write> Write for Tracked<W> {
 }
 
 impl<W> Tracked<W> {
-    /// Close the current segment (no-op when empty).
-    fn mark(&mut self, segments: &mut Vec<Segment>) {
-        let len = self.position - self.segment_start;
-        if len == 0 {
-            return;
-        }
+    fn close_chunk(&mut self) {
         let crc = std::mem::take(&mut self.crc).finalize();
-        segments.push(Segment {
-            offset: self.segment_start,
-            len,
-            crc32: crc,
-        });
-        self.segment_start = self.position;
+        self.chunks.push_str(&format!("{crc:08x}"));
     }
 }
 
@@ -79,7 +78,6 @@ pub struct EntryWriter {
     _lock: Option<File>,
     temp: PathBuf,
     writer: Option<FileWriter<Tracked<BufWriter<File>>>>,
-    segments: Vec<Segment>,
     rows: u64,
     batches: u64,
     compression: bool,
@@ -128,8 +126,8 @@ impl EntryWriter {
         let tracked = Tracked {
             inner: BufWriter::with_capacity(1 << 20, file),
             position: 0,
-            segment_start: 0,
             crc: crc32fast::Hasher::new(),
+            chunks: String::new(),
         };
         let compression = cache.compression();
         let mut options = IpcWriteOptions::default();
@@ -142,7 +140,6 @@ impl EntryWriter {
             _lock: lock,
             temp,
             writer: None,
-            segments: Vec::new(),
             rows: 0,
             batches: 0,
             compression,
@@ -153,9 +150,7 @@ impl EntryWriter {
                 .map(|f| format!("{}: {}", f.name(), f.data_type()))
                 .collect(),
         };
-        let mut ipc = FileWriter::try_new_with_options(tracked, schema, options)?;
-        ipc.get_mut().mark(&mut writer.segments);
-        writer.writer = Some(ipc);
+        writer.writer = Some(FileWriter::try_new_with_options(tracked, schema, options)?);
         Ok(writer)
     }
 
@@ -186,7 +181,6 @@ impl EntryWriter {
             },
             other => other.into(),
         })?;
-        writer.get_mut().mark(&mut self.segments);
         self.rows += batch.num_rows() as u64;
         self.batches += 1;
         let bound = self.cache.max_size();
@@ -209,8 +203,11 @@ impl EntryWriter {
         };
         writer.finish()?;
         let mut tracked = writer.into_inner()?;
-        tracked.mark(&mut self.segments);
+        if !tracked.position.is_multiple_of(CHUNK_BYTES) {
+            tracked.close_chunk();
+        }
         let bytes = tracked.position;
+        let chunk_crcs = std::mem::take(&mut tracked.chunks);
         let file = tracked.inner.into_inner().map_err(|e| IoError::Io {
             path: self.temp.clone(),
             source: e.into_error(),
@@ -236,7 +233,7 @@ impl EntryWriter {
             batches: self.batches,
             bytes,
             compression: if self.compression { "zstd" } else { "none" }.into(),
-            segments: std::mem::take(&mut self.segments),
+            chunk_crcs,
             compute_ms: info.compute.as_millis() as u64,
             created_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
