@@ -195,14 +195,7 @@ fn substitute_written(
     cache: &ResultCache,
     reused: &mut bool,
 ) -> Result<LogicalPlan> {
-    let candidate = !matches!(
-        plan,
-        LogicalPlan::TableScan(_)
-            | LogicalPlan::Memory(_)
-            | LogicalPlan::EmptyRow { .. }
-            | LogicalPlan::SubqueryAlias { .. }
-    );
-    if candidate {
+    if may_be_stored(&plan) {
         if let Ok(optimized) = crate::optimizer::optimize(plan.clone()) {
             if let Some(LogicalPlan::Projection { input, exprs, .. }) =
                 stored_result_of(&optimized, config, cache)
@@ -228,10 +221,19 @@ pub(crate) fn reuse_stored_subplans(
     config: &SessionConfig,
     cache: &ResultCache,
 ) -> Result<LogicalPlan> {
-    let replace = |plan: LogicalPlan| -> Result<LogicalPlan> {
-        plan.map_inputs(&mut |input| substitute(input, config, cache))
-    };
-    replace(plan)
+    plan.map_inputs(&mut |input| substitute(input, config, cache))
+}
+
+/// Whether a subplan's result may be in the cache: not a leaf (a scan is read as it is) and
+/// not a mere renaming of its input (its input is tried instead).
+fn may_be_stored(plan: &LogicalPlan) -> bool {
+    !matches!(
+        plan,
+        LogicalPlan::TableScan(_)
+            | LogicalPlan::Memory(_)
+            | LogicalPlan::EmptyRow { .. }
+            | LogicalPlan::SubqueryAlias { .. }
+    )
 }
 
 fn substitute(
@@ -239,14 +241,7 @@ fn substitute(
     config: &SessionConfig,
     cache: &ResultCache,
 ) -> Result<LogicalPlan> {
-    let candidate = !matches!(
-        plan,
-        LogicalPlan::TableScan(_)
-            | LogicalPlan::Memory(_)
-            | LogicalPlan::EmptyRow { .. }
-            | LogicalPlan::SubqueryAlias { .. }
-    );
-    if candidate {
+    if may_be_stored(&plan) {
         if let Some(stored) = stored_result_of(&plan, config, cache) {
             return Ok(stored);
         }
