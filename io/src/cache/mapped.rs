@@ -241,12 +241,15 @@ impl CachedResult {
             let count = buffer_count(field.data_type(), &mut variadic)?;
             if projection.contains(&column) {
                 for k in index..index + count {
+                    if k >= buffers.len() {
+                        return None;
+                    }
                     let b = buffers.get(k);
                     let (a, len) = (
                         u64::try_from(b.offset()).ok()?,
                         u64::try_from(b.length()).ok()?,
                     );
-                    if a + len > body_len || k >= buffers.len() {
+                    if a.checked_add(len)? > body_len {
                         return None;
                     }
                     out.push((a, a + len));
