@@ -381,3 +381,35 @@ fn a_query_built_on_a_stored_result_reads_it_instead_of_recomputing() {
         assert_eq!(run(&session, &outer).0, expected("lineitem", &data, &outer));
     }
 }
+
+#[test]
+fn small_batches_are_stored_as_full_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = lineitem_copy(dir.path());
+    let cache = dir.path().join("cache");
+    // A selective filter: a few rows out of every scanned batch.
+    let sql = "SELECT l_orderkey, l_comment FROM lineitem WHERE l_orderkey % 50 = 0";
+    let session = session_over(cached(&cache).with_batch_size(1000), "lineitem", &data);
+    let stream = session.sql(sql).unwrap().execute().unwrap();
+    let (mut rows, mut batches) = (0, 0);
+    for batch in stream {
+        rows += batch.unwrap().num_rows();
+        batches += 1;
+    }
+    let entries = ResultCache::open(&CacheOptions::new(&cache))
+        .unwrap()
+        .entries();
+    let stored = &entries[0].manifest;
+    assert_eq!(stored.rows, rows as u64);
+    assert!(
+        batches > 10,
+        "the filter's output came in {batches} batches"
+    );
+    assert!(
+        stored.batches <= (rows as u64).div_ceil(1000) + 1,
+        "{} rows stored in {} batches",
+        rows,
+        stored.batches
+    );
+    assert!(run(&session, sql).1);
+}
