@@ -16,7 +16,7 @@ use ooc_io::cache::{CommitInfo, EntryWriter};
 
 use crate::error::Result;
 use crate::metrics::{format_bytes, format_duration, OperatorMetrics};
-use crate::physical::{compact_views, BatchStream, ExecutionPlan, TaskContext};
+use crate::physical::{compact_views, concat_releasing, BatchStream, ExecutionPlan, TaskContext};
 
 /// Tees its input into a cache entry.
 #[derive(Debug)]
@@ -133,8 +133,8 @@ impl Tee {
         }
         let batches = std::mem::take(&mut self.pending);
         self.pending_rows = 0;
-        let schema = batches[0].schema();
-        let written = arrow::compute::concat_batches(&schema, &batches)
+        // A batch that came full-size is written as it is, not copied.
+        let written = concat_releasing(&self.op.input.schema(), batches)
             .map_err(|e| e.to_string())
             .and_then(|batch| writer.write(&batch).map_err(|e| e.to_string()));
         if let Err(e) = written {

@@ -454,10 +454,9 @@ impl ResultCache {
             let Ok(manifest) = Manifest::read(&path) else {
                 continue;
             };
-            let meta_len = std::fs::metadata(&path).map_or(0, |m| m.len());
-            let last_access = std::fs::metadata(&path)
-                .and_then(|m| m.modified())
-                .unwrap_or(UNIX_EPOCH);
+            let meta = std::fs::metadata(&path).ok();
+            let meta_len = meta.as_ref().map_or(0, |m| m.len());
+            let last_access = meta.and_then(|m| m.modified().ok()).unwrap_or(UNIX_EPOCH);
             let data_len =
                 std::fs::metadata(self.dir.join(&manifest.data_file)).map_or(0, |m| m.len());
             out.push(EntryInfo {
