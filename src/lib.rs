@@ -45,9 +45,10 @@ pub use ooc_engine::logical::window::{
 };
 pub use ooc_engine::sink;
 pub use ooc_engine::{
-    default_memory_limit, format_bytes, parse_size, peak_rss_bytes, CacheSettings, DataFrame,
-    EngineError, Expr, JoinType, LogicalPlan, MemoryBudget, OperatorStats, Progress, QueryStream,
-    Result, RowOrder, Session, SessionConfig, SortKey, MAX_EXPR_DEPTH,
+    default_memory_limit, format_bytes, parse_size, peak_rss_bytes, resident_memory, CacheSettings,
+    DataFrame, EngineError, Expr, HeldMemory, JoinType, LogicalPlan, MemoryBudget, MemoryProfile,
+    OperatorStats, Progress, QueryStream, ResidentMemory, Result, RowOrder, Session, SessionConfig,
+    SortKey, TimelinePoint, MAX_EXPR_DEPTH,
 };
 
 /// Secondary indexes of Parquet files (sidecars of roaring bitmaps): build, list and drop

@@ -176,10 +176,15 @@ struct QueryArgs {
     /// Print the optimized physical plan with pruning decisions instead of running.
     #[arg(long, conflicts_with = "explain_analyze")]
     explain: bool,
-    /// Run the query and print per-operator rows, time and peak bytes, wall time, peak RSS and
-    /// bytes read.
+    /// Run the query and print per-operator rows, time and peak bytes, who held the memory at
+    /// the query's peak, wall time, peak RSS and bytes read (as JSON with --format json).
     #[arg(long)]
     explain_analyze: bool,
+    /// Write the query's memory profile to FILE (.svg, or .html with the summary): a flame
+    /// graph of the memory held at the peak (operator, part) over the timeline of reserved
+    /// bytes against the process's RSS.
+    #[arg(long, value_name = "FILE")]
+    memory_profile: Option<PathBuf>,
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N", env = "OOC_THREADS")]
     threads: Option<usize>,
@@ -488,12 +493,27 @@ fn run_query(args: QueryArgs) -> Result<()> {
     let progress = show_progress.then(|| ProgressDisplay::start(stream.progress()));
 
     if args.explain_analyze {
+        let json = match args.format {
+            None | Some(OutputFormat::Table) => false,
+            Some(OutputFormat::Json) => true,
+            Some(other) => bail!(
+                "--explain-analyze prints a text or a JSON report (--format json), not {}",
+                format!("{other:?}").to_lowercase()
+            ),
+        };
         let mut rows = 0usize;
         for batch in stream.by_ref() {
             rows += batch?.num_rows();
         }
         drop(progress);
-        println!("{}output rows: {rows}", stream.report());
+        write_memory_profile(&args, &stream)?;
+        if json {
+            let mut report: serde_json::Value = serde_json::from_str(&stream.report_json())?;
+            report["output_rows"] = rows.into();
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            println!("{}output rows: {rows}", stream.report());
+        }
         return Ok(());
     }
 
@@ -508,9 +528,38 @@ fn run_query(args: QueryArgs) -> Result<()> {
     let result = write_output(&args, format, &options, schema, &mut stream);
     drop(progress);
     result?;
+    write_memory_profile(&args, &stream)?;
     for warning in stream.warnings() {
         eprintln!("warning: {warning}");
     }
+    Ok(())
+}
+
+/// Write the memory profile of a query that ran to `--memory-profile FILE`, if asked.
+fn write_memory_profile(args: &QueryArgs, stream: &ooc::QueryStream) -> Result<()> {
+    let Some(path) = &args.memory_profile else {
+        return Ok(());
+    };
+    let title = match &args.file {
+        Some(file) => format!("ooc memory profile: {}", file.display()),
+        None => {
+            let sql = args.sql.as_deref().unwrap_or_default();
+            let short: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+            let short: String = short.chars().take(80).collect();
+            format!("ooc memory profile: {short}")
+        }
+    };
+    let html = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
+    let text = if html {
+        stream.memory_profile_html(&title)
+    } else {
+        stream.memory_profile_svg(&title)
+    };
+    ooc::sink::write_text_file(path, &text)
+        .with_context(|| format!("cannot write the memory profile {}", path.display()))?;
+    eprintln!("memory profile written to {}", path.display());
     Ok(())
 }
 

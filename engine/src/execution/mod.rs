@@ -13,6 +13,8 @@
 //! Front ends (SQL, the dataframe builder, Python, the CLI) only ever reach operators through
 //! here.
 
+mod memory_profile;
+mod memory_svg;
 pub(crate) mod planner;
 mod result_cache;
 mod stream;
@@ -27,6 +29,7 @@ use crate::memory::{MemoryPool, SpillManager};
 use crate::metrics::Progress;
 use crate::physical::{display_plan, ExecutionPlan, TaskContext};
 
+pub use self::memory_profile::{HeldMemory, MemoryProfile};
 use self::planner::{PhysicalPlanner, PlannerOptions};
 pub use self::stream::{peak_rss_bytes, OperatorStats, QueryStream};
 

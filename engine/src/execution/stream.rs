@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
+use super::memory_profile::MemoryProfile;
 use crate::error::Result;
+pub use crate::memory::process::peak_rss_bytes;
 use crate::metrics::{format_bytes, format_duration, Progress};
-use crate::physical::{display_plan, BatchStream, ExecutionPlan, TaskContext};
+use crate::physical::{display_analyzed, display_plan, BatchStream, ExecutionPlan, TaskContext};
 
 /// What one operator of a query did: rows, time, memory and spilling.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,6 +65,16 @@ impl OperatorStats {
     }
 }
 
+fn collect_operator_metrics(
+    plan: &Arc<dyn ExecutionPlan>,
+    out: &mut Vec<Arc<crate::metrics::OperatorMetrics>>,
+) {
+    out.push(Arc::clone(plan.metrics()));
+    for child in &plan.children() {
+        collect_operator_metrics(child, out);
+    }
+}
+
 fn collect_operator_stats(
     plan: &Arc<dyn ExecutionPlan>,
     depth: usize,
@@ -108,6 +120,7 @@ impl QueryStream {
     /// Start running `plan` (which has one output partition) with `ctx`.
     pub(crate) fn start(plan: Arc<dyn ExecutionPlan>, ctx: Arc<TaskContext>) -> Result<Self> {
         let started = Instant::now();
+        ctx.memory_pool.start_timeline();
         let stream = Arc::clone(&plan).execute(0, Arc::clone(&ctx))?;
         Ok(Self {
             plan,
@@ -183,9 +196,79 @@ impl QueryStream {
         self.finished.unwrap_or_else(|| self.started.elapsed())
     }
 
+    /// Who held the memory at the query's peak, resident memory then, and the timeline so
+    /// far (all of it once the stream has ended).
+    pub fn memory_profile(&self) -> MemoryProfile {
+        let report = self.ctx.memory_pool.ledger_report();
+        MemoryProfile::new(&self.plan, report, self.ctx.memory_pool.limit())
+    }
+
+    /// The memory profile as a self-contained SVG: a flame graph of the bytes held at the
+    /// peak (query, operator, part) over the timeline of reserved bytes and resident memory.
+    pub fn memory_profile_svg(&self, title: &str) -> String {
+        super::memory_svg::render_svg(&self.memory_profile(), title)
+    }
+
+    /// [`memory_profile_svg`](Self::memory_profile_svg) in an HTML page with the summary.
+    pub fn memory_profile_html(&self, title: &str) -> String {
+        super::memory_svg::render_html(&self.memory_profile(), title)
+    }
+
+    /// The report as JSON: per-operator metrics (with bytes at the peak), the totals, the
+    /// holders at the peak, and the timeline.
+    pub fn report_json(&self) -> String {
+        use serde_json::json;
+        let report = self.ctx.memory_pool.ledger_report();
+        let at_peak = MemoryProfile::by_operator(&report);
+        let profile = MemoryProfile::new(&self.plan, report, self.ctx.memory_pool.limit());
+        let mut metrics = Vec::new();
+        collect_operator_metrics(&self.plan, &mut metrics);
+        let operators: Vec<serde_json::Value> = self
+            .operator_stats()
+            .into_iter()
+            .zip(metrics)
+            .enumerate()
+            .map(|(index, (op, m))| {
+                json!({
+                    "index": index,
+                    "depth": op.depth,
+                    "name": op.name,
+                    "details": op.details,
+                    "rows_in": op.rows_in,
+                    "rows_out": op.rows_out,
+                    "batches_out": op.batches_out,
+                    "own_seconds": op.own_time.as_secs_f64(),
+                    "total_seconds": op.total_time.as_secs_f64(),
+                    "peak_memory_bytes": op.peak_memory,
+                    "at_peak_bytes": at_peak.get(&Arc::as_ptr(&m)).copied().unwrap_or(0),
+                    "spills": op.spills,
+                    "spilled_rows": op.spilled_rows,
+                    "spilled_bytes": op.spilled_bytes,
+                    "extra": op.extra.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                })
+            })
+            .collect();
+        let mut value = profile.to_json();
+        if let Some(object) = value.as_object_mut() {
+            object.insert("wall_seconds".into(), json!(self.elapsed().as_secs_f64()));
+            object.insert("bytes_read".into(), json!(self.bytes_read()));
+            object.insert(
+                "peak_spill_bytes".into(),
+                json!(self.ctx.spill.peak_bytes_on_disk()),
+            );
+            object.insert("process_peak_rss_bytes".into(), json!(peak_rss_bytes()));
+            object.insert("warnings".into(), json!(self.warnings()));
+            object.insert("operators".into(), json!(operators));
+        }
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    }
+
     /// The plan with per-operator metrics and the query's totals.
     pub fn report(&self) -> String {
-        let mut out = display_plan(&self.plan, true);
+        let report = self.ctx.memory_pool.ledger_report();
+        let at_peak = MemoryProfile::by_operator(&report);
+        let profile = MemoryProfile::new(&self.plan, report, self.ctx.memory_pool.limit());
+        let mut out = display_analyzed(&self.plan, &at_peak);
         out.push_str(&format!(
             "\nwall time: {}\nbytes read from files: {}\npeak reserved operator memory: {}\n",
             format_duration(self.elapsed()),
@@ -208,6 +291,7 @@ impl QueryStream {
                 format_bytes(rss)
             ));
         }
+        out.push_str(&profile.summary());
         out
     }
 }
@@ -225,6 +309,7 @@ impl Iterator for QueryStream {
             }
             self.stream = None;
             self.finished = Some(self.started.elapsed());
+            self.ctx.memory_pool.finish();
             self.ctx.memory_pool.leave_budget();
         }
         item
@@ -236,14 +321,7 @@ impl Drop for QueryStream {
         // Stop producers that may still be running (e.g. after an early LIMIT or an error).
         self.ctx.cancelled.store(true, Ordering::Relaxed);
         self.stream = None;
+        self.ctx.memory_pool.finish();
         self.ctx.memory_pool.leave_budget();
     }
-}
-
-/// Peak resident set size of this process (Linux: `VmHWM` from /proc/self/status).
-pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }

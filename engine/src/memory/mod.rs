@@ -33,11 +33,15 @@
 //! as queries start and grows as they end (module [`crate::budget`]).
 
 mod accounting;
+mod ledger;
 mod narrow;
 mod pool;
+pub(crate) mod process;
 mod spill;
 
 pub(crate) use accounting::{referenced_bytes, used_bytes};
+pub use ledger::TimelinePoint;
+pub(crate) use ledger::{LedgerReport, MemoryPart};
 pub(crate) use narrow::Narrowing;
 pub(crate) use pool::{MemoryPool, MemoryReservation};
 pub(crate) use spill::{SpillFile, SpillManager, SpillWriter};

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use super::ledger::{Ledger, LedgerReport, MemoryPart, Refused};
 use crate::budget::{BudgetMember, BytesRead, MemoryBudget};
 use crate::error::{EngineError, Result};
 use crate::metrics::OperatorMetrics;
@@ -20,8 +21,12 @@ pub(crate) struct MemoryPool {
     /// moves (see [`crate::budget`]).
     changes: AtomicU64,
     progress: Option<BytesRead>,
-    reserved: AtomicUsize,
-    peak: AtomicUsize,
+    /// Bytes per holder, the copy at the peak, the timeline.
+    ledger: Ledger,
+    /// Set when the query ended: the timeline sampler stops.
+    finished: AtomicBool,
+    /// The timeline sampler, woken to stop.
+    sampler: Mutex<Option<std::thread::Thread>>,
     /// The reservations of operators that can spill, to ask one of them to make room.
     spillable: Mutex<Vec<Weak<SpillRequest>>>,
 }
@@ -47,8 +52,9 @@ impl MemoryPool {
             left: AtomicBool::new(false),
             changes: AtomicU64::new(0),
             progress: None,
-            reserved: AtomicUsize::new(0),
-            peak: AtomicUsize::new(0),
+            ledger: Ledger::new(),
+            finished: AtomicBool::new(false),
+            sampler: Mutex::new(None),
             spillable: Mutex::new(Vec::new()),
         })
     }
@@ -70,8 +76,9 @@ impl MemoryPool {
             left: AtomicBool::new(false),
             changes: AtomicU64::new(0),
             progress: Some(progress),
-            reserved: AtomicUsize::new(0),
-            peak: AtomicUsize::new(0),
+            ledger: Ledger::new(),
+            finished: AtomicBool::new(false),
+            sampler: Mutex::new(None),
             spillable: Mutex::new(Vec::new()),
         });
         let member: Weak<dyn BudgetMember> = Arc::downgrade(&pool) as Weak<dyn BudgetMember>;
@@ -99,20 +106,67 @@ impl MemoryPool {
 
     /// Bytes currently reserved by all consumers.
     pub(crate) fn reserved(&self) -> usize {
-        self.reserved.load(Ordering::Relaxed)
+        self.ledger.total()
     }
 
     /// The highest value `reserved` has had.
     pub(crate) fn peak(&self) -> usize {
-        self.peak.load(Ordering::Relaxed)
+        self.ledger.peak()
     }
 
-    fn try_grow(&self, consumer: &str, bytes: usize) -> Result<()> {
+    /// Who held the peak, resident memory near it, and the timeline so far.
+    pub(crate) fn ledger_report(&self) -> LedgerReport {
+        self.ledger.report()
+    }
+
+    /// Sample reserved bytes and resident memory on a thread of its own until the query
+    /// ends ([`finish`](Self::finish)) or the pool is dropped: the timeline of the report.
+    pub(crate) fn start_timeline(self: &Arc<Self>) {
+        let pool = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("ooc-memory-timeline".into())
+            .spawn(move || {
+                let mut interval = super::ledger::FIRST_SAMPLE_INTERVAL;
+                loop {
+                    std::thread::park_timeout(interval);
+                    let Some(pool) = pool.upgrade() else { return };
+                    interval = pool.ledger.sample();
+                    if pool.finished.load(Ordering::Relaxed) {
+                        return;
+                    }
+                }
+            });
+        // Without a thread the report has no timeline; the query runs all the same.
+        if let Ok(handle) = spawned {
+            *self.sampler.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle.thread().clone());
+        }
+    }
+
+    /// The query ended: the timeline takes its last point and its sampler stops.
+    pub(crate) fn finish(&self) {
+        if !self.finished.swap(true, Ordering::Relaxed) {
+            if let Some(thread) = self
+                .sampler
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+            {
+                thread.unpark();
+            }
+        }
+    }
+
+    fn try_grow(&self, holder: usize, consumer: &str, bytes: usize) -> Result<()> {
         let limit = self.limit();
-        let mut current = self.reserved.load(Ordering::Relaxed);
-        loop {
-            let next = current.saturating_add(bytes);
-            if next > limit {
+        match self.ledger.grow(holder, bytes, limit) {
+            Ok(_) => {
+                self.changes.fetch_add(1, Ordering::Relaxed);
+                if let Some(budget) = &self.budget {
+                    budget.grew(bytes);
+                }
+                Ok(())
+            }
+            Err(Refused(current)) => {
                 let consumer = match &self.budget {
                     Some(budget) => format!(
                         "{consumer} (this query's share of a {} budget shared by {} queries)",
@@ -121,34 +175,18 @@ impl MemoryPool {
                     ),
                     None => consumer.to_string(),
                 };
-                return Err(EngineError::ResourcesExhausted {
+                Err(EngineError::ResourcesExhausted {
                     consumer,
                     requested: bytes,
                     reserved: current,
                     limit,
-                });
-            }
-            match self.reserved.compare_exchange_weak(
-                current,
-                next,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    self.peak.fetch_max(next, Ordering::Relaxed);
-                    self.changes.fetch_add(1, Ordering::Relaxed);
-                    if let Some(budget) = &self.budget {
-                        budget.grew(bytes);
-                    }
-                    return Ok(());
-                }
-                Err(actual) => current = actual,
+                })
             }
         }
     }
 
-    fn shrink(&self, bytes: usize) {
-        self.reserved.fetch_sub(bytes, Ordering::Relaxed);
+    fn shrink(&self, holder: usize, bytes: usize) {
+        self.ledger.shrink(holder, bytes);
         self.changes.fetch_add(1, Ordering::Relaxed);
         if let Some(budget) = &self.budget {
             budget.shrank(bytes);
@@ -196,6 +234,7 @@ impl BudgetMember for MemoryPool {
 
 impl Drop for MemoryPool {
     fn drop(&mut self) {
+        self.finish();
         self.leave_budget();
     }
 }
@@ -205,6 +244,8 @@ impl Drop for MemoryPool {
 pub(crate) struct MemoryReservation {
     pool: Arc<MemoryPool>,
     consumer: String,
+    /// The pool ledger's holder the bytes count for.
+    holder: usize,
     size: usize,
     metrics: Option<Arc<OperatorMetrics>>,
     /// Set for a consumer that can spill when asked to.
@@ -212,15 +253,19 @@ pub(crate) struct MemoryReservation {
 }
 
 impl MemoryReservation {
-    /// An empty reservation for `consumer`, reporting to `metrics` if given.
+    /// An empty reservation for `part` of `consumer`'s state, reporting to `metrics` if given.
     pub(crate) fn new(
         pool: &Arc<MemoryPool>,
         consumer: impl Into<String>,
+        part: MemoryPart,
         metrics: Option<Arc<OperatorMetrics>>,
     ) -> Self {
+        let consumer = consumer.into();
+        let holder = pool.ledger.holder(&consumer, part, metrics.as_ref());
         Self {
             pool: Arc::clone(pool),
-            consumer: consumer.into(),
+            consumer,
+            holder,
             size: 0,
             metrics,
             request: None,
@@ -232,9 +277,10 @@ impl MemoryReservation {
     pub(crate) fn new_spillable(
         pool: &Arc<MemoryPool>,
         consumer: impl Into<String>,
+        part: MemoryPart,
         metrics: Option<Arc<OperatorMetrics>>,
     ) -> Self {
-        let mut reservation = Self::new(pool, consumer, metrics);
+        let mut reservation = Self::new(pool, consumer, part, metrics);
         let request = Arc::new(SpillRequest {
             consumer: reservation.consumer.clone(),
             requested: AtomicBool::new(false),
@@ -312,7 +358,7 @@ impl MemoryReservation {
 
     /// Grow by `bytes` or fail without changing anything.
     pub(crate) fn try_grow(&mut self, bytes: usize) -> Result<()> {
-        self.pool.try_grow(&self.consumer, bytes)?;
+        self.pool.try_grow(self.holder, &self.consumer, bytes)?;
         self.size += bytes;
         if let Some(r) = &self.request {
             r.size.store(self.size, Ordering::Relaxed);
@@ -326,7 +372,7 @@ impl MemoryReservation {
     /// Give back `bytes` (at most what is held).
     pub(crate) fn shrink(&mut self, bytes: usize) {
         let bytes = bytes.min(self.size);
-        self.pool.shrink(bytes);
+        self.pool.shrink(self.holder, bytes);
         self.size -= bytes;
         if let Some(r) = &self.request {
             r.size.store(self.size, Ordering::Relaxed);
@@ -357,6 +403,7 @@ impl MemoryReservation {
         MemoryReservation {
             pool: Arc::clone(&self.pool),
             consumer: self.consumer.clone(),
+            holder: self.holder,
             size: bytes,
             metrics: self.metrics.clone(),
             request: None,
@@ -382,7 +429,7 @@ mod tests {
     #[test]
     fn a_split_moves_bytes_without_changing_the_pool() {
         let pool = MemoryPool::new(1000);
-        let mut whole = MemoryReservation::new_spillable(&pool, "build", None);
+        let mut whole = MemoryReservation::new_spillable(&pool, "build", MemoryPart::Rows, None);
         whole.try_grow(600).unwrap();
         let part = whole.split(250);
         assert_eq!(
@@ -401,8 +448,8 @@ mod tests {
     #[test]
     fn reservations_account_and_release() {
         let pool = MemoryPool::new(100);
-        let mut a = MemoryReservation::new(&pool, "a", None);
-        let mut b = MemoryReservation::new(&pool, "b", None);
+        let mut a = MemoryReservation::new(&pool, "a", MemoryPart::Rows, None);
+        let mut b = MemoryReservation::new(&pool, "b", MemoryPart::Rows, None);
         a.try_grow(60).unwrap();
         let err = b.try_grow(50).unwrap_err().to_string();
         assert!(err.contains("b needs 50"), "{err}");
@@ -421,11 +468,11 @@ mod tests {
     #[test]
     fn a_consumer_that_cannot_spill_gets_room_from_the_largest_spillable_one() {
         let pool = MemoryPool::new(100);
-        let mut small = MemoryReservation::new_spillable(&pool, "small", None);
-        let mut large = MemoryReservation::new_spillable(&pool, "large", None);
+        let mut small = MemoryReservation::new_spillable(&pool, "small", MemoryPart::Rows, None);
+        let mut large = MemoryReservation::new_spillable(&pool, "large", MemoryPart::Rows, None);
         small.try_grow(20).unwrap();
         large.try_grow(70).unwrap();
-        let mut needy = MemoryReservation::new(&pool, "needy", None);
+        let mut needy = MemoryReservation::new(&pool, "needy", MemoryPart::Rows, None);
         std::thread::scope(|scope| {
             // The spillable operator: polls at its batch boundaries and frees when asked.
             let operator = scope.spawn(|| {
@@ -446,14 +493,15 @@ mod tests {
         assert_eq!(pool.reserved(), 70);
         // Nobody spills: the error says whom it asked.
         let pool = MemoryPool::new(100);
-        let mut stubborn = MemoryReservation::new_spillable(&pool, "stubborn", None);
+        let mut stubborn =
+            MemoryReservation::new_spillable(&pool, "stubborn", MemoryPart::Rows, None);
         stubborn.try_grow(90).unwrap();
-        let mut needy = MemoryReservation::new(&pool, "needy", None);
+        let mut needy = MemoryReservation::new(&pool, "needy", MemoryPart::Rows, None);
         let err = needy.try_grow_or_spill_others(50).unwrap_err().to_string();
         assert!(err.contains("after asking stubborn to spill"), "{err}");
         // No spillable consumer holding memory: fails at once.
         drop(stubborn);
-        let mut other = MemoryReservation::new(&pool, "other", None);
+        let mut other = MemoryReservation::new(&pool, "other", MemoryPart::Rows, None);
         other.try_grow(90).unwrap();
         let start = Instant::now();
         assert!(needy.try_grow_or_spill_others(50).is_err());
@@ -464,8 +512,8 @@ mod tests {
     fn a_spillable_consumer_that_asks_for_room_asks_another_one() {
         // The asker holds the most, but asking itself would only wait: the other one is asked.
         let pool = MemoryPool::new(100);
-        let mut other = MemoryReservation::new_spillable(&pool, "other", None);
-        let mut asker = MemoryReservation::new_spillable(&pool, "asker", None);
+        let mut other = MemoryReservation::new_spillable(&pool, "other", MemoryPart::Rows, None);
+        let mut asker = MemoryReservation::new_spillable(&pool, "asker", MemoryPart::Rows, None);
         other.try_grow(30).unwrap();
         asker.try_grow(60).unwrap();
         std::thread::scope(|scope| {
@@ -491,14 +539,14 @@ mod tests {
     fn queries_sharing_a_budget_hold_at_most_their_share() {
         let budget = MemoryBudget::new(1000);
         let first = MemoryPool::in_budget(&budget, BytesRead::default());
-        let mut a = MemoryReservation::new_spillable(&first, "sort", None);
+        let mut a = MemoryReservation::new_spillable(&first, "sort", MemoryPart::Rows, None);
         a.try_grow(800).unwrap();
         assert_eq!((budget.active_queries(), first.limit()), (1, 1000));
         // A second query halves the shares and asks the first, now above its share, to spill.
         let second = MemoryPool::in_budget(&budget, BytesRead::default());
         assert_eq!((first.limit(), second.limit()), (500, 500));
         assert!(a.spill_requested());
-        let mut b = MemoryReservation::new(&second, "aggregate", None);
+        let mut b = MemoryReservation::new(&second, "aggregate", MemoryPart::Rows, None);
         b.try_grow(500).unwrap();
         let err = b.try_grow(1).unwrap_err().to_string();
         assert!(

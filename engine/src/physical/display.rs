@@ -1,19 +1,36 @@
 //! EXPLAIN text: a physical plan as an indented tree, with each operator's metrics when the
 //! query has run.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::ExecutionPlan;
-use crate::metrics::{format_bytes, format_duration};
+use crate::metrics::{format_bytes, format_duration, OperatorMetrics};
+
+/// Bytes each operator held at the query's peak, by the address of its metrics.
+pub(crate) type HeldAtPeak = HashMap<*const OperatorMetrics, u64>;
 
 /// Render a physical plan as an indented tree; with `analyze`, include metrics.
 pub(crate) fn display_plan(plan: &Arc<dyn ExecutionPlan>, analyze: bool) -> String {
     let mut out = String::new();
-    display_node(plan, analyze, 0, &mut out);
+    let empty = HeldAtPeak::new();
+    display_node(plan, analyze.then_some(&empty), 0, &mut out);
     out
 }
 
-fn display_node(plan: &Arc<dyn ExecutionPlan>, analyze: bool, depth: usize, out: &mut String) {
+/// Render a physical plan that has run, with metrics and each operator's bytes at the peak.
+pub(crate) fn display_analyzed(plan: &Arc<dyn ExecutionPlan>, at_peak: &HeldAtPeak) -> String {
+    let mut out = String::new();
+    display_node(plan, Some(at_peak), 0, &mut out);
+    out
+}
+
+fn display_node(
+    plan: &Arc<dyn ExecutionPlan>,
+    analyze: Option<&HeldAtPeak>,
+    depth: usize,
+    out: &mut String,
+) {
     let indent = "  ".repeat(depth);
     let details = plan.details();
     out.push_str(&format!("{indent}{}", plan.name()));
@@ -28,7 +45,7 @@ fn display_node(plan: &Arc<dyn ExecutionPlan>, analyze: bool, depth: usize, out:
         });
     }
     out.push('\n');
-    if analyze {
+    if let Some(at_peak) = analyze {
         let m = plan.metrics();
         let children_time: std::time::Duration =
             plan.children().iter().map(|c| c.metrics().elapsed()).sum();
@@ -41,6 +58,9 @@ fn display_node(plan: &Arc<dyn ExecutionPlan>, analyze: bool, depth: usize, out:
             format_duration(m.elapsed()),
             format_bytes(m.memory_peak())
         );
+        if let Some(&held) = at_peak.get(&Arc::as_ptr(m)) {
+            line.push_str(&format!(" at_peak={}", format_bytes(held)));
+        }
         if m.rows_in() > 0 {
             line.push_str(&format!(" rows_in={}", m.rows_in()));
         }

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{EngineError, Result};
-use crate::memory::MemoryReservation;
+use crate::memory::{MemoryPart, MemoryReservation};
 use crate::metrics::OperatorMetrics;
 use crate::physical::spool::{Spool, Spooled};
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
@@ -92,6 +92,7 @@ impl MaterializeExec {
         let reservation = MemoryReservation::new_spillable(
             &ctx.memory_pool,
             format!("Materialize({})", self.name),
+            MemoryPart::Rows,
             Some(Arc::clone(&self.metrics)),
         );
         // The result is held while the rest of the query runs: a quarter of the budget at most.

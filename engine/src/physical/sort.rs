@@ -33,7 +33,7 @@ use arrow::row::{RowConverter, Rows, SortField};
 
 use crate::error::{EngineError, Result};
 use crate::eval::{normalize_zero_array, PhysicalExpr};
-use crate::memory::{used_bytes, MemoryReservation, Narrowing, SpillFile};
+use crate::memory::{used_bytes, MemoryPart, MemoryReservation, Narrowing, SpillFile};
 use crate::metrics::OperatorMetrics;
 use crate::physical::sort_order::sort_indices;
 use crate::physical::{compact_views, instrument, BatchStream, ExecutionPlan, TaskContext};
@@ -158,6 +158,7 @@ impl ExecutionPlan for SortExec {
         let reservation = MemoryReservation::new_spillable(
             &ctx.memory_pool,
             "Sort",
+            MemoryPart::SortBuffer,
             Some(Arc::clone(&self.metrics)),
         );
         let stream = SortStream {

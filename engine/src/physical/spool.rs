@@ -151,7 +151,7 @@ mod tests {
     use arrow::datatypes::{DataType, Field, Schema};
 
     use super::*;
-    use crate::memory::{MemoryPool, SpillManager};
+    use crate::memory::{MemoryPart, MemoryPool, SpillManager};
 
     fn context(limit: usize) -> TaskContext {
         TaskContext {
@@ -196,7 +196,8 @@ mod tests {
             (1 << 30, 50_000, true),
         ] {
             let ctx = context(limit);
-            let reservation = MemoryReservation::new_spillable(&ctx.memory_pool, "spool", None);
+            let reservation =
+                MemoryReservation::new_spillable(&ctx.memory_pool, "spool", MemoryPart::Rows, None);
             let mut spool =
                 Spool::new(reservation, share, batch(0, 0).schema(), "spool", Some(800));
             for i in 0..10 {

@@ -19,7 +19,7 @@ use arrow::datatypes::SchemaRef;
 use ooc_io::{CmpOp, PruneExpr};
 
 use crate::error::Result;
-use crate::memory::MemoryReservation;
+use crate::memory::{MemoryPart, MemoryReservation};
 use crate::metrics::OperatorMetrics;
 use crate::physical::scan::DynamicFilter;
 use crate::physical::sort::{key_columns, sort_batch, PhysicalSortKey};
@@ -95,6 +95,7 @@ impl ExecutionPlan for TopKExec {
         let mut reservation = MemoryReservation::new(
             &ctx.memory_pool,
             format!("TopK[partition {partition}]"),
+            MemoryPart::Rows,
             Some(Arc::clone(&self.metrics)),
         );
         let this = Arc::clone(&self);

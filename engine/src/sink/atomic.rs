@@ -95,6 +95,18 @@ impl AtomicFile {
     }
 }
 
+/// Write `text` to `path` atomically (a temporary file next to it, then a rename).
+pub fn write_text_file(path: &Path, text: &str) -> Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    file.writer()
+        .write_all(text.as_bytes())
+        .map_err(|source| EngineError::Output {
+            path: path.display().to_string(),
+            source,
+        })?;
+    file.commit()
+}
+
 /// Remove the files in `dir` named `prefix…` whose writer is gone: those this process can
 /// lock (and `.new` files a minute old). Best effort: what cannot be read or removed stays.
 fn remove_abandoned(dir: &Path, prefix: &str) {

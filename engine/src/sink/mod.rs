@@ -18,6 +18,7 @@ mod parquet;
 mod table;
 mod writers;
 
+pub use atomic::write_text_file;
 pub(crate) use matrix::{column_as, Element};
 pub use matrix::{Matrix, MatrixData, NpyType};
 pub use table::{format_table, TableCut, TABLE_MAX_ROWS};

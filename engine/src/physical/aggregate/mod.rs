@@ -80,7 +80,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use crate::error::Result;
 use crate::eval::PhysicalExpr;
 use crate::logical::expr::AggregateFunction;
-use crate::memory::MemoryReservation;
+use crate::memory::{MemoryPart, MemoryReservation};
 use crate::metrics::OperatorMetrics;
 use crate::physical::key_segments::KeySegments;
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
@@ -281,9 +281,14 @@ impl ExecutionPlan for AggregateExec {
         let consumer = format!("{}[partition {partition}]", self.name());
         let metrics = Some(Arc::clone(&self.metrics));
         let reservation = if self.spillable() && self.mode != AggregateMode::Partial {
-            MemoryReservation::new_spillable(&ctx.memory_pool, consumer, metrics)
+            MemoryReservation::new_spillable(
+                &ctx.memory_pool,
+                consumer,
+                MemoryPart::Groups,
+                metrics,
+            )
         } else {
-            MemoryReservation::new(&ctx.memory_pool, consumer, metrics)
+            MemoryReservation::new(&ctx.memory_pool, consumer, MemoryPart::Groups, metrics)
         };
         // A partial aggregate whose groups barely reduce its input emits its state early and
         // starts over, so that only the final aggregate holds every group; under a budget it

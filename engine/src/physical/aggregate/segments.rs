@@ -12,7 +12,7 @@ use arrow::datatypes::DataType;
 use super::state::AggregateState;
 use super::stream::AggregateStream;
 use crate::error::Result;
-use crate::memory::MemoryReservation;
+use crate::memory::{MemoryPart, MemoryReservation};
 use crate::physical::ExecutionPlan;
 
 impl AggregateStream {
@@ -76,6 +76,7 @@ impl AggregateStream {
                 self.exec.name(),
                 self.partition
             ),
+            MemoryPart::Groups,
             Some(Arc::clone(&self.exec.metrics)),
         );
         AggregateState::new(Arc::clone(&self.exec), reservation)

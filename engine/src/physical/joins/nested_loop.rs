@@ -31,7 +31,7 @@ use arrow::datatypes::SchemaRef;
 use super::{assemble, pair_batch, JoinSide, PhysicalJoinType};
 use crate::error::{EngineError, Result};
 use crate::eval::PhysicalExpr;
-use crate::memory::{MemoryReservation, SpillFile};
+use crate::memory::{MemoryPart, MemoryReservation, SpillFile};
 use crate::metrics::OperatorMetrics;
 use crate::physical::spool::{Spool, Spooled};
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
@@ -143,6 +143,7 @@ impl NestedLoopJoinExec {
         let reservation = MemoryReservation::new_spillable(
             &ctx.memory_pool,
             "NestedLoopJoin(build)",
+            MemoryPart::BuildSide,
             Some(Arc::clone(&self.metrics)),
         );
         let block_bytes = self.block_bytes(ctx);
@@ -509,6 +510,7 @@ impl NestedLoopStream {
                 let mut reservation = MemoryReservation::new(
                     &self.ctx.memory_pool,
                     format!("NestedLoopJoin(blocks)[partition {}]", self.partition),
+                    MemoryPart::MergeBuffers,
                     Some(Arc::clone(&self.exec.metrics)),
                 );
                 reservation.try_grow_or_spill_others(probe.get_array_memory_size())?;

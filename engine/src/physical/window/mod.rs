@@ -44,7 +44,7 @@ use self::rows::{Chunk, FunctionInput, KeyColumn, Numbers, PartitionRows};
 use crate::error::{EngineError, Result};
 use crate::eval::{normalize_zero_array, PhysicalExpr};
 use crate::logical::expr::AggregateFunction;
-use crate::memory::{MemoryReservation, SpillFile, SpillWriter};
+use crate::memory::{MemoryPart, MemoryReservation, SpillFile, SpillWriter};
 use crate::metrics::OperatorMetrics;
 use crate::physical::sort::PhysicalSortKey;
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
@@ -270,6 +270,7 @@ impl ExecutionPlan for WindowExec {
         let reservation = MemoryReservation::new(
             &ctx.memory_pool,
             format!("Window[partition {partition}]"),
+            MemoryPart::Rows,
             Some(Arc::clone(&self.metrics)),
         );
         let evaluators = self

@@ -17,7 +17,7 @@ use super::table::{self, int_values, BuildFacts, BuildSide, PARTITIONS};
 use super::windows::{KeyWindows, Window};
 use super::{broken, merge_ranges, BuildState, HashJoinExec, KeySetUse, INDEX_KEY_SET_MAX_ROWS};
 use crate::error::{EngineError, Result};
-use crate::memory::MemoryReservation;
+use crate::memory::{MemoryPart, MemoryReservation};
 use crate::physical::joins::{assemble, PhysicalJoinType};
 use crate::physical::scan::{DynamicFilter, KeySetFilter};
 use crate::physical::{compact_views, concat_releasing, TaskContext};
@@ -58,6 +58,7 @@ impl HashJoinExec {
         let mut reservation = MemoryReservation::new_spillable(
             &ctx.memory_pool,
             "HashJoin(build)",
+            MemoryPart::BuildSide,
             Some(Arc::clone(&self.metrics)),
         );
         let mut whole: Vec<RecordBatch> = Vec::new();

@@ -30,7 +30,7 @@ use arrow::datatypes::SchemaRef;
 
 use super::table::{KeyEncoding, PARTITIONS};
 use crate::error::Result;
-use crate::memory::{MemoryReservation, SpillFile};
+use crate::memory::{MemoryPart, MemoryReservation, SpillFile};
 use crate::metrics::OperatorMetrics;
 use crate::physical::{compact_views, TaskContext};
 
@@ -94,6 +94,7 @@ impl PartitionBuffers {
             reservation: MemoryReservation::new(
                 &ctx.memory_pool,
                 "HashJoin(spill buffers)",
+                MemoryPart::SpillBuffers,
                 Some(std::sync::Arc::clone(metrics)),
             ),
             label,
@@ -247,6 +248,7 @@ impl ProbeBits {
         let mut reservation = MemoryReservation::new(
             &ctx.memory_pool,
             "HashJoin(probe bits)",
+            MemoryPart::ProbeBits,
             Some(std::sync::Arc::clone(metrics)),
         );
         reservation.try_grow_or_spill_others(words * 16)?;

@@ -17,7 +17,7 @@ use super::probe::ProbeStream;
 use super::table::{BuildSide, MAX_LEVEL, PARTITIONS};
 use crate::error::{EngineError, Result};
 use crate::eval::PhysicalExpr;
-use crate::memory::{MemoryReservation, SpillFile};
+use crate::memory::{MemoryPart, MemoryReservation, SpillFile};
 use crate::physical::concat_releasing;
 
 /// A spilled partition being joined by one probe stream.
@@ -185,6 +185,7 @@ impl ProbeStream {
         let mut reservation = MemoryReservation::new(
             &self.ctx.memory_pool,
             "HashJoin(build)",
+            MemoryPart::BuildSide,
             Some(Arc::clone(&exec.metrics)),
         );
         let mut batches = Vec::new();

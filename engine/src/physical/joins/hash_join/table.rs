@@ -815,7 +815,7 @@ mod tests {
             build,
             &exprs,
             &encoding,
-            MemoryReservation::new(&pool, "build", None),
+            MemoryReservation::new(&pool, "build", crate::memory::MemoryPart::BuildSide, None),
             [false; PARTITIONS],
             BuildFacts::default(),
         )
