@@ -897,13 +897,29 @@ impl Drop for MorselReader {
     }
 }
 
+/// The largest page-cache folio a file mapping may map at once (a PMD, 2 MiB on x86-64 and
+/// arm64 with 4 KiB pages). A fault maps more than the page it touches: the kernel's
+/// fault-around maps up to 64 KiB of cached neighbours, and a large folio is mapped whole,
+/// so reading one column chunk can map up to a folio of the chunks beside it (columns the
+/// query never reads). Folios are aligned to their size in the file, so every page a read of
+/// `start..end` may have mapped lies within that range widened to this alignment.
+const LARGEST_FOLIO: usize = 2 << 20;
+
 /// Drop the resident pages of `len` bytes at `start` of a file's map from the process's page
-/// tables, so that bytes read once do not stay in its RSS.
+/// tables, so that bytes read once do not stay in its RSS: the range widened to
+/// [`LARGEST_FOLIO`] alignment, which also covers what faults mapped around it.
 pub(crate) fn release_pages(map: &Mmap, start: usize, len: usize) {
-    if start.checked_add(len).is_some_and(|end| end <= map.len()) {
-        // SAFETY: the map is a private read-only mapping of a file that ooc does not
-        // modify. MADV_DONTNEED only drops the resident pages; the next access reads
-        // the same bytes back from the page cache, so no reader observes a change.
-        let _ = unsafe { map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, len) };
-    }
+    let Some(end) = start.checked_add(len).filter(|&end| end <= map.len()) else {
+        return;
+    };
+    let start = start & !(LARGEST_FOLIO - 1);
+    let end = end
+        .checked_next_multiple_of(LARGEST_FOLIO)
+        .unwrap_or(end)
+        .min(map.len());
+    // SAFETY: the map is a private read-only mapping of a file that ooc does not modify.
+    // MADV_DONTNEED only drops the resident pages (also those of a neighbouring range another
+    // reader may be using); the next access maps the same bytes again from the page cache,
+    // so no reader observes a change.
+    let _ = unsafe { map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start) };
 }
