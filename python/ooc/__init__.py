@@ -50,6 +50,7 @@ from ._frame import (
     scan_parquet,
     sql,
 )
+from ._profile import MemoryProfile
 from ._ooc import (
     ColumnNotFoundError,
     ComputeError,
@@ -257,6 +258,7 @@ __all__ = [
     "Int8",
     "InternalError",
     "LazyFrame",
+    "MemoryProfile",
     "Null",
     "OocError",
     "OutputError",

@@ -11,13 +11,16 @@ from __future__ import annotations
 import os
 import sys
 import weakref
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _ooc
 from ._dtypes import DataType, from_engine_name
 from ._expr import Expr, _flatten, _literal, _to_expr, col
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+if TYPE_CHECKING:
+    from ._profile import MemoryProfile
 
 
 def _exprs(items: Sequence[Any], named: Dict[str, Any]) -> list:
@@ -270,10 +273,27 @@ class LazyFrame:
     def explain(self, *, analyze: bool = False, optimized: bool = True) -> str:
         """The plan that would run: operators, pruned row groups, operators that may spill.
         With ``analyze=True`` the query runs (its rows are discarded) and each operator shows
-        rows, time, peak memory and spills, followed by the query's wall time, bytes read and
-        peak RSS. ``optimized=False`` shows the logical plan as built.
+        rows, time, peak memory, bytes held at the query's peak and spills, followed by the
+        query's wall time, bytes read, peak RSS and who held the memory at the peak. ``optimized=False`` shows the logical plan as built.
         """
         return self._lf.explain(analyze, optimized)
+
+    def profile_memory(
+        self, path: Optional[PathLike] = None, *, title: Optional[str] = None
+    ) -> "MemoryProfile":
+        """Run the query (its rows are discarded) and return its memory profile: who held the
+        memory at the query's peak (operator and part of its state, summing to the peak of
+        reserved bytes), the process's RSS then, and the timeline of reserved bytes against RSS.
+        It renders inline in Jupyter and marimo; with ``path`` it is also written there
+        (``.svg``, or ``.html`` with the summary).
+        """
+        from ._profile import MemoryProfile
+
+        summary, svg, html, figures = self._lf.profile_memory(title or "ooc memory profile")
+        profile = MemoryProfile(summary, svg, html, figures)
+        if path is not None:
+            profile.save(path)
+        return profile
 
     # -- execution ---------------------------------------------------------------------------
     def collect(self, *, cache: Optional[bool] = None, progress: Any = None) -> "DataFrame":
@@ -739,8 +759,10 @@ class DataFrame:
     def stats(self) -> Optional[Dict[str, Any]]:
         """How the query that produced this frame ran: ``rows``, ``wall_seconds``,
         ``bytes_read``, ``peak_reserved_bytes`` (operator memory), ``peak_spill_bytes``,
-        ``peak_rss_bytes`` (of this process so far), ``operators`` (rows, time, peak bytes
-        and spills per operator), ``report`` (the same as text) and ``cache`` (``"hit"``,
+        ``peak_rss_bytes`` (of this process so far), ``memory_at_peak`` (who held the memory
+        at the query's peak, RSS then, the timeline: see ``LazyFrame.profile_memory``),
+        ``operators`` (rows, time, peak bytes, bytes at the query's peak and spills per
+        operator), ``report`` (the same as text) and ``cache`` (``"hit"``,
         ``"miss"``, or ``None`` when the result cache was not used). ``None`` for frames made
         with ``from_arrow``."""
         return self._df.stats()

@@ -279,6 +279,29 @@ impl PyLazyFrame {
         Ok(format!("{report}\noutput rows: {rows}\n"))
     }
 
+    /// Run the query (discarding its rows) and return its memory profile: the summary text,
+    /// the SVG, the HTML page and the figures as a dict.
+    fn profile_memory<'py>(
+        &self,
+        py: Python<'py>,
+        title: &str,
+    ) -> PyResult<(String, String, String, Bound<'py, PyDict>)> {
+        let mut running = Running::start(py, self.runnable_cached(None), Work::Stream)?;
+        while running.next(py)?.is_some() {}
+        let Some(stats) = running.stats() else {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "the query ended without its measurements",
+            ));
+        };
+        let memory = stats.memory();
+        Ok((
+            memory.summary(),
+            memory.to_svg(title),
+            memory.to_html(title),
+            crate::run::memory_dict(py, memory)?,
+        ))
+    }
+
     #[pyo3(signature = (cache=None, progress=None))]
     fn collect(
         &self,

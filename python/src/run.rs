@@ -19,7 +19,9 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use ooc::feed::{Feed, FeedBatch, FeedOptions};
 use ooc::sink::{write_file, Matrix, NpyType, OutputFormat, WriteOptions};
-use ooc::{peak_rss_bytes, DataFrame, EngineError, OperatorStats, QueryStream, RowOrder};
+use ooc::{
+    peak_rss_bytes, DataFrame, EngineError, MemoryProfile, OperatorStats, QueryStream, RowOrder,
+};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -48,6 +50,7 @@ pub(crate) struct QueryStats {
     peak_rss: Option<u64>,
     report: String,
     operators: Vec<OperatorStats>,
+    memory: MemoryProfile,
 }
 
 impl QueryStats {
@@ -62,7 +65,13 @@ impl QueryStats {
             peak_rss: peak_rss_bytes(),
             report: stream.report(),
             operators,
+            memory: stream.memory_profile(),
         }
+    }
+
+    /// Who held the memory at the query's peak, and the timeline.
+    pub(crate) fn memory(&self) -> &MemoryProfile {
+        &self.memory
     }
 
     /// The report text: the plan with per-operator metrics and the query's totals.
@@ -91,8 +100,16 @@ impl QueryStats {
             _ => None,
         };
         out.set_item("cache", cache)?;
+        out.set_item("memory_at_peak", memory_dict(py, &self.memory)?)?;
         let operators = PyList::empty(py);
-        for op in &self.operators {
+        for (index, op) in self.operators.iter().enumerate() {
+            let at_peak: u64 = self
+                .memory
+                .at_peak
+                .iter()
+                .filter(|h| h.operator_index == Some(index))
+                .map(|h| h.bytes)
+                .sum();
             let d = PyDict::new(py);
             d.set_item("depth", op.depth)?;
             d.set_item("operator", &op.name)?;
@@ -100,6 +117,7 @@ impl QueryStats {
             d.set_item("rows", op.rows_out)?;
             d.set_item("seconds", op.total_time.as_secs_f64())?;
             d.set_item("peak_bytes", op.peak_memory)?;
+            d.set_item("at_peak_bytes", at_peak)?;
             d.set_item("spills", op.spills)?;
             d.set_item("spilled_bytes", op.spilled_bytes)?;
             operators.append(d)?;
@@ -108,6 +126,38 @@ impl QueryStats {
         out.set_item("report", &self.report)?;
         Ok(out)
     }
+}
+
+/// A memory profile as the dict `stats["memory_at_peak"]` and `MemoryProfile` hold.
+pub(crate) fn memory_dict<'py>(
+    py: Python<'py>,
+    memory: &MemoryProfile,
+) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item("peak_reserved_bytes", memory.peak_reserved)?;
+    out.set_item("peak_at_seconds", memory.peak_at.as_secs_f64())?;
+    out.set_item("limit_bytes", memory.limit)?;
+    out.set_item("rss_bytes", memory.rss_at_peak.map(|r| r.total))?;
+    out.set_item("rss_anon_bytes", memory.rss_at_peak.map(|r| r.anon()))?;
+    out.set_item("rss_file_bytes", memory.rss_at_peak.map(|r| r.file))?;
+    out.set_item("outside_pool_bytes", memory.outside_pool())?;
+    out.set_item("rss_at_start_bytes", memory.rss_at_start.map(|r| r.total))?;
+    let holders = PyList::empty(py);
+    for held in &memory.at_peak {
+        let d = PyDict::new(py);
+        d.set_item("operator", &held.operator)?;
+        d.set_item("operator_index", held.operator_index)?;
+        d.set_item("part", &held.part)?;
+        d.set_item("bytes", held.bytes)?;
+        holders.append(d)?;
+    }
+    out.set_item("holders", holders)?;
+    let timeline = PyList::empty(py);
+    for point in &memory.timeline {
+        timeline.append((point.at.as_secs_f64(), point.reserved, point.rss))?;
+    }
+    out.set_item("timeline", timeline)?;
+    Ok(out)
 }
 
 enum Message {

@@ -169,6 +169,22 @@ impl MemoryProfile {
         out
     }
 
+    /// The profile as a self-contained SVG titled `title`: a flame graph of the bytes held at
+    /// the peak (query, operator, part) over the timeline of reserved bytes and RSS.
+    pub fn to_svg(&self, title: &str) -> String {
+        super::memory_svg::render_svg(self, title)
+    }
+
+    /// [`to_svg`](Self::to_svg) in an HTML page, followed by the [`summary`](Self::summary).
+    pub fn to_html(&self, title: &str) -> String {
+        super::memory_svg::render_html(self, title)
+    }
+
+    /// The profile as JSON text (the fields of [`to_json`](Self::to_json)).
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(&self.to_json()).unwrap_or_default()
+    }
+
     /// The profile as a JSON value (see [`QueryStream::report_json`](super::QueryStream::report_json)).
     pub(crate) fn to_json(&self) -> serde_json::Value {
         use serde_json::json;

@@ -206,12 +206,12 @@ impl QueryStream {
     /// The memory profile as a self-contained SVG: a flame graph of the bytes held at the
     /// peak (query, operator, part) over the timeline of reserved bytes and resident memory.
     pub fn memory_profile_svg(&self, title: &str) -> String {
-        super::memory_svg::render_svg(&self.memory_profile(), title)
+        self.memory_profile().to_svg(title)
     }
 
     /// [`memory_profile_svg`](Self::memory_profile_svg) in an HTML page with the summary.
     pub fn memory_profile_html(&self, title: &str) -> String {
-        super::memory_svg::render_html(&self.memory_profile(), title)
+        self.memory_profile().to_html(title)
     }
 
     /// The report as JSON: per-operator metrics (with bytes at the peak), the totals, the
