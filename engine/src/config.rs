@@ -2,7 +2,7 @@
 //! budget shared by concurrent queries, module `budget`), where spill files go and the order
 //! of unsorted rows. Every layer may read a [`SessionConfig`], none is needed to build one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::budget::MemoryBudget;
@@ -116,7 +116,8 @@ pub enum RowOrder {
 }
 
 /// The default memory budget: half of the physical memory, or of the cgroup memory limit when
-/// that is lower; `None` where neither can be read.
+/// that is lower (cgroup v2 or v1, the lowest limit on the way from the process's cgroup up to
+/// the hierarchy's root); `None` where neither can be read.
 pub fn default_memory_limit() -> Option<usize> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
     let total = meminfo.as_deref().and_then(|text| {
@@ -124,14 +125,92 @@ pub fn default_memory_limit() -> Option<usize> {
         let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kib * 1024)
     });
-    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
-        .ok()
-        .and_then(|t| t.trim().parse::<u64>().ok());
+    let cgroup = cgroup_memory_limit(Path::new("/"));
     let physical = match (total, cgroup) {
         (Some(t), Some(c)) => t.min(c),
         (t, c) => t.or(c)?,
     };
     Some((physical / 2) as usize)
+}
+
+/// Limits at or above this mean "no limit" (cgroup v1 writes `PAGE_COUNTER_MAX` pages,
+/// 9223372036854771712 bytes with 4 KiB pages, where v2 writes `max`).
+const CGROUP_NO_LIMIT: u64 = 1 << 62;
+
+/// The memory limit of the cgroup this process runs in, read under `root` (`/` outside
+/// tests): the lowest `memory.max` (v2) or `memory.limit_in_bytes` (v1) from the process's
+/// cgroup up to the root of its hierarchy, found through `/proc/self/cgroup` and
+/// `/proc/self/mountinfo`. `None` when there is no limit or nothing can be read.
+pub(crate) fn cgroup_memory_limit(root: &Path) -> Option<u64> {
+    let read = |path: &str| std::fs::read_to_string(root.join(path.trim_start_matches('/')));
+    let own = read("/proc/self/cgroup").ok()?;
+    let mountinfo = read("/proc/self/mountinfo").unwrap_or_default();
+    let mut lowest: Option<u64> = None;
+    for line in own.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (Some(id), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let (v2, file) = if id == "0" && controllers.is_empty() {
+            (true, "memory.max")
+        } else if controllers.split(',').any(|c| c == "memory") {
+            (false, "memory.limit_in_bytes")
+        } else {
+            continue;
+        };
+        let (mount_point, mount_root) = cgroup_mount(&mountinfo, v2).unwrap_or(if v2 {
+            ("/sys/fs/cgroup".to_string(), "/".to_string())
+        } else {
+            ("/sys/fs/cgroup/memory".to_string(), "/".to_string())
+        });
+        // Inside a cgroup namespace the mount's root is the process's own cgroup and the
+        // path reads "/"; otherwise the path lies below the mount's root.
+        let relative = path
+            .strip_prefix(mount_root.as_str())
+            .unwrap_or(path)
+            .trim_start_matches('/');
+        let mut dir = root
+            .join(mount_point.trim_start_matches('/'))
+            .join(relative);
+        let top = root.join(mount_point.trim_start_matches('/'));
+        loop {
+            let limit = std::fs::read_to_string(dir.join(file))
+                .ok()
+                .and_then(|text| text.trim().parse::<u64>().ok())
+                .filter(|&limit| limit < CGROUP_NO_LIMIT);
+            if let Some(limit) = limit {
+                lowest = Some(lowest.map_or(limit, |l| l.min(limit)));
+            }
+            if dir == top || !dir.pop() || !dir.starts_with(&top) {
+                break;
+            }
+        }
+    }
+    lowest
+}
+
+/// The mount point and mount root of the cgroup v2 hierarchy (`v2`) or of the v1 hierarchy
+/// with the memory controller, from `/proc/self/mountinfo`.
+fn cgroup_mount(mountinfo: &str, v2: bool) -> Option<(String, String)> {
+    mountinfo.lines().find_map(|line| {
+        let (before, after) = line.split_once(" - ")?;
+        let fields: Vec<&str> = before.split(' ').collect();
+        let mut rest = after.split(' ');
+        let fstype = rest.next()?;
+        let _source = rest.next();
+        let options = rest.next().unwrap_or("");
+        let matches = if v2 {
+            fstype == "cgroup2"
+        } else {
+            fstype == "cgroup" && options.split(',').any(|o| o == "memory")
+        };
+        if !matches {
+            return None;
+        }
+        Some((fields.get(4)?.to_string(), fields.get(3)?.to_string()))
+    })
 }
 
 /// Parse a size such as `512MB`, `2GB`, `1.5GiB` or `4096` (bytes); units are powers of 1024.
@@ -259,5 +338,112 @@ impl SessionConfig {
     pub fn with_row_order(mut self, order: RowOrder) -> Self {
         self.row_order = order;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake `/` holding `files` (path → content).
+    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let path = root.path().join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        root
+    }
+
+    const V2_MOUNT: &str =
+        "30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n";
+    const V1_MOUNTS: &str = "\
+25 24 0:22 / /sys/fs/cgroup rw - tmpfs tmpfs ro,mode=755
+31 25 0:27 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+33 25 0:29 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
+";
+
+    #[test]
+    fn cgroup_v2_takes_the_lowest_limit_up_to_the_root() {
+        let root = tree(&[
+            ("/proc/self/cgroup", "0::/user.slice/job.scope\n"),
+            ("/proc/self/mountinfo", V2_MOUNT),
+            ("/sys/fs/cgroup/user.slice/job.scope/memory.max", "max\n"),
+            ("/sys/fs/cgroup/user.slice/memory.max", "536870912\n"),
+            ("/sys/fs/cgroup/memory.max", "1073741824\n"),
+        ]);
+        assert_eq!(cgroup_memory_limit(root.path()), Some(512 << 20));
+        // The process's own cgroup set lower wins.
+        std::fs::write(
+            root.path()
+                .join("sys/fs/cgroup/user.slice/job.scope/memory.max"),
+            "268435456",
+        )
+        .unwrap();
+        assert_eq!(cgroup_memory_limit(root.path()), Some(256 << 20));
+    }
+
+    #[test]
+    fn cgroup_v2_in_a_namespace_reads_the_mount_root() {
+        // A container: its cgroup is mounted as the root of /sys/fs/cgroup, and
+        // /proc/self/cgroup says "/".
+        let root = tree(&[
+            ("/proc/self/cgroup", "0::/\n"),
+            (
+                "/proc/self/mountinfo",
+                "40 30 0:26 /kubepods/pod1 /sys/fs/cgroup ro - cgroup2 cgroup rw\n",
+            ),
+            ("/sys/fs/cgroup/memory.max", "2147483648\n"),
+        ]);
+        assert_eq!(cgroup_memory_limit(root.path()), Some(2 << 30));
+    }
+
+    #[test]
+    fn cgroup_v1_reads_the_memory_hierarchy_and_ignores_its_no_limit_value() {
+        let root = tree(&[
+            (
+                "/proc/self/cgroup",
+                "12:cpu,cpuacct:/docker/abc\n9:memory:/docker/abc\n1:name=systemd:/docker/abc\n",
+            ),
+            ("/proc/self/mountinfo", V1_MOUNTS),
+            (
+                "/sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes",
+                "805306368\n",
+            ),
+            (
+                "/sys/fs/cgroup/memory/docker/memory.limit_in_bytes",
+                "9223372036854771712\n",
+            ),
+            (
+                "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                "9223372036854771712\n",
+            ),
+        ]);
+        assert_eq!(cgroup_memory_limit(root.path()), Some(768 << 20));
+        std::fs::write(
+            root.path()
+                .join("sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes"),
+            "9223372036854771712",
+        )
+        .unwrap();
+        assert_eq!(cgroup_memory_limit(root.path()), None);
+    }
+
+    #[test]
+    fn no_cgroup_or_no_limit_is_none() {
+        assert_eq!(cgroup_memory_limit(tree(&[]).path()), None);
+        let root = tree(&[
+            ("/proc/self/cgroup", "0::/\n"),
+            ("/proc/self/mountinfo", V2_MOUNT),
+            ("/sys/fs/cgroup/memory.max", "max\n"),
+        ]);
+        assert_eq!(cgroup_memory_limit(root.path()), None);
+        // Without mountinfo the usual mount point is assumed.
+        let root = tree(&[
+            ("/proc/self/cgroup", "0::/a\n"),
+            ("/sys/fs/cgroup/a/memory.max", "1048576\n"),
+        ]);
+        assert_eq!(cgroup_memory_limit(root.path()), Some(1 << 20));
     }
 }
