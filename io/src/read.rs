@@ -196,6 +196,9 @@ pub struct MorselReader {
     batch_size: usize,
     release: Vec<(usize, usize)>,
     map: Arc<Mmap>,
+    /// An estimate of the bytes the reader holds while it decodes (see
+    /// [`decode_bytes`](MorselReader::decode_bytes)).
+    decode_bytes: usize,
     /// Copy view columns into buffers of their own: the rows read are a sparse selection,
     /// whose views would keep whole decompressed pages alive.
     compact: bool,
@@ -300,6 +303,7 @@ impl ParquetDataset {
         let ranges = morsel.ranges();
         let selected = morsel.selected_rows();
         let mut release = Vec::new();
+        let mut decode_bytes = 0;
         let mut leaves = Vec::new();
         let schema_descr = file.metadata.file_metadata().schema_descr();
         let mask = ProjectionMask::roots(schema_descr, file_columns.iter().copied());
@@ -324,6 +328,7 @@ impl ParquetDataset {
                     });
                 }
                 release.push((start as usize, len as usize));
+                decode_bytes += decode_working_set(file, morsel.row_group.row_group, leaf, column);
                 leaves.push(leaf);
             }
         }
@@ -481,6 +486,7 @@ impl ParquetDataset {
                 batch_size,
                 release,
                 map: Arc::clone(&file.map),
+                decode_bytes,
                 compact: true,
             });
         }
@@ -505,10 +511,44 @@ impl ParquetDataset {
             batch_size,
             release,
             map: Arc::clone(&file.map),
+            decode_bytes,
             // A selection, or a slice of fewer rows than a batch: rows picked out of pages.
             compact: morsel.selection.is_some() || selected < batch_size.min(8192),
         })
     }
+}
+
+/// What decoding column chunk `leaf` of `row_group` holds in memory at once, estimated from
+/// the footer: its dictionary page and its largest data page, each once decompressed and once
+/// decoded (the decoded dictionary, the values of the page being read). Page sizes come from
+/// the offset index when the file has one (else a page is taken to be the whole chunk, at
+/// most 1 MiB compressed); uncompressed sizes from the chunk's compression ratio.
+fn decode_working_set(
+    file: &crate::dataset::ParquetFile,
+    row_group: usize,
+    leaf: usize,
+    column: &parquet::file::metadata::ColumnChunkMetaData,
+) -> usize {
+    let compressed = column.compressed_size().max(1) as f64;
+    let ratio = (column.uncompressed_size().max(0) as f64 / compressed).max(1.0);
+    let dictionary = column
+        .dictionary_page_offset()
+        .map_or(0, |d| (column.data_page_offset() - d).max(0)) as f64;
+    use parquet::file::metadata::page_index::PageIndexProvider;
+    let largest_page = file
+        .metadata
+        .page_index()
+        .and_then(|index| {
+            let index: &dyn PageIndexProvider = index.as_ref();
+            index
+                .offset_index(row_group, leaf)?
+                .page_locations()
+                .iter()
+                .map(|p| p.compressed_page_size.max(0) as f64)
+                .reduce(f64::max)
+        })
+        .unwrap_or_else(|| compressed.min((1 << 20) as f64));
+    (2.0 * ratio * (dictionary + largest_page)) as usize
 }
 
 /// Compressed bytes of column chunk `leaf` that reading `ranges` of the morsel's row group
@@ -886,6 +926,15 @@ impl Iterator for MorselReader {
                 ))
             }
         }
+    }
+}
+
+impl MorselReader {
+    /// An estimate of the bytes the reader holds while it decodes: for each column it reads,
+    /// the dictionary page and the largest data page, decompressed and decoded. Not counted:
+    /// the batches it returns, which belong to the caller.
+    pub fn decode_bytes(&self) -> usize {
+        self.decode_bytes
     }
 }
 

@@ -42,6 +42,12 @@ pub(crate) enum MemoryPart {
 }
 
 impl MemoryPart {
+    /// Whether these are bytes in transit (decoded or queued batches), which exist whatever
+    /// the budget says, rather than an operator's state, which it can spill.
+    pub(crate) fn in_transit(self) -> bool {
+        matches!(self, Self::DecodeBuffers | Self::BatchesInFlight)
+    }
+
     /// The name reports use.
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -118,6 +124,8 @@ struct Holder {
 struct State {
     holders: Vec<Holder>,
     total: usize,
+    /// Of `total`, the bytes of holders in transit.
+    transit: usize,
     peak: usize,
     at_peak: Vec<usize>,
     peak_at: Duration,
@@ -188,14 +196,24 @@ impl Ledger {
         state.holders.len() - 1
     }
 
-    /// Add `bytes` to `holder` if the total stays within `limit`; the new total.
+    /// Add `bytes` to `holder` if the total stays within `limit`; the new total. Bytes in
+    /// transit are never refused, and count against the limit up to a quarter of it:
+    /// operators holding state always have at least three quarters of the budget, so a
+    /// budget smaller than the scans' decode buffers still runs (spilling more) instead of
+    /// failing.
     pub(crate) fn grow(&self, holder: usize, bytes: usize, limit: usize) -> Result<usize, Refused> {
         let mut state = self.lock();
-        let total = match state.total.checked_add(bytes) {
-            Some(total) if total <= limit => total,
+        let transit = state.holders[holder].part.in_transit();
+        let counted = state.total - state.transit + state.transit.min(limit / 4);
+        let total = match (state.total.checked_add(bytes), counted.checked_add(bytes)) {
+            (Some(total), _) if transit => total,
+            (Some(total), Some(counted)) if counted <= limit => total,
             _ => return Err(Refused(state.total)),
         };
         state.total = total;
+        if transit {
+            state.transit += bytes;
+        }
         state.holders[holder].bytes += bytes;
         if total <= state.peak {
             return Ok(total);
@@ -232,7 +250,15 @@ impl Ledger {
         let bytes = bytes.min(*held);
         *held -= bytes;
         state.total -= bytes;
+        if state.holders[holder].part.in_transit() {
+            state.transit -= bytes;
+        }
         state.total
+    }
+
+    /// Whether `holder` holds bytes in transit.
+    pub(crate) fn in_transit(&self, holder: usize) -> bool {
+        self.lock().holders[holder].part.in_transit()
     }
 
     /// The bytes held now.

@@ -43,5 +43,5 @@ pub(crate) use accounting::{referenced_bytes, used_bytes};
 pub use ledger::TimelinePoint;
 pub(crate) use ledger::{LedgerReport, MemoryPart};
 pub(crate) use narrow::Narrowing;
-pub(crate) use pool::{MemoryPool, MemoryReservation};
+pub(crate) use pool::{InFlight, MemoryPool, MemoryReservation, Ticket};
 pub(crate) use spill::{SpillFile, SpillManager, SpillWriter};

@@ -189,7 +189,10 @@ impl MemoryPool {
         self.ledger.shrink(holder, bytes);
         self.changes.fetch_add(1, Ordering::Relaxed);
         if let Some(budget) = &self.budget {
-            budget.shrank(bytes);
+            // A shared budget divides operators' state; bytes in transit are each pool's own.
+            if !self.ledger.in_transit(holder) {
+                budget.shrank(bytes);
+            }
         }
     }
 
@@ -422,6 +425,66 @@ impl Drop for MemoryReservation {
     }
 }
 
+/// The bytes of batches that have left one operator and not yet reached the next: queued
+/// between threads, or being decoded by a scan. They are counted whatever the budget says
+/// (they exist already; refusing them would not free them), against the budget up to a
+/// quarter of it, so a spilling operator that asks for memory sees them and spills earlier, and the
+/// ledger shows them at the peak.
+#[derive(Clone, Debug)]
+pub(crate) struct InFlight {
+    pool: Arc<MemoryPool>,
+    holder: usize,
+    metrics: Option<Arc<OperatorMetrics>>,
+}
+
+impl InFlight {
+    /// Batches of `consumer` (an operator's queue or output) that are `part`.
+    pub(crate) fn new(
+        pool: &Arc<MemoryPool>,
+        consumer: &str,
+        part: MemoryPart,
+        metrics: Option<Arc<OperatorMetrics>>,
+    ) -> Self {
+        let holder = pool.ledger.holder(consumer, part, metrics.as_ref());
+        Self {
+            pool: Arc::clone(pool),
+            holder,
+            metrics,
+        }
+    }
+
+    /// Count `bytes` until the ticket is dropped.
+    pub(crate) fn ticket(&self, bytes: usize) -> Ticket {
+        // Bytes in transit are never refused; a shared budget does not see them (they count
+        // against this query's share only).
+        let _ = self.pool.ledger.grow(self.holder, bytes, usize::MAX);
+        self.pool.changes.fetch_add(1, Ordering::Relaxed);
+        if let Some(metrics) = &self.metrics {
+            metrics.add_memory(bytes as i64);
+        }
+        Ticket {
+            owner: self.clone(),
+            bytes,
+        }
+    }
+}
+
+/// Bytes counted by an [`InFlight`] until this is dropped.
+#[derive(Debug)]
+pub(crate) struct Ticket {
+    owner: InFlight,
+    bytes: usize,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.owner.pool.shrink(self.owner.holder, self.bytes);
+        if let Some(metrics) = &self.owner.metrics {
+            metrics.add_memory(-(self.bytes as i64));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,6 +506,39 @@ mod tests {
         assert_eq!(pool.reserved(), 350);
         drop(rest);
         assert_eq!(pool.reserved(), 0);
+    }
+
+    #[test]
+    fn batches_in_flight_count_beyond_the_limit_until_their_ticket_drops() {
+        let pool = MemoryPool::new(100);
+        let mut sort = MemoryReservation::new(&pool, "Sort", MemoryPart::SortBuffer, None);
+        sort.try_grow(80).unwrap();
+        let queue = InFlight::new(&pool, "Coalesce", MemoryPart::BatchesInFlight, None);
+        let a = queue.ticket(30);
+        let b = queue.ticket(10);
+        assert_eq!((pool.reserved(), pool.peak()), (120, 120));
+        // The operator that asks for room sees the queued bytes...
+        assert!(sort.try_grow(1).is_err());
+        drop(a);
+        assert_eq!(pool.reserved(), 90);
+        sort.try_grow(10).unwrap();
+        assert!(sort.try_grow(1).is_err());
+        drop(b);
+        sort.try_grow(10).unwrap();
+        // ...but only up to a quarter of the budget.
+        let c = queue.ticket(80);
+        sort.free();
+        sort.try_grow(75).unwrap();
+        assert!(sort.try_grow(1).is_err());
+        drop(c);
+        sort.try_grow(5).unwrap();
+        let report = pool.ledger_report();
+        let held: Vec<(&str, usize)> = report
+            .at_peak
+            .iter()
+            .map(|h| (h.part.name(), h.bytes))
+            .collect();
+        assert_eq!(held, [("sort buffer", 100), ("batches in flight", 80)]);
     }
 
     #[test]

@@ -11,13 +11,14 @@
 //! (an aggregate over a derived table that is itself aggregated). Blocking tasks on a fixed-size
 //! pool would deadlock once every pool thread waits on a consumer that needs a pool thread.
 
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{EngineError, Result};
+use crate::memory::{used_bytes, InFlight, MemoryPart, Ticket};
 use crate::metrics::OperatorMetrics;
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
@@ -66,11 +67,18 @@ impl ExecutionPlan for CoalesceExec {
             return Ok(instrument(stream, Arc::clone(&self.metrics)));
         }
         let (sender, receiver) = sync_channel(2 * partitions);
+        let queued = InFlight::new(
+            &ctx.memory_pool,
+            "Coalesce",
+            MemoryPart::BatchesInFlight,
+            Some(Arc::clone(&self.metrics)),
+        );
         let mut handles = Vec::with_capacity(partitions);
         for partition in 0..partitions {
             let input = Arc::clone(&self.input);
             let ctx = Arc::clone(&ctx);
-            let sender = sender.clone();
+            let sender: SyncSender<Queued> = sender.clone();
+            let queued = queued.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("ooc-partition-{partition}"))
                 .spawn(move || {
@@ -78,6 +86,11 @@ impl ExecutionPlan for CoalesceExec {
                         &format!("the worker of partition {partition}"),
                         || {
                             drive_partition(input, partition, ctx, |item| {
+                                // Counted from the moment it is queued until it is taken.
+                                let item = item.map(|batch| {
+                                    let ticket = queued.ticket(used_bytes(&batch));
+                                    (batch, ticket)
+                                });
                                 sender.send(item).is_ok()
                             });
                         },
@@ -135,9 +148,12 @@ pub(crate) fn drive_partition(
     true
 }
 
+/// A batch in the queue, counted as in flight until it is taken.
+type Queued = Result<(arrow::array::RecordBatch, Ticket)>;
+
 /// The merged stream; joins the partition threads when dropped.
 struct CoalesceStream {
-    receiver: Option<Receiver<Result<arrow::array::RecordBatch>>>,
+    receiver: Option<Receiver<Queued>>,
     handles: Vec<JoinHandle<()>>,
     failed: bool,
 }
@@ -151,7 +167,7 @@ impl Iterator for CoalesceStream {
         }
         let item = self.receiver.as_ref()?.recv().ok()?;
         self.failed = item.is_err();
-        Some(item)
+        Some(item.map(|(batch, _taken)| batch))
     }
 }
 

@@ -29,6 +29,7 @@ use arrow::datatypes::SchemaRef;
 
 use crate::error::{EngineError, Result};
 use crate::eval::PhysicalExpr;
+use crate::memory::{used_bytes, InFlight, MemoryPart, Ticket};
 use crate::metrics::OperatorMetrics;
 use crate::physical::hashing::hash_columns;
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
@@ -54,7 +55,7 @@ enum State {
     NotStarted,
     /// Producers running; receivers not yet handed out.
     Running {
-        receivers: Vec<Option<Receiver<Result<RecordBatch>>>>,
+        receivers: Vec<Option<Receiver<Queued>>>,
         producers: Arc<Producers>,
     },
 }
@@ -98,10 +99,17 @@ impl RepartitionExec {
             senders.push(s);
             receivers.push(Some(r));
         }
+        let queued = InFlight::new(
+            &ctx.memory_pool,
+            "Repartition",
+            MemoryPart::BatchesInFlight,
+            Some(Arc::clone(&self.metrics)),
+        );
         let mut handles = Vec::new();
         for input_partition in 0..self.input.output_partitions() {
             let input = Arc::clone(&self.input);
             let keys = self.keys.clone();
+            let queued = queued.clone();
             let senders = senders.clone();
             let ctx = Arc::clone(ctx);
             let metrics = Arc::clone(&self.metrics);
@@ -111,7 +119,17 @@ impl RepartitionExec {
                     let on_panic = senders.clone();
                     crate::error::guard_panic(
                         &format!("the repartition of partition {input_partition}"),
-                        || produce(input, input_partition, &keys, senders, &ctx, &metrics),
+                        || {
+                            produce(
+                                input,
+                                input_partition,
+                                &keys,
+                                senders,
+                                &ctx,
+                                &metrics,
+                                &queued,
+                            )
+                        },
                         |e| {
                             for s in &on_panic {
                                 let _ = s.send(Err(EngineError::Internal(e.to_string())));
@@ -138,13 +156,13 @@ fn produce(
     input: Arc<dyn ExecutionPlan>,
     partition: usize,
     keys: &[PhysicalExpr],
-    senders: Vec<SyncSender<Result<RecordBatch>>>,
+    senders: Vec<SyncSender<Queued>>,
     ctx: &Arc<TaskContext>,
     metrics: &OperatorMetrics,
+    queued: &InFlight,
 ) {
-    let mut open: Vec<Option<SyncSender<Result<RecordBatch>>>> =
-        senders.into_iter().map(Some).collect();
-    let fail = |open: &mut Vec<Option<SyncSender<Result<RecordBatch>>>>, e: EngineError| {
+    let mut open: Vec<Option<SyncSender<Queued>>> = senders.into_iter().map(Some).collect();
+    let fail = |open: &mut Vec<Option<SyncSender<Queued>>>, e: EngineError| {
         // Every output learns about the error (the first one to report it wins upstream).
         for s in open.iter().flatten() {
             let _ = s.send(Err(EngineError::Execution(e.to_string())));
@@ -167,7 +185,8 @@ fn produce(
         };
         for (p, part) in parts {
             if let Some(sender) = &open[p] {
-                if sender.send(Ok(part)).is_err() {
+                let ticket = queued.ticket(used_bytes(&part));
+                if sender.send(Ok((part, ticket))).is_err() {
                     open[p] = None; // that output is gone
                 }
             }
@@ -213,9 +232,12 @@ fn split(
     Ok(out)
 }
 
+/// A batch in an output's queue, counted as in flight until it is taken.
+type Queued = Result<(RecordBatch, Ticket)>;
+
 /// One output partition: its channel, and a share in the producers (joined by the last).
 struct OutputStream {
-    receiver: Receiver<Result<RecordBatch>>,
+    receiver: Receiver<Queued>,
     _producers: Arc<Producers>,
     failed: bool,
 }
@@ -229,7 +251,7 @@ impl Iterator for OutputStream {
         }
         let item = self.receiver.recv().ok()?;
         self.failed = item.is_err();
-        Some(item)
+        Some(item.map(|(batch, _taken)| batch))
     }
 }
 

@@ -50,6 +50,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use crate::error::Result;
+use crate::memory::{used_bytes, InFlight, MemoryPart, Ticket};
 use crate::metrics::OperatorMetrics;
 use crate::physical::filter::FilterCounts;
 use crate::physical::key_segments::KeySegments;
@@ -927,6 +928,12 @@ impl ExecutionPlan for ParquetScanExec {
             true => (self.units.get(partition).cloned().unwrap_or(0..0), false),
             false => (0..0, true),
         };
+        let decoded = InFlight::new(
+            &ctx.memory_pool,
+            "ParquetScan",
+            MemoryPart::DecodeBuffers,
+            Some(Arc::clone(&self.metrics)),
+        );
         let stream = ScanStream {
             exec: Arc::clone(&self),
             ctx,
@@ -935,6 +942,9 @@ impl ExecutionPlan for ParquetScanExec {
             queue,
             claims,
             partition,
+            decoded,
+            last: None,
+            reading: None,
         };
         Ok(instrument(Box::new(stream), Arc::clone(&self.metrics)))
     }
@@ -954,11 +964,18 @@ struct ScanStream {
     /// Whether the partition claims another unit when its queue is empty.
     claims: bool,
     partition: usize,
+    /// The batches this partition decoded, counted until the next one is asked for (the
+    /// operators above consume a batch before they pull the next).
+    decoded: InFlight,
+    last: Option<Ticket>,
+    /// The open reader's decode buffers, counted while it is open.
+    reading: Option<Ticket>,
 }
 
 impl ScanStream {
     fn finish_morsel(&mut self) {
         self.current = None;
+        self.reading = None;
         self.ctx.progress.done.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -967,6 +984,7 @@ impl Iterator for ScanStream {
     type Item = Result<arrow::array::RecordBatch>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        self.last = None;
         let exec = Arc::clone(&self.exec);
         loop {
             if let Some(fetch) = exec.fetch {
@@ -995,6 +1013,7 @@ impl Iterator for ScanStream {
                             .progress
                             .rows
                             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                        self.last = Some(self.decoded.ticket(used_bytes(&batch)));
                         return Some(Ok(batch));
                     }
                     Some(Err(e)) => {
@@ -1053,6 +1072,7 @@ impl Iterator for ScanStream {
                         let n = exec.morsels_late.fetch_add(1, Ordering::Relaxed) + 1;
                         exec.metrics.set_extra("morsels_late_materialized", n);
                     }
+                    self.reading = Some(self.decoded.ticket(reader.decode_bytes()));
                     self.current = Some(reader);
                 }
                 Err(e) => {

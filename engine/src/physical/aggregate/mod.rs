@@ -80,7 +80,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use crate::error::Result;
 use crate::eval::PhysicalExpr;
 use crate::logical::expr::AggregateFunction;
-use crate::memory::{MemoryPart, MemoryReservation};
+use crate::memory::{InFlight, MemoryPart, MemoryReservation};
 use crate::metrics::OperatorMetrics;
 use crate::physical::key_segments::KeySegments;
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
@@ -309,6 +309,12 @@ impl ExecutionPlan for AggregateExec {
             _ => (usize::MAX, usize::MAX),
         };
         let state = AggregateState::new(Arc::clone(&self), reservation)?;
+        let emitting = InFlight::new(
+            &ctx.memory_pool,
+            self.name(),
+            MemoryPart::BatchesInFlight,
+            Some(Arc::clone(&self.metrics)),
+        );
         let stream = AggregateStream {
             exec: Arc::clone(&self),
             ctx,
@@ -320,6 +326,8 @@ impl ExecutionPlan for AggregateExec {
             writing: None,
             pending: Vec::new(),
             output: None,
+            emitting,
+            output_counted: None,
             rows_since_reset: 0,
             pass_through: false,
             direct: None,

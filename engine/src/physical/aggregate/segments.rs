@@ -133,7 +133,7 @@ impl AggregateStream {
             self.state.reset()?;
             self.state.reservation.free();
             if batch.num_rows() > 0 {
-                self.output = Some((batch, 0));
+                self.emit(batch);
             }
             return Ok(());
         }

@@ -15,7 +15,7 @@ use super::{
     MAX_MERGE_PIECE_BITS, MAX_SPILL_LEVEL, MERGE_PIECE_ROWS, PASS_THROUGH_MIN_ROWS,
 };
 use crate::error::{EngineError, Result};
-use crate::memory::SpillFile;
+use crate::memory::{used_bytes, InFlight, SpillFile, Ticket};
 use crate::physical::key_segments::KeySegments;
 use crate::physical::{BatchStream, ExecutionPlan, TaskContext};
 
@@ -38,6 +38,10 @@ pub(super) struct AggregateStream {
     pub(super) pending: Vec<(Vec<SpillFile>, u32)>,
     /// The batch being emitted, and how much of it has been.
     pub(super) output: Option<(RecordBatch, usize)>,
+    /// The bytes of `output`, counted as in flight until the last of it has been emitted
+    /// (the table's reservation is freed when its state is taken out as `output`).
+    pub(super) emitting: InFlight,
+    pub(super) output_counted: Option<Ticket>,
     /// Input rows consumed since the table was last emptied.
     pub(super) rows_since_reset: usize,
     /// A partial aggregate whose groups barely reduce its input stops hashing and turns every
@@ -77,6 +81,14 @@ pub(super) struct SpillJob {
     pub(super) bytes: usize,
 }
 
+impl AggregateStream {
+    /// Emit `batch` next, in slices of a batch each; its bytes count until the last slice.
+    pub(super) fn emit(&mut self, batch: RecordBatch) {
+        self.output_counted = Some(self.emitting.ticket(used_bytes(&batch)));
+        self.output = Some((batch, 0));
+    }
+}
+
 impl Iterator for AggregateStream {
     type Item = Result<RecordBatch>;
 
@@ -90,9 +102,10 @@ impl Iterator for AggregateStream {
                     return Some(Ok(slice));
                 }
                 self.output = None;
+                self.output_counted = None;
             }
             if let Some(batch) = self.queued.pop() {
-                self.output = Some((batch, 0));
+                self.emit(batch);
                 continue;
             }
             match self.step() {
@@ -152,7 +165,8 @@ impl AggregateStream {
                         self.exec.metrics.add_rows_in(batch.num_rows());
                     }
                     if self.pass_through {
-                        self.output = Some((self.state.row_states(&batch)?, 0));
+                        let states = self.state.row_states(&batch)?;
+                        self.emit(states);
                         return Ok(true);
                     }
                     if self.direct.is_some() {
@@ -174,7 +188,7 @@ impl AggregateStream {
                         let batch = self.state.take(self.exec.mode == AggregateMode::Partial)?;
                         self.state.reservation.free();
                         if batch.num_rows() > 0 || self.exec.group_exprs.is_empty() {
-                            self.output = Some((batch, 0));
+                            self.emit(batch);
                         } else {
                             return Ok(false);
                         }
@@ -221,7 +235,7 @@ impl AggregateStream {
         if self.spill.is_none() {
             let batch = self.state.take(false)?;
             self.state.reservation.free();
-            self.output = Some((batch, 0));
+            self.emit(batch);
         } else {
             self.spill_table()?;
             self.finish_spilling()?;
@@ -323,7 +337,7 @@ impl AggregateStream {
                 let batch = self.state.take(true)?;
                 self.state.reset()?;
                 self.state.reservation.free();
-                self.output = Some((batch, 0));
+                self.emit(batch);
             }
             return Ok(());
         }
