@@ -37,8 +37,6 @@ pub(crate) enum MemoryPart {
     DecodeBuffers,
     /// Batches produced and not yet consumed: queued between threads or operators.
     BatchesInFlight,
-    /// Rows buffered by an output writer before they are encoded and written.
-    OutputWriter,
 }
 
 impl MemoryPart {
@@ -60,7 +58,6 @@ impl MemoryPart {
             Self::ProbeBits => "probe bits",
             Self::DecodeBuffers => "decode buffers",
             Self::BatchesInFlight => "batches in flight",
-            Self::OutputWriter => "output writer",
         }
     }
 }
