@@ -180,7 +180,8 @@ impl MemoryProfile {
         super::memory_svg::render_html(self, title)
     }
 
-    /// The profile as JSON text (the fields of [`to_json`](Self::to_json)).
+    /// The profile as JSON text: limit, peak, RSS at the peak and at the start, the holders
+    /// at the peak and the timeline.
     pub fn json(&self) -> String {
         serde_json::to_string_pretty(&self.to_json()).unwrap_or_default()
     }
