@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{EngineError, Result};
-use crate::memory::{used_bytes, InFlight, MemoryPart, Ticket};
+use crate::memory::{referenced_bytes, InFlight, MemoryPart, Ticket};
 use crate::metrics::OperatorMetrics;
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
@@ -88,7 +88,7 @@ impl ExecutionPlan for CoalesceExec {
                             drive_partition(input, partition, ctx, |item| {
                                 // Counted from the moment it is queued until it is taken.
                                 let item = item.map(|batch| {
-                                    let ticket = queued.ticket(used_bytes(&batch));
+                                    let ticket = queued.ticket(referenced_bytes(&batch));
                                     (batch, ticket)
                                 });
                                 sender.send(item).is_ok()

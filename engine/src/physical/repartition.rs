@@ -29,7 +29,7 @@ use arrow::datatypes::SchemaRef;
 
 use crate::error::{EngineError, Result};
 use crate::eval::PhysicalExpr;
-use crate::memory::{used_bytes, InFlight, MemoryPart, Ticket};
+use crate::memory::{referenced_bytes, InFlight, MemoryPart, Ticket};
 use crate::metrics::OperatorMetrics;
 use crate::physical::hashing::hash_columns;
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
@@ -185,7 +185,9 @@ fn produce(
         };
         for (p, part) in parts {
             if let Some(sender) = &open[p] {
-                let ticket = queued.ticket(used_bytes(&part));
+                // The bytes the part's rows reference: a string-view part shares the data
+                // buffers of the batch it was taken from, which are counted where they are held.
+                let ticket = queued.ticket(referenced_bytes(&part));
                 if sender.send(Ok((part, ticket))).is_err() {
                     open[p] = None; // that output is gone
                 }

@@ -50,7 +50,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use crate::error::Result;
-use crate::memory::{used_bytes, InFlight, MemoryPart, Ticket};
+use crate::memory::{referenced_bytes, InFlight, MemoryPart, Ticket};
 use crate::metrics::OperatorMetrics;
 use crate::physical::filter::FilterCounts;
 use crate::physical::key_segments::KeySegments;
@@ -1013,7 +1013,7 @@ impl Iterator for ScanStream {
                             .progress
                             .rows
                             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-                        self.last = Some(self.decoded.ticket(used_bytes(&batch)));
+                        self.last = Some(self.decoded.ticket(referenced_bytes(&batch)));
                         return Some(Ok(batch));
                     }
                     Some(Err(e)) => {
