@@ -88,7 +88,9 @@ impl ParquetFile {
                     path: path.to_path_buf(),
                     message: e.to_string(),
                 })?;
-        // Footers are small; the pages they describe are released after each read.
+        // The footer and the page index have been decoded onto the heap: their mapped pages
+        // need not stay resident (the pages they describe are released after each read).
+        release_metadata_pages(&map, reader_metadata.metadata(), size);
         Ok(Self {
             path: path.to_path_buf(),
             size,
@@ -121,6 +123,31 @@ impl ParquetFile {
             .unwrap_or(0);
         let start = tail.checked_sub(len).unwrap_or(tail);
         twox_hash::XxHash64::oneshot(0, &bytes[start..])
+    }
+}
+
+/// Release the mapped pages of a file's footer and page index, from the first of the column
+/// and offset indexes (they precede the footer) to the end of the file.
+fn release_metadata_pages(
+    map: &Mmap,
+    metadata: &parquet::file::metadata::ParquetMetaData,
+    size: u64,
+) {
+    let index_start = metadata
+        .row_groups()
+        .iter()
+        .flat_map(|rg| rg.columns())
+        .flat_map(|c| [c.column_index_offset(), c.offset_index_offset()])
+        .flatten()
+        .filter_map(|offset| u64::try_from(offset).ok())
+        .min();
+    // Without a page index: the last 64 KiB hold the footer of most files; a larger footer
+    // keeps the rest of its pages mapped, which is harmless.
+    let start = index_start
+        .unwrap_or(size.saturating_sub(64 << 10))
+        .min(size);
+    if let (Ok(start), Ok(size)) = (usize::try_from(start), usize::try_from(size)) {
+        crate::read::release_pages(map, start, size - start);
     }
 }
 
