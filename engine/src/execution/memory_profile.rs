@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::memory::process::ResidentMemory;
 use crate::memory::{LedgerReport, TimelinePoint};
 use crate::metrics::{format_bytes, format_duration, OperatorMetrics};
-use crate::physical::{ExecutionPlan, HeldAtPeak};
+use crate::physical::{AtPeakByOperator, ExecutionPlan};
 
 /// Bytes one holder had at the query's peak.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,8 +103,8 @@ impl MemoryProfile {
     }
 
     /// Bytes each operator held at the peak, by the address of its metrics.
-    pub(crate) fn by_operator(report: &LedgerReport) -> HeldAtPeak {
-        let mut held = HeldAtPeak::new();
+    pub(crate) fn by_operator(report: &LedgerReport) -> AtPeakByOperator {
+        let mut held = AtPeakByOperator::new();
         for h in &report.at_peak {
             if let Some(m) = &h.operator {
                 *held.entry(Arc::as_ptr(m)).or_default() += h.bytes as u64;

@@ -65,6 +65,7 @@ impl OperatorStats {
     }
 }
 
+/// Every operator's metrics, in the order of [`collect_operator_stats`].
 fn collect_operator_metrics(
     plan: &Arc<dyn ExecutionPlan>,
     out: &mut Vec<Arc<crate::metrics::OperatorMetrics>>,

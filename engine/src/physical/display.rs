@@ -8,18 +8,21 @@ use super::ExecutionPlan;
 use crate::metrics::{format_bytes, format_duration, OperatorMetrics};
 
 /// Bytes each operator held at the query's peak, by the address of its metrics.
-pub(crate) type HeldAtPeak = HashMap<*const OperatorMetrics, u64>;
+pub(crate) type AtPeakByOperator = HashMap<*const OperatorMetrics, u64>;
 
 /// Render a physical plan as an indented tree; with `analyze`, include metrics.
 pub(crate) fn display_plan(plan: &Arc<dyn ExecutionPlan>, analyze: bool) -> String {
     let mut out = String::new();
-    let empty = HeldAtPeak::new();
+    let empty = AtPeakByOperator::new();
     display_node(plan, analyze.then_some(&empty), 0, &mut out);
     out
 }
 
 /// Render a physical plan that has run, with metrics and each operator's bytes at the peak.
-pub(crate) fn display_analyzed(plan: &Arc<dyn ExecutionPlan>, at_peak: &HeldAtPeak) -> String {
+pub(crate) fn display_analyzed(
+    plan: &Arc<dyn ExecutionPlan>,
+    at_peak: &AtPeakByOperator,
+) -> String {
     let mut out = String::new();
     display_node(plan, Some(at_peak), 0, &mut out);
     out
@@ -27,7 +30,7 @@ pub(crate) fn display_analyzed(plan: &Arc<dyn ExecutionPlan>, at_peak: &HeldAtPe
 
 fn display_node(
     plan: &Arc<dyn ExecutionPlan>,
-    analyze: Option<&HeldAtPeak>,
+    analyze: Option<&AtPeakByOperator>,
     depth: usize,
     out: &mut String,
 ) {

@@ -54,7 +54,7 @@ use crate::metrics::OperatorMetrics;
 
 pub(crate) use self::batches::{compact_views, concat_releasing};
 pub(crate) use self::context::TaskContext;
-pub(crate) use self::display::{display_analyzed, display_plan, HeldAtPeak};
+pub(crate) use self::display::{display_analyzed, display_plan, AtPeakByOperator};
 
 /// A stream of record batches.
 pub(crate) type BatchStream = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
