@@ -75,7 +75,7 @@ pub(crate) fn explain(plan: &LogicalPlan, config: &SessionConfig, analyze: bool)
             None => (String::new(), optimized),
         };
         let physical = physical_plan_of(optimized, config)?;
-        return Ok(format!("{cache_line}{}", display_plan(&physical, false)));
+        return Ok(format!("{cache_line}{}", display_plan(&physical)));
     }
     let mut stream = execute(plan, config)?;
     let mut rows = 0;

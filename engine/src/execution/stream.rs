@@ -146,7 +146,7 @@ impl QueryStream {
 
     /// The physical plan being run, as EXPLAIN shows it (without metrics).
     pub fn plan_text(&self) -> String {
-        display_plan(&self.plan, false)
+        display_plan(&self.plan)
     }
 
     /// What each operator has done so far (all of it once the stream has ended), in plan order:

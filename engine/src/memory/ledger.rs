@@ -240,22 +240,18 @@ impl Ledger {
         Ok(total)
     }
 
-    /// Take `bytes` from `holder`; the new total.
-    pub(crate) fn shrink(&self, holder: usize, bytes: usize) -> usize {
+    /// Take `bytes` from `holder`; whether its bytes are in transit.
+    pub(crate) fn shrink(&self, holder: usize, bytes: usize) -> bool {
         let mut state = self.lock();
         let held = &mut state.holders[holder].bytes;
         let bytes = bytes.min(*held);
         *held -= bytes;
         state.total -= bytes;
-        if state.holders[holder].part.in_transit() {
+        let transit = state.holders[holder].part.in_transit();
+        if transit {
             state.transit -= bytes;
         }
-        state.total
-    }
-
-    /// Whether `holder` holds bytes in transit.
-    pub(crate) fn in_transit(&self, holder: usize) -> bool {
-        self.lock().holders[holder].part.in_transit()
+        transit
     }
 
     /// The bytes held now.

@@ -186,11 +186,11 @@ impl MemoryPool {
     }
 
     fn shrink(&self, holder: usize, bytes: usize) {
-        self.ledger.shrink(holder, bytes);
+        let transit = self.ledger.shrink(holder, bytes);
         self.changes.fetch_add(1, Ordering::Relaxed);
         if let Some(budget) = &self.budget {
             // A shared budget divides operators' state; bytes in transit are each pool's own.
-            if !self.ledger.in_transit(holder) {
+            if !transit {
                 budget.shrank(bytes);
             }
         }

@@ -10,11 +10,10 @@ use crate::metrics::{format_bytes, format_duration, OperatorMetrics};
 /// Bytes each operator held at the query's peak, by the address of its metrics.
 pub(crate) type AtPeakByOperator = HashMap<*const OperatorMetrics, u64>;
 
-/// Render a physical plan as an indented tree; with `analyze`, include metrics.
-pub(crate) fn display_plan(plan: &Arc<dyn ExecutionPlan>, analyze: bool) -> String {
+/// Render a physical plan as an indented tree.
+pub(crate) fn display_plan(plan: &Arc<dyn ExecutionPlan>) -> String {
     let mut out = String::new();
-    let empty = AtPeakByOperator::new();
-    display_node(plan, analyze.then_some(&empty), 0, &mut out);
+    display_node(plan, None, 0, &mut out);
     out
 }
 
