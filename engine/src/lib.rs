@@ -65,6 +65,7 @@ pub mod bench;
 pub(crate) mod budget;
 mod config;
 mod dataframe;
+pub mod distributed;
 pub mod error;
 mod eval;
 mod execution;

@@ -61,6 +61,18 @@ fn rules(layer: &str) -> Option<(&'static [&'static str], &'static [&'static str
             ],
             &[],
         ),
+        // Plans split into stages for other processes: runs them through execution.
+        "distributed" => (
+            &[
+                "error",
+                "config",
+                "logical",
+                "eval",
+                "execution",
+                "physical",
+            ],
+            &[],
+        ),
         "dataframe" => (
             &[
                 "error",

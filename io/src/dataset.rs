@@ -166,6 +166,8 @@ pub struct ParquetDataset {
     files: Vec<ParquetFile>,
     schema: SchemaRef,
     partition_columns: Vec<String>,
+    /// The locations it was opened from (files, directories or globs), as given.
+    locations: Vec<String>,
 }
 
 fn has_glob(s: &str) -> bool {
@@ -418,7 +420,14 @@ impl ParquetDataset {
             files,
             schema,
             partition_columns: keys,
+            locations: locations.to_vec(),
         })
+    }
+
+    /// The locations the data set was opened from, as given (opening them again finds the
+    /// same files, unless files were added or removed since).
+    pub fn locations(&self) -> &[String] {
+        &self.locations
     }
 
     /// The unified schema: file columns in first-seen order, then partition columns.

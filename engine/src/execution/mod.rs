@@ -85,6 +85,13 @@ pub(crate) fn explain(plan: &LogicalPlan, config: &SessionConfig, analyze: bool)
     Ok(format!("{}\noutput rows: {rows}\n", stream.report()))
 }
 
+/// Start running a plan that is already optimized (a stage of a distributed query, or its
+/// root), without the result cache.
+pub(crate) fn execute_optimized(plan: LogicalPlan, config: &SessionConfig) -> Result<QueryStream> {
+    let physical = physical_plan_of(plan, config)?;
+    QueryStream::start(physical, task_context(config))
+}
+
 /// Start running `plan` under `config`.
 /// With a result cache, a stored result is replayed, or the result stored as it is computed
 /// (see [`result_cache`]).

@@ -63,6 +63,7 @@ pub(crate) fn key_of(
             ScanSource::Text(d) => {
                 let _ = writeln!(canonical, "text {:?}", d.options());
             }
+            ScanSource::Exchange(_) => return Err("the plan reads exchange files".into()),
         }
     }
     let plan_key = CacheKey::of(canonical.as_bytes());
@@ -76,6 +77,7 @@ pub(crate) fn key_of(
                     inputs.push(file_input(&file.path).map_err(|e| e.to_string())?);
                 }
             }
+            ScanSource::Exchange(_) => return Err("the plan reads exchange files".into()),
         }
     }
     for input in &inputs {
@@ -101,7 +103,12 @@ fn collect_sources(
     out: &mut Vec<ScanSource>,
 ) -> std::result::Result<(), String> {
     match plan {
-        LogicalPlan::TableScan(scan) => out.push(scan.source.clone()),
+        LogicalPlan::TableScan(scan) => {
+            if matches!(scan.source, ScanSource::Exchange(_)) {
+                return Err("the plan is a stage of a distributed query".into());
+            }
+            out.push(scan.source.clone())
+        }
         LogicalPlan::Memory(table) => {
             return Err(format!(
                 "the plan reads in-memory data ({}), which has no fingerprint",

@@ -120,6 +120,8 @@ pub(crate) fn estimate_rows(plan: &LogicalPlan) -> f64 {
                 groups.min(input_rows)
             }
         }
+        // Planned after estimates are used (distributed stages).
+        LogicalPlan::PhasedAggregate { input, .. } => estimate_rows(input),
         LogicalPlan::EmptyRow { .. } => 1.0,
         LogicalPlan::Memory(table) => table.num_rows() as f64,
         LogicalPlan::Union { inputs, .. } => inputs.iter().map(estimate_rows).sum(),

@@ -28,7 +28,9 @@ pub use crate::logical::window::WindowExpr;
 pub const MAX_EXPR_DEPTH: usize = 1000;
 
 /// A possibly qualified column reference.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Column {
     /// Table name or alias.
     pub relation: Option<String>,
@@ -65,7 +67,7 @@ impl fmt::Display for Column {
 }
 
 /// A logical expression.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Expr {
     /// A column of the input.
     Column(Column),

@@ -3,7 +3,7 @@
 //! `eval`; their result types in [`types`](crate::logical::types).
 
 /// Binary operators.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum BinaryOp {
     /// `+`
     Plus,
@@ -81,7 +81,7 @@ impl BinaryOp {
 }
 
 /// Parts of a date or timestamp for `extract`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DatePart {
     /// Calendar year.
     Year,
@@ -125,7 +125,7 @@ impl DatePart {
 }
 
 /// Scalar (row-by-row) functions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ScalarFunction {
     /// `upper(s)`
     Upper,
@@ -276,7 +276,7 @@ impl ScalarFunction {
 }
 
 /// Aggregate functions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum AggregateFunction {
     /// `count(*)` (no arguments) or `count(x)`
     Count,
@@ -341,7 +341,7 @@ pub enum AggregateFunction {
 
 /// How a quantile picks or interpolates among the sorted values `v[0..n]` at the fractional
 /// index `h = (n - 1) * p`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum QuantileKind {
     /// `median(x)`: `Linear` at `p = 0.5` (the only kind without a `p` argument).
     Median,

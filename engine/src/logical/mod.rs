@@ -14,3 +14,4 @@ pub mod schema;
 mod source;
 pub(crate) mod types;
 pub mod window;
+mod wire;

@@ -11,10 +11,10 @@ use crate::error::{EngineError, Result};
 use crate::logical::expr::Expr;
 use crate::logical::schema::PlanSchema;
 
-pub use crate::logical::source::{MemoryTable, ScanSource, TableScan};
+pub use crate::logical::source::{ExchangeInput, MemoryTable, ScanSource, TableScan};
 
 /// One key of an ORDER BY.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SortKey {
     /// The sorted expression.
     pub expr: Expr,
@@ -40,7 +40,7 @@ impl fmt::Display for SortKey {
 ///
 /// For the semi, anti and single joins the left input is the outer query and the right input is
 /// a subquery; they output only the left input's columns (single: left and right).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum JoinType {
     /// Matching pairs.
     Inner,
@@ -87,8 +87,17 @@ impl fmt::Display for JoinType {
     }
 }
 
+/// The half of a two-phase aggregation a [`LogicalPlan::PhasedAggregate`] computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum AggregatePhase {
+    /// Raw rows in, one row of state per group out.
+    Partial,
+    /// States in, final values out.
+    Final,
+}
+
 /// A logical plan node.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum LogicalPlan {
     /// Read a Parquet data set.
     TableScan(TableScan),
@@ -119,6 +128,23 @@ pub enum LogicalPlan {
         /// Aggregate expressions (`Expr::Aggregate`, possibly aliased).
         aggregates: Vec<Expr>,
         /// Output schema: group columns then aggregates.
+        schema: PlanSchema,
+    },
+    /// One half of an aggregation split between the tasks of a distributed query (see
+    /// `crate::distributed`); never produced by front ends or the optimizer.
+    PhasedAggregate {
+        /// Raw rows (`Partial`) or the partial states of every task (`Final`).
+        input: Box<LogicalPlan>,
+        /// Which half.
+        phase: AggregatePhase,
+        /// The aggregation's grouping expressions, over `raw_input`.
+        group_by: Vec<Expr>,
+        /// Its aggregate expressions, over `raw_input`.
+        aggregates: Vec<Expr>,
+        /// The columns the aggregation was written over (the input of `Partial`).
+        raw_input: PlanSchema,
+        /// Output schema: the states (`group_0`, ..., then each aggregate's state columns)
+        /// for `Partial`; the aggregation's own for `Final`.
         schema: PlanSchema,
     },
     /// Compute window functions: the input's columns, then one column per call.
@@ -209,6 +235,7 @@ impl LogicalPlan {
             | LogicalPlan::Limit { input, .. } => input.schema(),
             LogicalPlan::Projection { schema, .. }
             | LogicalPlan::Aggregate { schema, .. }
+            | LogicalPlan::PhasedAggregate { schema, .. }
             | LogicalPlan::Window { schema, .. }
             | LogicalPlan::SubqueryAlias { schema, .. }
             | LogicalPlan::EmptyRow { schema }
@@ -227,6 +254,7 @@ impl LogicalPlan {
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Projection { input, .. }
             | LogicalPlan::Aggregate { input, .. }
+            | LogicalPlan::PhasedAggregate { input, .. }
             | LogicalPlan::Window { input, .. }
             | LogicalPlan::Sort { input, .. }
             | LogicalPlan::Limit { input, .. }
@@ -292,6 +320,21 @@ impl LogicalPlan {
                 aggregates,
                 ..
             } => LogicalPlan::aggregate(next()?, group_by.clone(), aggregates.clone())?,
+            LogicalPlan::PhasedAggregate {
+                phase,
+                group_by,
+                aggregates,
+                raw_input,
+                schema,
+                ..
+            } => LogicalPlan::PhasedAggregate {
+                input: Box::new(next()?),
+                phase: *phase,
+                group_by: group_by.clone(),
+                aggregates: aggregates.clone(),
+                raw_input: raw_input.clone(),
+                schema: schema.clone(),
+            },
             LogicalPlan::Window { exprs, .. } => LogicalPlan::window(next()?, exprs.clone())?,
             LogicalPlan::Sort { keys, fetch, .. } => LogicalPlan::Sort {
                 input: Box::new(next()?),
@@ -346,6 +389,9 @@ impl LogicalPlan {
                 if let Some(fetch) = scan.fetch {
                     out.push_str(&format!(" fetch={fetch}"));
                 }
+                if let Some(split) = &scan.split {
+                    out.push_str(&format!(" row_groups={}", split.len()));
+                }
             }
             LogicalPlan::Filter { predicate, .. } => out.push_str(&format!("Filter: {predicate}")),
             LogicalPlan::Projection { exprs, .. } => {
@@ -361,6 +407,20 @@ impl LogicalPlan {
                 let a: Vec<String> = aggregates.iter().map(|e| e.to_string()).collect();
                 out.push_str(&format!(
                     "Aggregate: group_by=[{}] aggregates=[{}]",
+                    g.join(", "),
+                    a.join(", ")
+                ));
+            }
+            LogicalPlan::PhasedAggregate {
+                phase,
+                group_by,
+                aggregates,
+                ..
+            } => {
+                let g: Vec<String> = group_by.iter().map(|e| e.to_string()).collect();
+                let a: Vec<String> = aggregates.iter().map(|e| e.to_string()).collect();
+                out.push_str(&format!(
+                    "Aggregate({phase:?}): group_by=[{}] aggregates=[{}]",
                     g.join(", "),
                     a.join(", ")
                 ));

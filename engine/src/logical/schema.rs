@@ -13,7 +13,7 @@ use crate::error::{closest_name, EngineError, Result};
 use crate::logical::hidden;
 
 /// A field of a plan's output together with the relation it belongs to.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PlanField {
     /// Table name or alias that qualifies the field (`None` for computed columns).
     pub qualifier: Option<String>,
@@ -46,7 +46,7 @@ impl PlanField {
 }
 
 /// The output schema of a logical plan node.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PlanSchema {
     fields: Vec<PlanField>,
 }

@@ -24,6 +24,24 @@ pub enum ScanSource {
     /// A result stored in the result cache: a persisted frame (`DataFrame::persist`), read
     /// from its memory-mapped Arrow IPC file.
     Cached(Arc<CachedResult>),
+    /// The output of an earlier stage of a distributed query: exchange files written by its
+    /// tasks (see `crate::distributed`).
+    Exchange(Arc<ExchangeInput>),
+}
+
+/// What a task of a distributed query reads from an earlier stage.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExchangeInput {
+    /// The stage that writes it.
+    pub stage: usize,
+    /// Its columns.
+    pub schema: SchemaRef,
+    /// Whether the reading task reads only its own bucket of a hash-partitioned output
+    /// (else every file).
+    pub by_bucket: bool,
+    /// The exchange files to read, as the earlier stage's tasks reported them (empty until
+    /// the stage has run).
+    pub files: Vec<std::path::PathBuf>,
 }
 
 impl From<Arc<ParquetDataset>> for ScanSource {
@@ -45,6 +63,7 @@ impl ScanSource {
             ScanSource::Parquet(d) => d.schema(),
             ScanSource::Text(d) => d.schema(),
             ScanSource::Cached(r) => r.schema(),
+            ScanSource::Exchange(e) => Arc::clone(&e.schema),
         }
     }
 
@@ -54,6 +73,8 @@ impl ScanSource {
             ScanSource::Parquet(d) => d.num_rows(),
             ScanSource::Text(d) => d.estimated_rows(),
             ScanSource::Cached(r) => r.num_rows(),
+            // Unknown when planning; an exchange reads what a stage below computed.
+            ScanSource::Exchange(_) => 0,
         }
     }
 
@@ -61,7 +82,7 @@ impl ScanSource {
     pub fn partition_columns(&self) -> &[String] {
         match self {
             ScanSource::Parquet(d) => d.partition_columns(),
-            ScanSource::Text(_) | ScanSource::Cached(_) => &[],
+            ScanSource::Text(_) | ScanSource::Cached(_) | ScanSource::Exchange(_) => &[],
         }
     }
 
@@ -69,7 +90,7 @@ impl ScanSource {
     pub(crate) fn integer_range(&self, column: &str) -> Option<(i64, i64)> {
         match self {
             ScanSource::Parquet(d) => d.integer_range(column),
-            ScanSource::Text(_) | ScanSource::Cached(_) => None,
+            ScanSource::Text(_) | ScanSource::Cached(_) | ScanSource::Exchange(_) => None,
         }
     }
 
@@ -77,7 +98,7 @@ impl ScanSource {
     pub fn parquet(&self) -> Option<&Arc<ParquetDataset>> {
         match self {
             ScanSource::Parquet(d) => Some(d),
-            ScanSource::Text(_) | ScanSource::Cached(_) => None,
+            ScanSource::Text(_) | ScanSource::Cached(_) | ScanSource::Exchange(_) => None,
         }
     }
 }
@@ -95,6 +116,8 @@ pub struct TableScan {
     pub filters: Vec<Expr>,
     /// Stop after this many rows (only set when no filter remains above).
     pub fetch: Option<usize>,
+    /// Read only these row groups (a task's share of a distributed scan); `None`: all.
+    pub split: Option<Arc<Vec<ooc_io::RowGroupRef>>>,
     schema: PlanSchema,
     /// Identifies the scan within one plan (see `LogicalPlan::number_scans`).
     pub(crate) id: usize,
@@ -120,9 +143,31 @@ impl TableScan {
             projection: None,
             filters: Vec::new(),
             fetch: None,
+            split: None,
             schema,
             id: 0,
         })
+    }
+
+    /// A scan of an earlier stage's output whose columns keep the qualifiers `schema` gives
+    /// them (the plan above the exchange refers to them as before the split).
+    pub(crate) fn exchange(input: ExchangeInput, schema: PlanSchema) -> Self {
+        Self {
+            table_name: format!("exchange {}", input.stage),
+            source: ScanSource::Exchange(Arc::new(input)),
+            projection: None,
+            filters: Vec::new(),
+            fetch: None,
+            split: None,
+            schema,
+            id: 0,
+        }
+    }
+
+    /// The same scan with its schema as decoded (a plan received from another process).
+    pub(crate) fn with_schema(mut self, schema: PlanSchema) -> Self {
+        self.schema = schema;
+        self
     }
 
     /// The scan's number in its plan, once [`LogicalPlan::number_scans`] has run (0 before).
@@ -170,6 +215,7 @@ impl fmt::Debug for TableScan {
             .field("projection", &self.projection)
             .field("filters", &self.filters)
             .field("fetch", &self.fetch)
+            .field("split", &self.split.as_ref().map(|s| s.len()))
             .finish()
     }
 }

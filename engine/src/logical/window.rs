@@ -17,7 +17,7 @@ use crate::logical::plan::SortKey;
 use crate::logical::scalar::ScalarValue;
 
 /// What a window call computes for each row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum WindowFunction {
     /// `row_number()`: 1, 2, ... in the partition's order.
     RowNumber,
@@ -108,7 +108,7 @@ impl WindowFunction {
 }
 
 /// How a frame's extent is counted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum FrameUnits {
     /// In rows.
     Rows,
@@ -120,7 +120,7 @@ pub enum FrameUnits {
 
 /// One end of a frame. Offsets are constants: a non-negative integer for `ROWS` and `GROUPS`,
 /// a non-negative number or interval for `RANGE`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum FrameBound {
     /// From the partition's first row.
     UnboundedPreceding,
@@ -147,7 +147,7 @@ impl fmt::Display for FrameBound {
 }
 
 /// The rows an aggregate or value function sees for the current row.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WindowFrame {
     /// How the extent is counted.
     pub units: FrameUnits,
@@ -262,7 +262,7 @@ impl fmt::Display for WindowFrame {
 }
 
 /// One window function call.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WindowExpr {
     /// The function.
     pub func: WindowFunction,

@@ -190,6 +190,8 @@ fn prune(plan: LogicalPlan, required: Option<BTreeSet<usize>>) -> Result<Logical
             name,
             input: Box::new(prune(*input, None)?),
         }),
+        // Stages of a distributed query are cut from plans already optimized.
+        phased @ LogicalPlan::PhasedAggregate { .. } => Ok(phased),
     }
 }
 

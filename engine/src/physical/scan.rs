@@ -213,6 +213,8 @@ pub(crate) struct ScanSpec {
     pub units: UnitAssignment,
     /// The filter pushed into the scan, for late materialization.
     pub late_filter: Option<LateFilterSpec>,
+    /// Read only these row groups (a task's share of a distributed scan); `None`: all.
+    pub only_row_groups: Option<Arc<Vec<RowGroupRef>>>,
     /// Columns read as another type than the data set's (a cast above folded into the read:
     /// see `ooc_io::ReadOptions::read_as`); the output schema has these types. Neither the
     /// pruning predicate, nor the late filter, nor a dynamic filter may use such a column.
@@ -453,6 +455,9 @@ impl ParquetScanExec {
             Some(predicate) => spec.dataset.prune(predicate),
             None => spec.dataset.prune(&PruneExpr::Unknown),
         };
+        if let Some(only) = &spec.only_row_groups {
+            row_groups.retain(|rg| only.contains(rg));
+        }
         if let Some((column, descending)) = &spec.preferred_order {
             spec.dataset
                 .order_row_groups(&mut row_groups, column, *descending);

@@ -30,6 +30,7 @@
 //!   modification time, which a hit touches) are removed until the cache fits its bound
 //!   (default: the smaller of 10 GB and a tenth of the free space of its file system).
 
+mod exchange;
 mod manifest;
 mod mapped;
 mod writer;
@@ -38,12 +39,19 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use exchange::{open_exchange_file, ExchangeFile, ExchangeWriter};
 pub use manifest::{InputRecord, Manifest, CACHE_FORMAT, CHUNK_BYTES};
 pub use mapped::{BatchDecoder, CachedResult, EAGER_CHECK_BYTES};
 pub use writer::{CommitInfo, EntryWriter};
 
 use crate::dataset::ParquetFile;
 use crate::error::{IoError, Result};
+
+/// A file name part no other writer uses (the process id, a per-process counter and the
+/// clock's nanoseconds).
+pub fn unique_name() -> String {
+    writer::nonce()
+}
 
 /// The engine version recorded in (and required of) every entry.
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -21,11 +21,23 @@ use super::{sync_dir, CacheKey, ResultCache, ENGINE_VERSION};
 use crate::error::{IoError, Result};
 
 /// Counts the bytes written and the CRC-32 of every [`CHUNK_BYTES`] chunk of them.
-struct Tracked<W> {
-    inner: W,
-    position: u64,
+pub(super) struct Tracked<W> {
+    pub(super) inner: W,
+    pub(super) position: u64,
     crc: crc32fast::Hasher,
-    chunks: String,
+    pub(super) chunks: String,
+}
+
+impl<W> Tracked<W> {
+    /// Tracking from the first byte written to `inner`.
+    pub(super) fn new(inner: W) -> Self {
+        Self {
+            inner,
+            position: 0,
+            crc: crc32fast::Hasher::new(),
+            chunks: String::new(),
+        }
+    }
 }
 
 impl<W: Write> Write for Tracked<W> {
@@ -51,7 +63,7 @@ impl<W: Write> Write for Tracked<W> {
 }
 
 impl<W> Tracked<W> {
-    fn close_chunk(&mut self) {
+    pub(super) fn close_chunk(&mut self) {
         let crc = std::mem::take(&mut self.crc).finalize();
         self.chunks.push_str(&format!("{crc:08x}"));
     }
@@ -123,12 +135,7 @@ impl EntryWriter {
     ) -> Result<Self> {
         let temp = cache.dir().join(format!(".tmp-{key}-{}.arrow", nonce()));
         let file = File::create(&temp).map_err(io_err(&temp))?;
-        let tracked = Tracked {
-            inner: BufWriter::with_capacity(1 << 20, file),
-            position: 0,
-            crc: crc32fast::Hasher::new(),
-            chunks: String::new(),
-        };
+        let tracked = Tracked::new(BufWriter::with_capacity(1 << 20, file));
         let compression = cache.compression();
         let mut options = IpcWriteOptions::default();
         if compression {

@@ -11,6 +11,7 @@
 //! above a scan are visited first, so the scan always finds what they registered.
 
 mod aggregate;
+pub(crate) use aggregate::partial_state_schema;
 mod join;
 mod scan;
 mod trace;
@@ -169,6 +170,15 @@ impl PhysicalPlanner {
                 aggregates,
                 schema,
             } => self.create_aggregate(input, group_by, aggregates, schema)?,
+            LogicalPlan::PhasedAggregate {
+                input,
+                phase,
+                group_by,
+                aggregates,
+                raw_input,
+                schema,
+            } => self
+                .create_phased_aggregate(input, *phase, group_by, aggregates, raw_input, schema)?,
             LogicalPlan::Window {
                 input,
                 exprs,

@@ -8,15 +8,16 @@ use arrow::datatypes::DataType;
 use ooc_io::{CmpOp, LateFilter, LatePredicate, PruneExpr};
 
 use super::PhysicalPlanner;
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::eval::create_physical_expr;
 use crate::logical::expr::{BinaryOp, Expr};
-use crate::logical::plan::{LogicalPlan, ScanSource, TableScan};
+use crate::logical::plan::{ExchangeInput, LogicalPlan, ScanSource, TableScan};
 use crate::logical::schema::{PlanField, PlanSchema};
 use crate::physical::cached_result::CachedResultExec;
 use crate::physical::filter::{FilterCounts, FilterExec};
 use crate::physical::scan::{IndexSpec, LateFilterSpec, ParquetScanExec, ScanSpec, UnitAssignment};
 use crate::physical::text_scan::TextScanExec;
+use crate::physical::union::UnionExec;
 use crate::physical::ExecutionPlan;
 
 /// Most rows of a slice of a scan whose slices are handed on in order: each is held whole
@@ -83,6 +84,10 @@ impl PhysicalPlanner {
                 )?;
                 return self.filter_scan(Arc::new(exec), scan, None);
             }
+            ScanSource::Exchange(input) => {
+                let exec = self.exchange_scan(scan, input)?;
+                return self.filter_scan(exec, scan, None);
+            }
         };
         let late_filter = late_filter(scan)?;
         let counts = late_filter.as_ref().map(|l| Arc::clone(&l.counts));
@@ -119,6 +124,7 @@ impl PhysicalPlanner {
                 None => UnitAssignment::Claimed,
             },
             late_filter,
+            only_row_groups: scan.split.clone(),
             read_as: self.read_as.remove(&key).unwrap_or_default(),
             index: self.options.indexes.clone().map(|index_dir| IndexSpec {
                 index_dir,
@@ -126,6 +132,37 @@ impl PhysicalPlanner {
             }),
         })?;
         self.filter_scan(Arc::new(exec), scan, counts)
+    }
+
+    /// A scan of the exchange files an earlier stage of a distributed query wrote: each file
+    /// mapped and read like a cached result, all of them as one union.
+    fn exchange_scan(
+        &self,
+        scan: &TableScan,
+        input: &ExchangeInput,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if input.files.is_empty() {
+            return Err(EngineError::Internal(format!(
+                "stage {} was read before it ran",
+                input.stage
+            )));
+        }
+        let mut parts: Vec<Arc<dyn ExecutionPlan>> = Vec::with_capacity(input.files.len());
+        for path in &input.files {
+            let result = ooc_io::cache::open_exchange_file(path)?;
+            parts.push(Arc::new(CachedResultExec::scan(
+                scan.table_name.clone(),
+                result,
+                scan.projection.clone(),
+                self.options.threads,
+                None,
+            )?));
+        }
+        if parts.len() == 1 {
+            return Ok(parts.remove(0));
+        }
+        let schema = parts[0].schema();
+        Ok(Arc::new(UnionExec::new(parts, schema)))
     }
 
     /// `exec` under a filter of the predicates pushed into `scan` (statistics only skip
