@@ -34,6 +34,7 @@
 
 pub mod allocator;
 
+pub use ooc_engine::distributed;
 pub use ooc_engine::feed;
 pub use ooc_engine::logical::expr::{
     AggregateFunction, BinaryOp, Column, DatePart, QuantileKind, ScalarFunction,

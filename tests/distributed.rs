@@ -111,3 +111,34 @@ tpch_tests! {
     q01, q02, q03, q04, q05, q06, q07, q08, q09, q10, q11,
     q12, q13, q14, q15, q16, q17, q18, q19, q20, q21, q22,
 }
+
+#[test]
+fn a_task_refuses_files_changed_since_planning() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = common::tpch_sf01_dir().join("orders.parquet");
+    let copy = dir.path().join("orders.parquet");
+    std::fs::copy(&source, &copy).unwrap();
+    let session = Session::new(SessionConfig::default());
+    session
+        .register_parquet("orders", copy.to_str().unwrap())
+        .unwrap();
+    let optimized = session
+        .sql("SELECT o_orderpriority, count(*) FROM orders GROUP BY o_orderpriority")
+        .unwrap()
+        .optimized_plan()
+        .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let mut options = DistributedOptions::new(2, scratch.path());
+    options.replicate_bytes = 0;
+    let plan = DistributedPlan::new(optimized, options).unwrap();
+    let fragment = plan.fragment(0, 0).unwrap();
+    // Another writer replaces the file (here: with another table's file).
+    std::fs::copy(common::tpch_sf01_dir().join("nation.parquet"), &copy).unwrap();
+    let err = run_fragment(&fragment, &SessionConfig::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("differ from those the query was planned with") && err.contains("orders"),
+        "{err}"
+    );
+}

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from . import _ooc
 from . import cache
+from . import distributed
 from ._dtypes import (
     Boolean,
     DataType,
@@ -70,6 +71,29 @@ from ._ooc import (
 )
 
 __version__: str = _ooc.__version__
+
+# The exception classes live in the extension module; named as `ooc.X` they pickle by
+# reference, so that an error raised by a task on a worker process (Dask, a process pool)
+# reaches the caller as the same `ooc` exception the query would raise here.
+for _cls in (
+    ColumnNotFoundError,
+    ComputeError,
+    CorruptFileError,
+    InputError,
+    InternalError,
+    OocError,
+    OutputError,
+    PlanError,
+    QueryCancelledError,
+    ReleasedError,
+    ResourcesExhaustedError,
+    SchemaError,
+    SpillError,
+    SQLError,
+    TableNotFoundError,
+):
+    _cls.__module__ = "ooc"
+del _cls
 
 _UNSET: Any = object()
 

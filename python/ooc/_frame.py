@@ -270,12 +270,29 @@ class LazyFrame:
         """Number of columns."""
         return len(self._lf.schema())
 
-    def explain(self, *, analyze: bool = False, optimized: bool = True) -> str:
+    def explain(
+        self,
+        *,
+        analyze: bool = False,
+        optimized: bool = True,
+        executor: Any = None,
+        **distributed: Any,
+    ) -> str:
         """The plan that would run: operators, pruned row groups, operators that may spill.
         With ``analyze=True`` the query runs (its rows are discarded) and each operator shows
         rows, time, peak memory, bytes held at the query's peak and spills, followed by the
         query's wall time, bytes read, peak RSS and who held the memory at the peak. ``optimized=False`` shows the logical plan as built.
+
+        With an ``executor`` (a Dask ``Client`` or a ``concurrent.futures`` executor): the
+        stages the query is cut into, and with ``analyze=True`` every task's figures (see
+        ``ooc.distributed``; other keyword arguments are its options).
         """
+        if executor is not None:
+            from . import distributed as _distributed
+
+            return _distributed.explain(self, executor, analyze=analyze, **distributed)
+        if distributed:
+            raise TypeError(f"explain() got options for an executor but none: {sorted(distributed)}")
         return self._lf.explain(analyze, optimized)
 
     def profile_memory(
@@ -296,7 +313,14 @@ class LazyFrame:
         return profile
 
     # -- execution ---------------------------------------------------------------------------
-    def collect(self, *, cache: Optional[bool] = None, progress: Any = None) -> "DataFrame":
+    def collect(
+        self,
+        *,
+        cache: Optional[bool] = None,
+        progress: Any = None,
+        executor: Any = None,
+        **distributed: Any,
+    ) -> "DataFrame":
         """Run the query and gather the result in memory (Ctrl-C cancels it).
 
         The result is an ``ooc.DataFrame``: hand it to pyarrow, Polars, pandas or DuckDB
@@ -310,7 +334,19 @@ class LazyFrame:
         ``progress``: in a Jupyter kernel, a query running longer than a second shows a
         progress bar (row groups done, rows per second) unless ``progress=False``; a callable
         is called instead as ``progress(done, total, rows, seconds)`` every 50 ms.
+
+        ``executor``: a Dask ``Client`` (or any ``concurrent.futures`` executor) to run the
+        query on, cut into tasks that each run with their own memory limit; the last part
+        runs here. Other keyword arguments are ``ooc.distributed.collect``'s options.
         """
+        if executor is not None:
+            if cache:
+                raise ValueError("collect(executor=...) does not use the result cache; drop cache=True")
+            from . import distributed as _distributed
+
+            return _distributed.collect(self, executor, **distributed)
+        if distributed:
+            raise TypeError(f"collect() got options for an executor but none: {sorted(distributed)}")
         callback = _progress_callback(progress)
         try:
             return DataFrame(self._lf.collect(cache, callback))
@@ -510,7 +546,12 @@ class LazyFrame:
             it.close()
 
     def sink_parquet(
-        self, path: PathLike, *, bloom_filter_columns: Optional[Sequence[str]] = None
+        self,
+        path: PathLike,
+        *,
+        bloom_filter_columns: Optional[Sequence[str]] = None,
+        executor: Any = None,
+        **distributed: Any,
     ) -> Dict[str, Any]:
         """Stream the result into a zstd-compressed Parquet file. The file appears under
         ``path`` only once complete. Returns the query's statistics.
@@ -521,7 +562,19 @@ class LazyFrame:
                 later ``col == v`` and ``col.is_in([...])`` filters (and SQL ``=`` / ``IN``)
                 skip the row groups that do not hold the values. An unknown column is an
                 error that lists the result's columns.
+            executor: a Dask ``Client`` or ``concurrent.futures`` executor to run the query
+                on (see ``collect``); the file is written here, from the last stage's output.
         """
+        if executor is not None:
+            if bloom_filter_columns:
+                raise ValueError("sink_parquet(executor=...) does not write bloom filters yet")
+            from . import distributed as _distributed
+
+            return _distributed.sink_parquet(self, path, executor, **distributed)
+        if distributed:
+            raise TypeError(
+                f"sink_parquet() got options for an executor but none: {sorted(distributed)}"
+            )
         if isinstance(bloom_filter_columns, str):
             raise TypeError("bloom_filter_columns takes a list of column names, not a string")
         columns = list(bloom_filter_columns or [])
@@ -645,11 +698,12 @@ class DataFrame:
         2
     """
 
-    __slots__ = ("_df", "_site", "__weakref__")
+    __slots__ = ("_df", "_site", "_distributed", "__weakref__")
 
     def __init__(self, inner: "_ooc.PyDataFrame") -> None:
         self._df = inner
         self._site = _caller_site()
+        self._distributed: Optional[Dict[str, Any]] = None
         _LIVE.add(self)
 
     # -- explicit release ---------------------------------------------------------------------
@@ -764,8 +818,13 @@ class DataFrame:
         ``operators`` (rows, time, peak bytes, bytes at the query's peak and spills per
         operator), ``report`` (the same as text) and ``cache`` (``"hit"``,
         ``"miss"``, or ``None`` when the result cache was not used). ``None`` for frames made
-        with ``from_arrow``."""
-        return self._df.stats()
+        with ``from_arrow``. A result computed on an executor (``collect(executor=...)``) also
+        has ``distributed``: its stages, bytes shuffled and every task's report."""
+        stats = self._df.stats()
+        if self._distributed is not None:
+            stats = dict(stats or {})
+            stats["distributed"] = self._distributed
+        return stats
 
     def lazy(self) -> LazyFrame:
         """A lazy frame over this result (shared, not copied)."""

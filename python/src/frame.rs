@@ -455,7 +455,11 @@ pub(crate) struct PyDataFrame {
 }
 
 impl PyDataFrame {
-    fn new(schema: SchemaRef, batches: Vec<RecordBatch>, stats: Option<QueryStats>) -> Self {
+    pub(crate) fn new(
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        stats: Option<QueryStats>,
+    ) -> Self {
         Self {
             schema,
             batches: std::sync::RwLock::new(Some(batches)),

@@ -11,6 +11,7 @@
 mod arrow_ffi;
 mod cache;
 mod config;
+mod distributed;
 mod errors;
 mod expr;
 mod frame;
@@ -29,6 +30,7 @@ fn _ooc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     cache::register(m)?;
     errors::register(m)?;
     config::register(m)?;
+    distributed::register(m)?;
     expr::register(m)?;
     frame::register(m)?;
     index::register(m)?;

@@ -309,8 +309,18 @@ impl Running {
             }
             None => frame,
         };
+        Self::start_with(py, move || frame.execute(), work)
+    }
+
+    /// Run the query `execute` starts (a plan that is not a frame: the root of a distributed
+    /// query) for `work`.
+    pub(crate) fn start_with(
+        py: Python<'_>,
+        execute: impl FnOnce() -> ooc::Result<ooc::QueryStream> + Send,
+        work: Work,
+    ) -> PyResult<Self> {
         let started = std::time::Instant::now();
-        let stream = py.detach(|| frame.execute()).py()?;
+        let stream = py.detach(execute).py()?;
         let schema = stream.schema();
         let cancel = stream.cancel_flag();
         let progress = stream.progress();

@@ -456,7 +456,7 @@ impl DistributedPlan {
 
     /// Run the root under `config`.
     pub fn execute_root(&self, config: &SessionConfig) -> Result<QueryStream> {
-        execute_optimized(self.root()?, config)
+        execute_plan(self.root()?, config)
     }
 
     /// The stages as text: each stage's plan, output and tasks, then the root.
@@ -495,6 +495,12 @@ impl DistributedPlan {
         }
         out
     }
+}
+
+/// Run a plan cut by [`DistributedPlan`] (its [`root`](DistributedPlan::root)) under
+/// `config`, as it is: it is already optimized.
+pub fn execute_plan(plan: LogicalPlan, config: &SessionConfig) -> Result<QueryStream> {
+    execute_optimized(plan, config)
 }
 
 /// Check a fragment's envelope before decoding its plan.
@@ -633,4 +639,73 @@ fn write_buckets(
         writers[bucket].write(&taken)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragments_of_another_version_or_format_are_refused_before_decoding() {
+        let other = br#"{"format":"ooc-fragment","version":1,"engine_version":"0.0.1","plan":{}}"#;
+        let err = run_fragment(other, &SessionConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ooc 0.0.1") && err.contains("same version"),
+            "{err}"
+        );
+        let newer = format!(
+            r#"{{"format":"ooc-fragment","version":99,"engine_version":"{ENGINE_VERSION}"}}"#
+        );
+        let err = run_fragment(newer.as_bytes(), &SessionConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("format 99"), "{err}");
+        for junk in [&b"not json"[..], br#"{"format":"something else"}"#] {
+            let err = run_fragment(junk, &SessionConfig::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("not a plan fragment"), "{err}");
+        }
+        let damaged = format!(
+            r#"{{"format":"ooc-fragment","version":{FRAGMENT_VERSION},"engine_version":"{ENGINE_VERSION}","plan":7}}"#
+        );
+        let err = run_fragment(damaged.as_bytes(), &SessionConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("damaged plan fragment"), "{err}");
+    }
+
+    #[test]
+    fn shares_cover_every_row_group_once_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("a", arrow::datatypes::DataType::Int64, false),
+        ]));
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(10))
+            .build();
+        let file = std::fs::File::create(&path).unwrap();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(file, Arc::clone(&schema), Some(props)).unwrap();
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(arrow::array::Int64Array::from_iter_values(0..95))],
+        )
+        .unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let dataset = Arc::new(ooc_io::ParquetDataset::open(path.to_str().unwrap()).unwrap());
+        let mut scan = TableScan::try_new("t", dataset.clone()).unwrap();
+        scan.split = Some(Arc::new(dataset.all_row_groups()));
+        for n in [1, 2, 3, 4, 10, 50] {
+            let cut = shares(&scan, n);
+            assert_eq!(cut.len(), n.min(10), "{n} tasks");
+            let flat: Vec<RowGroupRef> = cut.iter().flatten().copied().collect();
+            assert_eq!(flat, dataset.all_row_groups(), "{n} tasks");
+            assert!(cut.iter().all(|s| !s.is_empty()), "{n} tasks: {cut:?}");
+        }
+    }
 }

@@ -1,0 +1,301 @@
+"""Run ooc queries on a cluster: a Dask ``Client``, or any ``concurrent.futures`` executor.
+
+ooc cuts the query's plan into stages of tasks at its pipeline breakers (aggregations, joins,
+sorts); each task is an ordinary ooc query with its own memory limit, run where the executor
+puts it, that writes its output as checksummed Arrow IPC files into a scratch directory every
+worker and this process can read. The last part of the plan runs here, over the files of the
+stages below it. Example (two worker processes on this machine)::
+
+    from dask.distributed import Client, LocalCluster
+    import ooc
+
+    client = Client(LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="1GB"))
+    lf = ooc.scan_parquet("lineitem/").group_by("l_returnflag").agg(ooc.col("l_quantity").sum())
+    df = lf.collect(executor=client)              # or ooc.distributed.collect(lf, client)
+
+A ``concurrent.futures.ProcessPoolExecutor`` works the same way without Dask. A task that
+fails raises the same ``ooc`` exception the query would raise in one process; a worker that
+dies has its tasks run again by the executor (Dask does this by itself), and files written by
+an attempt that died are never read. The scratch directory of a query is removed when it ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from . import _ooc
+
+__all__ = ["collect", "sink_parquet", "explain", "run_task"]
+
+# A worker's own memory limit is shared with its Python interpreter and the executor's own
+# bookkeeping: ooc takes this share of it unless told otherwise.
+_WORKER_SHARE = 0.75
+
+
+def _parse_size(value: Any) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().upper().replace(" ", "")
+    units = {"TB": 1 << 40, "GB": 1 << 30, "MB": 1 << 20, "KB": 1 << 10, "B": 1}
+    for unit, factor in units.items():
+        if text.endswith(unit):
+            return int(float(text[: -len(unit)]) * factor)
+    return int(text)
+
+
+def _dask_worker_limit() -> Optional[int]:
+    """The memory limit of the Dask worker this runs in, if any."""
+    try:
+        from distributed import get_worker  # type: ignore
+    except ImportError:
+        return None
+    try:
+        worker = get_worker()
+    except ValueError:
+        return None
+    limit = getattr(getattr(worker, "memory_manager", None), "memory_limit", None)
+    if limit is None:
+        limit = getattr(worker, "memory_limit", None)
+    return int(limit) if limit else None
+
+
+def run_task(fragment: bytes, memory_limit: Optional[int] = None, threads: int = 1) -> bytes:
+    """Run one task of a distributed query (what the executor calls on a worker).
+
+    ``memory_limit`` in bytes; ``None``: three quarters of the Dask worker's own limit when
+    this runs in a Dask worker, else the current ``ooc.config`` limit.
+    """
+    if memory_limit is None:
+        worker_limit = _dask_worker_limit()
+        if worker_limit:
+            memory_limit = int(worker_limit * _WORKER_SHARE)
+    return _ooc.run_fragment(fragment, memory_limit, threads)
+
+
+def _is_dask(executor: Any) -> bool:
+    return type(executor).__module__.split(".")[0] == "distributed"
+
+
+def _workers(executor: Any) -> int:
+    if _is_dask(executor):
+        try:
+            return max(1, len(executor.scheduler_info().get("workers", {})))
+        except Exception:  # pragma: no cover - a client that cannot answer
+            return 1
+    for attr in ("_max_workers", "max_workers"):
+        n = getattr(executor, attr, None)
+        if isinstance(n, int) and n > 0:
+            return n
+    return os.cpu_count() or 1
+
+
+def _submit(executor: Any, key: str, *args: Any) -> Any:
+    if _is_dask(executor):
+        return executor.submit(run_task, *args, key=key, pure=False)
+    return executor.submit(run_task, *args)
+
+
+class _Run:
+    """One distributed run: the plan, its scratch directory, the reports."""
+
+    def __init__(
+        self,
+        lf: Any,
+        executor: Any,
+        *,
+        worker_memory_limit: Any,
+        worker_threads: int,
+        scratch_dir: Optional[str],
+        buckets: Optional[int],
+        scan_tasks: Optional[int],
+        broadcast_bytes: Any,
+        replicate_bytes: Any,
+        compression: bool,
+    ) -> None:
+        if not hasattr(executor, "submit"):
+            raise TypeError(
+                "executor must be a dask.distributed.Client or a concurrent.futures.Executor, "
+                f"not {type(executor).__name__}"
+            )
+        self.executor = executor
+        self.memory_limit = _parse_size(worker_memory_limit)
+        self.threads = max(1, int(worker_threads))
+        self.own_scratch = scratch_dir is None
+        self.scratch = tempfile.mkdtemp(prefix="ooc-scratch-") if scratch_dir is None else scratch_dir
+        os.makedirs(self.scratch, exist_ok=True)
+        self.plan = _ooc.PyDistributedPlan(
+            lf._lf,
+            _workers(executor),
+            self.scratch,
+            buckets,
+            scan_tasks,
+            _parse_size(replicate_bytes),
+            _parse_size(broadcast_bytes),
+            compression,
+        )
+        self.reports: List[Dict[str, Any]] = []
+        self.seconds = 0.0
+
+    def run_stages(self) -> None:
+        started = time.perf_counter()
+        plan = self.plan
+        submitted = set()
+        while len(submitted) < plan.num_stages:
+            ready = [
+                s
+                for s in range(plan.num_stages)
+                if s not in submitted and all(plan.stage_done(i) for i in plan.stage_inputs(s))
+            ]
+            if not ready:  # pragma: no cover - stages always come after their inputs
+                raise RuntimeError("a distributed plan whose stages wait for each other")
+            futures: List[Tuple[int, int, Any]] = []
+            for s in ready:
+                for t in range(plan.num_tasks(s)):
+                    key = f"ooc-{plan.query_id}-stage{s}-task{t}"
+                    futures.append(
+                        (s, t, _submit(self.executor, key, plan.fragment(s, t), self.memory_limit, self.threads))
+                    )
+                submitted.add(s)
+            try:
+                for _, _, future in futures:
+                    self.reports.append(plan.record(future.result()))
+            except BaseException:
+                for _, _, future in futures:
+                    future.cancel()
+                raise
+        self.seconds = time.perf_counter() - started
+
+    def summary(self) -> Dict[str, Any]:
+        pids = sorted({r["pid"] for r in self.reports})
+        return {
+            "stages": self.plan.num_stages,
+            "tasks": len(self.reports),
+            "workers_used": len(pids),
+            "bytes_shuffled": sum(r["bytes_written"] for r in self.reports),
+            "bytes_read": sum(r["bytes_read"] for r in self.reports),
+            "max_task_peak_rss_bytes": max((r["peak_rss_bytes"] for r in self.reports), default=0),
+            "max_task_peak_reserved_bytes": max(
+                (r["peak_reserved_bytes"] for r in self.reports), default=0
+            ),
+            "stage_seconds": self.seconds,
+            "task_reports": list(self.reports),
+            "plan": self.plan.display(),
+        }
+
+    def close(self) -> None:
+        target = self.scratch if self.own_scratch else os.path.join(self.scratch, self.plan.query_id)
+        shutil.rmtree(target, ignore_errors=True)
+
+
+def _run(lf: Any, executor: Any, options: Dict[str, Any]) -> _Run:
+    return _Run(lf, executor, **options)
+
+
+def _options(
+    worker_memory_limit: Any = None,
+    worker_threads: int = 1,
+    scratch_dir: Optional[str] = None,
+    buckets: Optional[int] = None,
+    scan_tasks: Optional[int] = None,
+    broadcast_bytes: Any = None,
+    replicate_bytes: Any = None,
+    compression: bool = False,
+) -> Dict[str, Any]:
+    return dict(
+        worker_memory_limit=worker_memory_limit,
+        worker_threads=worker_threads,
+        scratch_dir=scratch_dir,
+        buckets=buckets,
+        scan_tasks=scan_tasks,
+        broadcast_bytes=broadcast_bytes,
+        replicate_bytes=replicate_bytes,
+        compression=compression,
+    )
+
+
+def collect(lf: Any, executor: Any, **options: Any) -> Any:
+    """Run the lazy frame ``lf`` on ``executor`` and gather the result here.
+
+    Options: ``worker_memory_limit`` (per task: bytes or a size such as ``"1GB"``; default
+    three quarters of a Dask worker's own limit, else the ``ooc.config`` limit),
+    ``worker_threads`` (1), ``scratch_dir`` (a directory every worker and this process can
+    read and write; default a temporary directory, which suits workers on this machine),
+    ``buckets`` (hash partitions of each shuffle; default twice the workers), ``scan_tasks``
+    (tasks sharing a large table's row groups; default four times the workers),
+    ``broadcast_bytes`` (a join side estimated below this is sent whole to every task of the
+    other side; 32 MB), ``replicate_bytes`` (tables whose columns take less than this in their
+    files are read whole by every task; 16 MB), ``compression`` (zstd for exchange files).
+
+    The result's ``stats["distributed"]`` holds the stages, the bytes shuffled and every
+    task's report (rows, bytes read and written, peak memory, wall time, process).
+    """
+    from ._frame import DataFrame
+
+    run = _run(lf, executor, _options(**options))
+    try:
+        run.run_stages()
+        inner = run.plan.collect_root()
+    finally:
+        run.close()
+    df = DataFrame(inner)
+    df._distributed = run.summary()
+    return df
+
+
+def sink_parquet(lf: Any, path: str, executor: Any, **options: Any) -> Dict[str, Any]:
+    """Run ``lf`` on ``executor`` and write the result to one Parquet file at ``path``
+    (atomically: a temporary file renamed when complete). Options as for :func:`collect`.
+    Returns the root's statistics with a ``distributed`` entry."""
+    run = _run(lf, executor, _options(**options))
+    try:
+        run.run_stages()
+        stats = dict(run.plan.sink_root(os.fspath(path), "parquet"))
+    finally:
+        run.close()
+    stats["distributed"] = run.summary()
+    return stats
+
+
+def explain(lf: Any, executor: Any, *, analyze: bool = False, **options: Any) -> str:
+    """The stages ``lf`` is cut into; with ``analyze=True`` the query runs on ``executor``
+    and every task's figures follow (rows, bytes read and shuffled, peak memory, time)."""
+    run = _run(lf, executor, _options(**options))
+    try:
+        if not analyze:
+            return run.plan.display()
+        run.run_stages()
+        df = run.plan.collect_root()
+        root_report = (df.stats() or {}).get("report", "")
+    finally:
+        run.close()
+    lines = [run.plan.display(), "tasks:"]
+    lines.append(
+        f"  {'stage':>5} {'task':>4} {'pid':>7} {'rows':>12} {'read':>10} {'shuffled':>10} "
+        f"{'peak rss':>10} {'reserved':>10} {'seconds':>8}"
+    )
+    for r in run.reports:
+        lines.append(
+            f"  {r['stage']:>5} {r['task']:>4} {r['pid']:>7} {r['output_rows']:>12} "
+            f"{_mib(r['bytes_read']):>10} {_mib(r['bytes_written']):>10} "
+            f"{_mib(r['peak_rss_bytes']):>10} {_mib(r['peak_reserved_bytes']):>10} "
+            f"{r['wall_seconds']:>8.2f}"
+        )
+    summary = run.summary()
+    lines.append(
+        f"stages {summary['stages']}, tasks {summary['tasks']} on {summary['workers_used']} "
+        f"worker processes in {summary['stage_seconds']:.2f} s; shuffled "
+        f"{_mib(summary['bytes_shuffled'])}"
+    )
+    lines.append("root (this process):")
+    lines.append(root_report)
+    return "\n".join(lines)
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
