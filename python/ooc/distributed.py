@@ -29,11 +29,20 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import _ooc
 
-__all__ = ["collect", "sink_parquet", "explain", "run_task"]
+__all__ = ["collect", "sink_parquet", "explain", "run_task", "task_budget"]
 
-# A worker's own memory limit is shared with its Python interpreter and the executor's own
-# bookkeeping: ooc takes this share of it unless told otherwise.
-_WORKER_SHARE = 0.75
+# A Dask worker's nanny restarts the worker at 95% of its memory limit (and pauses it at 80%);
+# the worker's interpreter, Dask itself and ooc's memory outside its pool (the promise in the
+# README) come on top of a task's budget. Unless told otherwise, a task takes 80% of the
+# worker's limit less this reserve (at a 1 GB worker: 490 MiB).
+_WORKER_SHARE = 0.8
+_WORKER_RESERVE = 256 << 20
+_MIN_TASK_BUDGET = 64 << 20
+
+
+def task_budget(worker_limit: int) -> int:
+    """The memory limit of a task on a worker whose own limit is ``worker_limit`` bytes."""
+    return max(_MIN_TASK_BUDGET, int(worker_limit * _WORKER_SHARE) - _WORKER_RESERVE)
 
 
 def _parse_size(value: Any) -> Optional[int]:
@@ -68,13 +77,13 @@ def _dask_worker_limit() -> Optional[int]:
 def run_task(fragment: bytes, memory_limit: Optional[int] = None, threads: int = 1) -> bytes:
     """Run one task of a distributed query (what the executor calls on a worker).
 
-    ``memory_limit`` in bytes; ``None``: three quarters of the Dask worker's own limit when
+    ``memory_limit`` in bytes; ``None``: ``task_budget`` of the Dask worker's own limit when
     this runs in a Dask worker, else the current ``ooc.config`` limit.
     """
     if memory_limit is None:
         worker_limit = _dask_worker_limit()
         if worker_limit:
-            memory_limit = int(worker_limit * _WORKER_SHARE)
+            memory_limit = task_budget(worker_limit)
     return _ooc.run_fragment(fragment, memory_limit, threads)
 
 
@@ -223,7 +232,8 @@ def collect(lf: Any, executor: Any, **options: Any) -> Any:
     """Run the lazy frame ``lf`` on ``executor`` and gather the result here.
 
     Options: ``worker_memory_limit`` (per task: bytes or a size such as ``"1GB"``; default
-    three quarters of a Dask worker's own limit, else the ``ooc.config`` limit),
+    80% of a Dask worker's own limit less 256 MiB, see ``task_budget``; else the
+    ``ooc.config`` limit),
     ``worker_threads`` (1), ``scratch_dir`` (a directory every worker and this process can
     read and write; default a temporary directory, which suits workers on this machine),
     ``buckets`` (hash partitions of each shuffle; default twice the workers), ``scan_tasks``

@@ -45,6 +45,7 @@ fn report_dict<'py>(py: Python<'py>, report: &TaskReport) -> PyResult<Bound<'py,
     d.set_item("peak_rss_bytes", report.peak_rss_bytes)?;
     d.set_item("peak_spill_bytes", report.peak_spill_bytes)?;
     d.set_item("wall_seconds", report.wall_seconds)?;
+    d.set_item("plan_report", &report.plan_report)?;
     Ok(d)
 }
 

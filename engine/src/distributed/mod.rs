@@ -60,6 +60,7 @@ use crate::eval::create_physical_expr;
 use crate::execution::{execute_optimized, QueryStream};
 use crate::logical::expr::Expr;
 use crate::logical::plan::{LogicalPlan, ScanSource, TableScan};
+use crate::physical::batches::compact_views;
 use crate::physical::hashing::hash_columns;
 
 use self::split::{Splitter, StageSpec};
@@ -165,6 +166,8 @@ pub struct TaskReport {
     pub peak_spill_bytes: u64,
     /// Wall time.
     pub wall_seconds: f64,
+    /// The task's plan with each operator's figures (as `--explain-analyze` prints them).
+    pub plan_report: String,
 }
 
 impl TaskReport {
@@ -357,6 +360,7 @@ impl DistributedPlan {
                     .get(input.stage)
                     .ok_or_else(|| EngineError::Internal(format!("no stage {}", input.stage)))?;
                 let mut files = Vec::new();
+                let mut rows = 0;
                 for (i, report) in stage.reports.iter().enumerate() {
                     let report = report.as_ref().ok_or_else(|| {
                         EngineError::Execution(format!(
@@ -364,16 +368,16 @@ impl DistributedPlan {
                             input.stage
                         ))
                     })?;
-                    files.extend(
-                        report
-                            .files
-                            .iter()
-                            .filter(|f| !input.by_bucket || f.bucket == task)
-                            .map(|f| f.path.clone()),
-                    );
+                    for file in &report.files {
+                        if !input.by_bucket || file.bucket == task {
+                            files.push(file.path.clone());
+                            rows += file.rows;
+                        }
+                    }
                 }
                 let mut bound = input.as_ref().clone();
                 bound.files = files;
+                bound.rows = rows;
                 let schema = scan.schema().clone();
                 Ok(LogicalPlan::TableScan(TableScan::exchange(bound, schema)))
             }
@@ -569,6 +573,7 @@ pub fn run_fragment(fragment: &[u8], config: &SessionConfig) -> Result<Vec<u8>> 
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let hasher = bucket_hasher();
     let mut output_rows = 0u64;
+    let mut pending: Vec<Pending> = (0..buckets).map(|_| Pending::default()).collect();
     for batch in stream.by_ref() {
         let batch = batch?;
         if batch.num_rows() == 0 {
@@ -576,15 +581,17 @@ pub fn run_fragment(fragment: &[u8], config: &SessionConfig) -> Result<Vec<u8>> 
         }
         output_rows += batch.num_rows() as u64;
         if buckets == 1 {
-            writers[0].write(&batch)?;
+            pending[0].push(batch, &mut writers[0])?;
             continue;
         }
-        write_buckets(&batch, &keys, &hasher, &mut writers)?;
+        write_buckets(&batch, &keys, &hasher, &mut pending, &mut writers)?;
     }
     let files = writers
         .into_iter()
+        .zip(pending)
         .enumerate()
-        .map(|(bucket, w)| {
+        .map(|(bucket, (mut w, mut p))| {
+            p.flush(&mut w)?;
             let ExchangeFile { path, rows, bytes } = w.finish()?;
             Ok(OutputFile {
                 bucket,
@@ -608,8 +615,50 @@ pub fn run_fragment(fragment: &[u8], config: &SessionConfig) -> Result<Vec<u8>> 
         peak_rss_bytes: profile.highest_rss.map_or(0, |r| r.total),
         peak_spill_bytes: stream.peak_spill_bytes(),
         wall_seconds: started.elapsed().as_secs_f64(),
+        plan_report: stream.report(),
     };
     serde_json::to_vec(&report).map_err(|e| EngineError::Internal(e.to_string()))
+}
+
+/// Rows of an exchange file (a bucket) before they are written: the rows of each input batch
+/// that hash to one bucket are few (a quarter of a batch with four buckets, a handful when a
+/// stage's output is small), so they are gathered into batches of at least [`WRITE_ROWS`] rows:
+/// fewer, larger IPC messages to write and to read back.
+#[derive(Default)]
+struct Pending {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+}
+
+/// Rows gathered per bucket before a batch is written.
+const WRITE_ROWS: usize = 8192;
+
+impl Pending {
+    fn push(&mut self, batch: RecordBatch, writer: &mut ExchangeWriter) -> Result<()> {
+        self.rows += batch.num_rows();
+        self.batches.push(batch);
+        // Pieces taken from input batches keep those batches' string data alive: few of them
+        // wait at a time.
+        if self.rows >= WRITE_ROWS || self.batches.len() >= 32 {
+            self.flush(writer)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, writer: &mut ExchangeWriter) -> Result<()> {
+        let batches = std::mem::take(&mut self.batches);
+        self.rows = 0;
+        // String views are written with every buffer they point into: only the bytes their
+        // rows use go to the file.
+        match batches.as_slice() {
+            [] => Ok(()),
+            [one] => Ok(writer.write(&compact_views(one))?),
+            [first, ..] => {
+                let joined = arrow::compute::concat_batches(&first.schema(), &batches)?;
+                Ok(writer.write(&compact_views(&joined))?)
+            }
+        }
+    }
 }
 
 /// Send each row of `batch` to the writer of its bucket.
@@ -617,6 +666,7 @@ fn write_buckets(
     batch: &RecordBatch,
     keys: &[crate::eval::PhysicalExpr],
     hasher: &RandomState,
+    pending: &mut [Pending],
     writers: &mut [ExchangeWriter],
 ) -> Result<()> {
     let n = batch.num_rows();
@@ -636,7 +686,7 @@ fn write_buckets(
             continue;
         }
         let taken = arrow::compute::take_record_batch(batch, &UInt32Array::from(indices))?;
-        writers[bucket].write(&taken)?;
+        pending[bucket].push(taken, &mut writers[bucket])?;
     }
     Ok(())
 }

@@ -122,6 +122,7 @@ impl<'a> Splitter<'a> {
                 schema: schema.to_arrow(),
                 by_bucket: keys.is_some(),
                 files: Vec::new(),
+                rows: 0,
             },
             schema,
         );

@@ -42,6 +42,8 @@ pub struct ExchangeInput {
     /// The exchange files to read, as the earlier stage's tasks reported them (empty until
     /// the stage has run).
     pub files: Vec<std::path::PathBuf>,
+    /// Their rows (what the physical planner sizes joins with).
+    pub rows: u64,
 }
 
 impl From<Arc<ParquetDataset>> for ScanSource {
@@ -73,8 +75,8 @@ impl ScanSource {
             ScanSource::Parquet(d) => d.num_rows(),
             ScanSource::Text(d) => d.estimated_rows(),
             ScanSource::Cached(r) => r.num_rows(),
-            // Unknown when planning; an exchange reads what a stage below computed.
-            ScanSource::Exchange(_) => 0,
+            // Known once the stage below has run and the scan is bound to its files.
+            ScanSource::Exchange(e) => e.rows,
         }
     }
 

@@ -126,6 +126,31 @@ pub(crate) fn compact_views(batch: &RecordBatch) -> RecordBatch {
     .unwrap_or_else(|_| batch.clone())
 }
 
+/// A copy of `batch` whose columns own buffers of exactly their size (string views: only the
+/// bytes their rows reference).
+pub(crate) fn owned_copy(batch: &RecordBatch) -> Result<RecordBatch> {
+    use arrow::array::{Array, AsArray, UInt32Array};
+    use arrow::datatypes::DataType;
+    let rows = batch.num_rows();
+    let identity = UInt32Array::from_iter_values(0..rows as u32);
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| -> Result<ArrayRef> {
+            Ok(match c.data_type() {
+                DataType::Utf8View => Arc::new(c.as_string_view().gc()),
+                DataType::BinaryView => Arc::new(c.as_binary_view().gc()),
+                _ => arrow::compute::take(c.as_ref(), &identity, None)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new_with_options(
+        batch.schema(),
+        columns,
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(rows)),
+    )?)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

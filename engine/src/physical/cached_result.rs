@@ -12,6 +12,7 @@ use ooc_io::cache::CachedResult;
 
 use crate::error::Result;
 use crate::metrics::{format_bytes, format_duration, OperatorMetrics};
+use crate::physical::batches::owned_copy;
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
 
 /// Streams the batches of a cache entry.
@@ -26,6 +27,8 @@ pub(crate) struct CachedResultExec {
     scan_of: Option<String>,
     /// Stop after this many rows (per partition; a limit above cuts exactly).
     fetch: Option<usize>,
+    /// Copy every batch out of the mapping (see [`CachedResultExec::owned`]).
+    owned: bool,
     metrics: Arc<OperatorMetrics>,
 }
 
@@ -39,8 +42,18 @@ impl CachedResultExec {
             partitions: 1,
             scan_of: None,
             fetch: None,
+            owned: false,
             metrics: Arc::default(),
         }
+    }
+
+    /// Hand out batches with buffers of their own rather than views into the mapped file:
+    /// for data that operators hold and account for (the exchange files of a distributed
+    /// query), whose sizes Arrow would otherwise report as the whole mapping's, once per
+    /// column and batch.
+    pub(crate) fn owned(mut self) -> Self {
+        self.owned = true;
+        self
     }
 
     /// A scan of a persisted frame: `projection` of its columns, over `partitions` threads.
@@ -63,6 +76,7 @@ impl CachedResultExec {
             partitions,
             scan_of: Some(table_name),
             fetch,
+            owned: false,
             metrics: Arc::default(),
         })
     }
@@ -109,7 +123,9 @@ impl ExecutionPlan for CachedResultExec {
     }
 
     fn execute(self: Arc<Self>, partition: usize, ctx: Arc<TaskContext>) -> Result<BatchStream> {
-        if self.partitions == 1 && self.projection.is_none() {
+        // Not for owned copies (exchange files): checking ahead reads, and keeps resident,
+        // the whole mapping while the scan copies batch by batch.
+        if self.partitions == 1 && self.projection.is_none() && !self.owned {
             // One thread decodes and checks from the first batch on; helpers check ahead
             // (all of it: a scan of some columns checks only theirs, as it reads them).
             self.result
@@ -118,6 +134,7 @@ impl ExecutionPlan for CachedResultExec {
         let decoder = self.result.decoder(self.projection.clone())?;
         let schema = Arc::clone(&self.schema);
         let mut left = self.fetch.unwrap_or(usize::MAX);
+        let owned = self.owned;
         let batches = (partition..self.result.num_batches())
             .step_by(self.partitions)
             .map_while(move |i| {
@@ -127,6 +144,7 @@ impl ExecutionPlan for CachedResultExec {
                 let batch = ctx
                     .check_cancelled()
                     .and_then(|()| Ok(decoder.batch(i)?))
+                    .and_then(|b| if owned { owned_copy(&b) } else { Ok(b) })
                     .and_then(|b| Ok(b.with_schema(Arc::clone(&schema))?));
                 if let Ok(b) = &batch {
                     left = left.saturating_sub(b.num_rows());

@@ -16,7 +16,7 @@
 //! from `memory`, and the per-query [`TaskContext`].
 
 pub(crate) mod aggregate;
-mod batches;
+pub(crate) mod batches;
 pub(crate) mod cache_write;
 pub(crate) mod cached_result;
 pub(crate) mod coalesce;

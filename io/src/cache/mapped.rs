@@ -38,6 +38,8 @@ pub struct CachedResult {
     path: PathBuf,
     manifest: Manifest,
     buffer: Buffer,
+    /// The mapping `buffer` points into (to drop pages a scan has passed).
+    map: Arc<Mmap>,
     schema: SchemaRef,
     version: MetadataVersion,
     dictionaries: Vec<Block>,
@@ -100,7 +102,7 @@ impl CachedResult {
             // SAFETY: the pointer and length describe the mapping, which `map` keeps alive for
             // as long as the buffer (and every array sliced from it) exists.
             Some(ptr) if !map.is_empty() => unsafe {
-                Buffer::from_custom_allocation(ptr, map.len(), map.clone())
+                Buffer::from_custom_allocation(ptr, map.len(), Arc::clone(&map) as _)
             },
             _ => return Err(corrupt(path, "empty data file")),
         };
@@ -113,6 +115,7 @@ impl CachedResult {
             batches: Vec::new(),
             manifest,
             buffer,
+            map,
             crcs,
             checked,
         };
@@ -293,6 +296,7 @@ impl CachedResult {
             result: Arc::clone(self),
             projection,
             decoder,
+            previous: std::sync::atomic::AtomicUsize::new(usize::MAX),
         })
     }
 
@@ -372,10 +376,19 @@ impl CachedResult {
 }
 
 /// Decodes the batches of a [`CachedResult`].
+///
+/// Each batch's pages are dropped from the process's mapping once the next batch is asked
+/// for: a scan of a result (or of a distributed query's exchange files) would otherwise keep
+/// every page it read resident, which counts in the process's RSS — what a container or a Dask
+/// worker's nanny measures — although the kernel could drop it. Columns of earlier batches
+/// still held downstream stay valid: their bytes are mapped back in from the page cache when
+/// read again.
 pub struct BatchDecoder {
     result: Arc<CachedResult>,
     projection: Option<Vec<usize>>,
     decoder: FileDecoder,
+    /// The batch decoded last (`usize::MAX`: none yet).
+    previous: std::sync::atomic::AtomicUsize,
 }
 
 impl BatchDecoder {
@@ -393,6 +406,11 @@ impl BatchDecoder {
                 &self.result.path,
                 format!("{e}; the damaged entry was removed, run the query again"),
             ));
+        }
+        let previous = self.previous.swap(i, Ordering::Relaxed);
+        if let Some(done) = self.result.batches.get(previous).filter(|_| previous != i) {
+            let len = done.metaDataLength() as usize + done.bodyLength() as usize;
+            crate::read::release_pages(&self.result.map, done.offset() as usize, len);
         }
         let bytes = self.result.block_bytes(block);
         self.decoder

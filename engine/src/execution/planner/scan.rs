@@ -150,13 +150,16 @@ impl PhysicalPlanner {
         let mut parts: Vec<Arc<dyn ExecutionPlan>> = Vec::with_capacity(input.files.len());
         for path in &input.files {
             let result = ooc_io::cache::open_exchange_file(path)?;
-            parts.push(Arc::new(CachedResultExec::scan(
-                scan.table_name.clone(),
-                result,
-                scan.projection.clone(),
-                self.options.threads,
-                None,
-            )?));
+            parts.push(Arc::new(
+                CachedResultExec::scan(
+                    scan.table_name.clone(),
+                    result,
+                    scan.projection.clone(),
+                    self.options.threads,
+                    None,
+                )?
+                .owned(),
+            ));
         }
         if parts.len() == 1 {
             return Ok(parts.remove(0));
