@@ -3,8 +3,8 @@
 For each query: the single-process run (`ooc query`, 2 threads, `--memory-limit 2GB`, peak RSS
 by /usr/bin/time), then the distributed run on a LocalCluster of `--workers` worker processes
 (one thread each, `memory_limit` per worker) driven from a fresh client process: wall time,
-bytes shuffled, tasks, the workers' peak RSS (ru_maxrss of each worker process, restarted
-before every query) and the client's peak RSS (ru_maxrss of the driver process, and its growth
+bytes shuffled, tasks, the workers' peak RSS (VmHWM of each worker process, restarted
+before every query) and the client's peak RSS (VmHWM of the driver process, and its growth
 over what it held once connected). Answers are compared with DuckDB's on the same files.
 With `--kill`, a worker is SIGKILLed after its task wrote its files and before it reported.
 
@@ -57,13 +57,28 @@ class KillOne:
         return self.client.submit(fn, *args, pure=False)
 
 
-def driver(address: str, data: str, q: str, kill: bool, out: str, worker_limit: int) -> None:
+def vm_hwm() -> int:
+    """This process's peak resident set (VmHWM: of its own memory map, so a process started
+    by fork and exec does not inherit its parent's peak as ru_maxrss would)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def summary_sql(sql: str) -> str:
+    """Rows, sum of q and of n of the group-by: what is compared for it (8M rows)."""
+    return f"SELECT count(*), sum(q), sum(n) FROM ({sql})"
+
+
+def driver(address: str, data: str, q: str, kill: bool, out: str, budget: str, buckets: str) -> None:
     """Run one query from a fresh process (this is what /usr/bin/time-like figures cover)."""
     import distributed
     import ooc
 
     client = distributed.Client(address)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    base = vm_hwm()
     sql = query_sql(q)
     lf = ooc.sql(sql, **{t: f"{data}/{t}.parquet" for t in TABLES})
     executor = client
@@ -71,12 +86,21 @@ def driver(address: str, data: str, q: str, kill: bool, out: str, worker_limit: 
     if kill:
         executor = KillOne(client, marker, victim=6)
     started = time.perf_counter()
-    df = lf.collect(executor=executor)
+    options = {"worker_memory_limit": int(budget)} if budget != "0" else {}
+    if buckets != "0":
+        options["buckets"] = int(buckets)
+    df = lf.collect(executor=executor, **options)
     wall = time.perf_counter() - started
     info = df.stats["distributed"]
-    workers = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    rows = [tuple(r) for r in df.rows()]
+    workers = client.run(vm_hwm)
+    peak = vm_hwm()
+    if q == "groupby":
+        import pyarrow.compute as pc
+
+        table = df.to_arrow()
+        rows = [(table.num_rows, pc.sum(table["q"]).as_py(), pc.sum(table["n"]).as_py())]
+    else:
+        rows = [tuple(r) for r in df.rows()]
     result = {
         "query": q,
         "wall_seconds": wall,
@@ -85,10 +109,11 @@ def driver(address: str, data: str, q: str, kill: bool, out: str, worker_limit: 
         "bytes_shuffled": info["bytes_shuffled"],
         "max_task_peak_reserved_bytes": info["max_task_peak_reserved_bytes"],
         "max_task_peak_rss_bytes": info["max_task_peak_rss_bytes"],
+        "max_task_spill_bytes": max(r["peak_spill_bytes"] for r in info["task_reports"]),
         "workers_peak_rss_bytes": sorted(workers.values()),
         "client_peak_rss_bytes": peak,
         "client_connected_rss_bytes": base,
-        "result_bytes": df.estimated_size() if hasattr(df, "estimated_size") else None,
+        "result_bytes": df.to_arrow().nbytes,
         "killed_pid": int(open(marker).read()) if kill and os.path.exists(marker) else None,
         "pids": sorted({r["pid"] for r in info["task_reports"]}),
     }
@@ -124,11 +149,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-memory", default="1GB")
     parser.add_argument("--binary", default=str(REPO / "target" / "release" / "ooc"))
-    parser.add_argument("--driver", nargs=6, help=argparse.SUPPRESS)
+    parser.add_argument("--task-budget", default="0", help="bytes per task (0: the default)")
+    parser.add_argument("--buckets", default="0", help="buckets per shuffle (0: the default)")
+    parser.add_argument("--driver", nargs=7, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.driver:
-        address, data, q, kill, out, limit = args.driver
-        driver(address, data, q, kill == "1", out, int(limit))
+        address, data, q, kill, out, budget, buckets = args.driver
+        driver(address, data, q, kill == "1", out, budget, buckets)
         return
 
     import distributed
@@ -148,14 +175,16 @@ def main() -> None:
     import ooc.distributed
 
     worker_limit = ooc.distributed.task_budget(int(__import__("dask.utils").utils.parse_bytes(args.worker_memory)))
-    print(f"task budget: {worker_limit / (1 << 20):.0f} MiB per task")
+    if args.task_budget != "0":
+        worker_limit = int(args.task_budget)
+    print(f"task budget: {worker_limit / (1 << 20):.0f} MiB per task; buckets: {args.buckets}")
     duck = duckdb.connect()
     duck.execute("SET threads TO 2")
     for t in TABLES:
         duck.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{args.data}/{t}.parquet')")
     runs = [(q, False) for q in args.queries] + [(q, True) for q in args.kill]
-    print("| query | single s | single RSS MiB | dist s | ratio | stages/tasks | shuffled MiB | worker peak RSS MiB | task reserved MiB | client RSS MiB (growth) | killed → retried | equal DuckDB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| query | single s | single RSS MiB | dist s | ratio | stages/tasks | shuffled MiB | worker peak RSS MiB | task reserved MiB | task spilled MiB | client RSS MiB (growth; result) | killed → retried | equal DuckDB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for q, kill in runs:
         s_wall, s_rss = single(args.binary, args.data, q) if not kill else (float("nan"), 0)
         client.restart()
@@ -165,7 +194,7 @@ def main() -> None:
                 os.remove(f)
         subprocess.run(
             [sys.executable, __file__, "--data", args.data, "--driver", cluster.scheduler_address,
-             args.data, q, "1" if kill else "0", out, str(worker_limit)],
+             args.data, q, "1" if kill else "0", out, args.task_budget, args.buckets],
             check=True,
         )
         import pickle
@@ -173,7 +202,7 @@ def main() -> None:
         with open(out, "rb") as f:
             result, rows = pickle.load(f)
         sql = query_sql(q)
-        expected = duck.execute(sql).fetchall()
+        expected = duck.execute(summary_sql(sql) if q == "groupby" else sql).fetchall()
         try:
             rows_equal(rows, expected, ordered="order by" in sql.lower())
             equal = "yes"
@@ -189,8 +218,10 @@ def main() -> None:
             f"{mib(result['bytes_shuffled']):.0f} | "
             f"{', '.join(f'{mib(b):.0f}' for b in result['workers_peak_rss_bytes'])} | "
             f"{mib(result['max_task_peak_reserved_bytes']):.0f} | "
+            f"{mib(result['max_task_spill_bytes']):.0f} | "
             f"{mib(result['client_peak_rss_bytes']):.0f} "
-            f"({mib(result['client_peak_rss_bytes'] - result['client_connected_rss_bytes']):+.0f}) | "
+            f"(+{mib(result['client_peak_rss_bytes'] - result['client_connected_rss_bytes']):.0f}; "
+            f"result {mib(result['result_bytes']):.0f}) | "
             f"{killed} | {equal} |",
             flush=True,
         )

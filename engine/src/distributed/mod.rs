@@ -9,7 +9,7 @@
 //!                                          files
 //! ```
 //!
-//! * [`DistributedPlan::new`] splits the plan ([`split`] explains where and why).
+//! * [`DistributedPlan::new`] splits the plan (the `split` module explains where and why).
 //! * The driver (the Python package's `ooc.distributed`, or any other) asks for the
 //!   [fragments](DistributedPlan::fragment) of a stage once the stages it reads have finished,
 //!   hands them to workers, and [records](DistributedPlan::record) what each task reports.
