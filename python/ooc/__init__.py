@@ -75,24 +75,9 @@ __version__: str = _ooc.__version__
 # The exception classes live in the extension module; named as `ooc.X` they pickle by
 # reference, so that an error raised by a task on a worker process (Dask, a process pool)
 # reaches the caller as the same `ooc` exception the query would raise here.
-for _cls in (
-    ColumnNotFoundError,
-    ComputeError,
-    CorruptFileError,
-    InputError,
-    InternalError,
-    OocError,
-    OutputError,
-    PlanError,
-    QueryCancelledError,
-    ReleasedError,
-    ResourcesExhaustedError,
-    SchemaError,
-    SpillError,
-    SQLError,
-    TableNotFoundError,
-):
-    _cls.__module__ = "ooc"
+for _cls in vars(_ooc).values():
+    if isinstance(_cls, type) and issubclass(_cls, OocError):
+        _cls.__module__ = "ooc"
 del _cls
 
 _UNSET: Any = object()

@@ -13,19 +13,17 @@
 //! finished task reported, so the files of an attempt that died are never read.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
-use arrow::ipc::writer::{FileWriter, IpcWriteOptions};
-use arrow::ipc::CompressionType;
 
-use super::manifest::{Manifest, CACHE_FORMAT, CHUNK_BYTES};
+use super::manifest::{Manifest, CACHE_FORMAT};
 use super::mapped::CachedResult;
-use super::writer::{nonce, Tracked};
+use super::writer::{io_err, nonce, Finished, TrackedFile};
 use super::{sync_dir, ENGINE_VERSION};
 use crate::error::{IoError, Result};
 
@@ -47,27 +45,15 @@ pub struct ExchangeFile {
 /// An exchange file being written.
 pub struct ExchangeWriter {
     path: PathBuf,
-    temp: PathBuf,
-    writer: Option<FileWriter<Tracked<BufWriter<File>>>>,
-    rows: u64,
-    batches: u64,
-    compression: bool,
-    schema: Vec<String>,
+    file: TrackedFile,
 }
 
 impl std::fmt::Debug for ExchangeWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ExchangeWriter")
             .field("path", &self.path)
-            .field("rows", &self.rows)
+            .field("rows", &self.file.rows)
             .finish()
-    }
-}
-
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> IoError + '_ {
-    move |source| IoError::Io {
-        path: path.to_path_buf(),
-        source,
     }
 }
 
@@ -86,74 +72,26 @@ impl ExchangeWriter {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
         let temp = dir.join(format!(".tmp-{name}-{}", nonce()));
-        let file = File::create(&temp).map_err(io_err(&temp))?;
-        let mut options = IpcWriteOptions::default();
-        if compression {
-            options = options.try_with_compression(Some(CompressionType::ZSTD))?;
-        }
-        let tracked = Tracked::new(BufWriter::with_capacity(1 << 20, file));
-        let mut writer = Self {
+        Ok(Self {
             path: path.to_path_buf(),
-            temp,
-            writer: None,
-            rows: 0,
-            batches: 0,
-            compression,
-            schema: schema
-                .fields()
-                .iter()
-                .map(|f| format!("{}: {}", f.name(), f.data_type()))
-                .collect(),
-        };
-        writer.writer = Some(FileWriter::try_new_with_options(tracked, schema, options)?);
-        Ok(writer)
+            file: TrackedFile::create(temp, schema, compression)?,
+        })
     }
 
     /// Bytes written so far.
     pub fn bytes(&self) -> u64 {
-        self.writer.as_ref().map_or(0, |w| w.get_ref().position)
+        self.file.bytes()
     }
 
     /// Append a batch.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let Some(writer) = self.writer.as_mut() else {
-            return Err(IoError::InvalidArgument(
-                "exchange file already finished".into(),
-            ));
-        };
-        writer.write(batch).map_err(|e| match e {
-            arrow::error::ArrowError::IoError(m, source) => IoError::Io {
-                path: self.temp.clone(),
-                source: std::io::Error::new(source.kind(), m),
-            },
-            other => other.into(),
-        })?;
-        self.rows += batch.num_rows() as u64;
-        self.batches += 1;
-        Ok(())
+        self.file.write(batch)
     }
 
     /// Finish, sync and rename the data file, then its manifest.
     pub fn finish(mut self) -> Result<ExchangeFile> {
-        let Some(mut writer) = self.writer.take() else {
-            return Err(IoError::InvalidArgument(
-                "exchange file already finished".into(),
-            ));
-        };
-        writer.finish()?;
-        let mut tracked = writer.into_inner()?;
-        if !tracked.position.is_multiple_of(CHUNK_BYTES) {
-            tracked.close_chunk();
-        }
-        let bytes = tracked.position;
-        let chunk_crcs = std::mem::take(&mut tracked.chunks);
-        let file = tracked.inner.into_inner().map_err(|e| IoError::Io {
-            path: self.temp.clone(),
-            source: e.into_error(),
-        })?;
-        file.sync_all().map_err(io_err(&self.temp))?;
-        drop(file);
-        std::fs::rename(&self.temp, &self.path).map_err(io_err(&self.path))?;
+        let Finished { bytes, chunk_crcs } = self.file.finish()?;
+        std::fs::rename(&self.file.temp, &self.path).map_err(io_err(&self.path))?;
         let data_file = self
             .path
             .file_name()
@@ -167,11 +105,16 @@ impl ExchangeWriter {
             data_file,
             plan: String::new(),
             inputs: Vec::new(),
-            schema: std::mem::take(&mut self.schema),
-            rows: self.rows,
-            batches: self.batches,
+            schema: std::mem::take(&mut self.file.schema),
+            rows: self.file.rows,
+            batches: self.file.batches,
             bytes,
-            compression: if self.compression { "zstd" } else { "none" }.into(),
+            compression: if self.file.compression {
+                "zstd"
+            } else {
+                "none"
+            }
+            .into(),
             chunk_crcs,
             compute_ms: 0,
             created_ms: SystemTime::now()
@@ -195,17 +138,9 @@ impl ExchangeWriter {
         sync_dir(&dir);
         Ok(ExchangeFile {
             path: self.path.clone(),
-            rows: self.rows,
+            rows: self.file.rows,
             bytes,
         })
-    }
-}
-
-impl Drop for ExchangeWriter {
-    fn drop(&mut self) {
-        // Not finished: nothing to keep.
-        self.writer = None;
-        let _ = std::fs::remove_file(&self.temp);
     }
 }
 

@@ -21,16 +21,16 @@ use super::{sync_dir, CacheKey, ResultCache, ENGINE_VERSION};
 use crate::error::{IoError, Result};
 
 /// Counts the bytes written and the CRC-32 of every [`CHUNK_BYTES`] chunk of them.
-pub(super) struct Tracked<W> {
-    pub(super) inner: W,
-    pub(super) position: u64,
+struct Tracked<W> {
+    inner: W,
+    position: u64,
     crc: crc32fast::Hasher,
-    pub(super) chunks: String,
+    chunks: String,
 }
 
 impl<W> Tracked<W> {
     /// Tracking from the first byte written to `inner`.
-    pub(super) fn new(inner: W) -> Self {
+    fn new(inner: W) -> Self {
         Self {
             inner,
             position: 0,
@@ -63,9 +63,109 @@ impl<W: Write> Write for Tracked<W> {
 }
 
 impl<W> Tracked<W> {
-    pub(super) fn close_chunk(&mut self) {
+    fn close_chunk(&mut self) {
         let crc = std::mem::take(&mut self.crc).finalize();
         self.chunks.push_str(&format!("{crc:08x}"));
+    }
+}
+
+/// An Arrow IPC file being written under a temporary name, with the CRC-32 of every chunk:
+/// the data file of a cache entry or an exchange file. Removed when dropped unfinished.
+pub(super) struct TrackedFile {
+    pub(super) temp: PathBuf,
+    writer: Option<FileWriter<Tracked<BufWriter<File>>>>,
+    pub(super) rows: u64,
+    pub(super) batches: u64,
+    pub(super) compression: bool,
+    /// The columns, as `name: type`.
+    pub(super) schema: Vec<String>,
+}
+
+/// A finished [`TrackedFile`], synced, still under its temporary name.
+pub(super) struct Finished {
+    pub(super) bytes: u64,
+    pub(super) chunk_crcs: String,
+}
+
+impl TrackedFile {
+    /// Start writing `temp`.
+    pub(super) fn create(temp: PathBuf, schema: &Schema, compression: bool) -> Result<Self> {
+        let file = File::create(&temp).map_err(io_err(&temp))?;
+        let tracked = Tracked::new(BufWriter::with_capacity(1 << 20, file));
+        let mut options = IpcWriteOptions::default();
+        if compression {
+            options = options.try_with_compression(Some(CompressionType::ZSTD))?;
+        }
+        let mut out = Self {
+            temp,
+            writer: None,
+            rows: 0,
+            batches: 0,
+            compression,
+            schema: schema
+                .fields()
+                .iter()
+                .map(|f| format!("{}: {}", f.name(), f.data_type()))
+                .collect(),
+        };
+        out.writer = Some(FileWriter::try_new_with_options(tracked, schema, options)?);
+        Ok(out)
+    }
+
+    /// Bytes written so far.
+    pub(super) fn bytes(&self) -> u64 {
+        self.writer.as_ref().map_or(0, |w| w.get_ref().position)
+    }
+
+    /// Append a batch (a full disk is an error naming the file).
+    pub(super) fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(IoError::InvalidArgument(format!(
+                "{} was already finished",
+                self.temp.display()
+            )));
+        };
+        writer.write(batch).map_err(|e| match e {
+            arrow::error::ArrowError::IoError(m, source) => IoError::Io {
+                path: self.temp.clone(),
+                source: std::io::Error::new(source.kind(), m),
+            },
+            other => other.into(),
+        })?;
+        self.rows += batch.num_rows() as u64;
+        self.batches += 1;
+        Ok(())
+    }
+
+    /// Write the footer, close the last chunk and sync the file.
+    pub(super) fn finish(&mut self) -> Result<Finished> {
+        let Some(mut writer) = self.writer.take() else {
+            return Err(IoError::InvalidArgument(format!(
+                "{} was already finished",
+                self.temp.display()
+            )));
+        };
+        writer.finish()?;
+        let mut tracked = writer.into_inner()?;
+        if !tracked.position.is_multiple_of(CHUNK_BYTES) {
+            tracked.close_chunk();
+        }
+        let bytes = tracked.position;
+        let chunk_crcs = std::mem::take(&mut tracked.chunks);
+        let file = tracked.inner.into_inner().map_err(|e| IoError::Io {
+            path: self.temp.clone(),
+            source: e.into_error(),
+        })?;
+        file.sync_all().map_err(io_err(&self.temp))?;
+        Ok(Finished { bytes, chunk_crcs })
+    }
+}
+
+impl Drop for TrackedFile {
+    fn drop(&mut self) {
+        // Not renamed into place by its owner: nothing to keep.
+        self.writer = None;
+        let _ = std::fs::remove_file(&self.temp);
     }
 }
 
@@ -88,12 +188,7 @@ pub struct EntryWriter {
     cache: ResultCache,
     key: CacheKey,
     _lock: Option<File>,
-    temp: PathBuf,
-    writer: Option<FileWriter<Tracked<BufWriter<File>>>>,
-    rows: u64,
-    batches: u64,
-    compression: bool,
-    schema: Vec<String>,
+    file: TrackedFile,
     /// Whether the entry may outgrow the cache's size bound (an explicit persist).
     unbounded: bool,
 }
@@ -102,13 +197,13 @@ impl std::fmt::Debug for EntryWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EntryWriter")
             .field("key", &self.key)
-            .field("temp", &self.temp)
-            .field("rows", &self.rows)
+            .field("temp", &self.file.temp)
+            .field("rows", &self.file.rows)
             .finish()
     }
 }
 
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> IoError + '_ {
+pub(super) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> IoError + '_ {
     move |source| IoError::Io {
         path: path.to_path_buf(),
         source,
@@ -134,31 +229,14 @@ impl EntryWriter {
         schema: &Schema,
     ) -> Result<Self> {
         let temp = cache.dir().join(format!(".tmp-{key}-{}.arrow", nonce()));
-        let file = File::create(&temp).map_err(io_err(&temp))?;
-        let tracked = Tracked::new(BufWriter::with_capacity(1 << 20, file));
         let compression = cache.compression();
-        let mut options = IpcWriteOptions::default();
-        if compression {
-            options = options.try_with_compression(Some(CompressionType::ZSTD))?;
-        }
-        let mut writer = EntryWriter {
+        Ok(EntryWriter {
+            file: TrackedFile::create(temp, schema, compression)?,
             cache,
             key,
             _lock: lock,
-            temp,
-            writer: None,
-            rows: 0,
-            batches: 0,
-            compression,
             unbounded: false,
-            schema: schema
-                .fields()
-                .iter()
-                .map(|f| format!("{}: {}", f.name(), f.data_type()))
-                .collect(),
-        };
-        writer.writer = Some(FileWriter::try_new_with_options(tracked, schema, options)?);
-        Ok(writer)
+        })
     }
 
     /// Let this entry grow beyond the cache's size bound (a result the user asked to keep,
@@ -170,26 +248,13 @@ impl EntryWriter {
 
     /// Bytes written so far.
     pub fn bytes(&self) -> u64 {
-        self.writer.as_ref().map_or(0, |w| w.get_ref().position)
+        self.file.bytes()
     }
 
     /// Append a batch. Fails (and the entry should be abandoned) when the disk is full or the
     /// entry outgrows the cache's size bound.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let Some(writer) = self.writer.as_mut() else {
-            return Err(IoError::InvalidArgument(
-                "cache entry already finished".into(),
-            ));
-        };
-        writer.write(batch).map_err(|e| match e {
-            arrow::error::ArrowError::IoError(m, source) => IoError::Io {
-                path: self.temp.clone(),
-                source: std::io::Error::new(source.kind(), m),
-            },
-            other => other.into(),
-        })?;
-        self.rows += batch.num_rows() as u64;
-        self.batches += 1;
+        self.file.write(batch)?;
         let bound = self.cache.max_size();
         if !self.unbounded && self.bytes() > bound {
             return Err(IoError::InvalidArgument(format!(
@@ -203,29 +268,11 @@ impl EntryWriter {
     /// the entry is served. Enforces the cache's size bound afterwards (least recently used
     /// entries go first; never the one just written). Returns the data file's size.
     pub fn commit(mut self, info: CommitInfo) -> Result<u64> {
-        let Some(mut writer) = self.writer.take() else {
-            return Err(IoError::InvalidArgument(
-                "cache entry already finished".into(),
-            ));
-        };
-        writer.finish()?;
-        let mut tracked = writer.into_inner()?;
-        if !tracked.position.is_multiple_of(CHUNK_BYTES) {
-            tracked.close_chunk();
-        }
-        let bytes = tracked.position;
-        let chunk_crcs = std::mem::take(&mut tracked.chunks);
-        let file = tracked.inner.into_inner().map_err(|e| IoError::Io {
-            path: self.temp.clone(),
-            source: e.into_error(),
-        })?;
-        file.sync_all().map_err(io_err(&self.temp))?;
-        drop(file);
-
+        let Finished { bytes, chunk_crcs } = self.file.finish()?;
         let dir = self.cache.dir().to_path_buf();
         let data_file = format!("{}-{}.arrow", self.key, nonce());
         let data_path = dir.join(&data_file);
-        std::fs::rename(&self.temp, &data_path).map_err(io_err(&data_path))?;
+        std::fs::rename(&self.file.temp, &data_path).map_err(io_err(&data_path))?;
 
         let manifest = Manifest {
             format: CACHE_FORMAT,
@@ -235,11 +282,16 @@ impl EntryWriter {
             data_file: data_file.clone(),
             plan: info.plan,
             inputs: info.inputs,
-            schema: std::mem::take(&mut self.schema),
-            rows: self.rows,
-            batches: self.batches,
+            schema: std::mem::take(&mut self.file.schema),
+            rows: self.file.rows,
+            batches: self.file.batches,
             bytes,
-            compression: if self.compression { "zstd" } else { "none" }.into(),
+            compression: if self.file.compression {
+                "zstd"
+            } else {
+                "none"
+            }
+            .into(),
             chunk_crcs,
             compute_ms: info.compute.as_millis() as u64,
             created_ms: SystemTime::now()
@@ -267,13 +319,5 @@ impl EntryWriter {
         }
         self.cache.enforce_bound(Some(self.key));
         Ok(bytes)
-    }
-}
-
-impl Drop for EntryWriter {
-    fn drop(&mut self) {
-        // Not committed (or the commit failed before its rename): nothing to keep.
-        self.writer = None;
-        let _ = std::fs::remove_file(&self.temp);
     }
 }
