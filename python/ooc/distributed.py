@@ -104,6 +104,29 @@ def _workers(executor: Any) -> int:
     return os.cpu_count() or 1
 
 
+def _first_done(futures: List[Any]) -> List[Any]:
+    """Wait until at least one of ``futures`` has finished; return those that have."""
+    import concurrent.futures as cf
+
+    if all(isinstance(f, cf.Future) for f in futures):
+        done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+        return list(done)
+    try:
+        from distributed import Future as DaskFuture, wait as dask_wait  # type: ignore
+
+        if all(isinstance(f, DaskFuture) for f in futures):
+            done, _ = dask_wait(futures, return_when="FIRST_COMPLETED")
+            return list(done)
+    except ImportError:
+        pass
+    # Anything else with done(): poll.
+    while True:
+        done = [f for f in futures if f.done()]
+        if done:
+            return done
+        time.sleep(0.005)
+
+
 def _submit(executor: Any, key: str, *args: Any) -> Any:
     if _is_dask(executor):
         return executor.submit(run_task, *args, key=key, pure=False)
@@ -152,32 +175,31 @@ class _Run:
         self.seconds = 0.0
 
     def run_stages(self) -> None:
+        """Run every stage: a stage's tasks are submitted as soon as the stages it reads have
+        finished (not in waves), so a short stage does not wait for a long one beside it."""
         started = time.perf_counter()
         plan = self.plan
         submitted = set()
-        while len(submitted) < plan.num_stages:
-            ready = [
-                s
-                for s in range(plan.num_stages)
-                if s not in submitted and all(plan.stage_done(i) for i in plan.stage_inputs(s))
-            ]
-            if not ready:  # pragma: no cover - stages always come after their inputs
-                raise RuntimeError("a distributed plan whose stages wait for each other")
-            futures: List[Tuple[int, int, Any]] = []
-            for s in ready:
-                for t in range(plan.num_tasks(s)):
-                    key = f"ooc-{plan.query_id}-stage{s}-task{t}"
-                    futures.append(
-                        (s, t, _submit(self.executor, key, plan.fragment(s, t), self.memory_limit, self.threads))
-                    )
-                submitted.add(s)
-            try:
-                for _, _, future in futures:
+        running: Dict[Any, Tuple[int, int]] = {}
+        try:
+            while len(submitted) < plan.num_stages or running:
+                for s in range(plan.num_stages):
+                    if s in submitted or not all(plan.stage_done(i) for i in plan.stage_inputs(s)):
+                        continue
+                    for t in range(plan.num_tasks(s)):
+                        key = f"ooc-{plan.query_id}-stage{s}-task{t}"
+                        args = (plan.fragment(s, t), self.memory_limit, self.threads)
+                        running[_submit(self.executor, key, *args)] = (s, t)
+                    submitted.add(s)
+                if not running:  # pragma: no cover - stages always come after their inputs
+                    raise RuntimeError("a distributed plan whose stages wait for each other")
+                for future in _first_done(list(running)):
+                    del running[future]
                     self.reports.append(plan.record(future.result()))
-            except BaseException:
-                for _, _, future in futures:
-                    future.cancel()
-                raise
+        except BaseException:
+            for future in running:
+                future.cancel()
+            raise
         self.seconds = time.perf_counter() - started
 
     def summary(self) -> Dict[str, Any]:

@@ -1,7 +1,9 @@
 //! Planning an aggregation: single-phase per row group when the scan below reads row groups
 //! with disjoint ranges of a group key, single-phase over one partition when it must be
 //! (`DISTINCT` aggregates, one input partition), otherwise two phases: a partial aggregate per
-//! partition, a repartition by key, and a final aggregate per partition.
+//! partition, a repartition by key, and a final aggregate per partition. The two halves of an
+//! aggregation split between the tasks of a distributed query (`PhasedAggregate`) are planned
+//! here too, from the same compiled specs.
 
 use std::sync::Arc;
 
