@@ -70,6 +70,7 @@ fn rules(layer: &str) -> Option<(&'static [&'static str], &'static [&'static str
                 "eval",
                 "execution",
                 "physical",
+                "sink",
             ],
             &[],
         ),

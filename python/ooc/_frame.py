@@ -563,7 +563,9 @@ class LazyFrame:
                 skip the row groups that do not hold the values. An unknown column is an
                 error that lists the result's columns.
             executor: a Dask ``Client`` or ``concurrent.futures`` executor to run the query
-                on (see ``collect``); the file is written here, from the last stage's output.
+                on (see ``collect``); the file is written here, from the last stage's output,
+                or with ``per_task=True`` one file per task into the directory ``path``
+                (see ``ooc.distributed.sink_parquet``).
         """
         if executor is not None:
             if bloom_filter_columns:

@@ -149,6 +149,7 @@ class _Run:
         broadcast_bytes: Any,
         replicate_bytes: Any,
         compression: bool,
+        sink_dir: Optional[str] = None,
     ) -> None:
         if not hasattr(executor, "submit"):
             raise TypeError(
@@ -170,6 +171,7 @@ class _Run:
             _parse_size(replicate_bytes),
             _parse_size(broadcast_bytes),
             compression,
+            sink_dir,
         )
         self.reports: List[Dict[str, Any]] = []
         self.seconds = 0.0
@@ -224,8 +226,8 @@ class _Run:
         shutil.rmtree(target, ignore_errors=True)
 
 
-def _run(lf: Any, executor: Any, options: Dict[str, Any]) -> _Run:
-    return _Run(lf, executor, **options)
+def _run(lf: Any, executor: Any, options: Dict[str, Any], sink_dir: Optional[str] = None) -> _Run:
+    return _Run(lf, executor, sink_dir=sink_dir, **options)
 
 
 def _options(
@@ -280,18 +282,56 @@ def collect(lf: Any, executor: Any, **options: Any) -> Any:
     return df
 
 
-def sink_parquet(lf: Any, path: str, executor: Any, **options: Any) -> Dict[str, Any]:
-    """Run ``lf`` on ``executor`` and write the result to one Parquet file at ``path``
-    (atomically: a temporary file renamed when complete). Options as for :func:`collect`.
-    Returns the root's statistics with a ``distributed`` entry."""
-    run = _run(lf, executor, _options(**options))
+def sink_parquet(
+    lf: Any, path: str, executor: Any, *, per_task: bool = False, **options: Any
+) -> Dict[str, Any]:
+    """Run ``lf`` on ``executor`` and write the result as Parquet. Options as for
+    :func:`collect`.
+
+    By default one file at ``path``, written here from the last stage's output (atomically: a
+    temporary file renamed when complete). With ``per_task=True``, ``path`` is a directory
+    that the last stage's tasks fill with one file each (``part-STAGE-TASK.parquet``), written
+    into a temporary directory beside it that is renamed to ``path`` once every task has
+    finished (``path`` must not exist, or be empty); a query whose last step runs in one place
+    (ORDER BY, LIMIT, an aggregate without GROUP BY) is refused. ``ooc.scan_parquet(path)``
+    reads the directory back. Returns statistics with a ``distributed`` entry (and ``files``
+    with ``per_task``)."""
+    path = os.fspath(path)
+    if not per_task:
+        run = _run(lf, executor, _options(**options))
+        try:
+            run.run_stages()
+            stats = dict(run.plan.sink_root(path, "parquet"))
+        finally:
+            run.close()
+        stats["distributed"] = run.summary()
+        return stats
+    if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
+        raise FileExistsError(f"{path} exists: sink_parquet(per_task=True) writes a new directory")
+    parent = os.path.dirname(os.path.abspath(path))
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
     try:
-        run.run_stages()
-        stats = dict(run.plan.sink_root(os.fspath(path), "parquet"))
-    finally:
-        run.close()
-    stats["distributed"] = run.summary()
-    return stats
+        run = _run(lf, executor, _options(**options), sink_dir=staging)
+        try:
+            run.run_stages()
+            files = run.plan.output_files()
+        finally:
+            run.close()
+        if os.path.isdir(path):
+            os.rmdir(path)
+        os.rename(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    written = [
+        {"path": os.path.join(path, os.path.basename(p)), "rows": rows, "bytes": size}
+        for p, rows, size in files
+    ]
+    return {
+        "rows": sum(f["rows"] for f in written),
+        "files": written,
+        "distributed": run.summary(),
+    }
 
 
 def explain(lf: Any, executor: Any, *, analyze: bool = False, **options: Any) -> str:

@@ -53,7 +53,7 @@ fn report_dict<'py>(py: Python<'py>, report: &TaskReport) -> PyResult<Bound<'py,
 impl PyDistributedPlan {
     #[new]
     #[pyo3(signature = (frame, workers, scratch_dir, buckets=None, scan_tasks=None,
-        replicate_bytes=None, broadcast_bytes=None, compression=false))]
+        replicate_bytes=None, broadcast_bytes=None, compression=false, sink_dir=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -65,6 +65,7 @@ impl PyDistributedPlan {
         replicate_bytes: Option<u64>,
         broadcast_bytes: Option<u64>,
         compression: bool,
+        sink_dir: Option<PathBuf>,
     ) -> PyResult<Self> {
         let mut options = DistributedOptions::new(workers, scratch_dir);
         if let Some(b) = buckets {
@@ -88,7 +89,10 @@ impl PyDistributedPlan {
         options.compression = compression;
         let frame = frame.frame.clone();
         let plan = py
-            .detach(|| DistributedPlan::new(frame.optimized_plan()?, options))
+            .detach(|| match sink_dir {
+                Some(dir) => DistributedPlan::new_sink(frame.optimized_plan()?, options, dir),
+                None => DistributedPlan::new(frame.optimized_plan()?, options),
+            })
             .py()?;
         Ok(Self {
             plan: Mutex::new(plan),
@@ -142,6 +146,15 @@ impl PyDistributedPlan {
             list.append(report_dict(py, report)?)?;
         }
         Ok(list)
+    }
+
+    /// The Parquet files the last stage wrote (a plan made with `sink_dir`): path, rows, bytes.
+    fn output_files(&self) -> Vec<(PathBuf, u64, u64)> {
+        self.plan()
+            .output_files()
+            .into_iter()
+            .map(|f| (f.path, f.rows, f.bytes))
+            .collect()
     }
 
     /// The stages and the root, as text.

@@ -173,3 +173,33 @@ def test_bad_arguments_are_refused(tpch):
         lf.collect(executor=object())
     with pytest.raises(TypeError, match="options for an executor"):
         lf.collect(buckets=3)
+
+
+def test_sink_parquet_one_file_per_task(client, tpch, duck, tmp_path):
+    sql = "SELECT o_custkey, count(*) AS n, sum(o_totalprice) AS total FROM orders GROUP BY o_custkey"
+    out = tmp_path / "by_customer"
+    stats = ooc.sql(sql, orders=tpch / "orders.parquet").sink_parquet(
+        out, executor=client, per_task=True, **SPLIT_ALL
+    )
+    files = sorted(p.name for p in out.iterdir())
+    assert len(files) == len(stats["files"]) >= 2
+    assert all(name.startswith("part-") and name.endswith(".parquet") for name in files)
+    back = ooc.scan_parquet(out).collect().rows()
+    rows_equal(back, duck.execute(sql).fetchall())
+    assert stats["rows"] == len(back)
+    # Nothing else is left beside it.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["by_customer"]
+
+
+def test_sink_parquet_per_task_refuses_what_ends_in_one_place(client, tpch, tmp_path):
+    lf = ooc.sql(
+        "SELECT o_custkey, count(*) AS n FROM orders GROUP BY o_custkey ORDER BY n DESC",
+        orders=tpch / "orders.parquet",
+    )
+    with pytest.raises(ooc.PlanError, match="one file instead"):
+        lf.sink_parquet(tmp_path / "out", executor=client, per_task=True, **SPLIT_ALL)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "x").write_text("x")
+    with pytest.raises(FileExistsError):
+        lf.sink_parquet(tmp_path / "taken", executor=client, per_task=True)

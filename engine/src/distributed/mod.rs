@@ -62,6 +62,7 @@ use crate::logical::expr::Expr;
 use crate::logical::plan::{LogicalPlan, ScanSource, TableScan};
 use crate::physical::batches::compact_views;
 use crate::physical::hashing::hash_columns;
+use crate::sink::{write_file, OutputFormat, WriteOptions};
 
 use self::split::{Splitter, StageSpec};
 
@@ -123,6 +124,11 @@ pub enum StageOutput {
         keys: Vec<Expr>,
         /// The number of buckets.
         buckets: usize,
+    },
+    /// The query's result, one Parquet file per task (`part-STAGE-TASK.parquet`) in `dir`.
+    Parquet {
+        /// The directory.
+        dir: PathBuf,
     },
 }
 
@@ -317,6 +323,51 @@ impl DistributedPlan {
         })
     }
 
+    /// Split `optimized` so that its last stage's tasks write the result, one Parquet file
+    /// each, into `dir` (no root runs in the driver). Refused when the query's last step must
+    /// run in one place (an ORDER BY, a LIMIT, an aggregate without GROUP BY, or a plan
+    /// small enough to run whole).
+    pub fn new_sink(
+        optimized: LogicalPlan,
+        options: DistributedOptions,
+        dir: PathBuf,
+    ) -> Result<Self> {
+        let mut plan = Self::new(optimized, options)?;
+        let last = match &plan.root {
+            LogicalPlan::TableScan(scan) => match &scan.source {
+                ScanSource::Exchange(input) if input.stage + 1 == plan.stages.len() => {
+                    Some(input.stage)
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(last) = last else {
+            return Err(EngineError::Plan(
+                "this query's last step runs in one place (an ORDER BY, a LIMIT, an aggregate \
+                 without GROUP BY, or inputs too small to split): write one file instead of \
+                 one per task"
+                    .into(),
+            ));
+        };
+        plan.stages[last].spec.output = StageOutput::Parquet { dir };
+        Ok(plan)
+    }
+
+    /// The files the tasks of a plan made by [`new_sink`](Self::new_sink) wrote, once every
+    /// stage has run.
+    pub fn output_files(&self) -> Vec<OutputFile> {
+        match self.stages.last() {
+            Some(stage) if matches!(stage.spec.output, StageOutput::Parquet { .. }) => stage
+                .reports
+                .iter()
+                .flatten()
+                .flat_map(|r| r.files.iter().cloned())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The query's name (fragments and files carry it).
     pub fn query_id(&self) -> &str {
         &self.query
@@ -473,6 +524,9 @@ impl DistributedPlan {
                     let k: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
                     format!("hashed by [{}] into {buckets} buckets", k.join(", "))
                 }
+                StageOutput::Parquet { dir } => {
+                    format!("one Parquet file per task in {}", dir.display())
+                }
             };
             let kind = if stage.spec.split_scan {
                 "row groups of a scan"
@@ -541,6 +595,10 @@ pub fn run_fragment(fragment: &[u8], config: &SessionConfig) -> Result<Vec<u8>> 
         .map_err(|e| EngineError::Execution(format!("a damaged plan fragment: {e}")))?;
     let started = Instant::now();
     let attempt = ooc_io::cache::unique_name();
+    if let StageOutput::Parquet { dir } = &fragment.output {
+        let dir = dir.clone();
+        return write_result_file(fragment, dir, config, started, attempt);
+    }
     let dir = fragment
         .scratch_dir
         .join(&fragment.query)
@@ -553,14 +611,14 @@ pub fn run_fragment(fragment: &[u8], config: &SessionConfig) -> Result<Vec<u8>> 
     })?;
     let schema = fragment.plan.schema().clone();
     let keys = match &fragment.output {
-        StageOutput::Gather => Vec::new(),
+        StageOutput::Gather | StageOutput::Parquet { .. } => Vec::new(),
         StageOutput::Hash { keys, .. } => keys
             .iter()
             .map(|k| create_physical_expr(k, &schema))
             .collect::<Result<Vec<_>>>()?,
     };
     let buckets = match &fragment.output {
-        StageOutput::Gather => 1,
+        StageOutput::Gather | StageOutput::Parquet { .. } => 1,
         StageOutput::Hash { buckets, .. } => (*buckets).max(1),
     };
     let mut stream = execute_optimized(fragment.plan, config)?;
@@ -613,6 +671,57 @@ pub fn run_fragment(fragment: &[u8], config: &SessionConfig) -> Result<Vec<u8>> 
         bytes_read: stream.bytes_read(),
         peak_reserved_bytes: stream.peak_reserved() as u64,
         peak_rss_bytes: profile.highest_rss.map_or(0, |r| r.total),
+        peak_spill_bytes: stream.peak_spill_bytes(),
+        wall_seconds: started.elapsed().as_secs_f64(),
+        plan_report: stream.report(),
+    };
+    serde_json::to_vec(&report).map_err(|e| EngineError::Internal(e.to_string()))
+}
+
+/// Run a fragment of the last stage of a query written one file per task: its result goes to
+/// `dir/part-STAGE-TASK.parquet`, atomically (a temporary file renamed when complete; a retried
+/// attempt writes the same rows under the same name).
+fn write_result_file(
+    fragment: Fragment,
+    dir: PathBuf,
+    config: &SessionConfig,
+    started: Instant,
+    attempt: String,
+) -> Result<Vec<u8>> {
+    let path = dir.join(format!(
+        "part-{:03}-{:05}.parquet",
+        fragment.stage, fragment.task
+    ));
+    let mut stream = execute_optimized(fragment.plan, config)?;
+    let schema = stream.schema();
+    let options = WriteOptions {
+        threads: Some(config.threads),
+        ..WriteOptions::default()
+    };
+    let rows = write_file(
+        &path,
+        schema,
+        stream.by_ref(),
+        OutputFormat::Parquet,
+        &options,
+    )?;
+    let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let report = TaskReport {
+        query: fragment.query,
+        stage: fragment.stage,
+        task: fragment.task,
+        attempt,
+        pid: std::process::id(),
+        files: vec![OutputFile {
+            bucket: 0,
+            path,
+            rows: rows as u64,
+            bytes,
+        }],
+        output_rows: rows as u64,
+        bytes_read: stream.bytes_read(),
+        peak_reserved_bytes: stream.peak_reserved() as u64,
+        peak_rss_bytes: stream.memory_profile().highest_rss.map_or(0, |r| r.total),
         peak_spill_bytes: stream.peak_spill_bytes(),
         wall_seconds: started.elapsed().as_secs_f64(),
         plan_report: stream.report(),
