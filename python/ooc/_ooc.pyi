@@ -1,5 +1,5 @@
 # Type stubs of the extension module ooc._ooc (the Rust side of the ooc package).
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 __version__: str
 
@@ -165,6 +165,7 @@ class PyDataFrame:
     def format(self, max_rows: int) -> str: ...
 def aggregate2(func: str, a: PyExpr, b: PyExpr, ddof: int = 1) -> PyExpr: ...
 
+def parse_size(value: Union[int, str, None], what: str) -> Optional[int]: ...
 def run_fragment(fragment: bytes, memory_limit: Optional[int] = None, threads: int = 1) -> bytes: ...
 
 class PyDistributedPlan:

@@ -45,19 +45,6 @@ def task_budget(worker_limit: int) -> int:
     return max(_MIN_TASK_BUDGET, int(worker_limit * _WORKER_SHARE) - _WORKER_RESERVE)
 
 
-def _parse_size(value: Any) -> Optional[int]:
-    if value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    text = str(value).strip().upper().replace(" ", "")
-    units = {"TB": 1 << 40, "GB": 1 << 30, "MB": 1 << 20, "KB": 1 << 10, "B": 1}
-    for unit, factor in units.items():
-        if text.endswith(unit):
-            return int(float(text[: -len(unit)]) * factor)
-    return int(text)
-
-
 def _dask_worker_limit() -> Optional[int]:
     """The memory limit of the Dask worker this runs in, if any."""
     try:
@@ -157,7 +144,7 @@ class _Run:
                 f"not {type(executor).__name__}"
             )
         self.executor = executor
-        self.memory_limit = _parse_size(worker_memory_limit)
+        self.memory_limit = _ooc.parse_size(worker_memory_limit, "worker_memory_limit")
         self.threads = max(1, int(worker_threads))
         self.own_scratch = scratch_dir is None
         self.scratch = tempfile.mkdtemp(prefix="ooc-scratch-") if scratch_dir is None else scratch_dir
@@ -168,8 +155,8 @@ class _Run:
             self.scratch,
             buckets,
             scan_tasks,
-            _parse_size(replicate_bytes),
-            _parse_size(broadcast_bytes),
+            _ooc.parse_size(replicate_bytes, "replicate_bytes"),
+            _ooc.parse_size(broadcast_bytes, "broadcast_bytes"),
             compression,
             sink_dir,
         )

@@ -151,6 +151,14 @@ pub(crate) fn size_arg(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<
     parse_limit(&text).map_err(|e| PyValueError::new_err(format!("{what}: {e}")))
 }
 
+/// A size argument as `ooc.config` reads it (bytes, or a string such as "512MB"; None stays
+/// None), for the Python side's options (`ooc.distributed`); `what` names it in errors.
+#[pyfunction(name = "parse_size")]
+#[pyo3(signature = (value, what))]
+fn parse_size_arg(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<usize>> {
+    size_arg(value, what)
+}
+
 /// Change settings (only the arguments given) and return all of them as a dict.
 #[pyfunction]
 #[pyo3(signature = (**kwargs))]
@@ -298,6 +306,7 @@ fn memory_budget(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(config, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_size_arg, m)?)?;
     m.add_function(wrap_pyfunction!(memory_budget, m)?)?;
     Ok(())
 }

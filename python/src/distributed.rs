@@ -166,22 +166,12 @@ impl PyDistributedPlan {
     fn collect_root(&self, py: Python<'_>) -> PyResult<PyDataFrame> {
         let root = self.plan().root().py()?;
         let config = self.config.clone();
-        let mut running = Running::start_with(
+        let running = Running::start_with(
             py,
             move || ooc::distributed::execute_plan(root, &config),
             Work::Stream,
         )?;
-        let mut batches = Vec::new();
-        while let Some(batch) = running.next(py)? {
-            if batch.num_rows() > 0 {
-                batches.push(batch);
-            }
-        }
-        Ok(PyDataFrame::new(
-            running.schema(),
-            batches,
-            running.stats().cloned(),
-        ))
+        PyDataFrame::gather(py, running)
     }
 
     /// Run the root in this process, writing its result to `path` in `format` atomically.

@@ -309,19 +309,9 @@ impl PyLazyFrame {
         cache: Option<bool>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<PyDataFrame> {
-        let mut running =
+        let running =
             Running::start(py, self.runnable_cached(cache), Work::Stream)?.with_progress(progress);
-        let mut batches = Vec::new();
-        while let Some(batch) = running.next(py)? {
-            if batch.num_rows() > 0 {
-                batches.push(batch);
-            }
-        }
-        Ok(PyDataFrame::new(
-            running.schema(),
-            batches,
-            running.stats().cloned(),
-        ))
+        PyDataFrame::gather(py, running)
     }
 
     #[pyo3(signature = (name=None))]
@@ -455,17 +445,28 @@ pub(crate) struct PyDataFrame {
 }
 
 impl PyDataFrame {
-    pub(crate) fn new(
-        schema: SchemaRef,
-        batches: Vec<RecordBatch>,
-        stats: Option<QueryStats>,
-    ) -> Self {
+    fn new(schema: SchemaRef, batches: Vec<RecordBatch>, stats: Option<QueryStats>) -> Self {
         Self {
             schema,
             batches: std::sync::RwLock::new(Some(batches)),
             stats,
             exported: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Gather the batches of a running query, and its figures once it has finished.
+    pub(crate) fn gather(py: Python<'_>, mut running: Running) -> PyResult<Self> {
+        let mut batches = Vec::new();
+        while let Some(batch) = running.next(py)? {
+            if batch.num_rows() > 0 {
+                batches.push(batch);
+            }
+        }
+        Ok(Self::new(
+            running.schema(),
+            batches,
+            running.stats().cloned(),
+        ))
     }
 
     /// The batches (shared handles), unless released.

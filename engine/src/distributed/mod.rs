@@ -659,18 +659,30 @@ pub fn run_fragment(fragment: &[u8], config: &SessionConfig) -> Result<Vec<u8>> 
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let profile = stream.memory_profile();
+    let task = (fragment.query, fragment.stage, fragment.task);
+    report(task, attempt, files, output_rows, &stream, started)
+}
+
+/// A finished task's report, as JSON: its files and the figures of its query.
+fn report(
+    (query, stage, task): (String, usize, usize),
+    attempt: String,
+    files: Vec<OutputFile>,
+    output_rows: u64,
+    stream: &QueryStream,
+    started: Instant,
+) -> Result<Vec<u8>> {
     let report = TaskReport {
-        query: fragment.query,
-        stage: fragment.stage,
-        task: fragment.task,
+        query,
+        stage,
+        task,
         attempt,
         pid: std::process::id(),
         files,
         output_rows,
         bytes_read: stream.bytes_read(),
         peak_reserved_bytes: stream.peak_reserved() as u64,
-        peak_rss_bytes: profile.highest_rss.map_or(0, |r| r.total),
+        peak_rss_bytes: stream.memory_profile().highest_rss.map_or(0, |r| r.total),
         peak_spill_bytes: stream.peak_spill_bytes(),
         wall_seconds: started.elapsed().as_secs_f64(),
         plan_report: stream.report(),
@@ -706,27 +718,14 @@ fn write_result_file(
         &options,
     )?;
     let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
-    let report = TaskReport {
-        query: fragment.query,
-        stage: fragment.stage,
-        task: fragment.task,
-        attempt,
-        pid: std::process::id(),
-        files: vec![OutputFile {
-            bucket: 0,
-            path,
-            rows: rows as u64,
-            bytes,
-        }],
-        output_rows: rows as u64,
-        bytes_read: stream.bytes_read(),
-        peak_reserved_bytes: stream.peak_reserved() as u64,
-        peak_rss_bytes: stream.memory_profile().highest_rss.map_or(0, |r| r.total),
-        peak_spill_bytes: stream.peak_spill_bytes(),
-        wall_seconds: started.elapsed().as_secs_f64(),
-        plan_report: stream.report(),
+    let file = OutputFile {
+        bucket: 0,
+        path,
+        rows: rows as u64,
+        bytes,
     };
-    serde_json::to_vec(&report).map_err(|e| EngineError::Internal(e.to_string()))
+    let task = (fragment.query, fragment.stage, fragment.task);
+    report(task, attempt, vec![file], rows as u64, &stream, started)
 }
 
 /// Rows of an exchange file (a bucket) before they are written: the rows of each input batch

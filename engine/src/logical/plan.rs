@@ -402,29 +402,16 @@ impl LogicalPlan {
                 group_by,
                 aggregates,
                 ..
-            } => {
-                let g: Vec<String> = group_by.iter().map(|e| e.to_string()).collect();
-                let a: Vec<String> = aggregates.iter().map(|e| e.to_string()).collect();
-                out.push_str(&format!(
-                    "Aggregate: group_by=[{}] aggregates=[{}]",
-                    g.join(", "),
-                    a.join(", ")
-                ));
-            }
+            } => out.push_str(&format!("Aggregate: {}", aggregation(group_by, aggregates))),
             LogicalPlan::PhasedAggregate {
                 phase,
                 group_by,
                 aggregates,
                 ..
-            } => {
-                let g: Vec<String> = group_by.iter().map(|e| e.to_string()).collect();
-                let a: Vec<String> = aggregates.iter().map(|e| e.to_string()).collect();
-                out.push_str(&format!(
-                    "Aggregate({phase:?}): group_by=[{}] aggregates=[{}]",
-                    g.join(", "),
-                    a.join(", ")
-                ));
-            }
+            } => out.push_str(&format!(
+                "Aggregate({phase:?}): {}",
+                aggregation(group_by, aggregates)
+            )),
             LogicalPlan::Window { exprs, .. } => {
                 let e: Vec<String> = exprs.iter().map(|e| e.to_string()).collect();
                 out.push_str(&format!("Window: {}", e.join(", ")));
@@ -472,4 +459,20 @@ impl LogicalPlan {
             input.fmt_indent(out, depth + 1);
         }
     }
+}
+
+/// `group_by=[...] aggregates=[...]`, as plans display an aggregation.
+fn aggregation(group_by: &[Expr], aggregates: &[Expr]) -> String {
+    let list = |exprs: &[Expr]| {
+        exprs
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "group_by=[{}] aggregates=[{}]",
+        list(group_by),
+        list(aggregates)
+    )
 }

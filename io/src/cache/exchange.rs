@@ -12,19 +12,16 @@
 //! while writing leaves no file under a final name. A reader opens a file only by the path a
 //! finished task reported, so the files of an attempt that died are never read.
 
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
 
-use super::manifest::{Manifest, CACHE_FORMAT};
+use super::manifest::Manifest;
 use super::mapped::CachedResult;
-use super::writer::{io_err, nonce, Finished, TrackedFile};
-use super::{sync_dir, ENGINE_VERSION};
+use super::writer::{io_err, nonce, write_manifest, TrackedFile};
+use super::ENGINE_VERSION;
 use crate::error::{IoError, Result};
 
 /// Exchange files up to this size are checked completely when opened; larger ones chunk by
@@ -90,56 +87,20 @@ impl ExchangeWriter {
 
     /// Finish, sync and rename the data file, then its manifest.
     pub fn finish(mut self) -> Result<ExchangeFile> {
-        let Finished { bytes, chunk_crcs } = self.file.finish()?;
-        std::fs::rename(&self.file.temp, &self.path).map_err(io_err(&self.path))?;
         let data_file = self
             .path
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        let manifest = Manifest {
-            format: CACHE_FORMAT,
-            engine_version: ENGINE_VERSION.to_string(),
-            key: String::new(),
-            plan_key: String::new(),
-            data_file,
-            plan: String::new(),
-            inputs: Vec::new(),
-            schema: std::mem::take(&mut self.file.schema),
-            rows: self.file.rows,
-            batches: self.file.batches,
-            bytes,
-            compression: if self.file.compression {
-                "zstd"
-            } else {
-                "none"
-            }
-            .into(),
-            chunk_crcs,
-            compute_ms: 0,
-            created_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-        };
-        let target = manifest_path(&self.path);
-        let dir = self.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let manifest = self.file.finish(data_file)?;
+        std::fs::rename(&self.file.temp, &self.path).map_err(io_err(&self.path))?;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
         let temp = dir.join(format!(".tmp-manifest-{}", nonce()));
-        let written = File::create(&temp)
-            .and_then(|mut f| {
-                f.write_all(&manifest.to_json())?;
-                f.sync_all()
-            })
-            .and_then(|()| std::fs::rename(&temp, &target));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&temp);
-            let _ = std::fs::remove_file(&self.path);
-            return Err(io_err(&target)(e));
-        }
-        sync_dir(&dir);
+        write_manifest(&manifest, &temp, &manifest_path(&self.path), &self.path)?;
         Ok(ExchangeFile {
             path: self.path.clone(),
-            rows: self.file.rows,
-            bytes,
+            rows: manifest.rows,
+            bytes: manifest.bytes,
         })
     }
 }

@@ -81,12 +81,6 @@ pub(super) struct TrackedFile {
     pub(super) schema: Vec<String>,
 }
 
-/// A finished [`TrackedFile`], synced, still under its temporary name.
-pub(super) struct Finished {
-    pub(super) bytes: u64,
-    pub(super) chunk_crcs: String,
-}
-
 impl TrackedFile {
     /// Start writing `temp`.
     pub(super) fn create(temp: PathBuf, schema: &Schema, compression: bool) -> Result<Self> {
@@ -137,8 +131,10 @@ impl TrackedFile {
         Ok(())
     }
 
-    /// Write the footer, close the last chunk and sync the file.
-    pub(super) fn finish(&mut self) -> Result<Finished> {
+    /// Write the footer, close the last chunk and sync the file (still under its temporary
+    /// name). Returns its manifest for the data file name `data_file`: what the file holds,
+    /// with the fields of the result cache (key, plan, inputs, compute time) left empty.
+    pub(super) fn finish(&mut self, data_file: String) -> Result<Manifest> {
         let Some(mut writer) = self.writer.take() else {
             return Err(IoError::InvalidArgument(format!(
                 "{} was already finished",
@@ -157,8 +153,52 @@ impl TrackedFile {
             source: e.into_error(),
         })?;
         file.sync_all().map_err(io_err(&self.temp))?;
-        Ok(Finished { bytes, chunk_crcs })
+        Ok(Manifest {
+            format: CACHE_FORMAT,
+            engine_version: ENGINE_VERSION.to_string(),
+            key: String::new(),
+            plan_key: String::new(),
+            data_file,
+            plan: String::new(),
+            inputs: Vec::new(),
+            schema: std::mem::take(&mut self.schema),
+            rows: self.rows,
+            batches: self.batches,
+            bytes,
+            compression: if self.compression { "zstd" } else { "none" }.into(),
+            chunk_crcs,
+            compute_ms: 0,
+            created_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        })
     }
+}
+
+/// Write `manifest` to `target` the safe way: to `temp` (in the same directory), synced,
+/// renamed over `target`, the directory synced. On failure the temporary file is removed, and
+/// so is `data` (the data file the manifest would have named), and the error names `target`.
+pub(super) fn write_manifest(
+    manifest: &Manifest,
+    temp: &Path,
+    target: &Path,
+    data: &Path,
+) -> Result<()> {
+    let written = File::create(temp)
+        .and_then(|mut f| {
+            f.write_all(&manifest.to_json())?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(temp, target));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(temp);
+        let _ = std::fs::remove_file(data);
+        return Err(io_err(target)(e));
+    }
+    if let Some(dir) = target.parent() {
+        sync_dir(dir);
+    }
+    Ok(())
 }
 
 impl Drop for TrackedFile {
@@ -268,51 +308,22 @@ impl EntryWriter {
     /// the entry is served. Enforces the cache's size bound afterwards (least recently used
     /// entries go first; never the one just written). Returns the data file's size.
     pub fn commit(mut self, info: CommitInfo) -> Result<u64> {
-        let Finished { bytes, chunk_crcs } = self.file.finish()?;
         let dir = self.cache.dir().to_path_buf();
         let data_file = format!("{}-{}.arrow", self.key, nonce());
         let data_path = dir.join(&data_file);
+        let mut manifest = self.file.finish(data_file.clone())?;
         std::fs::rename(&self.file.temp, &data_path).map_err(io_err(&data_path))?;
-
-        let manifest = Manifest {
-            format: CACHE_FORMAT,
-            engine_version: ENGINE_VERSION.to_string(),
-            key: self.key.to_string(),
-            plan_key: info.plan_key,
-            data_file: data_file.clone(),
-            plan: info.plan,
-            inputs: info.inputs,
-            schema: std::mem::take(&mut self.file.schema),
-            rows: self.file.rows,
-            batches: self.file.batches,
-            bytes,
-            compression: if self.file.compression {
-                "zstd"
-            } else {
-                "none"
-            }
-            .into(),
-            chunk_crcs,
-            compute_ms: info.compute.as_millis() as u64,
-            created_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-        };
+        manifest.key = self.key.to_string();
+        manifest.plan_key = info.plan_key;
+        manifest.plan = info.plan;
+        manifest.inputs = info.inputs;
+        manifest.compute_ms = info.compute.as_millis() as u64;
+        let bytes = manifest.bytes;
         let manifest_path = self.cache.manifest_path(self.key);
         let previous = Manifest::read(&manifest_path).ok();
-        let temp_manifest = dir.join(format!(".tmp-{}-{}.json", self.key, nonce()));
-        let written = File::create(&temp_manifest)
-            .and_then(|mut f| {
-                f.write_all(&manifest.to_json())?;
-                f.sync_all()
-            })
-            .and_then(|()| std::fs::rename(&temp_manifest, &manifest_path));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&temp_manifest);
-            let _ = std::fs::remove_file(&data_path);
-            return Err(io_err(&manifest_path)(e));
-        }
-        sync_dir(&dir);
+        // Named after the key: a leftover of a killed commit is found by it.
+        let temp = dir.join(format!(".tmp-{}-{}.json", self.key, nonce()));
+        write_manifest(&manifest, &temp, &manifest_path, &data_path)?;
         if let Some(old) = previous.filter(|m| m.data_file != data_file) {
             // Readers that mapped the old file keep their mapping.
             let _ = std::fs::remove_file(dir.join(old.data_file));
