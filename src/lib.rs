@@ -49,7 +49,7 @@ pub use ooc_engine::{
     default_memory_limit, format_bytes, parse_size, peak_rss_bytes, resident_memory, CacheSettings,
     DataFrame, EngineError, Expr, HeldMemory, JoinType, LogicalPlan, MemoryBudget, MemoryProfile,
     OperatorStats, Progress, QueryStream, ResidentMemory, Result, RowOrder, Session, SessionConfig,
-    SortKey, TimelinePoint, MAX_EXPR_DEPTH,
+    SortKey, StoredResult, TimelinePoint, MAX_EXPR_DEPTH,
 };
 
 /// Secondary indexes of Parquet files (sidecars of roaring bitmaps): build, list and drop

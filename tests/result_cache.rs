@@ -253,6 +253,78 @@ fn a_damaged_entry_is_a_miss_recomputed_and_replaced_with_a_warning() {
     assert_eq!((report.checked, report.removed.len()), (1, 0));
 }
 
+/// The data file a cache's only entry names.
+fn only_data_file(cache: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(only_manifest(cache)).unwrap();
+    let name = text
+        .split("\"data_file\": \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
+    cache.join(name)
+}
+
+#[test]
+fn a_deferred_hit_is_handed_over_unread_and_checked_when_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = lineitem_copy(dir.path());
+    let cache = dir.path().join("cache");
+    let sql = "SELECT l_orderkey, l_linenumber, l_comment FROM lineitem ORDER BY 1, 2";
+    let want = expected("lineitem", &data, sql);
+    run(&session_over(cached(&cache), "lineitem", &data), sql);
+
+    // Checked only when read: no entry is small enough to be checked whole when opened.
+    let mut settings = CacheSettings::in_dir(&cache)
+        .with_min_compute(Duration::ZERO)
+        .with_deferred_hits(true);
+    settings.options.eager_check_bytes = 0;
+    let config = SessionConfig::default().with_cache(Some(settings));
+    let session = session_over(config, "lineitem", &data);
+
+    let mut stream = session.sql(sql).unwrap().execute().unwrap();
+    let stored = stream.stored_result().expect("a hit handed over unread");
+    assert!(
+        stream.by_ref().next().is_none(),
+        "the stream hands out no batch"
+    );
+    assert!(stream.report().contains("handed over unread"));
+    let read = stored.read(2).unwrap();
+    assert_eq!(
+        read.iter().map(|b| b.num_rows() as u64).sum::<u64>(),
+        stored.num_rows()
+    );
+    assert_eq!(pretty_format_batches(&read).unwrap().to_string(), want);
+    drop((stream, read, stored));
+
+    // A byte damaged after the hit was taken (in place, as a failing disk would) is found
+    // when the result is read: an error naming the file, and the entry is removed.
+    let stream = session.sql(sql).unwrap().execute().unwrap();
+    let stored = stream.stored_result().unwrap();
+    let arrow_path = only_data_file(&cache);
+    {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&arrow_path)
+            .unwrap();
+        let middle = file.metadata().unwrap().len() / 2;
+        let mut byte = [0u8];
+        file.seek(SeekFrom::Start(middle)).unwrap();
+        file.read_exact(&mut byte).unwrap();
+        file.seek(SeekFrom::Start(middle)).unwrap();
+        file.write_all(&[byte[0] ^ 0x40]).unwrap();
+    }
+    let err = stored.read(2).unwrap_err().to_string();
+    assert!(
+        err.contains("checksum mismatch") && err.contains(&arrow_path.display().to_string()),
+        "{err}"
+    );
+    drop((stream, stored));
+    assert!(!arrow_path.exists(), "the damaged entry is removed");
+    assert_eq!(run(&session, sql), (want, false));
+}
+
 #[test]
 fn results_computed_faster_than_the_threshold_are_not_stored() {
     let dir = tempfile::tempdir().unwrap();

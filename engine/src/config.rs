@@ -51,6 +51,13 @@ pub struct CacheSettings {
     /// Results computed faster than this are not stored (they are not worth the disk).
     /// Default: 100 ms.
     pub min_compute: std::time::Duration,
+    /// Hand a hit over unread: the query's stream ends at once, without a batch, and
+    /// [`QueryStream::stored_result`](crate::QueryStream::stored_result) gives the stored
+    /// result, whose bytes are checked and decoded only when [`StoredResult::read`](crate::StoredResult::read) is called.
+    /// For a caller that keeps the result (a collected frame) rather than streaming it on, so
+    /// that a hit costs the same at any size. Default: off (a hit streams its batches, each
+    /// checked before it is handed out).
+    pub defer_hits: bool,
 }
 
 impl CacheSettings {
@@ -65,6 +72,7 @@ impl CacheSettings {
         Self {
             options: ooc_io::cache::CacheOptions::new(dir),
             min_compute: std::time::Duration::from_millis(100),
+            defer_hits: false,
         }
     }
 
@@ -83,6 +91,12 @@ impl CacheSettings {
     /// Compress new entries with zstd.
     pub fn with_compression(mut self, compression: bool) -> Self {
         self.options.compression = compression;
+        self
+    }
+
+    /// Hand hits over unread (see [`CacheSettings::defer_hits`]).
+    pub fn with_deferred_hits(mut self, defer: bool) -> Self {
+        self.defer_hits = defer;
         self
     }
 }

@@ -83,7 +83,9 @@ pub use budget::MemoryBudget;
 pub use config::{default_memory_limit, parse_size, CacheSettings, RowOrder, SessionConfig};
 pub use dataframe::DataFrame;
 pub use error::{EngineError, Result};
-pub use execution::{peak_rss_bytes, HeldMemory, MemoryProfile, OperatorStats, QueryStream};
+pub use execution::{
+    peak_rss_bytes, HeldMemory, MemoryProfile, OperatorStats, QueryStream, StoredResult,
+};
 pub use logical::expr::{Expr, MAX_EXPR_DEPTH};
 pub use logical::plan::{JoinType, LogicalPlan, SortKey};
 pub use memory::process::{resident_memory, ResidentMemory};

@@ -13,7 +13,7 @@ use ooc::expr_fn;
 use ooc::feed::{Feed, FeedOptions, ShuffleOptions};
 use ooc::io::{Compression, CsvOptions, TextFormat, TextOptions};
 use ooc::sink::{Matrix, MatrixData, NpyType, OutputFormat, TableCut};
-use ooc::{DataFrame, Expr, JoinType, Session, SessionConfig, SortKey};
+use ooc::{DataFrame, Expr, JoinType, Session, SessionConfig, SortKey, StoredResult};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict, PyList, PyTuple};
@@ -309,8 +309,13 @@ impl PyLazyFrame {
         cache: Option<bool>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<PyDataFrame> {
+        // A hit is kept unread by the frame (read when first used), so that it returns at
+        // once whatever its size.
+        let frame = self.runnable_cached(cache);
+        let mut config = frame.config().clone();
+        config.cache = config.cache.map(|c| c.with_deferred_hits(true));
         let running =
-            Running::start(py, self.runnable_cached(cache), Work::Stream)?.with_progress(progress);
+            Running::start(py, frame.with_config(config), Work::Stream)?.with_progress(progress);
         PyDataFrame::gather(py, running)
     }
 
@@ -438,6 +443,9 @@ pub(crate) struct PyDataFrame {
     schema: SchemaRef,
     /// `None` once released (`release()`): every use then raises `ReleasedError`.
     batches: std::sync::RwLock<Option<Vec<RecordBatch>>>,
+    /// A cache hit not read yet: its batches are checked and decoded into `batches` when
+    /// something first needs them (so that taking a hit costs the same at any size).
+    unread: std::sync::Mutex<Option<StoredResult>>,
     stats: Option<QueryStats>,
     /// Handed out through the Arrow PyCapsule interface (or as Arrow batches) at least once:
     /// something outside ooc may hold its buffers.
@@ -449,12 +457,14 @@ impl PyDataFrame {
         Self {
             schema,
             batches: std::sync::RwLock::new(Some(batches)),
+            unread: std::sync::Mutex::new(None),
             stats,
             exported: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// Gather the batches of a running query, and its figures once it has finished.
+    /// Gather the batches of a running query, and its figures once it has finished. A cache
+    /// hit handed over unread (`collect()`) is kept unread.
     pub(crate) fn gather(py: Python<'_>, mut running: Running) -> PyResult<Self> {
         let mut batches = Vec::new();
         while let Some(batch) = running.next(py)? {
@@ -462,15 +472,37 @@ impl PyDataFrame {
                 batches.push(batch);
             }
         }
-        Ok(Self::new(
+        let Some(stored) = running.stored_result().cloned() else {
+            return Ok(Self::new(
+                running.schema(),
+                batches,
+                running.stats().cloned(),
+            ));
+        };
+        let rows = usize::try_from(stored.num_rows()).unwrap_or(usize::MAX);
+        let frame = Self::new(
             running.schema(),
-            batches,
-            running.stats().cloned(),
-        ))
+            Vec::new(),
+            running.stats().cloned().map(|s| s.with_rows(rows)),
+        );
+        *frame.unread.lock().unwrap_or_else(|e| e.into_inner()) = Some(stored);
+        Ok(frame)
     }
 
-    /// The batches (shared handles), unless released.
-    fn live(&self) -> PyResult<Vec<RecordBatch>> {
+    /// The batches (shared handles), unless released. A cache hit not read yet is read
+    /// first (every byte checked against its CRC-32; a damaged entry is an error, each time).
+    fn live(&self, py: Python<'_>) -> PyResult<Vec<RecordBatch>> {
+        let mut unread = self.unread.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(stored) = unread.as_ref() {
+            let threads = config::current().threads;
+            let batches = py.detach(|| stored.read(threads)).py()?;
+            let mut slot = self.batches.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(slot) = slot.as_mut() {
+                *slot = batches;
+            }
+            *unread = None;
+        }
+        drop(unread);
         self.batches
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -481,6 +513,16 @@ impl PyDataFrame {
                      block); collect the query again to use its result",
                 )
             })
+    }
+
+    /// The unread cache hit's rows and bytes, while it is unread.
+    fn unread_size(&self) -> Option<(usize, usize)> {
+        let unread = self.unread.lock().unwrap_or_else(|e| e.into_inner());
+        let stored = unread.as_ref()?;
+        Some((
+            usize::try_from(stored.num_rows()).unwrap_or(usize::MAX),
+            usize::try_from(stored.bytes()).unwrap_or(usize::MAX),
+        ))
     }
 
     fn is_released(&self) -> bool {
@@ -542,7 +584,7 @@ impl PyDataFrame {
     ) -> PyResult<Bound<'py, PyCapsule>> {
         // Producers may ignore the requested schema; consumers cast if they need to.
         let _ = requested_schema;
-        let batches = self.live()?;
+        let batches = self.live(py)?;
         self.exported
             .store(true, std::sync::atomic::Ordering::Relaxed);
         arrow_ffi::stream_capsule(py, Arc::clone(&self.schema), batches)
@@ -553,13 +595,20 @@ impl PyDataFrame {
     }
 
     #[getter]
-    fn num_rows(&self) -> PyResult<usize> {
-        Ok(self.live()?.iter().map(|b| b.num_rows()).sum())
+    fn num_rows(&self, py: Python<'_>) -> PyResult<usize> {
+        if let Some((rows, _)) = self.unread_size() {
+            return Ok(rows);
+        }
+        Ok(self.live(py)?.iter().map(|b| b.num_rows()).sum())
     }
 
+    /// Bytes of the buffers (for a cache hit not read yet: of its mapped file).
     #[getter]
-    fn nbytes(&self) -> PyResult<usize> {
-        Ok(arrow_ffi::batches_bytes(&self.live()?))
+    fn nbytes(&self, py: Python<'_>) -> PyResult<usize> {
+        if let Some((_, bytes)) = self.unread_size() {
+            return Ok(bytes);
+        }
+        Ok(arrow_ffi::batches_bytes(&self.live(py)?))
     }
 
     #[getter]
@@ -572,11 +621,15 @@ impl PyDataFrame {
     /// Returns `freed_bytes` (no one else held them) and `held_elsewhere_bytes`.
     fn release<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
+        // In `live`'s order: the unread hit (its mapping goes with it), then the batches.
+        let mut unread = self.unread.lock().unwrap_or_else(|e| e.into_inner());
         let taken = self
             .batches
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .take();
+        *unread = None;
+        drop(unread);
         let Some(batches) = taken else {
             out.set_item("freed_bytes", 0)?;
             out.set_item("held_elsewhere_bytes", 0)?;
@@ -603,11 +656,19 @@ impl PyDataFrame {
     /// a cache entry, and whether it was exported.
     fn memory<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
-        let batches = self.live().unwrap_or_default();
-        let bytes = arrow_ffi::batches_bytes(&batches);
+        let (rows, bytes) = match self.unread_size() {
+            Some(size) => size,
+            None => {
+                let batches = self.live(py).unwrap_or_default();
+                (
+                    batches.iter().map(|b| b.num_rows()).sum::<usize>(),
+                    arrow_ffi::batches_bytes(&batches),
+                )
+            }
+        };
         let mapped = self.mapped();
         out.set_item("released", self.is_released())?;
-        out.set_item("rows", batches.iter().map(|b| b.num_rows()).sum::<usize>())?;
+        out.set_item("rows", rows)?;
         out.set_item("heap_bytes", if mapped { 0 } else { bytes })?;
         out.set_item("mapped_bytes", if mapped { bytes } else { 0 })?;
         out.set_item(
@@ -625,8 +686,8 @@ impl PyDataFrame {
             .collect()
     }
 
-    fn batches(&self) -> PyResult<Vec<ArrowBatch>> {
-        let batches = self.live()?;
+    fn batches(&self, py: Python<'_>) -> PyResult<Vec<ArrowBatch>> {
+        let batches = self.live(py)?;
         self.exported
             .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(batches
@@ -639,17 +700,17 @@ impl PyDataFrame {
         self.stats.as_ref().map(|s| s.to_dict(py)).transpose()
     }
 
-    fn lazy(&self) -> PyResult<PyLazyFrame> {
+    fn lazy(&self, py: Python<'_>) -> PyResult<PyLazyFrame> {
         let frame = session()
-            .read_batches("df", Arc::clone(&self.schema), self.live()?)
+            .read_batches("df", Arc::clone(&self.schema), self.live(py)?)
             .py()?;
         Ok(PyLazyFrame { frame })
     }
 
     /// The first `max_rows` rows as an aligned text table.
-    fn format(&self, max_rows: usize) -> PyResult<String> {
+    fn format(&self, py: Python<'_>, max_rows: usize) -> PyResult<String> {
         let mut cut = TableCut::new(Arc::clone(&self.schema), max_rows);
-        for batch in &self.live()? {
+        for batch in &self.live(py)? {
             cut.push(batch);
         }
         cut.format().py()

@@ -21,6 +21,7 @@ use ooc::feed::{Feed, FeedBatch, FeedOptions};
 use ooc::sink::{write_file, Matrix, NpyType, OutputFormat, WriteOptions};
 use ooc::{
     peak_rss_bytes, DataFrame, EngineError, MemoryProfile, OperatorStats, QueryStream, RowOrder,
+    StoredResult,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -83,6 +84,13 @@ impl QueryStats {
     /// The name of the plan's root operator.
     pub(crate) fn root_operator(&self) -> Option<&str> {
         self.operators.first().map(|op| op.name.as_str())
+    }
+
+    /// The same figures for a result of `rows` rows (a hit handed over unread, whose rows
+    /// did not pass through the query's stream).
+    pub(crate) fn with_rows(mut self, rows: usize) -> Self {
+        self.rows = rows;
+        self
     }
 
     pub(crate) fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -263,6 +271,8 @@ pub(crate) struct Running {
     cancel: Arc<AtomicBool>,
     worker: Option<JoinHandle<()>>,
     stats: Option<QueryStats>,
+    /// The cache hit the query hands over unread (`CacheSettings::defer_hits`).
+    stored: Option<StoredResult>,
     /// Called as `f(done, total, rows, seconds)` while the caller waits for a batch (every
     /// 50 ms): morsels done and planned, rows read, time since the start. A notebook
     /// progress bar (`collect(progress=...)`).
@@ -322,6 +332,7 @@ impl Running {
         let started = std::time::Instant::now();
         let stream = py.detach(execute).py()?;
         let schema = stream.schema();
+        let stored = stream.stored_result();
         let cancel = stream.cancel_flag();
         let progress = stream.progress();
         // Batches of a shuffle window are only references to it, and all of them wait in the
@@ -349,6 +360,7 @@ impl Running {
             cancel,
             worker: Some(worker),
             stats: None,
+            stored,
             on_progress: None,
             progress,
             started,
@@ -385,6 +397,11 @@ impl Running {
     /// The statistics, once the query has finished.
     pub(crate) fn stats(&self) -> Option<&QueryStats> {
         self.stats.as_ref()
+    }
+
+    /// The cache hit the query handed over unread instead of streaming it.
+    pub(crate) fn stored_result(&self) -> Option<&StoredResult> {
+        self.stored.as_ref()
     }
 
     /// The next batch; `None` when the query has finished.

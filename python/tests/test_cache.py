@@ -78,6 +78,38 @@ def test_cache_module_inspects_and_trims_the_directory(tpch, tmp_path):
         ooc.cache.prune(max_size="lots")
 
 
+def test_a_hit_is_kept_unread_until_its_data_is_first_used(tpch, duck, tmp_path):
+    ooc.config(cache_dir=tmp_path, cache_min_time=0)
+    q = "SELECT l_orderkey, l_linenumber, l_comment FROM lineitem WHERE l_orderkey % 3 = 0 ORDER BY 1, 2"
+    _sql(tpch, q).collect(cache=True)
+    [entry] = ooc.cache.entries()
+    want = duck.execute(q).fetchall()
+
+    hit = _sql(tpch, q).collect(cache=True)
+    assert hit.stats["cache"] == "hit" and "handed over unread" in hit.stats["report"]
+    # Size and shape come from the entry, without reading it.
+    assert hit.height == hit.stats["rows"] == entry["rows"] == len(want)
+    assert hit.shape == (len(want), 3)
+    [report] = [r for r in ooc.memory_report() if r["frame"] is hit]
+    # (`bytes` of an entry counts its manifest too.)
+    assert report["heap_bytes"] == 0
+    assert entry["bytes"] - 64 * 1024 < report["mapped_bytes"] < entry["bytes"]
+    # Every way of using the data reads (and checks) it first.
+    rows_equal(hit.rows(), want, ordered=True)
+    assert hit.to_arrow().num_rows == len(want)
+    assert hit.lazy().select(ooc.col("l_orderkey").count()).collect().rows() == [(len(want),)]
+    [report] = [r for r in ooc.memory_report() if r["frame"] is hit]
+    assert report["heap_bytes"] == 0 and 0 < report["mapped_bytes"] <= entry["bytes"]
+
+    # Released before it was ever read: every use raises.
+    unread = _sql(tpch, q).collect(cache=True)
+    assert unread.release() == {"freed_bytes": 0, "held_elsewhere_bytes": 0}
+    with pytest.raises(ooc.ReleasedError):
+        unread.rows()
+    # A frame from an uncached run or a miss is on the heap as before.
+    assert _sql(tpch, q).collect().stats["cache"] is None
+
+
 WORKER = textwrap.dedent(
     """
     import base64, json, pickle, sys

@@ -17,6 +17,7 @@ mod memory_profile;
 mod memory_svg;
 pub(crate) mod planner;
 mod result_cache;
+mod stored_result;
 mod stream;
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -31,6 +32,7 @@ use crate::physical::{display_plan, ExecutionPlan, TaskContext};
 
 pub use self::memory_profile::{HeldMemory, MemoryProfile};
 use self::planner::{PhysicalPlanner, PlannerOptions};
+pub use self::stored_result::StoredResult;
 pub use self::stream::{peak_rss_bytes, OperatorStats, QueryStream};
 
 /// The optimized form of `plan`.

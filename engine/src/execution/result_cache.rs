@@ -146,6 +146,9 @@ pub(crate) fn plan_with_cache(
         }
     };
     match cache.claim(keyed.key) {
+        Claim::Hit(result) if settings.defer_hits => {
+            Ok(Arc::new(CachedResultExec::new(result).deferred()))
+        }
         Claim::Hit(result) => Ok(Arc::new(CachedResultExec::new(result))),
         Claim::Compute(claim, miss) => {
             if miss.damaged {

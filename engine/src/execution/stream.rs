@@ -10,6 +10,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use super::memory_profile::MemoryProfile;
+use super::StoredResult;
 use crate::error::Result;
 pub use crate::memory::process::peak_rss_bytes;
 use crate::metrics::{format_bytes, format_duration, Progress};
@@ -137,6 +138,12 @@ impl QueryStream {
     /// The result schema.
     pub fn schema(&self) -> SchemaRef {
         self.plan.schema()
+    }
+
+    /// The cache hit this query hands over unread (`CacheSettings::defer_hits`): its stream
+    /// ends at once, and the result is read through [`StoredResult::read`].
+    pub fn stored_result(&self) -> Option<StoredResult> {
+        self.plan.stored_result()
     }
 
     /// The query's worker threads (the session's setting); output writers use as many.

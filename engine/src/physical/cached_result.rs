@@ -11,6 +11,7 @@ use arrow::datatypes::SchemaRef;
 use ooc_io::cache::CachedResult;
 
 use crate::error::Result;
+use crate::execution::StoredResult;
 use crate::metrics::{format_bytes, format_duration, OperatorMetrics};
 use crate::physical::batches::owned_copy;
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
@@ -29,6 +30,8 @@ pub(crate) struct CachedResultExec {
     fetch: Option<usize>,
     /// Copy every batch out of the mapping (see [`CachedResultExec::owned`]).
     owned: bool,
+    /// Hand the result over unread (see [`CachedResultExec::deferred`]).
+    deferred: bool,
     metrics: Arc<OperatorMetrics>,
 }
 
@@ -43,8 +46,16 @@ impl CachedResultExec {
             scan_of: None,
             fetch: None,
             owned: false,
+            deferred: false,
             metrics: Arc::default(),
         }
+    }
+
+    /// Read nothing: the stream ends at once and the caller takes the result through
+    /// [`ExecutionPlan::stored_result`], to read it when it is first needed.
+    pub(crate) fn deferred(mut self) -> Self {
+        self.deferred = true;
+        self
     }
 
     /// Hand out batches with buffers of their own rather than views into the mapped file:
@@ -77,6 +88,7 @@ impl CachedResultExec {
             scan_of: Some(table_name),
             fetch,
             owned: false,
+            deferred: false,
             metrics: Arc::default(),
         })
     }
@@ -98,6 +110,7 @@ impl ExecutionPlan for CachedResultExec {
                 self.schema.fields().len(),
                 self.result.schema().fields().len()
             ),
+            None if self.deferred => "hit (handed over unread)".to_string(),
             None => "hit".to_string(),
         };
         format!(
@@ -122,7 +135,17 @@ impl ExecutionPlan for CachedResultExec {
         self.partitions
     }
 
+    fn stored_result(&self) -> Option<StoredResult> {
+        self.deferred
+            .then(|| StoredResult::new(Arc::clone(&self.result)))
+    }
+
     fn execute(self: Arc<Self>, partition: usize, ctx: Arc<TaskContext>) -> Result<BatchStream> {
+        if self.deferred {
+            // The rows are handed over, not streamed.
+            self.metrics.add_output(self.result.num_rows() as usize);
+            return Ok(Box::new(std::iter::empty()));
+        }
         // Not for owned copies (exchange files): checking ahead reads, and keeps resident,
         // the whole mapping while the scan copies batch by batch.
         if self.partitions == 1 && self.projection.is_none() && !self.owned {

@@ -89,6 +89,11 @@ pub(crate) trait ExecutionPlan: Debug + Send + Sync {
     fn key_segments(&self) -> Option<Arc<key_segments::KeySegments>> {
         None
     }
+    /// The stored result a cache hit hands over unread instead of streaming it (only the
+    /// root of a plan is asked; see `CacheSettings::defer_hits`).
+    fn stored_result(&self) -> Option<crate::execution::StoredResult> {
+        None
+    }
 }
 
 /// Wrap a stream so that output rows, batches and time spent are recorded in `metrics`.

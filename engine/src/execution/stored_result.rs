@@ -1,0 +1,55 @@
+//! [`StoredResult`]: a cache hit handed over unread (`CacheSettings::defer_hits`), for a
+//! caller that keeps a query's result rather than streaming it on: taking it costs the same
+//! whatever its size (the entry is mapped, its header and footer checked), and its bytes are
+//! checked against their CRC-32s and decoded when [`StoredResult::read`] is first called.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use ooc_io::cache::CachedResult;
+
+use crate::error::Result;
+
+/// A result in the result cache, mapped but not read yet.
+#[derive(Clone, Debug)]
+pub struct StoredResult {
+    result: Arc<CachedResult>,
+}
+
+impl StoredResult {
+    pub(crate) fn new(result: Arc<CachedResult>) -> Self {
+        Self { result }
+    }
+
+    /// The result's schema.
+    pub fn schema(&self) -> SchemaRef {
+        self.result.schema()
+    }
+
+    /// Rows stored.
+    pub fn num_rows(&self) -> u64 {
+        self.result.num_rows()
+    }
+
+    /// Size of the entry's data file (what reading it maps).
+    pub fn bytes(&self) -> u64 {
+        self.result.manifest().bytes
+    }
+
+    /// Every batch (without empty ones), each checked before it is decoded, with `threads - 1`
+    /// helpers checking ahead. Uncompressed columns point into the mapped file. A damaged
+    /// entry is an error naming the file, and is removed from the cache.
+    pub fn read(&self, threads: usize) -> Result<Vec<RecordBatch>> {
+        self.result.check_in_background(threads.saturating_sub(1));
+        let decoder = self.result.decoder(None)?;
+        let mut batches = Vec::with_capacity(self.result.num_batches());
+        for i in 0..self.result.num_batches() {
+            let batch = decoder.batch(i)?;
+            if batch.num_rows() > 0 {
+                batches.push(batch);
+            }
+        }
+        Ok(batches)
+    }
+}
