@@ -55,8 +55,10 @@ pub struct CacheSettings {
     /// [`QueryStream::stored_result`](crate::QueryStream::stored_result) gives the stored
     /// result, whose bytes are checked and decoded only when [`StoredResult::read`](crate::StoredResult::read) is called.
     /// For a caller that keeps the result (a collected frame) rather than streaming it on, so
-    /// that a hit costs the same at any size. Default: off (a hit streams its batches, each
-    /// checked before it is handed out).
+    /// that a hit costs the same at any size: only entries up to
+    /// [`UNREAD_EAGER_CHECK_BYTES`](ooc_io::cache::UNREAD_EAGER_CHECK_BYTES) are checked whole
+    /// when taken (damage there is a miss), larger ones when read (damage is an error then).
+    /// Default: off (a hit streams its batches, each checked before it is handed out).
     pub defer_hits: bool,
 }
 

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use ooc_io::cache::{
     file_input, parquet_input, CacheKey, Claim, CommitInfo, Lookup, ResultCache, CACHE_FORMAT,
-    ENGINE_VERSION,
+    ENGINE_VERSION, UNREAD_EAGER_CHECK_BYTES,
 };
 
 use crate::config::{CacheSettings, SessionConfig};
@@ -138,7 +138,12 @@ pub(crate) fn plan_with_cache(
         Ok(keyed) => keyed,
         Err(_) => return compute(optimized),
     };
-    let cache = match ResultCache::open(&settings.options) {
+    // A hit handed over unread is checked when it is read; only a small one here.
+    let mut options = settings.options.clone();
+    if settings.defer_hits {
+        options.eager_check_bytes = options.eager_check_bytes.min(UNREAD_EAGER_CHECK_BYTES);
+    }
+    let cache = match ResultCache::open(&options) {
         Ok(cache) => cache,
         Err(e) => {
             warnings.push(format!("result cache unavailable: {e}"));
@@ -313,7 +318,12 @@ pub(crate) fn explain_line(
         Ok(keyed) => keyed,
         Err(reason) => return format!("result cache: not cached: {reason}\n"),
     };
-    let cache = match ResultCache::open(&settings.options) {
+    // A hit handed over unread is checked when it is read; only a small one here.
+    let mut options = settings.options.clone();
+    if settings.defer_hits {
+        options.eager_check_bytes = options.eager_check_bytes.min(UNREAD_EAGER_CHECK_BYTES);
+    }
+    let cache = match ResultCache::open(&options) {
         Ok(cache) => cache,
         Err(e) => return format!("result cache: unavailable: {e}\n"),
     };

@@ -33,6 +33,11 @@ use crate::error::{IoError, Result};
 /// batch when it is first decoded (damage found then is an error naming the file).
 pub const EAGER_CHECK_BYTES: u64 = 64 << 20;
 
+/// The same bound for a hit handed over unread (to a collected frame that checks the rest
+/// when it first reads it): small, so that taking a hit costs a few milliseconds at any size,
+/// even when the entry must come from disk.
+pub const UNREAD_EAGER_CHECK_BYTES: u64 = 4 << 20;
+
 /// The result stored in a cache entry, mapped into memory.
 pub struct CachedResult {
     path: PathBuf,

@@ -41,7 +41,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use exchange::{open_exchange_file, ExchangeFile, ExchangeWriter};
 pub use manifest::{InputRecord, Manifest, CACHE_FORMAT, CHUNK_BYTES};
-pub use mapped::{BatchDecoder, CachedResult, EAGER_CHECK_BYTES};
+pub use mapped::{BatchDecoder, CachedResult, EAGER_CHECK_BYTES, UNREAD_EAGER_CHECK_BYTES};
 pub use writer::{CommitInfo, EntryWriter};
 
 use crate::dataset::ParquetFile;
