@@ -143,7 +143,7 @@ impl QueryStream {
     /// The cache hit this query hands over unread (`CacheSettings::defer_hits`): its stream
     /// ends at once, and the result is read through [`StoredResult::read`].
     pub fn stored_result(&self) -> Option<StoredResult> {
-        self.plan.stored_result()
+        self.plan.stored_result().map(StoredResult::new)
     }
 
     /// The query's worker threads (the session's setting); output writers use as many.

@@ -11,7 +11,6 @@ use arrow::datatypes::SchemaRef;
 use ooc_io::cache::CachedResult;
 
 use crate::error::Result;
-use crate::execution::StoredResult;
 use crate::metrics::{format_bytes, format_duration, OperatorMetrics};
 use crate::physical::batches::owned_copy;
 use crate::physical::{instrument, BatchStream, ExecutionPlan, TaskContext};
@@ -135,9 +134,8 @@ impl ExecutionPlan for CachedResultExec {
         self.partitions
     }
 
-    fn stored_result(&self) -> Option<StoredResult> {
-        self.deferred
-            .then(|| StoredResult::new(Arc::clone(&self.result)))
+    fn stored_result(&self) -> Option<Arc<CachedResult>> {
+        self.deferred.then(|| Arc::clone(&self.result))
     }
 
     fn execute(self: Arc<Self>, partition: usize, ctx: Arc<TaskContext>) -> Result<BatchStream> {

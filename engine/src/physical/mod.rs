@@ -91,7 +91,7 @@ pub(crate) trait ExecutionPlan: Debug + Send + Sync {
     }
     /// The stored result a cache hit hands over unread instead of streaming it (only the
     /// root of a plan is asked; see `CacheSettings::defer_hits`).
-    fn stored_result(&self) -> Option<crate::execution::StoredResult> {
+    fn stored_result(&self) -> Option<Arc<ooc_io::cache::CachedResult>> {
         None
     }
 }
