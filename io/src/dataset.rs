@@ -10,7 +10,10 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use memmap2::Mmap;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
-use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
+use parquet::file::metadata::page_index::PageIndexProvider;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+
+use crate::page_index::LazyPageIndex;
 
 use crate::error::{IoError, Result};
 
@@ -81,15 +84,24 @@ impl ParquetFile {
         })?;
         let map = Arc::new(map);
         let bytes = Bytes::from_owner(MapOwner(Arc::clone(&map)));
-        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-        let reader_metadata =
-            crate::read::decode_step(path, || ArrowReaderMetadata::load(&bytes, options))?
-                .map_err(|e| IoError::CorruptFile {
-                    path: path.to_path_buf(),
-                    message: e.to_string(),
-                })?;
-        // The footer and the page index have been decoded onto the heap: their mapped pages
-        // need not stay resident (the pages they describe are released after each read).
+        // The footer now; the page index when a reader first asks for a column chunk's
+        // (`LazyPageIndex`): a query that statistics answer never decodes it.
+        let reader_metadata = crate::read::decode_step(path, || {
+            let metadata = ParquetMetaDataReader::new()
+                .with_page_index_policy(PageIndexPolicy::Skip)
+                .parse_and_finish(&bytes)?;
+            let page_index = LazyPageIndex::new(&metadata, bytes.clone())
+                .map(|index| Arc::new(index) as Arc<dyn PageIndexProvider>);
+            let metadata = metadata.into_builder().set_page_index(page_index).build();
+            ArrowReaderMetadata::try_new(Arc::new(metadata), ArrowReaderOptions::new())
+        })?
+        .map_err(|e| IoError::CorruptFile {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        // The footer has been decoded onto the heap: its mapped pages need not stay resident
+        // (nor those of the page index, decoded later from the page cache, nor the pages they
+        // describe, released after each read).
         release_metadata_pages(&map, reader_metadata.metadata(), size);
         Ok(Self {
             path: path.to_path_buf(),

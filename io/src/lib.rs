@@ -26,6 +26,7 @@ mod describe;
 mod error;
 pub mod index;
 mod page_header;
+mod page_index;
 mod page_prune;
 mod prune;
 mod read;
