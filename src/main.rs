@@ -330,7 +330,19 @@ fn hint_for(e: &anyhow::Error) -> Option<&'static str> {
 
 /// Errors with their context chain; syntax errors also show the offending line.
 fn render_error(e: &anyhow::Error) -> String {
-    let mut out = format!("{e:#}");
+    // The chain, each cause once: many errors print their source in their own message
+    // (`cannot write out.parquet: No space left on device`), and would repeat it.
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) || text.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
     for cause in e.chain() {
         if let Some(SqlContext { sql, line, column }) = cause.downcast_ref::<SqlContext>() {
             if let Some(text) = sql.lines().nth(line.saturating_sub(1)) {

@@ -458,6 +458,33 @@ def test_output_error(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_sink_that_cannot_be_written_whole_names_it_and_the_process_goes_on(tpch, tmp_path):
+    """A write that fails midway (here a file size limit, with SIGXFSZ ignored: the failed
+    write(2) of a full disk, with EFBIG instead of ENOSPC): OutputError naming the file,
+    nothing left, and the next sink works."""
+    import resource
+    import signal
+
+    lf = scan(tpch, "lineitem").select("l_orderkey", "l_comment")
+    target = tmp_path / "out.parquet"
+    before = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 10, hard))
+    try:
+        for sink in (lf.sink_parquet, lf.sink_csv):
+            with pytest.raises(ooc.OutputError, match="File too large") as info:
+                sink(target)
+            assert_not_panic(info.value)
+            assert info.value.path == str(target)
+            assert os.listdir(tmp_path) == []
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, before)
+    lf.sink_parquet(target)
+    assert pq.read_table(target).num_rows == lf.select(col("l_orderkey").count()).collect().rows()[0][0]
+    assert os.listdir(tmp_path) == ["out.parquet"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Python-level misuse
 # ---------------------------------------------------------------------------------------------

@@ -30,6 +30,9 @@ pub(crate) struct AtomicFile {
     destination: PathBuf,
     temporary: PathBuf,
     writer: Option<BufWriter<File>>,
+    /// The first error of a write through this file's `Write` (a full disk, a file size
+    /// limit), which writers of formats wrap in errors of their own.
+    failed: Option<(std::io::ErrorKind, String)>,
 }
 
 impl AtomicFile {
@@ -67,7 +70,30 @@ impl AtomicFile {
             destination: destination.to_path_buf(),
             temporary,
             writer: Some(BufWriter::with_capacity(1 << 20, file)),
+            failed: None,
         })
+    }
+
+    /// `error` of a writer that wrote through this file, told as what it is when a write
+    /// failed underneath: the output that could not be written and why (`cannot write
+    /// out.parquet: No space left on device`), rather than the format writer's wrapping.
+    pub(crate) fn explain(&self, error: EngineError) -> EngineError {
+        match &self.failed {
+            Some((kind, message)) => EngineError::Output {
+                path: self.destination.display().to_string(),
+                source: std::io::Error::new(*kind, message.clone()),
+            },
+            None => error,
+        }
+    }
+
+    fn record<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &result {
+            if self.failed.is_none() && e.kind() != std::io::ErrorKind::Interrupted {
+                self.failed = Some((e.kind(), e.to_string()));
+            }
+        }
+        result
     }
 
     /// The writer for the content.
@@ -82,16 +108,23 @@ impl AtomicFile {
             source,
         };
         let writer = self.writer.take().expect("writer present until commit");
+        // The last buffered bytes and the sync can fail as any write can (a full disk): the
+        // temporary file goes then, as on a rename that fails.
         let file = writer
             .into_inner()
-            .map_err(|e| output_err(e.into_error()))?;
-        file.sync_all().map_err(output_err)?;
-        if let Err(e) = std::fs::rename(&self.temporary, &self.destination) {
-            let _ = std::fs::remove_file(&self.temporary);
-            return Err(output_err(e));
+            .map_err(|e| e.into_error())
+            .and_then(|file| file.sync_all().map(|()| file))
+            .and_then(|file| std::fs::rename(&self.temporary, &self.destination).map(|()| file));
+        match file {
+            Ok(file) => {
+                drop(file);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&self.temporary);
+                Err(output_err(e))
+            }
         }
-        drop(file);
-        Ok(())
     }
 }
 
@@ -145,11 +178,20 @@ fn remove_abandoned(dir: &Path, prefix: &str) {
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.writer().write(buf)
+        let result = self.writer().write(buf);
+        self.record(result)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.writer().flush()
+        let result = self.writer().flush();
+        self.record(result)
+    }
+}
+
+impl std::io::Seek for AtomicFile {
+    fn seek(&mut self, position: std::io::SeekFrom) -> std::io::Result<u64> {
+        let result = self.writer().seek(position);
+        self.record(result)
     }
 }
 

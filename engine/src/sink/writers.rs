@@ -124,12 +124,12 @@ pub fn write_file(
     }
     check_bloom_filter_columns(&schema, format, &options.bloom_filter_columns)?;
     let mut file = AtomicFile::create(path)?;
-    if format == OutputFormat::Npy {
-        let rows = super::numpy::write_npy(schema, batches, options.npy_dtype, file.writer())?;
-        file.commit()?;
-        return Ok(rows);
-    }
-    let rows = write_batches(schema, batches, format, options, file.writer())?;
+    let rows = if format == OutputFormat::Npy {
+        super::numpy::write_npy(schema, batches, options.npy_dtype, &mut file)
+    } else {
+        write_batches(schema, batches, format, options, &mut file)
+    };
+    let rows = rows.map_err(|e| file.explain(e))?;
     file.commit()?;
     Ok(rows)
 }
