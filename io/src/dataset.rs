@@ -38,6 +38,9 @@ pub struct ParquetFile {
     pub(crate) reader_metadata: ArrowReaderMetadata,
     pub(crate) map: Arc<Mmap>,
     pub(crate) bytes: Bytes,
+    /// The open file the map is of: its size and modification time now, against those
+    /// when it was opened ([`ParquetFile::check_unchanged`]).
+    handle: File,
 }
 
 impl std::fmt::Debug for ParquetFile {
@@ -113,6 +116,37 @@ impl ParquetFile {
             reader_metadata,
             map,
             bytes,
+            handle: file,
+        })
+    }
+
+    /// Fail, naming the file, if it was truncated or rewritten in place since it was opened
+    /// (its size or modification time differ). Reading its mapped pages then would give
+    /// other bytes than the footer describes, or, past a truncation, kill the process with
+    /// `SIGBUS`. Checked before every morsel is read; a file deleted or replaced by a rename
+    /// is not a change (the mapping keeps the old file's bytes).
+    pub fn check_unchanged(&self) -> Result<()> {
+        let stat = self.handle.metadata().map_err(|source| IoError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        let message = if stat.len() != self.size {
+            format!(
+                "it had {} bytes when the query started and has {} now (truncated or \
+                 rewritten by another program); run the query again once it is complete",
+                self.size,
+                stat.len()
+            )
+        } else if stat.modified().ok() != self.modified {
+            "it was rewritten in place after the query started (its modification time \
+             changed); run the query again once it is complete"
+                .to_string()
+        } else {
+            return Ok(());
+        };
+        Err(IoError::Changed {
+            path: self.path.clone(),
+            message,
         })
     }
 

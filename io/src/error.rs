@@ -28,6 +28,14 @@ pub enum IoError {
         /// What is wrong.
         message: String,
     },
+    /// An input file was truncated or rewritten in place after the query opened it.
+    #[error("{} changed while the query read it: {message}", path.display())]
+    Changed {
+        /// The input file.
+        path: PathBuf,
+        /// What changed.
+        message: String,
+    },
     /// A file of the result cache (`ooc_io::cache`) whose bytes are not what was written.
     #[error("{}: damaged result cache entry: {message}", path.display())]
     DamagedCacheEntry {

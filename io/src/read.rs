@@ -273,6 +273,7 @@ impl ParquetDataset {
         let file = self.files().get(morsel.row_group.file).ok_or_else(|| {
             IoError::InvalidArgument(format!("no file {}", morsel.row_group.file))
         })?;
+        file.check_unchanged()?;
         let names: Vec<String> = match &options.projection {
             Some(p) => p.clone(),
             None => self

@@ -245,7 +245,7 @@ fn io_error(py: Python<'_>, error: ooc::io::IoError, message: String) -> PyErr {
                 ),
             ],
         ),
-        IoError::Io { path, .. } => with_attrs(
+        IoError::Io { path, .. } | IoError::Changed { path, .. } => with_attrs(
             py,
             InputError::new_err(message),
             &[("path", obj(py, path.display().to_string()))],
