@@ -637,3 +637,25 @@ fn csv_and_ndjson_files_are_queried_and_bad_records_located() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_glob_of_more_files_than_open_descriptors_is_read() {
+    // Files are mapped and closed: 300 files under a limit of 64 open descriptors.
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..300i64 {
+        write(
+            &dir.path().join(format!("f{i:04}.parquet")),
+            vec![("a", Arc::new(Int64Array::from(vec![i])) as ArrayRef)],
+            10,
+        );
+    }
+    let glob = format!("{}/*.parquet", dir.path().display());
+    let script = format!(
+        "ulimit -n 64; exec '{}' query --no-progress --format csv \
+         \"SELECT count(*) AS n, sum(a) AS s, min(a) AS lo, max(a) AS hi FROM '{glob}' WHERE a % 2 = 0\"",
+        env!("CARGO_BIN_EXE_ooc")
+    );
+    let out = Command::new("bash").arg("-c").arg(script).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "n,s,lo,hi\n150,22350,0,298\n");
+}

@@ -38,9 +38,10 @@ pub struct ParquetFile {
     pub(crate) reader_metadata: ArrowReaderMetadata,
     pub(crate) map: Arc<Mmap>,
     pub(crate) bytes: Bytes,
-    /// The open file the map is of: its size and modification time now, against those
-    /// when it was opened ([`ParquetFile::check_unchanged`]).
-    handle: File,
+    /// Device and inode of the file mapped, to tell the file at `path` now from another
+    /// that replaced it ([`ParquetFile::check_unchanged`]). No descriptor is kept open: a
+    /// glob of many thousands of files must not run out of them.
+    identity: (u64, u64),
 }
 
 impl std::fmt::Debug for ParquetFile {
@@ -116,7 +117,10 @@ impl ParquetFile {
             reader_metadata,
             map,
             bytes,
-            handle: file,
+            identity: (
+                std::os::unix::fs::MetadataExt::dev(&stat),
+                std::os::unix::fs::MetadataExt::ino(&stat),
+            ),
         })
     }
 
@@ -124,12 +128,19 @@ impl ParquetFile {
     /// (its size or modification time differ). Reading its mapped pages then would give
     /// other bytes than the footer describes, or, past a truncation, kill the process with
     /// `SIGBUS`. Checked before every morsel is read; a file deleted or replaced by a rename
-    /// is not a change (the mapping keeps the old file's bytes).
+    /// is not a change (the mapping keeps the old file's bytes), nor is a path that cannot be
+    /// looked up any more.
     pub fn check_unchanged(&self) -> Result<()> {
-        let stat = self.handle.metadata().map_err(|source| IoError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
+        let Ok(stat) = std::fs::metadata(&self.path) else {
+            return Ok(());
+        };
+        let identity = (
+            std::os::unix::fs::MetadataExt::dev(&stat),
+            std::os::unix::fs::MetadataExt::ino(&stat),
+        );
+        if identity != self.identity {
+            return Ok(());
+        }
         let message = if stat.len() != self.size {
             format!(
                 "it had {} bytes when the query started and has {} now (truncated or \
