@@ -659,3 +659,54 @@ fn a_glob_of_more_files_than_open_descriptors_is_read() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "n,s,lo,hi\n150,22350,0,298\n");
 }
+
+#[test]
+fn a_file_of_thousands_of_columns_is_planned_and_read() {
+    // Name lookups were quadratic in the columns: 10,000 columns took 33 s to plan.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wide.parquet");
+    let names: Vec<String> = (0..3000).map(|i| format!("c{i}")).collect();
+    let columns: Vec<(&str, ArrayRef)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let values: Vec<i64> = (0..100).map(|r| r * 10_000 + i as i64).collect();
+            (n.as_str(), Arc::new(Int64Array::from(values)) as ArrayRef)
+        })
+        .collect();
+    write(&path, columns, 40);
+    let file = path.display().to_string();
+    let out = ooc(&[
+        "query",
+        "--no-progress",
+        "--format",
+        "csv",
+        &format!("SELECT c0, C2999, sum(c1500) OVER () AS s FROM '{file}' WHERE c1500 >= 981500 ORDER BY c0"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "c0,c2999,s\n980000,982999,1973000\n990000,992999,1973000\n"
+    );
+    let out = ooc(&[
+        "query",
+        "--no-progress",
+        "--format",
+        "csv",
+        &format!("SELECT * FROM '{file}' LIMIT 1"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(lines.next().unwrap().split(',').count(), 3000);
+    // Any row (no ORDER BY): its last value is row * 10,000 + 2,999.
+    let last: i64 = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .nth(2999)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(last % 10_000, 2999);
+}

@@ -84,7 +84,7 @@ impl ParquetFile {
         // another process while mapped would fault, which is the usual caveat of mapping files.
         let map = unsafe { Mmap::map(&file) }.map_err(|source| IoError::Io {
             path: path.to_path_buf(),
-            source,
+            source: explain_map_error(source),
         })?;
         let map = Arc::new(map);
         let bytes = Bytes::from_owner(MapOwner(Arc::clone(&map)));
@@ -181,6 +181,26 @@ impl ParquetFile {
         let start = tail.checked_sub(len).unwrap_or(tail);
         twox_hash::XxHash64::oneshot(0, &bytes[start..])
     }
+}
+
+/// A failed `mmap` told as what it usually is: every file of a data set stays mapped while
+/// the data set is open, and the kernel bounds a process's mappings (`vm.max_map_count`).
+fn explain_map_error(error: std::io::Error) -> std::io::Error {
+    if error.raw_os_error() != Some(libc::ENOMEM) {
+        return error;
+    }
+    let limit = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let limit = limit.map_or_else(|| "a limit".to_string(), |n| format!("{n}"));
+    std::io::Error::new(
+        error.kind(),
+        format!(
+            "cannot map it into memory ({error}): ooc maps every file of a data set, and the \
+             kernel allows a process {limit} mappings (vm.max_map_count); query fewer files \
+             at once, merge small files, or raise vm.max_map_count"
+        ),
+    )
 }
 
 /// Release the mapped pages of a file's footer and page index, from the first of the column

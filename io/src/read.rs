@@ -290,14 +290,26 @@ impl ParquetDataset {
             options.batch_size
         };
 
-        // Leaf columns of this file to read, in file order.
-        let mut file_columns: Vec<usize> = names
+        // Root columns of this file to read, in file order (each name's first field, as
+        // `Schema::index_of` finds it; by hash, for files of thousands of columns).
+        let wanted: std::collections::HashSet<&str> = names
             .iter()
-            .filter(|n| !options.constants.iter().any(|(c, _)| c == *n))
-            .filter_map(|n| file.schema.index_of(n).ok())
+            .map(String::as_str)
+            .filter(|n| !options.constants.iter().any(|(c, _)| c == n))
             .collect();
-        file_columns.sort_unstable();
-        file_columns.dedup();
+        let mut seen = std::collections::HashSet::with_capacity(wanted.len());
+        let file_columns: Vec<usize> = file
+            .schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| wanted.contains(f.name().as_str()) && seen.insert(f.name().as_str()))
+            .map(|(i, _)| i)
+            .collect();
+        let mut read_root = vec![false; file.schema.fields().len()];
+        for &c in &file_columns {
+            read_root[c] = true;
+        }
 
         let row_group = file.metadata.row_group(morsel.row_group.row_group);
         let rg_rows = row_group.num_rows().max(1) as u64;
@@ -310,7 +322,7 @@ impl ParquetDataset {
         let mask = ProjectionMask::roots(schema_descr, file_columns.iter().copied());
         for (leaf, column) in row_group.columns().iter().enumerate() {
             let root = schema_descr.get_column_root_idx(leaf);
-            if file_columns.contains(&root) {
+            if read_root.get(root).copied().unwrap_or(false) {
                 // The chunk's bytes, checked (the parquet crate's `byte_range` panics on the
                 // negative offsets of a corrupt footer).
                 let start = column
@@ -333,6 +345,12 @@ impl ParquetDataset {
                 leaves.push(leaf);
             }
         }
+        // The reader reserves a batch's worth of every column it decodes: keep that to a few
+        // MiB for files of thousands of columns (8 bytes a value as the estimate), and to the
+        // morsel's rows for small row groups.
+        let batch_size = batch_size
+            .min((WIDE_BATCH_BYTES / (8 * leaves.len().max(1))).max(MIN_WIDE_BATCH_ROWS))
+            .min(morsel.num_rows.max(1));
         let selectors = selectors_of(&ranges);
         let sliced = morsel.selection.is_some()
             || morsel.row_offset > 0
@@ -946,6 +964,11 @@ impl Drop for MorselReader {
         }
     }
 }
+
+/// A batch's values of all decoded columns together stay under this (see `read_morsel`).
+const WIDE_BATCH_BYTES: usize = 16 << 20;
+/// ... but a batch has at least this many rows.
+const MIN_WIDE_BATCH_ROWS: usize = 64;
 
 /// The largest page-cache folio a file mapping may map at once (a PMD, 2 MiB on x86-64 and
 /// arm64 with 4 KiB pages). A fault maps more than the page it touches: the kernel's
