@@ -947,7 +947,8 @@ def persisted(name: str) -> LazyFrame:
 def memory_report() -> List[Dict[str, Any]]:
     """The collected ``ooc.DataFrame`` objects still alive in this process, largest first:
     ``rows``, ``heap_bytes`` (buffers on the heap), ``mapped_bytes`` (buffers in a file
-    mapped from the result cache, which cost page cache, not heap), ``exported`` (handed to
+    mapped from the result cache, which cost page cache, not heap), ``unread`` (a cache hit
+    not read yet: it is read, and checked, when its data is first used), ``exported`` (handed to
     pyarrow, Polars or DuckDB, which may still hold the buffers) and ``site`` (the
     ``file:line`` that created it). Released frames are not listed.
 

@@ -515,6 +515,14 @@ impl PyDataFrame {
             })
     }
 
+    /// The cache hit this frame holds unread, if it does.
+    fn unread_result(&self) -> Option<StoredResult> {
+        self.unread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// The unread cache hit's rows and bytes, while it is unread.
     fn unread_size(&self) -> Option<(usize, usize)> {
         let unread = self.unread.lock().unwrap_or_else(|e| e.into_inner());
@@ -690,6 +698,7 @@ impl PyDataFrame {
             }
         };
         let mapped = self.mapped();
+        out.set_item("unread", self.unread_size().is_some())?;
         out.set_item("released", self.is_released())?;
         out.set_item("rows", rows)?;
         out.set_item("heap_bytes", if mapped { 0 } else { bytes })?;
@@ -724,6 +733,12 @@ impl PyDataFrame {
     }
 
     fn lazy(&self, py: Python<'_>) -> PyResult<PyLazyFrame> {
+        // A cache hit not read yet is scanned where it lies (only what the query needs is
+        // read and checked), and stays unread.
+        if let Some(stored) = self.unread_result() {
+            let frame = session().read_stored("df", &stored).py()?;
+            return Ok(PyLazyFrame { frame });
+        }
         let frame = session()
             .read_batches("df", Arc::clone(&self.schema), self.live(py)?)
             .py()?;
@@ -732,6 +747,16 @@ impl PyDataFrame {
 
     /// The first `max_rows` rows as an aligned text table.
     fn format(&self, py: Python<'_>, max_rows: usize) -> PyResult<String> {
+        if let Some(stored) = self.unread_result() {
+            let rows = usize::try_from(stored.num_rows()).unwrap_or(usize::MAX);
+            let head = py.detach(|| stored.head(max_rows)).py()?;
+            let mut cut = TableCut::new(Arc::clone(&self.schema), max_rows);
+            for batch in &head {
+                cut.push(batch);
+            }
+            cut.count_unseen(rows.saturating_sub(cut.total_rows()));
+            return cut.format().py();
+        }
         let mut cut = TableCut::new(Arc::clone(&self.schema), max_rows);
         for batch in &self.live(py)? {
             cut.push(batch);

@@ -92,10 +92,23 @@ def test_a_hit_is_kept_unread_until_its_data_is_first_used(tpch, duck, tmp_path)
     assert hit.shape == (len(want), 3)
     [report] = [r for r in ooc.memory_report() if r["frame"] is hit]
     # (`bytes` of an entry counts its manifest too.)
-    assert report["heap_bytes"] == 0
+    assert report["heap_bytes"] == 0 and report["unread"]
     assert entry["bytes"] - 64 * 1024 < report["mapped_bytes"] < entry["bytes"]
+    # Showing its head and querying it read only what they need, and leave it unread.
+    text = repr(hit)
+    assert f"({len(want)} rows, first 10 shown)" in text and str(want[0][0]) in text
+    last = want[-1][0]
+    assert hit.lazy().filter(ooc.col("l_orderkey") == last).collect().height == sum(
+        1 for r in want if r[0] == last
+    )
+    assert hit.lazy().limit(2).collect().height == 2
+    assert "<table>" in hit._repr_html_()
+    [report] = [r for r in ooc.memory_report() if r["frame"] is hit]
+    assert report["unread"]
     # Every way of using the data reads (and checks) it first.
     rows_equal(hit.rows(), want, ordered=True)
+    [report] = [r for r in ooc.memory_report() if r["frame"] is hit]
+    assert not report["unread"]
     assert hit.to_arrow().num_rows == len(want)
     assert hit.lazy().select(ooc.col("l_orderkey").count()).collect().rows() == [(len(want),)]
     [report] = [r for r in ooc.memory_report() if r["frame"] is hit]

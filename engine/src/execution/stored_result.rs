@@ -37,6 +37,31 @@ impl StoredResult {
         self.result.manifest().bytes
     }
 
+    /// The stored entry (for a scan of it, `Session::read_stored`).
+    pub(crate) fn entry(&self) -> Arc<CachedResult> {
+        Arc::clone(&self.result)
+    }
+
+    /// The first batches, in order, until they hold at least `rows` rows (all of them when
+    /// the result has fewer), each checked before it is decoded: what showing the head of a
+    /// result reads.
+    pub fn head(&self, rows: usize) -> Result<Vec<RecordBatch>> {
+        let decoder = self.result.decoder(None)?;
+        let mut batches = Vec::new();
+        let mut taken = 0;
+        for i in 0..self.result.num_batches() {
+            if taken >= rows {
+                break;
+            }
+            let batch = decoder.batch(i)?;
+            taken += batch.num_rows();
+            if batch.num_rows() > 0 {
+                batches.push(batch);
+            }
+        }
+        Ok(batches)
+    }
+
     /// Every batch (without empty ones), each checked before it is decoded, with `threads - 1`
     /// helpers checking ahead. Uncompressed columns point into the mapped file. A damaged
     /// entry is an error naming the file, and is removed from the cache.

@@ -61,6 +61,12 @@ impl TableCut {
         }
     }
 
+    /// Count `rows` more rows without their batches (the rest of a result whose size is
+    /// known without reading it).
+    pub fn count_unseen(&mut self, rows: usize) {
+        self.total_rows += rows;
+    }
+
     /// Rows seen so far.
     pub fn total_rows(&self) -> usize {
         self.total_rows
