@@ -259,12 +259,6 @@ impl Session {
         self.read_cached(name, cache.open_named(name)?)
     }
 
-    /// A frame scanning a cache hit handed over unread (`CacheSettings::defer_hits`): only
-    /// the columns and batches a query over it needs are read and checked.
-    pub fn read_stored(&self, name: &str, stored: &crate::StoredResult) -> Result<DataFrame> {
-        self.read_cached(name, stored.entry())
-    }
-
     /// A frame scanning a stored result (an entry of `ooc_io::cache`), its columns qualified
     /// by `name`.
     pub fn read_cached(

@@ -102,7 +102,7 @@ fn root_item(name: &str) -> Option<&'static str> {
         "EngineError" | "Result" => "error",
         "SessionConfig" | "RowOrder" | "default_memory_limit" | "parse_size" => "config",
         "DataFrame" => "dataframe",
-        "QueryStream" | "OperatorStats" | "peak_rss_bytes" => "execution",
+        "QueryStream" | "OperatorStats" | "StoredResult" | "peak_rss_bytes" => "execution",
         "Progress" => "metrics",
         "MemoryBudget" => "budget",
         "Session" => "session",

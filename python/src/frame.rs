@@ -736,7 +736,7 @@ impl PyDataFrame {
         // A cache hit not read yet is scanned where it lies (only what the query needs is
         // read and checked), and stays unread.
         if let Some(stored) = self.unread_result() {
-            let frame = session().read_stored("df", &stored).py()?;
+            let frame = session().read_cached("df", stored.entry()).py()?;
             return Ok(PyLazyFrame { frame });
         }
         let frame = session()

@@ -37,8 +37,9 @@ impl StoredResult {
         self.result.manifest().bytes
     }
 
-    /// The stored entry (for a scan of it, `Session::read_stored`).
-    pub(crate) fn entry(&self) -> Arc<CachedResult> {
+    /// The stored entry, for a scan of it (`Session::read_cached`): a query over the result
+    /// reads and checks only the columns and batches it needs.
+    pub fn entry(&self) -> Arc<CachedResult> {
         Arc::clone(&self.result)
     }
 
