@@ -525,12 +525,12 @@ impl PyDataFrame {
 
     /// The unread cache hit's rows and bytes, while it is unread.
     fn unread_size(&self) -> Option<(usize, usize)> {
-        let unread = self.unread.lock().unwrap_or_else(|e| e.into_inner());
-        let stored = unread.as_ref()?;
-        Some((
-            usize::try_from(stored.num_rows()).unwrap_or(usize::MAX),
-            usize::try_from(stored.bytes()).unwrap_or(usize::MAX),
-        ))
+        self.unread_result().map(|stored| {
+            (
+                usize::try_from(stored.num_rows()).unwrap_or(usize::MAX),
+                usize::try_from(stored.bytes()).unwrap_or(usize::MAX),
+            )
+        })
     }
 
     fn is_released(&self) -> bool {
@@ -687,7 +687,8 @@ impl PyDataFrame {
     /// a cache entry, and whether it was exported.
     fn memory<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
-        let (rows, bytes) = match self.unread_size() {
+        let unread = self.unread_size();
+        let (rows, bytes) = match unread {
             Some(size) => size,
             None => {
                 let batches = self.live(py).unwrap_or_default();
@@ -698,7 +699,7 @@ impl PyDataFrame {
             }
         };
         let mapped = self.mapped();
-        out.set_item("unread", self.unread_size().is_some())?;
+        out.set_item("unread", unread.is_some())?;
         out.set_item("released", self.is_released())?;
         out.set_item("rows", rows)?;
         out.set_item("heap_bytes", if mapped { 0 } else { bytes })?;

@@ -318,12 +318,7 @@ pub(crate) fn explain_line(
         Ok(keyed) => keyed,
         Err(reason) => return format!("result cache: not cached: {reason}\n"),
     };
-    // A hit handed over unread is checked when it is read; only a small one here.
-    let mut options = settings.options.clone();
-    if settings.defer_hits {
-        options.eager_check_bytes = options.eager_check_bytes.min(UNREAD_EAGER_CHECK_BYTES);
-    }
-    let cache = match ResultCache::open(&options) {
+    let cache = match ResultCache::open(&settings.options) {
         Ok(cache) => cache,
         Err(e) => return format!("result cache: unavailable: {e}\n"),
     };
