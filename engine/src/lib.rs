@@ -71,6 +71,8 @@ mod eval;
 mod execution;
 pub mod feed;
 mod frontend;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 pub mod logical;
 mod memory;
 mod metrics;

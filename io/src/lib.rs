@@ -24,7 +24,10 @@ pub mod cache;
 mod dataset;
 mod describe;
 mod error;
+#[cfg(any(test, fuzzing))]
+pub mod fuzzing;
 pub mod index;
+mod ipc_check;
 mod page_header;
 mod page_index;
 mod page_prune;
@@ -35,9 +38,12 @@ mod text;
 pub use dataset::{ParquetDataset, ParquetFile, RowGroupRef};
 pub use describe::describe;
 pub use error::{IoError, Result};
+pub use ipc_check::check_ipc_messages;
 pub use page_prune::{intersect_ranges, PageSelection};
 pub use prune::{exact_cast, CmpOp, FilePruneStats, PruneExpr, PruneOutcome, PruneStats};
-pub use read::{with_types, LateFilter, LatePredicate, Morsel, MorselReader, ReadOptions};
+pub use read::{
+    contain_panic, with_types, LateFilter, LatePredicate, Morsel, MorselReader, ReadOptions,
+};
 pub use text::{
     ChunkDecoder, Compression, CsvOptions, TextChunk, TextChunker, TextDataset, TextFile,
     TextFormat, TextOptions,

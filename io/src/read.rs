@@ -617,21 +617,27 @@ fn chunk_bytes_read(
     bytes.min(chunk)
 }
 
-/// Run one step of the Parquet decoder, turning a panic into a corrupt-file error naming the
-/// file: the parquet crate still panics on some corrupt pages (a dictionary index past the
-/// end of an FLBA dictionary, found by fuzzing), and a corrupt file must be an error, never
-/// a crash. The decoder is not used again after such an error.
-pub(crate) fn decode_step<T>(path: &std::path::Path, step: impl FnOnce() -> T) -> Result<T> {
+/// Run `step`, turning a panic inside it into `Err` with the panic's message. The Arrow IPC
+/// and Parquet decoders still panic on some inputs that pass their checks (a buffer past the
+/// end of a message body, a dictionary index past the end of an FLBA dictionary; both found by
+/// fuzzing), and a damaged file must be an error, never a crash. What panicked is not used
+/// again afterwards.
+pub fn contain_panic<T>(step: impl FnOnce() -> T) -> std::result::Result<T, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).map_err(|payload| {
-        let message = payload
+        payload
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic without a message".into());
-        IoError::CorruptFile {
-            path: path.to_path_buf(),
-            message: format!("the Parquet decoder failed: {message}"),
-        }
+            .unwrap_or_else(|| "a panic without a message".into())
+    })
+}
+
+/// Run one step of the Parquet decoder, turning a panic into a corrupt-file error naming the
+/// file (see [`contain_panic`]). The decoder is not used again after such an error.
+pub(crate) fn decode_step<T>(path: &std::path::Path, step: impl FnOnce() -> T) -> Result<T> {
+    contain_panic(step).map_err(|message| IoError::CorruptFile {
+        path: path.to_path_buf(),
+        message: format!("the Parquet decoder failed: {message}"),
     })
 }
 

@@ -38,6 +38,8 @@ mod narrow;
 mod pool;
 pub(crate) mod process;
 mod spill;
+#[cfg(fuzzing)]
+pub(crate) use spill::fuzz_read as fuzz_spill_read;
 
 pub(crate) use accounting::{referenced_bytes, used_bytes};
 pub use ledger::TimelinePoint;

@@ -518,8 +518,8 @@ impl SpillFile {
         let header = self.header_from(&mut file)?;
         let mut decoder = StreamDecoder::new();
         let mut schema = Buffer::from(header.to_vec());
-        decoder
-            .decode(&mut schema)
+        ooc_io::contain_panic(|| decoder.decode(&mut schema))
+            .and_then(|r| r.map_err(|e| e.to_string()))
             .map_err(|e| self.error(&format!("cannot read the header: {e}")))?;
         file.seek(SeekFrom::Start(self.start))
             .map_err(|e| self.error(&e))?;
@@ -534,22 +534,26 @@ impl SpillFile {
             let mut read = || -> Result<RecordBatch> {
                 let what = format!("batch {next} of {}", checks.len());
                 let bytes = read_checked(&mut input, check, &path, &what)?;
+                ooc_io::check_ipc_messages(&bytes).map_err(|e| EngineError::Spill {
+                    path: path.display().to_string(),
+                    message: format!("cannot decode {what}: {e}"),
+                })?;
                 let mut buffer = Buffer::from(bytes);
-                let stored = decoder
-                    .decode(&mut buffer)
-                    .and_then(|b| match b {
+                let stored = ooc_io::contain_panic(|| {
+                    decoder.decode(&mut buffer).and_then(|b| match b {
                         // A batch without columns has an empty body: the decoder has read all
                         // of the message but only finishes it on its next byte. One byte it
                         // does not consume (the batch ends first) completes it.
                         None if buffer.is_empty() => decoder.decode(&mut Buffer::from(vec![0u8])),
                         other => Ok(other),
                     })
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| b.ok_or_else(|| "it holds no batch".to_string()))
-                    .map_err(|e| EngineError::Spill {
-                        path: path.display().to_string(),
-                        message: format!("cannot decode {what}: {e}"),
-                    })?;
+                })
+                .and_then(|b| b.map_err(|e| e.to_string()))
+                .and_then(|b| b.ok_or_else(|| "it holds no batch".to_string()))
+                .map_err(|e| EngineError::Spill {
+                    path: path.display().to_string(),
+                    message: format!("cannot decode {what}: {e}"),
+                })?;
                 narrowing.widen(&stored)
             };
             let batch = read();
@@ -592,6 +596,82 @@ fn read_checked(input: &mut impl Read, check: Check, path: &Path, what: &str) ->
     Ok(bytes)
 }
 
+/// Entry point of the `spill_read` fuzz target (built only under `--cfg fuzzing`): `data` as a
+/// spill file whose checks match it, read back whole. A panic, a hang or unbounded memory is a
+/// finding; an error is the right answer.
+#[cfg(fuzzing)]
+pub(crate) fn fuzz_read(data: &[u8]) {
+    let _ = read_framed(data);
+}
+
+/// The batches (or the error) of reading `data` as a spill file whose checks match it. The
+/// first byte chooses the in-memory schema's narrowing; the rest are messages, each a
+/// little-endian `u32` length and its bytes (the stream's header, then one batch with its
+/// dictionaries each). `None`: no header.
+#[cfg(any(test, fuzzing))]
+fn read_framed(data: &[u8]) -> Option<Result<Vec<RecordBatch>>> {
+    use arrow::datatypes::{DataType, Field, Schema};
+    let (&choice, mut rest) = data.split_first()?;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("a", DataType::Int64, true),
+        Field::new("d", DataType::Decimal128(15, 2), true),
+        Field::new("s", DataType::Utf8View, true),
+        Field::new("t", DataType::Date32, true),
+    ]));
+    let narrowing = match choice % 3 {
+        0 => Narrowing::by_type(&schema),
+        1 => {
+            // Fitted to small values: `a` and `d` stored as `Int16`.
+            let empty = RecordBatch::new_empty(Arc::clone(&schema));
+            Narrowing::fitted(&empty)
+        }
+        _ => Narrowing::by_type(&Arc::new(Schema::new(vec![Field::new(
+            "k",
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            true,
+        )]))),
+    };
+    let mut checks = Vec::new();
+    let mut bytes = Vec::new();
+    while rest.len() >= 4 && checks.len() < 64 {
+        let len =
+            (u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize).min(rest.len() - 4);
+        let message = &rest[4..4 + len];
+        checks.push(Check {
+            len: len as u64,
+            crc: crc32fast::hash(message),
+        });
+        bytes.extend_from_slice(message);
+        rest = &rest[4 + len..];
+    }
+    let (&header, checks) = checks.split_first()?;
+    let path = tempfile::Builder::new()
+        .suffix(".arrows")
+        .tempfile()
+        .ok()?
+        .into_temp_path()
+        .keep()
+        .ok()?;
+    std::fs::write(&path, &bytes).ok()?;
+    let file = SpillFile {
+        file: Arc::new(DiskFile {
+            path,
+            bytes: 0,
+            written: Arc::new(AtomicU64::new(0)),
+        }),
+        header: Header::InFile(header),
+        start: header.len,
+        checks: checks.into(),
+        schema: Arc::clone(narrowing.schema_ref()),
+        narrowing: Arc::new(narrowing),
+        rows: 0,
+        raw_bytes: 0,
+        bytes: bytes.len() as u64,
+    };
+    // The file is removed when `file` is dropped.
+    Some(file.read().and_then(|batches| batches.collect()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -613,6 +693,33 @@ mod tests {
             ],
         )
         .unwrap()
+    }
+
+    /// A batch message whose buffers point past the end of its body (its checks intact):
+    /// arrow's IPC decoder panics on it; reading the spill file is an error naming the file
+    /// and the batch (found by fuzzing, target `spill_read`).
+    #[test]
+    fn a_batch_with_buffers_past_its_body_is_an_error() {
+        let data = include_bytes!("testdata/fuzz-spill-buffer-past-body.bin");
+        let err = read_framed(data)
+            .expect("the input has a header")
+            .expect_err("the damaged batch was decoded");
+        let message = err.to_string();
+        assert!(message.contains(".arrows"), "{message}");
+        assert!(message.contains("cannot decode batch 1 of"), "{message}");
+    }
+
+    /// A compressed buffer declaring exabytes decompressed (checks intact): arrow's decoder
+    /// would allocate that much and abort the process; it is an error naming the file.
+    #[test]
+    fn an_impossible_decompressed_length_is_an_error() {
+        let data = include_bytes!("testdata/fuzz-spill-huge-decompressed-length.bin");
+        let err = read_framed(data)
+            .expect("the input has a header")
+            .expect_err("the damaged batch was decoded");
+        let message = err.to_string();
+        assert!(message.contains(".arrows"), "{message}");
+        assert!(message.contains("bytes decompressed (at most"), "{message}");
     }
 
     /// A directory left by a killed process (its `.lock` not locked) goes when another query

@@ -31,8 +31,8 @@
 //!   (default: the smaller of 10 GB and a tenth of the free space of its file system).
 
 mod exchange;
-mod manifest;
-mod mapped;
+pub(crate) mod manifest;
+pub(crate) mod mapped;
 mod writer;
 
 use std::fs::File;
