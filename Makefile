@@ -72,7 +72,7 @@ faults:
 ## Coverage-guided fuzzing (fuzz/README.md; cargo-fuzz on the nightly toolchain): each target
 ## for $(FUZZ_SECONDS) seconds from the committed seeds, new inputs kept under target/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= sql_plan parquet_read csv_read
+FUZZ_TARGETS ?= sql_plan parquet_read csv_read spill_read cache_read index_read
 fuzz:
 	for t in $(FUZZ_TARGETS); do \
 		mkdir -p target/fuzz-corpus/$$t && \
