@@ -6,7 +6,7 @@ DATA ?= data/sf$(SF)
 ROW_GROUP_ROWS ?= 1000000
 CARGO ?= cargo
 
-.PHONY: demo build data data-tpcds test lint oracle golden clean-data bench micro-bench difftest faults fuzz
+.PHONY: demo build data data-tpcds test lint oracle golden clean-data bench micro-bench difftest faults fuzz fuzz-ci
 
 ## Build ooc, generate TPC-H at scale factor $(SF) into $(DATA), run Q1 (a scan and aggregate)
 ## and Q5 (a six-table join) with --explain-analyze.
@@ -78,6 +78,23 @@ fuzz:
 		mkdir -p target/fuzz-corpus/$$t && \
 		(cd fuzz && cargo +nightly fuzz run -O $$t ../target/fuzz-corpus/$$t corpus/$$t -- \
 			-max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048) || exit 1; \
+	done
+
+## A short run of every fuzz target (CI): libFuzzer without a sanitizer, on the stable toolchain
+## (RUSTC_BOOTSTRAP=1 lets it take the coverage flags cargo-fuzz passes; CI has no nightly),
+## each target for $(FUZZ_CI_SECONDS) seconds from the committed seeds with a fixed seed.
+FUZZ_CI_SECONDS ?= 20
+FUZZ_CI = cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz
+FUZZ_CI_FLAGS = -O -s none --codegen-units 16 --target-dir ../target/fuzz-ci
+fuzz-ci:
+	command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz@0.13.2
+	$(FUZZ_CI) build $(FUZZ_CI_FLAGS)
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p target/fuzz-ci/corpus/$$t && \
+		($(FUZZ_CI) run $(FUZZ_CI_FLAGS) $$t ../target/fuzz-ci/corpus/$$t corpus/$$t -- \
+			-seed=1 -max_total_time=$(FUZZ_CI_SECONDS) -timeout=30 -rss_limit_mb=2048 \
+			> ../target/fuzz-ci/$$t.log 2>&1) || { tail -60 target/fuzz-ci/$$t.log; exit 1; }; \
+		grep -h '^Done' target/fuzz-ci/$$t.log | sed "s/^/$$t: /"; \
 	done
 
 ## Criterion micro-benchmarks of kernels and operators (benches/micro); summarize the results
