@@ -76,7 +76,8 @@ FUZZ_TARGETS ?= sql_plan parquet_read csv_read spill_read cache_read index_read
 fuzz:
 	for t in $(FUZZ_TARGETS); do \
 		mkdir -p target/fuzz-corpus/$$t && \
-		(cd fuzz && cargo +nightly fuzz run -O $$t ../target/fuzz-corpus/$$t corpus/$$t -- \
+		(cd fuzz && LSAN_OPTIONS=suppressions=$$PWD/lsan.supp \
+			cargo +nightly fuzz run -O $$t ../target/fuzz-corpus/$$t corpus/$$t -- \
 			-max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048) || exit 1; \
 	done
 
