@@ -619,8 +619,14 @@ impl MinMax {
             self.values.resize(total_groups, None);
         }
         if total_groups == 1 && array.len() > 1 {
-            // One group (a global aggregate): find the batch's extreme with a partial sort and
-            // compare only that value.
+            // One group (a global aggregate): find the batch's extreme and compare only that
+            // value; a linear pass where arrow has a kernel for the type, else a partial sort.
+            if let Some(best) = batch_extreme(array, self.is_max) {
+                return match best {
+                    Some(single) => self.add(&single, &[0], 1),
+                    None => Ok(()),
+                };
+            }
             let options = arrow::compute::SortOptions {
                 descending: self.is_max,
                 nulls_first: false,
@@ -674,6 +680,73 @@ impl MinMax {
         self.bytes = 0;
         Ok(out.remove(0))
     }
+}
+
+/// The smallest or largest non-NULL value of `array` as a one-row array of its type, found by
+/// arrow's aggregate kernels in one pass (`Some(None)`: every value is NULL). `None` for the
+/// types left to the row encoding: floats (whose order of NaN and of -0 and +0 the encoding
+/// decides), and nested, dictionary and other types.
+fn batch_extreme(array: &ArrayRef, is_max: bool) -> Option<Option<ArrayRef>> {
+    use arrow::array::{LargeStringArray, PrimitiveArray, StringArray, StringViewArray};
+    use arrow::compute::kernels::aggregate as agg;
+    use arrow::datatypes::*;
+    macro_rules! primitive {
+        ($t:ty) => {{
+            let a = array.as_primitive::<$t>();
+            let v = if is_max { agg::max(a) } else { agg::min(a) };
+            v.map(|v| {
+                Arc::new(
+                    PrimitiveArray::<$t>::from_value(v, 1)
+                        .with_data_type(array.data_type().clone()),
+                ) as ArrayRef
+            })
+        }};
+    }
+    macro_rules! string {
+        ($a:expr, $max:path, $min:path, $out:ty) => {{
+            let a = $a;
+            let v = if is_max { $max(a) } else { $min(a) };
+            v.map(|v| Arc::new(<$out>::from(vec![v])) as ArrayRef)
+        }};
+    }
+    Some(match array.data_type() {
+        DataType::Int8 => primitive!(Int8Type),
+        DataType::Int16 => primitive!(Int16Type),
+        DataType::Int32 => primitive!(Int32Type),
+        DataType::Int64 => primitive!(Int64Type),
+        DataType::UInt8 => primitive!(UInt8Type),
+        DataType::UInt16 => primitive!(UInt16Type),
+        DataType::UInt32 => primitive!(UInt32Type),
+        DataType::UInt64 => primitive!(UInt64Type),
+        DataType::Decimal32(_, _) => primitive!(Decimal32Type),
+        DataType::Decimal64(_, _) => primitive!(Decimal64Type),
+        DataType::Decimal128(_, _) => primitive!(Decimal128Type),
+        DataType::Date32 => primitive!(Date32Type),
+        DataType::Date64 => primitive!(Date64Type),
+        DataType::Timestamp(TimeUnit::Second, _) => primitive!(TimestampSecondType),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => primitive!(TimestampMillisecondType),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => primitive!(TimestampMicrosecondType),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => primitive!(TimestampNanosecondType),
+        DataType::Utf8 => string!(
+            array.as_string::<i32>(),
+            agg::max_string,
+            agg::min_string,
+            StringArray
+        ),
+        DataType::LargeUtf8 => string!(
+            array.as_string::<i64>(),
+            agg::max_string,
+            agg::min_string,
+            LargeStringArray
+        ),
+        DataType::Utf8View => string!(
+            array.as_string_view(),
+            agg::max_string_view,
+            agg::min_string_view,
+            StringViewArray
+        ),
+        _ => return None,
+    })
 }
 
 impl GroupAccumulator for MinMax {
@@ -1351,5 +1424,80 @@ impl GroupAccumulator for Covariance {
 
     fn size(&self) -> usize {
         self.counts.capacity() * 8 + self.mean_y.capacity() * 40
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Date32Array, Int32Array, StringArray, StringViewArray};
+
+    /// The extreme by a full sort of the row encoding (what `min`/`max` mean here).
+    fn by_sort(array: &ArrayRef, is_max: bool) -> Option<ArrayRef> {
+        let options = arrow::compute::SortOptions {
+            descending: is_max,
+            nulls_first: false,
+        };
+        let order = arrow::compute::sort_to_indices(array, Some(options), None).unwrap();
+        let first = order.value(0) as usize;
+        (!array.is_null(first)).then(|| array.slice(first, 1))
+    }
+
+    #[test]
+    fn batch_extremes_equal_those_of_a_sort() {
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(Int32Array::from(vec![
+                Some(3),
+                None,
+                Some(-7),
+                Some(12),
+                Some(0),
+            ])),
+            Arc::new(Int64Array::from(vec![i64::MIN, 5, i64::MAX, -1])),
+            Arc::new(
+                Decimal128Array::from(vec![Some(12_345), Some(-99_999), None, Some(7)])
+                    .with_precision_and_scale(15, 2)
+                    .unwrap(),
+            ),
+            Arc::new(Date32Array::from(vec![
+                Some(10_000),
+                None,
+                Some(-3),
+                Some(20_000),
+            ])),
+            Arc::new(StringArray::from(vec![
+                Some("N"),
+                Some("A"),
+                None,
+                Some("R"),
+                Some(""),
+            ])),
+            Arc::new(StringViewArray::from(vec![
+                Some("a string longer than twelve bytes"),
+                None,
+                Some("a string longer than twelve bytes, and then some"),
+                Some("Z"),
+            ])),
+            Arc::new(Int32Array::from(vec![None, None])),
+        ];
+        for array in &arrays {
+            for is_max in [false, true] {
+                let fast = batch_extreme(array, is_max).expect("a kernel for the type");
+                let sorted = by_sort(array, is_max);
+                match (&fast, &sorted) {
+                    (Some(f), Some(s)) => {
+                        assert_eq!(f.data_type(), s.data_type());
+                        assert_eq!(f.to_data(), s.to_data(), "{array:?} max={is_max}");
+                    }
+                    (None, None) => {}
+                    _ => panic!("{array:?} max={is_max}: {fast:?} against {sorted:?}"),
+                }
+            }
+        }
+        let floats: ArrayRef = Arc::new(Float64Array::from(vec![1.0, f64::NAN]));
+        assert!(
+            batch_extreme(&floats, true).is_none(),
+            "floats keep the row order"
+        );
     }
 }
