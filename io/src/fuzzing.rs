@@ -174,4 +174,14 @@ mod tests {
         assert!(err.contains("entry.arrow"), "{err}");
         assert!(err.contains("bytes decompressed (at most"), "{err}");
     }
+
+    /// A block of the IPC footer with a negative body length: its end wrapped around to a
+    /// place inside the file, and slicing the block panicked.
+    #[test]
+    fn a_block_with_a_negative_length_is_an_error() {
+        let data = include_bytes!("testdata/fuzz-cache-negative-body-length.arrow");
+        let err = read_cache_entry(data).unwrap_err();
+        assert!(err.contains("entry.arrow"), "{err}");
+        assert!(err.contains("an IPC block lies outside the file"), "{err}");
+    }
 }

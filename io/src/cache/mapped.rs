@@ -176,9 +176,14 @@ impl CachedResult {
             ));
         }
         for block in self.dictionaries.iter().chain(&self.batches) {
-            let end =
-                block.offset() as u64 + block.metaDataLength() as u64 + block.bodyLength() as u64;
-            if block.offset() < 0 || end > n as u64 {
+            // Each part is checked on its own: a negative length must not wrap into a
+            // plausible end.
+            let end = u64::try_from(block.offset()).ok().and_then(|offset| {
+                let meta = u64::try_from(block.metaDataLength()).ok()?;
+                let body = u64::try_from(block.bodyLength()).ok()?;
+                offset.checked_add(meta)?.checked_add(body)
+            });
+            if end.is_none_or(|end| end > n as u64) {
                 return Err(corrupt(&self.path, "an IPC block lies outside the file"));
             }
         }
