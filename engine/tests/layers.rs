@@ -44,6 +44,8 @@ fn rules(layer: &str) -> Option<(&'static [&'static str], &'static [&'static str
         ),
         // Writers know batches and files.
         "sink" => (&["error"], &[]),
+        // Entry points of the fuzz targets (`--cfg fuzzing` only): the private readers.
+        "fuzzing" => (&["memory"], &[]),
         // Batches for models: batches and matrices.
         "feed" => (&["error", "config", "sink"], &[]),
         // The only layer that knows every layer below it.
