@@ -744,7 +744,8 @@ impl Sidecar {
         let bytes = self.part(column, &at, "a key block")?;
         let mut c = Cursor::new(bytes);
         let mut posting_offset = c.varint()?;
-        let mut entries = Vec::with_capacity(block.keys as usize);
+        // Every entry takes several bytes: a damaged key count must not size the vector.
+        let mut entries = Vec::with_capacity((block.keys as usize).min(bytes.len()));
         let mut key: Vec<u8> = Vec::new();
         while !c.at_end() {
             let shared = c.usize()?;
@@ -866,5 +867,30 @@ impl Sidecar {
             }
         }
         Ok(Some(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory entry claiming 2^40 keys for a block whose bytes are intact: the reader
+    /// reserved room for all of them before reading one (an allocation of terabytes; found by
+    /// fuzzing, target `index_read`). Now the block is refused as disagreeing.
+    #[test]
+    fn a_damaged_key_count_does_not_size_an_allocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.parquet.ooc-index");
+        let seed = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fuzz/corpus/index_read/four_columns"
+        );
+        std::fs::copy(seed, &path).unwrap();
+        let sidecar = Sidecar::open(&path).unwrap();
+        let mut block = sidecar.directory(0).unwrap()[0].clone();
+        assert!(sidecar.block(0, &block).is_ok());
+        block.keys = 1 << 40;
+        let err = sidecar.block(0, &block).unwrap_err();
+        assert!(err.contains("disagrees with the directory"), "{err}");
     }
 }
